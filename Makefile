@@ -1,0 +1,40 @@
+# bids_taskenc developer entry points. Everything installs into ./.venv.
+# The CPU build of torch is pinned for tests and the demo (a bare `torch`
+# would pull a multi-GB CUDA build); containers install their own.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH_PIN ?= torch==2.13.0
+DEMO_DIR ?= demo
+
+.PHONY: venv test demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[test]" "$(TORCH_PIN)"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest -q tests
+
+demo: venv
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/bids_taskenc-synthetic $(DEMO_DIR)/bids --participants 2
+	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc participant \
+		--features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0
+	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc group
+	@echo
+	@echo "Demo outputs: $(DEMO_DIR)/bids/derivatives/bids_taskenc"
+	@echo "  participant maps: $(DEMO_DIR)/bids/derivatives/bids_taskenc/sub-*/func/"
+	@echo "  group results:    $(DEMO_DIR)/bids/derivatives/bids_taskenc/group/"
+
+bench: venv
+	$(PY) benchmarks/ridge.py --quick
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,121 @@
+"""What a feature space is, for every engine in :mod:`bids_taskenc.features`.
+
+A feature space turns stimuli into a ``(n_stimuli, n_features)`` float32
+matrix. Two kinds exist:
+
+* :class:`ImageFeatureSpace` computes from decoded images (Taskonomy encoders,
+  torchvision layers, weight-free baselines);
+* :class:`LookupFeatureSpace` looks rows up by stimulus file name
+  (user-supplied ``features.npy`` + ``stimuli.tsv``).
+
+The participant run asks :func:`bids_taskenc.features.pipeline.featurize`
+for all requested spaces at once so each image is decoded once.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Groups a feature space may declare (Wang et al. 2019 group Taskonomy tasks so).
+GROUPS = ("2D", "3D", "semantic", "other")
+
+_LABEL_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+class FeatureError(ValueError):
+    """A feature space cannot give what was asked (missing stimulus, bad file, ...)."""
+
+
+def label_from_name(name: str) -> str:
+    """BIDS-safe label of a registry name: ``'taskonomy:depth_zbuffer'`` -> ``'depthzbuffer'``."""
+    base = name.split(":", 1)[-1]
+    label = _LABEL_RE.sub("", base)
+    if not label:
+        raise ValueError(f"feature space name {name!r} has no letters or digits")
+    return label
+
+
+@dataclass
+class FeatureSpace(ABC):
+    """One feature space.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, ``'<family>:<space>'`` (``'taskonomy:keypoints3d'``,
+        ``'user:scenes'``, ``'baseline:gabor'``).
+    group : str
+        One of :data:`GROUPS`.
+    dim : int or None
+        Number of features, when known before extraction.
+    description : str
+        One line for sidecars and reports.
+    provenance : dict
+        Facts needed to reproduce the features (weights hash, file hash,
+        preprocessing version); copied into every sidecar.
+    """
+
+    name: str
+    group: str = "other"
+    dim: int | None = None
+    description: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.group not in GROUPS:
+            raise ValueError(f"feature space {self.name}: group {self.group!r} not in {GROUPS}")
+
+    @property
+    def label(self) -> str:
+        """BIDS-safe label used in ``desc-<label>``."""
+        return label_from_name(self.name)
+
+    @property
+    @abstractmethod
+    def needs_images(self) -> bool:
+        """True when features are computed from decoded image pixels."""
+
+
+@dataclass
+class LookupFeatureSpace(FeatureSpace):
+    """Features given per stimulus file name."""
+
+    @property
+    def needs_images(self) -> bool:
+        return False
+
+    @abstractmethod
+    def lookup(self, stimulus_names: Sequence[str]) -> np.ndarray:
+        """Rows for ``stimulus_names``, shape ``(n, dim)`` float32, in the same order.
+
+        Raises :class:`FeatureError` naming the first missing stimulus.
+        """
+
+
+@dataclass
+class ImageFeatureSpace(FeatureSpace):
+    """Features computed from images.
+
+    ``extract`` receives a batch of decoded images as a float32 torch tensor of
+    shape ``(n, 3, H, W)`` in ``[0, 1]`` (RGB), already cropped/resized to
+    ``input_size`` by the shared image pipeline, and returns ``(n, dim)``.
+    """
+
+    input_size: int = 256
+
+    @property
+    def needs_images(self) -> bool:
+        return True
+
+    @abstractmethod
+    def extract(self, images, device: str = "cpu") -> np.ndarray:
+        """``(n, 3, H, W)`` float tensor in [0, 1] -> ``(n, dim)`` float32 array."""
+
+    def cache_key(self) -> str:
+        """Identifies model + weights + preprocessing for the feature cache."""
+        return f"{self.name}|{sorted(self.provenance.items())}"
