@@ -1,0 +1,222 @@
+"""Open the input dataset with pybids and select what a run works on.
+
+This module knows which participants, sessions, tasks and runs exist and
+which ones the user asked for; it reads no image data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputMissingError, NoFilesError, UsageError, ValidationError
+
+log = logging.getLogger(__name__)
+
+#: Columns that name the stimulus of a trial, in order of preference.
+STIMULUS_COLUMNS = ("stim_file", "ImgName")
+
+
+def strip_entity(label: str, key: str) -> str:
+    """``'sub-CSI1'`` and ``'CSI1'`` both give ``'CSI1'``."""
+    label = str(label).strip()
+    return label[len(key) + 1 :] if label.startswith(f"{key}-") else label
+
+
+@dataclass
+class RunFiles:
+    """The raw files of one functional run."""
+
+    subject: str
+    session: str | None
+    task: str
+    run: int | None
+    bold: Path
+    events: Path
+    repetition_time: float
+
+    @property
+    def entities(self) -> dict:
+        return {"subject": self.subject, "session": self.session, "task": self.task, "run": self.run}
+
+    @property
+    def label(self) -> str:
+        parts = [f"sub-{self.subject}"]
+        if self.session:
+            parts.append(f"ses-{self.session}")
+        parts.append(f"task-{self.task}")
+        if self.run is not None:
+            parts.append(f"run-{self.run:02d}")
+        return "_".join(parts)
+
+
+@dataclass
+class Selection:
+    """What the user asked for, as pybids filters."""
+
+    participants: list[str] | None = None
+    sessions: list[str] | None = None
+    tasks: list[str] | None = None
+    filters: dict = field(default_factory=dict)
+
+
+def check_bids_dir(bids_dir: Path) -> Path:
+    """The input folder exists and has a ``dataset_description.json``."""
+    bids_dir = Path(bids_dir)
+    if not bids_dir.exists():
+        raise InputMissingError(f"{bids_dir}: the BIDS dataset folder does not exist")
+    if not bids_dir.is_dir():
+        raise InputMissingError(f"{bids_dir}: is not a folder")
+    desc = bids_dir / "dataset_description.json"
+    if not desc.is_file():
+        raise ValidationError(f"{desc}: missing; {bids_dir} is not a BIDS dataset")
+    try:
+        meta = json.loads(desc.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{desc}: not valid JSON ({exc})") from exc
+    for key in ("Name", "BIDSVersion"):
+        if key not in meta:
+            raise ValidationError(f"{desc}: required field {key!r} is missing")
+    return bids_dir.resolve()
+
+
+def validate_file_names(layout, bids_dir: Path) -> None:
+    """Check every file inside ``sub-*`` folders has a valid BIDS name.
+
+    Uses the ``bids_validator`` package's name rules (the same that pybids
+    uses). Derivatives, ``sourcedata`` and ``stimuli`` are not checked.
+    """
+    from bids_validator import BIDSValidator
+
+    validator = BIDSValidator()
+    bad = []
+    for sub_dir in sorted(Path(bids_dir).glob("sub-*")):
+        for path in sorted(sub_dir.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                rel = "/" + path.relative_to(bids_dir).as_posix()
+                if not validator.is_bids(rel):
+                    bad.append(rel)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValidationError(
+            f"{bids_dir}{bad[0]}: not a valid BIDS file name{more}; fix the dataset or use --skip-bids-validation")
+
+
+def open_layout(bids_dir: Path, *, validate: bool = True):
+    """A pybids ``BIDSLayout`` of the raw dataset (derivatives not indexed)."""
+    import bids
+
+    bids_dir = check_bids_dir(bids_dir)
+    try:
+        layout = bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+    except Exception as exc:  # pybids raises several types for broken datasets
+        raise ValidationError(f"{bids_dir}: pybids cannot index the dataset ({exc})") from exc
+    if validate:
+        validate_file_names(layout, bids_dir)
+    return layout
+
+
+def _events_columns(path: str) -> list[str]:
+    try:
+        return list(pd.read_csv(path, sep="\t", nrows=0).columns)
+    except Exception as exc:
+        raise ValidationError(f"{path}: cannot be read as TSV ({exc})") from exc
+
+
+def stimulus_tasks(layout) -> list[str]:
+    """Tasks whose events files name stimuli (``stim_file`` or ``ImgName``), with run entities.
+
+    BOLD5000's ``task-localizer`` (block design, ``cond`` column, no run
+    entity) is left out this way.
+    """
+    tasks = []
+    for task in layout.get_tasks():
+        events = layout.get(task=task, suffix="events", extension=".tsv")
+        if events and any(c in _events_columns(events[0].path) for c in STIMULUS_COLUMNS):
+            tasks.append(task)
+    return tasks
+
+
+def select_runs(layout, selection: Selection) -> list[RunFiles]:
+    """Functional runs (BOLD + events) matching the selection.
+
+    Raises
+    ------
+    UsageError
+        An asked-for participant, session or task does not exist.
+    NoFilesError
+        The filters leave no run.
+    """
+    root = Path(layout.root)
+    subjects = layout.get_subjects()
+    if selection.participants:
+        wanted = [strip_entity(p, "sub") for p in selection.participants]
+        unknown = [p for p in wanted if p not in subjects]
+        if unknown:
+            raise UsageError(
+                f"{root}: participant(s) {', '.join('sub-' + u for u in unknown)} not found "
+                f"(the dataset has {', '.join('sub-' + s for s in subjects) or 'none'})")
+        subjects = wanted
+    if not subjects:
+        raise NoFilesError(f"{root}: no participants (sub-* folders) found")
+
+    all_tasks = layout.get_tasks()
+    if selection.tasks:
+        tasks = [strip_entity(t, "task") for t in selection.tasks]
+        unknown = [t for t in tasks if t not in all_tasks]
+        if unknown:
+            raise UsageError(f"{root}: task(s) {', '.join(unknown)} not found (the dataset has {', '.join(all_tasks)})")
+    else:
+        tasks = stimulus_tasks(layout)
+        if not tasks:
+            raise NoFilesError(f"{root}: no task has events naming stimuli (a 'stim_file' or 'ImgName' column)")
+
+    query = dict(selection.filters.get("bold", {}))
+    query.update(subject=subjects, task=tasks, suffix="bold", extension=[".nii", ".nii.gz"])
+    if selection.sessions:
+        query["session"] = [strip_entity(s, "ses") for s in selection.sessions]
+    try:
+        bold_files = layout.get(**query)
+    except Exception as exc:
+        raise UsageError(f"--bids-filter-file: pybids rejects the filter ({exc})") from exc
+    runs = []
+    for bf in bold_files:
+        ents = bf.get_entities()
+        events = layout.get(**{k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")},
+                            suffix="events", extension=".tsv")
+        if not events:
+            raise InputMissingError(f"{bf.path}: no events.tsv for this run")
+        meta = layout.get_metadata(bf.path)
+        if "RepetitionTime" not in meta:
+            raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
+        run = ents.get("run")
+        runs.append(RunFiles(subject=ents["subject"], session=ents.get("session"), task=ents["task"],
+                             run=int(run) if run is not None else None, bold=Path(bf.path),
+                             events=Path(events[0].path), repetition_time=float(meta["RepetitionTime"])))
+    if not runs:
+        raise NoFilesError(f"{root}: the filters selected no BOLD runs (participants {subjects}, tasks {tasks})")
+    runs.sort(key=lambda r: (r.subject, r.task, r.session or "", r.run or 0))
+    return runs
+
+
+def load_bids_filters(path: Path | None) -> dict:
+    """Read ``--bids-filter-file`` (JSON, fMRIPrep style: ``{"bold": {"session": "01"}}``)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise InputMissingError(f"{path}: --bids-filter-file does not exist")
+    try:
+        filters = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: --bids-filter-file is not valid JSON ({exc})") from exc
+    if not isinstance(filters, dict) or not all(isinstance(v, dict) for v in filters.values()):
+        raise UsageError(f"{path}: --bids-filter-file must map a query name ('bold') to a dict of entities")
+    unknown = set(filters) - {"bold"}
+    if unknown:
+        log.warning("%s: filter queries %s are not used (only 'bold')", path, sorted(unknown))
+    return filters

@@ -1,0 +1,129 @@
+"""Find each run's preprocessed BOLD, brain mask and confounds in fMRIPrep outputs.
+
+Two namings are read:
+
+* modern fMRIPrep (20.x and later):
+  ``..._space-T1w_desc-preproc_bold.nii.gz``, ``..._space-T1w_desc-brain_mask.nii.gz``,
+  ``..._desc-confounds_timeseries.tsv`` (``_desc-confounds_regressors.tsv`` before 20.2);
+* fMRIPrep 1.x, as in BOLD5000's release on OpenNeuro (ds001499):
+  ``..._bold_space-T1w_preproc.nii.gz``, ``..._bold_space-T1w_brainmask.nii.gz``,
+  ``..._bold_confounds.tsv``.
+
+pybids parses both (the 1.x files come out with suffixes ``preproc``,
+``brainmask`` and ``confounds``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputMissingError, UsageError
+from .dataset import RunFiles
+
+log = logging.getLogger(__name__)
+
+_NIFTI = [".nii", ".nii.gz"]
+
+
+@dataclass
+class PreprocessedRun:
+    """The preprocessed files of one run, in one space."""
+
+    raw: RunFiles
+    bold: Path
+    mask: Path | None
+    confounds: Path | None
+    space: str
+    naming: str  # 'modern' | 'legacy'
+
+
+def open_derivatives(derivative_dirs: list[Path]):
+    """pybids layouts of the derivative folders (fMRIPrep)."""
+    import bids
+
+    layouts = []
+    for folder in derivative_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputMissingError(f"{folder}: --derivatives folder does not exist")
+        # Old fMRIPrep outputs may lack dataset_description.json; pybids then
+        # indexes them as a plain folder, which still parses every entity we need.
+        is_derivative = (folder / "dataset_description.json").is_file()
+        try:
+            layouts.append(bids.BIDSLayout(str(folder), validate=False, is_derivative=is_derivative))
+        except Exception as exc:
+            raise InputMissingError(f"{folder}: pybids cannot index the derivatives ({exc})") from exc
+    return layouts
+
+
+def _query(layouts, run: RunFiles, **filters):
+    ents = {k: v for k, v in (("subject", run.subject), ("session", run.session), ("task", run.task),
+                              ("run", run.run)) if v is not None}
+    hits = []
+    for layout in layouts:
+        hits += layout.get(**ents, **filters, invalid_filters="allow")
+    # pybids ignores entities a file lacks only when asked; drop files of other runs/sessions
+    out = []
+    for f in hits:
+        e = f.get_entities()
+        if run.session is None and "session" in e:
+            continue
+        if run.run is None and "run" in e:
+            continue
+        out.append(f)
+    return out
+
+
+def available_spaces(layouts, runs: list[RunFiles]) -> list[str]:
+    """Spaces that have a preprocessed BOLD for the first run (sorted, ``T1w`` first)."""
+    spaces = set()
+    for f in _query(layouts, runs[0], suffix=["bold", "preproc"], extension=_NIFTI):
+        e = f.get_entities()
+        if "space" in e and (e.get("suffix") == "preproc" or e.get("desc") == "preproc"):
+            spaces.add(e["space"])
+    return sorted(spaces, key=lambda s: (s != "T1w", s))
+
+
+def choose_space(layouts, runs: list[RunFiles], requested: str | None) -> str:
+    """The ``--space`` to use: the requested one, else ``T1w`` when present, else the first found."""
+    spaces = available_spaces(layouts, runs)
+    if requested:
+        if requested not in spaces:
+            raise UsageError(f"--space {requested}: not in the derivatives for {runs[0].label} "
+                             f"(found: {', '.join(spaces) or 'none'})")
+        return requested
+    if not spaces:
+        roots = ", ".join(str(lay.root) for lay in layouts)
+        raise InputMissingError(f"{roots}: no preprocessed BOLD for {runs[0].label}")
+    return spaces[0]
+
+
+def _one(files, what: str, run: RunFiles, required: bool) -> Path | None:
+    files = sorted({Path(f.path) for f in files})
+    if not files:
+        if required:
+            raise InputMissingError(f"{run.bold}: no preprocessed {what} in the derivatives for {run.label}")
+        return None
+    if len(files) > 1:
+        log.warning("%s: several %s files match; using %s", run.label, what, files[0].name)
+    return files[0]
+
+
+def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
+    """Locate the preprocessed BOLD, mask and confounds of ``run`` in ``space``."""
+    modern = _query(layouts, run, space=space, desc="preproc", suffix="bold", extension=_NIFTI)
+    if modern:
+        bold = _one(modern, "BOLD", run, True)
+        mask = _one(_query(layouts, run, space=space, desc="brain", suffix="mask", extension=_NIFTI),
+                    "brain mask", run, False)
+        confounds = _one(_query(layouts, run, desc="confounds", suffix=["timeseries", "regressors"],
+                                extension=".tsv"), "confounds", run, False)
+        naming = "modern"
+    else:
+        bold = _one(_query(layouts, run, space=space, suffix="preproc", extension=_NIFTI), "BOLD", run, True)
+        mask = _one(_query(layouts, run, space=space, suffix="brainmask", extension=_NIFTI), "brain mask", run, False)
+        confounds = _one(_query(layouts, run, suffix="confounds", extension=".tsv"), "confounds", run, False)
+        naming = "legacy"
+    return PreprocessedRun(raw=run, bold=bold, mask=mask, confounds=confounds, space=space, naming=naming)

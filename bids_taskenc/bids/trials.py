@@ -1,0 +1,134 @@
+"""Events files -> the ``Trials`` table: one row per image presentation.
+
+Reads BIDS ``stim_file`` or BOLD5000's own columns (``ImgName``, ``ImgType``
+with ``rep_`` marking a repeated showing), and finds every stimulus file.
+
+``Trials`` columns
+------------------
+participant, session, task, run : run entities (session/run may be None)
+trial : 1-based trial index within the run
+onset, duration : seconds
+image_id : the stimulus file name (no folder): the key features are looked up by
+stimulus_path : absolute path of the image file (None when no images are needed)
+repeat_index : 0 for the first showing of an image to this participant, 1, 2, ... after
+run_key : label of the run (``sub-X_ses-Y_task-T_run-NN``)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path, PurePath
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputDataError, InputMissingError
+from .dataset import RunFiles
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+
+
+def _image_name(value: str) -> str:
+    return PurePath(str(value).strip().replace("\\", "/")).name
+
+
+def read_events(run: RunFiles) -> pd.DataFrame:
+    """One run's trials (image presentations) from its events file.
+
+    Rows without a stimulus (``n/a``, empty: fixation, instructions) are left out.
+    """
+    path = run.events
+    try:
+        events = pd.read_csv(path, sep="\t", na_values=["n/a", "N/A", ""], keep_default_na=False)
+    except Exception as exc:
+        raise InputDataError(f"{path}: cannot be read as TSV ({exc})") from exc
+    for col in ("onset", "duration"):
+        if col not in events.columns:
+            raise InputDataError(f"{path}: required column {col!r} missing")
+    column = next((c for c in ("stim_file", "ImgName") if c in events.columns and events[c].notna().any()), None)
+    if column is None:
+        raise InputDataError(f"{path}: no stimulus column ('stim_file' or 'ImgName')")
+    events = events[events[column].notna()].copy()
+    if events.empty:
+        raise InputDataError(f"{path}: no trial names a stimulus")
+    if not np.issubdtype(events["onset"].dtype, np.number) or events["onset"].isna().any():
+        raise InputDataError(f"{path}: 'onset' must be numbers for every trial")
+    events = events.sort_values("onset", kind="stable")
+    return pd.DataFrame({
+        "participant": run.subject,
+        "session": run.session,
+        "task": run.task,
+        "run": run.run,
+        "trial": np.arange(1, len(events) + 1),
+        "onset": events["onset"].astype(float).to_numpy(),
+        "duration": events["duration"].astype(float).to_numpy(),
+        "image_id": [_image_name(v) for v in events[column]],
+        "declared_repeat": events["ImgType"].astype(str).str.startswith("rep_").to_numpy()
+        if "ImgType" in events.columns else False,
+        "run_key": run.label,
+    })
+
+
+def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
+    """All runs' trials, one table, in run order, with ``repeat_index``.
+
+    ``repeat_index`` counts earlier showings of the same image to the same
+    participant (in session/run/onset order). Where the events declare repeats
+    (BOLD5000's ``ImgType`` ``rep_...``), a disagreement is logged: the count is
+    what the analysis uses.
+    """
+    frames = [read_events(r) for r in runs]
+    if not frames:
+        return pd.DataFrame()
+    trials = pd.concat(frames, ignore_index=True)
+    trials["repeat_index"] = trials.groupby(["participant", "task", "image_id"]).cumcount()
+    disagree = (trials["repeat_index"] > 0) != trials["declared_repeat"].astype(bool)
+    if "declared_repeat" in trials and trials["declared_repeat"].any() and disagree.any():
+        log.warning("%d trials: ImgType 'rep_' disagrees with the order of showings; using the order",
+                    int(disagree.sum()))
+    return trials.drop(columns="declared_repeat")
+
+
+def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, Path]:
+    """Every image file below the folders, by file name.
+
+    The BOLD5000 release ships ``Scene_Stimuli/Presented_Stimuli/{COCO,ImageNet,Scene}/``:
+    searching recursively by name finds them wherever they are.
+    """
+    index: dict[str, Path] = {}
+    for folder in stimuli_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputMissingError(f"{folder}: stimuli folder does not exist")
+        for path in folder.rglob("*"):
+            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+                if path.name in index and index[path.name] != path:
+                    log.debug("stimulus %s found twice; using %s", path.name, index[path.name])
+                    continue
+                index[path.name] = path.resolve()
+    return index
+
+
+def attach_stimulus_paths(trials: pd.DataFrame, stimuli_dirs: list[Path], events_by_run: dict[str, Path]) -> pd.DataFrame:
+    """Add ``stimulus_path``; a stimulus the events name but no folder holds is an error.
+
+    Raises
+    ------
+    InputMissingError
+        Naming the events file and the first missing stimulus.
+    """
+    index = index_stimuli(stimuli_dirs)
+    trials = trials.copy()
+    trials["stimulus_path"] = trials["image_id"].map(index)
+    missing = trials[trials["stimulus_path"].isna()]
+    if len(missing):
+        first = missing.iloc[0]
+        n = missing["image_id"].nunique()
+        where = ", ".join(str(d) for d in stimuli_dirs)
+        raise InputMissingError(
+            f"{events_by_run[first['run_key']]}: stimulus {first['image_id']!r} not found in {where}"
+            + (f" ({n - 1} more missing)" if n > 1 else ""))
+    return trials

@@ -1,0 +1,144 @@
+"""The BIDS-App command line: ``bids_taskenc bids_dir output_dir {participant,group} [options]``.
+
+Options can also come from a TOML file (``--config``): keys are the long
+option names with ``_`` or ``-`` (``cv_folds = 5``); the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+from ..__about__ import __version__
+from ..errors import InputMissingError, UsageError
+
+DEFAULT_ALPHAS = [float(10.0**e) for e in range(-2, 7)] + [1e7, 1e8]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` (exit 64) instead of exiting with 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="bids_taskenc",
+        description="Voxelwise encoding models of computer-vision task representations "
+                    "(Wang, Tarr & Wehbe 2019, Neural Taskonomy) as a BIDS-App.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("bids_dir", type=Path, help="the input BIDS dataset")
+    p.add_argument("output_dir", type=Path, help="where derivatives go (e.g. <bids_dir>/derivatives/bids_taskenc)")
+    p.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
+    p.add_argument("--version", action="version", version=f"bids_taskenc {__version__}")
+
+    sel = p.add_argument_group("selecting data")
+    sel.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
+                     help="participants to process ('CSI1' or 'sub-CSI1'); default all")
+    sel.add_argument("--session-label", nargs="+", metavar="LABEL", help="sessions to use; default all")
+    sel.add_argument("--task-label", nargs="+", metavar="LABEL",
+                     help="tasks; default every task whose events name stimuli")
+    sel.add_argument("--bids-filter-file", type=Path, metavar="FILE",
+                     help="JSON of pybids filters, as fMRIPrep: {\"bold\": {\"session\": [\"01\"]}}")
+    sel.add_argument("--skip-bids-validation", action="store_true", help="do not check BIDS file names")
+
+    inp = p.add_argument_group("inputs")
+    inp.add_argument("--derivatives", nargs="+", type=Path, metavar="DIR",
+                     help="preprocessed BOLD (fMRIPrep); default <bids_dir>/derivatives/fmriprep")
+    inp.add_argument("--space", help="output space of the preprocessed BOLD; default T1w when present")
+    inp.add_argument("--stimuli-dir", nargs="+", type=Path, metavar="DIR",
+                     help="folders searched recursively for stimulus images; default <bids_dir>/stimuli")
+    inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
+
+    resp = p.add_argument_group("responses")
+    resp.add_argument("--responses", choices=["travg"], default="travg",
+                      help="response model: travg = mean of chosen TRs after onset (the paper)")
+    resp.add_argument("--response-trs", nargs="+", type=int, default=[3, 4], metavar="N",
+                      help="volumes after the onset volume averaged into a trial's response")
+    resp.add_argument("--confounds", nargs="+", metavar="COLUMN",
+                      help="fMRIPrep confound columns regressed out before z-scoring")
+
+    feat = p.add_argument_group("features")
+    feat.add_argument("--feature-spaces", nargs="+", metavar="NAME",
+                      help="e.g. taskonomy:keypoints3d baseline:gabor user:myspace; default: the "
+                           "--features-dir spaces if given, else the paper's 21 Taskonomy encoders")
+    feat.add_argument("--features-dir", type=Path, metavar="DIR",
+                      help="user-supplied feature spaces: <space>/features.npy + stimuli.tsv")
+    feat.add_argument("--taskonomy-weights", type=Path, metavar="DIR",
+                      help="Taskonomy encoder weights store (env BIDS_TASKENC_MODELS)")
+    feat.add_argument("--offline", action="store_true", help="never download weights or reference files")
+    feat.add_argument("--save-features", action="store_true",
+                      help="also write the feature matrices to <output_dir>/features/")
+
+    enc = p.add_argument_group("encoding models")
+    enc.add_argument("--cv-folds", type=int, default=7, help="k of the k-fold CV choosing each voxel's alpha")
+    enc.add_argument("--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A",
+                     help="ridge regularisation grid")
+    enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
+    enc.add_argument("--cv-score", choices=["r", "r2"], default="r", help="score that chooses alpha")
+    enc.add_argument("--precision", choices=["exact", "fast"], default="exact",
+                     help="fast = TF32 matrix products on CUDA")
+    enc.add_argument("--n-permutations", type=int, default=0,
+                     help="permutation p-values with N permutations (0: analytic t-test p)")
+    enc.add_argument("--fdr-alpha", type=float, default=0.05, help="FDR level for q maps and thresholds")
+    enc.add_argument("--mem-gb", type=float, help="memory budget for voxel batches")
+
+    grp = p.add_argument_group("group level")
+    grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
+                     help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file")
+    grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
+
+    run = p.add_argument_group("running")
+    run.add_argument("--work-dir", "-w", type=Path, default=Path("work"),
+                     help="intermediate results and caches (features, responses)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the split, folds and permutations")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
+    run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    return p
+
+
+def _config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
+    if not path.is_file():
+        raise InputMissingError(f"{path}: --config file does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
+    known = {a.dest for a in parser._actions}
+    out = {}
+    for key, value in data.items():
+        dest = key.replace("-", "_")
+        if dest not in known or dest in ("bids_dir", "output_dir", "analysis_level", "config", "help", "version"):
+            raise UsageError(f"{path}: unknown option {key!r}")
+        action = next(a for a in parser._actions if a.dest == dest)
+        if action.type is Path:
+            value = [Path(v) for v in value] if isinstance(value, list) else Path(value)
+        out[dest] = value
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line, with ``--config`` values as defaults."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        parser.set_defaults(**_config_defaults(parser, args.config))
+        args = parser.parse_args(argv)
+    if args.cv_folds < 2:
+        raise UsageError("--cv-folds must be at least 2")
+    if not 0 < args.test_fraction < 1:
+        raise UsageError("--test-fraction must be between 0 and 1")
+    if not 0 < args.fdr_alpha < 1:
+        raise UsageError("--fdr-alpha must be between 0 and 1")
+    if any(a <= 0 for a in args.alphas):
+        raise UsageError("--alphas must be positive")
+    if args.n_permutations < 0:
+        raise UsageError("--n-permutations must be >= 0")
+    return args

@@ -1,0 +1,193 @@
+"""One participant, end to end: trials -> responses -> features -> encoding models -> maps.
+
+All checks that can fail on bad input (events, stimuli, feature rows, BOLD and
+mask grids) run before anything is written. Outputs are written into a staging
+folder inside the output folder and moved into place when the participant is
+complete, so a failed participant leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..bids.dataset import RunFiles
+from ..bids.preprocessed import find_preprocessed
+from ..bids.trials import attach_stimulus_paths, build_trials
+from ..encoding import fit_encoding_model, noise_ceiling, train_test_split_indices
+from ..errors import InputDataError
+from ..features.base import FeatureError
+from ..features.pipeline import featurize
+from ..features.user import save_feature_space
+from ..outputs.atomic import write_json, write_tsv
+from ..outputs.derivatives import write_mask, write_statmap
+from ..outputs.naming import derivative_path, sidecar_path
+from ..responses.travg import tr_average_responses
+
+log = logging.getLogger(__name__)
+
+#: Statistics written for every feature space (stat entity -> EncodingResult attribute).
+STAT_MAPS = {"r": "r", "rsquared": "r2", "p": "p", "q": "q", "alpha": "alpha", "cvscore": "cv_score"}
+
+
+@dataclass
+class ParticipantContext:
+    """Everything one participant run needs besides its own runs."""
+
+    args: object
+    output_dir: Path
+    work_dir: Path
+    derivative_layouts: list
+    space: str
+    spaces: list  # FeatureSpace
+    stimuli_dirs: list[Path]
+    device: str
+    provenance: dict = field(default_factory=dict)  # versions, command line, config
+
+
+def _check_features(spaces, image_ids: list[str]) -> None:
+    """Look every image up in every lookup feature space before any heavy work."""
+    for space in spaces:
+        if not space.needs_images:
+            space.lookup(image_ids)
+
+
+def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
+    split = np.full(len(responses.image_ids), "train", dtype=object)
+    split[test_idx] = "test"
+    return pd.DataFrame({"stimulus": responses.image_ids, "split": split,
+                         "n_presentations": responses.n_presentations,
+                         "session": responses.image_sessions})
+
+
+def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext) -> dict:
+    """Fit and write everything for one participant; returns a summary dict."""
+    args = ctx.args
+    t0 = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=f".sub-{subject}.", dir=ctx.output_dir))
+    summary = {"participant": subject, "tasks": {}}
+    try:
+        for task in sorted({r.task for r in runs}):
+            task_runs = [r for r in runs if r.task == task]
+            summary["tasks"][task] = _run_task(subject, task, task_runs, ctx, staging)
+        final = ctx.output_dir / f"sub-{subject}"
+        staged = staging / f"sub-{subject}"
+        if final.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".old-sub-{subject}.", dir=ctx.output_dir))
+            final.rename(trash / final.name)
+            staged.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staged.rename(final)
+        saved = staging / "features" / f"sub-{subject}"
+        if saved.exists():
+            dst = ctx.output_dir / "features" / f"sub-{subject}"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                shutil.rmtree(dst)
+            saved.rename(dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
+
+
+def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantContext, staging: Path) -> dict:
+    args = ctx.args
+    trials = build_trials(runs)
+    if any(s.needs_images for s in ctx.spaces):
+        trials = attach_stimulus_paths(trials, ctx.stimuli_dirs, {r.label: r.events for r in runs})
+    else:
+        trials["stimulus_path"] = None
+    unique_images = list(dict.fromkeys(trials["image_id"]))
+    try:
+        _check_features(ctx.spaces, unique_images)
+    except FeatureError as exc:
+        raise InputDataError(str(exc)) from exc
+    preprocessed = [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs]
+    log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(trials),
+             len(unique_images))
+
+    responses = tr_average_responses(preprocessed, trials, response_trs=args.response_trs,
+                                     confounds=args.confounds, user_mask=args.mask)
+    paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
+    t_feat = time.perf_counter()
+    features = featurize(ctx.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
+                         cache_dir=ctx.work_dir / "features", device=ctx.device, progress=args.verbose > 0)
+    t_feat = time.perf_counter() - t_feat
+
+    n = len(responses.image_ids)
+    train_idx, test_idx = train_test_split_indices(n, args.test_fraction, args.seed)
+    ents = {"sub": subject, "task": task, "space": ctx.space}
+    common = {
+        "Participant": subject, "Task": task, "Space": ctx.space,
+        "Sources": [str(p.bold) for p in preprocessed],
+        "Responses": responses.provenance,
+        "Split": {"NImages": n, "NTrain": int(len(train_idx)), "NTest": int(len(test_idx)),
+                  "TestFraction": args.test_fraction, "Seed": args.seed,
+                  "SplitFile": derivative_path("", desc="split", suffix="stimuli", extension=".tsv",
+                                               sub=subject, task=task).name},
+        **ctx.provenance,
+    }
+    if ctx.space == "T1w":
+        common["SpatialReference"] = str(preprocessed[0].bold)
+
+    write_mask(staging, responses.mask_img, {"Participant": subject, "Task": task, "Space": ctx.space,
+                                             "NVoxels": responses.n_voxels, **ctx.provenance}, **ents)
+    write_tsv(derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
+              _split_table(responses, train_idx, test_idx))
+
+    # noise ceiling of the test-set responses (averages of their presentations)
+    ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index,
+                              n_average=float(np.mean(responses.n_presentations[test_idx])))
+    nc_meta = {**common, "NAveragedTrials": float(np.mean(responses.n_presentations[test_idx])),
+               "NImagesWithRepeats": int((responses.n_presentations > 1).sum()),
+               "Method": "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / (ncsnr^2 + 1/n)"}
+    if (responses.n_presentations > 1).sum() >= 2:
+        write_statmap(staging, responses.unmask(np.nan_to_num(nc)), nc_meta, **ents, desc="noise", stat="noiseceiling")
+        write_statmap(staging, responses.unmask(np.nan_to_num(ncsnr)), nc_meta, **ents, desc="noise", stat="ncsnr")
+    else:
+        log.warning("sub-%s task-%s: fewer than 2 repeated images; no noise ceiling", subject, task)
+        nc = None
+
+    Y = responses.data
+    space_summaries = {}
+    for space in ctx.spaces:
+        X = features[space.name]
+        t_fit = time.perf_counter()
+        result = fit_encoding_model(
+            X[train_idx], Y[train_idx], X[test_idx], Y[test_idx], alphas=np.asarray(args.alphas),
+            n_folds=args.cv_folds, cv_score=args.cv_score, precision=args.precision, device=ctx.device,
+            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha)
+        t_fit = time.perf_counter() - t_fit
+        meta = {**common, "FeatureSpace": space.name, "FeatureLabel": space.label, "FeatureGroup": space.group,
+                "FeatureDescription": space.description, "FeatureDimension": int(X.shape[1]),
+                "FeatureProvenance": space.provenance, "FDRLevel": args.fdr_alpha, **result.metadata()}
+        for stat, attr in STAT_MAPS.items():
+            values = np.asarray(getattr(result, attr), dtype=np.float32)
+            fill = 1.0 if stat in ("p", "q") else 0.0
+            write_statmap(staging, responses.unmask(np.nan_to_num(values, nan=fill), fill=fill), meta,
+                          **ents, desc=space.label, stat=stat)
+        if nc is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                norm = np.where(nc > 1e-3, result.r2 / nc, np.nan)
+            write_statmap(staging, responses.unmask(np.nan_to_num(norm)), {**meta, "NoiseCeilingFloor": 1e-3},
+                          **ents, desc=space.label, stat="rsquarednorm")
+        n_sig = int(np.sum(result.q < args.fdr_alpha))
+        space_summaries[space.name] = {"n_significant": n_sig, "max_r": float(np.nanmax(result.r)),
+                                       "seconds": round(t_fit, 3)}
+        log.info("sub-%s task-%s %s: %d/%d voxels q<%.3g, max r %.3f (%.2f s)", subject, task, space.name,
+                 n_sig, responses.n_voxels, args.fdr_alpha, np.nanmax(result.r), t_fit)
+        if args.save_features:
+            save_feature_space(staging / "features" / f"sub-{subject}" / f"task-{task}" / space.label, X, responses.image_ids,
+                               {"group": space.group, "description": space.description, "name": space.name,
+                                "provenance": space.provenance})
+    return {"n_images": n, "n_voxels": responses.n_voxels, "feature_seconds": round(t_feat, 2),
+            "feature_spaces": space_summaries}

@@ -1,0 +1,206 @@
+"""Entry point of ``bids_taskenc`` and ``python -m bids_taskenc``.
+
+Turns every :class:`~bids_taskenc.errors.TaskencError` into one line on
+stderr and its BIDS-Apps exit code; runs participants one after another and
+reports, at exit, which succeeded and which failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from ..__about__ import __version__
+from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError, UsageError
+
+log = logging.getLogger("bids_taskenc")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr, force=True)
+    # our own progress lines at INFO even without -v
+    logging.getLogger("bids_taskenc").setLevel(min(level, logging.INFO))
+    for noisy in ("bids", "nibabel", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def software_versions() -> dict:
+    """Versions of what computes or writes our numbers (for sidecars and reports)."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "bids_taskenc": __version__}
+    for dist in ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "pybids", "statsmodels", "pillow"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
+    """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
+    bids_dir, output_dir = bids_dir.resolve(), output_dir.resolve()
+    if output_dir == bids_dir:
+        raise UsageError(f"{output_dir}: output_dir must not be the BIDS dataset itself "
+                         f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})")
+    if output_dir in bids_dir.parents:
+        raise UsageError(f"{output_dir}: output_dir must not contain the BIDS dataset {bids_dir}")
+    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
+        raise UsageError(f"{output_dir}: inside the BIDS dataset, outputs go under {bids_dir / 'derivatives'}")
+    return output_dir
+
+
+def _config_record(args) -> dict:
+    skip = {"bids_dir", "output_dir"}
+    return {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) and v and
+                isinstance(v[0], Path) else v)
+            for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def _resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return requested
+
+
+def run_participant_level(args, argv: list[str]) -> int:
+    from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
+    from ..bids.preprocessed import choose_space, open_derivatives
+    from ..errors import InputMissingError
+    from ..features.base import FeatureError
+    from ..features.registry import resolve_feature_spaces
+    from ..outputs.derivatives import write_dataset_description
+    from .participant import ParticipantContext, run_participant
+
+    bids_dir = args.bids_dir.resolve()
+    layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
+    output_dir = check_output_dir(bids_dir, args.output_dir)
+    selection = Selection(participants=args.participant_label, sessions=args.session_label,
+                          tasks=args.task_label, filters=load_bids_filters(args.bids_filter_file))
+    runs = select_runs(layout, selection)
+
+    deriv_dirs = args.derivatives or [bids_dir / "derivatives" / "fmriprep"]
+    if not args.derivatives and not deriv_dirs[0].is_dir():
+        raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR (fMRIPrep outputs)")
+    deriv_layouts = open_derivatives(deriv_dirs)
+    space = choose_space(deriv_layouts, runs, args.space)
+
+    try:
+        spaces = resolve_feature_spaces(args.feature_spaces, features_dir=args.features_dir,
+                                        weights_dir=args.taskonomy_weights, offline=args.offline)
+    except FeatureError as exc:
+        raise InputMissingError(str(exc)) from exc
+    stimuli_dirs = args.stimuli_dir or [bids_dir / "stimuli"]
+    if any(s.needs_images for s in spaces):
+        for d in stimuli_dirs:
+            if not d.is_dir():
+                raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
+                                        "images come as Scene_Stimuli/Presented_Stimuli)")
+
+    device = _resolve_device(args.device)
+    work_dir = args.work_dir.resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    provenance = {"SoftwareVersions": software_versions(),
+                  "CommandLine": shlex.join(["bids_taskenc", *argv]),
+                  "Config": _config_record(args), "Device": device}
+    ctx = ParticipantContext(args=args, output_dir=output_dir, work_dir=work_dir, derivative_layouts=deriv_layouts,
+                             space=space, spaces=spaces, stimuli_dirs=stimuli_dirs, device=device,
+                             provenance=provenance)
+
+    subjects = sorted({r.subject for r in runs})
+    log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
+             __version__, len(subjects), space, len(spaces), device)
+    results, failures = {}, {}
+    for subject in subjects:
+        try:
+            results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
+            write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info())
+        except (TaskencError, FeatureError, ValueError, OSError, MemoryError, RuntimeError) as exc:
+            failures[subject] = exc
+            if args.verbose > 1:
+                log.exception("sub-%s failed", subject)
+            if len(subjects) == 1 and isinstance(exc, TaskencError):
+                raise
+            if args.stop_on_first_crash:
+                break
+
+    print(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in {output_dir}",
+          file=sys.stderr)
+    for subject, res in results.items():
+        print(f"  sub-{subject}: ok ({res['seconds']} s)", file=sys.stderr)
+    for subject, exc in failures.items():
+        print(f"  sub-{subject}: FAILED: {exc}", file=sys.stderr)
+    if failures:
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _container_info() -> dict | None:
+    kind = os.environ.get("BIDS_TASKENC_CONTAINER")
+    return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
+
+
+def run_group_level(args, argv: list[str]) -> int:
+    from ..errors import InputMissingError
+    from ..group.run import GroupInputError, run_group
+
+    bids_dir = args.bids_dir.resolve()
+    output_dir = check_output_dir(bids_dir, args.output_dir)
+    if not output_dir.is_dir():
+        raise InputMissingError(f"{output_dir}: no participant outputs (run the participant level first)")
+    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
+    task = args.task_label[0] if args.task_label else None
+    try:
+        summary = run_group(output_dir, task=task, participants=participants, fdr_alpha=None,
+                            reference_affinities=args.reference_affinities, offline=args.offline,
+                            n_bootstrap=args.n_bootstrap, seed=args.seed,
+                            command_line=shlex.join(["bids_taskenc", *argv]),
+                            log=lambda msg: log.info("%s", msg))
+    except GroupInputError as exc:
+        raise InputMissingError(str(exc)) from exc
+    written = summary.get("files", []) if isinstance(summary, dict) else []
+    print(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the BIDS-App; returns the exit code."""
+    from .parser import parse_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(argv)
+    except TaskencError as exc:
+        print(f"bids_taskenc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    _setup_logging(args.verbose)
+    t0 = time.perf_counter()
+    try:
+        if args.analysis_level == "participant":
+            code = run_participant_level(args, argv)
+        else:
+            code = run_group_level(args, argv)
+    except TaskencError as exc:
+        print(f"bids_taskenc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bids_taskenc: interrupted", file=sys.stderr)
+        return 130
+    log.info("done in %.1f s", time.perf_counter() - t0)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The ``Responses`` contract: one response per image, per voxel, for one participant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Responses:
+    """One participant's image responses.
+
+    Attributes
+    ----------
+    data : ndarray, shape (n_images, n_voxels), float32
+        Response to each unique image (repeats averaged), in the unit of the
+        response model (``travg``: z-scored BOLD, i.e. standard deviations of
+        the voxel's run time series).
+    image_ids : list of str, length n_images
+        Stimulus file names, the keys features are looked up by.
+    mask_img : nibabel.Nifti1Image
+        3-D mask with ``n_voxels`` nonzero voxels, in C order; any
+        ``(n_voxels,)`` vector goes back to a volume with :meth:`unmask`.
+    n_presentations : ndarray, shape (n_images,), int
+        How many trials were averaged into each row of ``data``.
+    trial_data : ndarray, shape (n_trials, n_voxels), float32
+        Single-trial responses, for the noise ceiling and reliability.
+    trial_image_index : ndarray, shape (n_trials,), int
+        Row of ``data`` (image) each trial belongs to.
+    trials : DataFrame
+        The ``Trials`` rows that were used, aligned with ``trial_data``.
+    image_sessions : ndarray, shape (n_images,), object
+        Session of each image's first showing (for leave-one-session-out CV).
+    provenance : dict
+        Model name and settings, voxel counts, dropped voxels, for sidecars.
+    """
+
+    data: np.ndarray
+    image_ids: list[str]
+    mask_img: nib.Nifti1Image
+    n_presentations: np.ndarray
+    trial_data: np.ndarray
+    trial_image_index: np.ndarray
+    trials: pd.DataFrame
+    image_sessions: np.ndarray
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def n_voxels(self) -> int:
+        return self.data.shape[1]
+
+    def unmask(self, values: np.ndarray, fill: float = 0.0) -> nib.Nifti1Image:
+        """``(n_voxels,)`` vector -> 3-D float32 NIfTI in the mask's space."""
+        values = np.asarray(values)
+        if values.shape != (self.n_voxels,):
+            raise ValueError(f"expected shape ({self.n_voxels},), got {values.shape}")
+        mask = np.asarray(self.mask_img.dataobj).astype(bool)
+        vol = np.full(mask.shape, fill, dtype=np.float32)
+        vol[mask] = values
+        img = nib.Nifti1Image(vol, self.mask_img.affine)
+        img.header.set_xyzt_units("mm", "sec")
+        return img

@@ -1,0 +1,195 @@
+"""TR-average responses, the method of Wang et al. (2019).
+
+Per run, each voxel's time series is (optionally cleaned of chosen confounds,
+then) z-scored over time; a trial's response is the mean of the volumes
+``response_trs`` (default 3 and 4) TRs after its onset volume, i.e. 6-10 s
+after onset at TR 2 s, around the HRF peak. Repeats of an image are averaged;
+single trials are kept for the noise ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..bids.preprocessed import PreprocessedRun
+from ..errors import InputDataError
+from .base import Responses
+
+log = logging.getLogger(__name__)
+
+
+def _load_mask(path, shape: tuple[int, ...], bold_path) -> np.ndarray:
+    img = nib.load(path)
+    if img.shape[:3] != shape:
+        raise InputDataError(f"{path}: mask shape {img.shape[:3]} does not match BOLD {bold_path} shape {shape}")
+    return np.asarray(img.dataobj) > 0
+
+
+def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1Image:
+    """Voxels inside every run's brain mask (and ``user_mask``), as a uint8 NIfTI.
+
+    Shapes and affines are checked against each run's BOLD.
+    """
+    first = nib.load(runs[0].bold)
+    if first.ndim != 4:
+        raise InputDataError(f"{runs[0].bold}: expected a 4-D BOLD series, got shape {first.shape}")
+    shape, affine = first.shape[:3], first.affine
+    mask = np.ones(shape, bool)
+    for prun in runs:
+        hdr = nib.load(prun.bold)
+        if hdr.shape[:3] != shape or not np.allclose(hdr.affine, affine, atol=1e-3):
+            raise InputDataError(f"{prun.bold}: grid {hdr.shape[:3]} differs from {runs[0].bold} {shape}; "
+                                 "all runs must be in one space")
+        if prun.mask is not None:
+            mask &= _load_mask(prun.mask, shape, prun.bold)
+    if user_mask is not None:
+        umask = nib.load(user_mask) if not isinstance(user_mask, nib.Nifti1Image) else user_mask
+        if umask.shape[:3] != shape:
+            raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the BOLD grid {shape}")
+        mask &= np.asarray(umask.dataobj) > 0
+    if not mask.any():
+        raise InputDataError(f"{runs[0].bold}: the brain masks (and --mask) leave no voxel")
+    return nib.Nifti1Image(mask.astype(np.uint8), affine)
+
+
+def _confound_matrix(prun: PreprocessedRun, names: Sequence[str], n_vols: int) -> np.ndarray:
+    table = pd.read_csv(prun.confounds, sep="\t", na_values=["n/a"])
+    missing = [c for c in names if c not in table.columns]
+    if missing:
+        raise InputDataError(f"{prun.confounds}: confound column(s) {missing} not found")
+    if len(table) != n_vols:
+        raise InputDataError(f"{prun.confounds}: {len(table)} rows but {prun.bold} has {n_vols} volumes")
+    # fMRIPrep writes n/a for the first volume of derivative regressors (e.g. framewise_displacement)
+    return table[list(names)].fillna(0.0).to_numpy(float)
+
+
+def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) -> np.ndarray:
+    """Regress out ``confounds`` (with an intercept), then z-score each column over time.
+
+    Parameters
+    ----------
+    series : ndarray, shape (n_vols, n_voxels)
+    confounds : ndarray, shape (n_vols, n_confounds), optional
+
+    Returns
+    -------
+    ndarray, shape (n_vols, n_voxels), float32; columns with zero variance are NaN.
+    """
+    series = series.astype(np.float64, copy=True)
+    if confounds is not None and confounds.shape[1]:
+        design = np.column_stack([np.ones(len(series)), confounds - confounds.mean(0)])
+        beta, *_ = np.linalg.lstsq(design, series, rcond=None)
+        series -= design @ beta
+    series -= series.mean(0)
+    sd = series.std(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = series / sd
+    z[:, ~(sd > 1e-8 * (np.abs(series).max(0) + 1e-12)) | (sd == 0)] = np.nan
+    return z.astype(np.float32)
+
+
+def tr_average_responses(
+    runs: Sequence[PreprocessedRun],
+    trials: pd.DataFrame,
+    *,
+    response_trs: Sequence[int] = (3, 4),
+    confounds: Sequence[str] | None = None,
+    user_mask=None,
+) -> Responses:
+    """Build :class:`Responses` from preprocessed runs and their trials.
+
+    Parameters
+    ----------
+    runs : PreprocessedRun list
+        One participant's runs, all on one voxel grid.
+    trials : DataFrame
+        The ``Trials`` rows of these runs (``run_key`` links them).
+    response_trs : sequence of int
+        Volumes after the onset volume (``floor(onset / TR)``) to average.
+    confounds : sequence of str, optional
+        fMRIPrep confound columns to regress out before z-scoring.
+    user_mask : path or NIfTI, optional
+        Further restricts the voxels.
+    """
+    if not len(response_trs) or min(response_trs) < 0:
+        raise ValueError("response_trs must be non-negative volume offsets")
+    mask_img = combined_mask(runs, user_mask)
+    mask = np.asarray(mask_img.dataobj).astype(bool)
+    n_vox = int(mask.sum())
+    offsets = np.asarray(response_trs, int)
+
+    trial_rows, blocks = [], []
+    invalid = np.zeros(n_vox, bool)
+    for prun in runs:
+        key = prun.raw.label
+        run_trials = trials[trials["run_key"] == key]
+        if run_trials.empty:
+            continue
+        img = nib.load(prun.bold)
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        if data.ndim != 4:
+            raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
+        n_vols = data.shape[3]
+        series = data[mask].T  # (n_vols, n_vox)
+        del data
+        conf = None
+        if confounds:
+            if prun.confounds is None:
+                raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {key}")
+            conf = _confound_matrix(prun, confounds, n_vols)
+        z = clean_and_zscore(series, conf)
+        invalid |= np.isnan(z).any(0)
+        onset_vol = np.floor(run_trials["onset"].to_numpy() / prun.raw.repetition_time + 1e-6).astype(int)
+        vols = onset_vol[:, None] + offsets[None, :]
+        fits = vols.max(1) < n_vols
+        if not fits.all():
+            log.warning("%s: %d trial(s) too close to the end of the run for volumes +%s; left out",
+                        key, int((~fits).sum()), list(offsets))
+        blocks.append(z[vols[fits]].mean(1))  # (n_trials_run, n_vox)
+        trial_rows.append(run_trials[fits])
+    if not blocks:
+        raise InputDataError("no trial of the selected runs falls inside its run")
+
+    trial_data = np.concatenate(blocks, axis=0)
+    used = pd.concat(trial_rows, ignore_index=True)
+    keep = ~invalid
+    n_dropped = int(invalid.sum())
+    if n_dropped:
+        log.info("dropped %d of %d voxels that are constant or not finite in some run", n_dropped, n_vox)
+        mask_flat = mask.ravel().copy()
+        idx = np.flatnonzero(mask_flat)
+        mask_flat[idx[invalid]] = False
+        mask_img = nib.Nifti1Image(mask_flat.reshape(mask.shape).astype(np.uint8), mask_img.affine)
+        trial_data = trial_data[:, keep]
+    if trial_data.shape[1] == 0:
+        raise InputDataError(f"{runs[0].bold}: no voxel left after dropping constant voxels")
+
+    image_ids, image_index = np.unique(used["image_id"].to_numpy(), return_inverse=True)
+    # order images by first showing, so rows follow the experiment
+    first = np.full(len(image_ids), len(used))
+    np.minimum.at(first, image_index, np.arange(len(used)))
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    image_index = rank[image_index]
+    image_ids = image_ids[order]
+    counts = np.bincount(image_index, minlength=len(image_ids))
+    sums = np.zeros((len(image_ids), trial_data.shape[1]), np.float64)
+    np.add.at(sums, image_index, trial_data)
+    data = (sums / counts[:, None]).astype(np.float32)
+    sessions = used.groupby(image_index)["session"].first().reindex(range(len(image_ids))).to_numpy()
+
+    return Responses(
+        data=data, image_ids=[str(i) for i in image_ids], mask_img=mask_img, n_presentations=counts,
+        trial_data=trial_data.astype(np.float32), trial_image_index=image_index, trials=used,
+        image_sessions=sessions,
+        provenance={"ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
+                    "Confounds": list(confounds or []), "NVoxels": int(trial_data.shape[1]),
+                    "NVoxelsDropped": n_dropped, "NTrials": int(len(used)), "NImages": int(len(image_ids)),
+                    "NRepeatedImages": int((counts > 1).sum()), "NRuns": len(runs),
+                    "Units": "z-scored BOLD (per run, per voxel)"})
