@@ -1,0 +1,135 @@
+"""Synthetic participant outputs with planted task clusters, for the group tests.
+
+Tasks in one cluster share a block of voxels where their r is high and q is
+small; elsewhere r is small noise with q near 1. The thresholded cosine
+similarity is therefore high within a cluster and near 0 between clusters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from bids_taskenc.outputs.atomic import write_image, write_json
+from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+
+#: cluster -> {BIDS label: (registry name, Taskonomy 2018 name)}
+CLUSTERS = {
+    "2D": {
+        "edgetexture": ("taskonomy:edge_texture", "edge2d"),
+        "keypoints2d": ("taskonomy:keypoints2d", "keypoint2d"),
+        "segmentunsup2d": ("taskonomy:segment_unsup2d", "segment2d"),
+        "autoencoding": ("taskonomy:autoencoding", "autoencoder"),
+    },
+    "3D": {
+        "depthzbuffer": ("taskonomy:depth_zbuffer", "rgb2depth"),
+        "normal": ("taskonomy:normal", "rgb2sfnorm"),
+        "reshading": ("taskonomy:reshading", "reshade"),
+        "keypoints3d": ("taskonomy:keypoints3d", "keypoint3d"),
+        "edgeocclusion": ("taskonomy:edge_occlusion", "edge3d"),
+    },
+    "semantic": {
+        "classobject": ("taskonomy:class_object", "class_1000"),
+        "classscene": ("taskonomy:class_scene", "class_places"),
+        "segmentsemantic": ("taskonomy:segment_semantic", "segmentsemantic_rb"),
+    },
+}
+LABELS = sorted(label for members in CLUSTERS.values() for label in members)
+CLUSTER_OF = {label: c for c, members in CLUSTERS.items() for label in members}
+REGISTRY = {label: reg for members in CLUSTERS.values() for label, (reg, _) in members.items()}
+OLD_NAME = {label: old for members in CLUSTERS.values() for label, (_, old) in members.items()}
+TASK = "5000scenes"
+SHAPE = (10, 10, 10)
+REFERENCE_DIR = (Path(__file__).parents[2] / ".." / "shared" / "reference" / "taskonomy").resolve()
+
+
+def write_participant(
+    root: Path,
+    participant: str,
+    *,
+    task: str = TASK,
+    space: str = "T1w",
+    labels=LABELS,
+    seed: int = 0,
+    fdr_level: float = 0.05,
+    affine=None,
+    write_q: bool = True,
+    write_mask: bool = True,
+) -> dict[str, np.ndarray]:
+    """Write one participant's r/q maps, sidecars and brain mask; return the r volumes."""
+    rng = np.random.default_rng(seed)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0]) if affine is None else affine
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[1:-1, 1:-1, 1:-1] = True  # 512 voxels
+    inside = np.flatnonzero(mask.ravel())
+    order = rng.permutation(inside)
+    blocks = {c: order[i * 120 : (i + 1) * 120] for i, c in enumerate(CLUSTERS)}
+    rest = order[360:]
+    if write_mask:
+        write_image(
+            derivative_path(root, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"),
+            nib.Nifti1Image(mask.astype(np.uint8), affine),
+        )
+    volumes = {}
+    for label in labels:
+        r = np.zeros(SHAPE[0] * SHAPE[1] * SHAPE[2], dtype=np.float32)
+        q = np.ones_like(r)
+        r[inside] = rng.normal(0.0, 0.03, inside.size)
+        q[inside] = rng.uniform(0.2, 1.0, inside.size)
+        cluster = CLUSTER_OF.get(label)
+        if cluster is not None:
+            block = blocks[cluster]
+            chosen = block[rng.random(block.size) < 0.75]
+            r[chosen] = rng.uniform(0.15, 0.5, chosen.size)
+            q[chosen] = rng.uniform(1e-4, 0.01, chosen.size)
+        extra = rng.choice(rest, 10, replace=False)
+        r[extra] = rng.uniform(0.15, 0.4, extra.size)
+        q[extra] = 0.001
+        r, q = r.reshape(SHAPE), q.reshape(SHAPE)
+        volumes[label] = r
+        for stat, vol in (("r", r), ("q", q)):
+            if stat == "q" and not write_q:
+                continue
+            path = derivative_path(
+                root, sub=participant, task=task, space=space, desc=label, stat=stat, suffix="statmap", extension=".nii.gz"
+            )
+            write_image(path, nib.Nifti1Image(vol.astype(np.float32), affine))
+            write_json(
+                sidecar_path(path),
+                {
+                    "Participant": participant,
+                    "Task": task,
+                    "Space": space,
+                    "FeatureSpace": REGISTRY.get(label, f"user:{label}"),
+                    "FeatureLabel": label,
+                    "FeatureGroup": CLUSTER_OF.get(label, "other"),
+                    "Statistic": stat,
+                    "FDRLevel": fdr_level,
+                    "PValueMethod": "permutation",
+                },
+            )
+    return volumes
+
+
+def planted_affinities(shuffle_seed: int | None = None) -> dict[str, float]:
+    """Taskonomy-style dict ``"{source}__{target}"`` whose transfers follow the clusters.
+
+    With ``shuffle_seed`` the 2018 names are shuffled across tasks, so the
+    transfer pattern no longer follows the brain's clusters.
+    """
+    rng = np.random.default_rng(123)
+    labels = list(LABELS)
+    names = [OLD_NAME[label] for label in labels]
+    if shuffle_seed is not None:
+        names = list(np.random.default_rng(shuffle_seed).permutation(names))
+    out = {}
+    for i, s in enumerate(labels):
+        for j, t in enumerate(labels):
+            same = CLUSTER_OF[s] == CLUSTER_OF[t]
+            out[f"{names[i]}__{names[j]}"] = 0.02 + 0.05 * same + rng.uniform(0, 0.01)
+        out[f"self__{names[i]}"] = 0.2
+        out[f"random__{names[i]}"] = 0.001
+    out[f"{names[0]}__{names[1]}__{names[2]}"] = 0.5  # higher order: ignored
+    return out
