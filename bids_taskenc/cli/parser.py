@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 
 from ..__about__ import __version__
+from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
 
-DEFAULT_ALPHAS = [float(10.0**e) for e in range(-2, 7)] + [1e7, 1e8]
+DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
 
 class _Parser(argparse.ArgumentParser):

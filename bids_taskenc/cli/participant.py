@@ -21,7 +21,7 @@ import pandas as pd
 from ..bids.dataset import RunFiles
 from ..bids.preprocessed import find_preprocessed
 from ..bids.trials import attach_stimulus_paths, build_trials
-from ..encoding import fit_encoding_model, noise_ceiling, train_test_split_indices
+from ..encoding import fit_encoding_model, noise_ceiling, noise_normalized_r2, train_test_split_indices
 from ..errors import InputDataError
 from ..features.base import FeatureError
 from ..features.pipeline import featurize
@@ -176,8 +176,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             write_statmap(staging, responses.unmask(np.nan_to_num(values, nan=fill), fill=fill), meta,
                           **ents, desc=space.label, stat=stat)
         if nc is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                norm = np.where(nc > 1e-3, result.r2 / nc, np.nan)
+            norm = noise_normalized_r2(result.r2, nc, min_nc=1e-3)
             write_statmap(staging, responses.unmask(np.nan_to_num(norm)), {**meta, "NoiseCeilingFloor": 1e-3},
                           **ents, desc=space.label, stat="rsquarednorm")
         n_sig = int(np.sum(result.q < args.fdr_alpha))

@@ -1,0 +1,57 @@
+"""Shared synthetic datasets and whole-app runs for the app-level tests.
+
+The datasets are made once per session; tests that break a dataset copy it first.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bids_taskenc.cli.run import main
+from bids_taskenc.testing import make_synthetic_dataset
+
+
+def run_app(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="session")
+def modern_dataset(tmp_path_factory):
+    """Two participants, modern fMRIPrep names, stimuli in bids/stimuli."""
+    return make_synthetic_dataset(tmp_path_factory.mktemp("modern"), n_participants=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def modern_run(modern_dataset, tmp_path_factory):
+    """Participant + group level on the modern dataset; returns (dataset, output dir)."""
+    ds = modern_dataset
+    out = ds.bids_dir / "derivatives" / "bids_taskenc"
+    work = tmp_path_factory.mktemp("work")
+    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir", work,
+                   "--seed", "0")
+    assert code == 0
+    code = run_app(ds.bids_dir, out, "group", "--offline", "--n-bootstrap", "100")
+    assert code == 0
+    return ds, out
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory):
+    """One small participant, for error cases (copied before being broken)."""
+    return make_synthetic_dataset(tmp_path_factory.mktemp("small"), n_participants=1, n_sessions=1,
+                                  runs_per_session=2, trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+
+
+@pytest.fixture
+def small_copy(small_dataset, tmp_path):
+    """A private copy of the small dataset's folder tree (BIDS dir at ``copy/bids``)."""
+    root = tmp_path / "copy"
+    shutil.copytree(small_dataset.bids_dir.parent, root)
+    return root
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in Path(folder).rglob("*") if p.is_file()] if Path(folder).exists() else []
