@@ -116,6 +116,17 @@ class ImageFeatureSpace(FeatureSpace):
     def extract(self, images, device: str = "cpu") -> np.ndarray:
         """``(n, 3, H, W)`` float tensor in [0, 1] -> ``(n, dim)`` float32 array."""
 
+    def extract_tensor(self, images, device: str = "cpu"):
+        """Like :meth:`extract` but returns a float32 torch tensor, on ``device``
+        where the space computes there (spares the pipeline a host sync per space)."""
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self.extract(images, device), dtype=np.float32))
+
+    def precision(self, device: str = "cpu") -> str:
+        """Numeric precision ``extract`` uses on ``device`` (part of the cache key and provenance)."""
+        return "fp32"
+
     def cache_key(self) -> str:
         """Identifies model + weights + preprocessing for the feature cache."""
         return f"{self.name}|{sorted(self.provenance.items())}"

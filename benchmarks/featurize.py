@@ -1,0 +1,133 @@
+"""Featurization throughput: images/s per Taskonomy encoder and for all 21 together.
+
+Timings include JPEG decoding (the pipeline's own thread pool) and exclude the
+feature cache (``cache_dir=None``). Encoders get seeded random weights in
+memory, so no download is needed; the arithmetic is the real architecture's.
+
+    python benchmarks/featurize.py --quick                         # CPU smoke numbers
+    python benchmarks/featurize.py --device cuda --n-images 4916 --batch-size 256 --workers 16 [--compile]
+
+Goal (Neural Taskonomy scale): 21 encoders x 4,916 images in <= 10 s on one H100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def make_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` photo-sized (500x375) smooth-plus-noise JPEGs, like BOLD5000's stimuli."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:375, 0:500].astype(np.float32)
+
+    def one(i: int) -> Path:
+        r = np.random.default_rng(seed + i)
+        base = 128 + 90 * np.sin(x / r.uniform(5, 40) + r.uniform(0, 6)) * np.cos(y / r.uniform(5, 40))
+        img = np.stack([base, np.roll(base, 30, 1), 255 - base], -1) + r.normal(0, 12, (375, 500, 3))
+        p = folder / f"img{i:05d}.jpg"
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p, quality=90)
+        return p
+
+    del rng
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="few images, 2 encoders alone (CPU smoke run)")
+    ap.add_argument("--n-images", type=int, help="images (default: 4 quick, 4916 otherwise)")
+    ap.add_argument("--image-dir", type=Path, help="use these JPEGs instead of synthetic ones")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 4 on CPU, 256 on CUDA")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="decode threads")
+    ap.add_argument("--single", nargs="*", default=None, help="encoders timed alone (default: 2 quick, all otherwise)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile each encoder (CUDA)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from bids_taskenc.features.images import decode
+    from bids_taskenc.features.pipeline import featurize
+    from bids_taskenc.features.taskonomy import PAPER_TASKS, TaskonomyFeatureSpace
+
+    cuda = args.device.startswith("cuda")
+    n = args.n_images or (4 if args.quick else 4916)
+    bs = args.batch_size or (256 if cuda else 4)
+    single = args.single if args.single is not None else (["normal", "class_object"] if args.quick else list(PAPER_TASKS))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.image_dir:
+            paths = sorted(p for p in args.image_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
+        else:
+            paths = make_jpegs(Path(tmp) / "img", n)
+        names = [p.name for p in paths]
+        spaces = [TaskonomyFeatureSpace.random(t, seed=i) for i, t in enumerate(PAPER_TASKS)]
+        for s in spaces:
+            s.compile = args.compile
+        by_task = {s.task: s for s in spaces}
+
+        # warm-up: weights to the device, cuDNN autotuning / compilation (not timed)
+        t_warm = timed(lambda: (featurize(spaces, names[:min(n, bs)], paths[:min(n, bs)], device=args.device,
+                                          batch_size=bs, num_workers=args.workers, progress=False),
+                                sync(args.device)))
+
+        with ThreadPoolExecutor(args.workers) as pool:
+            t_dec = timed(lambda: list(pool.map(lambda p: decode(p, (256,)), paths)))
+
+        res = {"device": args.device, "torch": torch.__version__, "n_images": n, "batch_size": bs,
+               "workers": args.workers, "compile": args.compile, "warmup_s": round(t_warm, 2),
+               "decode_only_img_per_s": round(n / t_dec, 1), "single": {}}
+        if cuda:
+            res["gpu"] = torch.cuda.get_device_name()
+        print(f"device {args.device}  torch {torch.__version__}  images {n}  batch {bs}  workers {args.workers}"
+              f"  threads {torch.get_num_threads()}")
+        print(f"decode only (PIL, {args.workers} threads): {n / t_dec:8.1f} img/s")
+        for task in single:
+            t = timed(lambda: (featurize([by_task[task]], names, paths, device=args.device, batch_size=bs,
+                                         num_workers=args.workers, progress=False), sync(args.device)))
+            res["single"][task] = round(n / t, 2)
+            print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
+        t_all = timed(lambda: (featurize(spaces, names, paths, device=args.device, batch_size=bs,
+                                         num_workers=args.workers, progress=False), sync(args.device)))
+        res["all21_seconds"] = round(t_all, 2)
+        res["all21_img_per_s"] = round(n / t_all, 2)
+        res["all21_encoder_img_per_s"] = round(21 * n / t_all, 1)
+        print(f"all 21 together: {t_all:.2f} s for {n} images = {n / t_all:.2f} img/s "
+              f"({21 * n / t_all:.1f} encoder-images/s); extrapolated to 4,916 images: "
+              f"{t_all * 4916 / n:.1f} s")
+        res["all21_extrapolated_4916_s"] = round(t_all * 4916 / n, 1)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
