@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     inp.add_argument("--space", help="output space of the preprocessed BOLD; default T1w when present")
     inp.add_argument("--stimuli-dir", nargs="+", type=Path, metavar="DIR",
                      help="folders searched recursively for stimulus images; default <bids_dir>/stimuli")
+    inp.add_argument("--roi-dir", type=Path, metavar="DIR",
+                     help="ROI masks (BOLD5000's sub-X_mask-LHPPA.nii.gz or BIDS desc-<roi>_mask); "
+                          "default <bids_dir>/derivatives/spm when present")
     inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
 
     resp = p.add_argument_group("responses")

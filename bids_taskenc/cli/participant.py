@@ -20,7 +20,9 @@ import pandas as pd
 
 from ..bids.dataset import RunFiles
 from ..bids.preprocessed import find_preprocessed
+from ..bids.rois import find_roi_masks, load_roi_vectors
 from ..bids.trials import attach_stimulus_paths, build_trials
+from ..encoding.roi import roi_summary
 from ..encoding import fit_encoding_model, noise_ceiling, noise_normalized_r2, train_test_split_indices
 from ..errors import InputDataError
 from ..features.base import FeatureError
@@ -48,6 +50,7 @@ class ParticipantContext:
     space: str
     spaces: list  # FeatureSpace
     stimuli_dirs: list[Path]
+    roi_dir: Path | None
     device: str
     provenance: dict = field(default_factory=dict)  # versions, command line, config
 
@@ -157,6 +160,13 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         log.warning("sub-%s task-%s: fewer than 2 repeated images; no noise ceiling", subject, task)
         nc = None
 
+    rois = {}
+    if ctx.roi_dir is not None:
+        rois = load_roi_vectors(find_roi_masks(ctx.roi_dir, subject), responses.mask_img)
+        if not rois:
+            log.warning("sub-%s: no ROI masks in %s; no ROI table", subject, ctx.roi_dir)
+    roi_rows = []
+
     Y = responses.data
     space_summaries = {}
     for space in ctx.spaces:
@@ -179,6 +189,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             norm = noise_normalized_r2(result.r2, nc, min_nc=1e-3)
             write_statmap(staging, responses.unmask(np.nan_to_num(norm)), {**meta, "NoiseCeilingFloor": 1e-3},
                           **ents, desc=space.label, stat="rsquarednorm")
+        for row in roi_summary(result.r, result.r2, result.q, rois, args.fdr_alpha):
+            roi_rows.append({"feature_space": space.label, "feature_group": space.group, **row})
         n_sig = int(np.sum(result.q < args.fdr_alpha))
         space_summaries[space.name] = {"n_significant": n_sig, "max_r": float(np.nanmax(result.r)),
                                        "seconds": round(t_fit, 3)}
@@ -188,5 +200,16 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             save_feature_space(staging / "features" / f"sub-{subject}" / f"task-{task}" / space.label, X, responses.image_ids,
                                {"group": space.group, "description": space.description, "name": space.name,
                                 "provenance": space.provenance})
+    if roi_rows:
+        table_path = derivative_path(staging, sub=subject, task=task, desc="roi", suffix="scores", extension=".tsv")
+        write_tsv(table_path, pd.DataFrame(roi_rows))
+        write_json(sidecar_path(table_path), {
+            **common, "FDRLevel": args.fdr_alpha, "ROIDirectory": str(ctx.roi_dir),
+            "Columns": {"feature_space": "feature space label (desc- of the maps)",
+                        "feature_group": "2D, 3D, semantic or other",
+                        "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
+                        "n_voxels": "analysed voxels inside the ROI",
+                        "mean_r": "mean test-set Pearson r", "mean_rsquared": "mean test-set R-squared",
+                        "fraction_significant": "fraction of ROI voxels with q below FDRLevel"}})
     return {"n_images": n, "n_voxels": responses.n_voxels, "feature_seconds": round(t_feat, 2),
             "feature_spaces": space_summaries}

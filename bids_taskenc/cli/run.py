@@ -108,6 +108,12 @@ def run_participant_level(args, argv: list[str]) -> int:
                 raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
                                         "images come as Scene_Stimuli/Presented_Stimuli)")
 
+    roi_dir = args.roi_dir
+    if roi_dir is None and (bids_dir / "derivatives" / "spm").is_dir():
+        roi_dir = bids_dir / "derivatives" / "spm"
+    if roi_dir is not None and not roi_dir.is_dir():
+        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+
     device = _resolve_device(args.device)
     work_dir = args.work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +122,7 @@ def run_participant_level(args, argv: list[str]) -> int:
                   "CommandLine": shlex.join(["bids_taskenc", *argv]),
                   "Config": _config_record(args), "Device": device}
     ctx = ParticipantContext(args=args, output_dir=output_dir, work_dir=work_dir, derivative_layouts=deriv_layouts,
-                             space=space, spaces=spaces, stimuli_dirs=stimuli_dirs, device=device,
+                             space=space, spaces=spaces, stimuli_dirs=stimuli_dirs, roi_dir=roi_dir, device=device,
                              provenance=provenance)
 
     subjects = sorted({r.subject for r in runs})

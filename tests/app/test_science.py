@@ -100,3 +100,18 @@ def test_group_tree_separates_the_planted_clusters(modern_run):
             assert (found[a] == found[b]) == (truth[a] == truth[b])
     newick = derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram", extension=".nwk").read_text()
     assert all(s in newick for s in spaces) and NULL_SPACE in newick
+
+
+def test_roi_table_reads_the_release_aliases_and_ranks_regions(modern_run):
+    ds, out = modern_run
+    for sub in ("CSI1", "CSI2"):  # CSI2's release files say LHLO/RHLO and RHRRSC
+        table = pd.read_csv(derivative_path(out, sub=sub, task="5000scenes", desc="roi", suffix="scores",
+                                            extension=".tsv"), sep="\t")
+        assert {"LH-LOC", "RH-LOC", "LOC", "RH-RSC", "PPA", "EarlyVis"} <= set(table["roi"])
+        scores = table.set_index(["feature_space", "roi"])["mean_r"]
+        assert scores["scene3da", "PPA"] > 0.6 > scores["scene3da", "EarlyVis"]
+        assert scores["edge2da", "EarlyVis"] > 0.6 > scores["edge2da", "PPA"]
+        assert scores["objecta", "LOC"] > 0.6 > scores["objecta", "RSC"]
+        pooled = table[(table["feature_space"] == "scene3da") & (table["roi"] == "PPA")]["n_voxels"].item()
+        halves = table[(table["feature_space"] == "scene3da") & table["roi"].isin(["LH-PPA", "RH-PPA"])]["n_voxels"]
+        assert pooled == halves.sum()
