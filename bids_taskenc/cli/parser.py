@@ -59,8 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
 
     resp = p.add_argument_group("responses")
-    resp.add_argument("--responses", choices=["travg"], default="travg",
-                      help="response model: travg = mean of chosen TRs after onset (the paper)")
+    resp.add_argument("--responses", choices=["travg", "lsa", "betas"], default="travg",
+                      help="travg = mean of chosen TRs after onset (the paper); lsa = single-trial GLM; "
+                           "betas = precomputed single-trial betas from --betas-dir (see docs/responses.md)")
+    resp.add_argument("--hrf-model", choices=["glover", "spm"], default="glover", help="HRF of --responses lsa")
+    resp.add_argument("--high-pass", type=float, default=1 / 128, metavar="HZ",
+                      help="cosine drift cutoff of --responses lsa")
+    resp.add_argument("--betas-dir", type=Path, metavar="DIR",
+                      help="single-trial betas for --responses betas (layout: docs/responses.md)")
     resp.add_argument("--response-trs", nargs="+", type=int, default=[3, 4], metavar="N",
                       help="volumes after the onset volume averaged into a trial's response")
     resp.add_argument("--confounds", nargs="+", metavar="COLUMN",
@@ -143,6 +149,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--fdr-alpha must be between 0 and 1")
     if any(a <= 0 for a in args.alphas):
         raise UsageError("--alphas must be positive")
+    if args.responses == "betas" and args.betas_dir is None:
+        raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)")
     if args.n_permutations < 0:
         raise UsageError("--n-permutations must be >= 0")
     return args

@@ -8,6 +8,7 @@ complete, so a failed participant leaves nothing half-written.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.dataset import RunFiles
+from ..bids.betas import find_beta_files
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks, load_roi_vectors
 from ..bids.trials import attach_stimulus_paths, build_trials
@@ -31,7 +33,10 @@ from ..features.user import save_feature_space
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.derivatives import write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
+from ..responses.betas import beta_responses
+from ..responses.lsa import lsa_responses
 from ..responses.travg import tr_average_responses
+from .workcache import WorkCache, file_identity
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +119,35 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         _check_features(ctx.spaces, unique_images)
     except FeatureError as exc:
         raise InputDataError(str(exc)) from exc
-    preprocessed = [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs]
+    preprocessed = ([] if args.responses == "betas" else
+                    [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs])
     log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(trials),
              len(unique_images))
 
-    responses = tr_average_responses(preprocessed, trials, response_trs=args.response_trs,
-                                     confounds=args.confounds, user_mask=args.mask)
+    cache = WorkCache(ctx.work_dir)
+    beta_files = []
+    response_key = {
+        "model": args.responses, "response_trs": list(args.response_trs), "confounds": args.confounds,
+        "hrf": args.hrf_model, "high_pass": args.high_pass, "mask": file_identity(args.mask),
+        "runs": [[file_identity(p.bold), file_identity(p.mask), file_identity(p.confounds),
+                  file_identity(p.raw.events), p.raw.repetition_time] for p in preprocessed]}
+    if args.responses == "betas":
+        sessions = sorted({r.session for r in runs if r.session}) or None
+        beta_files = find_beta_files(args.betas_dir, subject, sessions)
+        response_key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
+        responses = cache.get_or_compute("responses", response_key,
+                                         lambda: beta_responses(beta_files, user_mask=args.mask))
+        missing = sorted(set(responses.image_ids) - set(trials["image_id"]))
+        if missing:
+            raise InputDataError(f"{args.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
+                                 f"of sub-{subject} ({len(missing)} such)")
+    elif args.responses == "lsa":
+        responses = cache.get_or_compute("responses", response_key, lambda: lsa_responses(
+            preprocessed, trials, hrf_model=args.hrf_model, high_pass=args.high_pass,
+            confounds=args.confounds, user_mask=args.mask, device=ctx.device))
+    else:
+        responses = cache.get_or_compute("responses", response_key, lambda: tr_average_responses(
+            preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds, user_mask=args.mask))
     paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
     t_feat = time.perf_counter()
     features = featurize(ctx.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
@@ -131,7 +159,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     ents = {"sub": subject, "task": task, "space": ctx.space}
     common = {
         "Participant": subject, "Task": task, "Space": ctx.space,
-        "Sources": [str(p.bold) for p in preprocessed],
+        "Sources": [str(p.bold) for p in preprocessed] or [str(b.path) for b in beta_files],
         "Responses": responses.provenance,
         "Split": {"NImages": n, "NTrain": int(len(train_idx)), "NTest": int(len(test_idx)),
                   "TestFraction": args.test_fraction, "Seed": args.seed,
@@ -139,7 +167,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                                                sub=subject, task=task).name},
         **ctx.provenance,
     }
-    if ctx.space == "T1w":
+    if ctx.space == "T1w" and preprocessed:
         common["SpatialReference"] = str(preprocessed[0].bold)
 
     write_mask(staging, responses.mask_img, {"Participant": subject, "Task": task, "Space": ctx.space,
@@ -172,10 +200,14 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     for space in ctx.spaces:
         X = features[space.name]
         t_fit = time.perf_counter()
-        result = fit_encoding_model(
+        fit_key = {"responses": response_key, "features": hashlib.sha256(X.tobytes()).hexdigest(),
+                   "split": [args.test_fraction, args.seed], "alphas": list(args.alphas), "folds": args.cv_folds,
+                   "cv_score": args.cv_score, "precision": args.precision, "device": ctx.device,
+                   "n_permutations": args.n_permutations, "fdr_alpha": args.fdr_alpha}
+        result = cache.get_or_compute("encoding", fit_key, lambda: fit_encoding_model(
             X[train_idx], Y[train_idx], X[test_idx], Y[test_idx], alphas=np.asarray(args.alphas),
             n_folds=args.cv_folds, cv_score=args.cv_score, precision=args.precision, device=ctx.device,
-            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha)
+            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha))
         t_fit = time.perf_counter() - t_fit
         meta = {**common, "FeatureSpace": space.name, "FeatureLabel": space.label, "FeatureGroup": space.group,
                 "FeatureDescription": space.description, "FeatureDimension": int(X.shape[1]),

@@ -90,11 +90,16 @@ def run_participant_level(args, argv: list[str]) -> int:
                           tasks=args.task_label, filters=load_bids_filters(args.bids_filter_file))
     runs = select_runs(layout, selection)
 
-    deriv_dirs = args.derivatives or [bids_dir / "derivatives" / "fmriprep"]
-    if not args.derivatives and not deriv_dirs[0].is_dir():
-        raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR (fMRIPrep outputs)")
-    deriv_layouts = open_derivatives(deriv_dirs)
-    space = choose_space(deriv_layouts, runs, args.space)
+    if args.responses == "betas":
+        # precomputed betas carry their own grid; BOLD5000's are in T1w space
+        deriv_layouts, space = [], args.space or "T1w"
+    else:
+        deriv_dirs = args.derivatives or [bids_dir / "derivatives" / "fmriprep"]
+        if not args.derivatives and not deriv_dirs[0].is_dir():
+            raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR "
+                                    "(fMRIPrep outputs)")
+        deriv_layouts = open_derivatives(deriv_dirs)
+        space = choose_space(deriv_layouts, runs, args.space)
 
     try:
         spaces = resolve_feature_spaces(args.feature_spaces, features_dir=args.features_dir,

@@ -19,6 +19,7 @@ import pandas as pd
 from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
 from .base import Responses
+from .images import average_repeats
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,6 @@ def tr_average_responses(
     offsets = np.asarray(response_trs, int)
 
     trial_rows, blocks = [], []
-    invalid = np.zeros(n_vox, bool)
     for prun in runs:
         key = prun.raw.label
         run_trials = trials[trials["run_key"] == key]
@@ -143,7 +143,6 @@ def tr_average_responses(
                 raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {key}")
             conf = _confound_matrix(prun, confounds, n_vols)
         z = clean_and_zscore(series, conf)
-        invalid |= np.isnan(z).any(0)
         onset_vol = np.floor(run_trials["onset"].to_numpy() / prun.raw.repetition_time + 1e-6).astype(int)
         vols = onset_vol[:, None] + offsets[None, :]
         fits = vols.max(1) < n_vols
@@ -157,39 +156,7 @@ def tr_average_responses(
 
     trial_data = np.concatenate(blocks, axis=0)
     used = pd.concat(trial_rows, ignore_index=True)
-    keep = ~invalid
-    n_dropped = int(invalid.sum())
-    if n_dropped:
-        log.info("dropped %d of %d voxels that are constant or not finite in some run", n_dropped, n_vox)
-        mask_flat = mask.ravel().copy()
-        idx = np.flatnonzero(mask_flat)
-        mask_flat[idx[invalid]] = False
-        mask_img = nib.Nifti1Image(mask_flat.reshape(mask.shape).astype(np.uint8), mask_img.affine)
-        trial_data = trial_data[:, keep]
-    if trial_data.shape[1] == 0:
-        raise InputDataError(f"{runs[0].bold}: no voxel left after dropping constant voxels")
-
-    image_ids, image_index = np.unique(used["image_id"].to_numpy(), return_inverse=True)
-    # order images by first showing, so rows follow the experiment
-    first = np.full(len(image_ids), len(used))
-    np.minimum.at(first, image_index, np.arange(len(used)))
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    image_index = rank[image_index]
-    image_ids = image_ids[order]
-    counts = np.bincount(image_index, minlength=len(image_ids))
-    sums = np.zeros((len(image_ids), trial_data.shape[1]), np.float64)
-    np.add.at(sums, image_index, trial_data)
-    data = (sums / counts[:, None]).astype(np.float32)
-    sessions = used.groupby(image_index)["session"].first().reindex(range(len(image_ids))).to_numpy()
-
-    return Responses(
-        data=data, image_ids=[str(i) for i in image_ids], mask_img=mask_img, n_presentations=counts,
-        trial_data=trial_data.astype(np.float32), trial_image_index=image_index, trials=used,
-        image_sessions=sessions,
-        provenance={"ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
-                    "Confounds": list(confounds or []), "NVoxels": int(trial_data.shape[1]),
-                    "NVoxelsDropped": n_dropped, "NTrials": int(len(used)), "NImages": int(len(image_ids)),
-                    "NRepeatedImages": int((counts > 1).sum()), "NRuns": len(runs),
-                    "Units": "z-scored BOLD (per run, per voxel)"})
+    return average_repeats(trial_data, used, mask_img, {
+        "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
+        "Confounds": list(confounds or []), "NRuns": len(runs),
+        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold)

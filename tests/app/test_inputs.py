@@ -191,3 +191,24 @@ def test_second_participant_failing_leaves_the_first_intact(tmp_path, capsys):
     assert (out / "sub-CSI1" / "func").is_dir() and not (out / "sub-CSI2").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".sub-")], "staging folders must be cleaned"
     shutil.rmtree(out)
+
+
+def test_single_trial_glm_responses(tmp_path):
+    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=2, runs_per_session=3, seed=6)
+    out = ds.bids_dir / "derivatives" / "bids_taskenc"
+    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--responses", "lsa",
+                   "--hrf-model", "spm", "--feature-spaces", "user:scene3da", "--work-dir", tmp_path / "work")
+    assert code == 0
+    path = derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="q",
+                           suffix="statmap", extension=".nii.gz")
+    q = nib.load(path).get_fdata()
+    truth = ds.truth_masks["CSI1"]["scene"]
+    assert ((q < 0.05) & truth).sum() >= 0.9 * truth.sum()
+    meta = json.loads(sidecar_path(path).read_text())
+    assert meta["Responses"]["ResponseModel"] == "lsa" and meta["Responses"]["HRF"] == "spm"
+
+
+def test_betas_without_betas_dir_is_a_usage_error(small_copy, capsys):
+    code, _ = _participant(small_copy, None, "--responses", "betas")
+    assert code == EXIT_USAGE
+    assert "--betas-dir" in _error_line(capsys)

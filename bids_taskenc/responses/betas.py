@@ -1,0 +1,117 @@
+"""Precomputed single-trial betas (e.g. BOLD5000 release 2.0's GLMsingle outputs) -> responses.
+
+Each session's betas (``bids.betas.find_beta_files``) are z-scored per voxel
+over the trials of that session, as the BOLD5000 release recommends for its
+GLMsingle betas (they come in % signal change; any per-session linear scale
+cancels). Voxels whose betas are not finite or constant in some session are
+dropped and counted (``NVoxelsDropped``, relative to ``--mask`` when given,
+else to the voxels with usable betas in at least one session). Repeats are
+averaged by :func:`bids_taskenc.responses.images.average_repeats`; single
+trials are kept for the noise ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..bids.betas import BetaFile
+from ..errors import InputDataError
+from .base import Responses
+from .images import average_repeats
+
+log = logging.getLogger(__name__)
+
+
+def _trials_of(bf: BetaFile, keep: np.ndarray) -> pd.DataFrame:
+    table = bf.table[keep]
+    ses = bf.session
+    run = table["run"].to_numpy(object)
+    key = f"sub-{bf.subject}" + (f"_ses-{ses}" if ses is not None else "") + (f"_task-{bf.task}" if bf.task else "")
+    return pd.DataFrame({
+        "participant": bf.subject, "session": ses, "task": bf.task, "run": run,
+        "trial": np.arange(1, len(table) + 1), "onset": table["onset"].to_numpy(float),
+        "duration": table["duration"].to_numpy(float), "image_id": table["stimulus"].to_numpy(object),
+        "volume": np.flatnonzero(keep),
+        "run_key": [key + (f"_run-{r}" if r is not None and not pd.isna(r) else "") for r in run],
+        "stimulus_path": None, "betas_file": str(bf.path)})
+
+
+def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Responses:
+    """Build :class:`Responses` from one participant's precomputed single-trial betas.
+
+    Parameters
+    ----------
+    beta_files : BetaFile list
+        From :func:`bids_taskenc.bids.betas.find_beta_files`; all on one voxel grid.
+    user_mask : path or NIfTI, optional
+        Restricts the voxels; must be on the betas' grid.
+    """
+    if not beta_files:
+        raise InputDataError("no beta file given")
+    first = nib.load(beta_files[0].path)
+    shape, affine = first.shape[:3], first.affine
+    candidate = np.ones(shape, bool)
+    if user_mask is not None:
+        umask = user_mask if isinstance(user_mask, nib.Nifti1Image) else nib.load(user_mask)
+        if umask.shape[:3] != shape:
+            raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the betas "
+                                 f"{beta_files[0].path} shape {shape}")
+        candidate &= np.asarray(umask.dataobj) > 0
+    cand_idx = np.flatnonzero(candidate.ravel())
+
+    per_session, rows = [], []
+    valid_all = np.ones(cand_idx.size, bool)
+    valid_any = np.zeros(cand_idx.size, bool)
+    for bf in beta_files:
+        img = nib.load(bf.path)
+        if img.shape[:3] != shape or not np.allclose(img.affine, affine, atol=1e-3):
+            raise InputDataError(f"{bf.path}: grid {img.shape[:3]} differs from {beta_files[0].path} {shape}; "
+                                 "all sessions must be in one space")
+        keep = bf.table["stimulus"].notna().to_numpy()
+        if not keep.any():
+            log.warning("%s: no volume names a stimulus; skipped", bf.tsv)
+            continue
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        if data.ndim == 3:
+            data = data[..., None]
+        betas = data.reshape(-1, data.shape[3])[cand_idx][:, keep].T.astype(np.float64)  # (n_trials, n_cand)
+        del data
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(betas).all(0)
+            centred = betas - betas.mean(0)
+            sd = centred.std(0)
+            ok = finite & (sd > 1e-8 * (np.abs(betas).max(0) + 1e-12))
+            z = centred / np.where(ok, sd, 1.0)
+        z[:, ~ok] = np.nan
+        valid_all &= ok
+        valid_any |= ok
+        per_session.append(z.astype(np.float32))
+        rows.append(_trials_of(bf, keep))
+    if not per_session:
+        raise InputDataError(f"{beta_files[0].tsv}: no volume of any beta file names a stimulus")
+
+    # count drops relative to --mask, or (without it) to voxels usable in at least one session
+    base = np.ones(cand_idx.size, bool) if user_mask is not None else valid_any
+    n_dropped = int((base & ~valid_all).sum())
+    if not valid_all.any():
+        raise InputDataError(f"{beta_files[0].path}: no voxel has finite, non-constant betas in every session")
+    if n_dropped:
+        log.info("dropped %d voxels whose betas are not finite or constant in some session", n_dropped)
+    mask_flat = np.zeros(int(np.prod(shape)), np.uint8)
+    mask_flat[cand_idx[valid_all]] = 1
+    mask_img = nib.Nifti1Image(mask_flat.reshape(shape), affine)
+    trial_data = np.concatenate([z[:, valid_all] for z in per_session], axis=0)
+    trials = pd.concat(rows, ignore_index=True)
+    trials["repeat_index"] = trials.groupby(["participant", "image_id"]).cumcount()
+
+    resp = average_repeats(trial_data, trials, mask_img, {
+        "ResponseModel": "betas", "BetaFiles": [str(bf.path) for bf in beta_files],
+        "BetaNaming": sorted({bf.naming for bf in beta_files}), "NSessions": len(per_session),
+        "Units": "z-scored single-trial betas (per session, per voxel)"}, where=beta_files[0].path)
+    resp.provenance["NVoxelsDropped"] = n_dropped
+    return resp

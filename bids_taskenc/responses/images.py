@@ -1,0 +1,97 @@
+"""Single-trial responses -> one response per image: the step every response model shares.
+
+``travg``, ``lsa`` and ``betas`` each produce one row of responses per trial;
+:func:`average_repeats` drops the voxels that are not finite for some trial
+(constant voxels come out NaN from the per-run / per-session z-scoring),
+averages the repeats of each image, and keeps the single trials for the noise
+ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..errors import InputDataError
+from .base import Responses
+
+log = logging.getLogger(__name__)
+
+
+def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image) -> tuple[np.ndarray, nib.Nifti1Image, int]:
+    """Drop voxels (columns) with any non-finite trial value; shrink the mask to match.
+
+    Returns ``(trial_data, mask_img, n_dropped)``.
+    """
+    mask = np.asarray(mask_img.dataobj).astype(bool)
+    if trial_data.shape[1] != int(mask.sum()):
+        raise ValueError(f"trial_data has {trial_data.shape[1]} voxels but the mask {int(mask.sum())}")
+    invalid = ~np.isfinite(trial_data).all(0)
+    n_dropped = int(invalid.sum())
+    if n_dropped:
+        log.info("dropped %d of %d voxels that are constant or not finite in some run", n_dropped, invalid.size)
+        mask_flat = mask.ravel().copy()
+        idx = np.flatnonzero(mask_flat)
+        mask_flat[idx[invalid]] = False
+        mask_img = nib.Nifti1Image(mask_flat.reshape(mask.shape).astype(np.uint8), mask_img.affine)
+        trial_data = trial_data[:, ~invalid]
+    return trial_data, mask_img, n_dropped
+
+
+def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: nib.Nifti1Image,
+                    provenance: dict | None = None, *, where=None) -> Responses:
+    """Build :class:`Responses` from single-trial responses.
+
+    Parameters
+    ----------
+    trial_data : ndarray, shape (n_trials, n_voxels)
+        One row per trial, columns are the nonzero voxels of ``mask_img`` in C order.
+    trials_df : DataFrame
+        The ``Trials`` rows, aligned with ``trial_data`` (needs ``image_id`` and ``session``).
+    mask_img : NIfTI
+        3-D mask with ``n_voxels`` nonzero voxels.
+    provenance : dict
+        Model name and settings; voxel, trial and image counts are added
+        (``NVoxels``, ``NVoxelsDropped``, ``NTrials``, ``NImages``, ``NRepeatedImages``).
+    where : str or path, optional
+        The input file named in errors (e.g. the first run's BOLD).
+
+    Voxels not finite in some trial are dropped (counted in ``NVoxelsDropped``).
+    Images are ordered by their first showing; ``image_sessions`` is the session of that showing.
+    """
+    trial_data = np.asarray(trial_data)
+    used = trials_df.reset_index(drop=True)
+    if len(used) != trial_data.shape[0]:
+        raise ValueError(f"{len(used)} trials but {trial_data.shape[0]} rows of trial data")
+    prefix = f"{where}: " if where is not None else ""
+    if not len(used):
+        raise InputDataError(f"{prefix}no trial to build responses from")
+    trial_data, mask_img, n_dropped = drop_invalid_voxels(trial_data, mask_img)
+    if trial_data.shape[1] == 0:
+        raise InputDataError(f"{prefix}no voxel left after dropping constant or non-finite voxels")
+
+    image_ids, image_index = np.unique(used["image_id"].astype(str).to_numpy(), return_inverse=True)
+    # order images by first showing, so rows follow the experiment
+    first = np.full(len(image_ids), len(used))
+    np.minimum.at(first, image_index, np.arange(len(used)))
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    image_index = rank[image_index]
+    image_ids = image_ids[order]
+    counts = np.bincount(image_index, minlength=len(image_ids))
+    sums = np.zeros((len(image_ids), trial_data.shape[1]), np.float64)
+    np.add.at(sums, image_index, trial_data)
+    data = (sums / counts[:, None]).astype(np.float32)
+    sessions = used.groupby(image_index)["session"].first().reindex(range(len(image_ids))).to_numpy()
+
+    prov = dict(provenance or {})
+    prov.update({"NVoxels": int(trial_data.shape[1]), "NVoxelsDropped": n_dropped, "NTrials": int(len(used)),
+                 "NImages": int(len(image_ids)), "NRepeatedImages": int((counts > 1).sum())})
+    return Responses(
+        data=data, image_ids=[str(i) for i in image_ids], mask_img=mask_img, n_presentations=counts,
+        trial_data=trial_data.astype(np.float32), trial_image_index=image_index, trials=used,
+        image_sessions=sessions, provenance=prov)

@@ -1,0 +1,189 @@
+"""Single-trial GLM responses: least-squares-all (LSA).
+
+Per run, one design matrix holds one regressor per trial (a boxcar of the
+trial's onset and duration convolved with nilearn's ``glover`` or ``spm`` HRF,
+sampled at the volume times ``0, TR, 2 TR, ...``), nilearn's cosine drift
+regressors (high-pass cutoff ``high_pass`` Hz, default 1/128), the chosen
+fMRIPrep confounds (mean-centred) and a constant. All voxels of the run are
+fitted at once by ordinary least squares in float64 with torch (normal
+equations, Cholesky solve; pseudo-inverse when the design is rank deficient).
+
+Each voxel's trial betas are then z-scored over the trials of their run
+(mean 0, sd 1 per run per voxel): this removes the arbitrary BOLD scale and
+offset of each run, in the same spirit as ``travg``'s per-run z-scoring of the
+time series and GLMsingle's per-session z-scoring. Repeats of an image are
+averaged by :func:`bids_taskenc.responses.images.average_repeats`, as for
+every response model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..bids.preprocessed import PreprocessedRun
+from ..errors import InputDataError
+from .base import Responses
+from .images import average_repeats
+from .travg import _confound_matrix, combined_mask
+
+log = logging.getLogger(__name__)
+
+HRF_MODELS = ("glover", "spm")
+
+
+def lsa_design(onsets: np.ndarray, durations: np.ndarray, n_vols: int, tr: float, *, hrf_model: str = "glover",
+               high_pass: float = 1 / 128, confounds: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The LSA design matrix of one run.
+
+    Returns ``(design, n_trials)``: ``design`` is ``(n_vols, n_trials + n_other)``
+    float64, its first ``n_trials`` columns the trials in the given order,
+    then the confounds (mean-centred), the cosine drifts and a constant.
+    """
+    from nilearn.glm.first_level import make_first_level_design_matrix
+
+    if hrf_model not in HRF_MODELS:
+        raise ValueError(f"hrf_model must be one of {HRF_MODELS}, got {hrf_model!r}")
+    onsets = np.asarray(onsets, float)
+    n_trials = len(onsets)
+    names = [f"trial{j:05d}" for j in range(n_trials)]
+    events = pd.DataFrame({"onset": onsets, "duration": np.asarray(durations, float), "trial_type": names})
+    frame_times = np.arange(n_vols) * tr
+    add_regs, add_names = None, None
+    if confounds is not None and confounds.shape[1]:
+        add_regs = confounds - confounds.mean(0)
+        add_names = [f"confound{k:03d}" for k in range(confounds.shape[1])]
+    dm = make_first_level_design_matrix(frame_times, events, hrf_model=hrf_model, drift_model="cosine",
+                                        high_pass=high_pass, add_regs=add_regs, add_reg_names=add_names)
+    other = [c for c in dm.columns if c not in set(names)]
+    return dm[names + other].to_numpy(np.float64), n_trials
+
+
+def solve_ols(design: np.ndarray, series: np.ndarray, *, device: str = "cpu", batch: int = 65536) -> np.ndarray:
+    """OLS coefficients of every column of ``series`` on ``design``, all voxels at once.
+
+    float64 normal equations with a Cholesky solve; falls back to the
+    pseudo-inverse when the design is rank deficient. Voxels are sent to
+    ``device`` in batches of ``batch``.
+    """
+    import torch
+
+    X = torch.tensor(np.asarray(design), dtype=torch.float64, device=device)
+    gram = X.T @ X
+    chol, info = torch.linalg.cholesky_ex(gram)
+    rank_ok = int(info) == 0
+    if rank_ok:
+        # guard against a numerically singular but "successful" factorisation
+        d = torch.diagonal(chol)
+        rank_ok = bool((d.min() / d.max()) > 1e-7)
+    if not rank_ok:
+        log.warning("LSA design (%d x %d) is rank deficient; using the pseudo-inverse", *design.shape)
+        pinv = torch.linalg.pinv(X)
+    out = np.empty((design.shape[1], series.shape[1]), np.float64)
+    for start in range(0, series.shape[1], batch):
+        Y = torch.as_tensor(np.ascontiguousarray(series[:, start:start + batch]), dtype=torch.float64, device=device)
+        B = torch.cholesky_solve(X.T @ Y, chol) if rank_ok else pinv @ Y
+        out[:, start:start + batch] = B.cpu().numpy()
+    return out
+
+
+def _zscore_rows(betas: np.ndarray) -> np.ndarray:
+    """z-score each column over rows (trials); zero-variance columns become NaN."""
+    centred = betas - betas.mean(0)
+    sd = centred.std(0)
+    scale = np.abs(betas).max(0) + 1e-12
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = centred / sd
+    z[:, ~(sd > 1e-8 * scale)] = np.nan
+    return z
+
+
+def lsa_responses(
+    runs: Sequence[PreprocessedRun],
+    trials: pd.DataFrame,
+    *,
+    hrf_model: str = "glover",
+    high_pass: float = 1 / 128,
+    confounds: Sequence[str] | None = None,
+    user_mask=None,
+    device: str = "cpu",
+) -> Responses:
+    """Build :class:`Responses` from single-trial LSA betas.
+
+    Parameters
+    ----------
+    runs : PreprocessedRun list
+        One participant's runs, all on one voxel grid.
+    trials : DataFrame
+        The ``Trials`` rows of these runs (``run_key`` links them).
+    hrf_model : {'glover', 'spm'}
+        nilearn HRF model the trial boxcars are convolved with.
+    high_pass : float
+        Cosine drift cutoff in Hz (nilearn ``high_pass``).
+    confounds : sequence of str, optional
+        fMRIPrep confound columns added to each run's design.
+    user_mask : path or NIfTI, optional
+        Further restricts the voxels.
+    device : str
+        torch device of the least-squares solve.
+    """
+    if hrf_model not in HRF_MODELS:
+        raise ValueError(f"hrf_model must be one of {HRF_MODELS}, got {hrf_model!r}")
+    if not high_pass > 0:
+        raise ValueError("high_pass must be a positive frequency in Hz")
+    mask_img = combined_mask(runs, user_mask)
+    mask = np.asarray(mask_img.dataobj).astype(bool)
+
+    trial_rows, blocks = [], []
+    for prun in runs:
+        key = prun.raw.label
+        run_trials = trials[trials["run_key"] == key]
+        if run_trials.empty:
+            continue
+        img = nib.load(prun.bold)
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        if data.ndim != 4:
+            raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
+        n_vols = data.shape[3]
+        series = data[mask].T  # (n_vols, n_vox)
+        del data
+        tr = prun.raw.repetition_time
+        onsets = run_trials["onset"].to_numpy(float)
+        fits = onsets < (n_vols - 1) * tr
+        if not fits.all():
+            log.warning("%s: %d trial(s) start after the last volume; left out", key, int((~fits).sum()))
+            run_trials, onsets = run_trials[fits], onsets[fits]
+        if run_trials.empty:
+            continue
+        conf = None
+        if confounds:
+            if prun.confounds is None:
+                raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {key}")
+            conf = _confound_matrix(prun, confounds, n_vols)
+        design, n_trials = lsa_design(onsets, run_trials["duration"].to_numpy(float), n_vols, tr,
+                                      hrf_model=hrf_model, high_pass=high_pass, confounds=conf)
+        if design.shape[1] > n_vols:
+            raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
+        # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats)
+        bad = ~np.isfinite(series).all(0)
+        if bad.any():
+            series = np.where(bad[None, :], 0.0, series)
+        bad |= ~(series.std(0) > 1e-8 * (np.abs(series).max(0) + 1e-12))  # constant voxels
+        betas = solve_ols(design, series, device=device)[:n_trials]
+        z = _zscore_rows(betas)
+        z[:, bad] = np.nan
+        blocks.append(z.astype(np.float32))
+        trial_rows.append(run_trials)
+    if not blocks:
+        raise InputDataError("no trial of the selected runs falls inside its run")
+
+    trial_data = np.concatenate(blocks, axis=0)
+    used = pd.concat(trial_rows, ignore_index=True)
+    return average_repeats(trial_data, used, mask_img, {
+        "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
+        "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",
+        "NRuns": len(runs), "Units": "z-scored single-trial GLM betas (per run, per voxel)"}, where=runs[0].bold)

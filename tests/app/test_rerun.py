@@ -1,0 +1,60 @@
+"""Reruns skip finished work; a run killed half-way and restarted gives identical outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+
+from bids_taskenc.cli import participant
+
+from .conftest import files_under, run_app
+
+
+def _snapshot(out):
+    snap = {}
+    for path in files_under(out):
+        rel = path.relative_to(out).as_posix()
+        if rel.endswith(".nii.gz"):
+            snap[rel] = np.asarray(nib.load(path).dataobj).tobytes()
+        elif rel.endswith(".json"):
+            snap[rel] = json.loads(path.read_text())
+        else:
+            snap[rel] = path.read_bytes()
+    return snap
+
+
+def test_crash_then_restart_gives_identical_outputs(small_copy, monkeypatch, capsys):
+    bids = small_copy / "bids"
+    argv = ["participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
+            small_copy / "work", "--cv-folds", "3", "--feature-spaces", "user:scene3da", "user:edge2da", "user:noise"]
+    out = small_copy / "out"
+    assert run_app(bids, out, *argv) == 0
+    reference = _snapshot(out)
+    shutil.rmtree(out)
+    shutil.rmtree(small_copy / "work")
+
+    real_fit = participant.fit_encoding_model
+    calls = []
+
+    def crashing_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash half-way")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(participant, "fit_encoding_model", crashing_fit)
+    assert run_app(bids, out, *argv) != 0
+    assert not (out / "sub-CSI1").exists(), "a crashed participant must leave no outputs"
+
+    calls.clear()
+    monkeypatch.setattr(participant, "fit_encoding_model", lambda *a, **k: (calls.append(1), real_fit(*a, **k))[1])
+    assert run_app(bids, out, *argv) == 0
+    assert len(calls) == 2, "the space fitted before the crash must come from the work cache"
+    assert _snapshot(out) == reference
+
+    calls.clear()
+    assert run_app(bids, out, *argv) == 0
+    assert calls == [], "a rerun with the same inputs and options refits nothing"

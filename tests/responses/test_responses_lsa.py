@@ -1,0 +1,137 @@
+"""Single-trial GLM (LSA) responses on the small synthetic dataset with a planted truth."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_taskenc.bids.dataset import Selection, open_layout, select_runs
+from bids_taskenc.bids.preprocessed import find_preprocessed, open_derivatives
+from bids_taskenc.bids.trials import build_trials
+from bids_taskenc.responses.lsa import lsa_responses
+from bids_taskenc.testing import make_synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    ds = make_synthetic_dataset(tmp_path_factory.mktemp("lsa"), n_participants=1, n_sessions=1, runs_per_session=2,
+                                trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+    runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
+    layouts = open_derivatives([ds.fmriprep_dir])
+    preprocessed = [find_preprocessed(layouts, r, "T1w") for r in runs]
+    return ds, preprocessed, build_trials(runs)
+
+
+@pytest.fixture(scope="module")
+def glover(small):
+    _, preprocessed, trials = small
+    return lsa_responses(preprocessed, trials)
+
+
+def _adjusted_r2(Y: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    X = np.column_stack([np.ones(len(Z)), Z])
+    beta, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    ss_res = ((Y - X @ beta) ** 2).sum(0)
+    ss_tot = ((Y - Y.mean(0)) ** 2).sum(0)
+    n, p = X.shape
+    return 1 - (ss_res / (n - p)) / (ss_tot / (n - 1))
+
+
+def test_lsa_recovers_planted_amplitudes(small, glover):
+    ds, _, _ = small
+    r = glover
+    sub = ds.participants[0]
+    assert r.data.shape == (26, r.n_voxels) and r.data.dtype == np.float32
+    assert r.provenance["ResponseModel"] == "lsa" and r.provenance["HRF"] == "glover"
+    assert r.provenance["HighPass"] == pytest.approx(1 / 128)
+    assert r.provenance["NVoxelsDropped"] == 0 and r.provenance["NRepeatedImages"] == 2
+    assert r.trial_data.shape == (32, r.n_voxels) and (r.n_presentations[r.trial_image_index] >= 1).all()
+    rows = [ds.image_names.index(i) for i in r.image_ids]
+    mask = np.asarray(r.mask_img.dataobj).astype(bool)
+    for cluster, truth in ds.truth_masks[sub].items():
+        in_region = truth[mask]
+        r2 = _adjusted_r2(r.data.astype(np.float64), ds.latents[cluster][rows])
+        assert r2[in_region].mean() > 0.5, cluster
+        others = ~in_region
+        for other_truth in ds.truth_masks[sub].values():
+            others &= ~other_truth[mask]  # voxels no cluster drives
+        assert r2[others].mean() < 0.1, cluster
+
+
+def test_lsa_matches_per_voxel_numpy_reference(small):
+    """Design built independently with nilearn's compute_regressor; per-voxel numpy lstsq; z-score per run."""
+    from nilearn.glm.first_level import compute_regressor, make_first_level_design_matrix
+
+    _, preprocessed, trials = small
+    conf_names = ["csf", "white_matter"]
+    r = lsa_responses(preprocessed, trials, confounds=conf_names)
+    assert r.provenance["Confounds"] == conf_names
+    mask = np.asarray(r.mask_img.dataobj).astype(bool)
+    cols = np.array([0, 7, r.n_voxels // 2, r.n_voxels - 1])
+    vox = np.flatnonzero(mask.ravel())[cols]
+    expected = []
+    for prun in preprocessed:
+        bold = np.asarray(nib.load(prun.bold).dataobj, dtype=np.float64)
+        n_vols = bold.shape[3]
+        Y = bold.reshape(-1, n_vols)[vox].T
+        run_trials = trials[trials["run_key"] == prun.raw.label]
+        frame_times = np.arange(n_vols) * prun.raw.repetition_time
+        regs = [compute_regressor(np.array([[o], [d], [1.0]]), "glover", frame_times, oversampling=50)[0][:, 0]
+                for o, d in zip(run_trials["onset"], run_trials["duration"])]
+        conf = pd.read_csv(prun.confounds, sep="\t", na_values="n/a")[conf_names].to_numpy(float)
+        drift = make_first_level_design_matrix(frame_times, None, drift_model="cosine", high_pass=1 / 128)
+        X = np.column_stack(regs + [conf - conf.mean(0), drift.to_numpy()])
+        betas = np.column_stack([np.linalg.lstsq(X, Y[:, k], rcond=None)[0][:len(regs)] for k in range(Y.shape[1])])
+        expected.append((betas - betas.mean(0)) / betas.std(0))
+    expected = np.concatenate(expected)
+    np.testing.assert_allclose(r.trial_data[:, cols], expected, atol=1e-5)
+    # images: repeats averaged from the same single trials
+    first_rep = np.flatnonzero(r.n_presentations > 1)[0]
+    np.testing.assert_allclose(r.data[first_rep], r.trial_data[r.trial_image_index == first_rep].mean(0), atol=1e-6)
+
+
+def test_spm_and_glover_both_run(small, glover):
+    _, preprocessed, trials = small
+    spm = lsa_responses(preprocessed, trials, hrf_model="spm", high_pass=0.01)
+    assert spm.provenance["HRF"] == "spm" and spm.provenance["HighPass"] == 0.01
+    assert spm.image_ids == glover.image_ids and spm.data.shape == glover.data.shape
+    assert not np.allclose(spm.data, glover.data)
+    assert np.corrcoef(spm.data.ravel(), glover.data.ravel())[0, 1] > 0.9
+    with pytest.raises(ValueError, match="hrf_model"):
+        lsa_responses(preprocessed, trials, hrf_model="fir")
+
+
+def test_lsa_drops_constant_voxels(small, tmp_path):
+    _, preprocessed, trials = small
+    import dataclasses
+
+    img = nib.load(preprocessed[0].bold)
+    data = np.asarray(img.dataobj, dtype=np.float32).copy()
+    brain = np.asarray(nib.load(preprocessed[0].mask).dataobj) > 0
+    i, j, k = np.argwhere(brain)[0]
+    data[i, j, k] = 50.0
+    path = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(data, img.affine), path)
+    runs = [dataclasses.replace(preprocessed[0], bold=path), preprocessed[1]]
+    r = lsa_responses(runs, trials)
+    assert r.provenance["NVoxelsDropped"] == 1 and np.isfinite(r.data).all()
+    assert not np.asarray(r.mask_img.dataobj)[i, j, k]
+
+
+def test_average_repeats_reproduces_travg(small):
+    """travg's own image averaging and the shared one agree (so travg can switch to it)."""
+    from bids_taskenc.responses.images import average_repeats
+    from bids_taskenc.responses.travg import tr_average_responses
+
+    _, preprocessed, trials = small
+    t = tr_average_responses(preprocessed, trials)
+    s = average_repeats(t.trial_data, t.trials, t.mask_img, {})
+    assert s.image_ids == t.image_ids
+    np.testing.assert_array_equal(s.data, t.data)
+    np.testing.assert_array_equal(s.n_presentations, t.n_presentations)
+    np.testing.assert_array_equal(s.trial_image_index, t.trial_image_index)
+    np.testing.assert_array_equal(s.image_sessions, t.image_sessions)
+    assert {k: s.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")} == \
+        {k: t.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")}
