@@ -1,0 +1,38 @@
+"""Voxelwise ridge encoding models: arrays in, arrays out.
+
+A pure engine (no BIDS, no paths): features ``(n_stimuli, n_features)`` and
+responses ``(n_stimuli, n_voxels)`` in, per-voxel held-out scores out. Ridge
+penalties are chosen per voxel by cross-validation on the training set; scores,
+p-values and FDR q-values come from a held-out test set. Computation runs on
+torch (CPU or CUDA); see :func:`fit_encoding_model`.
+
+Modules
+-------
+fit            :func:`fit_encoding_model`, the entry point
+ridge          eigendecompositions, CV scores of all alphas, refit
+cv             train/test split, k-fold and leave-one-group-out folds
+stats          Pearson r, R², analytic and permutation p, BH FDR
+noise_ceiling  NSD noise ceiling from repeated images
+result         :class:`EncodingResult`
+device         device, precision modes and memory budget
+"""
+
+from .cv import kfold_indices, train_test_split_indices
+from .fit import DEFAULT_ALPHAS, fit_encoding_model
+from .noise_ceiling import noise_ceiling, noise_normalized_r2
+from .result import EncodingResult
+from .stats import analytic_p, fdr_bh, pearson_r, r2_score
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "EncodingResult",
+    "analytic_p",
+    "fdr_bh",
+    "fit_encoding_model",
+    "kfold_indices",
+    "noise_ceiling",
+    "noise_normalized_r2",
+    "pearson_r",
+    "r2_score",
+    "train_test_split_indices",
+]

@@ -1,0 +1,261 @@
+"""Held-out statistics per voxel: Pearson r, R², p-values and FDR q-values.
+
+NumPy functions (:func:`pearson_r`, :func:`r2_score`, :func:`analytic_p`,
+:func:`fdr_bh`) are the public face; the ``*_torch`` kernels do the same on
+device tensors inside :func:`~bids_taskenc.encoding.fit_encoding_model`.
+
+Conventions
+-----------
+* r and R² are computed per column (voxel) over samples (rows).
+* R² = 1 - SS_res / SS_tot with SS_tot taken around the evaluated set's own
+  mean (as :func:`sklearn.metrics.r2_score`); it is negative for predictions
+  worse than that mean.
+* p-values are one-sided (H1: r > 0): a voxel is only of interest when the
+  model predicts it, not when it anti-predicts it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import stats as _sps
+
+
+def _as_2d_pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    vector = a.ndim == 1
+    if vector:
+        a, b = a[:, None], b[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"a and b must be 1-D or 2-D (n_samples, n_columns), got ndim={a.ndim}")
+    return a, b, vector
+
+
+def pearson_r(a, b) -> np.ndarray:
+    """Column-wise Pearson correlation, computed in float64.
+
+    Parameters
+    ----------
+    a, b : array of shape (n_samples, n_columns) or (n_samples,)
+
+    Returns
+    -------
+    r : ndarray of float64, shape (n_columns,) (or a scalar array for 1-D input)
+        NaN where a column of ``a`` or ``b`` is constant.
+    """
+    a, b, vector = _as_2d_pair(a, b)
+    ac = a - a.mean(0)
+    bc = b - b.mean(0)
+    denom = np.sqrt((ac * ac).sum(0) * (bc * bc).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denom > 0, (ac * bc).sum(0) / np.where(denom > 0, denom, 1.0), np.nan)
+    r = np.clip(r, -1.0, 1.0)
+    return r[0] if vector else r
+
+
+def r2_score(y_true, y_pred) -> np.ndarray:
+    """Column-wise coefficient of determination, 1 - SS_res/SS_tot, in float64.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples, n_columns) or (n_samples,)
+
+    Returns
+    -------
+    r2 : ndarray of float64, shape (n_columns,)
+        NaN where ``y_true`` is constant.
+    """
+    t, p, vector = _as_2d_pair(y_true, y_pred)
+    ss_tot = ((t - t.mean(0)) ** 2).sum(0)
+    ss_res = ((t - p) ** 2).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+    return r2[0] if vector else r2
+
+
+def analytic_p(r, n: int) -> np.ndarray:
+    """One-sided p-value of Pearson correlations under the bivariate-normal null.
+
+    ``t = r * sqrt(n - 2) / sqrt(1 - r**2)`` with ``n - 2`` degrees of freedom;
+    ``p = P(T >= t)``. Equals :func:`scipy.stats.pearsonr` with
+    ``alternative='greater'``.
+
+    Parameters
+    ----------
+    r : array of shape (n_voxels,)
+        Correlations in [-1, 1].
+    n : int
+        Number of samples each correlation was computed on (>= 3).
+
+    Returns
+    -------
+    p : ndarray of float64, shape (n_voxels,)
+        In [0, 1]; 1 where ``r`` is NaN.
+    """
+    if int(n) != n or n < 3:
+        raise ValueError(f"n must be an integer >= 3 for an analytic p-value, got {n!r}")
+    r = np.clip(np.asarray(r, dtype=np.float64), -1.0, 1.0)
+    df = float(n) - 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = r * np.sqrt(df) / np.sqrt((1.0 - r) * (1.0 + r))
+    p = _sps.t.sf(t, df)
+    # r = ±1 gives t = ±inf, which sf maps to 0 and 1 already; NaN r -> no evidence.
+    return np.where(np.isnan(r), 1.0, p)
+
+
+def fdr_bh(p, alpha: float = 0.05) -> np.ndarray:
+    """Benjamini–Hochberg FDR q-values (adjusted p-values), NaN-safe.
+
+    Thin wrapper of :func:`statsmodels.stats.multitest.multipletests` with
+    ``method='fdr_bh'``. NaN p-values stay NaN and do not count as tests.
+    Rejecting ``q <= alpha`` controls the false discovery rate at ``alpha``
+    under independence or positive dependence of the tests.
+
+    Parameters
+    ----------
+    p : array of shape (n_tests,)
+        p-values in [0, 1] (NaN allowed).
+    alpha : float in (0, 1)
+        FDR level; q-values do not depend on it, it is validated and passed on.
+
+    Returns
+    -------
+    q : ndarray of float64, shape (n_tests,)
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p must be 1-D, got shape {p.shape}")
+    finite = ~np.isnan(p)
+    if np.any((p[finite] < 0) | (p[finite] > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    q = np.full(p.shape, np.nan)
+    if finite.any():
+        q[finite] = multipletests(p[finite], alpha=alpha, method="fdr_bh")[1]
+    return q
+
+
+# --------------------------------------------------------------------------- torch kernels
+
+
+def constant_tolerance(a: torch.Tensor) -> torch.Tensor:
+    """Norm [n_columns] under which a centred column of ``a`` [n, n_columns] is rounding noise.
+
+    Centring a constant column ``c`` leaves residues of about ``eps * |c|`` per
+    sample; a column whose centred norm stays within ``16 eps sqrt(n) max|a|``
+    carries no information at the working precision and counts as constant.
+    """
+    return 16.0 * torch.finfo(a.dtype).eps * (a.shape[0] ** 0.5) * a.abs().amax(0)
+
+
+def unit_columns_torch(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre each column and scale it to unit Euclidean norm.
+
+    Parameters
+    ----------
+    a : tensor of shape (n_samples, n_columns)
+
+    Returns
+    -------
+    z : tensor, same shape; zero columns where ``a`` is constant
+    ok : bool tensor of shape (n_columns,); False where ``a`` is constant
+        (to rounding, see :func:`constant_tolerance`)
+    """
+    ac = a - a.mean(0, keepdim=True)
+    norm = torch.linalg.vector_norm(ac, dim=0)
+    ok = norm > constant_tolerance(a)
+    return ac / torch.where(ok, norm, torch.ones_like(norm)), ok
+
+
+def pearson_torch(y: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pearson r per column, with the unit columns it was computed from.
+
+    Parameters
+    ----------
+    y, pred : tensors of shape (n_samples, n_columns)
+
+    Returns
+    -------
+    r : (n_columns,), 0 where ``y`` or ``pred`` is constant
+    ok : (n_columns,) bool, False where ``y`` or ``pred`` is constant
+    yz, pz : (n_samples, n_columns), see :func:`unit_columns_torch`
+    """
+    yz, y_ok = unit_columns_torch(y)
+    pz, p_ok = unit_columns_torch(pred)
+    r = (yz * pz).sum(0).clamp_(-1.0, 1.0)
+    return r, y_ok & p_ok, yz, pz
+
+
+def r2_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """R² = 1 - SS_res/SS_tot per column [n_columns]; 0 where ``y`` is constant (to rounding).
+
+    ``y`` and ``pred`` [n_samples, n_columns] must be in the same units and
+    offset (SS_tot is taken around ``y``'s own mean).
+    """
+    yc = y - y.mean(0, keepdim=True)
+    ss_tot = (yc * yc).sum(0)
+    resid = y - pred
+    ss_res = (resid * resid).sum(0)
+    ok = torch.sqrt(ss_tot) > constant_tolerance(y)
+    return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, torch.ones_like(ss_tot)), torch.zeros_like(ss_tot))
+
+
+def make_permutations(n_samples: int, n_permutations: int, seed: int) -> np.ndarray:
+    """``n_permutations`` seeded permutations of ``range(n_samples)``, shape (n_permutations, n_samples)."""
+    rng = np.random.default_rng(seed)
+    base = np.broadcast_to(np.arange(n_samples), (n_permutations, n_samples))
+    return rng.permuted(base, axis=1)
+
+
+def permutation_counts_torch(
+    yz: torch.Tensor,
+    pz: torch.Tensor,
+    r_obs: torch.Tensor,
+    perms: torch.Tensor,
+    max_elements: int,
+    tol: float | None = None,
+) -> torch.Tensor:
+    """How often a permuted correlation reaches the observed one, per column.
+
+    The null correlations pair the true responses with the predictions of the
+    same column in a permuted sample order, the same permutations for every
+    column (which keeps the spatial dependence between voxels intact).
+
+    Parameters
+    ----------
+    yz, pz : tensors of shape (n_samples, n_columns)
+        Columns centred and of unit norm (:func:`unit_columns_torch`).
+    r_obs : tensor of shape (n_columns,)
+        ``(yz * pz).sum(0)``.
+    perms : int64 tensor of shape (n_permutations, n_samples)
+        On the same device.
+    max_elements : int
+        Largest ``n_perm_batch * n_samples * n_columns`` held at once.
+    tol : float, optional
+        A null correlation counts when ``r_null >= r_obs - tol``; the default,
+        ``64 * eps`` of the dtype, keeps rounding from turning a tie into a
+        miss (the p-value can only grow, never shrink, through it).
+
+    Returns
+    -------
+    counts : int64 tensor of shape (n_columns,)
+        ``#{b : r_null[b] >= r_obs - tol}``.
+    """
+    n_perm, n = perms.shape
+    if tol is None:
+        tol = 64.0 * torch.finfo(yz.dtype).eps
+    threshold = (r_obs - tol).unsqueeze(0)
+    per_perm = max(1, n * yz.shape[1])
+    step = int(max(1, min(n_perm, max_elements // per_perm)))
+    counts = torch.zeros(yz.shape[1], dtype=torch.int64, device=yz.device)
+    for start in range(0, n_perm, step):
+        idx = perms[start : start + step]
+        null = (pz[idx] * yz.unsqueeze(0)).sum(1)
+        counts += (null >= threshold).sum(0)
+    return counts

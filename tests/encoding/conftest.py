@@ -1,0 +1,7 @@
+import pytest
+from encoding_sim import simulate
+
+
+@pytest.fixture
+def data():
+    return simulate()
