@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="permutation p-values with N permutations (0: analytic t-test p)")
     enc.add_argument("--fdr-alpha", type=float, default=0.05, help="FDR level for q maps and thresholds")
     enc.add_argument("--mem-gb", type=float, help="memory budget for voxel batches")
+    enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
+                     help="bootstrap resamples of the test images for the 3D-vs-2D contrast maps (0: no contrasts)")
 
     grp = p.add_argument_group("group level")
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
@@ -153,4 +155,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)")
     if args.n_permutations < 0:
         raise UsageError("--n-permutations must be >= 0")
+    if args.contrast_bootstrap < 0:
+        raise UsageError("--contrast-bootstrap must be >= 0")
     return args

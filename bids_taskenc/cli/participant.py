@@ -23,8 +23,11 @@ from ..bids.dataset import RunFiles
 from ..bids.betas import find_beta_files
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks, load_roi_vectors
+from ..bids.surfaces import find_surfaces
 from ..bids.trials import attach_stimulus_paths, build_trials
-from ..encoding.roi import roi_summary
+from ..encoding.contrasts import ContrastAccumulator, default_contrasts
+from ..encoding.roi import roi_permutation_p, roi_summary
+from ..encoding.stats import make_permutations
 from ..encoding import fit_encoding_model, noise_ceiling, noise_normalized_r2, train_test_split_indices
 from ..errors import InputDataError
 from ..features.base import FeatureError
@@ -33,6 +36,7 @@ from ..features.user import save_feature_space
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.derivatives import write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
+from ..outputs.surfaces import project_statmaps
 from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
 from ..responses.travg import tr_average_responses
@@ -60,8 +64,17 @@ class ParticipantContext:
     provenance: dict = field(default_factory=dict)  # versions, command line, config
 
 
+#: ``desc-`` labels the run writes itself; a feature space may not take them.
+RESERVED_LABELS = {"noise", "brain", "roi", "split"}
+
+
 def _check_features(spaces, image_ids: list[str]) -> None:
-    """Look every image up in every lookup feature space before any heavy work."""
+    """Reject labels that would collide with our own outputs; look every image up before any heavy work."""
+    for space in spaces:
+        if space.label in RESERVED_LABELS or "VS" in space.label:
+            raise FeatureError(f"feature space {space.name}: its label {space.label!r} is reserved for the run's "
+                               f"own outputs ({', '.join(sorted(RESERVED_LABELS))}, or containing 'VS' as the "
+                               "contrasts do); rename its folder")
     for space in spaces:
         if not space.needs_images:
             space.lookup(image_ids)
@@ -170,8 +183,26 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     if ctx.space == "T1w" and preprocessed:
         common["SpatialReference"] = str(preprocessed[0].bold)
 
-    write_mask(staging, responses.mask_img, {"Participant": subject, "Task": task, "Space": ctx.space,
-                                             "NVoxels": responses.n_voxels, **ctx.provenance}, **ents)
+    # the mask is a BIDS file the validator checks: only keys the spec defines or leaves free
+    mask_meta = {"Description": "Voxels analysed: inside the brain masks of all runs (and --mask), "
+                                "finite and not constant", "Sources": common["Sources"],
+                 "Participant": subject, "Task": task, "Space": ctx.space, "NVoxels": responses.n_voxels,
+                 "CommandLine": ctx.provenance.get("CommandLine")}
+    if "SpatialReference" in common:
+        mask_meta["SpatialReference"] = common["SpatialReference"]
+    write_mask(staging, responses.mask_img, mask_meta, **ents)
+    surfaces, surface_note = find_surfaces(ctx.space, [Path(lay.root) for lay in ctx.derivative_layouts], subject)
+    log.info("sub-%s task-%s: %s", subject, task, surface_note)
+    common["Surfaces"] = surface_note
+
+    surface_queue = []
+
+    def emit(values: np.ndarray, meta: dict, fill: float = 0.0, **entities) -> None:
+        """One statistic over the mask voxels -> volume map now, surface maps queued for the end."""
+        img = responses.unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=fill), fill=fill)
+        write_statmap(staging, img, meta, **ents, **entities)
+        if surfaces is not None:
+            surface_queue.append((img, meta, {**ents, **entities}))
     write_tsv(derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
               _split_table(responses, train_idx, test_idx))
 
@@ -182,8 +213,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                "NImagesWithRepeats": int((responses.n_presentations > 1).sum()),
                "Method": "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / (ncsnr^2 + 1/n)"}
     if (responses.n_presentations > 1).sum() >= 2:
-        write_statmap(staging, responses.unmask(np.nan_to_num(nc)), nc_meta, **ents, desc="noise", stat="noiseceiling")
-        write_statmap(staging, responses.unmask(np.nan_to_num(ncsnr)), nc_meta, **ents, desc="noise", stat="ncsnr")
+        emit(nc, nc_meta, desc="noise", stat="noiseceiling")
+        emit(ncsnr, nc_meta, desc="noise", stat="ncsnr")
     else:
         log.warning("sub-%s task-%s: fewer than 2 repeated images; no noise ceiling", subject, task)
         nc = None
@@ -196,33 +227,43 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     roi_rows = []
 
     Y = responses.data
+    contrasts = default_contrasts([(s.name, s.label, s.group) for s in ctx.spaces]) if args.contrast_bootstrap else []
+    accumulator = (ContrastAccumulator(Y[test_idx], contrasts, n_bootstrap=args.contrast_bootstrap, seed=args.seed,
+                                       device=ctx.device) if contrasts else None)
+    roi_permutations = (make_permutations(len(test_idx), args.n_permutations, args.seed)
+                        if rois and args.n_permutations else None)
     space_summaries = {}
     for space in ctx.spaces:
         X = features[space.name]
+        keep_predictions = (accumulator is not None and accumulator.needs(space.name)) or roi_permutations is not None
         t_fit = time.perf_counter()
         fit_key = {"responses": response_key, "features": hashlib.sha256(X.tobytes()).hexdigest(),
                    "split": [args.test_fraction, args.seed], "alphas": list(args.alphas), "folds": args.cv_folds,
                    "cv_score": args.cv_score, "precision": args.precision, "device": ctx.device,
-                   "n_permutations": args.n_permutations, "fdr_alpha": args.fdr_alpha}
+                   "n_permutations": args.n_permutations, "fdr_alpha": args.fdr_alpha,
+                   "predictions": keep_predictions}
         result = cache.get_or_compute("encoding", fit_key, lambda: fit_encoding_model(
             X[train_idx], Y[train_idx], X[test_idx], Y[test_idx], alphas=np.asarray(args.alphas),
             n_folds=args.cv_folds, cv_score=args.cv_score, precision=args.precision, device=ctx.device,
-            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha))
+            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha,
+            return_predictions=keep_predictions))
         t_fit = time.perf_counter() - t_fit
         meta = {**common, "FeatureSpace": space.name, "FeatureLabel": space.label, "FeatureGroup": space.group,
                 "FeatureDescription": space.description, "FeatureDimension": int(X.shape[1]),
                 "FeatureProvenance": space.provenance, "FDRLevel": args.fdr_alpha, **result.metadata()}
         for stat, attr in STAT_MAPS.items():
-            values = np.asarray(getattr(result, attr), dtype=np.float32)
-            fill = 1.0 if stat in ("p", "q") else 0.0
-            write_statmap(staging, responses.unmask(np.nan_to_num(values, nan=fill), fill=fill), meta,
-                          **ents, desc=space.label, stat=stat)
+            emit(getattr(result, attr), meta, fill=1.0 if stat in ("p", "q") else 0.0, desc=space.label, stat=stat)
         if nc is not None:
             norm = noise_normalized_r2(result.r2, nc, min_nc=1e-3)
-            write_statmap(staging, responses.unmask(np.nan_to_num(norm)), {**meta, "NoiseCeilingFloor": 1e-3},
-                          **ents, desc=space.label, stat="rsquarednorm")
+            emit(norm, {**meta, "NoiseCeilingFloor": 1e-3}, desc=space.label, stat="rsquarednorm")
+        roi_p = ({} if roi_permutations is None else
+                 roi_permutation_p(Y[test_idx], result.predictions, rois, roi_permutations))
         for row in roi_summary(result.r, result.r2, result.q, rois, args.fdr_alpha):
+            if roi_permutations is not None:
+                row["p_mean_r"] = roi_p[row["roi"]]
             roi_rows.append({"feature_space": space.label, "feature_group": space.group, **row})
+        if accumulator is not None and accumulator.needs(space.name):
+            accumulator.add(space.name, result.predictions)
         n_sig = int(np.sum(result.q < args.fdr_alpha))
         space_summaries[space.name] = {"n_significant": n_sig, "max_r": float(np.nanmax(result.r)),
                                        "seconds": round(t_fit, 3)}
@@ -232,6 +273,27 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             save_feature_space(staging / "features" / f"sub-{subject}" / f"task-{task}" / space.label, X, responses.image_ids,
                                {"group": space.group, "description": space.description, "name": space.name,
                                 "provenance": space.provenance})
+    for contrast in contrasts:
+        res = accumulator.result(contrast.name, args.fdr_alpha)
+        meta = {**common, "Contrast": {
+            "Name": contrast.name, "A": list(contrast.a), "B": list(contrast.b),
+            "Statistic": "mean test-set Pearson r of A minus mean test-set Pearson r of B",
+            "Test": "two-sided percentile bootstrap over test images (same resamples for every space and voxel)",
+            "NBootstrap": res.n_bootstrap, "Seed": args.seed}, "FDRLevel": args.fdr_alpha}
+        emit(res.difference, meta, desc=contrast.name, stat="rdiff")
+        emit(res.p, {**meta, "Description": "Two-sided bootstrap p of rdiff != 0"}, fill=1.0,
+             desc=contrast.name, stat="p")
+        emit(res.q, {**meta, "Description": "Benjamini-Hochberg FDR q of the contrast p, over the mask voxels"},
+             fill=1.0, desc=contrast.name, stat="q")
+        log.info("sub-%s task-%s contrast %s: %d voxels q<%.3g (A>B %d, B>A %d)", subject, task, contrast.name,
+                 int(np.sum(res.q < args.fdr_alpha)), args.fdr_alpha,
+                 int(np.sum((res.q < args.fdr_alpha) & (res.difference > 0))),
+                 int(np.sum((res.q < args.fdr_alpha) & (res.difference < 0))))
+    if surfaces is not None:
+        t_surf = time.perf_counter()
+        written = project_statmaps(staging, surface_queue, surfaces, mask_img=responses.mask_img)
+        log.info("sub-%s task-%s: %d GIFTI maps on %s (%.1f s)", subject, task, len(written), surfaces.space,
+                 time.perf_counter() - t_surf)
     if roi_rows:
         table_path = derivative_path(staging, sub=subject, task=task, desc="roi", suffix="scores", extension=".tsv")
         write_tsv(table_path, pd.DataFrame(roi_rows))
@@ -242,6 +304,9 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                         "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
                         "n_voxels": "analysed voxels inside the ROI",
                         "mean_r": "mean test-set Pearson r", "mean_rsquared": "mean test-set R-squared",
-                        "fraction_significant": "fraction of ROI voxels with q below FDRLevel"}})
+                        "fraction_significant": "fraction of ROI voxels with q below FDRLevel",
+                        **({"p_mean_r": "permutation p of the ROI's mean r (test images permuted, the same "
+                                        "permutation for every voxel)"} if roi_permutations is not None else {})},
+            **({"NPermutations": args.n_permutations} if roi_permutations is not None else {})})
     return {"n_images": n, "n_voxels": responses.n_voxels, "feature_seconds": round(t_feat, 2),
             "feature_spaces": space_summaries}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 
 from ..__about__ import __version__
 from .atomic import write_image, write_json, write_text
@@ -22,12 +23,14 @@ STAT_DESCRIPTIONS = {
     "noiseceiling": "Noise ceiling (fraction of variance explainable given the repeats; NSD formula)",
     "ncsnr": "Noise-ceiling signal-to-noise ratio",
     "rsquarednorm": "R-squared divided by the noise ceiling",
+    "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
 }
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.
 BIDSIGNORE = ["*_statmap.nii.gz", "*_statmap.json", "*_statmap.func.gii", "*_scores.tsv", "*_scores.json",
-              "*_matrix.tsv", "*_matrix.json", "*_dendrogram.*", "*_edges.*", "group/", "logs/", "figures/",
-              "features/", "*.html"]
+              "*_stimuli.tsv", "*_matrix.tsv", "*_matrix.json", "*_dendrogram.*", "*_edges.*",
+              # folders: no trailing slash, which the validator (3.x) does not match against the folder itself
+              "group", "logs", "figures", "features", "*.html"]
 
 
 def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> Path:
@@ -43,6 +46,8 @@ def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -
 def write_mask(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> Path:
     """Write the analysis mask ``..._desc-brain_mask.nii.gz`` and its sidecar."""
     path = derivative_path(root, suffix="mask", extension=".nii.gz", desc="brain", **entities)
+    img = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.uint8), img.affine)
+    img.header.set_xyzt_units("mm")
     write_image(path, img)
     write_json(sidecar_path(path), {"Type": "Brain", **sidecar})
     return path

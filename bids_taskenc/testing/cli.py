@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fmriprep-naming", choices=("modern", "legacy"), default="modern")
     parser.add_argument("--stimuli-layout", choices=("bids", "bold5000"), default="bids")
     parser.add_argument("--noise-sd", type=float, default=0.5)
+    parser.add_argument("--space", default="T1w", help="space- of the preprocessed BOLD (e.g. MNI152NLin2009cAsym)")
+    parser.add_argument("--surfaces", action="store_true", help="also write fMRIPrep-style pial/white surfaces")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             tmp, n_participants=args.participants, n_sessions=args.sessions,
             runs_per_session=args.runs_per_session, trials_per_run=args.trials_per_run,
             fmriprep_naming=args.fmriprep_naming, stimuli_layout=args.stimuli_layout,
-            noise_sd=args.noise_sd, seed=args.seed)
+            noise_sd=args.noise_sd, space=args.space, surfaces=args.surfaces, seed=args.seed)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.rmdir()

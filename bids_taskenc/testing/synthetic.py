@@ -51,7 +51,7 @@ CLUSTERS = {
     "object": {"group": "semantic", "rois": ["LOC"], "spaces": ["objecta", "objectb"]},
 }
 #: A feature space that drives nothing (for false-positive checks).
-NULL_SPACE = "noise"
+NULL_SPACE = "null"
 ROIS = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
 
 #: ROI file names of the release, with its inconsistencies (see DESIGN.md).
@@ -169,6 +169,8 @@ def make_synthetic_dataset(
     fmriprep_naming: str = "modern",
     stimuli_layout: str = "bids",
     image_size: int = 64,
+    space: str = "T1w",
+    surfaces: bool = False,
     seed: int = 0,
 ) -> SyntheticDataset:
     """Write the dataset under ``root`` (``root/bids`` is the BIDS folder).
@@ -192,11 +194,20 @@ def make_synthetic_dataset(
         ``..._bold_space-T1w_preproc.nii.gz`` (as in ds001499).
     stimuli_layout : {'bids', 'bold5000'}
         ``bids/stimuli/<name>`` or ``Scene_Stimuli/Presented_Stimuli/{COCO,ImageNet,Scene}/<name>``.
+    space : str
+        ``space-`` of the preprocessed BOLD (e.g. ``MNI152NLin2009cAsym``;
+        legacy naming supports only ``T1w``). The grid is the same small box
+        around the origin whatever the name.
+    surfaces : bool
+        Also write fMRIPrep-style pial and white surfaces per hemisphere (two
+        small ellipsoids inside the brain; modern or legacy names).
     """
     if fmriprep_naming not in ("modern", "legacy"):
         raise ValueError("fmriprep_naming must be 'modern' or 'legacy'")
     if stimuli_layout not in ("bids", "bold5000"):
         raise ValueError("stimuli_layout must be 'bids' or 'bold5000'")
+    if fmriprep_naming == "legacy" and space != "T1w":
+        raise ValueError("legacy fMRIPrep naming is written for space T1w only")
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -227,11 +238,11 @@ def make_synthetic_dataset(
     feature_spaces = {}
     image_files = [n for n, _, _ in names]
     for cluster, spec in CLUSTERS.items():
-        for space in spec["spaces"]:
+        for feature_space in spec["spaces"]:
             mixing = rng.standard_normal((latent_dim, n_features))
             feats = latents[cluster] @ mixing + 0.3 * rng.standard_normal((n_images, n_features))
-            _write_feature_space(features_dir / space, feats, image_files, spec["group"], f"synthetic {cluster} cluster")
-            feature_spaces[space] = cluster
+            _write_feature_space(features_dir / feature_space, feats, image_files, spec["group"], f"synthetic {cluster} cluster")
+            feature_spaces[feature_space] = cluster
     _write_feature_space(features_dir / NULL_SPACE, rng.standard_normal((n_images, n_features)), image_files,
                          "other", "synthetic noise features (drive nothing)")
     feature_spaces[NULL_SPACE] = ""
@@ -315,7 +326,9 @@ def make_synthetic_dataset(
                 _save_nifti(func / f"{stem}_bold.nii.gz", np.round(bold), affine, np.int16, TR)
                 _write_events(func / f"{stem}_events.tsv", sub, ses, run, imgs, names, onsets, seen, rng)
                 _write_fmriprep_run(fmriprep / f"sub-{sub}" / f"ses-{ses_l}" / "func", stem, bold, brain,
-                                    affine, fmriprep_naming, rng)
+                                    affine, fmriprep_naming, rng, space)
+        if surfaces:
+            _write_surfaces(fmriprep / f"sub-{sub}" / "anat", sub, fmriprep_naming)
         # the localizer run (no run entity, a 'cond' column): not ours
         func = bids / f"sub-{sub}" / "ses-01" / "func"
         loc_stem = f"sub-{sub}_ses-01_task-localizer"
@@ -360,8 +373,44 @@ def _write_events(path: Path, sub: str, ses: int, run: int, imgs: np.ndarray, na
     pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
 
 
+def _ellipsoid_mesh(centre, radii, n_lat: int = 12, n_lon: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """A closed triangulated ellipsoid: vertices (n, 3) in mm and triangles (m, 3)."""
+    theta = np.linspace(0, np.pi, n_lat + 1)[1:-1]
+    phi = np.linspace(0, 2 * np.pi, n_lon, endpoint=False)
+    t, f = np.meshgrid(theta, phi, indexing="ij")
+    ring = np.stack([np.sin(t) * np.cos(f), np.sin(t) * np.sin(f), np.cos(t)], -1).reshape(-1, 3)
+    unit = np.vstack([[0, 0, 1], ring, [0, 0, -1]])
+    tris = []
+    for j in range(n_lon):  # caps
+        k = (j + 1) % n_lon
+        tris.append([0, 1 + j, 1 + k])
+        last = 1 + (n_lat - 2) * n_lon
+        tris.append([len(unit) - 1, last + k, last + j])
+    for i in range(n_lat - 2):  # bands
+        for j in range(n_lon):
+            k = (j + 1) % n_lon
+            a, b = 1 + i * n_lon + j, 1 + i * n_lon + k
+            c, d = a + n_lon, b + n_lon
+            tris += [[a, c, b], [b, c, d]]
+    return (np.asarray(centre) + unit * np.asarray(radii)).astype(np.float32), np.asarray(tris, np.int32)
+
+
+def _write_surfaces(anat: Path, sub: str, naming: str) -> None:
+    """Pial and white 'hemispheres' (ellipsoids either side of x = 0) with fMRIPrep names."""
+    for hemi, sign in (("L", -1), ("R", 1)):
+        for surf, scale in (("pial", 1.0), ("white" if naming == "modern" else "smoothwm", 0.7)):
+            verts, tris = _ellipsoid_mesh((sign * 8.0, 0.0, 0.0), np.array([6.0, 12.0, 8.0]) * scale)
+            img = nib.GiftiImage(darrays=[
+                nib.gifti.GiftiDataArray(verts, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
+                nib.gifti.GiftiDataArray(tris, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32")])
+            name = (f"sub-{sub}_hemi-{hemi}_{surf}.surf.gii" if naming == "modern"
+                    else f"sub-{sub}_T1w_{surf}.{hemi}.surf.gii")
+            anat.mkdir(parents=True, exist_ok=True)
+            nib.save(img, anat / name)
+
+
 def _write_fmriprep_run(folder: Path, stem: str, bold: np.ndarray, brain: np.ndarray, affine: np.ndarray,
-                        naming: str, rng: np.random.Generator) -> None:
+                        naming: str, rng: np.random.Generator, space: str = "T1w") -> None:
     n_vols = bold.shape[-1]
     conf_modern = pd.DataFrame({
         "global_signal": bold[brain].mean(0), "csf": rng.standard_normal(n_vols),
@@ -369,8 +418,8 @@ def _write_fmriprep_run(folder: Path, stem: str, bold: np.ndarray, brain: np.nda
         "trans_x": rng.normal(0, 0.05, n_vols), "trans_y": rng.normal(0, 0.05, n_vols), "trans_z": rng.normal(0, 0.05, n_vols),
         "rot_x": rng.normal(0, 0.001, n_vols), "rot_y": rng.normal(0, 0.001, n_vols), "rot_z": rng.normal(0, 0.001, n_vols)})
     if naming == "modern":
-        _save_nifti(folder / f"{stem}_space-T1w_desc-preproc_bold.nii.gz", bold, affine, np.float32, TR)
-        _save_nifti(folder / f"{stem}_space-T1w_desc-brain_mask.nii.gz", brain, affine, np.uint8)
+        _save_nifti(folder / f"{stem}_space-{space}_desc-preproc_bold.nii.gz", bold, affine, np.float32, TR)
+        _save_nifti(folder / f"{stem}_space-{space}_desc-brain_mask.nii.gz", brain, affine, np.uint8)
         conf_modern.to_csv(folder / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False, na_rep="n/a")
     else:
         _save_nifti(folder / f"{stem}_bold_space-T1w_preproc.nii.gz", bold, affine, np.float32, TR)

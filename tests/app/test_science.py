@@ -115,3 +115,23 @@ def test_roi_table_reads_the_release_aliases_and_ranks_regions(modern_run):
         pooled = table[(table["feature_space"] == "scene3da") & (table["roi"] == "PPA")]["n_voxels"].item()
         halves = table[(table["feature_space"] == "scene3da") & table["roi"].isin(["LH-PPA", "RH-PPA"])]["n_voxels"]
         assert pooled == halves.sum()
+
+
+def test_3d_vs_2d_contrast_points_to_the_planted_regions(modern_run):
+    """The group contrast is positive where the 3D cluster drives voxels and negative where the 2D one does."""
+    ds, out = modern_run
+    sub = "CSI1"
+    diff, path = _map(out, sub, "group3DVSgroup2D", "rdiff")
+    q, _ = _map(out, sub, "group3DVSgroup2D", "q")
+    scene, edge = ds.truth_masks[sub]["scene"], ds.truth_masks[sub]["edge"]
+    sig = q < FDR
+    assert (sig & scene & (diff > 0)).sum() >= 0.8 * scene.sum()
+    assert (sig & edge & (diff < 0)).sum() >= 0.8 * edge.sum()
+    wrong = sig & ((scene & (diff < 0)) | (edge & (diff > 0)))
+    assert wrong.sum() == 0
+    undriven = ds.brain_masks[sub] & ~scene & ~edge & ~ds.truth_masks[sub]["object"]
+    assert (sig & undriven).sum() <= 0.1 * max(sig.sum(), 1)
+    meta = json.loads(sidecar_path(path).read_text())["Contrast"]
+    assert set(meta["A"]) == {f"user:{s}" for s in CLUSTERS["scene"]["spaces"]}
+    assert set(meta["B"]) == {f"user:{s}" for s in CLUSTERS["edge"]["spaces"]}
+    assert meta["NBootstrap"] == 1000
