@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ridge regularisation grid")
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
     enc.add_argument("--cv-score", choices=["r", "r2"], default="r", help="score that chooses alpha")
+    enc.add_argument("--cv-scheme", choices=["kfold", "session"], default="kfold",
+                     help="folds of the alpha search: shuffled k-fold (--cv-folds), or leave-one-session-out "
+                          "(each image belongs to the session of its first showing)")
+    enc.add_argument("--no-standardize", dest="standardize", action="store_false",
+                     help="only centre the features (default: z-score them with training statistics)")
+    enc.add_argument("--save-weights", action="store_true",
+                     help="also write each feature space's ridge weights (sub-X/func/..._weights.npz; large)")
     enc.add_argument("--precision", choices=["exact", "fast"], default="exact",
                      help="fast = TF32 matrix products on CUDA")
     enc.add_argument("--n-permutations", type=int, default=0,

@@ -33,7 +33,7 @@ from ..errors import InputDataError
 from ..features.base import FeatureError
 from ..features.pipeline import featurize
 from ..features.user import save_feature_space
-from ..outputs.atomic import write_json, write_tsv
+from ..outputs.atomic import atomic_path, write_json, write_tsv
 from ..outputs.derivatives import write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
 from ..outputs.surfaces import project_statmaps
@@ -169,6 +169,12 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
 
     n = len(responses.image_ids)
     train_idx, test_idx = train_test_split_indices(n, args.test_fraction, args.seed)
+    cv_groups = None
+    if args.cv_scheme == "session":
+        cv_groups = np.asarray(responses.image_sessions, dtype=object)[train_idx].astype(str)
+        if len(set(cv_groups)) < 2:
+            raise InputDataError(f"sub-{subject} task-{task}: --cv-scheme session needs training images from at "
+                                 f"least 2 sessions (found {sorted(set(cv_groups))})")
     ents = {"sub": subject, "task": task, "space": ctx.space}
     common = {
         "Participant": subject, "Task": task, "Space": ctx.space,
@@ -240,11 +246,13 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         fit_key = {"responses": response_key, "features": hashlib.sha256(X.tobytes()).hexdigest(),
                    "split": [args.test_fraction, args.seed], "alphas": list(args.alphas), "folds": args.cv_folds,
                    "cv_score": args.cv_score, "precision": args.precision, "device": ctx.device,
+                   "cv_scheme": args.cv_scheme, "standardize": args.standardize, "weights": args.save_weights,
                    "n_permutations": args.n_permutations, "fdr_alpha": args.fdr_alpha,
                    "predictions": keep_predictions}
         result = cache.get_or_compute("encoding", fit_key, lambda: fit_encoding_model(
             X[train_idx], Y[train_idx], X[test_idx], Y[test_idx], alphas=np.asarray(args.alphas),
-            n_folds=args.cv_folds, cv_score=args.cv_score, precision=args.precision, device=ctx.device,
+            n_folds=args.cv_folds, groups=cv_groups, cv_score=args.cv_score, standardize=args.standardize,
+            return_weights=args.save_weights, precision=args.precision, device=ctx.device,
             mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha,
             return_predictions=keep_predictions))
         t_fit = time.perf_counter() - t_fit
@@ -264,6 +272,20 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             roi_rows.append({"feature_space": space.label, "feature_group": space.group, **row})
         if accumulator is not None and accumulator.needs(space.name):
             accumulator.add(space.name, result.predictions)
+        if args.save_weights:
+            weights_path = derivative_path(staging, **ents, desc=space.label, suffix="weights", extension=".npz")
+            with atomic_path(weights_path) as tmp:
+                np.savez(tmp, weights=result.weights, feature_mean=result.feature_mean,
+                         feature_scale=result.feature_scale, intercept=result.intercept, alpha=result.alpha,
+                         voxel_indices=np.flatnonzero(np.asarray(responses.mask_img.dataobj).ravel() > 0))
+            write_json(sidecar_path(weights_path), {
+                **meta, "Arrays": {
+                    "weights": "(n_features, n_voxels) on standardised features",
+                    "feature_mean, feature_scale": "training statistics: x_std = (x - mean) / scale",
+                    "intercept": "(n_voxels,) training mean of the responses",
+                    "alpha": "(n_voxels,) chosen ridge penalty",
+                    "voxel_indices": "(n_voxels,) flat C-order indices of the voxels in the brain mask grid"},
+                "Prediction": "y = ((x - feature_mean) / feature_scale) @ weights + intercept"})
         n_sig = int(np.sum(result.q < args.fdr_alpha))
         space_summaries[space.name] = {"n_significant": n_sig, "max_r": float(np.nanmax(result.r)),
                                        "seconds": round(t_fit, 3)}

@@ -28,7 +28,7 @@ STAT_DESCRIPTIONS = {
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.
 BIDSIGNORE = ["*_statmap.nii.gz", "*_statmap.json", "*_statmap.func.gii", "*_scores.tsv", "*_scores.json",
-              "*_stimuli.tsv", "*_matrix.tsv", "*_matrix.json", "*_dendrogram.*", "*_edges.*",
+              "*_stimuli.tsv", "*_weights.npz", "*_weights.json", "*_matrix.tsv", "*_matrix.json", "*_dendrogram.*", "*_edges.*",
               # folders: no trailing slash, which the validator (3.x) does not match against the folder itself
               "group", "logs", "figures", "features", "*.html"]
 

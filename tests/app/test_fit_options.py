@@ -1,0 +1,51 @@
+"""Encoding options through the command line: leave-one-session-out CV, raw features, saved weights."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.testing import make_synthetic_dataset
+
+from .conftest import run_app
+
+
+def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):
+    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=3, runs_per_session=2, trials_per_run=20,
+                                n_repeated=3, shape=(10, 10, 8), seed=7)
+    out = tmp_path / "out"
+    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir",
+                   tmp_path / "work", "--feature-spaces", "scene3da", "--cv-scheme", "session", "--no-standardize",
+                   "--save-weights", "--contrast-bootstrap", "0")
+    assert code == 0
+    ents = dict(sub="CSI1", task="5000scenes", space="T1w", desc="scene3da")
+    r_path = derivative_path(out, **ents, stat="r", suffix="statmap", extension=".nii.gz")
+    meta = json.loads(sidecar_path(r_path).read_text())
+    assert meta["CVScheme"] == "leave-one-group-out" and meta["CVFolds"] == 3 and meta["Standardize"] is False
+
+    saved = np.load(derivative_path(out, **ents, suffix="weights", extension=".npz"))
+    mask = np.asarray(nib.load(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="brain",
+                                               suffix="mask", extension=".nii.gz")).dataobj) > 0
+    np.testing.assert_array_equal(saved["voxel_indices"], np.flatnonzero(mask.ravel()))
+    np.testing.assert_array_equal(saved["feature_scale"], 1.0)  # --no-standardize: centred only
+    alpha = np.asarray(nib.load(derivative_path(out, **ents, stat="alpha", suffix="statmap",
+                                                extension=".nii.gz")).dataobj)[mask]
+    np.testing.assert_allclose(saved["alpha"], alpha)
+
+    # the weights predict the test images; their correlation with the planted latent is what r measured
+    split = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli",
+                                        extension=".tsv"), sep="\t")
+    stimuli = pd.read_csv(ds.features_dir / "scene3da" / "stimuli.tsv", sep="\t")["stimulus"].tolist()
+    features = np.load(ds.features_dir / "scene3da" / "features.npy")
+    test = [stimuli.index(s) for s in split.loc[split["split"] == "test", "stimulus"]]
+    pred = (features[test] - saved["feature_mean"]) / saved["feature_scale"] @ saved["weights"] + saved["intercept"]
+    assert pred.shape == (len(test), mask.sum()) and np.isfinite(pred).all()
+    r = np.asarray(nib.load(r_path).dataobj)[mask]
+    driven = ds.truth_masks["CSI1"]["scene"][mask]
+    spread = pred.std(0)
+    assert spread[driven].mean() > 3 * spread[~driven].mean()  # predictions vary where the scene cluster drives
+    assert r[driven].mean() > 0.5
