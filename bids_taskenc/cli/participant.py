@@ -66,11 +66,16 @@ class ParticipantContext:
 
 #: ``desc-`` labels the run writes itself; a feature space may not take them.
 RESERVED_LABELS = {"noise", "brain", "roi", "split"}
+#: Labels that TSV readers take for missing values (pandas' defaults, R's NA).
+NA_STRINGS = {"na", "nan", "null", "none", "nil"}
 
 
 def _check_features(spaces, image_ids: list[str]) -> None:
     """Reject labels that would collide with our own outputs; look every image up before any heavy work."""
     for space in spaces:
+        if space.label.lower() in NA_STRINGS:
+            raise FeatureError(f"feature space {space.name}: its label {space.label!r} reads as a missing value in "
+                               "TSV files (pandas and R); rename its folder")
         if space.label in RESERVED_LABELS or "VS" in space.label:
             raise FeatureError(f"feature space {space.name}: its label {space.label!r} is reserved for the run's "
                                f"own outputs ({', '.join(sorted(RESERVED_LABELS))}, or containing 'VS' as the "

@@ -51,7 +51,7 @@ CLUSTERS = {
     "object": {"group": "semantic", "rois": ["LOC"], "spaces": ["objecta", "objectb"]},
 }
 #: A feature space that drives nothing (for false-positive checks).
-NULL_SPACE = "null"
+NULL_SPACE = "random"
 ROIS = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
 
 #: ROI file names of the release, with its inconsistencies (see DESIGN.md).

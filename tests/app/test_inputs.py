@@ -68,7 +68,7 @@ def test_config_file_and_command_line_override(small_copy, tmp_path):
 
 
 def test_localizer_task_is_left_out_and_participant_label_forms(small_copy):
-    code, out = _participant(small_copy, None, "--participant-label", "sub-CSI1", "--feature-spaces", "user:null")
+    code, out = _participant(small_copy, None, "--participant-label", "sub-CSI1", "--feature-spaces", "user:random")
     assert code == 0
     names = [p.name for p in files_under(out)]
     assert names and not any("localizer" in n for n in names)
@@ -100,11 +100,11 @@ def test_folder_without_dataset_description(tmp_path, capsys):
 def test_invalid_bids_file_name_fails_validation_unless_skipped(small_copy, capsys):
     bad = small_copy / "bids" / "sub-CSI1" / "ses-01" / "func" / "notes_about_run.txt"
     bad.write_text("x")
-    code, out = _participant(small_copy, None, "--feature-spaces", "user:null")
+    code, out = _participant(small_copy, None, "--feature-spaces", "user:random")
     assert code == EXIT_VALIDATION
     assert "notes_about_run.txt" in _error_line(capsys)
     assert files_under(out) == []
-    code, _ = _participant(small_copy, None, "--feature-spaces", "user:null", "--skip-bids-validation")
+    code, _ = _participant(small_copy, None, "--feature-spaces", "user:random", "--skip-bids-validation")
     assert code == 0
 
 
@@ -151,7 +151,7 @@ def test_mask_and_bold_shapes_that_do_not_match(small_copy, capsys):
     mask = sorted(func.glob("*_desc-brain_mask.nii.gz"))[0]
     img = nib.load(mask)
     nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.uint8), img.affine), mask)
-    code, out = _participant(small_copy, None, "--feature-spaces", "user:null")
+    code, out = _participant(small_copy, None, "--feature-spaces", "user:random")
     assert code != 0
     line = _error_line(capsys)
     assert mask.name in line and "shape" in line
@@ -184,7 +184,7 @@ def test_second_participant_failing_leaves_the_first_intact(tmp_path, capsys):
     table.to_csv(events, sep="\t", index=False)
     out = ds.bids_dir / "derivatives" / "bids_taskenc"
     code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir,
-                   "--feature-spaces", "user:null", "--work-dir", tmp_path / "work")
+                   "--feature-spaces", "user:random", "--work-dir", tmp_path / "work")
     assert code == 1
     err = capsys.readouterr().err
     assert "sub-CSI2: FAILED" in err and "not_in_the_features.jpg" in err

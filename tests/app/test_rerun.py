@@ -29,7 +29,7 @@ def _snapshot(out):
 def test_crash_then_restart_gives_identical_outputs(small_copy, monkeypatch, capsys):
     bids = small_copy / "bids"
     argv = ["participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
-            small_copy / "work", "--cv-folds", "3", "--feature-spaces", "user:scene3da", "user:edge2da", "user:null"]
+            small_copy / "work", "--cv-folds", "3", "--feature-spaces", "user:scene3da", "user:edge2da", "user:random"]
     out = small_copy / "out"
     assert run_app(bids, out, *argv) == 0
     reference = _snapshot(out)
