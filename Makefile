@@ -27,7 +27,7 @@ demo: venv
 	$(VENV)/bin/bids_taskenc-synthetic $(DEMO_DIR)/bids --participants 2
 	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc participant \
 		--features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0
-	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc group
+	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc group --offline
 	@echo
 	@echo "Demo outputs: $(DEMO_DIR)/bids/derivatives/bids_taskenc"
 	@echo "  participant maps: $(DEMO_DIR)/bids/derivatives/bids_taskenc/sub-*/func/"
