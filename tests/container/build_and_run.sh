@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Full container proof: build the image with podman (chroot isolation, no Docker engine),
 # then inside it run `bids_taskenc --version` and a participant + group run on the
-# synthetic dataset, and print the image size. Slow (minutes; most of it is pip
-# downloading the dependencies), needs root, podman/buildah and the registries.
+# synthetic dataset: as the image's user, as an arbitrary uid, and as an arbitrary uid on
+# a read-only root file system with only /tmp and the outputs writable (what Singularity
+# and `docker run --read-only --tmpfs /tmp` give). Prints the image size. Slow (minutes;
+# most of it is pip downloading the dependencies), needs root, podman/buildah, unshare
+# and the registries.
 #
 #   bash tests/container/build_and_run.sh            # CPU torch wheel from $TORCH_WHEEL_SRC
 #   TORCH_WHEEL_SRC= bash tests/container/build_and_run.sh   # torch from PyPI (CUDA, GBs)
@@ -15,6 +18,8 @@
 #   BASE_SCRIPT      makes the local debian:bookworm-slim stand-in
 #                    (default ../shared/container/make-base-image.sh next to the checkout)
 #   SKIP_BUILD=1     reuse an existing $IMAGE
+#   NO_CACHE=1       build every layer afresh (podman build --no-cache), to time a clean build
+#   PRUNE=1          afterwards remove dangling images (old builds) to free disk space
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +63,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   ca=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] && \
     ca=(-v /etc/ssl/certs/ca-certificates.crt:/usr/local/share/ca-certificates/build-host.crt:ro)
+  [ "${NO_CACHE:-0}" = 1 ] && build_args+=(--no-cache)
   podman build --isolation chroot --pull=never "${ca[@]}" "${build_args[@]}" \
     -f "$root/Dockerfile" -t "$IMAGE" "$root"
   log "build took $(( $(date +%s) - tb )) s"
@@ -75,7 +81,28 @@ log "user: $(podman image inspect --format '{{.Config.User}}' "$IMAGE")"
 brun bids_taskenc --version
 brun sh -c 'id; echo HOME=$HOME BIDS_TASKENC_CONTAINER=$BIDS_TASKENC_CONTAINER BIDS_TASKENC_MODELS=$BIDS_TASKENC_MODELS XDG_CACHE_HOME=$XDG_CACHE_HOME MPLCONFIGDIR=$MPLCONFIGDIR'
 brun python -c 'import torch; print("torch", torch.__version__, "cuda build:", torch.version.cuda, "cuda available:", torch.cuda.is_available())'
-brun sh -c 'command -v gcc cc g++ || echo "no compiler in the image"'
+brun sh -c 'if command -v gcc cc c++ g++ clang; then echo "COMPILER IN THE IMAGE" >&2; exit 1; fi
+  if dpkg-query -W -f "\${db:Status-Abbrev} \${Package}\n" build-essential gcc g++ cpp python3-dev 2>/dev/null | grep "^ii"; then
+    echo "COMPILER PACKAGE IN THE IMAGE" >&2; exit 1; fi
+  echo "no compiler in the image"'
+
+log "pycortex configuration (baked; read where pycortex looks for it)"
+brun python - <<'PY'
+import configparser, importlib.util, os
+cfg = os.path.join(os.environ["XDG_CONFIG_HOME"], "pycortex", "options.cfg")
+c = configparser.ConfigParser()
+assert c.read(cfg) == [cfg], f"cannot read {cfg}"
+print("options.cfg:", cfg, "writable:", os.access(cfg, os.W_OK))
+print("  filestore:", c["basic"]["filestore"], "exists:", os.path.isdir(c["basic"]["filestore"]))
+print("  cache:", c["basic"]["cache"])
+if importlib.util.find_spec("cortex") is None:
+    print("pycortex not installed (no flatmaps extra in this build)")
+else:
+    import cortex
+    print("pycortex", getattr(cortex, "__version__", "?"), "reads", cortex.options.usercfg,
+          "filestore", cortex.database.default_filestore)
+    assert cortex.options.usercfg == cfg
+PY
 
 log "synthetic dataset + participant + group (inside the image)"
 brun sh -ec '
@@ -88,17 +115,71 @@ brun sh -ec '
   find /tmp/out -type f | wc -l | sed "s/^/output files: /"
 '
 
-log "any uid: participant + group as uid 4242 (no passwd entry), outputs in a bind mount"
+log "any uid: participant + group as uid 12345 (no passwd entry), outputs in a bind mount"
 host_out=$(mktemp -d); chmod 777 "$host_out"
-buildah run --isolation chroot --user 4242:4242 -v "$host_out:/out" "$c" -- sh -ec '
+buildah run --isolation chroot --user 12345:12345 -v "$host_out:/out" "$c" -- sh -ec '
   id
-  bids_taskenc /tmp/ds /out participant --features-dir /tmp/ds/derivatives/features \
-      -w /tmp/work-4242 --offline 2>&1 | tail -n 2
-  bids_taskenc /tmp/ds /out group -w /tmp/work-4242 --offline 2>&1 | tail -n 1
+  quiet() { "$@" > /tmp/log-12345 2>&1 || { cat /tmp/log-12345; exit 1; }; tail -n 2 /tmp/log-12345; }
+  quiet bids_taskenc /tmp/ds /out participant --features-dir /tmp/ds/derivatives/features \
+      -w /tmp/work-12345 --offline
+  quiet bids_taskenc /tmp/ds /out group -w /tmp/work-12345 --offline
 '
 log "outputs on the host: $(find "$host_out" -type f | wc -l) files, owner uid $(stat -c %u "$host_out/dataset_description.json")"
 rm -rf "$host_out"
 
+# 4. read-only root, arbitrary uid --------------------------------------------------------
+# podman run --read-only cannot start here (rlimits), so the container's root file system
+# is bind-mounted read-only in a private mount namespace, with an empty tmpfs on /tmp, the
+# dataset read-only and the outputs writable, and entered with chroot as uid 55555 with
+# only the image's environment: what Singularity does (plus the host's /tmp and $HOME).
+if command -v unshare >/dev/null && command -v chroot >/dev/null; then
+  log "read-only root file system as uid 55555: participant + group"
+  rootfs=$(buildah mount "$c")
+  ro=$(mktemp -d); ro_out=$(mktemp -d); chmod 777 "$ro_out"
+  podman image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE" | grep . > "$ro.env"
+  unshare --mount --propagation private bash -ec '
+    rootfs=$1 ro=$2 out=$3 envfile=$4
+    mapfile -t image_env < "$envfile"
+    mount --bind "$rootfs" "$ro"
+    mount -o remount,bind,ro "$ro"
+    mount -t tmpfs -o mode=1777 tmpfs "$ro/tmp"
+    mount --rbind /dev "$ro/dev"
+    mount --bind /proc "$ro/proc"
+    mkdir "$ro/tmp/data" "$ro/tmp/out"
+    mount --bind -o ro "$rootfs/tmp/ds" "$ro/tmp/data"
+    mount --bind "$out" "$ro/tmp/out"
+    if touch "$ro/opt/bids_taskenc/probe" 2>/dev/null; then echo "root is writable" >&2; exit 1; fi
+    cat > "$ro/tmp/check_pycortex.py" <<PY
+import importlib.util, os
+if importlib.util.find_spec("cortex") is None:
+    print("pycortex not installed")
+else:
+    import cortex  # would fail if it tried to write its options.cfg
+    cache = cortex.options.config.get("basic", "cache")
+    os.makedirs(cache, exist_ok=True)
+    print("pycortex imports on the read-only root; cache", cache, "writable:", os.access(cache, os.W_OK))
+PY
+    env -i "${image_env[@]}" chroot --userspec=55555:55555 "$ro" sh -ec "
+      cd /tmp; id; echo \"HOME=\$HOME, / read-only, /tmp writable\"
+      quiet() { \"\$@\" > /tmp/log 2>&1 || { cat /tmp/log; exit 1; }; tail -n 2 /tmp/log; }
+      quiet bids_taskenc /tmp/data /tmp/out participant --features-dir /tmp/data/derivatives/features \
+          -w /tmp/work --offline
+      quiet bids_taskenc /tmp/data /tmp/out group -w /tmp/work --offline
+      printf %s \"matplotlib cache: \"
+      python -c \"import matplotlib, matplotlib.pyplot as plt; plt.figure(); print(matplotlib.get_cachedir())\"
+      python /tmp/check_pycortex.py
+    "
+  ' bash "$rootfs" "$ro" "$ro_out" "$ro.env"
+  log "outputs of the read-only run: $(find "$ro_out" -type f | wc -l) files, owner uid $(stat -c %u "$ro_out/dataset_description.json")"
+  buildah umount "$c" >/dev/null
+  rm -rf "$ro_out" "$ro.env"; rmdir "$ro"
+else
+  log "SKIPPED read-only run: unshare/chroot missing"
+fi
+
 log "image size: $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB (%s bytes)", $1/1e6, $1}')"
 podman images "$IMAGE"
+if [ "${PRUNE:-0}" = 1 ]; then
+  log "removing dangling images"; podman image prune -f >/dev/null
+fi
 log "OK"
