@@ -79,18 +79,43 @@ def compute_dtype(precision: str) -> torch.dtype:
     return torch.float64 if check_precision(precision) == "double" else torch.float32
 
 
+#: cgroup files holding a memory limit and the usage it counts (v2, then v1).
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _cgroup_available_bytes(files=_CGROUP_FILES) -> int | None:
+    """Bytes left under this process's cgroup memory limit (docker --memory, SLURM --mem), or None."""
+    for limit_file, usage_file in files:
+        try:
+            limit = open(limit_file).read().strip()
+            usage = int(open(usage_file).read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 2**60:
+            return None  # no limit set (v1 reports a huge number)
+        return max(0, int(limit) - usage)
+    return None
+
+
 def _cpu_available_bytes() -> int:
+    """RAM this process can still take: the host's available memory, capped by a cgroup limit."""
+    host = None
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    host = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 1024**3
+    if host is None:
+        try:
+            host = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            host = 8 * 1024**3
+    cgroup = _cgroup_available_bytes()
+    return host if cgroup is None else min(host, cgroup)
 
 
 def memory_budget_bytes(device: torch.device, mem_gb: float | None) -> int:

@@ -113,7 +113,7 @@ def _resolve_reference(
     if path is None:
         return None, {}, (
             f"Taskonomy comparison skipped: offline and no verified affinities in {folder} "
-            "(pass reference_affinities=FILE)"
+            "(give --reference-affinities FILE)"
         )
     try:
         frame = ref_mod.load_affinities(path)

@@ -139,3 +139,18 @@ def test_tf32_flags_are_scoped():
         with tf32_matmul(torch.device("cpu"), True):
             assert matmul.fp32_precision == "ieee"
     assert matmul.fp32_precision == before
+
+
+def test_cgroup_memory_limit_caps_the_budget(tmp_path):
+    """A container or SLURM job limit (cgroup v2 or v1) caps the CPU budget; 'max' means no limit."""
+    from bids_taskenc.encoding.device import _cgroup_available_bytes
+
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    limit.write_text("4000000000\n")
+    usage.write_text("1000000000\n")
+    assert _cgroup_available_bytes([(str(limit), str(usage))]) == 3_000_000_000
+    limit.write_text("max\n")
+    assert _cgroup_available_bytes([(str(limit), str(usage))]) is None
+    limit.write_text(str(2**63 - 4096))  # cgroup v1 without a limit
+    assert _cgroup_available_bytes([(str(tmp_path / "missing"), str(usage)), (str(limit), str(usage))]) is None
+    assert _cgroup_available_bytes([(str(tmp_path / "missing"), str(usage))]) is None
