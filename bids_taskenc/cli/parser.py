@@ -119,6 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+
+    rep = p.add_argument_group(
+        "reports", "HTML reports (sub-X.html after each participant, group.html after the group level) and "
+                   "logs/CITATION.{md,html,bib} are written from the outputs after every run")
+    only = rep.add_mutually_exclusive_group()
+    only.add_argument("--reports-only", action="store_true",
+                      help="rebuild the reports and citation files of this level from the existing outputs; "
+                           "fit nothing")
+    only.add_argument("--boilerplate-only", action="store_true",
+                      help="write only logs/CITATION.{md,html,bib} from the existing outputs")
+    only.add_argument("--no-reports", action="store_true",
+                      help="write no reports or citation files (build them later with --reports-only)")
+    rep.add_argument("--pycortex-subject", nargs="+", metavar="NAME",
+                     help="pycortex subject for flatmaps: one NAME for every participant, or LABEL=NAME pairs; "
+                          "default: a subject named sub-<label> or <label> in the pycortex filestore. Needs "
+                          "the optional 'flatmaps' extra (pycortex)")
+    rep.add_argument("--pycortex-xfm", metavar="NAME",
+                     help="pycortex transform from the maps' grid to the subject's anatomy; default: the "
+                          "subject's only transform")
     return p
 
 
@@ -162,6 +181,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)")
     if args.n_permutations < 0:
         raise UsageError("--n-permutations must be >= 0")
+    if args.pycortex_subject:
+        pairs = [v for v in args.pycortex_subject if "=" in v]
+        if pairs and len(pairs) != len(args.pycortex_subject) or (not pairs and len(args.pycortex_subject) > 1):
+            raise UsageError("--pycortex-subject takes one NAME, or LABEL=NAME pairs (one per participant)")
+        if any(not a or not b for a, _, b in (v.partition("=") for v in pairs)):
+            raise UsageError("--pycortex-subject: LABEL=NAME needs both a label and a name")
     if args.contrast_bootstrap < 0:
         raise UsageError("--contrast-bootstrap must be >= 0")
     return args

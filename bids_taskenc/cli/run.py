@@ -3,6 +3,14 @@
 Turns every :class:`~bids_taskenc.errors.TaskencError` into one line on
 stderr and its BIDS-Apps exit code; runs participants one after another and
 reports, at exit, which succeeded and which failed.
+
+After each participant its HTML report (``sub-X.html``) and the citation
+files (``logs/CITATION.*``) are written, after the group level ``group.html``;
+``--reports-only`` and ``--boilerplate-only`` write them from existing outputs
+without fitting, ``--no-reports`` skips them. A report that cannot be written
+is logged as an ERROR with its cause and listed in the summary, and the exit
+code is 1 even though the analysis outputs are complete (an unnoticed missing
+report would hide a problem; ``--reports-only`` rebuilds it without refitting).
 """
 
 from __future__ import annotations
@@ -74,6 +82,75 @@ def _resolve_device(requested: str) -> str:
     return requested
 
 
+def pycortex_subjects(values: list[str] | None) -> str | dict | None:
+    """``--pycortex-subject`` values -> one subject for all, ``{label: subject}``, or None."""
+    if not values:
+        return None
+    if "=" not in values[0]:
+        return values[0]
+    return {label[4:] if label.startswith("sub-") else label: name
+            for label, _, name in (v.partition("=") for v in values)}
+
+
+def build_level_reports(args, output_dir: Path, *, participants: list[str] | None, group: bool):
+    """Reports after (or instead of) an analysis level; returns a ReportOutcome.
+
+    The reports read the outputs only; a failure to write one is logged as an
+    ERROR with its cause, summarised at exit, and makes the exit code 1 (the
+    analysis outputs stay as written; ``--reports-only`` rebuilds the reports).
+    """
+    from ..report import build_reports
+
+    task = args.task_label[0] if args.task_label else None
+    return build_reports(output_dir, participants=participants, task=task, group=group, citation=True,
+                         pycortex_subject=pycortex_subjects(args.pycortex_subject), pycortex_xfm=args.pycortex_xfm)
+
+
+def _print_report_outcome(outcome) -> None:
+    pages = [p for p in outcome.written if p.suffix == ".html" and p.parent.name != "logs"]
+    if pages:
+        print(f"  reports: {', '.join(p.name for p in pages)}; citation files in logs/", file=sys.stderr)
+    for key, why in outcome.failures.items():
+        print(f"  report {key}: FAILED: {why} (the analysis outputs are complete; rebuild with --reports-only)",
+              file=sys.stderr)
+
+
+def run_reports_only(args) -> int:
+    """``--reports-only`` / ``--boilerplate-only``: write reports and/or citation files from existing outputs."""
+    from ..errors import InputMissingError
+    from ..report import write_citation
+    from ..report.inputs import list_participants
+
+    bids_dir = args.bids_dir.resolve()
+    output_dir = check_output_dir(bids_dir, args.output_dir)
+    present = list_participants(output_dir) if output_dir.is_dir() else []
+    if not present:
+        raise InputMissingError(f"{output_dir}: no participant outputs to report on (run the participant level "
+                                "first)")
+    task = args.task_label[0] if args.task_label else None
+    if args.boilerplate_only:
+        try:
+            written = write_citation(output_dir, task=task)
+        except FileNotFoundError as exc:
+            raise InputMissingError(str(exc)) from exc
+        print(f"bids_taskenc: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+        return EXIT_OK
+    if args.analysis_level == "participant":
+        wanted = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or present
+        missing = sorted(set(wanted) - set(present))
+        if missing:
+            raise InputMissingError(f"{output_dir}: no outputs for sub-{', sub-'.join(missing)}")
+        outcome = build_level_reports(args, output_dir, participants=wanted, group=False)
+    else:
+        if not (output_dir / "group").is_dir():
+            raise InputMissingError(f"{output_dir / 'group'}: no group outputs (run the group level first)")
+        outcome = build_level_reports(args, output_dir, participants=[], group=True)
+    print(f"bids_taskenc {args.analysis_level} --reports-only: {len(outcome.written)} files written, "
+          f"{len(outcome.failures)} failed", file=sys.stderr)
+    _print_report_outcome(outcome)
+    return EXIT_FAILURE if outcome.failures else EXIT_OK
+
+
 def run_participant_level(args, argv: list[str]) -> int:
     from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
     from ..bids.preprocessed import choose_space, open_derivatives
@@ -134,10 +211,14 @@ def run_participant_level(args, argv: list[str]) -> int:
     log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
              __version__, len(subjects), space, len(spaces), device)
     results, failures = {}, {}
+    reports = None  # ReportOutcome of this run's participant pages and citation files
     for subject in subjects:
         try:
             results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
             write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info())
+            if not args.no_reports:
+                outcome = build_level_reports(args, output_dir, participants=[subject], group=False)
+                reports = outcome if reports is None else _merge(reports, outcome)
         except (TaskencError, FeatureError, ValueError, OSError, MemoryError, RuntimeError) as exc:
             failures[subject] = exc
             if args.verbose > 1:
@@ -153,9 +234,20 @@ def run_participant_level(args, argv: list[str]) -> int:
         print(f"  sub-{subject}: ok ({res['seconds']} s)", file=sys.stderr)
     for subject, exc in failures.items():
         print(f"  sub-{subject}: FAILED: {exc}", file=sys.stderr)
-    if failures:
+    if reports is not None:
+        _print_report_outcome(reports)
+    if failures or (reports is not None and reports.failures):
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _merge(total, outcome):
+    """One participant's report outcome added to the run's (the citation files are rewritten each time)."""
+    total.written.extend(p for p in outcome.written if p not in total.written)
+    total.failures.pop("citation", None)
+    total.failures.update(outcome.failures)
+    total.details.update(outcome.details)
+    return total
 
 
 def _container_info() -> dict | None:
@@ -183,7 +275,11 @@ def run_group_level(args, argv: list[str]) -> int:
         raise InputMissingError(str(exc)) from exc
     written = summary.get("files", []) if isinstance(summary, dict) else []
     print(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}", file=sys.stderr)
-    return EXIT_OK
+    if args.no_reports:
+        return EXIT_OK
+    outcome = build_level_reports(args, output_dir, participants=[], group=True)
+    _print_report_outcome(outcome)
+    return EXIT_FAILURE if outcome.failures else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     t0 = time.perf_counter()
     try:
-        if args.analysis_level == "participant":
+        if args.reports_only or args.boilerplate_only:
+            code = run_reports_only(args)
+        elif args.analysis_level == "participant":
             code = run_participant_level(args, argv)
         else:
             code = run_group_level(args, argv)

@@ -1,8 +1,11 @@
 """Citation boilerplate: ``logs/CITATION.md``, ``.html`` and ``.bib`` from what actually ran.
 
-The methods text (``boilerplate/methods.md.j2``) is filled with numbers read from
-the participant sidecars (participants, runs, trials, images, folds, alpha grid,
-split, FDR level, p-value method, precision, feature spaces, software versions).
+The methods text (``boilerplate/methods.md.j2`` at the top of the repository,
+package data once installed) is filled with what the outputs' sidecars record:
+participants, sessions, runs, trials, images, repeats, response model, feature
+spaces, split, folds, alpha grid, p-value method, FDR level, precision,
+contrasts, ROI tests, surface maps, group-level settings and software versions.
+Only the references the text cites go into ``CITATION.bib`` and its reference list.
 """
 
 from __future__ import annotations
@@ -13,16 +16,35 @@ from pathlib import Path
 
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.atomic import write_text
-from bids_taskenc.report.inputs import find_tasks, group_file, group_rank, list_participants, load_participant
-from bids_taskenc.report.render import BOILERPLATE, environment
+from bids_taskenc.report.inputs import (
+    ParticipantOutputs,
+    find_tasks,
+    group_file,
+    group_rank,
+    list_participants,
+    load_participant,
+    read_json,
+)
+from bids_taskenc.report.render import boilerplate_dir, environment
 
 _ENTRY_RE = re.compile(r"@(\w+)\{([^,]+),(.*?)\n\}", re.S)
 _FIELD_RE = re.compile(r"(\w+)\s*=\s*\{(.*?)\},?\s*$", re.M)
+_CITE_RE = re.compile(r"\[@([\w-]+)\]")
+#: Participant settings that the methods text states once; a difference between participants is reported.
+SHARED_SETTINGS = {"CVFolds": "CV folds", "AlphaGrid": "alpha grid", "FDRLevel": "FDR level",
+                   "Precision": "precision", "PValueMethod": "p-value method", "NPermutations": "permutations"}
+#: ``<meta>`` through which a participant page records the brain view it used (read back here).
+VIEW_META = "bids_taskenc-brain-view"
 
 
 def bibtex() -> str:
-    """The package's BibTeX references."""
-    return (BOILERPLATE / "references.bib").read_text()
+    """All BibTeX references of the boilerplate folder."""
+    return (boilerplate_dir() / "references.bib").read_text()
+
+
+def bib_entries() -> dict[str, str]:
+    """BibTeX key -> the entry's full text, in the file's order."""
+    return {key.strip(): m.group(0) for m in _ENTRY_RE.finditer(bibtex()) for key in [m.group(2)]}
 
 
 def _plain(text: str) -> str:
@@ -53,8 +75,54 @@ def reference_list() -> dict[str, str]:
     return refs
 
 
+def _load_all(out: Path, task: str | None) -> list[ParticipantOutputs]:
+    loaded = []
+    for p in list_participants(out):
+        try:
+            loaded.append(load_participant(out, p, task))
+        except FileNotFoundError:
+            continue
+    return loaded
+
+
+def _differences(loaded: list[ParticipantOutputs]) -> list[str]:
+    """Sentences naming settings that differ between participants."""
+    out = []
+    for key, name in SHARED_SETTINGS.items():
+        values = {f"sub-{d.participant}": d.first_sidecar.get(key) for d in loaded}
+        if len({repr(v) for v in values.values()}) > 1:
+            out.append(f"{name}: " + "; ".join(f"{p} {v}" for p, v in values.items()))
+    spaces = {f"sub-{d.participant}": ", ".join(f.label for f in d.features) for d in loaded}
+    if len(set(spaces.values())) > 1:
+        out.append("feature spaces: " + "; ".join(f"{p} {v}" for p, v in spaces.items()))
+    return out
+
+
+def brain_views(out: Path) -> set[str]:
+    """Brain views the participant pages in ``out`` used (``pycortex``, ``flat``, ``slices``)."""
+    found = set()
+    for page in Path(out).glob("sub-*.html"):
+        match = re.search(rf'<meta name="{VIEW_META}" content="(\w+)">', page.read_text(errors="replace"))
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _report_versions(pycortex: bool) -> dict:
+    """Versions of what drew the report figures (this process), not recorded by the analysis."""
+    import importlib.metadata as md
+
+    out = {}
+    for dist in ("matplotlib", "jinja2", *(["pycortex"] if pycortex else [])):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
 def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
-    """Numbers for the methods text, read from the participant sidecars.
+    """Everything the methods text states, read from the outputs' sidecars.
 
     Raises
     ------
@@ -62,13 +130,7 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         When no participant outputs exist.
     """
     out = Path(output_dir)
-    participants = list_participants(out)
-    loaded = []
-    for p in participants:
-        try:
-            loaded.append(load_participant(out, p, task))
-        except FileNotFoundError:
-            continue
+    loaded = _load_all(out, task)
     if not loaded:
         raise FileNotFoundError(f"no participant outputs under {out}")
     first = loaded[0].first_sidecar
@@ -83,39 +145,83 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
     per = []
     for data in loaded:
         resp = data.first_sidecar.get("Responses", {})
+        sessions = data.sessions()
         per.append({
-            "participant": data.participant, "runs": resp.get("NRuns", "n/a"), "trials": resp.get("NTrials", "n/a"),
-            "images": resp.get("NImages", "n/a"), "repeated": resp.get("NRepeatedImages", "n/a"),
-            "voxels": resp.get("NVoxels", int(data.mask.sum())),
+            "participant": data.participant, "sessions": len(sessions), "runs": resp.get("NRuns", "n/a"),
+            "trials": resp.get("NTrials", "n/a"), "images": resp.get("NImages", "n/a"),
+            "repeated": resp.get("NRepeatedImages", "n/a"), "voxels": resp.get("NVoxels", int(data.mask.sum())),
+            "n_train": data.first_sidecar.get("Split", {}).get("NTrain", "n/a"),
+            "n_test": data.first_sidecar.get("Split", {}).get("NTest", "n/a"),
         })
     split = first.get("Split", {})
     resp = first.get("Responses", {})
     task = loaded[0].task
+    names = [f["name"] for f in features.values()]
+    contrasts = {}
+    for data in loaded:
+        for c in data.contrasts:
+            contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
+                                           "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
+                                           "test": c.info.get("Test")})
+    roi_tables = [d.roi_table for d in loaded if d.roi_table is not None]
+    rois = sorted({str(r) for t in roi_tables for r in t["roi"] if not str(r).startswith(("LH-", "RH-"))})
+    sim_meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
+    consistency = read_json(group_file(out, task, "consistency", "stats", ".json"))
+    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
+    gifti = any(next(iter(Path(out, f"sub-{d.participant}", "func").glob("*_space-fsaverage5_*.func.gii")), None)
+                for d in loaded)
+    views = brain_views(out)
+    versions = dict(first.get("SoftwareVersions", {}))
+    for key, value in sim_meta.get("SoftwareVersions", {}).items():
+        versions.setdefault(key, value)
+    versions.update(_report_versions("pycortex" in views))
+    device = str(first.get("Device", "n/a"))
     return {
         "version": __version__,
         "participants": [f"sub-{d.participant}" for d in loaded],
         "task": task,
         "space": loaded[0].space,
         "per_participant": per,
+        "differences": _differences(loaded),
         "response_model": resp.get("ResponseModel", "n/a"),
         "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
+        "confounds": ", ".join(resp.get("Confounds") or []),
+        "units": resp.get("Units"),
+        "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
+        "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
         "features": sorted(features.values(), key=lambda f: (group_rank(f["group"]), f["label"])),
+        "taskonomy": any(n.startswith("taskonomy:") for n in names),
+        "torchvision": any(n.startswith("torchvision:") for n in names),
+        "user_features": any(n.startswith("user:") for n in names),
         "n_train": split.get("NTrain", "n/a"),
         "n_test": split.get("NTest", "n/a"),
         "test_fraction": split.get("TestFraction", "n/a"),
-        "seed": first.get("Seed", split.get("Seed", "n/a")),
+        "seed": split.get("Seed", first.get("Seed", "n/a")),
         "cv_folds": first.get("CVFolds", "n/a"),
+        "cv_score": first.get("CVScore", "n/a"),
+        "standardize": first.get("Standardize"),
         "alpha_grid": grid,
         "alpha_min": f"{min(grid):g}" if grid else "n/a",
         "alpha_max": f"{max(grid):g}" if grid else "n/a",
         "precision": first.get("Precision", "n/a"),
+        "device_text": ("a CUDA GPU" if device.startswith("cuda") else "the CPU" if device == "cpu"
+                        else f"device {device}"),
         "pvalue_method": first.get("PValueMethod", "n/a"),
         "pvalue_sides": first.get("PValueSides", "n/a"),
+        "n_permutations": first.get("NPermutations", 0),
         "fdr_level": first.get("FDRLevel", "n/a"),
-        "versions": first.get("SoftwareVersions", {}),
-        "group_ran": group_file(out, task, "similarity", "matrix", ".tsv").exists(),
-        "compared": group_file(out, task, "taskonomy", "comparison", ".json").exists(),
-        "references": list(reference_list().values()),
+        "rois": rois,
+        "roi_p": any("p_mean_r" in t.columns for t in roi_tables),
+        "contrasts": list(contrasts.values()),
+        "gifti": gifti,
+        "group_ran": bool(sim_meta),
+        "group_settings": sim_meta.get("Settings", {}),
+        "group_participants": sim_meta.get("Participants", []),
+        "consistency": consistency,
+        "comparison": comparison,
+        "pycortex": "pycortex" in views,
+        "views": sorted(views),
+        "versions": versions,
     }
 
 
@@ -133,7 +239,8 @@ def _markdown_to_html(text: str) -> str:
             body.append(f"<p>{_inline(' '.join(lines))}</p>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Citing bids_taskenc</title>'
-        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:900px;margin:auto;padding:1em 2em;}</style>"
+        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:900px;margin:auto;padding:1em 2em;"
+        "line-height:1.45;}code{background:#f3f3f3;padding:0 .2em;}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
@@ -145,20 +252,40 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
+def render_methods(output_dir: str | Path, *, task: str | None = None) -> tuple[str, list[str]]:
+    """The filled methods text (Markdown, with its reference list) and the keys it cites."""
+    context = methods_context(output_dir, task=task)
+    env = environment(boilerplate_dir(), autoescape=False)
+    text = env.get_template("methods.md.j2").render(**context)
+    cited = list(dict.fromkeys(_CITE_RE.findall(text)))
+    refs = reference_list()
+    missing = [k for k in cited if k not in refs]
+    if missing:
+        raise KeyError(f"methods.md.j2 cites {missing} that references.bib lacks")
+    text = text.rstrip() + "\n\n## References\n\n" + "\n".join(f"- [@{k}] {refs[k]}" for k in cited) + "\n"
+    return text, cited
+
+
 def write_citation(output_dir: str | Path, *, task: str | None = None) -> list[Path]:
     """Write ``logs/CITATION.md``, ``logs/CITATION.html`` and ``logs/CITATION.bib``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no participant outputs exist.
 
     Returns the three paths.
     """
     out = Path(output_dir)
     if task is None:
-        tasks = find_tasks(out, list_participants(out)[0]) if list_participants(out) else []
+        participants = list_participants(out)
+        tasks = find_tasks(out, participants[0]) if participants else []
         task = tasks[0] if tasks else None
-    context = methods_context(out, task=task)
-    text = environment(BOILERPLATE, autoescape=False).get_template("methods.md.j2").render(**context)
+    text, cited = render_methods(out, task=task)
+    entries = bib_entries()
     logs = out / "logs"
     return [
         write_text(logs / "CITATION.md", text),
         write_text(logs / "CITATION.html", _markdown_to_html(text)),
-        write_text(logs / "CITATION.bib", bibtex()),
+        write_text(logs / "CITATION.bib", "\n\n".join(entries[k] for k in cited) + "\n"),
     ]

@@ -1,7 +1,9 @@
-"""Report figures: matplotlib (Agg, headless) and nilearn, saved as PNG files.
+"""Charts of the participant report (matplotlib, Agg backend) and the style every figure shares.
 
 Every function takes arrays/tables already read from the derivatives and a
-target path, writes the PNG atomically and returns the path.
+target path, writes a PNG atomically (:func:`save`) and returns the path.
+Brain pictures are in :mod:`bids_taskenc.report.brain`, group figures in
+:mod:`bids_taskenc.report.groupfigs`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from bids_taskenc.outputs.atomic import atomic_path  # noqa: E402
 
 #: One colour per feature-space group, used by every figure.
 GROUP_COLORS = {"2D": "#1f77b4", "3D": "#d62728", "semantic": "#2ca02c", "other": "#7f7f7f"}
+#: Resolution of every PNG: figure inches x DPI = pixels; pages show them at most 1100 px wide.
+DPI = 100
+#: The paper's ROIs first, in this order; others follow alphabetically.
+ROI_ORDER = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
 
 
 def group_color(group: str | None) -> str:
@@ -26,165 +34,172 @@ def group_color(group: str | None) -> str:
     return GROUP_COLORS.get(group or "other", GROUP_COLORS["other"])
 
 
-def save(fig, path: str | Path) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
+def save(fig, path: str | Path, *, tight: bool = True) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it.
+
+    ``tight`` crops to the drawn content (costs a second draw); figures laid
+    out by hand pass False.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=72, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path
 
 
-def _group_legend(ax, groups) -> None:
+def margins(fig, *, left: float = 1.3, right: float = 0.2, bottom: float = 0.6, top: float = 0.45,
+            wspace: float | None = None, hspace: float | None = None) -> None:
+    """Fixed margins in inches (instead of tight_layout, which costs extra draws of the figure)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wspace, hspace=hspace)
+
+
+def group_legend(ax, groups, **kwargs) -> None:
+    """Legend with one patch per feature-space group present in ``groups``."""
     from matplotlib.patches import Patch
 
     seen = [g for g in GROUP_COLORS if g in set(groups)]
-    ax.legend(handles=[Patch(color=group_color(g), label=g) for g in seen], fontsize=8, loc="best")
+    ax.legend(handles=[Patch(color=group_color(g), label=g) for g in seen], fontsize=8,
+              **({"loc": "best"} | kwargs))
 
 
 def mean_r_bars(labels, groups, mean_all, mean_sig, path) -> Path:
-    """Mean r per feature space over all analysed voxels and over significant voxels (Fig. 1)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=False)
-    x = np.arange(len(labels))
+    """Mean r per feature space over all analysed voxels and over the significant ones.
+
+    ``labels``, ``groups``: one per feature space; ``mean_all``/``mean_sig``:
+    floats (NaN when no voxel is significant).
+    """
+    n = len(labels)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 0.24 * n + 1.4))
+    y = np.arange(n)[::-1]
     colors = [group_color(g) for g in groups]
     for ax, values, title in (
         (axes[0], mean_all, "all analysed voxels"),
         (axes[1], mean_sig, "significant voxels (q < FDR level)"),
     ):
-        vals = np.nan_to_num(np.asarray(values, dtype=float))
-        ax.bar(x, vals, color=colors)
-        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
-        ax.set_ylabel("mean r (test set)")
+        vals = np.asarray(values, dtype=float)
+        ax.barh(y, np.nan_to_num(vals), color=colors, height=0.75)
+        for yi, v in zip(y, vals):
+            if not np.isfinite(v):
+                ax.text(0, yi, " none significant", va="center", fontsize=7, color="#555")
+        ax.set_yticks(y, labels, fontsize=8) if ax is axes[0] else ax.set_yticks([])
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_xlabel("mean r (test set)")
         ax.set_title(title, fontsize=10)
-        ax.axhline(0, color="k", lw=0.5)
-        _group_legend(ax, groups)
-    fig.tight_layout()
-    return save(fig, path)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.grid(axis="x", lw=0.3)
+    group_legend(axes[1], groups, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    margins(fig, wspace=0.08, right=1.1)
+    return save(fig, path, tight=False)
 
 
-def histogram(values, path, *, xlabel: str, title: str) -> Path:
-    """Histogram of finite values."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(values, bins=40, color="#555555")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("voxels")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return save(fig, path)
+def _pooled_rois(table: pd.DataFrame) -> list[str]:
+    rois = [str(r) for r in dict.fromkeys(table["roi"])]
+    pooled = [r for r in rois if not r.startswith(("LH-", "RH-"))] or rois
+    known = [r for r in ROI_ORDER if r in pooled]
+    return known + sorted(r for r in pooled if r not in known)
+
+
+def roi_bars(table: pd.DataFrame, labels: list[str], path, *, alpha: float = 0.05) -> Path:
+    """Mean r in each ROI, one bar per feature space coloured by group (the paper's Fig. 1).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ROI table (``feature_space, feature_group, roi, mean_r`` and
+        optionally ``p_mean_r``); hemispheres pooled (ROIs without ``LH-``/``RH-``)
+        are drawn when present.
+    labels : list of str
+        Feature spaces in display order (group, then label).
+    alpha : float
+        Bars with ``p_mean_r`` below it get a star.
+    """
+    rois = _pooled_rois(table)
+    per_row = min(len(rois), 6)
+    n_rows = int(np.ceil(len(rois) / per_row))
+    groups = table.drop_duplicates("feature_space").set_index("feature_space")["feature_group"].to_dict()
+    labels = [lab for lab in labels if lab in groups]
+    n = len(labels)
+    fig, axes = plt.subplots(n_rows, per_row, figsize=(2.4 + 1.9 * per_row, n_rows * (0.2 * n + 1.1)),
+                             squeeze=False)
+    y = np.arange(n)[::-1]
+    xmax = np.nanmax(np.abs(table["mean_r"].to_numpy(dtype=float))) if len(table) else 1.0
+    has_p = "p_mean_r" in table.columns
+    for ax, roi in zip(axes.flat, rois):
+        sub = table[table["roi"].astype(str) == roi].set_index("feature_space")
+        vals = np.array([float(sub["mean_r"].get(lab, np.nan)) for lab in labels])
+        ax.barh(y, np.nan_to_num(vals), color=[group_color(groups[lab]) for lab in labels], height=0.75)
+        if has_p:
+            for yi, lab in zip(y, labels):
+                p = float(sub["p_mean_r"].get(lab, np.nan))
+                if p < alpha:
+                    ax.text(max(float(sub["mean_r"].get(lab, 0)), 0) + 0.02 * xmax, yi, "*", va="center",
+                            fontsize=9)
+        n_vox = int(sub["n_voxels"].iloc[0]) if "n_voxels" in sub and len(sub) else 0
+        ax.set_title(f"{roi} ({n_vox} vox)", fontsize=9)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_xlim(min(0.0, np.nanmin(np.nan_to_num(table["mean_r"].to_numpy(dtype=float)))) * 1.1,
+                    xmax * 1.15 if xmax > 0 else 1)
+        ax.grid(axis="x", lw=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
+        ax.set_xlabel("mean r", fontsize=8)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_yticks([])
+    for ax in axes.flat[len(rois):]:
+        ax.set_axis_off()
+    for row in axes:
+        row[0].set_yticks(y, labels, fontsize=8)
+        for tick, lab in zip(row[0].get_yticklabels(), labels):
+            tick.set_color(group_color(groups[lab]))
+    group_legend(axes.flat[per_row - 1], [groups[lab] for lab in labels], loc="upper left",
+                 bbox_to_anchor=(1.04, 1.0))
+    margins(fig, wspace=0.1, right=1.1, hspace=0.6 / n_rows if n_rows > 1 else None)
+    return save(fig, path, tight=False)
+
+
+def histograms(panels, path) -> Path:
+    """Side-by-side histograms of finite values: ``panels`` is a list of ``(values, xlabel, title)``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 2.9), squeeze=False)
+    for ax, (values, xlabel, title) in zip(axes[0], panels):
+        values = np.asarray(values, dtype=float)
+        values = values[np.isfinite(values)]
+        ax.hist(values, bins=40, color="#555555", histtype="stepfilled")
+        if values.size:
+            med = float(np.median(values))
+            ax.axvline(med, color="#d62728", lw=1)
+            ax.text(med, ax.get_ylim()[1] * 0.95, f" median {med:.2g}", color="#d62728", fontsize=8, va="top")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("voxels")
+        ax.set_title(title, fontsize=10)
+    margins(fig, left=0.7, wspace=0.3)
+    return save(fig, path, tight=False)
 
 
 def alpha_distribution(labels, groups, alphas, alpha_grid, path) -> Path:
-    """Share of voxels choosing each alpha of the grid, one row per feature space."""
-    grid = np.asarray(alpha_grid, dtype=float) if alpha_grid else np.unique(np.concatenate(alphas))
+    """Share of voxels choosing each alpha of the grid, one row per feature space.
+
+    ``alphas``: one ``(n_voxels,)`` array per feature space (empty when absent).
+    """
+    grid = (np.asarray(alpha_grid, dtype=float) if alpha_grid
+            else np.unique(np.concatenate([np.asarray(a, float) for a in alphas] + [np.array([1.0])])))
     counts = np.zeros((len(labels), grid.size))
     for i, a in enumerate(alphas):
         a = np.asarray(a, dtype=float)
-        a = a[np.isfinite(a)]
+        a = a[np.isfinite(a) & (a > 0)]
         if a.size:
             idx = np.abs(np.log10(a)[:, None] - np.log10(grid)[None, :]).argmin(axis=1)
             counts[i] = np.bincount(idx, minlength=grid.size) / a.size
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(labels) + 1.5))
+    fig, ax = plt.subplots(figsize=(8.5, 0.26 * len(labels) + 1.5))
     im = ax.imshow(counts, aspect="auto", cmap="viridis", vmin=0, vmax=max(counts.max(), 1e-9))
     ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
     for tick, g in zip(ax.get_yticklabels(), groups):
         tick.set_color(group_color(g))
-    ax.set_xticks(np.arange(grid.size), [f"{np.log10(v):g}" for v in grid], fontsize=7)
-    ax.set_xlabel("log10 alpha")
+    ax.set_xticks(np.arange(grid.size), [f"{np.log10(v):.3g}" for v in grid], fontsize=7)
+    ax.set_xlabel("log10 alpha (grid values; the first and last columns are the grid's edges)")
     ax.set_title("ridge alpha chosen per voxel (fraction of voxels)", fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    return save(fig, path)
-
-
-def stat_map(img, mask_img, path, *, title: str, threshold: float | None = None, cmap: str = "cold_hot") -> Path:
-    """Orthogonal slices of a 3-D map (nilearn ``plot_stat_map``) with the brain-mask outline.
-
-    There is no anatomical image among the outputs, so ``bg_img=None`` and the
-    outline of ``mask_img`` is drawn as the only landmark.
-    """
-    from nilearn import plotting
-
-    fig = plt.figure(figsize=(9, 3))
-    data = np.asarray(img.dataobj)
-    vmax = float(np.nanmax(np.abs(data))) if data.size else 1.0
-    display = plotting.plot_stat_map(
-        img,
-        bg_img=None,
-        display_mode="ortho",
-        threshold=threshold,
-        title=title,
-        figure=fig,
-        cmap=cmap,
-        vmax=vmax if vmax > 0 else 1.0,
-        black_bg=False,
-        draw_cross=False,
-        annotate=True,
-        colorbar=True,
-    )
-    display.add_contours(mask_img, levels=[0.5], colors="#444444", linewidths=0.8)
-    return save(fig, path)
-
-
-def similarity_heatmap(matrix, labels, groups, path, *, title: str) -> Path:
-    """Task x task similarity matrix as a heat map, rows/columns in the given order (Fig. 5)."""
-    matrix = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(0.45 * len(labels) + 2.5, 0.45 * len(labels) + 1.8))
-    im = ax.imshow(matrix, cmap="magma", vmin=0, vmax=1)
-    ticks = np.arange(len(labels))
-    ax.set_xticks(ticks, labels, rotation=70, ha="right", fontsize=8)
-    ax.set_yticks(ticks, labels, fontsize=8)
-    for ticklabels in (ax.get_xticklabels(), ax.get_yticklabels()):
-        for tick, g in zip(ticklabels, groups):
-            tick.set_color(group_color(g))
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="cosine similarity")
-    fig.tight_layout()
-    return save(fig, path)
-
-
-def dendrograms(trees, path) -> Path:
-    """One or more scipy dendrograms side by side (brain tree, Taskonomy tree; Fig. 6).
-
-    ``trees`` is a list of ``(title, linkage, leaf_labels, group_of_label)``.
-    """
-    from scipy.cluster.hierarchy import dendrogram
-
-    fig, axes = plt.subplots(1, len(trees), figsize=(5.5 * len(trees), 4.2), squeeze=False)
-    for ax, (title, linkage, leaves, group_of) in zip(axes[0], trees):
-        dendrogram(np.asarray(linkage, dtype=float), labels=list(leaves), ax=ax, orientation="left",
-                   color_threshold=0, above_threshold_color="#333333")
-        for tick in ax.get_yticklabels():
-            tick.set_color(group_color(group_of.get(tick.get_text())))
-        ax.set_xlabel("1 - cosine similarity")
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return save(fig, path)
-
-
-def task_graph(labels, groups, edges, threshold: float, path) -> Path:
-    """Task graph: nodes coloured by group, edges with weight above ``threshold`` (Fig. 7).
-
-    ``edges`` is an iterable of ``(source, target, weight)``.
-    """
-    import networkx as nx
-
-    graph = nx.Graph()
-    for label, g in zip(labels, groups):
-        graph.add_node(label, group=g)
-    kept = [(s, t, float(w)) for s, t, w in edges if np.isfinite(w) and float(w) > threshold]
-    graph.add_weighted_edges_from(kept)
-    pos = (nx.spring_layout(graph, seed=0, k=2.5 / np.sqrt(max(len(labels), 1)), weight=None)
-           if kept else nx.circular_layout(graph))
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    widths = [1 + 4 * graph[s][t]["weight"] for s, t in graph.edges]
-    nx.draw_networkx_edges(graph, pos, ax=ax, width=widths, edge_color="#999999")
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=[group_color(g) for g in groups], node_size=420)
-    nx.draw_networkx_labels(graph, {k: (x, y + 0.09) for k, (x, y) in pos.items()}, ax=ax, font_size=8)
-    ax.set_title(f"task graph: edges with cosine similarity > {threshold:g}", fontsize=10)
-    ax.margins(0.15)
-    ax.axis("off")
-    _group_legend(ax, groups)
-    fig.tight_layout()
-    return save(fig, path)
+    margins(fig, right=0.9)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    return save(fig, path, tight=False)

@@ -1,4 +1,4 @@
-"""The group report ``<out>/group.html``: similarity, trees, graph, comparison."""
+"""The group report ``<out>/group.html``: similarity, consistency, trees, graphs, comparison."""
 
 from __future__ import annotations
 
@@ -7,20 +7,31 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.__about__ import __version__
-from bids_taskenc.report import figures
-from bids_taskenc.report.inputs import find_tasks, group_file, read_json, read_table
-from bids_taskenc.report.render import figure_path, render_page
-
-#: Edges drawn in the task graph have a cosine similarity above this value.
-GRAPH_THRESHOLD = 0.2
+from bids_taskenc.outputs.naming import derivative_path
+from bids_taskenc.report import groupfigs
+from bids_taskenc.report.inputs import find_tasks, group_file, matrix_from_table, read_json, read_table
+from bids_taskenc.report.render import figure_path, prune_figures, render_page
 
 
-def write_group_report(output_dir: str | Path, *, task: str | None = None,
-                       graph_threshold: float = GRAPH_THRESHOLD) -> Path:
+def _records(table) -> list[dict]:
+    if table is None:
+        return []
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+def _reorder(labels: list[str], matrix: np.ndarray, order: list[str]) -> tuple[list[str], np.ndarray]:
+    keep = [t for t in order if t in labels]
+    idx = [labels.index(t) for t in keep]
+    return keep, matrix[np.ix_(idx, idx)]
+
+
+def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Path:
     """Write ``<output_dir>/group.html`` and its PNG figures under ``figures/``.
 
     Reads the group-level derivatives in ``<output_dir>/group/`` (similarity
-    matrix, tree, graph, consistency and, when present, the Taskonomy comparison).
+    matrices, tree, graph, consistency and, when present, the Taskonomy
+    comparison) and the per-participant similarity matrices.
 
     Raises
     ------
@@ -33,73 +44,99 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None,
         if not tasks:
             raise FileNotFoundError(f"no group-level outputs under {out / 'group'}")
         task = tasks[0]
-    sim_path = group_file(out, task, "similarity", "matrix", ".tsv")
-    sim = read_table(sim_path)
+    sim = matrix_from_table(read_table(group_file(out, task, "similarity", "matrix", ".tsv")))
     if sim is None:
-        raise FileNotFoundError(f"{sim_path} is missing: run the group level first")
+        raise FileNotFoundError(f"{group_file(out, task, 'similarity', 'matrix', '.tsv')} is missing: "
+                                "run the group level first")
+    labels, matrix = sim
     meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
     tree = read_json(group_file(out, task, "tree", "dendrogram", ".json"))
-    groups_of = meta.get("FeatureGroups", tree.get("FeatureGroups", {}))
-    labels = list(sim["task"])
-    matrix = sim.set_index("task").loc[labels, labels]
-    order = tree.get("LeafOrder", labels)
+    settings = meta.get("Settings", {})
+    group_of = meta.get("FeatureGroups", {})
+    order = [t for t in tree.get("LeafOrder", labels) if t in labels] or labels
+    top_k = int(settings.get("TopK", 3))
     figs: dict[str, str] = {}
+    written: list[Path] = []
 
-    path, figs["similarity"] = figure_path(out, task=task, desc="similarity")
-    figures.similarity_heatmap(
-        matrix.loc[order, order].to_numpy(), order, [groups_of.get(t) for t in order], path,
-        title="task x task similarity (cosine of thresholded r maps), tree order",
-    )
+    def fig(desc: str) -> Path:
+        path, figs[desc] = figure_path(out, task=task, desc=desc)
+        written.append(path)
+        return path
+
+    ordered, ordered_matrix = _reorder(labels, matrix, order)
+    groupfigs.similarity_heatmap(ordered_matrix, ordered, group_of, fig("similarity"),
+                                 title="brain: cosine similarity of the thresholded r maps (tree order)")
+
+    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
+    ref = matrix_from_table(read_table(group_file(out, task, "taskonomysimilarity", "matrix", ".tsv")))
+    if ref is not None:
+        ref_labels, ref_matrix = _reorder(*ref, order)
+        groupfigs.similarity_heatmap(ref_matrix, ref_labels, group_of, fig("taskonomysimilarity"),
+                                     title="Taskonomy: transfer-out similarity (brain's tree order)",
+                                     vmin=float(np.floor(10 * np.nanmin(ref_matrix)) / 10))
+
+    participants = meta.get("Participants", [])
+    per = []
+    for p in participants:
+        m = matrix_from_table(read_table(derivative_path(out, sub=p, task=task, desc="similarity",
+                                                          suffix="matrix", extension=".tsv")))
+        if m is not None:
+            per.append((f"sub-{p}", _reorder(*m, order)[1]))
+    if len(per) > 1:
+        groupfigs.matrix_grid(per, ordered, group_of, fig("participantsimilarity"))
 
     ref_tree = read_json(group_file(out, task, "taskonomytree", "dendrogram", ".json"))
     trees = []
     if tree.get("Linkage"):
-        trees.append(("brain (this dataset)", tree["Linkage"], tree["LinkageLeaves"], groups_of))
+        trees.append(("brain (this dataset)", tree["Linkage"], tree["LinkageLeaves"], group_of))
     if ref_tree.get("Linkage"):
-        trees.append(("Taskonomy (transfer affinities)", ref_tree["Linkage"], ref_tree["LinkageLeaves"], groups_of))
+        trees.append(("Taskonomy (transfer affinities)", ref_tree["Linkage"], ref_tree["LinkageLeaves"], group_of))
     if trees:
-        path, figs["trees"] = figure_path(out, task=task, desc="trees")
-        figures.dendrograms(trees, path)
+        groupfigs.dendrograms(trees, fig("trees"))
 
-    edges = read_table(group_file(out, task, "graph", "edges", ".tsv"))
-    if edges is not None:
-        path, figs["graph"] = figure_path(out, task=task, desc="graph")
-        figures.task_graph(
-            labels, [groups_of.get(t) for t in labels],
-            edges[["source", "target", "weight"]].itertuples(index=False, name=None), graph_threshold, path,
-        )
+    panels = [("brain", ordered, ordered_matrix)]
+    if ref is not None:
+        panels.append(("Taskonomy", ref_labels, ref_matrix))
+    groupfigs.task_graphs(panels, group_of, top_k, fig("graph"))
 
-    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
+    pairs = read_table(group_file(out, task, "taskonomy", "comparison", ".tsv"))
+    if pairs is not None and len(pairs):
+        groupfigs.comparison_scatter(pairs, fig("comparison"), spearman=comparison.get("Spearman"))
+
+    roi_panels = []
+    for path in sorted((out / "group").glob(f"task-{task}_roi-*_desc-similarity_matrix.tsv")):
+        m = matrix_from_table(read_table(path))
+        roi = path.name.split("_roi-")[1].split("_")[0]
+        if m is not None:
+            roi_panels.append((roi, _reorder(*m, order)[1]))
+    if roi_panels:
+        groupfigs.matrix_grid(roi_panels, ordered, group_of, fig("roisimilarity"))
+    group_maps = sorted(p.name for p in (out / "group").glob(f"task-{task}_space-*_stat-meanr_statmap.nii.gz"))
+    prune_figures(out, f"task-{task}_", written)
+
     consistency = read_json(group_file(out, task, "consistency", "stats", ".json"))
-    pairs = read_table(group_file(out, task, "consistency", "stats", ".tsv"))
-    clades = read_table(group_file(out, task, "tree", "clades", ".tsv"))
-    topk = read_table(group_file(out, task, "graph", "topk", ".tsv"))
     return render_page(
         "group.html.j2",
         out / "group.html",
         title=f"bids_taskenc group report: task {task}",
         task=task,
-        participants=meta.get("Participants", []),
+        participants=participants,
+        participant_pages={p: (out / f"sub-{p}.html").exists() for p in participants},
         spaces=meta.get("Spaces", {}),
-        settings=meta.get("Settings", {}),
-        features=[(t, meta.get("FeatureSpaces", {}).get(t, t), groups_of.get(t, "other")) for t in order],
+        settings=settings,
+        features=[(t, meta.get("FeatureSpaces", {}).get(t, t), group_of.get(t, "other")) for t in ordered],
         figs=figs,
         has_reference=bool(ref_tree),
-        graph_threshold=graph_threshold,
+        top_k=top_k,
         comparison=comparison,
         consistency=consistency,
-        pairs=_records(pairs),
-        clades=_records(clades),
-        topk=_records(topk),
+        pairs=_records(read_table(group_file(out, task, "consistency", "stats", ".tsv"))),
+        clades=_records(read_table(group_file(out, task, "tree", "clades", ".tsv"))),
+        topk=_records(read_table(group_file(out, task, "graph", "topk", ".tsv"))),
+        rois=[r for r, _ in roi_panels],
+        group_maps=group_maps,
         command_line=meta.get("CommandLine", "n/a"),
         versions=meta.get("SoftwareVersions", {}),
-        config={},
+        config={"Settings": settings, "Inputs": meta.get("Inputs", [])},
         version=__version__,
     )
-
-
-def _records(table) -> list[dict]:
-    if table is None:
-        return []
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-            for row in table.to_dict(orient="records")]

@@ -3,11 +3,14 @@
 Files are found by globbing a participant's ``func/`` folder and parsing the
 names back with :func:`bids_taskenc.outputs.naming.parse_derivative_name`;
 known files are located with :func:`~bids_taskenc.outputs.naming.derivative_path`.
+Everything optional (ROI table, contrasts, GIFTI maps, noise ceiling) is
+``None`` or empty when the run did not write it, and the report says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,9 @@ from bids_taskenc.outputs.naming import derivative_path, parse_derivative_name, 
 
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
+
+#: The surface space whose flat meshes nilearn bundles.
+FLAT_SPACE = "fsaverage5"
 
 
 def group_rank(group: str | None) -> int:
@@ -32,9 +38,24 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def read_table(path: Path) -> pd.DataFrame | None:
+    """A BIDS TSV, or ``None`` when absent.
+
+    Only ``n/a`` (and empty cells) are missing values: pandas' default list
+    would turn a feature space labelled ``null`` or ``NA`` into NaN.
+    """
+    if not Path(path).exists():
+        return None
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a", ""])
+
+
 @dataclass
 class FeatureMaps:
-    """One feature space's maps of one participant, restricted to the brain mask."""
+    """One feature space's maps of one participant, restricted to the brain mask.
+
+    ``r``, ``q`` and ``alpha`` are vectors of shape ``(n_voxels,)`` over the
+    brain-mask voxels (C order of the mask); ``q``/``alpha`` are None when absent.
+    """
 
     label: str
     sidecar: dict
@@ -64,17 +85,54 @@ class FeatureMaps:
 
 
 @dataclass
+class ContrastMaps:
+    """One contrast (e.g. ``group3DVSgroup2D``): r difference, p and q over the brain voxels.
+
+    ``rdiff`` is mean r of the spaces A minus mean r of the spaces B, shape
+    ``(n_voxels,)``; ``sidecar["Contrast"]`` holds ``Name``, ``A``, ``B``,
+    ``Statistic`` and ``NBootstrap``.
+    """
+
+    label: str
+    sidecar: dict
+    rdiff: np.ndarray
+    p: np.ndarray | None
+    q: np.ndarray | None
+
+    @property
+    def info(self) -> dict:
+        return self.sidecar.get("Contrast", {})
+
+    @property
+    def fdr_level(self) -> float:
+        return float(self.sidecar.get("FDRLevel", 0.05))
+
+    @property
+    def significant(self) -> np.ndarray:
+        if self.q is None:
+            return np.zeros(self.rdiff.shape, dtype=bool)
+        return np.isfinite(self.q) & (self.q < self.fdr_level)
+
+
+@dataclass
 class ParticipantOutputs:
     """Everything the participant report needs, read from the derivatives."""
 
+    output_dir: Path
     participant: str
     task: str
     space: str
     mask_img: nib.Nifti1Image
     mask: np.ndarray
     features: list[FeatureMaps] = field(default_factory=list)
+    contrasts: list[ContrastMaps] = field(default_factory=list)
     noise_ceiling: np.ndarray | None = None
     noise_ceiling_path: Path | None = None
+    ncsnr: np.ndarray | None = None
+    noise_sidecar: dict = field(default_factory=dict)
+    splithalf: np.ndarray | None = None
+    roi_table: pd.DataFrame | None = None
+    split: pd.DataFrame | None = None
 
     @property
     def first_sidecar(self) -> dict:
@@ -86,16 +144,41 @@ class ParticipantOutputs:
         data[self.mask] = values
         return nib.Nifti1Image(data, self.mask_img.affine)
 
+    def voxel_mm(self, index: np.ndarray) -> np.ndarray:
+        """World (mm) coordinates of brain voxels given by their index into the mask vector; ``(k, 3)``."""
+        ijk = np.argwhere(self.mask)[np.asarray(index, dtype=int)]
+        return nib.affines.apply_affine(self.mask_img.affine, ijk)
+
+    def surface_map(self, desc: str, stat: str, space: str = FLAT_SPACE) -> dict[str, np.ndarray] | None:
+        """Both hemispheres of a GIFTI map (``{'L': (n_vertices,), 'R': ...}``), or None if either is missing."""
+        out = {}
+        for hemi in ("L", "R"):
+            path = derivative_path(self.output_dir, sub=self.participant, task=self.task, hemi=hemi, space=space,
+                                   desc=desc, stat=stat, suffix="statmap", extension=".func.gii")
+            if not path.exists():
+                return None
+            out[hemi] = np.asarray(nib.load(path).darrays[0].data, dtype=np.float64)
+        return out
+
+    def sessions(self) -> list[str]:
+        """Session labels of the BOLD runs the maps came from (parsed from the sidecar's ``Sources``)."""
+        found = set()
+        for src in self.first_sidecar.get("Sources", []):
+            match = re.search(r"_ses-([A-Za-z0-9]+)_", Path(src).name)
+            if match:
+                found.add(match.group(1))
+        return sorted(found)
+
 
 def list_participants(output_dir: str | Path) -> list[str]:
     """Participant labels (without ``sub-``) that have an output folder."""
     return sorted(strip_prefix(p.name, "sub") for p in Path(output_dir).glob("sub-*") if p.is_dir())
 
 
-def _statmaps(output_dir: Path, participant: str) -> list[tuple[dict, Path]]:
+def _statmaps(output_dir: Path, participant: str, extension: str = ".nii.gz") -> list[tuple[dict, Path]]:
     folder = derivative_path(output_dir, sub=participant, suffix="x", extension=".x").parent
     found = []
-    for path in sorted(folder.glob("*.nii.gz")):
+    for path in sorted(folder.glob(f"*{extension}")):
         try:
             ents = parse_derivative_name(path.name)
         except ValueError:
@@ -125,8 +208,12 @@ def _load(path: Path, mask: np.ndarray) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj, dtype=np.float64)[mask]
 
 
+def _maybe(path: Path, mask: np.ndarray) -> np.ndarray | None:
+    return _load(path, mask) if path.exists() else None
+
+
 def load_participant(output_dir: str | Path, participant: str, task: str | None = None) -> ParticipantOutputs:
-    """Read one participant's statistical maps, brain mask and noise ceiling.
+    """Read one participant's statistical maps, brain mask, noise ceiling, contrasts and tables.
 
     Raises
     ------
@@ -155,36 +242,47 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
     )
     mask_img = nib.load(mask_path)
     mask = np.asarray(mask_img.dataobj) > 0
-    out = ParticipantOutputs(participant, task, space, mask_img, mask)
+    out = ParticipantOutputs(output_dir, participant, task, space, mask_img, mask)
+
+    def path_of(desc: str, stat: str) -> Path:
+        return derivative_path(output_dir, sub=participant, task=task, space=space, desc=desc, stat=stat,
+                               suffix="statmap", extension=".nii.gz")
+
     for ents, r_path in r_maps:
         label = ents["desc"]
-        common = dict(sub=participant, task=task, space=space, desc=label, suffix="statmap", extension=".nii.gz")
-        q_path = derivative_path(output_dir, stat="q", **common)
-        a_path = derivative_path(output_dir, stat="alpha", **common)
-        out.features.append(
-            FeatureMaps(
-                label=label,
-                sidecar=read_json(sidecar_path(r_path)),
-                r=_load(r_path, mask),
-                q=_load(q_path, mask) if q_path.exists() else None,
-                alpha=_load(a_path, mask) if a_path.exists() else None,
-                r_path=r_path,
-            )
-        )
+        out.features.append(FeatureMaps(
+            label=label, sidecar=read_json(sidecar_path(r_path)), r=_load(r_path, mask),
+            q=_maybe(path_of(label, "q"), mask), alpha=_maybe(path_of(label, "alpha"), mask), r_path=r_path))
     out.features.sort(key=lambda f: (group_rank(f.group), f.label))
+
     for ents, path in maps:
-        if ents.get("stat") == "noiseceiling" and ents.get("task") == task and ents.get("space") == space:
-            out.noise_ceiling = _load(path, mask)
-            out.noise_ceiling_path = path
-            break
+        if ents.get("stat") == "rdiff" and ents.get("task") == task and ents.get("space") == space:
+            label = ents["desc"]
+            out.contrasts.append(ContrastMaps(
+                label=label, sidecar=read_json(sidecar_path(path)), rdiff=_load(path, mask),
+                p=_maybe(path_of(label, "p"), mask), q=_maybe(path_of(label, "q"), mask)))
+
+    nc_path = path_of("noise", "noiseceiling")
+    if nc_path.exists():
+        out.noise_ceiling, out.noise_ceiling_path = _load(nc_path, mask), nc_path
+        out.noise_sidecar = read_json(sidecar_path(nc_path))
+    out.ncsnr = _maybe(path_of("noise", "ncsnr"), mask)
+    out.splithalf = _maybe(path_of("noise", "splithalf"), mask)
+    out.roi_table = read_table(derivative_path(output_dir, sub=participant, task=task, desc="roi",
+                                               suffix="scores", extension=".tsv"))
+    out.split = read_table(derivative_path(output_dir, sub=participant, task=task, desc="split",
+                                           suffix="stimuli", extension=".tsv"))
     return out
 
 
-def read_table(path: Path) -> pd.DataFrame | None:
-    """A BIDS TSV (``n/a`` as missing), or ``None`` when absent."""
-    return pd.read_csv(path, sep="\t", na_values="n/a") if Path(path).exists() else None
-
-
-def group_file(output_dir: str | Path, task: str, desc: str, suffix: str, extension: str) -> Path:
+def group_file(output_dir: str | Path, task: str, desc: str, suffix: str, extension: str, **entities) -> Path:
     """Path of one group-level derivative."""
-    return derivative_path(output_dir, task=task, desc=desc, suffix=suffix, extension=extension)
+    return derivative_path(output_dir, task=task, desc=desc, suffix=suffix, extension=extension, **entities)
+
+
+def matrix_from_table(table: pd.DataFrame | None) -> tuple[list[str], np.ndarray] | None:
+    """A ``task`` + one-column-per-task TSV as (labels, ``(F, F)`` array), or None."""
+    if table is None:
+        return None
+    labels = [str(t) for t in table["task"]]
+    return labels, table.set_index("task").loc[labels, labels].to_numpy(dtype=float)

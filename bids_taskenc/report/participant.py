@@ -1,4 +1,4 @@
-"""The participant report ``<out>/sub-X.html``: data summary, quality, results."""
+"""The participant report ``<out>/sub-X.html``: data summary, quality, results, provenance."""
 
 from __future__ import annotations
 
@@ -9,78 +9,109 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
+from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_view
 from bids_taskenc.report.inputs import ParticipantOutputs, load_participant
-from bids_taskenc.report.render import figure_path, render_page
+from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
+from bids_taskenc.report.render import figure_path, prune_figures, render_page
 
-#: What the stat-map figures show, and why (no anatomical image among the outputs).
-VIEW_NOTE = (
-    "Orthogonal slices in the participant's analysis space, with the outline of the brain mask "
-    "and no background image (bg_img=None): the outputs hold no anatomical image, and the brain "
-    "mask is the only image that shares the maps' grid; surface flat maps are not drawn yet."
-)
+#: Voxels listed per feature space in the table of top voxels.
+TOP_VOXELS = 5
+#: ROIs listed per feature space.
+TOP_ROIS = 3
 
 
 def feature_rows(data: ParticipantOutputs) -> list[dict]:
-    """One row per feature space: group, voxel counts and r summaries over significant voxels."""
+    """One row per feature space: group, voxel counts, r summaries, top voxels and top ROIs."""
+    pooled = None
+    if data.roi_table is not None and len(data.roi_table):
+        table = data.roi_table
+        rois = table["roi"].astype(str)
+        pooled = table[~rois.str.startswith(("LH-", "RH-"))]
+        if not len(pooled):
+            pooled = table
     rows = []
     for f in data.features:
         sig = f.significant
         r_sig = f.r[sig]
-        peak = None
+        top = []
         if sig.any():
-            vox = np.argwhere(data.mask)[np.flatnonzero(sig)[np.argmax(r_sig)]]
-            peak = tuple(round(float(c), 1) for c in data.mask_img.affine[:3, :3] @ vox + data.mask_img.affine[:3, 3])
-        rows.append(
-            {
-                "label": f.label,
-                "name": f.name,
-                "group": f.group,
-                "fdr": f.fdr_level,
-                "n_voxels": int(f.r.size),
-                "n_sig": int(sig.sum()),
-                "mean_r_all": float(np.nanmean(f.r)) if f.r.size else float("nan"),
-                "mean_r_sig": float(np.nanmean(r_sig)) if r_sig.size else float("nan"),
-                "max_r": float(np.nanmax(f.r)) if f.r.size else float("nan"),
-                "peak_mm": peak,
-            }
-        )
+            idx = np.flatnonzero(sig)[np.argsort(-f.r[sig], kind="stable")[:TOP_VOXELS]]
+            top = [{"mm": tuple(round(float(c)) for c in xyz), "r": float(f.r[i])}
+                   for i, xyz in zip(idx, data.voxel_mm(idx))]
+        top_rois = []
+        if pooled is not None:
+            sub = pooled[pooled["feature_space"].astype(str) == f.label].sort_values("mean_r", ascending=False)
+            for rec in sub.head(TOP_ROIS).to_dict(orient="records"):
+                top_rois.append({"roi": rec["roi"], "mean_r": float(rec["mean_r"]),
+                                 "p": float(rec["p_mean_r"]) if "p_mean_r" in rec else None,
+                                 "fraction": float(rec.get("fraction_significant", np.nan))})
+        rows.append({
+            "label": f.label,
+            "name": f.name,
+            "group": f.group,
+            "fdr": f.fdr_level,
+            "n_voxels": int(f.r.size),
+            "n_sig": int(sig.sum()),
+            "mean_r_all": float(np.nanmean(f.r)) if f.r.size else float("nan"),
+            "mean_r_sig": float(np.nanmean(r_sig)) if r_sig.size else float("nan"),
+            "max_r": float(np.nanmax(f.r)) if f.r.size else float("nan"),
+            "top_voxels": top,
+            "top_rois": top_rois,
+        })
     return rows
 
 
 def data_summary(data: ParticipantOutputs) -> dict:
-    """Runs, trials, images, repeats, voxels, space, response model and split from the sidecars."""
+    """Sessions, runs, trials, images, repeats, voxels, space, response model and fit settings."""
     side = data.first_sidecar
     resp = side.get("Responses", {})
     split = side.get("Split", {})
+    sessions = data.sessions()
+    k = repeats_per_image(data)
+    repeated = resp.get("NRepeatedImages")
     return {
         "Participant": f"sub-{data.participant}",
         "Task": data.task,
         "Space": data.space,
-        "Response model": resp.get("ResponseModel"),
-        "Response TRs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])) or None,
+        "Sessions": f"{len(sessions)} ({', '.join(sessions)})" if sessions else "n/a (no session entity)",
         "Runs": resp.get("NRuns"),
         "Trials": resp.get("NTrials"),
         "Unique images": resp.get("NImages"),
-        "Repeated images": resp.get("NRepeatedImages"),
+        "Repeated images": (f"{repeated} (median {k:g} presentations each)" if repeated is not None and k
+                            else repeated),
         "Voxels analysed": resp.get("NVoxels", int(data.mask.sum())),
+        "Voxels dropped": resp.get("NVoxelsDropped"),
+        "Response model": resp.get("ResponseModel"),
+        "Response TRs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])) or None,
         "Train / test images": f"{split.get('NTrain')} / {split.get('NTest')}",
-        "Test fraction": split.get("TestFraction"),
+        "Test fraction, seed": f"{split.get('TestFraction')}, {split.get('Seed', side.get('Seed'))}",
         "CV folds": side.get("CVFolds"),
         "Alpha grid": _grid_text(side.get("AlphaGrid")),
-        "p-values": side.get("PValueMethod"),
+        "p-values": f"{side.get('PValueMethod')} ({side.get('PValueSides', 'n/a')})",
         "FDR": f"{side.get('FDRMethod', 'Benjamini-Hochberg')}, q < {side.get('FDRLevel')}",
-        "Precision": side.get("Precision"),
-        "Device": side.get("Device"),
+        "Precision, device": f"{side.get('Precision')}, {side.get('Device')}",
     }
 
 
 def _grid_text(grid) -> str | None:
     if not grid:
         return None
-    return f"{len(grid)} values, {min(grid):g} to {max(grid):g} (log-spaced)"
+    return f"{len(grid)} values, {min(grid):g} to {max(grid):g}"
 
 
-def write_participant_report(output_dir: str | Path, participant: str, *, task: str | None = None) -> Path:
+def _scale(vectors, masks, floor: float) -> float:
+    """A shared colour-scale maximum: the largest 99th percentile of |values| where shown."""
+    tops = [np.percentile(np.abs(v[m]), 99) for v, m in zip(vectors, masks) if m.any()]
+    return max([floor, *tops])
+
+
+def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | None:
+    q = data.surface_map(desc, "q")
+    return None if q is None else {h: np.isfinite(q[h]) & (q[h] < level) for h in q}
+
+
+def write_participant_report(output_dir: str | Path, participant: str, *, task: str | None = None,
+                             pycortex_subject: str | None = None, pycortex_xfm: str | None = None) -> Path:
     """Write ``<output_dir>/sub-<participant>.html`` and its PNG figures under ``figures/``.
 
     Parameters
@@ -91,6 +122,8 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         Label with or without ``sub-``.
     task : str, optional
         Task label; the first task with maps when omitted.
+    pycortex_subject, pycortex_xfm : str, optional
+        pycortex subject (and transform) for flatmaps; see :func:`~bids_taskenc.report.brain.choose_view`.
 
     Returns
     -------
@@ -101,38 +134,95 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     data = load_participant(out, participant, task)
     ents = dict(sub=participant, task=data.task)
     figs: dict[str, str] = {}
+    written: list[Path] = []
     rows = feature_rows(data)
+    view = choose_view(data, pycortex_subject=pycortex_subject, pycortex_xfm=pycortex_xfm)
 
-    path, figs["bars"] = figure_path(out, desc="meanr", **ents)
-    figures.mean_r_bars(
-        [r["label"] for r in rows], [r["group"] for r in rows],
-        [r["mean_r_all"] for r in rows], [r["mean_r_sig"] for r in rows], path,
-    )
-    grid = data.first_sidecar.get("AlphaGrid")
-    path, figs["alpha"] = figure_path(out, desc="alpha", **ents)
+    def fig(desc: str) -> Path:
+        path, figs[desc] = figure_path(out, desc=desc, **ents)
+        written.append(path)
+        return path
+
+    # quality --------------------------------------------------------------------------------
+    reliability, reliability_note = split_half_reliability(data)
+    panels = []
+    if data.noise_ceiling is not None:
+        panels.append((data.noise_ceiling, "noise ceiling (fraction of variance)", "noise ceiling"))
+    if reliability is not None:
+        panels.append((reliability, "split-half reliability (r)", "split-half reliability"))
+    if panels:
+        figures.histograms(panels, fig("reliabilityhist"))
+    cut = None
+    score = sum(np.where(f.significant, f.r, 0.0) for f in data.features)
+    if np.ndim(score) and np.nanmax(score) > 0:
+        cut = int(np.nanargmax(score))
+    brain = BrainRenderer(data, view, cut_index=cut)
+    reliability_specs = []
+    if data.noise_ceiling is not None:
+        nc = np.nan_to_num(data.noise_ceiling)
+        surf = data.surface_map("noise", "noiseceiling")
+        reliability_specs.append(MapSpec("noise ceiling", nc, np.ones(nc.shape, bool), "viridis", 0.0, 1.0,
+                                         "noise ceiling / split-half r", surface=surf,
+                                         surface_shown=_all_finite(surf)))
+    if reliability is not None:
+        rel = np.nan_to_num(reliability)
+        surf = data.surface_map("noise", "splithalf")
+        if surf is None and data.splithalf is None:
+            snr = data.surface_map("noise", "ncsnr")
+            k = repeats_per_image(data) or 2.0
+            surf = None if snr is None else {h: snr[h] ** 2 / (snr[h] ** 2 + 2.0 / k) for h in snr}
+        reliability_specs.append(MapSpec("split-half reliability", rel, np.ones(rel.shape, bool), "viridis", 0.0,
+                                         1.0, "noise ceiling / split-half r", surface=surf,
+                                         surface_shown=_all_finite(surf)))
+    if reliability_specs:
+        top = _scale([s.values for s in reliability_specs], [s.shown for s in reliability_specs], 0.05)
+        for s in reliability_specs:
+            s.vmax = min(1.0, top)
+        brain.figure(reliability_specs, fig("reliabilitymaps"), title="reliability of the responses")
     figures.alpha_distribution(
         [f.label for f in data.features], [f.group for f in data.features],
-        [f.alpha if f.alpha is not None else np.array([]) for f in data.features], grid, path,
-    )
-    if data.noise_ceiling is not None:
-        path, figs["nc_hist"] = figure_path(out, desc="noiseceilinghist", **ents)
-        figures.histogram(data.noise_ceiling, path, xlabel="noise ceiling", title="noise ceiling over brain voxels")
-        path, figs["nc_map"] = figure_path(out, desc="noiseceilingmap", **ents)
-        figures.stat_map(data.volume(data.noise_ceiling), data.mask_img, path, title="noise ceiling", cmap="hot")
+        [f.alpha if f.alpha is not None else np.array([]) for f in data.features],
+        data.first_sidecar.get("AlphaGrid"), fig("alpha"))
 
-    maps = []
+    # results --------------------------------------------------------------------------------
+    labels = [r["label"] for r in rows]
+    if data.roi_table is not None and len(data.roi_table):
+        figures.roi_bars(data.roi_table, labels, fig("roibars"))
+    figures.mean_r_bars(labels, [r["group"] for r in rows], [r["mean_r_all"] for r in rows],
+                        [r["mean_r_sig"] for r in rows], fig("meanr"))
+
+    vmax_r = _scale([f.r for f in data.features], [f.significant for f in data.features], 0.1)
+    specs = []
     for f, row in zip(data.features, rows):
-        entry = {"row": row, "src": None}
-        if row["n_sig"]:
-            path, entry["src"] = figure_path(out, desc=f"{f.label}map", **ents)
-            thresholded = np.where(f.significant, f.r, 0.0)
-            figures.stat_map(
-                data.volume(thresholded), data.mask_img, path,
-                title=f"{f.label}: r, q < {f.fdr_level:g}", threshold=1e-6,
-            )
-        maps.append(entry)
+        note = f"{row['n_sig']} voxels q < {f.fdr_level:g}" if row["n_sig"] else f"no voxel q < {f.fdr_level:g}"
+        specs.append(MapSpec(f"{f.label} ({f.group}; {note})", f.r, f.significant, "inferno", 0.0, vmax_r,
+                             "r (test set)", group=f.group, surface=data.surface_map(f.label, "r"),
+                             surface_shown=_surface_shown(data, f.label, f.fdr_level)))
+    if specs:
+        brain.figure(specs, fig("rmaps"), title="prediction accuracy r where q is below the FDR level")
+
+    vmax_c = _scale([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
+    contrasts, contrast_specs = [], []
+    for c in data.contrasts:
+        sig = c.significant
+        info = c.info
+        entry = {"label": c.label, "name": info.get("Name", c.label), "a": info.get("A", []),
+                 "b": info.get("B", []), "statistic": info.get("Statistic", "r difference"),
+                 "test": info.get("Test"), "n_bootstrap": info.get("NBootstrap"), "fdr": c.fdr_level,
+                 "n_a": int(np.sum(sig & (c.rdiff > 0))), "n_b": int(np.sum(sig & (c.rdiff < 0))),
+                 "mean_rdiff": float(np.nanmean(c.rdiff)), "has_q": c.q is not None}
+        contrasts.append(entry)
+        contrast_specs.append(MapSpec(f"{entry['name']} (A > B: {entry['n_a']}, B > A: {entry['n_b']} voxels)",
+                                      c.rdiff, sig, "RdBu_r", -vmax_c, vmax_c, "r(A) - r(B)",
+                                      surface=data.surface_map(c.label, "rdiff"),
+                                      surface_shown=_surface_shown(data, c.label, c.fdr_level)))
+    if contrast_specs:
+        brain.figure(contrast_specs, fig("contrasts"),
+                     title="contrasts: r(A) - r(B) where the contrast's q is below the FDR level")
+    prune_figures(out, f"sub-{participant}_task-{data.task}_", written)
 
     side = data.first_sidecar
+    nc_stats = _stats(data.noise_ceiling)
     return render_page(
         "participant.html.j2",
         out / f"sub-{participant}.html",
@@ -140,9 +230,15 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         summary=data_summary(data),
         rows=rows,
         figs=figs,
-        maps=maps,
-        view_note=VIEW_NOTE,
-        nc_stats=_nc_stats(data.noise_ceiling),
+        contrasts=contrasts,
+        view=view,
+        group_link=(out / "group.html").exists(),
+        nc_stats=nc_stats,
+        reliability_stats=_stats(reliability),
+        reliability_note=reliability_note,
+        findings=findings(data),
+        has_roi_p=data.roi_table is not None and "p_mean_r" in data.roi_table.columns,
+        roi_table=None if data.roi_table is None else data.roi_table.to_dict(orient="records"),
         command_line=side.get("CommandLine", "n/a"),
         versions=side.get("SoftwareVersions", {}),
         config=side.get("Config", {}),
@@ -150,10 +246,15 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     )
 
 
-def _nc_stats(nc) -> dict | None:
-    if nc is None:
+def _all_finite(surface: dict | None) -> dict | None:
+    return None if surface is None else {h: np.isfinite(v) for h, v in surface.items()}
+
+
+def _stats(values) -> dict | None:
+    if values is None:
         return None
-    nc = nc[np.isfinite(nc)]
-    if not nc.size:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
         return None
-    return {"median": float(np.median(nc)), "p90": float(np.percentile(nc, 90)), "max": float(nc.max())}
+    return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)), "max": float(values.max())}

@@ -1,7 +1,10 @@
 """Jinja2 environment for the HTML reports and the boilerplate text.
 
-Templates are package data (``templates/`` and ``boilerplate/`` beside this
-file); the pages carry their CSS inline and load no external resource.
+The page templates are package data (``templates/`` beside this file); the
+methods-text template and the BibTeX references live in the repository's
+top-level ``boilerplate/`` folder, which the wheel carries as
+``bids_taskenc/report/boilerplate/`` (see :func:`boilerplate_dir`). The pages
+carry their CSS inline and load no external resource.
 """
 
 from __future__ import annotations
@@ -16,8 +19,26 @@ from bids_taskenc.outputs.naming import derivative_name
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
-BOILERPLATE = HERE / "boilerplate"
 FIGURES = "figures"
+
+#: Where the boilerplate may be: inside an installed wheel (hatch force-include),
+#: then the top-level folder of a source checkout or editable install.
+BOILERPLATE_CANDIDATES = (HERE / "boilerplate", HERE.parents[1] / "boilerplate")
+
+
+def boilerplate_dir() -> Path:
+    """The folder holding ``methods.md.j2`` and ``references.bib``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither an installed copy nor the source checkout's folder exists.
+    """
+    for folder in BOILERPLATE_CANDIDATES:
+        if (folder / "methods.md.j2").is_file() and (folder / "references.bib").is_file():
+            return folder
+    raise FileNotFoundError("boilerplate (methods.md.j2, references.bib) not found in "
+                            + " or ".join(str(f) for f in BOILERPLATE_CANDIDATES))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -41,6 +62,7 @@ def environment(folder: Path = TEMPLATES, *, autoescape: bool = True) -> jinja2.
         lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
+    env.filters["fixed"] = lambda v, digits=2: "n/a" if v is None or v != v else f"{v:.{digits}f}"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
     return env
 
@@ -59,3 +81,18 @@ def figure_path(output_dir: Path, **entities) -> tuple[Path, str]:
     """
     name = derivative_name(suffix="figure", extension=".png", **entities)
     return Path(output_dir) / FIGURES / name, f"{FIGURES}/{name}"
+
+
+def prune_figures(output_dir: Path, prefix: str, keep: list[Path]) -> list[Path]:
+    """Delete figures named ``<prefix>*`` under ``figures/`` that this rebuild did not write.
+
+    A rebuild after a feature space or contrast disappeared leaves no stale
+    picture behind. Returns the removed paths.
+    """
+    keep_names = {Path(p).name for p in keep}
+    removed = []
+    for path in (Path(output_dir) / FIGURES).glob(f"{prefix}*_figure.png"):
+        if path.name not in keep_names:
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -1,31 +1,34 @@
-"""One real run of the app (synthetic data, participant + group level) shared by the report tests."""
+"""One real run of the app through its command line, shared by the report tests.
+
+Synthetic data -> participant level -> group level; the CLI writes the reports
+and citation files itself. The synthetic feature spaces are copied under
+Taskonomy task names (their groups unchanged) so that the group level can
+compare the brain's task structure with Taskonomy's transfer affinities and the
+group report shows that comparison too.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bids_taskenc.cli.run import main as app_main
-from bids_taskenc.report import build_reports
-from bids_taskenc.testing.cli import main as synthetic_main
+from report_fixtures import REFERENCE, taskonomy_named_features
 
-REFERENCE = (Path(__file__).parents[2] / ".." / "shared" / "reference" / "taskonomy" / "all_affinities.pkl").resolve()
+from bids_taskenc.cli.run import main as app_main
+from bids_taskenc.testing.cli import main as synthetic_main
 
 
 @pytest.fixture(scope="session")
 def report_run(tmp_path_factory):
-    """Run synthetic data -> participant -> group -> build_reports once; return (output_dir, written)."""
+    """Run the app's participant and group levels once; return the output folder."""
     base = tmp_path_factory.mktemp("report_run")
     bids = base / "bids"
     assert synthetic_main([str(bids), "--participants", "2", "--sessions", "2", "--runs-per-session", "3"]) == 0
+    features = taskonomy_named_features(bids / "derivatives" / "features", base / "features")
     out = bids / "derivatives" / "bids_taskenc"
     common = [str(bids), str(out)]
-    assert app_main(common + ["participant", "--features-dir", str(bids / "derivatives" / "features"),
-                              "--work-dir", str(base / "work")]) == 0
+    assert app_main(common + ["participant", "--features-dir", str(features), "--work-dir", str(base / "work")]) == 0
     group = common + ["group", "--offline", "--n-bootstrap", "50"]
     if REFERENCE.exists():
         group += ["--reference-affinities", str(REFERENCE)]
     assert app_main(group) == 0
-    written = build_reports(out)
-    return out, written
+    return out

@@ -1,4 +1,4 @@
-"""The reports, figures and citation files written from a real run."""
+"""The reports, figures and citation files the CLI wrote after a real run."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_fixtures import REFERENCE
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.report import write_group_report, write_participant_report
-from bids_taskenc.report.citation import reference_list
+from bids_taskenc.report.citation import bib_entries, reference_list
 
 
 class _Resources(HTMLParser):
-    """Collect every URL an HTML page would load (img/script/link/iframe/source, inline url())."""
+    """Collect every URL an HTML page would load (img/script/link/iframe/source) and its links."""
 
     def __init__(self):
         super().__init__()
         self.images: list[str] = []
         self.loaded: list[str] = []
         self.links: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
         if tag == "img":
             self.images.append(attrs.get("src", ""))
         if tag in ("img", "script", "iframe", "source", "embed") and attrs.get("src"):
@@ -35,32 +39,35 @@ class _Resources(HTMLParser):
             self.links.append(attrs["href"])
 
 
-def _parse(path: Path) -> _Resources:
+def parse(path: Path) -> _Resources:
     parser = _Resources()
     parser.feed(path.read_text())
     return parser
 
 
-def _pages(out: Path) -> list[Path]:
-    return [out / "sub-CSI1.html", out / "sub-CSI2.html", out / "group.html"]
+def _r_sidecar(out: Path, sub: str) -> dict:
+    for path in sorted((out / f"sub-{sub}" / "func").glob("*_stat-r_statmap.json")):
+        meta = json.loads(path.read_text())
+        if "FeatureSpace" in meta:
+            return meta
+    raise AssertionError("no r sidecar")
 
 
-def test_build_reports_writes_every_page(report_run):
-    out, written = report_run
-    names = {p.relative_to(out).as_posix() for p in written}
-    assert {"sub-CSI1.html", "sub-CSI2.html", "group.html",
-            "logs/CITATION.md", "logs/CITATION.html", "logs/CITATION.bib"} <= names
-    for path in written:
-        assert path.stat().st_size > 0
+def test_the_cli_wrote_every_page(report_run):
+    out = report_run
+    for name in ("sub-CSI1.html", "sub-CSI2.html", "group.html", "logs/CITATION.md", "logs/CITATION.html",
+                 "logs/CITATION.bib"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.rglob(".*.png")) and not list(out.rglob(".*.html")), "temporary files left behind"
 
 
 @pytest.mark.parametrize("page", ["sub-CSI1.html", "sub-CSI2.html", "group.html", "logs/CITATION.html"])
 def test_images_resolve_and_nothing_remote_is_loaded(report_run, page):
-    out, _ = report_run
+    out = report_run
     path = out / page
-    res = _parse(path)
+    res = parse(path)
     if page != "logs/CITATION.html":
-        assert res.images, "a report without figures"
+        assert len(res.images) >= 4, "a report without figures"
     for src in res.images:
         assert not re.match(r"^[a-z]+:", src), src
         target = (path.parent / src).resolve()
@@ -74,47 +81,91 @@ def test_images_resolve_and_nothing_remote_is_loaded(report_run, page):
     if page != "logs/CITATION.html":
         assert "http://" not in text and "https://" not in text
     for href in res.links:
-        if not href.startswith(("#", "http")):
+        if href.startswith("#"):
+            assert href[1:] in res.ids, href
+        elif not href.startswith("http"):
             assert (path.parent / href).exists(), href
 
 
 def test_participant_report_shows_the_numbers_of_the_sidecars(report_run):
-    out, _ = report_run
-    r_path = next((out / "sub-CSI1" / "func").glob("*_stat-r_statmap.nii.gz"))
-    side = json.loads(sidecar_path(r_path).read_text())
+    out = report_run
+    side = _r_sidecar(out, "CSI1")
     html = (out / "sub-CSI1.html").read_text()
     resp = side["Responses"]
     for key in ("NRuns", "NTrials", "NImages", "NVoxels"):
         assert f"<td>{resp[key]}</td>" in html, key
+    assert "<th>Sessions</th><td>2 (01, 02)</td>" in html
     assert f"<td>{side['CVFolds']}</td>" in html
-    assert side["CommandLine"] in html
+    assert side["CommandLine"] in html and "--features-dir" in html
     assert side["SoftwareVersions"]["nilearn"] in html
-    # one map (or an explicit "no voxel survives") per feature space, and the view is explained
-    labels = sorted({p.name.split("desc-")[1].split("_")[0] for p in (out / "sub-CSI1" / "func").glob("*_stat-r_statmap.json")
-                     if "FeatureSpace" in json.loads(p.read_text())})
-    for label in labels:
-        assert f">{label} <span" in html
-    assert "brain mask" in html and "no anatomical image" in html
     for group in ("2D", "3D", "semantic"):
         assert f'class="g-{group}"' in html
 
 
+def test_participant_report_sections(report_run):
+    out = report_run
+    html = (out / "sub-CSI1.html").read_text()
+    figs = set(parse(out / "sub-CSI1.html").images)
+    prefix = "figures/sub-CSI1_task-5000scenes_desc-"
+    # quality: noise ceiling and split-half maps and histograms, alpha distribution, warnings
+    for desc in ("reliabilityhist", "reliabilitymaps", "alpha", "roibars", "meanr", "rmaps", "contrasts"):
+        assert f"{prefix}{desc}_figure.png" in figs, desc
+    assert len(figs) == 7
+    assert "derived from the noise-ceiling SNR map" in html
+    assert 'id="warnings"' in html and "The test set has 19 images" in html
+    # every feature space is in the maps figure's rows and in the table; the view and its reason are given
+    labels = sorted(json.loads(p.read_text())["FeatureLabel"] for p in (out / "sub-CSI1" / "func").glob(
+        "*_stat-r_statmap.json") if "FeatureLabel" in json.loads(p.read_text()))
+    assert "keypoints3d" in labels and len(labels) == 9
+    top = html.split('id="top"')[1]
+    for label in labels:
+        assert f">{label}</td>" in top
+    assert "<strong>View:</strong> orthogonal slices" in html
+    assert "space T1w is the participant&#39;s own" in html and "pycortex is not installed" in html
+    assert '<meta name="bids_taskenc-brain-view" content="slices">' in html
+    # the 3D-vs-2D contrast written by the participant level, with its voxel counts
+    contrast = json.loads(next((out / "sub-CSI1" / "func").glob("*_desc-group3DVSgroup2D_stat-rdiff_statmap.json"))
+                          .read_text())["Contrast"]
+    assert "<td>group3DVSgroup2D</td>" in html and ", ".join(contrast["A"]) in html
+    assert re.search(r"<td>group3DVSgroup2D</td>.*?<td class=\"num\">[1-9]\d*</td>", html, re.S)
+    # the ROI chart's ROIs and the table of top voxels / ROIs
+    for roi in ("EarlyVis", "LOC", "OPA", "PPA", "RSC"):
+        assert f"<td>{roi}</td>" in html
+    assert re.search(r">keypoints3d</td>.*?(PPA|RSC|OPA) 0\.\d\d", top, re.S)
+
+
+def test_roi_chart_follows_the_planted_truth(report_run):
+    """The 3D spaces predict the scene ROIs best, the 2D spaces EarlyVis (what Fig. 1 should show)."""
+    import pandas as pd
+
+    table = pd.read_csv(derivative_path(report_run, sub="CSI1", task="5000scenes", desc="roi", suffix="scores",
+                                        extension=".tsv"), sep="\t")
+    pooled = table[~table["roi"].str.startswith(("LH-", "RH-"))]
+    best = pooled.loc[pooled.groupby("roi")["mean_r"].idxmax()].set_index("roi")["feature_group"]
+    assert best["PPA"] == "3D" and best["EarlyVis"] == "2D" and best["LOC"] == "semantic"
+
+
 def test_group_report_has_the_paper_figures(report_run):
-    out, _ = report_run
+    out = report_run
     html = (out / "group.html").read_text()
-    for desc in ("similarity", "trees", "graph"):
+    for desc in ("similarity", "participantsimilarity", "trees", "graph"):
         assert f"figures/task-5000scenes_desc-{desc}_figure.png" in html
     consistency = json.loads(derivative_path(out, task="5000scenes", desc="consistency", suffix="stats",
                                              extension=".json").read_text())
     assert f"{consistency['MeanSpearman']:.3g}" in html
-    # the synthetic feature spaces are no Taskonomy tasks: the report says the comparison is absent
-    assert "No Taskonomy comparison was written" in html
+    if not REFERENCE.exists():
+        pytest.skip("no Taskonomy reference affinities in ../shared/reference")
+    comparison = json.loads(derivative_path(out, task="5000scenes", desc="taskonomy", suffix="comparison",
+                                            extension=".json").read_text())
+    for desc in ("taskonomysimilarity", "comparison"):
+        assert f"figures/task-5000scenes_desc-{desc}_figure.png" in html
+    assert f"{comparison['Spearman']:.3g}" in html and f"{comparison['CopheneticCorrelation']:.3g}" in html
+    assert "Taskonomy (transfer affinities)" not in html or "beside the tree of Taskonomy" in html
 
 
 def test_citation_holds_what_actually_ran(report_run):
-    out, _ = report_run
-    r_path = next((out / "sub-CSI2" / "func").glob("*_stat-r_statmap.nii.gz"))
-    side = json.loads(sidecar_path(r_path).read_text())
+    out = report_run
+    side = _r_sidecar(out, "CSI2")
     md = (out / "logs" / "CITATION.md").read_text()
     assert f"{side['CVFolds']}-fold cross-validation" in md
     assert f"grid of {len(side['AlphaGrid'])} values" in md
@@ -128,24 +179,30 @@ def test_citation_holds_what_actually_ran(report_run):
         if "FeatureSpace" in meta:
             assert f"{meta['FeatureLabel']} ({meta['FeatureSpace']}, {meta['FeatureGroup']}" in md
     assert side["SoftwareVersions"]["torch"] in md
+    assert "group3DVSgroup2D" in md and "1000 bootstrap resamples" in md
+    assert "EarlyVis, LOC, OPA, PPA, RSC" in md
+    assert "averaged over 2 participant(s)" in md and "50 bootstrap resamples of the voxels" in md
+    assert "pycortex" not in md  # no pycortex picture was drawn
     html = (out / "logs" / "CITATION.html").read_text()
     assert f"{side['CVFolds']}-fold" in html and "<h2>References</h2>" in html
+    # the .bib holds exactly the works the text cites, and every cited key exists
+    cited = re.findall(r"\[@([\w-]+)\]", md.split("## References")[0])
     bib = (out / "logs" / "CITATION.bib").read_text()
+    keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
+    assert set(keys) == set(cited) and len(keys) == len(set(keys))
     for key in ("wang2019neural", "zamir2018taskonomy", "chang2019bold5000", "yarkoni2019pybids",
-                "abraham2014nilearn", "seabold2010statsmodels", "paszke2019pytorch", "benjamini1995fdr",
-                "dupre2022himalaya"):
-        assert f"{{{key}," in bib
-    # every reference the methods text cites exists in the .bib
-    for key in re.findall(r"\[@([\w-]+)\]", md):
-        assert key in reference_list()
+                "abraham2014nilearn", "benjamini1995fdr", "paszke2019pytorch", "allen2022nsd"):
+        assert key in keys
+    assert set(cited) <= set(reference_list()) == set(bib_entries())
 
 
-def test_group_report_is_rewritten_in_place(report_run):
-    out, _ = report_run
+def test_reports_are_rewritten_in_place(report_run):
+    out = report_run
     before = sorted(p.name for p in (out / "figures").iterdir())
     assert write_group_report(out, task="5000scenes") == out / "group.html"
+    assert write_participant_report(out, "CSI1") == out / "sub-CSI1.html"
     assert sorted(p.name for p in (out / "figures").iterdir()) == before
-    assert not [p for p in out.rglob(".*") if p.is_file() and p.name.startswith(".") and ".html" in p.name]
+    assert not [p for p in out.rglob(".*") if p.is_file() and p.name != ".bidsignore"], "temporary files left"
 
 
 def test_missing_outputs_raise(tmp_path):

@@ -1,0 +1,159 @@
+"""Figures of the group report: similarity matrices, trees, task graphs, comparison scatter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bids_taskenc.report.figures import group_color, group_legend, plt, save
+
+
+def _color_ticks(ticklabels, group_of: dict) -> None:
+    for tick in ticklabels:
+        tick.set_color(group_color(group_of.get(tick.get_text())))
+
+
+def similarity_heatmap(matrix, labels, group_of: dict, path, *, title: str, vmin: float = 0.0,
+                       cbar_label: str = "cosine similarity") -> Path:
+    """One ``(F, F)`` similarity matrix as a heat map, rows/columns in the given order (Fig. 5)."""
+    matrix = np.asarray(matrix, dtype=float)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(0.32 * n + 2.8, 0.32 * n + 2.2))
+    im = ax.imshow(matrix, cmap="magma", vmin=vmin, vmax=1)
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, labels, rotation=70, ha="right", fontsize=8)
+    ax.set_yticks(ticks, labels, fontsize=8)
+    _color_ticks(ax.get_xticklabels(), group_of)
+    _color_ticks(ax.get_yticklabels(), group_of)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label=cbar_label)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Path:
+    """Small multiples of similarity matrices in one order: ``panels`` = ``[(title, (F, F) array), ...]``."""
+    n_rows = int(np.ceil(len(panels) / per_row))
+    cols = min(per_row, len(panels))
+    n = len(labels)
+    size = min(4.0, 0.18 * n + 1.6)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(size * cols + 1.2, size * n_rows + 0.6), squeeze=False)
+    im = None
+    for ax, (title, matrix) in zip(axes.flat, panels):
+        im = ax.imshow(np.asarray(matrix, dtype=float), cmap="magma", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        if ax is axes.flat[0] or ax in axes[:, 0]:
+            ax.set_yticks(np.arange(n), labels, fontsize=6)
+            _color_ticks(ax.get_yticklabels(), group_of)
+        else:
+            ax.set_yticks([])
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    if im is not None:
+        fig.colorbar(im, ax=axes, fraction=0.02, label="cosine similarity")
+    return save(fig, path)
+
+
+def dendrograms(trees, path) -> Path:
+    """Scipy dendrograms side by side (brain tree, Taskonomy tree; Fig. 6).
+
+    ``trees`` is a list of ``(title, linkage, leaf_labels, group_of_label)``;
+    ``linkage`` is scipy's ``(F-1, 4)`` matrix on 1 - similarity.
+    """
+    from scipy.cluster.hierarchy import dendrogram
+
+    n = max(len(t[2]) for t in trees)
+    fig, axes = plt.subplots(1, len(trees), figsize=(5.2 * len(trees), 0.26 * n + 1.6), squeeze=False)
+    for ax, (title, linkage, leaves, group_of) in zip(axes[0], trees):
+        dendrogram(np.asarray(linkage, dtype=float), labels=list(leaves), ax=ax, orientation="left",
+                   color_threshold=0, above_threshold_color="#333333", leaf_font_size=8)
+        _color_ticks(ax.get_yticklabels(), group_of)
+        ax.set_xlabel("1 - similarity")
+        ax.set_title(title, fontsize=10)
+    group_legend(axes[0][-1], list(trees[0][3].values()), loc="upper left", bbox_to_anchor=(1.25, 1.0))
+    fig.tight_layout()
+    return save(fig, path)
+
+
+#: Pairs this dissimilar (thresholded maps that share no voxel) get no edge.
+MIN_EDGE = 1e-3
+
+
+def knn_edges(matrix, k: int) -> list[tuple[int, int, float]]:
+    """Undirected edges joining each task to its ``k`` most similar others, ``(i, j, similarity)``, i < j.
+
+    Pairs with similarity below :data:`MIN_EDGE` are left out.
+    """
+    s = np.asarray(matrix, dtype=float)
+    n = len(s)
+    edges = {}
+    for i in range(n):
+        others = [j for j in np.argsort(-s[i], kind="stable") if j != i and s[i, j] >= MIN_EDGE][:k]
+        for j in others:
+            a, b = min(i, j), max(i, j)
+            edges[(a, b)] = float(s[a, b])
+    return [(a, b, w) for (a, b), w in sorted(edges.items())]
+
+
+def task_graphs(panels, group_of: dict, k: int, path) -> Path:
+    """Task graphs side by side (Fig. 7), nodes at the same places in every panel.
+
+    ``panels`` is a list of ``(title, labels, (F, F) similarity)``; each task is
+    joined to its ``k`` most similar tasks in that panel's matrix (a rule that
+    does not depend on the matrices' scales). The layout is a spring layout of
+    the first panel's graph; tasks missing there are placed on a circle.
+    """
+    import networkx as nx
+
+    first_title, first_labels, first_matrix = panels[0]
+    base = nx.Graph()
+    base.add_nodes_from(first_labels)
+    for i, j, w in knn_edges(first_matrix, k):
+        base.add_edge(first_labels[i], first_labels[j], weight=max(w, 1e-6))
+    pos = nx.spring_layout(base, seed=0, weight="weight", k=1.8 / np.sqrt(max(len(first_labels), 1)))
+    extra = sorted({lab for _, labels, _ in panels for lab in labels} - set(pos))
+    for n, lab in enumerate(extra):
+        angle = 2 * np.pi * n / max(len(extra), 1)
+        pos[lab] = np.array([1.3 * np.cos(angle), 1.3 * np.sin(angle)])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
+    for ax, (title, labels, matrix) in zip(axes[0], panels):
+        graph = nx.Graph()
+        graph.add_nodes_from(labels)
+        edges = knn_edges(matrix, k)
+        weights = np.array([w for _, _, w in edges]) if edges else np.array([0.0])
+        lo, hi = float(weights.min()), float(weights.max())
+        for i, j, w in edges:
+            graph.add_edge(labels[i], labels[j], weight=w)
+        widths = [0.6 + 3.4 * (graph[a][b]["weight"] - lo) / (hi - lo if hi > lo else 1) for a, b in graph.edges]
+        nx.draw_networkx_edges(graph, pos, ax=ax, width=widths, edge_color="#9a9a9a")
+        nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=260,
+                               node_color=[group_color(group_of.get(lab)) for lab in graph.nodes])
+        for lab in graph.nodes:
+            x, y = pos[lab]
+            ax.text(x, y + 0.07, lab, fontsize=8, ha="center", va="bottom",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+        ax.set_title(f"{title}\n(each task joined to its {k} most similar; width = similarity)", fontsize=9)
+        ax.margins(0.12)
+        ax.axis("off")
+    group_legend(axes[0][0], [group_of.get(lab) for lab in first_labels], loc="lower left")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def comparison_scatter(pairs, path, *, spearman: float | None = None) -> Path:
+    """Brain vs Taskonomy similarity of every task pair (``pairs``: the comparison TSV)."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    b = pairs["brain_similarity"].to_numpy(dtype=float)
+    r = pairs["reference_similarity"].to_numpy(dtype=float)
+    ax.scatter(r, b, s=14, color="#444444", alpha=0.8)
+    ax.set_xlabel("Taskonomy similarity (transfer-out cosine)")
+    ax.set_ylabel("brain similarity (map cosine)")
+    title = "task pairs"
+    if spearman is not None:
+        title += f": Spearman {spearman:.2f}"
+    ax.set_title(title, fontsize=10)
+    ax.grid(lw=0.3)
+    fig.tight_layout()
+    return save(fig, path)
