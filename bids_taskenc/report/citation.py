@@ -48,8 +48,9 @@ def bib_entries() -> dict[str, str]:
 
 
 def _plain(text: str) -> str:
+    """BibTeX field -> plain text: accents dropped to their letter, braces removed, ``--`` an en dash."""
     text = re.sub(r"\\['\"`^~]\{?(\w)\}?", r"\1", text)
-    return text.replace("{", "").replace("}", "").replace("--", "–")
+    return text.replace("\\&", "&").replace("{", "").replace("}", "").replace("--", "–")
 
 
 def reference_list() -> dict[str, str]:
@@ -257,6 +258,9 @@ def render_methods(output_dir: str | Path, *, task: str | None = None) -> tuple[
     context = methods_context(output_dir, task=task)
     env = environment(boilerplate_dir(), autoescape=False)
     text = env.get_template("methods.md.j2").render(**context)
+    # every bold-headed paragraph starts a block, whatever the template's conditionals left around it
+    text = re.sub(r"\n+(?=\*\*[A-Z])", "\n\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
     cited = list(dict.fromkeys(_CITE_RE.findall(text)))
     refs = reference_list()
     missing = [k for k in cited if k not in refs]
