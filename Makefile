@@ -32,6 +32,7 @@ demo: venv
 	@echo "Demo outputs: $(DEMO_DIR)/bids/derivatives/bids_taskenc"
 	@echo "  participant maps: $(DEMO_DIR)/bids/derivatives/bids_taskenc/sub-*/func/"
 	@echo "  group results:    $(DEMO_DIR)/bids/derivatives/bids_taskenc/group/"
+	@echo "  reports:          $(DEMO_DIR)/bids/derivatives/bids_taskenc/{sub-*,group}.html, logs/CITATION.md"
 
 bench: venv
 	$(PY) benchmarks/ridge.py --quick

@@ -166,13 +166,13 @@ def choose_view(data: ParticipantOutputs, *, pycortex_subject: str | None = None
     if first is not None and data.surface_map(first, "r") is not None:
         return BrainView(
             "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                    "sulcal depth underneath",
+                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
             f"the participant level wrote {FLAT_SPACE} GIFTI maps (space {data.space} is a template), "
             f"drawn here as they are. {not_pycortex}", source="gifti")
     if is_template_space(data.space):
         return BrainView(
             "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                    "sulcal depth underneath",
+                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
             f"space {data.space} is an MNI template, to which {FLAT_SPACE} is registered; no {FLAT_SPACE} "
             "GIFTI maps were found, so the volume was sampled onto the surface here "
             f"(nilearn vol_to_surf, white-to-pial line). {not_pycortex}", source="vol_to_surf")
@@ -321,6 +321,8 @@ class FlatCanvas:
             values = np.asarray(spec.surface[hemi], dtype=float)
             shown = np.asarray(spec.surface_shown[hemi], dtype=bool) & np.isfinite(values)
             colours = np.repeat(grey[:, None], 3, axis=1)
+            no_data = ~np.isfinite(values)[faces].all(axis=1)  # outside the volume or the brain mask: pale
+            colours[no_data] = 0.35 * colours[no_data] + 0.65
             face_shown = shown[faces].all(axis=1)
             if face_shown.any():
                 colours[face_shown] = cmap(norm(np.nan_to_num(values)[faces[face_shown]].mean(axis=1)))[:, :3]

@@ -198,8 +198,12 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         specs.append(MapSpec(f"{f.label} ({f.group}; {note})", f.r, f.significant, "inferno", 0.0, vmax_r,
                              "r (test set)", group=f.group, surface=data.surface_map(f.label, "r"),
                              surface_shown=_surface_shown(data, f.label, f.fdr_level)))
+    coverage = None
     if specs:
         brain.figure(specs, fig("rmaps"), title="prediction accuracy r where q is below the FDR level")
+        if view.kind == "flat" and specs[0].surface is not None:
+            finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
+            coverage = float(np.mean(np.concatenate(finite)))
 
     vmax_c = _scale([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
     contrasts, contrast_specs = [], []
@@ -232,6 +236,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         figs=figs,
         contrasts=contrasts,
         view=view,
+        coverage=coverage,
         group_link=(out / "group.html").exists(),
         nc_stats=nc_stats,
         reliability_stats=_stats(reliability),

@@ -34,6 +34,7 @@ def test_fsaverage5_gifti_maps_are_drawn_on_the_flat_meshes(tmp_path):
     assert view.kind == "flat" and view.source == "gifti"
     html = write_participant_report(out, "01").read_text()
     assert _view_of(html) == "flat" and "fsaverage5 GIFTI maps" in html and "flat meshes" in html
+    assert "The maps have data at 100.0 % of the fsaverage5 vertices" in html
     assert (out / "figures" / "sub-01_task-x_desc-rmaps_figure.png").stat().st_size > 10_000
 
 
@@ -137,3 +138,26 @@ def test_real_pycortex_flatmap_of_the_demo_subject(tmp_path):
     html = write_participant_report(out, "01", pycortex_subject="S1", pycortex_xfm="fullhead").read_text()
     assert _view_of(html) == "pycortex"
     assert (out / "figures" / "sub-01_task-x_desc-rmaps_figure.png").stat().st_size > 50_000
+
+
+def test_roi_permutation_stars_and_quality_warnings(tmp_path):
+    """A ROI table with p_mean_r gets its stars and p column; alphas piled at the grid's edges are warned about."""
+    import pandas as pd
+
+    from bids_taskenc.outputs.atomic import write_tsv
+    from bids_taskenc.outputs.naming import derivative_path
+
+    out = fake_outputs(tmp_path, space="T1w", shape=(12, 14, 10), voxel_mm=10.0)
+    rows = [{"feature_space": label, "feature_group": group, "roi": roi, "n_voxels": 30, "mean_r": r,
+             "mean_rsquared": r * r, "fraction_significant": 0.5, "p_mean_r": p}
+            for label, group, r, p in (("keypoints3d", "3D", 0.4, 0.001), ("keypoints2d", "2D", 0.05, 0.4))
+            for roi in ("PPA", "LH-PPA", "RH-PPA", "EarlyVis")]
+    write_tsv(derivative_path(out, sub="01", task="x", desc="roi", suffix="scores", extension=".tsv"),
+              pd.DataFrame(rows))
+    html = write_participant_report(out, "01").read_text()
+    assert "figures/sub-01_task-x_desc-roibars_figure.png" in html
+    assert "*: permutation p of the ROI's mean r &lt; 0.05" in html and "<th>p (mean r)</th>" in html
+    assert "The smallest alpha of the grid (1) was chosen" in html and "The largest alpha of the grid" in html
+    assert "No contrast maps were written" in html and "Not computed: this run wrote no contrast maps" in html
+    top = html.split('id="top"')[1]
+    assert "PPA 0.40, EarlyVis 0.40" in top
