@@ -20,7 +20,7 @@ from pathlib import Path
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report.citation import write_citation
 from bids_taskenc.report.group import write_group_report
-from bids_taskenc.report.inputs import list_participants
+from bids_taskenc.report.inputs import find_tasks, list_participants
 from bids_taskenc.report.participant import write_participant_report
 
 __all__ = ["ReportOutcome", "build_reports", "write_citation", "write_group_report", "write_participant_report"]
@@ -101,6 +101,10 @@ def build_reports(
         outcome.written.extend(result if isinstance(result, list) else [result])
 
     for p in labels:
+        tasks = find_tasks(out, p) if task is None else [task]
+        if len(tasks) > 1:
+            log.warning("sub-%s has tasks %s; its report covers task %s (choose with --task-label)", p,
+                        ", ".join(tasks), tasks[0])
         attempt(f"sub-{p}", write_participant_report, out, p, task=task,
                 pycortex_subject=_pycortex_for(pycortex_subject, p), pycortex_xfm=pycortex_xfm)
     if group and (out / "group").is_dir():
