@@ -30,14 +30,15 @@ def top_k_table(similarity: np.ndarray, labels: Sequence[str], k: int) -> pd.Dat
     """The ``k`` most similar other tasks of each task.
 
     Columns ``task, rank, neighbor, weight`` (rank 1 = most similar); ties keep
-    the label order.
+    the label order. Only positive similarities count: a task whose maps share
+    no voxel with another's has no neighbour there, rather than an arbitrary one.
     """
     s = np.asarray(similarity, dtype=float)
     n = len(labels)
     k = max(0, min(int(k), n - 1))
     rows = []
     for i in range(n):
-        others = [j for j in range(n) if j != i]
+        others = [j for j in range(n) if j != i and s[i, j] > 0]
         order = sorted(others, key=lambda j: -s[i, j])[:k]
         rows += [
             {"task": labels[i], "rank": r + 1, "neighbor": labels[j], "weight": s[i, j]}

@@ -155,3 +155,9 @@ def test_fisher_mean_and_t():
     assert t[0] == pytest.approx(ref.statistic) and p[0] == pytest.approx(ref.pvalue)
     assert p[1] == 1.0 and p[2] == 1.0 and t[1] == 0.0  # no variance: untestable
     assert np.all(q >= p - 1e-12)
+
+
+def test_top_k_skips_tasks_with_zero_similarity():
+    s = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    top = graph.top_k_table(s, ["a", "b", "c"], 2)
+    assert set(zip(top["task"], top["neighbor"])) == {("a", "b"), ("b", "a")}
