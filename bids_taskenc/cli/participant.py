@@ -241,6 +241,15 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     contrasts = default_contrasts([(s.name, s.label, s.group) for s in ctx.spaces]) if args.contrast_bootstrap else []
     accumulator = (ContrastAccumulator(Y[test_idx], contrasts, n_bootstrap=args.contrast_bootstrap, seed=args.seed,
                                        device=ctx.device) if contrasts else None)
+    if args.n_permutations:
+        # BH declares a voxel at p = 1/(N+1) only if k >= m / (alpha (N+1)) voxels reach that p
+        needed = responses.n_voxels / (args.fdr_alpha * (args.n_permutations + 1))
+        if needed > 1:
+            log.warning("sub-%s task-%s: with %d permutations the smallest p is 1/%d, so FDR at %.3g over %d voxels "
+                        "declares voxels only when at least %d of them reach it; use at least %d permutations for "
+                        "single-voxel resolution, or analytic p (--n-permutations 0)", subject, task,
+                        args.n_permutations, args.n_permutations + 1, args.fdr_alpha, responses.n_voxels,
+                        int(np.ceil(needed)), int(np.ceil(responses.n_voxels / args.fdr_alpha)))
     roi_permutations = (make_permutations(len(test_idx), args.n_permutations, args.seed)
                         if rois and args.n_permutations else None)
     space_summaries = {}

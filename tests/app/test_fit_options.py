@@ -49,3 +49,13 @@ def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):
     spread = pred.std(0)
     assert spread[driven].mean() > 3 * spread[~driven].mean()  # predictions vary where the scene cluster drives
     assert r[driven].mean() > 0.5
+
+
+def test_too_few_permutations_for_fdr_are_called_out(small_copy, capfd):
+    bids = small_copy / "bids"
+    code = run_app(bids, small_copy / "out", "participant", "--features-dir", bids / "derivatives" / "features",
+                   "--work-dir", small_copy / "work", "--feature-spaces", "scene3da", "--n-permutations", "20",
+                   "--contrast-bootstrap", "0")
+    assert code == 0
+    err = capfd.readouterr().err
+    assert "with 20 permutations the smallest p is 1/21" in err and "--n-permutations 0" in err
