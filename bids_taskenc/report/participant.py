@@ -188,8 +188,9 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     labels = [r["label"] for r in rows]
     if data.roi_table is not None and len(data.roi_table):
         figures.roi_bars(data.roi_table, labels, fig("roibars"))
-    figures.mean_r_bars(labels, [r["group"] for r in rows], [r["mean_r_all"] for r in rows],
-                        [r["mean_r_sig"] for r in rows], fig("meanr"))
+    else:  # without ROIs, the whole-brain means stand in for Fig. 1 (with ROIs the table below has them)
+        figures.mean_r_bars(labels, [r["group"] for r in rows], [r["mean_r_all"] for r in rows],
+                            [r["mean_r_sig"] for r in rows], fig("meanr"))
 
     vmax_r = _scale([f.r for f in data.features], [f.significant for f in data.features], 0.1)
     specs = []

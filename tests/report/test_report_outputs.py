@@ -108,9 +108,9 @@ def test_participant_report_sections(report_run):
     figs = set(parse(out / "sub-CSI1.html").images)
     prefix = "figures/sub-CSI1_task-5000scenes_desc-"
     # quality: noise ceiling and split-half maps and histograms, alpha distribution, warnings
-    for desc in ("reliabilityhist", "reliabilitymaps", "alpha", "roibars", "meanr", "rmaps", "contrasts"):
+    for desc in ("reliabilityhist", "reliabilitymaps", "alpha", "roibars", "rmaps", "contrasts"):
         assert f"{prefix}{desc}_figure.png" in figs, desc
-    assert len(figs) == 7
+    assert len(figs) == 6  # whole-brain mean-r bars only without ROIs (test_report_views)
     assert "derived from the noise-ceiling SNR map" in html
     assert 'id="warnings"' in html and "The test set has 19 images" in html
     # every feature space is in the maps figure's rows and in the table; the view and its reason are given

@@ -36,6 +36,7 @@ def test_fsaverage5_gifti_maps_are_drawn_on_the_flat_meshes(tmp_path):
     assert _view_of(html) == "flat" and "fsaverage5 GIFTI maps" in html and "flat meshes" in html
     assert "The maps have data at 100.0 % of the fsaverage5 vertices" in html
     assert (out / "figures" / "sub-01_task-x_desc-rmaps_figure.png").stat().st_size > 10_000
+    assert "sub-01_task-x_desc-meanr_figure.png" in html and "ROI bar chart: not computed" in html
 
 
 def test_mni_volume_without_gifti_is_sampled_onto_fsaverage5(tmp_path):
