@@ -29,6 +29,7 @@ from ..encoding.contrasts import ContrastAccumulator, default_contrasts
 from ..encoding.roi import roi_permutation_p, roi_summary
 from ..encoding.stats import make_permutations
 from ..encoding import fit_encoding_model, noise_ceiling, noise_normalized_r2, train_test_split_indices
+from ..encoding.noise_ceiling import split_half_reliability
 from ..errors import InputDataError
 from ..features.base import FeatureError
 from ..features.pipeline import featurize
@@ -226,6 +227,12 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     if (responses.n_presentations > 1).sum() >= 2:
         emit(nc, nc_meta, desc="noise", stat="noiseceiling")
         emit(ncsnr, nc_meta, desc="noise", stat="ncsnr")
+    if (responses.n_presentations > 1).sum() >= 3:
+        reliability, n_rel = split_half_reliability(responses.trial_data, responses.trial_image_index, seed=args.seed)
+        emit(reliability, {**common, "NImages": n_rel, "Seed": args.seed,
+                           "Method": "presentations of each repeated image split at random into two halves; Pearson "
+                                     "r across images of the two half-averages (not Spearman-Brown corrected)"},
+             desc="noise", stat="splithalf")
     else:
         log.warning("sub-%s task-%s: fewer than 2 repeated images; no noise ceiling", subject, task)
         nc = None

@@ -132,3 +132,56 @@ def noise_normalized_r2(r2, nc, min_nc: float = 1e-3) -> np.ndarray:
     ok = np.isfinite(nc) & (nc >= min_nc)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ok, r2 / np.where(ok, nc, 1.0), np.nan)
+
+
+def split_half_reliability(responses, image_ids, *, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Split-half reliability of the responses to repeated images, per voxel.
+
+    The presentations of every image shown at least twice are split at random
+    into two halves (sizes ⌊k/2⌋ and ⌈k/2⌉); each half is averaged, and the
+    Pearson correlation across images of the two half-averages is the voxel's
+    reliability. It is not Spearman–Brown corrected: it is the reliability of
+    responses averaged over about half the repeats.
+
+    Parameters
+    ----------
+    responses : array of shape (n_trials, n_voxels)
+        One response per trial; must not contain NaN.
+    image_ids : array of shape (n_trials,)
+        Image identity of each trial.
+    seed : int
+        Seed of the random split.
+
+    Returns
+    -------
+    r : ndarray of float64, shape (n_voxels,)
+        NaN for voxels constant over either half.
+    n_images : int
+        Images that entered (shown at least twice).
+
+    Raises
+    ------
+    ValueError
+        Shapes disagree, or fewer than three images are shown twice.
+    """
+    y = np.asarray(responses, dtype=np.float64)
+    ids = np.asarray(image_ids)
+    if y.ndim != 2 or ids.shape != (y.shape[0],):
+        raise ValueError(f"responses {y.shape} and image_ids {ids.shape} do not match")
+    rng = np.random.default_rng(seed)
+    halves = ([], [])
+    for image in np.unique(ids):
+        rows = rng.permutation(np.flatnonzero(ids == image))
+        if len(rows) < 2:
+            continue
+        cut = len(rows) // 2
+        halves[0].append(y[rows[:cut]].mean(0))
+        halves[1].append(y[rows[cut:]].mean(0))
+    if len(halves[0]) < 3:
+        raise ValueError(f"split-half reliability needs at least 3 images shown twice, got {len(halves[0])}")
+    a = np.asarray(halves[0]) - np.mean(halves[0], 0)
+    b = np.asarray(halves[1]) - np.mean(halves[1], 0)
+    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denom > 0, (a * b).sum(0) / denom, np.nan)
+    return r, len(halves[0])

@@ -23,6 +23,7 @@ STAT_DESCRIPTIONS = {
     "noiseceiling": "Noise ceiling (fraction of variance explainable given the repeats; NSD formula)",
     "ncsnr": "Noise-ceiling signal-to-noise ratio",
     "rsquarednorm": "R-squared divided by the noise ceiling",
+    "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
     "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
 }
 

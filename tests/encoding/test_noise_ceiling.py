@@ -55,3 +55,19 @@ def test_noise_normalized_r2():
     out = noise_normalized_r2(np.array([0.1, 0.2, 0.3, 0.1]), np.array([0.5, 0.0, np.nan, 0.25]))
     np.testing.assert_allclose(out[[0, 3]], [0.2, 0.4])
     assert np.isnan(out[1]) and np.isnan(out[2])
+
+
+def test_split_half_reliability_tracks_the_signal_to_noise():
+    from bids_taskenc.encoding.noise_ceiling import split_half_reliability
+
+    rng = np.random.default_rng(0)
+    n_images, k = 200, 4
+    signal = rng.standard_normal((n_images, 3)) * np.array([0.0, 1.0, 3.0])  # voxels: none, some, strong signal
+    ids = np.repeat(np.arange(n_images), k)
+    trials = signal[ids] + rng.standard_normal((n_images * k, 3))
+    r, n = split_half_reliability(trials, ids, seed=1)
+    assert n == n_images
+    # two halves of 2 trials: reliability = s² / (s² + 1/2)
+    np.testing.assert_allclose(r, [0.0, 1 / 1.5, 9 / 9.5], atol=0.1)
+    with pytest.raises(ValueError, match="at least 3 images"):
+        split_half_reliability(trials[:8], ids[:8])

@@ -111,7 +111,7 @@ def test_participant_report_sections(report_run):
     for desc in ("reliabilityhist", "reliabilitymaps", "alpha", "roibars", "rmaps", "contrasts"):
         assert f"{prefix}{desc}_figure.png" in figs, desc
     assert len(figs) == 6  # whole-brain mean-r bars only without ROIs (test_report_views)
-    assert "derived from the noise-ceiling SNR map" in html
+    assert "empirical split-half correlation written by the participant level" in html
     assert 'id="warnings"' in html and "The test set has 19 images" in html
     # every feature space is in the maps figure's rows and in the table; the view and its reason are given
     labels = sorted(json.loads(p.read_text())["FeatureLabel"] for p in (out / "sub-CSI1" / "func").glob(
