@@ -211,10 +211,10 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
 
     def emit(values: np.ndarray, meta: dict, fill: float = 0.0, **entities) -> None:
         """One statistic over the mask voxels -> volume map now, surface maps queued for the end."""
-        img = responses.unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=fill), fill=fill)
-        write_statmap(staging, img, meta, **ents, **entities)
+        values = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=fill)
+        write_statmap(staging, responses.unmask(values, fill=fill), meta, **ents, **entities)
         if surfaces is not None:
-            surface_queue.append((img, meta, {**ents, **entities}))
+            surface_queue.append((values, fill, meta, {**ents, **entities}))
     write_tsv(derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
               _split_table(responses, train_idx, test_idx))
 
@@ -334,7 +334,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                  int(np.sum((res.q < args.fdr_alpha) & (res.difference < 0))))
     if surfaces is not None:
         t_surf = time.perf_counter()
-        written = project_statmaps(staging, surface_queue, surfaces, mask_img=responses.mask_img)
+        written = project_statmaps(staging, surface_queue, surfaces, mask_img=responses.mask_img,
+                                   unmask=lambda values, fill: responses.unmask(values, fill=fill))
         log.info("sub-%s task-%s: %d GIFTI maps on %s (%.1f s)", subject, task, len(written), surfaces.space,
                  time.perf_counter() - t_surf)
     if roi_rows:

@@ -109,47 +109,55 @@ def write_surface_statmap(root, values: np.ndarray, hemi: str, sidecar: dict, **
     return path
 
 
-def project_statmaps(root, maps: list[tuple[nib.Nifti1Image, dict, dict]], surfaces: SurfaceSet, *,
-                     mask_img: nib.Nifti1Image | None = None) -> list:
+def project_statmaps(root, maps: list[tuple[np.ndarray, float, dict, dict]], surfaces: SurfaceSet, *,
+                     unmask, mask_img: nib.Nifti1Image | None = None, chunk: int = 24) -> list:
     """Sample volume maps onto both hemispheres and write one GIFTI per map and hemisphere.
 
     Parameters
     ----------
     root : path
         Output root (or staging folder).
-    maps : list of (image, sidecar, entities)
-        3-D maps with their sidecar content and derivative entities; ``space``
-        is replaced by the surfaces' space.
+    maps : list of (values, fill, sidecar, entities)
+        Each map as its values over the mask voxels (n_voxels,), the fill value
+        outside the mask, its sidecar content and derivative entities;
+        ``space`` is replaced by the surfaces' space.
     surfaces : SurfaceSet
+    unmask : callable (values, fill) -> Nifti1Image
+        Puts a vector of mask voxels back on the volume grid.
     mask_img : Nifti1Image, optional
         Brain mask of the maps.
+    chunk : int
+        Continuous maps sampled per nilearn call (a 4-D image of ``chunk``
+        volumes; bounds the memory a run with many feature spaces needs).
 
     Returns
     -------
-    The written GIFTI paths. Continuous maps are sampled together (one 4-D
-    call to nilearn per hemisphere), grid-valued ones (alpha) by nearest voxel.
+    The written GIFTI paths. Continuous maps are sampled ``chunk`` at a time,
+    grid-valued ones (alpha) by nearest voxel.
     """
-    if not maps:
-        return []
-    discrete = [m for m in maps if m[2].get("stat") in DISCRETE_STATS]
-    continuous = [m for m in maps if m[2].get("stat") not in DISCRETE_STATS]
+    discrete = [m for m in maps if m[3].get("stat") in DISCRETE_STATS]
+    continuous = [m for m in maps if m[3].get("stat") not in DISCRETE_STATS]
+    batches = [continuous[i:i + chunk] for i in range(0, len(continuous), chunk)] + [[m] for m in discrete]
     paths = []
-    for hemi in HEMIS:
-        sampled = []
-        if continuous:
-            stack = nib.Nifti1Image(np.stack([np.asarray(img.dataobj, np.float32) for img, _, _ in continuous], -1),
-                                    continuous[0][0].affine)
-            values = sample_to_surface(stack, surfaces, hemi, mask_img=mask_img)
-            sampled += [(m, values[:, i]) for i, m in enumerate(continuous)]
-        sampled += [(m, sample_to_surface(m[0], surfaces, hemi, mask_img=mask_img, discrete=True)) for m in discrete]
-        for (img, sidecar, entities), values in sampled:
-            stat = entities.get("stat")
-            meta = {**sidecar, "SurfaceSource": surfaces.source,
-                    "SurfaceSampling": {"Method": "nilearn.surface.vol_to_surf, line from white to pial",
-                                        "Interpolation": ("nearest voxel at mid-thickness"
-                                                          if stat in DISCRETE_STATS else "linear"),
-                                        "OutsideMask": "NaN"}}
-            if stat in ("p", "q"):
-                meta["SurfaceNote"] = "sampled from the volume for display; not recomputed on the surface"
-            paths.append(write_surface_statmap(root, values, hemi, meta, **{**entities, "space": surfaces.space}))
+    for batch in batches:
+        volumes = [np.asarray(unmask(values, fill).dataobj, np.float32) for values, fill, _, _ in batch]
+        img = nib.Nifti1Image(np.stack(volumes, -1), mask_img.affine if mask_img is not None else
+                              unmask(batch[0][0], batch[0][1]).affine)
+        is_discrete = batch[0][3].get("stat") in DISCRETE_STATS
+        for hemi in HEMIS:
+            if is_discrete:
+                sampled = sample_to_surface(nib.Nifti1Image(volumes[0], img.affine), surfaces, hemi,
+                                            mask_img=mask_img, discrete=True)[:, None]
+            else:
+                sampled = sample_to_surface(img, surfaces, hemi, mask_img=mask_img).reshape(-1, len(batch))
+            for (_, _, sidecar, entities), values in zip(batch, sampled.T):
+                stat = entities.get("stat")
+                meta = {**sidecar, "SurfaceSource": surfaces.source,
+                        "SurfaceSampling": {"Method": "nilearn.surface.vol_to_surf, line from white to pial",
+                                            "Interpolation": ("nearest voxel at mid-thickness" if is_discrete
+                                                              else "linear"),
+                                            "OutsideMask": "NaN"}}
+                if stat in ("p", "q"):
+                    meta["SurfaceNote"] = "sampled from the volume for display; not recomputed on the surface"
+                paths.append(write_surface_statmap(root, values, hemi, meta, **{**entities, "space": surfaces.space}))
     return paths

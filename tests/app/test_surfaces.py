@@ -80,3 +80,34 @@ def test_t1w_without_surfaces_writes_no_gifti_and_says_why(tmp_path, capfd):
         out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="r", suffix="statmap",
         extension=".nii.gz")).read_text())
     assert "no GIFTI" in sidecar["Surfaces"]
+
+
+def test_chunked_sampling_equals_one_call(tmp_path):
+    """Maps sampled a few at a time give the same vertices as all at once (and as nilearn on each map)."""
+    from bids_taskenc.bids.surfaces import fsaverage5_surfaces
+    from bids_taskenc.outputs.surfaces import project_statmaps
+
+    rng = np.random.default_rng(0)
+    shape, affine = (20, 24, 20), np.diag([6.0, 6.0, 6.0, 1.0])
+    affine[:3, 3] = [-60, -80, -50]
+    mask = rng.random(shape) > 0.2
+    mask_img = nib.Nifti1Image(mask.astype(np.uint8), affine)
+
+    def unmask(values, fill):
+        vol = np.full(shape, fill, np.float32)
+        vol[mask] = values
+        return nib.Nifti1Image(vol, affine)
+
+    maps = [(rng.standard_normal(mask.sum()).astype(np.float32), 0.0, {}, dict(sub="CSI1", desc=f"m{i}", stat="r"))
+            for i in range(5)]
+    surfaces = fsaverage5_surfaces()
+    one = project_statmaps(tmp_path / "one", maps, surfaces, unmask=unmask, mask_img=mask_img)
+    two = project_statmaps(tmp_path / "two", maps, surfaces, unmask=unmask, mask_img=mask_img, chunk=2)
+    assert len(one) == len(two) == 10
+    for a, b in zip(sorted(one), sorted(two)):
+        np.testing.assert_array_equal(nib.load(a).darrays[0].data, nib.load(b).darrays[0].data)
+    fs = datasets.load_fsaverage("fsaverage5")
+    expected = surface.vol_to_surf(unmask(maps[3][0], 0.0), fs["pial"].parts["left"],
+                                   inner_mesh=fs["white_matter"].parts["left"], mask_img=mask_img)
+    got = nib.load(next(p for p in two if "desc-m3" in p.name and "hemi-L" in p.name)).darrays[0].data
+    np.testing.assert_allclose(got, expected, atol=1e-5)
