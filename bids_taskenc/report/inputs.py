@@ -49,8 +49,26 @@ def read_table(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a", ""])
 
 
+class _FDRThresholded:
+    """Maps read with their sidecar: the FDR level it records and the voxels below it."""
+
+    def _values(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def fdr_level(self) -> float:
+        return float(self.sidecar.get("FDRLevel", 0.05))
+
+    @property
+    def significant(self) -> np.ndarray:
+        """Boolean mask (over brain voxels) of q below the FDR level."""
+        if self.q is None:
+            return np.zeros(self._values().shape, dtype=bool)
+        return np.isfinite(self.q) & (self.q < self.fdr_level)
+
+
 @dataclass
-class FeatureMaps:
+class FeatureMaps(_FDRThresholded):
     """One feature space's maps of one participant, restricted to the brain mask.
 
     ``r``, ``q`` and ``alpha`` are vectors of shape ``(n_voxels,)`` over the
@@ -72,20 +90,12 @@ class FeatureMaps:
     def group(self) -> str:
         return self.sidecar.get("FeatureGroup", "other")
 
-    @property
-    def fdr_level(self) -> float:
-        return float(self.sidecar.get("FDRLevel", 0.05))
-
-    @property
-    def significant(self) -> np.ndarray:
-        """Boolean mask (over brain voxels) of q below the FDR level."""
-        if self.q is None:
-            return np.zeros(self.r.shape, dtype=bool)
-        return np.isfinite(self.q) & (self.q < self.fdr_level)
+    def _values(self) -> np.ndarray:
+        return self.r
 
 
 @dataclass
-class ContrastMaps:
+class ContrastMaps(_FDRThresholded):
     """One contrast (e.g. ``group3DVSgroup2D``): r difference, p and q over the brain voxels.
 
     ``rdiff`` is mean r of the spaces A minus mean r of the spaces B, shape
@@ -103,15 +113,8 @@ class ContrastMaps:
     def info(self) -> dict:
         return self.sidecar.get("Contrast", {})
 
-    @property
-    def fdr_level(self) -> float:
-        return float(self.sidecar.get("FDRLevel", 0.05))
-
-    @property
-    def significant(self) -> np.ndarray:
-        if self.q is None:
-            return np.zeros(self.rdiff.shape, dtype=bool)
-        return np.isfinite(self.q) & (self.q < self.fdr_level)
+    def _values(self) -> np.ndarray:
+        return self.rdiff
 
 
 @dataclass
