@@ -96,7 +96,6 @@ def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
 
 def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext) -> dict:
     """Fit and write everything for one participant; returns a summary dict."""
-    args = ctx.args
     t0 = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix=f".sub-{subject}.", dir=ctx.output_dir))
     summary = {"participant": subject, "tasks": {}}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -29,7 +28,7 @@ from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
 from .base import Responses
 from .images import average_repeats
-from .travg import _confound_matrix, combined_mask
+from .travg import combined_mask, load_run
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +143,8 @@ def lsa_responses(
         run_trials = trials[trials["run_key"] == key]
         if run_trials.empty:
             continue
-        img = nib.load(prun.bold)
-        data = np.asarray(img.dataobj, dtype=np.float32)
-        if data.ndim != 4:
-            raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
-        n_vols = data.shape[3]
-        series = data[mask].T  # (n_vols, n_vox)
-        del data
+        series, conf = load_run(prun, mask, confounds)
+        n_vols = series.shape[0]
         tr = prun.raw.repetition_time
         onsets = run_trials["onset"].to_numpy(float)
         fits = onsets < (n_vols - 1) * tr
@@ -159,11 +153,6 @@ def lsa_responses(
             run_trials, onsets = run_trials[fits], onsets[fits]
         if run_trials.empty:
             continue
-        conf = None
-        if confounds:
-            if prun.confounds is None:
-                raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {key}")
-            conf = _confound_matrix(prun, confounds, n_vols)
         design, n_trials = lsa_design(onsets, run_trials["duration"].to_numpy(float), n_vols, tr,
                                       hrf_model=hrf_model, high_pass=high_pass, confounds=conf)
         if design.shape[1] > n_vols:

@@ -69,6 +69,25 @@ def _confound_matrix(prun: PreprocessedRun, names: Sequence[str], n_vols: int) -
     return table[list(names)].fillna(0.0).to_numpy(float)
 
 
+def load_run(prun: PreprocessedRun, mask: np.ndarray, confounds: Sequence[str] | None = None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One run's BOLD inside ``mask`` and its chosen confounds.
+
+    Returns ``series`` (n_vols, n_voxels) float32 and the confound matrix
+    (n_vols, n_confounds), or None when no confounds are asked for.
+    """
+    data = np.asarray(nib.load(prun.bold).dataobj, dtype=np.float32)
+    if data.ndim != 4:
+        raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
+    series = data[mask].T
+    conf = None
+    if confounds:
+        if prun.confounds is None:
+            raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {prun.raw.label}")
+        conf = _confound_matrix(prun, confounds, series.shape[0])
+    return series, conf
+
+
 def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) -> np.ndarray:
     """Regress out ``confounds`` (with an intercept), then z-score each column over time.
 
@@ -121,7 +140,6 @@ def tr_average_responses(
         raise ValueError("response_trs must be non-negative volume offsets")
     mask_img = combined_mask(runs, user_mask)
     mask = np.asarray(mask_img.dataobj).astype(bool)
-    n_vox = int(mask.sum())
     offsets = np.asarray(response_trs, int)
 
     trial_rows, blocks = [], []
@@ -130,18 +148,8 @@ def tr_average_responses(
         run_trials = trials[trials["run_key"] == key]
         if run_trials.empty:
             continue
-        img = nib.load(prun.bold)
-        data = np.asarray(img.dataobj, dtype=np.float32)
-        if data.ndim != 4:
-            raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
-        n_vols = data.shape[3]
-        series = data[mask].T  # (n_vols, n_vox)
-        del data
-        conf = None
-        if confounds:
-            if prun.confounds is None:
-                raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {key}")
-            conf = _confound_matrix(prun, confounds, n_vols)
+        series, conf = load_run(prun, mask, confounds)
+        n_vols = series.shape[0]
         z = clean_and_zscore(series, conf)
         onset_vol = np.floor(run_trials["onset"].to_numpy() / prun.raw.repetition_time + 1e-6).astype(int)
         vols = onset_vol[:, None] + offsets[None, :]
