@@ -232,12 +232,7 @@ def fit_encoding_model(
     with _dev.ieee_matmul(dev), torch.no_grad():
         # -------------------------------------------------------------- features
         xs = torch.from_numpy(xtr).to(dev)
-        feat_mean = xs.mean(0)
-        if standardize:
-            feat_scale = xs.std(0, correction=0)
-            feat_scale = torch.where(feat_scale > 0, feat_scale, torch.ones_like(feat_scale))
-        else:
-            feat_scale = torch.ones_like(feat_mean)
+        feat_mean, feat_scale = _ridge.feature_statistics(xs, standardize)
         xs = (xs - feat_mean) / feat_scale
         xs_test = (torch.from_numpy(xte).to(dev) - feat_mean) / feat_scale
         fold_kinds = [_ridge.choose_gram(len(tr), p, gram) for tr, _ in folds]

@@ -46,6 +46,15 @@ GRAMS = ("auto", "features", "samples")
 CV_SCORES = ("r", "r2")
 
 
+def feature_statistics(x: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column means and scales of ``x`` (n, p): population SD (1 for constant columns), or ones."""
+    mean = x.mean(0)
+    if not standardize:
+        return mean, torch.ones_like(mean)
+    scale = x.std(0, correction=0)
+    return mean, torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
 @dataclass
 class EigenBasis:
     """One diagonalised ridge problem (a CV fold, or the full training set).
@@ -135,12 +144,7 @@ def decompose_fold(
     xt = xs[train_idx]
     xv = xs[val_idx]
     n_t = xt.shape[0]
-    mean = xt.mean(0)
-    if standardize:
-        scale = xt.std(0, correction=0)
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    else:
-        scale = torch.ones_like(mean)
+    mean, scale = feature_statistics(xt, standardize)
     xv_std = (xv - mean) / scale
     if kind == "features":
         if gram_xs is None:
