@@ -140,16 +140,16 @@ def project_statmaps(root, maps: list[tuple[np.ndarray, float, dict, dict]], sur
     batches = [continuous[i:i + chunk] for i in range(0, len(continuous), chunk)] + [[m] for m in discrete]
     paths = []
     for batch in batches:
-        volumes = [np.asarray(unmask(values, fill).dataobj, np.float32) for values, fill, _, _ in batch]
-        img = nib.Nifti1Image(np.stack(volumes, -1), mask_img.affine if mask_img is not None else
-                              unmask(batch[0][0], batch[0][1]).affine)
+        images = [unmask(values, fill) for values, fill, _, _ in batch]
         is_discrete = batch[0][3].get("stat") in DISCRETE_STATS
+        if not is_discrete:
+            stack = nib.Nifti1Image(np.stack([np.asarray(i.dataobj, np.float32) for i in images], -1),
+                                    images[0].affine)
         for hemi in HEMIS:
             if is_discrete:
-                sampled = sample_to_surface(nib.Nifti1Image(volumes[0], img.affine), surfaces, hemi,
-                                            mask_img=mask_img, discrete=True)[:, None]
+                sampled = sample_to_surface(images[0], surfaces, hemi, mask_img=mask_img, discrete=True)[:, None]
             else:
-                sampled = sample_to_surface(img, surfaces, hemi, mask_img=mask_img).reshape(-1, len(batch))
+                sampled = sample_to_surface(stack, surfaces, hemi, mask_img=mask_img).reshape(-1, len(batch))
             for (_, _, sidecar, entities), values in zip(batch, sampled.T):
                 stat = entities.get("stat")
                 meta = {**sidecar, "SurfaceSource": surfaces.source,
