@@ -107,8 +107,11 @@ TASKBANK_ALIASES: dict[str, str] = {
 #:               PyTorch conv1 takes 3 channels, so L is repeated in all three.
 #: ``center_masked`` inpainting's context-encoder input: [-1, 1] with the central
 #:               half (H/4:3H/4, W/4:3W/4) set to 0.
-#: jigsaw: the task bank's representation-extraction input is the whole image
-#: (``generate_jigsaw_input_for_representation_extraction``), not nine tiles.
+#: jigsaw: the whole image, as the task bank's representation-extraction script feeds it
+#: (``generate_jigsaw_input_for_representation_extraction``). Wang et al. (2019) ran
+#: ``run_img_task.py --store-rep``, whose jigsaw branch instead cuts nine randomly
+#: permuted, randomly offset tiles (``generate_jigsaw_input``): an input that differs
+#: on every run and no single 8x16x16 latent. We keep the deterministic one.
 TASK_INPUT: dict[str, str] = {
     **dict.fromkeys(("autoencoding", "curvature", "denoising", "edge_texture", "edge_occlusion",
                      "keypoints2d", "keypoints3d", "reshading", "depth_zbuffer", "depth_euclidean",
