@@ -183,6 +183,24 @@ def choose_view(data: ParticipantOutputs, *, pycortex_subject: str | None = None
         f"hold no anatomical image. {not_pycortex}")
 
 
+def choose_group_view(space: str) -> BrainView:
+    """The brain picture of the group maps: fsaverage5 flat maps for an MNI template, else slices.
+
+    pycortex is not offered: its subjects are individual brains, the group maps are not.
+    """
+    if is_template_space(space):
+        return BrainView(
+            "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
+                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
+            f"space {space} is an MNI template, to which {FLAT_SPACE} is registered; the group volume "
+            "was sampled onto the surface here (nilearn vol_to_surf, white-to-pial line).",
+            source="vol_to_surf")
+    return BrainView(
+        "slices", "orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
+                  "and an axial mosaic; grey is the group mask, there is no anatomical background",
+        f"space {space} is not an MNI template, so no template surface applies.")
+
+
 # --------------------------------------------------------------------------- slices
 
 
@@ -388,7 +406,12 @@ class PycortexCanvas:
 
 
 class BrainRenderer:
-    """Draws maps of one participant with the chosen view; the canvas is built once, lazily."""
+    """Draws maps with the chosen view; the canvas is built once, lazily.
+
+    ``data`` is a participant's :class:`ParticipantOutputs` or the group's
+    :class:`~bids_taskenc.report.inputs.GroupMaps`: anything with ``mask_img``,
+    ``mask`` and ``volume(values)``.
+    """
 
     def __init__(self, data: ParticipantOutputs, view: BrainView, cut_index: int | None = None):
         self.data, self.view, self.cut_index = data, view, cut_index

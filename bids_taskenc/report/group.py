@@ -9,7 +9,9 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
-from bids_taskenc.report.inputs import find_tasks, group_file, matrix_from_table, read_json, read_table
+from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view
+from bids_taskenc.report.inputs import (find_tasks, group_file, load_group_maps, matrix_from_table, read_json,
+                                        read_table)
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
 
 
@@ -24,6 +26,33 @@ def _reorder(labels: list[str], matrix: np.ndarray, order: list[str]) -> tuple[l
     keep = [t for t in order if t in labels]
     idx = [labels.index(t) for t in keep]
     return keep, matrix[np.ix_(idx, idx)]
+
+
+def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, settings: dict,
+                      n_participants: int, fig) -> dict | None:
+    """Draw the group mean-r maps (one row per feature space); the page's facts about them, or None."""
+    maps = load_group_maps(out, task, labels)
+    if maps is None:
+        return None
+    level = settings.get("FDRLevel")
+    level = float(level) if isinstance(level, (int, float)) else 0.05
+    view = choose_group_view(maps.space)
+    shown = np.ones(int(maps.mask.sum()), dtype=bool)
+    values = list(maps.meanr.values())
+    vmax = max([0.1, *(float(np.percentile(np.abs(v), 99)) for v in values if v.size)])
+    specs, rows = [], []
+    for label, r in maps.meanr.items():
+        n_sig = int(np.sum(np.isfinite(maps.q[label]) & (maps.q[label] < level)))
+        rows.append({"label": label, "group": group_of.get(label, "other"), "n_sig": n_sig,
+                     "max_r": float(np.nanmax(r)) if r.size else float("nan"),
+                     "median_r": float(np.nanmedian(r)) if r.size else float("nan")})
+        specs.append(MapSpec(f"{label} ({rows[-1]['group']}; {n_sig} voxels group q < {level:g})",
+                             r, shown, "RdBu_r", -vmax, vmax, "group mean r", group=group_of.get(label)))
+    BrainRenderer(maps, view).figure(
+        specs, fig("groupmaps"),
+        title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded")
+    return {"space": maps.space, "n_voxels": int(maps.mask.sum()), "level": level, "rows": rows,
+            "view": view.description, "reason": view.reason, "n_participants": n_participants}
 
 
 def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Path:
@@ -111,7 +140,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
             roi_panels.append((roi, _reorder(*m, order)[1]))
     if roi_panels:
         groupfigs.matrix_grid(roi_panels, ordered, group_of, fig("roisimilarity"))
-    group_maps = sorted(p.name for p in (out / "group").glob(f"task-{task}_space-*_stat-meanr_statmap.nii.gz"))
+    maps_section = _group_map_figure(out, task, ordered, group_of, settings, len(participants), fig)
     prune_figures(out, f"task-{task}_", written)
 
     consistency = read_json(group_file(out, task, "consistency", "stats", ".json"))
@@ -134,7 +163,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         clades=_records(read_table(group_file(out, task, "tree", "clades", ".tsv"))),
         topk=_records(read_table(group_file(out, task, "graph", "topk", ".tsv"))),
         rois=[r for r, _ in roi_panels],
-        group_maps=group_maps,
+        group_maps=maps_section,
         command_line=meta.get("CommandLine", "n/a"),
         versions=meta.get("SoftwareVersions", {}),
         config={"Settings": settings, "Inputs": meta.get("Inputs", [])},

@@ -289,3 +289,43 @@ def matrix_from_table(table: pd.DataFrame | None) -> tuple[list[str], np.ndarray
         return None
     labels = [str(t) for t in table["task"]]
     return labels, table.set_index("task").loc[labels, labels].to_numpy(dtype=float)
+
+
+@dataclass
+class GroupMaps:
+    """The group level's voxelwise maps in one shared template space.
+
+    ``meanr[label]`` and ``q[label]`` are vectors of shape ``(n_voxels,)``
+    over the group mask (voxels analysed in every participant), C order.
+    """
+
+    space: str
+    mask_img: nib.Nifti1Image
+    mask: np.ndarray
+    meanr: dict[str, np.ndarray] = field(default_factory=dict)
+    q: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def volume(self, values: np.ndarray) -> nib.Nifti1Image:
+        """Put a vector over group-mask voxels back into a 3-D image."""
+        data = np.zeros(self.mask.shape, dtype=np.float32)
+        data[self.mask] = values
+        return nib.Nifti1Image(data, self.mask_img.affine)
+
+
+def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> GroupMaps | None:
+    """The group mean-r and q maps of ``labels`` (in that order), or None when none were written."""
+    out = Path(output_dir)
+    masks = sorted((out / "group").glob(f"task-{task}_space-*_desc-brain_mask.nii.gz"))
+    if not masks:
+        return None
+    space = parse_derivative_name(masks[0].name)["space"]
+    mask_img = nib.load(masks[0])
+    mask = np.asarray(mask_img.dataobj) > 0
+    maps = GroupMaps(space, mask_img, mask)
+    for label in labels:
+        paths = {stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat)
+                 for stat in ("meanr", "q")}
+        if all(p.exists() for p in paths.values()):
+            maps.meanr[label] = np.asarray(nib.load(paths["meanr"]).dataobj, dtype=np.float64)[mask]
+            maps.q[label] = np.asarray(nib.load(paths["q"]).dataobj, dtype=np.float64)[mask]
+    return maps if maps.meanr else None

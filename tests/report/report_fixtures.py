@@ -31,11 +31,12 @@ def taskonomy_named_features(features: Path, target: Path) -> Path:
 
 def fake_outputs(root: Path, *, space: str = "MNI152NLin2009cAsym", shape=(19, 23, 17), voxel_mm: float = 8.0,
                  spaces=(("keypoints3d", "3D"), ("keypoints2d", "2D")), gifti: bool = False,
-                 seed: int = 0) -> Path:
-    """A minimal participant output folder (sub-01, task-x): mask, r/q/alpha maps, optional fsaverage5 GIFTI.
+                 seed: int = 0, participant: str = "01", hot_seed: int | None = None) -> Path:
+    """A minimal participant output folder (sub-<participant>, task-x): mask, r/q/alpha maps, optional fsaverage5 GIFTI.
 
     The grid covers MNI space (``shape`` voxels of ``voxel_mm``); the mask is an
-    ellipsoid; r is random with a few hundred voxels made significant.
+    ellipsoid; r is random with a few hundred voxels made significant (the same
+    voxels in every participant made with the same ``hot_seed``).
     """
     rng = np.random.default_rng(seed)
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
@@ -44,12 +45,13 @@ def fake_outputs(root: Path, *, space: str = "MNI152NLin2009cAsym", shape=(19, 2
     xyz = nib.affines.apply_affine(affine, ijk)
     inside = ((xyz[:, 0] / 70) ** 2 + ((xyz[:, 1] + 18) / 88) ** 2 + ((xyz[:, 2] - 12) / 62) ** 2) < 1
     mask = inside.reshape(shape)
-    ents = dict(sub="01", task="x", space=space)
+    ents = dict(sub=participant, task="x", space=space)
     write_mask(root, nib.Nifti1Image(mask.astype(np.uint8), affine), {"NVoxels": int(mask.sum())}, **ents)
     grid = [10.0 ** k for k in range(0, 6)]
     for label, group in spaces:
         r = np.where(mask, rng.normal(0, 0.1, shape), 0).astype(np.float32)
-        hot = mask & (rng.random(shape) < 0.1)
+        hot_rng = rng if hot_seed is None else np.random.default_rng([hot_seed, len(label)])
+        hot = mask & (hot_rng.random(shape) < 0.1)
         r[hot] = rng.uniform(0.4, 0.8, int(hot.sum()))
         q = np.where(hot, 0.001, 1.0).astype(np.float32)
         alpha = np.where(mask, rng.choice(grid, shape), 0).astype(np.float32)
@@ -68,7 +70,7 @@ def fake_outputs(root: Path, *, space: str = "MNI152NLin2009cAsym", shape=(19, 2
                     n = 10242
                     values = (rng.uniform(0.3, 0.8, n) if stat == "r"
                               else np.where(rng.random(n) < 0.3, 0.001, 1.0)).astype(np.float32)
-                    path = derivative_path(root, sub="01", task="x", hemi=hemi, space="fsaverage5", desc=label,
+                    path = derivative_path(root, sub=participant, task="x", hemi=hemi, space="fsaverage5", desc=label,
                                            stat=stat, suffix="statmap", extension=".func.gii")
                     path.parent.mkdir(parents=True, exist_ok=True)
                     nib.save(nib.GiftiImage(darrays=[nib.gifti.GiftiDataArray(values)]), path)

@@ -162,3 +162,40 @@ def test_roi_permutation_stars_and_quality_warnings(tmp_path):
     assert "No contrast maps were written" in html and "Not computed: this run wrote no contrast maps" in html
     top = html.split('id="top"')[1]
     assert "PPA 0.40, EarlyVis 0.40" in top
+
+
+def _group_of_fakes(tmp_path, space: str):
+    from bids_taskenc.group.run import run_group
+
+    out = tmp_path / "out"
+    for i, participant in enumerate(("01", "02", "03", "04", "05")):
+        fake_outputs(out, space=space, seed=i, participant=participant, hot_seed=7)
+    run_group(out, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=lambda *a, **k: None)
+    return out
+
+
+def test_group_maps_are_drawn_on_fsaverage5_in_template_space(tmp_path):
+    from bids_taskenc.report import write_group_report
+    from bids_taskenc.report.inputs import load_group_maps
+
+    out = _group_of_fakes(tmp_path, "MNI152NLin2009cAsym")
+    html = write_group_report(out).read_text()
+    figure = out / "figures" / "task-x_desc-groupmaps_figure.png"
+    assert figure.stat().st_size > 10_000 and figure.name in html
+    maps = load_group_maps(out, "x", ["keypoints3d", "keypoints2d"])
+    assert list(maps.meanr) == ["keypoints3d", "keypoints2d"] and maps.meanr["keypoints3d"].shape == (maps.mask.sum(),)
+    for label in maps.meanr:
+        row = html.split('id="maps"')[1].split(f"<tr><td>{label}</td>")[1].split("</tr>")[0]
+        n_sig = int(np.sum(maps.q[label] < 0.05))
+        assert n_sig > 0 and row.endswith(f"<td>{n_sig}</td>")
+        assert f"<td>{maps.meanr[label].max():.3g}</td>" in row
+    assert "flat meshes" in html and "MNI152NLin2009cAsym is an MNI template" in html
+
+
+def test_group_maps_outside_a_template_are_drawn_as_slices(tmp_path):
+    from bids_taskenc.report import write_group_report
+
+    out = _group_of_fakes(tmp_path, "custom")
+    html = write_group_report(out).read_text()
+    assert "task-x_desc-groupmaps_figure.png" in html and "orthogonal slices" in html
+    assert "custom is not an MNI template" in html
