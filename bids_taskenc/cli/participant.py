@@ -217,24 +217,30 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     write_tsv(derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
               _split_table(responses, train_idx, test_idx))
 
-    # noise ceiling of the test-set responses (averages of their presentations)
-    ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index,
-                              n_average=float(np.mean(responses.n_presentations[test_idx])))
-    nc_meta = {**common, "NAveragedTrials": float(np.mean(responses.n_presentations[test_idx])),
-               "NImagesWithRepeats": int((responses.n_presentations > 1).sum()),
-               "Method": "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / (ncsnr^2 + 1/n)"}
-    if (responses.n_presentations > 1).sum() >= 2:
+    # noise ceiling of the test-set responses (averages of their presentations); optional: it needs repeats
+    n_repeated = int((responses.n_presentations > 1).sum())
+    nc = None
+    if n_repeated >= 2:
+        test_counts = responses.n_presentations[test_idx]
+        ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index, n_average=test_counts)
+        nc_meta = {**common, "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),
+                   "NImagesWithRepeats": n_repeated,
+                   "Method": "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / "
+                             "(ncsnr^2 + mean over test images of 1/n_i), n_i the presentations averaged into "
+                             "test image i (NAveragedTrials is the harmonic mean of n_i)"}
         emit(nc, nc_meta, desc="noise", stat="noiseceiling")
         emit(ncsnr, nc_meta, desc="noise", stat="ncsnr")
-    if (responses.n_presentations > 1).sum() >= 3:
+    else:
+        log.warning("sub-%s task-%s: %d image(s) shown more than once; the noise ceiling needs at least 2, so "
+                    "no noise-ceiling or normalised R² maps", subject, task, n_repeated)
+    if n_repeated >= 3:
         reliability, n_rel = split_half_reliability(responses.trial_data, responses.trial_image_index, seed=args.seed)
         emit(reliability, {**common, "NImages": n_rel, "Seed": args.seed,
                            "Method": "presentations of each repeated image split at random into two halves; Pearson "
                                      "r across images of the two half-averages (not Spearman-Brown corrected)"},
              desc="noise", stat="splithalf")
-    else:
-        log.warning("sub-%s task-%s: fewer than 2 repeated images; no noise ceiling", subject, task)
-        nc = None
+    elif n_repeated == 2:
+        log.warning("sub-%s task-%s: only 2 repeated images; no split-half reliability map (needs 3)", subject, task)
 
     rois = {}
     if ctx.roi_dir is not None:
