@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fast = TF32 matrix products on CUDA")
     enc.add_argument("--n-permutations", type=int, default=0,
                      help="permutation p-values with N permutations (0: analytic t-test p)")
-    enc.add_argument("--fdr-alpha", type=float, default=0.05, help="FDR level for q maps and thresholds")
+    enc.add_argument("--fdr-alpha", type=float, default=None,
+                     help="FDR level for thresholds (default 0.05; at group level, default: the level each "
+                          "participant map was made with, from its sidecar)")
     enc.add_argument("--mem-gb", type=float, help="memory budget for voxel batches")
     enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
                      help="bootstrap resamples of the test images for the 3D-vs-2D contrast maps (0: no contrasts)")
@@ -110,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
                      help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file")
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
+    grp.add_argument("--group-permutations", type=int, default=10000, metavar="N",
+                     help="permutations for the Mantel and consistency p-values (0: none)")
+    grp.add_argument("--top-k", type=int, default=3, metavar="K", help="neighbours per task in the graph's top-k table")
+    grp.add_argument("--unthresholded", action="store_true",
+                     help="similarity of the raw r maps instead of the FDR-thresholded ones")
 
     run = p.add_argument_group("running")
     run.add_argument("--work-dir", "-w", type=Path, default=Path("work"),
@@ -173,8 +180,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--cv-folds must be at least 2")
     if not 0 < args.test_fraction < 1:
         raise UsageError("--test-fraction must be between 0 and 1")
-    if not 0 < args.fdr_alpha < 1:
+    if args.fdr_alpha is not None and not 0 < args.fdr_alpha < 1:
         raise UsageError("--fdr-alpha must be between 0 and 1")
+    if args.fdr_alpha is None and args.analysis_level == "participant":
+        args.fdr_alpha = 0.05
+    if args.group_permutations < 0 or args.n_bootstrap < 0:
+        raise UsageError("--group-permutations and --n-bootstrap must be >= 0")
+    if args.top_k < 1:
+        raise UsageError("--top-k must be at least 1")
     if any(a <= 0 for a in args.alphas):
         raise UsageError("--alphas must be positive")
     if args.responses == "betas" and args.betas_dir is None:

@@ -255,6 +255,29 @@ def _container_info() -> dict | None:
     return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
 
 
+def _group_roi_masks(bids_dir: Path, roi_dir: Path | None, output_dir: Path,
+                     participants: list[str] | None) -> dict[str, dict[str, list[Path]]] | None:
+    """ROI name -> participant -> mask files (both hemispheres pooled) for the group's ROI matrices.
+
+    ``--roi-dir`` as at participant level (default ``<bids_dir>/derivatives/spm`` when present).
+    """
+    from ..bids.rois import find_roi_masks
+    from ..errors import InputMissingError
+
+    if roi_dir is None:
+        roi_dir = bids_dir / "derivatives" / "spm"
+        if not roi_dir.is_dir():
+            return None
+    elif not roi_dir.is_dir():
+        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+    labels = participants or sorted(p.name[4:] for p in output_dir.glob("sub-*") if p.is_dir())
+    masks: dict[str, dict[str, list[Path]]] = {}
+    for label in labels:
+        for (_hemi, roi), path in sorted(find_roi_masks(roi_dir, label).items()):
+            masks.setdefault(roi, {}).setdefault(label, []).append(path)
+    return masks or None
+
+
 def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
     from ..group.run import GroupInputError, run_group
@@ -266,9 +289,12 @@ def run_group_level(args, argv: list[str]) -> int:
     participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
     task = args.task_label[0] if args.task_label else None
     try:
-        summary = run_group(output_dir, task=task, participants=participants, fdr_alpha=None,
+        summary = run_group(output_dir, task=task, participants=participants, space=args.space,
+                            fdr_alpha=args.fdr_alpha, thresholded=not args.unthresholded,
+                            roi_masks=_group_roi_masks(bids_dir, args.roi_dir, output_dir, participants),
                             reference_affinities=args.reference_affinities, offline=args.offline,
-                            n_bootstrap=args.n_bootstrap, seed=args.seed,
+                            n_bootstrap=args.n_bootstrap, n_permutations=args.group_permutations,
+                            top_k=args.top_k, seed=args.seed,
                             command_line=shlex.join(["bids_taskenc", *argv]),
                             log=lambda msg: log.info("%s", msg))
     except GroupInputError as exc:

@@ -164,7 +164,7 @@ def select(
     if task is None:
         if len(tasks) > 1:
             raise GroupInputError(
-                f"several tasks in {root} ({', '.join(tasks)}); choose one with task="
+                f"several tasks in {root} ({', '.join(tasks)}); choose one with --task-label (task= in Python)"
             )
         task = tasks[0]
     else:
@@ -205,7 +205,7 @@ def select(
                 spaces[p] = next(iter(common))
             else:
                 raise GroupInputError(
-                    f"sub-{p} has several spaces ({', '.join(spaces_of[p])}) in {root / ('sub-' + p)}; choose one with space="
+                    f"sub-{p} has several spaces ({', '.join(spaces_of[p])}) in {root / ('sub-' + p)}; choose one with --space (space= in Python)"
                 )
 
     label_sets = {p: set(catalogue.entries[(p, task, spaces[p])]) for p in chosen}
@@ -298,7 +298,7 @@ def load_participant(
         elif "FDRLevel" in side:
             levels[i] = float(side["FDRLevel"])
         elif read_q:
-            raise GroupInputError(f"sidecar {sidecar_path(r_path)} has no FDRLevel; pass fdr_alpha=")
+            raise GroupInputError(f"sidecar {sidecar_path(r_path)} has no FDRLevel; give --fdr-alpha (fdr_alpha= in Python)")
         else:
             levels[i] = np.nan
         if read_q:
@@ -334,16 +334,17 @@ def feature_info(maps: list[ParticipantMaps]) -> dict[str, dict[str, str]]:
 
 
 def load_roi_masks(
-    roi_masks: Mapping[str, str | Path | Mapping[str, str | Path]] | None,
+    roi_masks: Mapping[str, str | Path | Mapping[str, str | Path | list]] | None,
     maps: list[ParticipantMaps],
 ) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
     """Read ROI masks for each participant.
 
     ``roi_masks`` maps an ROI name to either one NIfTI path (used for every
     participant; may contain ``{participant}`` / ``{sub}`` placeholders) or a
-    mapping participant -> path. A mask must be on the participant's map grid
-    (same shape and affine); otherwise that participant is skipped for the ROI
-    with a message.
+    mapping participant -> path, or participant -> list of paths whose union is
+    the ROI (e.g. the two hemispheres). A mask on another grid than the
+    participant's maps is resampled to it (nearest neighbour), as the
+    participant level does.
 
     Returns
     -------
@@ -353,6 +354,8 @@ def load_roi_masks(
     """
     if not roi_masks:
         return {}, []
+    from nilearn.image import resample_to_img
+
     rois: dict[str, dict[str, np.ndarray]] = {}
     messages: list[str] = []
     for name, spec in roi_masks.items():
@@ -367,17 +370,23 @@ def load_roi_masks(
                     continue
             else:
                 raw = spec
-            path = Path(str(raw).format(participant=p, sub=p))
-            if not path.exists():
-                raise GroupInputError(f"ROI mask {path} ({label}, sub-{p}) does not exist")
-            img = nib.load(str(path))
-            data = np.asanyarray(img.dataobj)
-            if data.ndim == 4 and data.shape[3] == 1:
-                data = data[..., 0]
-            if data.shape != pm.mask.shape or not np.allclose(img.affine, pm.affine, atol=1e-3):
-                messages.append(
-                    f"ROI {label}: {path} is not on the grid of sub-{p}'s maps (shape {data.shape} vs {pm.mask.shape}); skipped"
-                )
-                continue
-            rois[label][p] = data > 0
+            union = np.zeros(pm.mask.shape, dtype=bool)
+            for one in raw if isinstance(raw, (list, tuple)) else [raw]:
+                path = Path(str(one).format(participant=p, sub=p))
+                if not path.exists():
+                    raise GroupInputError(f"ROI mask {path} ({label}, sub-{p}) does not exist")
+                try:
+                    img = nib.load(str(path))
+                except Exception as exc:
+                    raise GroupInputError(f"cannot read ROI mask {path}: {exc}") from exc
+                if img.ndim == 4 and img.shape[3] == 1:
+                    img = nib.Nifti1Image(np.asanyarray(img.dataobj)[..., 0], img.affine)
+                if img.ndim != 3:
+                    raise GroupInputError(f"ROI mask {path} must be 3-D, got shape {img.shape}")
+                if img.shape != pm.mask.shape or not np.allclose(img.affine, pm.affine, atol=1e-3):
+                    target = nib.Nifti1Image(pm.mask.astype(np.uint8), pm.affine)
+                    img = resample_to_img(img, target, interpolation="nearest", force_resample=True,
+                                          copy_header=True)
+                union |= np.asanyarray(img.dataobj) > 0
+            rois[label][p] = union
     return rois, messages
