@@ -26,7 +26,8 @@ demo: venv
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/bids_taskenc-synthetic $(DEMO_DIR)/bids --participants 2
 	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc participant \
-		--features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0
+		--features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0 --offline \
+		--feature-spaces $$($(PY) -m bids_taskenc.testing.demo $(DEMO_DIR)/bids/derivatives/features)
 	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc group --offline
 	@echo
 	@echo "Demo outputs: $(DEMO_DIR)/bids/derivatives/bids_taskenc"
