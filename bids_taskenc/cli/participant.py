@@ -9,8 +9,11 @@ complete, so a failed participant leaves nothing half-written.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -94,10 +97,47 @@ def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
                          "session": responses.image_sessions})
 
 
+#: File in a staging folder naming the process that writes it.
+_OWNER = "owner.json"
+
+
+def _remove_stale_staging(output_dir: Path, subject: str) -> None:
+    """Delete staging folders of ``subject`` that a killed run left behind.
+
+    A folder whose owner is a live process on this host (a concurrent run of
+    the same participant) is kept.
+    """
+    for folder in sorted(output_dir.glob(f".sub-{subject}.*")) + sorted(output_dir.glob(f".old-sub-{subject}.*")):
+        if not folder.is_dir():
+            continue
+        try:
+            owner = json.loads((folder / _OWNER).read_text())
+        except (OSError, ValueError):
+            owner = {}
+        if owner.get("host") == socket.gethostname() and _alive(owner.get("pid")):
+            continue
+        log.info("sub-%s: removing %s, left by an interrupted run", subject, folder.name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext) -> dict:
     """Fit and write everything for one participant; returns a summary dict."""
     t0 = time.perf_counter()
+    _remove_stale_staging(ctx.output_dir, subject)
     staging = Path(tempfile.mkdtemp(prefix=f".sub-{subject}.", dir=ctx.output_dir))
+    (staging / _OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     summary = {"participant": subject, "tasks": {}}
     try:
         for task in sorted({r.task for r in runs}):
