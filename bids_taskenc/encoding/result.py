@@ -80,8 +80,11 @@ class EncodingResult:
 
     @property
     def significant(self) -> np.ndarray:
-        """Boolean mask of voxels with ``q <= fdr_alpha`` (shape (n_voxels,))."""
-        return np.nan_to_num(self.q, nan=1.0) <= self.fdr_alpha
+        """Boolean mask of voxels with ``q < fdr_alpha`` (shape (n_voxels,)).
+
+        Strict, like every count, table and thresholded map the app writes.
+        """
+        return np.nan_to_num(self.q, nan=1.0) < self.fdr_alpha
 
     def predict(self, X) -> np.ndarray:
         """Predict responses for new stimuli from the stored weights.

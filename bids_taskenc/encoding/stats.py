@@ -111,8 +111,10 @@ def fdr_bh(p, alpha: float = 0.05) -> np.ndarray:
 
     Thin wrapper of :func:`statsmodels.stats.multitest.multipletests` with
     ``method='fdr_bh'``. NaN p-values stay NaN and do not count as tests.
-    Rejecting ``q <= alpha`` controls the false discovery rate at ``alpha``
-    under independence or positive dependence of the tests.
+    Rejecting ``q <= alpha`` (BH's rule) controls the false discovery rate at
+    ``alpha`` under independence or positive dependence of the tests; the app
+    rejects ``q < alpha`` everywhere, which differs only at exact ties and
+    never rejects more.
 
     Parameters
     ----------
