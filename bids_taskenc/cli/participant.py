@@ -38,7 +38,7 @@ from ..features.base import FeatureError
 from ..features.pipeline import featurize
 from ..features.user import save_feature_space
 from ..outputs.atomic import atomic_path, write_json, write_tsv
-from ..outputs.derivatives import write_mask, write_statmap
+from ..outputs.derivatives import bids_uri, write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
 from ..outputs.surfaces import project_statmaps
 from ..responses.betas import beta_responses
@@ -66,6 +66,7 @@ class ParticipantContext:
     roi_dir: Path | None
     device: str
     provenance: dict = field(default_factory=dict)  # versions, command line, config
+    links: dict = field(default_factory=dict)  # dataset name -> folder, for bids: URIs in sidecars
 
 
 #: ``desc-`` labels the run writes itself; a feature space may not take them.
@@ -223,7 +224,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     ents = {"sub": subject, "task": task, "space": ctx.space}
     common = {
         "Participant": subject, "Task": task, "Space": ctx.space,
-        "Sources": [str(p.bold) for p in preprocessed] or [str(b.path) for b in beta_files],
+        "Sources": [bids_uri(p.bold, ctx.links) for p in preprocessed] or [bids_uri(b.path, ctx.links)
+                                                                          for b in beta_files],
         "Responses": responses.provenance,
         "Split": {"NImages": n, "NTrain": int(len(train_idx)), "NTest": int(len(test_idx)),
                   "TestFraction": args.test_fraction, "Seed": args.seed,
@@ -231,8 +233,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                                                sub=subject, task=task).name},
         **ctx.provenance,
     }
-    if ctx.space == "T1w" and preprocessed:
-        common["SpatialReference"] = str(preprocessed[0].bold)
+    if ctx.space == "T1w" and (preprocessed or beta_files):
+        common["SpatialReference"] = bids_uri(preprocessed[0].bold if preprocessed else beta_files[0].path, ctx.links)
 
     # the mask is a BIDS file the validator checks: only keys the spec defines or leaves free
     mask_meta = {"Description": "Voxels analysed: inside the brain masks of all runs (and --mask), "

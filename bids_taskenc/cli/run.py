@@ -157,7 +157,7 @@ def run_participant_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
     from ..features.base import FeatureError
     from ..features.registry import resolve_feature_spaces
-    from ..outputs.derivatives import write_dataset_description
+    from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant
 
     bids_dir = args.bids_dir.resolve()
@@ -203,9 +203,12 @@ def run_participant_level(args, argv: list[str]) -> int:
     provenance = {"SoftwareVersions": software_versions(),
                   "CommandLine": shlex.join(["bids_taskenc", *argv]),
                   "Config": _config_record(args), "Device": device}
+    links = dataset_links(bids_dir, [Path(lay.root) for lay in deriv_layouts]
+                          + ([args.betas_dir] if args.responses == "betas" else []),
+                          existing=read_dataset_links(output_dir))
     ctx = ParticipantContext(args=args, output_dir=output_dir, work_dir=work_dir, derivative_layouts=deriv_layouts,
                              space=space, spaces=spaces, stimuli_dirs=stimuli_dirs, roi_dir=roi_dir, device=device,
-                             provenance=provenance)
+                             provenance=provenance, links=links)
 
     subjects = sorted({r.subject for r in runs})
     log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
@@ -215,7 +218,7 @@ def run_participant_level(args, argv: list[str]) -> int:
     for subject in subjects:
         try:
             results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
-            write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info())
+            write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info(), links=links)
             if not args.no_reports:
                 outcome = build_level_reports(args, output_dir, participants=[subject], group=False)
                 reports = outcome if reports is None else _merge(reports, outcome)

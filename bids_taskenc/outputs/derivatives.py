@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -54,10 +55,68 @@ def write_mask(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> P
     return path
 
 
-def write_dataset_description(root: Path, *, source_dir: Path, container: dict | None = None) -> Path:
+def read_dataset_links(root: Path) -> dict[str, Path]:
+    """The ``file:`` entries of an existing output's ``DatasetLinks`` (``{}`` when none)."""
+    from urllib.parse import unquote, urlparse
+
+    path = Path(root) / "dataset_description.json"
+    try:
+        links = json.loads(path.read_text()).get("DatasetLinks", {}) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+    return {name: Path(unquote(urlparse(uri).path)) for name, uri in links.items()
+            if isinstance(uri, str) and uri.startswith("file:")}
+
+
+def dataset_links(source_dir: Path, others: list[Path], existing: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Names for the datasets our inputs come from.
+
+    ``raw`` for the BIDS folder, then each other folder (preprocessed
+    derivatives, betas) under its own lower-case alphanumeric name. A folder
+    already named in ``existing`` (an earlier run's ``DatasetLinks``) keeps
+    that name, and a new folder never takes a name ``existing`` gives another
+    folder, so every sidecar's ``bids:`` URIs stay true.
+    """
+    existing = dict(existing or {})
+    links: dict[str, Path] = {}
+    for base, folder in [("raw", Path(source_dir))] + [(None, Path(f)) for f in others]:
+        folder = folder.resolve()
+        if folder in links.values():
+            continue
+        known = [n for n, f in existing.items() if f == folder]
+        if known:
+            links[known[0]] = folder
+            continue
+        base = base or re.sub(r"[^a-z0-9]", "", folder.name.lower()) or "inputs"
+        name, i = base, 2
+        while name in links or name in existing:
+            name, i = f"{base}{i}", i + 1
+        links[name] = folder
+    return links
+
+
+def bids_uri(path: str | Path, links: dict[str, Path]) -> str:
+    """``bids:<dataset>:<relative path>`` for a file inside a linked dataset (the innermost one), else its path.
+
+    Sidecars name their inputs this way so they stay true when the data move
+    (another cluster, a container's mount point); ``DatasetLinks`` in
+    ``dataset_description.json`` says where each dataset was.
+    """
+    path = Path(path).resolve()
+    best = None
+    for name, root in links.items():
+        if path.is_relative_to(root) and (best is None or len(root.parts) > len(links[best].parts)):
+            best = name
+    return f"bids:{best}:{path.relative_to(links[best]).as_posix()}" if best else str(path)
+
+
+def write_dataset_description(root: Path, *, source_dir: Path, container: dict | None = None,
+                              links: dict[str, Path] | None = None) -> Path:
     """``dataset_description.json`` of the output (DatasetType derivative), plus ``.bidsignore``.
 
-    An existing description is kept when it was written by the same version.
+    An existing description is kept when it was written by the same version,
+    except that ``links`` (see :func:`dataset_links`) are added to its
+    ``DatasetLinks``: participants run as separate jobs all record theirs.
     """
     path = Path(root) / "dataset_description.json"
     generated = {"Name": "bids_taskenc", "Version": __version__}
@@ -71,13 +130,19 @@ def write_dataset_description(root: Path, *, source_dir: Path, container: dict |
         "SourceDatasets": [{"URL": Path(source_dir).resolve().as_uri()}],
         "HowToAcknowledge": "Cite Wang, Tarr & Wehbe (2019) Neural Taskonomy; see logs/CITATION.md",
     }
+    new_links = {name: Path(folder).resolve().as_uri() for name, folder in (links or {}).items()}
+    if new_links:
+        desc["DatasetLinks"] = new_links
     if path.exists():
         try:
             old = json.loads(path.read_text())
-            if old.get("GeneratedBy", [{}])[0].get("Version") == __version__:
-                return path
         except json.JSONDecodeError:
-            pass
+            old = {}
+        if old.get("GeneratedBy", [{}])[0].get("Version") == __version__:
+            merged = {**new_links, **old.get("DatasetLinks", {})}
+            if merged == old.get("DatasetLinks", {}):
+                return path
+            desc = {**old, "DatasetLinks": merged}
     write_json(path, desc)
     ignore = Path(root) / ".bidsignore"
     existing = ignore.read_text().split() if ignore.exists() else []

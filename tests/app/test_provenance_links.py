@@ -1,0 +1,89 @@
+"""Sidecars name their inputs as BIDS URIs that DatasetLinks resolve, so they survive moving the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from bids_taskenc.outputs.derivatives import bids_uri, dataset_links, read_dataset_links
+from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+
+
+def _resolve(uri: str, links: dict) -> Path:
+    _, name, rel = uri.split(":", 2)
+    return Path(unquote(urlparse(links[name]).path)) / rel
+
+
+def test_sources_and_spatial_reference_resolve_through_dataset_links(modern_run):
+    ds, out = modern_run
+    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    assert Path(unquote(urlparse(links["raw"]).path)) == ds.bids_dir.resolve()
+    r_path = derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="r",
+                             suffix="statmap", extension=".nii.gz")
+    meta = json.loads(sidecar_path(r_path).read_text())
+    assert meta["Sources"] and all(s.startswith("bids:fmriprep:sub-CSI1/") for s in meta["Sources"])
+    assert all(_resolve(s, links).is_file() for s in meta["Sources"])
+    assert _resolve(meta["SpatialReference"], links).is_file()
+
+
+def test_link_names_stay_stable_across_runs(tmp_path):
+    raw, prep, other = tmp_path / "bids", tmp_path / "bids" / "derivatives" / "fmriprep", tmp_path / "x" / "fmriprep"
+    for folder in (raw, prep, other):
+        folder.mkdir(parents=True, exist_ok=True)
+    first = dataset_links(raw, [prep])
+    assert first == {"raw": raw.resolve(), "fmriprep": prep.resolve()}
+    # the innermost dataset names a file
+    assert bids_uri(prep / "sub-1" / "f.nii.gz", first) == "bids:fmriprep:sub-1/f.nii.gz"
+    assert bids_uri(raw / "sub-1" / "e.tsv", first) == "bids:raw:sub-1/e.tsv"
+    assert bids_uri(tmp_path / "elsewhere.nii", first) == str((tmp_path / "elsewhere.nii").resolve())
+    # a later job with another folder of the same name gets a new name; a known folder keeps its own
+    second = dataset_links(raw, [other, prep], existing=first)
+    assert second == {"raw": raw.resolve(), "fmriprep2": other.resolve(), "fmriprep": prep.resolve()}
+
+
+def test_dataset_description_accumulates_links(tmp_path):
+    from bids_taskenc.outputs.derivatives import write_dataset_description
+
+    out, raw = tmp_path / "out", tmp_path / "bids"
+    out.mkdir()
+    raw.mkdir()
+    write_dataset_description(out, source_dir=raw, links={"raw": raw, "a": tmp_path / "a"})
+    write_dataset_description(out, source_dir=raw, links={"raw": raw, "b": tmp_path / "b"})
+    assert set(read_dataset_links(out)) == {"raw", "a", "b"}
+    assert read_dataset_links(out)["a"] == (tmp_path / "a").resolve()
+
+
+def test_betas_run_names_its_betas_as_sources(small_copy):
+    """--responses betas end to end: betas written from the events, Sources and SpatialReference point at them."""
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+
+    from .conftest import run_app
+
+    bids = small_copy / "bids"
+    betas = small_copy / "betas"
+    rng = np.random.default_rng(0)
+    bold = sorted((bids / "derivatives" / "fmriprep").rglob("*desc-preproc_bold.nii.gz"))[0]
+    grid = nib.load(bold)
+    for ses_dir in sorted((bids / "sub-CSI1").glob("ses-*")):
+        events = [pd.read_csv(p, sep="\t") for p in sorted((ses_dir / "func").glob("*_events.tsv"))]
+        stimuli = pd.concat(events)["stim_file"].tolist()
+        folder = betas / "sub-CSI1" / ses_dir.name / "func"
+        folder.mkdir(parents=True)
+        stem = f"sub-CSI1_{ses_dir.name}_task-5000scenes_space-T1w_desc-singletrial_betas"
+        data = rng.normal(0, 1, grid.shape[:3] + (len(stimuli),)).astype(np.float32)
+        nib.save(nib.Nifti1Image(data, grid.affine), folder / f"{stem}.nii.gz")
+        pd.DataFrame({"stimulus": stimuli}).to_csv(folder / f"{stem}.tsv", sep="\t", index=False)
+    out = small_copy / "out"
+    assert run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
+                   small_copy / "work", "--feature-spaces", "user:scene3da", "--responses", "betas", "--betas-dir",
+                   betas, "--contrast-bootstrap", "0", "--no-reports") == 0
+    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    assert set(links) >= {"raw", "betas"}
+    meta = json.loads(sidecar_path(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da",
+                                                   stat="r", suffix="statmap", extension=".nii.gz")).read_text())
+    assert meta["Responses"]["ResponseModel"] == "betas"
+    assert meta["Sources"] and all(s.startswith("bids:betas:sub-CSI1/") for s in meta["Sources"])
+    assert meta["SpatialReference"] == meta["Sources"][0] and _resolve(meta["SpatialReference"], links).is_file()
