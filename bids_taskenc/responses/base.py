@@ -9,6 +9,31 @@ import numpy as np
 import pandas as pd
 
 
+def varying_columns(x: np.ndarray, sd: np.ndarray | None = None) -> np.ndarray:
+    """Columns of ``x`` (n, v) whose SD exceeds rounding: ``sd > 1e-8 (max|x| + 1e-12)``, shape (v,).
+
+    ``sd`` is ``x.std(0)`` when not given; columns holding NaN or inf never count as varying.
+    """
+    sd = x.std(0) if sd is None else sd
+    with np.errstate(invalid="ignore"):
+        return sd > 1e-8 * (np.abs(x).max(0) + 1e-12)
+
+
+def zscore_columns(x: np.ndarray) -> np.ndarray:
+    """Each column of ``x`` (n, v) z-scored (population SD); columns that do not vary are NaN.
+
+    The tolerance is relative to ``max|x|`` (see :func:`varying_columns`): pass
+    an already centred ``x`` to judge it against the signal, not its offset.
+    """
+    with np.errstate(invalid="ignore"):  # inf in a column: NaN there, and the column is dropped
+        centred = x - x.mean(0)
+        sd = centred.std(0)
+        ok = varying_columns(x, sd)
+        z = centred / np.where(ok, sd, 1.0)
+    z[:, ~ok] = np.nan
+    return z
+
+
 @dataclass
 class Responses:
     """One participant's image responses.

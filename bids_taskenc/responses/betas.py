@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..bids.betas import BetaFile
 from ..errors import InputDataError
-from .base import Responses
+from .base import Responses, zscore_columns
 from .images import average_repeats
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,8 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
             data = data[..., None]
         betas = data.reshape(-1, data.shape[3])[cand_idx][:, keep].T.astype(np.float64)  # (n_trials, n_cand)
         del data
-        with np.errstate(invalid="ignore"):
-            finite = np.isfinite(betas).all(0)
-            centred = betas - betas.mean(0)
-            sd = centred.std(0)
-            ok = finite & (sd > 1e-8 * (np.abs(betas).max(0) + 1e-12))
-            z = centred / np.where(ok, sd, 1.0)
-        z[:, ~ok] = np.nan
+        z = zscore_columns(betas)  # NaN columns: constant, or not finite in some trial
+        ok = ~np.isnan(z).any(0)
         valid_all &= ok
         valid_any |= ok
         per_session.append(z.astype(np.float32))

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
-from .base import Responses
+from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
 from .travg import combined_mask, load_run
 
@@ -90,17 +90,6 @@ def solve_ols(design: np.ndarray, series: np.ndarray, *, device: str = "cpu", ba
     return out
 
 
-def _zscore_rows(betas: np.ndarray) -> np.ndarray:
-    """z-score each column over rows (trials); zero-variance columns become NaN."""
-    centred = betas - betas.mean(0)
-    sd = centred.std(0)
-    scale = np.abs(betas).max(0) + 1e-12
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = centred / sd
-    z[:, ~(sd > 1e-8 * scale)] = np.nan
-    return z
-
-
 def lsa_responses(
     runs: Sequence[PreprocessedRun],
     trials: pd.DataFrame,
@@ -161,9 +150,9 @@ def lsa_responses(
         bad = ~np.isfinite(series).all(0)
         if bad.any():
             series = np.where(bad[None, :], 0.0, series)
-        bad |= ~(series.std(0) > 1e-8 * (np.abs(series).max(0) + 1e-12))  # constant voxels
+        bad |= ~varying_columns(series)  # constant voxels
         betas = solve_ols(design, series, device=device)[:n_trials]
-        z = _zscore_rows(betas)
+        z = zscore_columns(betas)
         z[:, bad] = np.nan
         blocks.append(z.astype(np.float32))
         trial_rows.append(run_trials)

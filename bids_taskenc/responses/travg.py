@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
-from .base import Responses
+from .base import Responses, zscore_columns
 from .images import average_repeats
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,8 @@ def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) ->
         design = np.column_stack([np.ones(len(series)), confounds - confounds.mean(0)])
         beta, *_ = np.linalg.lstsq(design, series, rcond=None)
         series -= design @ beta
-    series -= series.mean(0)
-    sd = series.std(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = series / sd
-    z[:, ~(sd > 1e-8 * (np.abs(series).max(0) + 1e-12)) | (sd == 0)] = np.nan
-    return z.astype(np.float32)
+    series -= series.mean(0)  # so the constant-voxel tolerance is relative to the signal, not the BOLD offset
+    return zscore_columns(series).astype(np.float32)
 
 
 def tr_average_responses(
