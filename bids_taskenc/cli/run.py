@@ -190,11 +190,7 @@ def run_participant_level(args, argv: list[str]) -> int:
                 raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
                                         "images come as Scene_Stimuli/Presented_Stimuli)")
 
-    roi_dir = args.roi_dir
-    if roi_dir is None and (bids_dir / "derivatives" / "spm").is_dir():
-        roi_dir = bids_dir / "derivatives" / "spm"
-    if roi_dir is not None and not roi_dir.is_dir():
-        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+    roi_dir = _resolve_roi_dir(args.roi_dir, bids_dir)
 
     device = _resolve_device(args.device)
     work_dir = args.work_dir.resolve()
@@ -258,21 +254,25 @@ def _container_info() -> dict | None:
     return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
 
 
-def _group_roi_masks(bids_dir: Path, roi_dir: Path | None, output_dir: Path,
-                     participants: list[str] | None) -> dict[str, dict[str, list[Path]]] | None:
-    """ROI name -> participant -> mask files (both hemispheres pooled) for the group's ROI matrices.
-
-    ``--roi-dir`` as at participant level (default ``<bids_dir>/derivatives/spm`` when present).
-    """
-    from ..bids.rois import find_roi_masks
+def _resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
+    """``--roi-dir``, else ``<bids_dir>/derivatives/spm`` when present, else None (no ROIs)."""
     from ..errors import InputMissingError
 
-    if roi_dir is None:
+    if roi_dir is None and (bids_dir / "derivatives" / "spm").is_dir():
         roi_dir = bids_dir / "derivatives" / "spm"
-        if not roi_dir.is_dir():
-            return None
-    elif not roi_dir.is_dir():
+    if roi_dir is not None and not roi_dir.is_dir():
         raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+    return roi_dir
+
+
+def _group_roi_masks(bids_dir: Path, roi_dir: Path | None, output_dir: Path,
+                     participants: list[str] | None) -> dict[str, dict[str, list[Path]]] | None:
+    """ROI name -> participant -> mask files (both hemispheres pooled) for the group's ROI matrices."""
+    from ..bids.rois import find_roi_masks
+
+    roi_dir = _resolve_roi_dir(roi_dir, bids_dir)
+    if roi_dir is None:
+        return None
     labels = participants or sorted(p.name[4:] for p in output_dir.glob("sub-*") if p.is_dir())
     masks: dict[str, dict[str, list[Path]]] = {}
     for label in labels:

@@ -152,6 +152,12 @@ def find_pycortex_subject(participant: str, requested: str | None = None,
     return subject, xfm, f"pycortex subject {subject} ({how}), transform {xfm}"
 
 
+_FLAT_DESCRIPTION = (f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
+                     "sulci dark and gyri light grey underneath, pale where the maps have no data")
+_SLICES_DESCRIPTION = ("orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
+                       "and an axial mosaic; grey is the {mask}, there is no anatomical background")
+
+
 def choose_view(data: ParticipantOutputs, *, pycortex_subject: str | None = None,
                 pycortex_xfm: str | None = None) -> BrainView:
     """Pick the brain picture for one participant's maps (see the module docstring for the order)."""
@@ -165,20 +171,17 @@ def choose_view(data: ParticipantOutputs, *, pycortex_subject: str | None = None
     first = data.features[0].label if data.features else None
     if first is not None and data.surface_map(first, "r") is not None:
         return BrainView(
-            "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
+            "flat", _FLAT_DESCRIPTION,
             f"the participant level wrote {FLAT_SPACE} GIFTI maps (space {data.space} is a template), "
             f"drawn here as they are. {not_pycortex}", source="gifti")
     if is_template_space(data.space):
         return BrainView(
-            "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
+            "flat", _FLAT_DESCRIPTION,
             f"space {data.space} is an MNI template, to which {FLAT_SPACE} is registered; no {FLAT_SPACE} "
             "GIFTI maps were found, so the volume was sampled onto the surface here "
             f"(nilearn vol_to_surf, white-to-pial line). {not_pycortex}", source="vol_to_surf")
     return BrainView(
-        "slices", "orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
-                  "and an axial mosaic; grey is the brain mask, there is no anatomical background",
+        "slices", _SLICES_DESCRIPTION.format(mask="brain mask"),
         f"space {data.space} is the participant's own, so no template surface applies, and the outputs "
         f"hold no anatomical image. {not_pycortex}")
 
@@ -190,14 +193,12 @@ def choose_group_view(space: str) -> BrainView:
     """
     if is_template_space(space):
         return BrainView(
-            "flat", f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                    "sulci dark and gyri light grey underneath, pale where the maps have no data",
+            "flat", _FLAT_DESCRIPTION,
             f"space {space} is an MNI template, to which {FLAT_SPACE} is registered; the group volume "
             "was sampled onto the surface here (nilearn vol_to_surf, white-to-pial line).",
             source="vol_to_surf")
     return BrainView(
-        "slices", "orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
-                  "and an axial mosaic; grey is the group mask, there is no anatomical background",
+        "slices", _SLICES_DESCRIPTION.format(mask="group mask"),
         f"space {space} is not an MNI template, so no template surface applies.")
 
 

@@ -117,8 +117,21 @@ class ContrastMaps(_FDRThresholded):
         return self.rdiff
 
 
+class _OnMask:
+    """Maps held as vectors over the voxels of a 3-D ``mask`` (image ``mask_img``), C order."""
+
+    mask_img: nib.Nifti1Image
+    mask: np.ndarray
+
+    def volume(self, values: np.ndarray) -> nib.Nifti1Image:
+        """Put a vector over the mask's voxels back into a 3-D image."""
+        data = np.zeros(self.mask.shape, dtype=np.float32)
+        data[self.mask] = values
+        return nib.Nifti1Image(data, self.mask_img.affine)
+
+
 @dataclass
-class ParticipantOutputs:
+class ParticipantOutputs(_OnMask):
     """Everything the participant report needs, read from the derivatives."""
 
     output_dir: Path
@@ -141,11 +154,6 @@ class ParticipantOutputs:
     def first_sidecar(self) -> dict:
         return self.features[0].sidecar if self.features else {}
 
-    def volume(self, values: np.ndarray) -> nib.Nifti1Image:
-        """Put a vector over brain voxels back into a 3-D image."""
-        data = np.zeros(self.mask.shape, dtype=np.float32)
-        data[self.mask] = values
-        return nib.Nifti1Image(data, self.mask_img.affine)
 
     def voxel_mm(self, index: np.ndarray) -> np.ndarray:
         """World (mm) coordinates of brain voxels given by their index into the mask vector; ``(k, 3)``."""
@@ -292,7 +300,7 @@ def matrix_from_table(table: pd.DataFrame | None) -> tuple[list[str], np.ndarray
 
 
 @dataclass
-class GroupMaps:
+class GroupMaps(_OnMask):
     """The group level's voxelwise maps in one shared template space.
 
     ``meanr[label]`` and ``q[label]`` are vectors of shape ``(n_voxels,)``
@@ -305,11 +313,6 @@ class GroupMaps:
     meanr: dict[str, np.ndarray] = field(default_factory=dict)
     q: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def volume(self, values: np.ndarray) -> nib.Nifti1Image:
-        """Put a vector over group-mask voxels back into a 3-D image."""
-        data = np.zeros(self.mask.shape, dtype=np.float32)
-        data[self.mask] = values
-        return nib.Nifti1Image(data, self.mask_img.affine)
 
 
 def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> GroupMaps | None:
