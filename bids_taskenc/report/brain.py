@@ -86,6 +86,12 @@ class MapSpec:
     surface_shown: dict | None = None
 
 
+def shared_vmax(vectors, masks, floor: float) -> float:
+    """A colour-scale maximum shared by several maps: the largest 99th percentile of |values| where shown."""
+    tops = [np.percentile(np.abs(v[m]), 99) for v, m in zip(vectors, masks) if m.any()]
+    return max([floor, *tops])
+
+
 @dataclass
 class BrainView:
     """Which brain picture a report uses, and why (both sentences go into the page)."""

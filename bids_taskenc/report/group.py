@@ -9,7 +9,7 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
-from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view
+from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
 from bids_taskenc.report.inputs import (find_tasks, group_file, load_group_maps, matrix_from_table, read_json,
                                         read_table)
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
@@ -38,8 +38,7 @@ def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, s
     level = float(level) if isinstance(level, (int, float)) else 0.05
     view = choose_group_view(maps.space)
     shown = np.ones(int(maps.mask.sum()), dtype=bool)
-    values = list(maps.meanr.values())
-    vmax = max([0.1, *(float(np.percentile(np.abs(v), 99)) for v in values if v.size)])
+    vmax = shared_vmax(list(maps.meanr.values()), [shown] * len(maps.meanr), 0.1)
     specs, rows = [], []
     for label, r in maps.meanr.items():
         n_sig = int(np.sum(np.isfinite(maps.q[label]) & (maps.q[label] < level)))

@@ -9,7 +9,7 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
-from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_view
+from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_view, shared_vmax
 from bids_taskenc.report.inputs import ParticipantOutputs, load_participant
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
@@ -99,12 +99,6 @@ def _grid_text(grid) -> str | None:
     return f"{len(grid)} values, {min(grid):g} to {max(grid):g}"
 
 
-def _scale(vectors, masks, floor: float) -> float:
-    """A shared colour-scale maximum: the largest 99th percentile of |values| where shown."""
-    tops = [np.percentile(np.abs(v[m]), 99) for v, m in zip(vectors, masks) if m.any()]
-    return max([floor, *tops])
-
-
 def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | None:
     q = data.surface_map(desc, "q")
     return None if q is None else {h: np.isfinite(q[h]) & (q[h] < level) for h in q}
@@ -175,7 +169,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
                                          1.0, "noise ceiling / split-half r", surface=surf,
                                          surface_shown=_all_finite(surf)))
     if reliability_specs:
-        top = _scale([s.values for s in reliability_specs], [s.shown for s in reliability_specs], 0.05)
+        top = shared_vmax([s.values for s in reliability_specs], [s.shown for s in reliability_specs], 0.05)
         for s in reliability_specs:
             s.vmax = min(1.0, top)
         brain.figure(reliability_specs, fig("reliabilitymaps"), title="reliability of the responses")
@@ -192,7 +186,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         figures.mean_r_bars(labels, [r["group"] for r in rows], [r["mean_r_all"] for r in rows],
                             [r["mean_r_sig"] for r in rows], fig("meanr"))
 
-    vmax_r = _scale([f.r for f in data.features], [f.significant for f in data.features], 0.1)
+    vmax_r = shared_vmax([f.r for f in data.features], [f.significant for f in data.features], 0.1)
     specs = []
     for f, row in zip(data.features, rows):
         note = f"{row['n_sig']} voxels q < {f.fdr_level:g}" if row["n_sig"] else f"no voxel q < {f.fdr_level:g}"
@@ -206,7 +200,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
             finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
             coverage = float(np.mean(np.concatenate(finite)))
 
-    vmax_c = _scale([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
+    vmax_c = shared_vmax([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
     contrasts, contrast_specs = [], []
     for c in data.contrasts:
         sig = c.significant
