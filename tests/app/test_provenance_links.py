@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from bids_taskenc.outputs.derivatives import bids_uri, dataset_links, read_dataset_links
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 
-def _resolve(uri: str, links: dict) -> Path:
+def _resolve(uri: str, links: dict):
     _, name, rel = uri.split(":", 2)
-    return Path(unquote(urlparse(links[name]).path)) / rel
+    return links[name] / rel
 
 
 def test_sources_and_spatial_reference_resolve_through_dataset_links(modern_run):
     ds, out = modern_run
-    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
-    assert Path(unquote(urlparse(links["raw"]).path)) == ds.bids_dir.resolve()
+    links = read_dataset_links(out)
+    assert links["raw"] == ds.bids_dir.resolve()
     r_path = derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="r",
                              suffix="statmap", extension=".nii.gz")
     meta = json.loads(sidecar_path(r_path).read_text())
@@ -80,7 +78,7 @@ def test_betas_run_names_its_betas_as_sources(small_copy):
     assert run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
                    small_copy / "work", "--feature-spaces", "user:scene3da", "--responses", "betas", "--betas-dir",
                    betas, "--contrast-bootstrap", "0", "--no-reports") == 0
-    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    links = read_dataset_links(out)
     assert set(links) >= {"raw", "betas"}
     meta = json.loads(sidecar_path(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da",
                                                    stat="r", suffix="statmap", extension=".nii.gz")).read_text())
