@@ -310,7 +310,9 @@ def fit_encoding_model(
             clock.lap("transfer")
 
             y_mean = yb.mean(0, dtype=torch.float64).to(dtype)
-            ys = yb - y_mean
+            # a voxel constant in training is exactly 0 once centred (the mean of
+            # equal values need not round back to them), so its predictions are constant
+            ys = torch.where(yb.amax(0) > yb.amin(0), yb - y_mean, torch.zeros_like(yb))
             del yb
             y_sum = ys.sum(0)
             b = xs_c.T @ ys if need_b else None

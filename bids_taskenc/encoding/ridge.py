@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import tf32_matmul
-from .stats import constant_tolerance
+from .stats import varying_columns_torch
 
 GRAMS = ("auto", "features", "samples")
 CV_SCORES = ("r", "r2")
@@ -308,7 +308,7 @@ def score_alphas(
     with tf32_matmul(z.device, fast):
         pred_c = (stacked @ z).view(n_alphas, n_val, -1)
     ss_p = pred_c.pow_(2).sum(1)
-    y_ok = torch.sqrt(ss_y) > constant_tolerance(yv)
+    y_ok = varying_columns_torch(yv, torch.sqrt(ss_y))
     if cv_score == "r":
         denom = ss_p * ss_y
         ok = (denom > 0) & y_ok

@@ -156,6 +156,18 @@ def constant_tolerance(a: torch.Tensor) -> torch.Tensor:
     return 16.0 * torch.finfo(a.dtype).eps * (a.shape[0] ** 0.5) * a.abs().amax(0)
 
 
+def varying_columns_torch(a: torch.Tensor, centred_norm: torch.Tensor) -> torch.Tensor:
+    """Bool [n_columns]: True where column of ``a`` [n, n_columns] is not constant.
+
+    A column whose values are all equal is constant exactly (``max == min``, a
+    comparison no reduction order can change), so a constant voxel gets r = 0
+    and p = 1 on every CPU and GPU. A column that varies only within rounding
+    (centred norm ``centred_norm`` under :func:`constant_tolerance`) counts as
+    constant too.
+    """
+    return (a.amax(0) > a.amin(0)) & (centred_norm > constant_tolerance(a))
+
+
 def unit_columns_torch(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Centre each column and scale it to unit Euclidean norm.
 
@@ -171,7 +183,8 @@ def unit_columns_torch(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     ac = a - a.mean(0, keepdim=True)
     norm = torch.linalg.vector_norm(ac, dim=0)
-    ok = norm > constant_tolerance(a)
+    ok = varying_columns_torch(a, norm)
+    ac = torch.where(ok, ac, torch.zeros_like(ac))
     return ac / torch.where(ok, norm, torch.ones_like(norm)), ok
 
 
@@ -204,7 +217,7 @@ def r2_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
     ss_tot = (yc * yc).sum(0)
     resid = y - pred
     ss_res = (resid * resid).sum(0)
-    ok = torch.sqrt(ss_tot) > constant_tolerance(y)
+    ok = varying_columns_torch(y, torch.sqrt(ss_tot))
     return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, torch.ones_like(ss_tot)), torch.zeros_like(ss_tot))
 
 

@@ -95,3 +95,22 @@ def test_constant_voxels_get_r0_p1():
     # constant in every training fold -> all alphas tie at 0 -> the largest alpha
     assert res.alpha[0] == res.alphas.max() and res.alpha[2] == res.alphas.max()
     assert (res.q[5:] < 0.05).all()
+
+
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_constant_voxels_exact_whatever_the_rounding_of_their_mean(precision):
+    """Constants whose mean does not round back to them (on any CPU) still give r = 0, p = 1.
+
+    The centred residue of such a column used to survive the tolerance check as a
+    tiny non-zero r (-1.4e-14 on some CPUs); the rule is now max == min, exact.
+    """
+    Xtr, Ytr, Xte, Yte = _null_and_signal(6, 4, seed=5, n_test=50, amplitude=2.0)
+    Ytr[:, 0] = 123.456  # constant in training
+    Yte[:, 1] = 123.456  # constant in test
+    Yte[:, 2] = 2.7182818
+    Ytr[:, 3], Yte[:, 3] = 0.7, 0.7
+    res = fit_encoding_model(Xtr, Ytr, Xte, Yte, precision=precision)
+    assert res.r[:4].tolist() == [0.0] * 4
+    assert res.r2[1:4].tolist() == [0.0] * 3
+    assert res.p[:4].tolist() == [1.0] * 4 and res.p_analytic[:4].tolist() == [1.0] * 4
+    assert (res.q[6:] < 0.05).all()
