@@ -18,6 +18,15 @@ from ..errors import InputMissingError, UsageError
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except for switches, whose "(default: True)" reads as the opposite of what they do."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises :class:`UsageError` (exit 64) instead of exiting with 2."""
 
@@ -30,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bids_taskenc",
         description="Voxelwise encoding models of computer-vision task representations "
                     "(Wang, Tarr & Wehbe 2019, Neural Taskonomy) as a BIDS-App.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
+        # "--mem 8000" must not silently become "--mem-gb 8000"
+        allow_abbrev=False,
     )
     p.add_argument("bids_dir", type=Path, help="the input BIDS dataset")
     p.add_argument("output_dir", type=Path, help="where derivatives go (e.g. <bids_dir>/derivatives/bids_taskenc)")
@@ -122,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--work-dir", "-w", type=Path, default=Path("work"),
                      help="intermediate results and caches (features, responses)")
     run.add_argument("--seed", type=int, default=0, help="seed of the split, folds and permutations")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                     help="where featurization and ridge run (auto: CUDA when available, else CPU)")
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
