@@ -452,3 +452,15 @@ def test_readme_shows_the_singularity_command():
     assert re.search(r"^## .*[Cc]ontainer", readme, re.M), "README has a section named for containers"
     assert ("singularity run --nv -B data:/data -B out:/out bids_taskenc.sif /data /out participant "
             "--participant-label CSI1") in readme
+
+
+def test_license_and_citation_match_the_package():
+    """pyproject says MIT; the LICENSE file and CITATION.cff must say the same and carry the version."""
+    from bids_taskenc.__about__ import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    cff = (root / "CITATION.cff").read_text()
+    assert re.search(r"^license: MIT$", cff, re.M)
+    assert re.search(rf"^version: {re.escape(__version__)}$", cff, re.M)
+    assert 'license = { text = "MIT" }' in (root / "pyproject.toml").read_text()
