@@ -116,3 +116,14 @@ def test_start_time_and_repetition_time_come_from_the_preprocessed_sidecar(tmp_p
     np.testing.assert_allclose(first.volume_times(3), [0.972, 2.972, 4.972])
     with pytest.raises(InputDataError, match="RepetitionTime 2.5"):
         find_preprocessed(layouts, runs[1], "T1w")
+
+
+@pytest.mark.parametrize("trs", [["-1"], ["3", "-2"]])
+def test_negative_response_trs_are_a_usage_error(trs):
+    from bids_taskenc.cli.parser import parse_args
+    from bids_taskenc.errors import EXIT_USAGE, UsageError
+
+    with pytest.raises(UsageError, match="--response-trs") as info:
+        parse_args(["bids", "out", "participant", "--response-trs", *trs])
+    assert info.value.exit_code == EXIT_USAGE
+    assert parse_args(["bids", "out", "participant", "--response-trs", "0", "3"]).response_trs == [0, 3]
