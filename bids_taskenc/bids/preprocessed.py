@@ -11,6 +11,15 @@ Two namings are read:
 
 pybids parses both (the 1.x files come out with suffixes ``preproc``,
 ``brainmask`` and ``confounds``).
+
+Volume timing comes from the preprocessed BOLD's JSON sidecar (read with
+pybids, so BIDS inheritance applies): fMRIPrep 20.2.4 and later write
+``SliceTimingCorrected`` and, when slice timing was corrected, ``StartTime``,
+the time (s) that every volume was shifted to (a fraction, by default 0.5, of
+the slice acquisition range). Volume ``k`` then stands for the time
+``k * RepetitionTime + StartTime`` after the run started; without
+``StartTime`` (no correction, or fMRIPrep 1.x, which wrote no sidecar) the
+reference is ``0``, the start of each volume.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputMissingError, UsageError
+from ..errors import InputDataError, InputMissingError, UsageError
 from .dataset import RunFiles
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,16 @@ class PreprocessedRun:
     confounds: Path | None
     space: str
     naming: str  # 'modern' | 'legacy'
+    #: seconds; volume k is the brain at ``k * raw.repetition_time + start_time`` (sidecar ``StartTime``, else 0)
+    start_time: float = 0.0
+    #: the sidecar's ``SliceTimingCorrected`` (None when it does not say)
+    slice_timing_corrected: bool | None = None
+
+    def volume_times(self, n_vols: int):
+        """Acquisition time (s from the run's start) each of ``n_vols`` volumes stands for."""
+        import numpy as np
+
+        return np.arange(n_vols) * self.raw.repetition_time + self.start_time
 
 
 def open_derivatives(derivative_dirs: list[Path]):
@@ -126,4 +145,36 @@ def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
         mask = _one(_query(layouts, run, space=space, suffix="brainmask", extension=_NIFTI), "brain mask", run, False)
         confounds = _one(_query(layouts, run, suffix="confounds", extension=".tsv"), "confounds", run, False)
         naming = "legacy"
-    return PreprocessedRun(raw=run, bold=bold, mask=mask, confounds=confounds, space=space, naming=naming)
+    start_time, corrected = _volume_timing(layouts, bold, run)
+    return PreprocessedRun(raw=run, bold=bold, mask=mask, confounds=confounds, space=space, naming=naming,
+                           start_time=start_time, slice_timing_corrected=corrected)
+
+
+def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | None]:
+    """``(StartTime or 0, SliceTimingCorrected or None)`` from the preprocessed BOLD's sidecar.
+
+    A sidecar ``RepetitionTime`` that differs from the raw BOLD's is an error:
+    one of the two timings would be wrong for every trial.
+    """
+    meta = {}
+    for layout in layouts:
+        try:
+            if layout.get_file(str(bold)) is not None:
+                meta = layout.get_metadata(str(bold)) or {}
+                break
+        except Exception as exc:  # an unreadable sidecar: say which
+            raise InputDataError(f"{bold}: cannot read its JSON sidecar ({exc})") from exc
+    tr = meta.get("RepetitionTime")
+    if tr is not None and abs(float(tr) - run.repetition_time) > 1e-6:
+        raise InputDataError(f"{bold}: its sidecar's RepetitionTime {float(tr):g} s differs from the raw BOLD's "
+                             f"{run.repetition_time:g} s ({run.bold})")
+    start = meta.get("StartTime", 0.0)
+    try:
+        start = float(start)
+    except (TypeError, ValueError):
+        raise InputDataError(f"{bold}: sidecar StartTime {start!r} is not a number of seconds") from None
+    if not (abs(start) < run.repetition_time):
+        raise InputDataError(f"{bold}: sidecar StartTime {start:g} s is not within one TR "
+                             f"({run.repetition_time:g} s) of the volume start")
+    corrected = meta.get("SliceTimingCorrected")
+    return start, (bool(corrected) if corrected is not None else None)

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument("--betas-dir", type=Path, metavar="DIR",
                       help="single-trial betas for --responses betas (layout: docs/responses.md)")
     resp.add_argument("--response-trs", nargs="+", type=int, default=[3, 4], metavar="N",
-                      help="volumes after the onset volume averaged into a trial's response")
+                      help="lags L (whole TRs >= 0): the volumes acquired nearest to onset + L*TR are averaged "
+                           "into a trial's response (docs/responses.md)")
     resp.add_argument("--confounds", nargs="+", metavar="COLUMN",
                       help="fMRIPrep confound columns regressed out before z-scoring")
 
@@ -206,6 +207,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)")
     if args.n_permutations < 0:
         raise UsageError("--n-permutations must be >= 0")
+    trs = args.response_trs if isinstance(args.response_trs, list) else [args.response_trs]
+    if not trs or any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in trs):
+        raise UsageError(f"--response-trs {' '.join(map(str, trs))}: lags must be whole TRs >= 0 after the onset "
+                         "(e.g. 3 4)")
     if args.pycortex_subject:
         pairs = [v for v in args.pycortex_subject if "=" in v]
         if pairs and len(pairs) != len(args.pycortex_subject) or (not pairs and len(args.pycortex_subject) > 1):

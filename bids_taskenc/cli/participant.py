@@ -31,7 +31,8 @@ from ..bids.trials import attach_stimulus_paths, build_trials
 from ..encoding.contrasts import ContrastAccumulator, default_contrasts
 from ..encoding.roi import roi_permutation_p, roi_summary
 from ..encoding.stats import make_permutations
-from ..encoding import fit_encoding_model, noise_ceiling, noise_normalized_r2, train_test_split_indices
+from ..encoding import (ceiling_pvalue, fdr_bh, fit_encoding_model, noise_ceiling, noise_normalized_score,
+                        train_test_split_indices)
 from ..encoding.noise_ceiling import split_half_reliability
 from ..errors import InputDataError
 from ..features.base import FeatureError
@@ -68,6 +69,15 @@ class ParticipantContext:
     provenance: dict = field(default_factory=dict)  # versions, command line, config
     links: dict = field(default_factory=dict)  # dataset name -> folder, for bids: URIs in sidecars
 
+
+#: How ``stat-rsquarednorm`` is made (its sidecar); see encoding.noise_ceiling.noise_normalized_score.
+NORMALIZED_RULE = {
+    "Units": "fraction of the noise ceiling (1 = at the ceiling; x100 for Algonauts' percent)",
+    "Formula": "max(r, 0)^2 / NC (Algonauts 2023 / NSD), r the test-set Pearson r, NC the stat-noiseceiling map",
+    "CeilingReliability": "NaN where the noise ceiling is not reliably above 0: one-way ANOVA F test over the "
+                          "repeated images (trial responses z-scored within session) that their mean responses "
+                          "differ (signal variance > 0), BH-FDR over the voxels, kept where q < FDRLevel",
+    "AboveCeiling": "values above 1 are kept as they are; NVoxelsAboveCeiling counts them"}
 
 #: ``desc-`` labels the run writes itself; a feature space may not take them.
 RESERVED_LABELS = {"noise", "brain", "roi", "split"}
@@ -189,7 +199,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         "model": args.responses, "response_trs": list(args.response_trs), "confounds": args.confounds,
         "hrf": args.hrf_model, "high_pass": args.high_pass, "mask": file_identity(args.mask),
         "runs": [[file_identity(p.bold), file_identity(p.mask), file_identity(p.confounds),
-                  file_identity(p.raw.events), p.raw.repetition_time] for p in preprocessed]}
+                  file_identity(p.raw.events), p.raw.repetition_time, p.start_time] for p in preprocessed],
+        "volume_choice": "nearest to onset + L*TR"}
     if args.responses == "betas":
         sessions = sorted({r.session for r in runs if r.session}) or None
         beta_files = find_beta_files(args.betas_dir, subject, sessions)
@@ -264,9 +275,14 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     nc = None
     if n_repeated >= 2:
         test_counts = responses.n_presentations[test_idx]
-        ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index, n_average=test_counts)
+        trial_sessions = responses.trials["session"].to_numpy(object)
+        ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index, n_average=test_counts,
+                                  sessions=trial_sessions)
+        nc_reliable = fdr_bh(ceiling_pvalue(responses.trial_data, responses.trial_image_index,
+                                            sessions=trial_sessions), args.fdr_alpha) < args.fdr_alpha
         nc_meta = {**common, "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),
-                   "NImagesWithRepeats": n_repeated,
+                   "NImagesWithRepeats": n_repeated, "ZScoring": "trial responses z-scored per voxel within "
+                                                                 "each session (NSD)",
                    "Method": "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / "
                              "(ncsnr^2 + mean over test images of 1/n_i), n_i the presentations averaged into "
                              "test image i (NAveragedTrials is the harmonic mean of n_i)"}
@@ -330,8 +346,14 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         for stat, attr in STAT_MAPS.items():
             emit(getattr(result, attr), meta, fill=1.0 if stat in ("p", "q") else 0.0, desc=space.label, stat=stat)
         if nc is not None:
-            norm = noise_normalized_r2(result.r2, nc, min_nc=1e-3)
-            emit(norm, {**meta, "NoiseCeilingFloor": 1e-3}, desc=space.label, stat="rsquarednorm")
+            norm = noise_normalized_score(result.r, nc, nc_reliable)
+            n_above = int(np.sum(norm > 1))
+            if n_above:
+                log.warning("sub-%s task-%s %s: %d voxel(s) score above their noise ceiling (rsquarednorm > 1, "
+                            "max %.2f); kept as they are (noise in r or in the ceiling)", subject, task,
+                            space.name, n_above, float(np.nanmax(norm)))
+            emit(norm, {**meta, **NORMALIZED_RULE, "NVoxelsCeilingReliable": int(nc_reliable.sum()),
+                        "NVoxelsAboveCeiling": n_above}, fill=np.nan, desc=space.label, stat="rsquarednorm")
         roi_p = ({} if roi_permutations is None else
                  roi_permutation_p(Y[test_idx], result.predictions, rois, roi_permutations))
         for row in roi_summary(result.r, result.r2, result.q, rois, args.fdr_alpha):

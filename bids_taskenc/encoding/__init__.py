@@ -19,7 +19,7 @@ device         device, precision modes and memory budget
 
 from .cv import kfold_indices, train_test_split_indices
 from .fit import DEFAULT_ALPHAS, fit_encoding_model
-from .noise_ceiling import noise_ceiling, noise_normalized_r2
+from .noise_ceiling import ceiling_pvalue, noise_ceiling, noise_normalized_score
 from .result import EncodingResult
 from .stats import analytic_p, fdr_bh, pearson_r, r2_score
 
@@ -27,11 +27,12 @@ __all__ = [
     "DEFAULT_ALPHAS",
     "EncodingResult",
     "analytic_p",
+    "ceiling_pvalue",
     "fdr_bh",
     "fit_encoding_model",
     "kfold_indices",
     "noise_ceiling",
-    "noise_normalized_r2",
+    "noise_normalized_score",
     "pearson_r",
     "r2_score",
     "train_test_split_indices",

@@ -9,7 +9,16 @@ responses z-scored per voxel (total variance 1 = signal + noise),
 * for responses averaged over ``n`` trials, the largest fraction of variance
   any model can explain is ``NC = ncsnr² / (ncsnr² + 1/n)``.
 
-Here NC is a fraction in [0, 1] (NSD prints it in percent).
+Here NC is a fraction in [0, 1] (NSD prints it in percent). As in NSD, the
+trial responses are z-scored per voxel **within each session** when sessions
+are given (``sessions=``), else over all trials: session-wise offsets and
+scales are then neither signal nor noise.
+
+Normalised scores (:func:`noise_normalized_score`) follow Algonauts 2023 /
+NSD: the test correlation clipped at 0, squared, over the noise ceiling, only
+where the ceiling is reliably above 0 (:func:`ceiling_pvalue`: a one-way
+ANOVA F test over the repeated images that their responses differ, i.e.
+signal variance > 0), NaN elsewhere.
 """
 
 from __future__ import annotations
@@ -18,8 +27,66 @@ import numpy as np
 from scipy import sparse
 
 
+def _standardized(y: np.ndarray, sessions, zscore: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(y z-scored per voxel within each session, or over all trials; constant voxels)``.
+
+    A voxel constant within a session of two or more trials is constant (NaN
+    later); a session of one trial is left at 0 (its mean), as it carries no
+    within-session variance.
+    """
+    constant = np.zeros(y.shape[1], dtype=bool)
+    if not zscore:
+        return y, constant
+    if sessions is None:
+        groups = np.zeros(y.shape[0], dtype=np.int64)
+    else:
+        sessions = np.asarray(sessions, dtype=object)
+        if sessions.shape != (y.shape[0],):
+            raise ValueError(f"sessions must have shape ({y.shape[0]},), got {sessions.shape}")
+        _, groups = np.unique(sessions.astype(str), return_inverse=True)
+    out = np.empty_like(y)
+    for g in np.unique(groups):
+        rows = groups == g
+        block = y[rows]
+        centred = block - block.mean(0)
+        sd = centred.std(0)
+        if rows.sum() >= 2:
+            constant |= sd == 0
+        out[rows] = centred / np.where(sd == 0, 1.0, sd)
+    return out, constant
+
+
+def _repeat_sums(y: np.ndarray, ids: np.ndarray):
+    """Per repeated image: trial count ``k`` (n_rep, 1), sum and sum of squares (n_rep, v)."""
+    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    repeated = counts >= 2
+    if not repeated.any():
+        raise ValueError("no image has two or more trials; the noise ceiling needs repeats")
+    # trial -> repeated-image indicator; sums per image with one sparse product
+    rows = np.flatnonzero(repeated[inverse])
+    cols = np.cumsum(repeated)[inverse[rows]] - 1
+    n_rep = int(repeated.sum())
+    member = sparse.csr_matrix((np.ones(rows.size), (cols, rows)), shape=(n_rep, y.shape[0]))
+    k = counts[repeated].astype(np.float64)[:, None]
+    return k, member @ y, member @ (y * y)
+
+
+def _checked(responses, image_ids) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(responses, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2:
+        raise ValueError(f"responses must have shape (n_trials, n_voxels), got {y.shape}")
+    ids = np.asarray(image_ids)
+    if ids.ndim != 1 or ids.shape[0] != y.shape[0]:
+        raise ValueError(f"image_ids must have shape ({y.shape[0]},), got {ids.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("responses contain NaN or inf")
+    return y, ids
+
+
 def noise_ceiling(
-    responses, image_ids, n_average=1, *, zscore: bool = True
+    responses, image_ids, n_average=1, *, sessions=None, zscore: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Noise-ceiling SNR and noise ceiling per voxel.
 
@@ -38,16 +105,17 @@ def noise_ceiling(
         by the mean of ``1/n_i`` over those images, NSD's formula for a test
         set mixing images with different numbers of repeats. The paper's
         single-trial / first-presentation scores use ``n_average=1``.
+    sessions : array of shape (n_trials,), optional
+        Session of each trial: each voxel is z-scored within each session
+        (NSD). Without it, over all trials.
     zscore : bool
-        z-score each voxel over all trials first (population SD). The NSD
-        formula assumes unit total variance; pass False only for responses
-        already z-scored (e.g. within sessions, which already gives unit
-        variance overall when every session is z-scored).
+        z-score first (population SD). The NSD formula assumes unit total
+        variance; pass False only for responses already z-scored.
 
     Returns
     -------
     ncsnr : ndarray of float64, shape (n_voxels,)
-        ≥ 0; NaN for voxels that are constant over trials.
+        ≥ 0; NaN for voxels that are constant over trials (of a session).
     nc : ndarray of float64, shape (n_voxels,)
         Noise ceiling as a fraction of variance in [0, 1); NaN where ncsnr is.
 
@@ -56,36 +124,10 @@ def noise_ceiling(
     ValueError
         Bad shapes, NaN responses, no image shown twice, or bad ``n_average``.
     """
-    y = np.asarray(responses, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
-    if y.ndim != 2:
-        raise ValueError(f"responses must have shape (n_trials, n_voxels), got {y.shape}")
-    ids = np.asarray(image_ids)
-    if ids.ndim != 1 or ids.shape[0] != y.shape[0]:
-        raise ValueError(f"image_ids must have shape ({y.shape[0]},), got {ids.shape}")
-    if not np.isfinite(y).all():
-        raise ValueError("responses contain NaN or inf")
+    y, ids = _checked(responses, image_ids)
     inv_n = _mean_inverse_count(n_average)
-
-    constant = np.zeros(y.shape[1], dtype=bool)
-    if zscore:
-        sd = y.std(0)
-        constant = sd == 0
-        y = (y - y.mean(0)) / np.where(constant, 1.0, sd)
-
-    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    repeated = counts >= 2
-    if not repeated.any():
-        raise ValueError("no image has two or more trials; the noise ceiling needs repeats")
-    # trial -> repeated-image indicator; sums per image with one sparse product
-    rows = np.flatnonzero(repeated[inverse])
-    cols = np.cumsum(repeated)[inverse[rows]] - 1
-    n_rep = int(repeated.sum())
-    member = sparse.csr_matrix((np.ones(rows.size), (cols, rows)), shape=(n_rep, y.shape[0]))
-    k = counts[repeated].astype(np.float64)[:, None]
-    s1 = member @ y
-    s2 = member @ (y * y)
+    y, constant = _standardized(y, sessions, zscore)
+    k, s1, s2 = _repeat_sums(y, ids)
     var_per_image = np.maximum(s2 - s1 * s1 / k, 0.0) / (k - 1.0)
     noise_var = var_per_image.mean(0)
 
@@ -107,31 +149,74 @@ def _mean_inverse_count(n_average) -> float:
     return float(np.mean(1.0 / n))
 
 
-def noise_normalized_r2(r2, nc, min_nc: float = 1e-3) -> np.ndarray:
-    """R² as a fraction of the explainable variance, ``R² / NC``.
+def ceiling_pvalue(responses, image_ids, *, sessions=None, zscore: bool = True) -> np.ndarray:
+    """One-sided p that a voxel's noise ceiling is above 0, per voxel.
+
+    One-way ANOVA over the images shown at least twice (after the same
+    z-scoring as :func:`noise_ceiling`): ``F = MS_between / MS_within`` with
+    ``(n_rep - 1, N_rep - n_rep)`` degrees of freedom, ``n_rep`` repeated images
+    and ``N_rep`` their trials. Its null hypothesis, all images evoke the same
+    mean response, is signal variance 0, i.e. ``ncsnr = NC = 0``; a small p says
+    the ceiling is reliably positive (equivalently, the F-based lower confidence
+    bound of the intraclass correlation is above 0). NaN for constant voxels.
+
+    Raises
+    ------
+    ValueError
+        As :func:`noise_ceiling`, or fewer than 2 repeated images.
+    """
+    from scipy import stats
+
+    y, ids = _checked(responses, image_ids)
+    y, constant = _standardized(y, sessions, zscore)
+    k, s1, s2 = _repeat_sums(y, ids)
+    n_rep, n_trials = k.shape[0], float(k.sum())
+    if n_rep < 2:
+        raise ValueError("the noise-ceiling test needs at least 2 images shown twice or more")
+    grand = s1.sum(0) / n_trials
+    ss_between = (s1 * s1 / k).sum(0) - n_trials * grand**2
+    ss_within = np.maximum(s2.sum(0) - (s1 * s1 / k).sum(0), 0.0)
+    df1, df2 = n_rep - 1.0, n_trials - n_rep
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (np.maximum(ss_between, 0.0) / df1) / (ss_within / df2)
+    p = stats.f.sf(f, df1, df2)
+    p = np.where(ss_within == 0, np.where(ss_between > 0, 0.0, 1.0), p)  # noise-free repeats
+    return np.where(constant, np.nan, p)
+
+
+def noise_normalized_score(r, nc, reliable) -> np.ndarray:
+    """Squared test correlation as a fraction of the noise ceiling: ``max(r, 0)² / NC``.
+
+    Algonauts 2023's noise-normalised encoding accuracy (there in percent;
+    here a fraction, as the noise-ceiling map). NC is the largest fraction of
+    variance, i.e. the largest squared correlation, any model can reach on the
+    test data; r² (not the held-out R², unbounded below and lowered by ridge
+    shrinkage of the predictions' scale) is what it bounds.
 
     Parameters
     ----------
-    r2 : array of shape (n_voxels,)
-        Held-out coefficient of determination (fraction, not percent).
+    r : array of shape (n_voxels,)
+        Test-set Pearson correlation.
     nc : array of shape (n_voxels,)
-        Noise ceiling (fraction) for the same averaging as ``r2``'s test data.
-    min_nc : float
-        NaN where ``nc < min_nc`` (or NaN): a ceiling near zero makes the ratio
-        meaningless.
+        Noise ceiling (fraction) for the test data's averaging.
+    reliable : array of bool, shape (n_voxels,)
+        Voxels whose ceiling is reliably above 0 (e.g. FDR on
+        :func:`ceiling_pvalue`); NaN elsewhere.
 
     Returns
     -------
     ndarray of float64, shape (n_voxels,)
-        Not clipped: noise can push it above 1 or below 0.
+        ≥ 0, NaN where not reliable (or NC not finite / not > 0). Not
+        clipped above: noise can push it above 1; callers flag those.
     """
-    r2 = np.asarray(r2, dtype=np.float64)
+    r = np.asarray(r, dtype=np.float64)
     nc = np.asarray(nc, dtype=np.float64)
-    if r2.shape != nc.shape:
-        raise ValueError(f"r2 and nc must have the same shape, got {r2.shape} and {nc.shape}")
-    ok = np.isfinite(nc) & (nc >= min_nc)
+    reliable = np.asarray(reliable, dtype=bool)
+    if not r.shape == nc.shape == reliable.shape:
+        raise ValueError(f"r, nc and reliable must have one shape, got {r.shape}, {nc.shape}, {reliable.shape}")
+    ok = reliable & np.isfinite(nc) & (nc > 0) & np.isfinite(r)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ok, r2 / np.where(ok, nc, 1.0), np.nan)
+        return np.where(ok, np.maximum(r, 0.0) ** 2 / np.where(ok, nc, 1.0), np.nan)
 
 
 def split_half_reliability(responses, image_ids, *, seed: int = 0) -> tuple[np.ndarray, int]:

@@ -23,7 +23,8 @@ STAT_DESCRIPTIONS = {
     "cvscore": "Mean cross-validation score of the chosen alpha on the training images",
     "noiseceiling": "Noise ceiling (fraction of variance explainable given the repeats; NSD formula)",
     "ncsnr": "Noise-ceiling signal-to-noise ratio",
-    "rsquarednorm": "R-squared divided by the noise ceiling",
+    "rsquarednorm": "Squared test correlation (r clipped at 0) divided by the noise ceiling; NaN where the "
+                    "ceiling is not reliably above 0",
     "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
     "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
 }

@@ -2,7 +2,9 @@
 
 Per run, one design matrix holds one regressor per trial (a boxcar of the
 trial's onset and duration convolved with nilearn's ``glover`` or ``spm`` HRF,
-sampled at the volume times ``0, TR, 2 TR, ...``), nilearn's cosine drift
+sampled at the volume times ``StartTime, StartTime + TR, ...``, where
+``StartTime`` is the slice-timing reference of the preprocessed BOLD's sidecar,
+0 without one: the same volume timing as ``travg``), nilearn's cosine drift
 regressors (high-pass cutoff ``high_pass`` Hz, default 1/128), the chosen
 fMRIPrep confounds (mean-centred) and a constant. All voxels of the run are
 fitted at once by ordinary least squares in float64 with torch (normal
@@ -13,7 +15,8 @@ Each voxel's trial betas are then z-scored over the trials of their run
 offset of each run, in the same spirit as ``travg``'s per-run z-scoring of the
 time series and GLMsingle's per-session z-scoring. Repeats of an image are
 averaged by :func:`bids_taskenc.responses.images.average_repeats`, as for
-every response model.
+every response model. Trials with a negative onset or starting after the last
+volume's time are left out, with one warning per run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
-from .travg import combined_mask, load_run
+from .travg import combined_mask, load_run, start_times, warn_left_out
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,9 @@ HRF_MODELS = ("glover", "spm")
 
 
 def lsa_design(onsets: np.ndarray, durations: np.ndarray, n_vols: int, tr: float, *, hrf_model: str = "glover",
-               high_pass: float = 1 / 128, confounds: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """The LSA design matrix of one run.
+               high_pass: float = 1 / 128, confounds: np.ndarray | None = None, start_time: float = 0.0
+               ) -> tuple[np.ndarray, int]:
+    """The LSA design matrix of one run, sampled at the volume times ``k * tr + start_time``.
 
     Returns ``(design, n_trials)``: ``design`` is ``(n_vols, n_trials + n_other)``
     float64, its first ``n_trials`` columns the trials in the given order,
@@ -51,7 +55,7 @@ def lsa_design(onsets: np.ndarray, durations: np.ndarray, n_vols: int, tr: float
     n_trials = len(onsets)
     names = [f"trial{j:05d}" for j in range(n_trials)]
     events = pd.DataFrame({"onset": onsets, "duration": np.asarray(durations, float), "trial_type": names})
-    frame_times = np.arange(n_vols) * tr
+    frame_times = np.arange(n_vols) * tr + start_time
     add_regs, add_names = None, None
     if confounds is not None and confounds.shape[1]:
         add_regs = confounds - confounds.mean(0)
@@ -136,14 +140,17 @@ def lsa_responses(
         n_vols = series.shape[0]
         tr = prun.raw.repetition_time
         onsets = run_trials["onset"].to_numpy(float)
-        fits = onsets < (n_vols - 1) * tr
+        negative = ~(onsets >= 0)
+        late = ~negative & ~(onsets < prun.volume_times(n_vols)[-1])
+        warn_left_out(prun, n_vols, negative, late, "onsets")
+        fits = ~negative & ~late
         if not fits.all():
-            log.warning("%s: %d trial(s) start after the last volume; left out", key, int((~fits).sum()))
             run_trials, onsets = run_trials[fits], onsets[fits]
         if run_trials.empty:
             continue
         design, n_trials = lsa_design(onsets, run_trials["duration"].to_numpy(float), n_vols, tr,
-                                      hrf_model=hrf_model, high_pass=high_pass, confounds=conf)
+                                      hrf_model=hrf_model, high_pass=high_pass, confounds=conf,
+                                      start_time=prun.start_time)
         if design.shape[1] > n_vols:
             raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
         # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats)
@@ -164,4 +171,6 @@ def lsa_responses(
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
         "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",
+        "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
+        "StartTime": start_times(runs),
         "NRuns": len(runs), "Units": "z-scored single-trial GLM betas (per run, per voxel)"}, where=runs[0].bold)

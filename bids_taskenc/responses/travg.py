@@ -2,9 +2,20 @@
 
 Per run, each voxel's time series is (optionally cleaned of chosen confounds,
 then) z-scored over time; a trial's response is the mean of the volumes
-``response_trs`` (default 3 and 4) TRs after its onset volume, i.e. 6-10 s
-after onset at TR 2 s, around the HRF peak. Repeats of an image are averaged;
-single trials are kept for the noise ceiling.
+acquired nearest to ``onset + L * TR`` for each lag ``L`` of ``response_trs``
+(default 3 and 4: 6 and 8 s after onset at TR 2 s, around the HRF peak).
+
+Timing rule (:func:`response_volumes`): volume ``k`` stands for the time
+``t_k = k * TR + StartTime`` (``StartTime`` from the preprocessed BOLD's
+sidecar, the slice-timing reference fMRIPrep wrote; 0 without one). For lag
+``L`` the chosen volume is the ``k`` whose ``t_k`` is nearest to
+``onset + L * TR``; a target exactly halfway between two volumes (within
+1e-6 TR) takes the later one. With ``StartTime = 0`` and onsets on the TR grid
+this is the paper's "onset volume + L"; an onset a few ms before a TR boundary
+(45.999 s at TR 2) takes the volumes 6 and 8 s after it, not 4 and 6 s as
+``floor(onset / TR) + L`` would. Trials with a negative onset, or whose chosen
+volumes fall outside the run, are left out with one warning per run.
+Repeats of an image are averaged; single trials are kept for the noise ceiling.
 """
 
 from __future__ import annotations
@@ -69,6 +80,26 @@ def _confound_matrix(prun: PreprocessedRun, names: Sequence[str], n_vols: int) -
     return table[list(names)].fillna(0.0).to_numpy(float)
 
 
+def warn_left_out(prun: PreprocessedRun, n_vols: int, negative: np.ndarray, outside: np.ndarray, what: str) -> None:
+    """One warning for a run's trials left out: negative onsets, and trials whose ``what`` fall outside the run."""
+    n_neg, n_out = int(np.sum(negative)), int(np.sum(outside))
+    if not n_neg and not n_out:
+        return
+    parts = []
+    if n_neg:
+        parts.append(f"{n_neg} with a negative onset")
+    if n_out:
+        parts.append(f"{n_out} whose {what} fall outside the run's {n_vols} volumes")
+    log.warning("%s: %d trial(s) left out (%s); BOLD %s", prun.raw.events, n_neg + n_out, ", ".join(parts),
+                prun.bold.name)
+
+
+def start_times(runs: Sequence[PreprocessedRun]) -> float | list[float]:
+    """The runs' ``StartTime`` for provenance: one number when they agree, else one per run."""
+    values = sorted({float(p.start_time) for p in runs})
+    return values[0] if len(values) == 1 else [float(p.start_time) for p in runs]
+
+
 def load_run(prun: PreprocessedRun, mask: np.ndarray, confounds: Sequence[str] | None = None
              ) -> tuple[np.ndarray, np.ndarray | None]:
     """One run's BOLD inside ``mask`` and its chosen confounds.
@@ -109,6 +140,43 @@ def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) ->
     return zscore_columns(series).astype(np.float32)
 
 
+def response_volumes(onsets: np.ndarray, tr: float, n_vols: int, lags: Sequence[int], start_time: float = 0.0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The volumes that make each trial's response, and which trials have them all.
+
+    Parameters
+    ----------
+    onsets : array of shape (n_trials,)
+        Trial onsets in seconds from the start of the run.
+    tr : float
+        Repetition time (s).
+    n_vols : int
+        Volumes in the run.
+    lags : sequence of int
+        Lags in TRs; for each, the volume acquired nearest to ``onset + lag * tr``.
+    start_time : float
+        Time (s) volume 0 stands for (the sidecar's ``StartTime``); volume
+        ``k`` stands for ``k * tr + start_time``.
+
+    Returns
+    -------
+    vols : ndarray of int, shape (n_trials, n_lags)
+        Chosen volume indices (may be out of range where ``inside`` is False).
+    negative : ndarray of bool, shape (n_trials,)
+        Onset below 0.
+    outside : ndarray of bool, shape (n_trials,)
+        Some chosen volume is below 0 or above ``n_vols - 1``.
+    """
+    onsets = np.asarray(onsets, dtype=np.float64)
+    lags = np.asarray(lags, dtype=np.float64)
+    target = onsets[:, None] + lags[None, :] * tr  # seconds from the run's start
+    # nearest volume; halfway (within 1e-6 TR, float noise) goes to the later one
+    vols = np.floor((target - start_time) / tr + 0.5 + 1e-6).astype(np.int64)
+    negative = ~(onsets >= 0)  # NaN onsets count as unusable too
+    outside = (vols < 0).any(1) | (vols > n_vols - 1).any(1)
+    return vols, negative, outside
+
+
 def tr_average_responses(
     runs: Sequence[PreprocessedRun],
     trials: pd.DataFrame,
@@ -126,7 +194,8 @@ def tr_average_responses(
     trials : DataFrame
         The ``Trials`` rows of these runs (``run_key`` links them).
     response_trs : sequence of int
-        Volumes after the onset volume (``floor(onset / TR)``) to average.
+        Lags ``L`` in TRs; the volumes acquired nearest to ``onset + L * TR``
+        are averaged (see :func:`response_volumes`).
     confounds : sequence of str, optional
         fMRIPrep confound columns to regress out before z-scoring.
     user_mask : path or NIfTI, optional
@@ -146,13 +215,14 @@ def tr_average_responses(
             continue
         series, conf = load_run(prun, mask, confounds)
         n_vols = series.shape[0]
+        vols, negative, outside = response_volumes(run_trials["onset"].to_numpy(float), prun.raw.repetition_time,
+                                                   n_vols, offsets, prun.start_time)
+        fits = ~negative & ~outside
+        warn_left_out(prun, n_vols, negative, outside & ~negative,
+                      f"response volumes (nearest to onset + {list(map(int, offsets))} TR)")
+        if not fits.any():
+            continue
         z = clean_and_zscore(series, conf)
-        onset_vol = np.floor(run_trials["onset"].to_numpy() / prun.raw.repetition_time + 1e-6).astype(int)
-        vols = onset_vol[:, None] + offsets[None, :]
-        fits = vols.max(1) < n_vols
-        if not fits.all():
-            log.warning("%s: %d trial(s) too close to the end of the run for volumes +%s; left out",
-                        key, int((~fits).sum()), list(offsets))
         blocks.append(z[vols[fits]].mean(1))  # (n_trials_run, n_vox)
         trial_rows.append(run_trials[fits])
     if not blocks:
@@ -162,5 +232,8 @@ def tr_average_responses(
     used = pd.concat(trial_rows, ignore_index=True)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
+        "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "
+                        "halfway: the later one)",
+        "StartTime": start_times(runs),
         "Confounds": list(confounds or []), "NRuns": len(runs),
         "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold)
