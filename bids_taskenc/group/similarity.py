@@ -211,3 +211,92 @@ def consistency(
             count += int(np.sum(null >= observed - 1e-12))
         p = (1 + count) / (1 + n_permutations)
     return {"pairs": pairs, "mean_spearman": observed, "p": p, "n_permutations": int(n_permutations)}
+
+
+#: Fewer tasks than this and the main-effect model leaves too few degrees of freedom.
+MIN_TASKS_ADJUSTED = 6
+
+
+def main_effect_residuals(matrix: np.ndarray) -> np.ndarray:
+    """``(F, F)`` symmetric -> ``(F, F)`` what is left after removing per-task main effects.
+
+    The strict upper triangle ``S_ij`` is fitted by least squares with
+    ``mu + a_i + a_j`` (additive row/column effects: double-centring over the
+    off-diagonal entries) plus two non-additivity terms built from the matrix's
+    own additive effects, ``g1 * a_i * a_j + g2 * |a_i - a_j|`` (Tukey's
+    one-degree-of-freedom term and its absolute-difference counterpart), so a
+    similarity that depends on the tasks only through a per-task strength
+    (e.g. how many voxels survive the threshold) leaves almost nothing. The
+    residuals are returned as a symmetric matrix with a zero diagonal.
+
+    Every step is computed from the matrix itself, so relabelling the tasks
+    relabels the residuals (``residuals(S[p][:, p]) == residuals(S)[p][:, p]``),
+    which keeps a Mantel permutation of the residuals exact.
+    """
+    s = np.asarray(matrix, dtype=float)
+    n = s.shape[0]
+    if n < MIN_TASKS_ADJUSTED:
+        raise ValueError(f"main-effect adjustment needs at least {MIN_TASKS_ADJUSTED} tasks, got {n}")
+    iu, ju = np.triu_indices(n, k=1)
+    y = (s[iu, ju] + s[ju, iu]) / 2.0
+    full = np.zeros((n, n))
+    full[iu, ju] = y
+    full[ju, iu] = y
+    mu = y.mean()
+    effect = (full.sum(axis=1) - (n - 1) * mu) / (n - 2)
+    design = np.zeros((iu.size, n + 2))
+    rows = np.arange(iu.size)
+    design[rows, iu] = 1.0
+    design[rows, ju] = 1.0
+    design[:, n] = effect[iu] * effect[ju]
+    design[:, n + 1] = np.abs(effect[iu] - effect[ju])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    out = np.zeros((n, n))
+    out[iu, ju] = resid
+    out[ju, iu] = resid
+    return out
+
+
+def _unit_upper_matrix(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric ``(F, F)`` -> the same with its upper triangle centred and scaled to unit norm."""
+    n = matrix.shape[0]
+    iu, ju = np.triu_indices(n, k=1)
+    values = matrix[iu, ju] - matrix[iu, ju].mean()
+    norm = np.linalg.norm(values)
+    values = values / norm if norm > 0 else values
+    out = np.zeros((n, n))
+    out[iu, ju] = values
+    out[ju, iu] = values
+    return out
+
+
+def adjusted_mantel(
+    a: np.ndarray, b: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> tuple[float, float | None]:
+    """Mantel test of two ``(F, F)`` matrices after removing each one's per-task main effects.
+
+    The statistic is the Pearson correlation of the :func:`main_effect_residuals`
+    of ``a`` and ``b``; the null permutes the task labels of ``b`` (rows and
+    columns together), as :func:`mantel` does, with
+    ``p = (1 + #{r_perm >= r}) / (1 + n_permutations)`` (one-sided).
+
+    Returns
+    -------
+    r : float
+    p : float or None
+        None when ``n_permutations`` is 0.
+    """
+    ea = _unit_upper_matrix(main_effect_residuals(a))
+    eb = _unit_upper_matrix(main_effect_residuals(b))
+    ua = upper(ea)
+    r = float(ua @ upper(eb))
+    if n_permutations <= 0:
+        return r, None
+    count = 0
+    for start in range(0, n_permutations, 2048):
+        n = min(2048, n_permutations - start)
+        perm = _permutations(rng, n, a.shape[0])
+        null = _permuted_upper(eb, perm) @ ua
+        count += int(np.sum(null >= r - 1e-12))
+    return r, (1 + count) / (1 + n_permutations)
