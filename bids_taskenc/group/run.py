@@ -589,7 +589,7 @@ def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_se
                        "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
                        "over participants",
         "BlockSizeRule": (f"{block_mm:g} mm per axis, rounded to voxels" if block_mm is not None else
-                          f"ceil({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
+                          f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
                           f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
                           "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"),
         "Participants": per,
