@@ -36,10 +36,10 @@ def test_level_from_the_sidecars_is_recorded_as_a_number(tmp_path):
     for i, p in enumerate(("CSI1", "CSI2")):
         write_participant(root, p, labels=LABELS[:4], seed=i, fdr_level=0.01)
     summary, _ = _run(root, tmp_path)
-    assert summary["fdr_level"] == 0.01
     for desc, suffix in (("similarity", "matrix"), ("tree", "dendrogram")):
         settings = _json(root, desc, suffix)["Settings"]
         assert settings["FDRLevel"] == 0.01 and "sidecars" in settings["FDRLevelSource"]
+    assert summary["fdr_level"] == 0.01
     summary, _ = _run(root, tmp_path, fdr_alpha=0.2)
     assert _json(root, "similarity", "matrix")["Settings"]["FDRLevel"] == 0.2
     assert _json(root, "similarity", "matrix")["Settings"]["FDRLevelSource"] == "--fdr-alpha"
@@ -59,7 +59,6 @@ def test_different_levels_in_the_sidecars_are_an_error_naming_both(tmp_path):
 
 def test_group_maps_and_report_use_the_recorded_level(tmp_path):
     from bids_taskenc.report import write_group_report
-    from bids_taskenc.report.group import fdr_level
 
     root = tmp_path / "out"
     for i, p in enumerate(("CSI1", "CSI2", "CSI3")):
@@ -67,7 +66,6 @@ def test_group_maps_and_report_use_the_recorded_level(tmp_path):
     _run(root, tmp_path, n_bootstrap=0)
     ents = dict(task=TASK, space="MNI152NLin2009cAsym", desc=LABELS[0], stat="q", suffix="statmap")
     q_path = derivative_path(root, extension=".nii.gz", **ents)
-    assert json.loads(sidecar_path(q_path).read_text())["FDRLevel"] == 0.5
     q = np.asarray(nib.load(q_path).dataobj)
     mask = np.asarray(nib.load(derivative_path(root, task=TASK, space="MNI152NLin2009cAsym", desc="brain",
                                                suffix="mask", extension=".nii.gz")).dataobj) > 0
@@ -78,6 +76,9 @@ def test_group_maps_and_report_use_the_recorded_level(tmp_path):
     row = html.split(f"<tr><td>{LABELS[0]}</td><td class=\"g-2D\">")[-1].split("</tr>")[0]
     assert row.endswith(f"<td>{n_sig}</td>")
     assert "q &lt; 0.5" in html and "q &lt; 0.05" not in html
+    assert json.loads(sidecar_path(q_path).read_text())["FDRLevel"] == 0.5
+    from bids_taskenc.report.group import fdr_level
+
     assert fdr_level({"FDRLevel": "from each map's sidecar"}) is None and fdr_level({"FDRLevel": 0.01}) == 0.01
 
 
@@ -98,10 +99,10 @@ def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affin
             _silence(outputs, p, label)
     _silence(outputs, "CSI1", "reshading")  # empty in one participant only: stays
     summary, logged = _run(outputs, tmp_path, reference_affinities=affinity_file(), n_permutations=99)
-    assert summary["excluded"] == empty
-    assert sum("left out of the tree" in m and "classscene, normal" in m for m in logged) == 1
     doc = _json(outputs, "tree", "dendrogram")
     assert doc["LinkageLeaves"] == [lab for lab in LABELS if lab not in empty]
+    assert summary["excluded"] == empty
+    assert sum("left out of the tree" in m and "classscene, normal" in m for m in logged) == 1
     assert [e["FeatureLabel"] for e in doc["ExcludedFeatureSpaces"]] == empty
     assert all("q < 0.05 in any participant" in e["Reason"] for e in doc["ExcludedFeatureSpaces"])
     assert "reshading" in doc["LinkageLeaves"]
@@ -126,10 +127,10 @@ def test_tied_clades_get_no_support():
     for a, b in ((0, 1), (2, 3), (4, 5)):
         s[a, b] = s[b, a] = 0.8
     z = tree.build_tree(s)
-    tied = tree.tied_clades(z)
-    assert tied.tolist() == [False, False, False, True, False]
     support = tree.bootstrap_support(z, np.stack([s] * 5))
     assert np.isnan(support[3]) and np.all(support[[0, 1, 2, 4]] == 1.0)
+    tied = tree.tied_clades(z)
+    assert tied.tolist() == [False, False, False, True, False]
     nested = tree.to_nested(z, list("abcdef"), support=support)
     tied_nodes = [c for c in nested["children"] if "children" in c and c["tied"]]
     assert len(tied_nodes) == 1 and tied_nodes[0]["support"] is None
