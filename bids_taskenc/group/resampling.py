@@ -125,7 +125,7 @@ def block_edges(
     if block_mm is not None:
         if voxel_sizes is None:
             raise ValueError("block_mm needs voxel_sizes")
-        return tuple(max(1, int(math.floor(float(block_mm) / float(v) + 0.5))) for v in voxel_sizes)  # type: ignore[return-value]
+        return tuple(max(1, math.floor(float(block_mm) / float(v) + 0.5)) for v in voxel_sizes)  # type: ignore[return-value]
     fwhm = np.asarray(fwhm_voxels, dtype=float)
     finite = fwhm[np.isfinite(fwhm)]
     fill = float(finite.max()) if finite.size else 0.0
@@ -162,7 +162,7 @@ def block_labels(mask: np.ndarray, edges: Sequence[int]) -> np.ndarray:
 def _draw_block_counts(sizes: np.ndarray, n_target: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_draws, n_blocks)`` how often each box was drawn, boxes drawn until ``>= n_target`` voxels."""
     n_blocks = sizes.size
-    guess = int(math.ceil(1.25 * n_target / sizes.mean())) + 8
+    guess = math.ceil(1.25 * n_target / sizes.mean()) + 8
     out = np.empty((n_draws, n_blocks), dtype=float)
     for row in range(n_draws):
         draws = rng.integers(0, n_blocks, guess)

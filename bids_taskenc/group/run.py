@@ -334,6 +334,9 @@ def run_group(
     order = list(range(n_feat))
     if len(kept) < 2:
         note(f"no tree: fewer than 2 feature spaces with surviving voxels ({', '.join(tree_labels) or 'none'})")
+        for ext, suffix in ((".json", "dendrogram"), (".nwk", "dendrogram"), (".tsv", "clades"), (".json", "clades")):
+            stale = derivative_path(root, task=task, desc="tree", suffix=suffix, extension=ext)
+            stale.unlink(missing_ok=True)  # a previous run's tree is not this run's
     else:
         tree_sim = mean_sim[np.ix_(kept, kept)]
         tree = tree_mod.build_tree(tree_sim)
@@ -445,8 +448,10 @@ def run_group(
             ref_sim = ref_mod.transfer_out_similarity(labelled, shared).to_numpy()
             idx = [labels.index(lab) for lab in shared]
             brain = mean_sim[np.ix_(idx, idx)]
+            chance = np.mean([sim_mod.chance_similarity(x[idx]) for x in data], axis=0)
             summary, pairs = compare_mod.compare_structures(
-                brain, ref_sim, shared, n_permutations=n_permutations, rng=np.random.default_rng(seeds[2])
+                brain, ref_sim, shared, n_permutations=n_permutations, rng=np.random.default_rng(seeds[2]),
+                chance=chance,
             )
             ref_meta = {**ref_meta, "TaskStructure": "cosine of transfer-out vectors, each target max-normalised"}
             comparison = summary
@@ -458,13 +463,15 @@ def run_group(
                     "SharedTasks": shared,
                     "Spearman": summary["spearman"],
                     "PValueMantel": summary["p_mantel"],
-                    "AdjustedCorrelation": summary["adjusted_correlation"],
-                    "PValueMantelAdjusted": summary["p_mantel_adjusted"],
-                    "AdjustedMethod": (
-                        "each matrix's per-task main effects removed (least squares: mu + a_i + a_j + "
-                        "g1 a_i a_j + g2 |a_i - a_j| on the off-diagonal entries), Pearson correlation of "
-                        "the residuals; Mantel permutation of the reference's task labels, one-sided"
-                        if summary["adjusted_correlation"] is not None else
+                    "PartialCorrelation": summary["partial_correlation"],
+                    "PValueMantelPartial": summary["p_mantel_partial"],
+                    "PartialMethod": (
+                        "partial Mantel test controlling for per-task main effects: both upper triangles "
+                        "residualised (least squares) on additive per-task effects mu + a_i + a_j and on the "
+                        "chance similarity rho_i rho_j of the brain maps (rho_i = mean|x_i| / rms(x_i), set by "
+                        "the surviving-voxel counts; averaged over participants), Pearson correlation of the "
+                        "residuals; the reference's task labels permuted and residualised again, one-sided"
+                        if summary["partial_correlation"] is not None else
                         f"not computed: needs at least {sim_mod.MIN_TASKS_ADJUSTED} shared tasks"),
                     "PValueMethod": "permutation of the reference's task labels (rows and columns together), one-sided",
                     "NPermutations": int(n_permutations),

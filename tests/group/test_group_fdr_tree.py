@@ -136,3 +136,17 @@ def test_tied_clades_get_no_support():
     assert len(tied_nodes) == 1 and tied_nodes[0]["support"] is None
     rows = tree.clade_table(z, list("abcdef"), support)
     assert [r["tied"] for r in rows] == tied.tolist() and rows[3]["support"] is None
+
+
+def test_no_tree_when_fewer_than_two_spaces_survive(tmp_path):
+    root = tmp_path / "out"
+    write_participant(root, "CSI1", labels=LABELS[:3], seed=1)
+    _run(root, tmp_path)
+    path = derivative_path(root, task=TASK, desc="tree", suffix="dendrogram", extension=".json")
+    assert path.exists()
+    for label in LABELS[1:3]:
+        _silence(root, "CSI1", label)
+    summary, logged = _run(root, tmp_path)
+    assert summary["excluded"] == LABELS[1:3]
+    assert any(m.startswith("no tree: fewer than 2") for m in logged)
+    assert not path.exists()  # the previous run's tree is gone
