@@ -33,13 +33,13 @@ def _rejections(kind: str, seed: int) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("kind", ["add", "mult", "min"])
-def test_main_effect_null_is_calibrated_after_adjustment(kind):
+def test_main_effect_null_is_calibrated_in_the_partial_test(kind):
     plain, adjusted = _rejections(kind, seed={"add": 0, "mult": 1, "min": 2}[kind])
     assert plain >= 0.9  # the plain test sees the main effect
     assert 0.01 <= adjusted <= 0.10
 
 
-def test_adjusted_mantel_detects_shared_pairwise_structure():
+def test_partial_mantel_detects_shared_pairwise_structure():
     rng = np.random.default_rng(3)
     hits = 0
     for _ in range(20):
