@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from bids_taskenc.group.similarity import MIN_TASKS_ADJUSTED, main_effect_residuals, mantel, partial_mantel
+from bids_taskenc.group.similarity import (
+    MIN_TASKS_ADJUSTED,
+    main_effect_residuals,
+    mantel,
+    partial_mantel,
+)
 from bids_taskenc.group.tree import build_tree, cophenetic_correlation
 
 #: Fewer shared tasks than this and there is nothing to compare.
