@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
                      help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file")
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
+    grp.add_argument("--tree-bootstrap", choices=["block", "participant"], default="block",
+                     help="resampling for tree support: spatial blocks of each participant's voxels (default) or "
+                          "participants with replacement (needs >= 3 participants)")
+    grp.add_argument("--bootstrap-block-mm", type=float, metavar="MM",
+                     help="edge of the block bootstrap's boxes in mm (default: 1.5 x the maps' estimated FWHM)")
     grp.add_argument("--group-permutations", type=int, default=10000, metavar="N",
                      help="permutations for the Mantel and consistency p-values (0: none)")
     grp.add_argument("--top-k", type=int, default=3, metavar="K", help="neighbours per task in the graph's top-k table")
@@ -199,6 +204,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.fdr_alpha = 0.05
     if args.group_permutations < 0 or args.n_bootstrap < 0:
         raise UsageError("--group-permutations and --n-bootstrap must be >= 0")
+    if args.bootstrap_block_mm is not None and not args.bootstrap_block_mm > 0:
+        raise UsageError("--bootstrap-block-mm must be positive")
     if args.top_k < 1:
         raise UsageError("--top-k must be at least 1")
     if any(a <= 0 for a in args.alphas):

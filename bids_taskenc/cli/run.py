@@ -297,6 +297,7 @@ def run_group_level(args, argv: list[str]) -> int:
                             roi_masks=_group_roi_masks(bids_dir, args.roi_dir, output_dir, participants),
                             reference_affinities=args.reference_affinities, offline=args.offline,
                             n_bootstrap=args.n_bootstrap, n_permutations=args.group_permutations,
+                            tree_bootstrap=args.tree_bootstrap, bootstrap_block_mm=args.bootstrap_block_mm,
                             top_k=args.top_k, seed=args.seed,
                             command_line=shlex.join(["bids_taskenc", *argv]),
                             log=lambda msg: log.info("%s", msg))

@@ -53,7 +53,8 @@ class ParticipantMaps:
         ``(n_features, n_voxels)`` float64: r and FDR q of each feature space at the
         voxels of the brain mask (C order of ``mask``). ``q`` is None when not read.
     fdr_level : ndarray
-        ``(n_features,)`` FDR level of each map (from its sidecar).
+        ``(n_features,)`` FDR level of each map: from its sidecar (NaN when it has
+        none) until :func:`resolve_fdr_level` sets the group's one level.
     mask : ndarray
         ``(X, Y, Z)`` bool brain mask.
     affine : ndarray
@@ -62,6 +63,8 @@ class ParticipantMaps:
         Sidecar of each r map, by label.
     files : list[Path]
         Every file read.
+    sidecar_root : Path
+        The derivatives folder the maps were read from.
     """
 
     participant: str
@@ -75,6 +78,7 @@ class ParticipantMaps:
     affine: np.ndarray
     sidecars: dict[str, dict] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    sidecar_root: Path = Path(".")
 
     @property
     def n_voxels(self) -> int:
@@ -84,6 +88,8 @@ class ParticipantMaps:
         """``(n_features, n_voxels)`` r with 0 where ``q >= fdr_level``."""
         if self.q is None:
             raise GroupInputError(f"sub-{self.participant}: q maps were not read; cannot threshold")
+        if not np.all(np.isfinite(self.fdr_level)):
+            raise GroupInputError(f"sub-{self.participant}: no FDR level set (see resolve_fdr_level)")
         keep = self.q < self.fdr_level[:, None]
         return np.where(keep, self.r, 0.0)
 
@@ -295,10 +301,8 @@ def load_participant(
         files += [r_path, sidecar_path(r_path)]
         if fdr_alpha is not None:
             levels[i] = float(fdr_alpha)
-        elif "FDRLevel" in side:
+        elif isinstance(side.get("FDRLevel"), (int, float)) and not isinstance(side.get("FDRLevel"), bool):
             levels[i] = float(side["FDRLevel"])
-        elif read_q:
-            raise GroupInputError(f"sidecar {sidecar_path(r_path)} has no FDRLevel; give --fdr-alpha (fdr_alpha= in Python)")
         else:
             levels[i] = np.nan
         if read_q:
@@ -318,7 +322,52 @@ def load_participant(
         affine=affine,
         sidecars=sidecars,
         files=files,
+        sidecar_root=root,
     )
+
+
+def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> float:
+    """The one FDR level of the group step, and set it on every participant's maps.
+
+    The rule: ``fdr_alpha`` (``--fdr-alpha``) when given; otherwise the
+    ``FDRLevel`` recorded in the sidecars of the participants' r maps, which
+    must all be the same number. Every threshold, count and map of the group
+    level and its report uses this level; it is written as a number into the
+    group sidecars (``Settings.FDRLevel``).
+
+    Raises
+    ------
+    GroupInputError
+        A sidecar without a numeric ``FDRLevel``, or two sidecars with different
+        levels (naming the files), when ``fdr_alpha`` is not given; a level
+        outside ``(0, 1)``.
+    """
+    if fdr_alpha is not None:
+        level = float(fdr_alpha)
+        source = "--fdr-alpha"
+    else:
+        found: dict[float, Path] = {}
+        for m in maps:
+            for label, value in zip(m.labels, m.fdr_level):
+                side = sidecar_path(derivative_path(
+                    m.sidecar_root, sub=m.participant, task=m.task, space=m.space, desc=label, stat="r",
+                    suffix="statmap", extension=".nii.gz"))
+                if not np.isfinite(value):
+                    raise GroupInputError(
+                        f"sidecar {side} has no FDRLevel (a number); give --fdr-alpha (fdr_alpha= in Python)")
+                found.setdefault(float(value), side)
+        if len(found) > 1:
+            (a, pa), (b, pb) = sorted(found.items())[:2]
+            raise GroupInputError(
+                f"participant maps were made with different FDR levels ({pa} has {a:g}, {pb} has {b:g}); "
+                "choose one with --fdr-alpha (fdr_alpha= in Python)")
+        level = next(iter(found))
+        source = "sidecars"
+    if not 0 < level < 1:
+        raise GroupInputError(f"FDR level {level:g} (from {source}) must be between 0 and 1")
+    for m in maps:
+        m.fdr_level = np.full(len(m.labels), level)
+    return level
 
 
 def feature_info(maps: list[ParticipantMaps]) -> dict[str, dict[str, str]]:

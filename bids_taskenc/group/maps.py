@@ -46,8 +46,11 @@ def fisher_mean(r: np.ndarray) -> np.ndarray:
     return np.tanh(z.mean(axis=0))
 
 
-def one_sample(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def one_sample(r: np.ndarray, fdr_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(P, V)`` r -> t, one-sided p and BH q, each ``(V,)``.
+
+    ``fdr_level`` is the group's one level (:func:`~bids_taskenc.group.inputs.resolve_fdr_level`);
+    q itself does not depend on it.
 
     Voxels with zero variance across participants are untestable: t = 0, p = 1.
     """
@@ -60,11 +63,11 @@ def one_sample(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t[testable] = mean[testable] / (sd[testable] / np.sqrt(n))
     p = np.ones_like(mean)
     p[testable] = stats.t.sf(t[testable], df=n - 1)
-    _, q = fdrcorrection(p, alpha=0.05, method="indep")
+    _, q = fdrcorrection(p, alpha=fdr_level, method="indep")
     return t, p, q
 
 
-def group_maps(maps: list[ParticipantMaps]) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+def group_maps(maps: list[ParticipantMaps], fdr_level: float) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
     """Group statistics of every feature label.
 
     Returns
@@ -86,7 +89,7 @@ def group_maps(maps: list[ParticipantMaps]) -> tuple[np.ndarray, dict[str, dict[
     for f, label in enumerate(maps[0].labels):
         r = np.stack([m.r[f, cols] for m, cols in zip(maps, columns)])  # (P, V)
         mean = fisher_mean(r)
-        t, p, q = one_sample(r)
+        t, p, q = one_sample(r, fdr_level)
         vols = {}
         for name, values, fill in (("meanr", mean, 0.0), ("t", t, 0.0), ("p", p, 1.0), ("q", q, 1.0)):
             vol = np.full(mask.shape, fill, dtype=np.float32)

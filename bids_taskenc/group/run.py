@@ -27,6 +27,7 @@ from bids_taskenc.group import compare as compare_mod
 from bids_taskenc.group import graph as graph_mod
 from bids_taskenc.group import maps as maps_mod
 from bids_taskenc.group import reference as ref_mod
+from bids_taskenc.group import resampling as resample_mod
 from bids_taskenc.group import similarity as sim_mod
 from bids_taskenc.group import tree as tree_mod
 from bids_taskenc.group.inputs import (
@@ -35,6 +36,7 @@ from bids_taskenc.group.inputs import (
     feature_info,
     load_participant,
     load_roi_masks,
+    resolve_fdr_level,
     scan,
     select,
 )
@@ -44,6 +46,12 @@ from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 __all__ = ["run_group", "GroupInputError"]
 
 _PACKAGES = ("numpy", "scipy", "pandas", "nibabel", "networkx", "statsmodels")
+
+#: Resamplings for the tree's clade support (see :mod:`bids_taskenc.group.resampling`).
+TREE_BOOTSTRAPS = ("block", "participant")
+
+#: The participant bootstrap needs at least this many participants.
+MIN_PARTICIPANTS_BOOTSTRAP = 3
 
 
 def _versions() -> dict[str, str]:
@@ -135,6 +143,8 @@ def run_group(
     offline: bool = False,
     cache_dir: str | Path | None = None,
     n_bootstrap: int = 1000,
+    tree_bootstrap: str = "block",
+    bootstrap_block_mm: float | None = None,
     n_permutations: int = 10000,
     top_k: int = 3,
     seed: int = 0,
@@ -152,7 +162,9 @@ def run_group(
         Selection (labels with or without ``task-``/``sub-``/``space-``). Needed when
         the folder holds several tasks, or participants with several spaces.
     fdr_alpha : float, optional
-        FDR level for thresholding; default: each map's sidecar ``FDRLevel``.
+        The group's FDR level; default: the ``FDRLevel`` of the participant maps'
+        sidecars, which must agree (:func:`~bids_taskenc.group.inputs.resolve_fdr_level`).
+        Used for the thresholds, the counts and the report; written as a number.
     thresholded : bool
         Cosine of FDR-thresholded r maps (r = 0 where ``q >= level``); False: raw r.
     roi_masks : mapping, optional
@@ -165,6 +177,13 @@ def run_group(
     n_bootstrap, n_permutations, top_k, seed
         Bootstrap trees for clade support, permutations for Mantel/consistency p,
         neighbours per task in the top-k table, seed of every random draw.
+    tree_bootstrap : {"block", "participant"}
+        Resampling for clade support: spatial block bootstrap of each participant's
+        voxels (default), or participants drawn with replacement (needs >= 3).
+    bootstrap_block_mm : float, optional
+        Edge of the bootstrap boxes in mm (rounded to voxels per axis); default:
+        from each participant's map smoothness
+        (:func:`~bids_taskenc.group.resampling.block_edges`).
     command_line : str, optional
         Recorded in sidecars (default: ``sys.argv``).
     log : callable
@@ -181,14 +200,19 @@ def run_group(
     ------
     GroupInputError
         No participant outputs, ambiguous task/space, missing files, fewer than
-        two shared feature spaces, unreadable reference file.
+        two shared feature spaces, unreadable reference file, FDR levels that
+        differ across sidecars (without ``fdr_alpha``), a participant bootstrap
+        with fewer than three participants.
 
     Notes
     -----
     * Feature spaces that not every participant has are dropped (the
       intersection is used) with one message per participant.
     * A map with no voxel surviving the threshold has similarity 0 with every
-      other map (message per participant).
+      other map (message per participant). A feature space with no surviving
+      voxel in *any* participant is left out of the tree and the Taskonomy
+      comparison (``ExcludedFeatureSpaces`` in their sidecars, and a message):
+      it would join at distance 1 in an arbitrary order. It stays in the matrices.
     * The Taskonomy comparison is skipped (one message, ``comparison`` None,
       every other output written) when offline without a cached copy, when the
       download fails or its sha256 differs, or when fewer than 3 tasks are shared.
@@ -198,6 +222,10 @@ def run_group(
     """
     root = Path(output_dir)
     messages: list[str] = []
+    if tree_bootstrap not in TREE_BOOTSTRAPS:
+        raise ValueError(f"tree_bootstrap must be one of {TREE_BOOTSTRAPS}, got {tree_bootstrap!r}")
+    if bootstrap_block_mm is not None and not bootstrap_block_mm > 0:
+        raise ValueError(f"bootstrap_block_mm must be positive, got {bootstrap_block_mm}")
 
     def note(msg: str) -> None:
         messages.append(msg)
@@ -214,13 +242,22 @@ def run_group(
     ]
     info = feature_info(maps)
     n_feat, n_part = len(labels), len(maps)
+    fdr_level = resolve_fdr_level(fdr_alpha, maps)
+    if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
+        raise GroupInputError(
+            f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
+            f"{n_part} selected in {root}; use --tree-bootstrap block")
 
     settings = {
         "Thresholded": bool(thresholded),
-        "FDRLevel": fdr_alpha if fdr_alpha is not None else "from each map's sidecar",
+        "FDRLevel": fdr_level,
+        "FDRLevelSource": "--fdr-alpha" if fdr_alpha is not None else "FDRLevel of the participant maps' sidecars",
         "Similarity": "cosine over the participant's brain-mask voxels",
         "Linkage": "average (UPGMA) on 1 - cosine similarity",
         "NBootstrap": int(n_bootstrap),
+        "TreeBootstrap": tree_bootstrap,
+        "BootstrapBlockMM": (float(bootstrap_block_mm) if bootstrap_block_mm is not None
+                             else "from each participant's map smoothness") if tree_bootstrap == "block" else None,
         "NPermutations": int(n_permutations),
         "TopK": int(top_k),
         "Seed": int(seed),
@@ -243,10 +280,21 @@ def run_group(
 
     # --- similarity matrices -------------------------------------------------
     data = [m.thresholded() if thresholded else m.r for m in maps]
+    empty_in = np.zeros(n_feat, dtype=int)
     for m, x in zip(maps, data):
-        empty = [labels[i] for i in np.flatnonzero(sim_mod.empty_maps(x))]
+        is_empty = sim_mod.empty_maps(x)
+        empty_in += is_empty
+        empty = [labels[i] for i in np.flatnonzero(is_empty)]
         if empty:
             note(f"sub-{m.participant}: no voxel survives for {', '.join(empty)}; their similarity is 0")
+    excluded = [labels[i] for i in np.flatnonzero(empty_in == n_part)]
+    what = f"FDR q < {fdr_level:g}" if thresholded else "non-zero r"
+    excluded_doc = [{"FeatureLabel": lab, "Reason": f"no voxel with {what} in any participant"} for lab in excluded]
+    if excluded:
+        note(f"left out of the tree and the Taskonomy comparison (no voxel with {what} in any participant): "
+             f"{', '.join(excluded)}")
+    kept = [i for i in range(n_feat) if labels[i] not in excluded]
+    tree_labels = [labels[i] for i in kept]
     per_part = [sim_mod.cosine_similarity(x) for x in data]
     for m, s in zip(maps, per_part):
         out.table(
@@ -283,35 +331,58 @@ def run_group(
         note("one participant: consistency across participants skipped")
 
     # --- tree + bootstrap support ---------------------------------------------
-    tree = tree_mod.build_tree(mean_sim)
-    support = None
-    if n_bootstrap > 0:
-        boots = np.zeros((n_bootstrap, n_feat, n_feat))
-        for x, ss in zip(data, boot_seeds):
-            boots += sim_mod.bootstrap_similarities(x, n_bootstrap, np.random.default_rng(ss))
-        boots /= n_part
-        support = tree_mod.bootstrap_support(tree, boots)
-    order = tree_mod.leaf_order(tree)
-    out.json(
-        derivative_path(root, task=task, desc="tree", suffix="dendrogram", extension=".json"),
-        {
-            "Description": "Average-linkage tree of the tasks (cosine distance of the averaged similarity matrix)",
-            "LeafOrder": [labels[i] for i in order],
-            "Tree": tree_mod.to_nested(tree, labels, info, support),
-            "Linkage": tree.tolist(),
-            "LinkageLeaves": labels,
-            "BootstrapSupport": "fraction of voxel-bootstrap trees containing the clade" if support is not None else None,
-        },
-    )
-    out.text(
-        derivative_path(root, task=task, desc="tree", suffix="dendrogram", extension=".nwk"),
-        tree_mod.to_newick(tree, labels, support),
-    )
-    out.table(
-        derivative_path(root, task=task, desc="tree", suffix="clades", extension=".tsv"),
-        pd.DataFrame(tree_mod.clade_table(tree, labels, support)),
-        "Clades (internal nodes) of the task tree with bootstrap support",
-    )
+    order = list(range(n_feat))
+    if len(kept) < 2:
+        note(f"no tree: fewer than 2 feature spaces with surviving voxels ({', '.join(tree_labels) or 'none'})")
+        for ext, suffix in ((".json", "dendrogram"), (".nwk", "dendrogram"), (".tsv", "clades"), (".json", "clades")):
+            stale = derivative_path(root, task=task, desc="tree", suffix=suffix, extension=ext)
+            stale.unlink(missing_ok=True)  # a previous run's tree is not this run's
+    else:
+        tree_sim = mean_sim[np.ix_(kept, kept)]
+        tree = tree_mod.build_tree(tree_sim)
+        support, bootstrap_doc = None, None
+        if n_bootstrap > 0:
+            boots, bootstrap_doc = _tree_bootstrap(
+                maps, [x[kept] for x in data], [s[np.ix_(kept, kept)] for s in per_part], tree_bootstrap,
+                n_bootstrap, bootstrap_block_mm, boot_seeds, seeds[3], note)
+            support = tree_mod.bootstrap_support(tree, boots)
+        tied = tree_mod.tied_clades(tree)
+        if tied.any():
+            note(f"{int(tied.sum())} clade(s) of the tree are tied with their parent (equal distances): "
+                 "drawn as a multifurcation, no bootstrap support")
+        order = [kept[i] for i in tree_mod.leaf_order(tree)]
+        out.json(
+            derivative_path(root, task=task, desc="tree", suffix="dendrogram", extension=".json"),
+            {
+                "Description": "Average-linkage tree of the tasks (cosine distance of the averaged similarity matrix)",
+                "LeafOrder": [labels[i] for i in order],
+                "Tree": tree_mod.to_nested(tree, tree_labels, info, support),
+                "Linkage": tree.tolist(),
+                "LinkageLeaves": tree_labels,
+                "ExcludedFeatureSpaces": excluded_doc,
+                "TiedClades": [
+                    ",".join(tree_labels[j] for j in tree_mod.mask_to_indices(mask))
+                    for mask, t in zip(tree_mod.clade_masks(tree), tied) if t
+                ],
+                "BootstrapSupport": (
+                    f"fraction of {n_bootstrap} {tree_bootstrap}-bootstrap trees containing the clade; "
+                    "null for tied clades" if support is not None else None),
+                "Bootstrap": bootstrap_doc,
+            },
+        )
+        out.text(
+            derivative_path(root, task=task, desc="tree", suffix="dendrogram", extension=".nwk"),
+            tree_mod.to_newick(tree, tree_labels, support),
+        )
+        out.table(
+            derivative_path(root, task=task, desc="tree", suffix="clades", extension=".tsv"),
+            pd.DataFrame(tree_mod.clade_table(tree, tree_labels, support)),
+            "Clades (internal nodes) of the task tree with bootstrap support",
+            ExcludedFeatureSpaces=excluded_doc,
+            Bootstrap=bootstrap_doc,
+        )
+    if len(order) < n_feat:  # leaves left out of the tree go last
+        order += [i for i in range(n_feat) if i not in order]
 
     # --- graph -------------------------------------------------------------------
     edges_path = derivative_path(root, task=task, desc="graph", suffix="edges", extension=".tsv")
@@ -367,7 +438,7 @@ def run_group(
         note(skip)
     else:
         labelled = ref_mod.label_affinities(frame)
-        shared = [lab for lab in labels if lab in labelled.columns]
+        shared = [lab for lab in tree_labels if lab in labelled.columns]
         if len(shared) < compare_mod.MIN_SHARED_TASKS:
             note(
                 f"Taskonomy comparison skipped: {len(shared)} task(s) shared with the reference "
@@ -377,8 +448,10 @@ def run_group(
             ref_sim = ref_mod.transfer_out_similarity(labelled, shared).to_numpy()
             idx = [labels.index(lab) for lab in shared]
             brain = mean_sim[np.ix_(idx, idx)]
+            chance = np.mean([sim_mod.chance_similarity(x[idx]) for x in data], axis=0)
             summary, pairs = compare_mod.compare_structures(
-                brain, ref_sim, shared, n_permutations=n_permutations, rng=np.random.default_rng(seeds[2])
+                brain, ref_sim, shared, n_permutations=n_permutations, rng=np.random.default_rng(seeds[2]),
+                chance=chance,
             )
             ref_meta = {**ref_meta, "TaskStructure": "cosine of transfer-out vectors, each target max-normalised"}
             comparison = summary
@@ -390,6 +463,19 @@ def run_group(
                     "SharedTasks": shared,
                     "Spearman": summary["spearman"],
                     "PValueMantel": summary["p_mantel"],
+                    "PartialCorrelation": summary["partial_correlation"],
+                    "PValueMantelPartial": summary["p_mantel_partial"],
+                    "PartialMethod": (
+                        "partial Mantel test controlling for per-task main effects: both upper triangles "
+                        "residualised (least squares) on additive per-task effects mu + a_i + a_j and on the "
+                        "chance similarity rho_i rho_j of the brain maps (rho_i = mean|x_i| / rms(x_i), set by "
+                        "the surviving-voxel counts; averaged over participants), Pearson correlation of the "
+                        "residuals; the reference's task labels permuted and residualised again, one-sided"
+                        if summary["partial_correlation"] is not None else
+                        f"not computed: needs at least {sim_mod.MIN_TASKS_ADJUSTED} shared tasks"),
+                    "PValueMethod": "permutation of the reference's task labels (rows and columns together), one-sided",
+                    "NPermutations": int(n_permutations),
+                    "ExcludedFeatureSpaces": excluded_doc,
                     "CopheneticCorrelation": summary["cophenetic_correlation"],
                     "Agree": summary["agree"],
                     "Disagree": summary["disagree"],
@@ -425,7 +511,7 @@ def run_group(
     can_map, why = maps_mod.shared_grid(maps)
     if can_map:
         space_label = maps[0].space
-        gmask, stats_by_label = maps_mod.group_maps(maps)
+        gmask, stats_by_label = maps_mod.group_maps(maps, fdr_level)
         affine = maps[0].affine
         out.image(
             derivative_path(root, task=task, space=space_label, desc="brain", suffix="mask", extension=".nii.gz"),
@@ -448,6 +534,7 @@ def run_group(
                     FeatureLabel=label,
                     FeatureSpace=info[label]["feature_space"],
                     FeatureGroup=info[label]["group"],
+                    **({"FDRLevel": fdr_level} if stat == "q" else {}),
                 )
     else:
         note(f"group maps skipped: {why}")
@@ -463,4 +550,55 @@ def run_group(
         "comparison": comparison,
         "rois": roi_labels,
         "group_maps": bool(can_map),
+        "fdr_level": fdr_level,
+        "excluded": excluded,
     }
+
+
+def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note):
+    """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
+    n_feat = data[0].shape[0]
+    if method == "participant":
+        boots = resample_mod.participant_bootstrap_similarities(
+            matrices, n_bootstrap, np.random.default_rng(participant_seed))
+        doc = {"Method": "participant", "NBootstrap": int(n_bootstrap), "NParticipants": len(maps),
+               "Description": "participants drawn with replacement; their similarity matrices averaged"}
+        return boots, doc
+    boots = np.zeros((n_bootstrap, n_feat, n_feat))
+    per = {}
+    for m, x, ss in zip(maps, data, boot_seeds):
+        sizes = nib.affines.voxel_sizes(m.affine)
+        fwhm = None
+        if block_mm is None:
+            vol = np.zeros((m.r.shape[0], *m.mask.shape))
+            vol[:, m.mask] = m.r
+            fwhm = resample_mod.estimate_fwhm(vol, m.mask)
+        edges = resample_mod.block_edges(fwhm, voxel_sizes=sizes, block_mm=block_mm)
+        labels = resample_mod.block_labels(m.mask, edges)
+        n_blocks = int(labels.max()) + 1
+        if n_blocks < resample_mod.MIN_BLOCKS:
+            note(f"sub-{m.participant}: only {n_blocks} bootstrap boxes of {'x'.join(map(str, edges))} voxels; "
+                 "clade support from so few boxes is coarse (set --bootstrap-block-mm smaller only if the maps "
+                 "are less smooth)")
+        boots += resample_mod.block_bootstrap_similarities(x, labels, n_bootstrap, np.random.default_rng(ss))
+        per[m.participant] = {
+            "BlockEdgeVoxels": list(edges),
+            "BlockEdgeMM": [round(float(e * v), 4) for e, v in zip(edges, sizes)],
+            "NBlocks": n_blocks,
+            "EstimatedFWHMVoxels": None if fwhm is None else [None if not np.isfinite(f) else round(float(f), 4)
+                                                              for f in fwhm],
+        }
+    boots /= len(maps)
+    doc = {
+        "Method": "block",
+        "NBootstrap": int(n_bootstrap),
+        "Description": "spatial block bootstrap: each participant's voxel grid cut into boxes, boxes drawn with "
+                       "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
+                       "over participants",
+        "BlockSizeRule": (f"{block_mm:g} mm per axis, rounded to voxels" if block_mm is not None else
+                          f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
+                          f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
+                          "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"),
+        "Participants": per,
+    }
+    return boots, doc

@@ -211,3 +211,95 @@ def consistency(
             count += int(np.sum(null >= observed - 1e-12))
         p = (1 + count) / (1 + n_permutations)
     return {"pairs": pairs, "mean_spearman": observed, "p": p, "n_permutations": int(n_permutations)}
+
+
+#: Fewer tasks than this and the main-effect model leaves too few degrees of freedom.
+MIN_TASKS_ADJUSTED = 6
+
+
+def chance_similarity(maps: np.ndarray) -> np.ndarray:
+    """``(F, V)`` maps -> ``(F, F)`` similarity the maps would have by chance alone.
+
+    ``rho_i rho_j`` with ``rho_i = mean|x_i| / rms(x_i)`` (the cosine of ``|x_i|`` with a
+    constant map): the expected cosine of two non-negative maps whose voxels were
+    placed independently at random. For thresholded maps it is set by how many
+    voxels survive (``rho_i^2`` is the surviving fraction when the surviving values
+    are equal) and by their spread; it carries no pairwise structure. Diagonal 1;
+    an empty map gives 0.
+    """
+    x = np.abs(np.asarray(maps, dtype=float))
+    rms = np.sqrt(np.mean(x * x, axis=1))
+    rho = np.where(rms > 0, x.mean(axis=1) / np.where(rms > 0, rms, 1.0), 0.0)
+    out = np.outer(rho, rho)
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
+def main_effect_basis(chance: np.ndarray) -> np.ndarray:
+    """Orthonormal basis ``(F(F-1)/2, k)`` of what a per-task main effect explains in a matrix.
+
+    Columns spanned: the additive row/column effects ``mu + a_i + a_j`` (removing
+    them is double-centring over the off-diagonal entries) and the upper triangle
+    of ``chance`` (:func:`chance_similarity`), the multiplicative overlap that
+    thresholded maps share by their surviving-voxel counts alone.
+    """
+    chance = np.asarray(chance, dtype=float)
+    n = chance.shape[0]
+    if n < MIN_TASKS_ADJUSTED:
+        raise ValueError(f"main-effect adjustment needs at least {MIN_TASKS_ADJUSTED} tasks, got {n}")
+    iu, ju = np.triu_indices(n, k=1)
+    design = np.zeros((iu.size, n + 1))
+    rows = np.arange(iu.size)
+    design[rows, iu] = 1.0
+    design[rows, ju] = 1.0
+    design[:, n] = chance[iu, ju]
+    u, sv, _ = np.linalg.svd(design, full_matrices=False)
+    return u[:, sv > 1e-10 * sv[0]]
+
+
+def main_effect_residuals(matrix: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """``(F, F)`` -> ``(F(F-1)/2,)`` upper triangle with the :func:`main_effect_basis` projected out."""
+    basis = main_effect_basis(chance)
+    y = upper(np.asarray(matrix, dtype=float))
+    return y - basis @ (basis.T @ y)
+
+
+def partial_mantel(
+    a: np.ndarray, b: np.ndarray, chance: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> tuple[float, float | None]:
+    """Partial Mantel test of ``a`` and ``b`` controlling for per-task main effects.
+
+    Both upper triangles are residualised on :func:`main_effect_basis` (additive
+    per-task effects and the chance similarity of ``a``'s maps) and correlated
+    (Pearson). The null permutes the task labels of ``b`` (rows and columns
+    together), as :func:`mantel` does, and residualises each permuted ``b`` again
+    (Smouse, Long & Sokal 1986); ``p = (1 + #{r_perm >= r}) / (1 + n_permutations)``,
+    one-sided.
+
+    Returns
+    -------
+    r : float
+    p : float or None
+        None when ``n_permutations`` is 0.
+    """
+    basis = main_effect_basis(chance)
+    n = a.shape[0]
+    ea = main_effect_residuals(a, chance)
+    norm_a = np.linalg.norm(ea)
+    ea = ea / norm_a if norm_a > 0 else ea
+
+    def stat(ub: np.ndarray) -> np.ndarray:
+        eb = ub - (ub @ basis) @ basis.T
+        norm = np.linalg.norm(eb, axis=-1)
+        return np.where(norm > 0, (eb @ ea) / np.where(norm > 0, norm, 1.0), 0.0)
+
+    rb = np.asarray(b, dtype=float)
+    r = float(stat(upper(rb)))
+    if n_permutations <= 0:
+        return r, None
+    count = 0
+    for start in range(0, n_permutations, 2048):
+        k = min(2048, n_permutations - start)
+        null = stat(_permuted_upper(rb, _permutations(rng, k, n)))
+        count += int(np.sum(null >= r - 1e-12))
+    return r, (1 + count) / (1 + n_permutations)

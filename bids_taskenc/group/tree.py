@@ -4,6 +4,13 @@ Distance is ``1 - similarity`` (cosine distance, in ``[0, 2]``); the linkage is
 :func:`scipy.cluster.hierarchy.linkage` with ``method='average'`` (UPGMA), so
 node heights are average cosine distances between the merged clusters and the
 tree is ultrametric. Clades are sets of leaves, handled as integer bit masks.
+
+A clade merged at the same height as its parent (a tie in the distances, e.g.
+groups of tasks that share no voxel at all, distance 1 to each other) is not
+a clade the data resolve: which of the tied groups scipy merges first is an
+artefact of their order. Such clades are *tied* (:func:`tied_clades`): they get
+no bootstrap support (NaN, ``null`` in the outputs) and are flagged, so the
+node reads as a multifurcation.
 """
 
 from __future__ import annotations
@@ -63,8 +70,26 @@ def indices_to_mask(indices: Sequence[int]) -> int:
     return mask
 
 
+#: Heights this close (absolute) count as a tie.
+TIE_TOLERANCE = 1e-9
+
+
+def tied_clades(tree: np.ndarray) -> np.ndarray:
+    """``(F-1,)`` bool: internal node ``F+i`` merged at (within :data:`TIE_TOLERANCE`) its parent's height."""
+    n = tree.shape[0] + 1
+    heights = tree[:, 2]
+    tied = np.zeros(tree.shape[0], dtype=bool)
+    for a, b, h, _ in tree:
+        for child in (int(a), int(b)):
+            if child >= n and abs(heights[child - n] - h) <= TIE_TOLERANCE:
+                tied[child - n] = True
+    return tied
+
+
 def bootstrap_support(tree: np.ndarray, bootstrap_similarities: np.ndarray) -> np.ndarray:
     """Fraction of bootstrap trees that contain each clade of ``tree``.
+
+    Tied clades (:func:`tied_clades`) get NaN: the data do not resolve them.
 
     Parameters
     ----------
@@ -84,7 +109,9 @@ def bootstrap_support(tree: np.ndarray, bootstrap_similarities: np.ndarray) -> n
         boot = set(clade_masks(build_tree(sim)))
         hits += [m in boot for m in masks]
     n_boot = len(bootstrap_similarities)
-    return hits / n_boot if n_boot else np.full(len(masks), np.nan)
+    support = hits / n_boot if n_boot else np.full(len(masks), np.nan)
+    support[tied_clades(tree)] = np.nan
+    return support
 
 
 def cophenetic_correlation(tree_a: np.ndarray, tree_b: np.ndarray) -> float:
@@ -128,13 +155,14 @@ def to_nested(
     info: Mapping[str, Mapping[str, str]] | None = None,
     support: np.ndarray | None = None,
 ) -> dict:
-    """Nested dict of the tree: ``{"id", "height", "support", "leaves", "children"}``.
+    """Nested dict of the tree: ``{"id", "height", "support", "tied", "leaves", "children"}``.
 
     Leaves are ``{"id", "name", "height": 0, "group", "feature_space"}`` with
     ``name`` the feature label and group/feature space from ``info``.
     """
     n = len(labels)
     info = info or {}
+    tied = tied_clades(tree)
 
     def node(i: int) -> dict:
         if i < n:
@@ -150,15 +178,17 @@ def to_nested(
         children = [node(int(row[0])), node(int(row[1]))]
         leaves = [leaf for c in children for leaf in (c["leaves"] if "leaves" in c else [c["name"]])]
         sup = None if support is None or np.isnan(support[i - n]) else float(support[i - n])
-        return {"id": i, "height": float(row[2]), "support": sup, "leaves": leaves, "children": children}
+        return {"id": i, "height": float(row[2]), "support": sup, "tied": bool(tied[i - n]),
+                "leaves": leaves, "children": children}
 
     return node(2 * n - 2)
 
 
 def clade_table(tree: np.ndarray, labels: Sequence[str], support: np.ndarray | None = None) -> list[dict]:
-    """One row per internal node: node id, height, size, members (comma-separated), support."""
+    """One row per internal node: node id, height, size, members (comma-separated), support, tied."""
     n = len(labels)
     rows = []
+    tied = tied_clades(tree)
     for i, mask in enumerate(clade_masks(tree)):
         members = [labels[j] for j in mask_to_indices(mask)]
         rows.append(
@@ -168,6 +198,7 @@ def clade_table(tree: np.ndarray, labels: Sequence[str], support: np.ndarray | N
                 "size": len(members),
                 "members": ",".join(members),
                 "support": None if support is None or np.isnan(support[i]) else float(support[i]),
+                "tied": bool(tied[i]),
             }
         )
     return rows

@@ -28,24 +28,36 @@ def _reorder(labels: list[str], matrix: np.ndarray, order: list[str]) -> tuple[l
     return keep, matrix[np.ix_(idx, idx)]
 
 
+def fdr_level(settings: dict) -> float | None:
+    """The group level's one FDR level as its sidecars record it (``Settings.FDRLevel``).
+
+    None when the outputs predate that rule (a string was recorded): the page
+    then counts nothing rather than assume a level.
+    """
+    level = settings.get("FDRLevel")
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        return None
+    return float(level)
+
+
 def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, settings: dict,
                       n_participants: int, fig) -> dict | None:
     """Draw the group mean-r maps (one row per feature space); the page's facts about them, or None."""
     maps = load_group_maps(out, task, labels)
     if maps is None:
         return None
-    level = settings.get("FDRLevel")
-    level = float(level) if isinstance(level, (int, float)) else 0.05
+    level = fdr_level(settings)
     view = choose_group_view(maps.space)
     shown = np.ones(int(maps.mask.sum()), dtype=bool)
     vmax = shared_vmax(list(maps.meanr.values()), [shown] * len(maps.meanr), 0.1)
     specs, rows = [], []
     for label, r in maps.meanr.items():
-        n_sig = int(np.sum(np.isfinite(maps.q[label]) & (maps.q[label] < level)))
+        n_sig = None if level is None else int(np.sum(np.isfinite(maps.q[label]) & (maps.q[label] < level)))
         rows.append({"label": label, "group": group_of.get(label, "other"), "n_sig": n_sig,
                      "max_r": float(np.nanmax(r)) if r.size else float("nan"),
                      "median_r": float(np.nanmedian(r)) if r.size else float("nan")})
-        specs.append(MapSpec(f"{label} ({rows[-1]['group']}; {n_sig} voxels group q < {level:g})",
+        counted = f"{n_sig} voxels group q < {level:g}" if level is not None else "FDR level not recorded"
+        specs.append(MapSpec(f"{label} ({rows[-1]['group']}; {counted})",
                              r, shown, "RdBu_r", -vmax, vmax, "group mean r", group=group_of.get(label)))
     BrainRenderer(maps, view).figure(
         specs, fig("groupmaps"),
@@ -81,7 +93,8 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
     tree = read_json(group_file(out, task, "tree", "dendrogram", ".json"))
     settings = meta.get("Settings", {})
     group_of = meta.get("FeatureGroups", {})
-    order = [t for t in tree.get("LeafOrder", labels) if t in labels] or labels
+    order = [t for t in tree.get("LeafOrder", labels) if t in labels] or list(labels)
+    order += [t for t in labels if t not in order]  # spaces left out of the tree go last
     top_k = int(settings.get("TopK", 3))
     figs: dict[str, str] = {}
     written: list[Path] = []
@@ -157,6 +170,10 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         has_reference=bool(ref_tree),
         top_k=top_k,
         comparison=comparison,
+        fdr_level=fdr_level(settings),
+        bootstrap=tree.get("Bootstrap"),
+        excluded=tree.get("ExcludedFeatureSpaces", []),
+        tied=tree.get("TiedClades", []),
         consistency=consistency,
         pairs=_records(read_table(group_file(out, task, "consistency", "stats", ".tsv"))),
         clades=_records(read_table(group_file(out, task, "tree", "clades", ".tsv"))),

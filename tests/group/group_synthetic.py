@@ -133,3 +133,61 @@ def planted_affinities(shuffle_seed: int | None = None) -> dict[str, float]:
         out[f"random__{names[i]}"] = 0.001
     out[f"{names[0]}__{names[1]}__{names[2]}"] = 0.5  # higher order: ignored
     return out
+
+
+# --- simulations for the resampling and Mantel tests ---------------------------------------------
+
+SIM_SHAPE = (24, 24, 24)
+
+
+def smooth_noise(rng: np.random.Generator, n: int, sigma: float, shape=SIM_SHAPE) -> np.ndarray:
+    """``(n, *shape)`` Gaussian noise smoothed with a Gaussian of ``sigma`` voxels (periodic), unit sd."""
+    from scipy.ndimage import gaussian_filter
+
+    out = np.empty((n, *shape))
+    for i in range(n):
+        z = rng.normal(size=shape)
+        if sigma > 0:
+            z = gaussian_filter(z, sigma, mode="wrap")
+        out[i] = z / z.std()
+    return out
+
+
+def star_tree_maps(rng: np.random.Generator, sigma: float, n_tasks: int = 6, clusters=None, threshold: float = 1.0):
+    """Unthresholded and thresholded ``(n_tasks, *SIM_SHAPE)`` maps of one participant.
+
+    Every task: a shared smooth pattern + its own smooth noise (a star tree: no
+    task pair is more alike than another). With ``clusters`` (cluster index per
+    task) each cluster adds its own smooth pattern, so its tasks form a clade.
+    Voxels above ``threshold`` "survive"; the others are 0.
+    """
+    base = smooth_noise(rng, 1, sigma)[0]
+    noise = smooth_noise(rng, n_tasks, sigma)
+    if clusters is None:
+        vols = base + noise
+    else:
+        clusters = np.asarray(clusters)
+        patterns = smooth_noise(rng, int(clusters.max()) + 1, sigma)
+        vols = base + patterns[clusters] + 0.6 * noise
+    return vols, np.where(vols > threshold, vols, 0.0)
+
+
+def main_effect_null(rng: np.random.Generator, n_tasks: int, kind: str, n_voxels: int = 2000):
+    """Brain and reference ``(F, F)`` similarities that share a per-task main effect and nothing else.
+
+    Task ``i`` has strength ``a_i``; in the brain it sets how many voxels of its
+    thresholded map survive (random voxels, so no pair of tasks shares anything
+    beyond chance overlap); the reference is ``f(a_i, a_j)`` + independent noise with
+    ``f`` additive (``add``), multiplicative (``mult``) or ``min``.
+    """
+    a = rng.normal(size=n_tasks)
+    p = 0.02 + 0.3 * (a - a.min()) / (a.max() - a.min())
+    maps = np.where(rng.random((n_tasks, n_voxels)) < p[:, None], rng.uniform(0.1, 0.5, (n_tasks, n_voxels)), 0.0)
+    if kind == "add":
+        ref = a[:, None] + a[None, :]
+    elif kind == "mult":
+        ref = np.exp(a)[:, None] * np.exp(a)[None, :]
+    else:
+        ref = np.minimum(a[:, None], a[None, :])
+    noise = rng.normal(0.0, 0.3 * ref.std(), ref.shape)
+    return maps, ref + (noise + noise.T) / 2

@@ -149,7 +149,7 @@ def test_pair_table_and_compare():
 def test_fisher_mean_and_t():
     r = np.array([[0.1, 0.5, 0.0], [0.3, 0.5, 0.0], [0.2, 0.5, 0.0]])
     np.testing.assert_allclose(maps.fisher_mean(r), np.tanh(np.arctanh(r).mean(0)))
-    t, p, q = maps.one_sample(r)
+    t, p, q = maps.one_sample(r, 0.05)
     assert t[0] > 0 and p[0] < 0.1
     ref = ttest_1samp(np.arctanh(r[:, 0]), 0.0, alternative="greater")
     assert t[0] == pytest.approx(ref.statistic) and p[0] == pytest.approx(ref.pvalue)
