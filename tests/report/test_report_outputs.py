@@ -181,7 +181,8 @@ def test_citation_holds_what_actually_ran(report_run):
     assert side["SoftwareVersions"]["torch"] in md
     assert "group3DVSgroup2D" in md and "1000 bootstrap resamples" in md
     assert "EarlyVis, LOC, OPA, PPA, RSC" in md
-    assert "averaged over 2 participant(s)" in md and "50 bootstrap resamples of the voxels" in md
+    assert "averaged over 2 participant(s)" in md and "50 spatial block-bootstrap resamples" in md
+    assert "edges of 1.5 times each participant's map smoothness" in md
     assert "pycortex" not in md  # no pycortex picture was drawn
     html = (out / "logs" / "CITATION.html").read_text()
     assert f"{side['CVFolds']}-fold" in html and "<h2>References</h2>" in html
