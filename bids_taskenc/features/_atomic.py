@@ -43,7 +43,7 @@ def atomic_file(path: str | Path, *, suffix: str = ".part"):
     except OSError as exc:
         if exc.filename is not None or exc.errno is None:
             raise
-        raise type(exc)(exc.errno, f"{exc.strerror} (writing {path})", str(path)) from exc
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()

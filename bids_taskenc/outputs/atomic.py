@@ -46,7 +46,7 @@ def _named(exc: OSError, path: Path) -> OSError:
     """``exc`` with ``path`` as its file name when it names none ("[Errno 28] No space left on device")."""
     if exc.filename is not None or exc.errno is None:
         return exc
-    return type(exc)(exc.errno, f"{exc.strerror} (writing {path})", str(path))
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 @contextmanager
