@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.dataset import RunFiles
+from ..bids.files import check_nifti, check_present
 from ..bids.betas import find_beta_files
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks, load_roi_vectors
@@ -166,8 +167,33 @@ def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext)
     return summary
 
 
+def _check_inputs(subject: str, ctx: ParticipantContext, trials: pd.DataFrame, preprocessed: list) -> None:
+    """Every input file of a participant is present and readable, before anything is computed.
+
+    git-annex content never fetched (with the ``datalad get`` that fetches it),
+    broken links, unreadable or truncated NIfTI files: one error naming the file.
+    """
+    args = ctx.args
+    for prun in preprocessed:
+        check_nifti(prun.bold, "preprocessed BOLD")
+        if prun.mask is not None:
+            check_nifti(prun.mask, "brain mask")
+        if args.confounds and prun.confounds is not None:
+            check_present(prun.confounds, "confounds file")
+    if args.mask is not None:
+        check_nifti(args.mask, "--mask")
+    if ctx.roi_dir is not None:
+        for path in find_roi_masks(ctx.roi_dir, subject).values():
+            check_nifti(path, "ROI mask")
+    if any(s.needs_images for s in ctx.spaces):
+        for path in dict.fromkeys(trials["stimulus_path"]):
+            check_present(path, "stimulus image")
+
+
 def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantContext, staging: Path) -> dict:
     args = ctx.args
+    for run in runs:
+        check_present(run.events, "events file")
     trials = build_trials(runs)
     if any(s.needs_images for s in ctx.spaces):
         trials = attach_stimulus_paths(trials, ctx.stimuli_dirs, {r.label: r.events for r in runs})
@@ -180,6 +206,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         raise InputDataError(str(exc)) from exc
     preprocessed = ([] if args.responses == "betas" else
                     [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs])
+    _check_inputs(subject, ctx, trials, preprocessed)
     log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(trials),
              len(unique_images))
 
@@ -193,6 +220,9 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     if args.responses == "betas":
         sessions = sorted({r.session for r in runs if r.session}) or None
         beta_files = find_beta_files(args.betas_dir, subject, sessions)
+        for beta in beta_files:
+            check_nifti(beta.path, "betas")
+            check_present(beta.tsv, "betas stimulus table")
         response_key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
         responses = cache.get_or_compute("responses", response_key,
                                          lambda: beta_responses(beta_files, user_mask=args.mask))
