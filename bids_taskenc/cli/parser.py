@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ROI masks (BOLD5000's sub-X_mask-LHPPA.nii.gz or BIDS desc-<roi>_mask); "
                           "default <bids_dir>/derivatives/spm when present")
     inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
+    inp.add_argument("--resample-mask", action="store_true",
+                     help="resample --mask (nearest neighbour) onto the BOLD grid when its grid differs "
+                          "(default: a mask on another grid is an error naming both grids)")
 
     resp = p.add_argument_group("responses")
     resp.add_argument("--responses", choices=["travg", "lsa", "betas"], default="travg",

@@ -288,7 +288,8 @@ def run_participant_level(args, argv: list[str]) -> int:
     from ..bids.preprocessed import choose_space, open_derivatives
     from ..errors import InputMissingError
     from ..features.base import FeatureError
-    from ..features.registry import resolve_feature_spaces
+    from ..bids.files import check_present
+    from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
     from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant
 
@@ -310,9 +311,15 @@ def run_participant_level(args, argv: list[str]) -> int:
         deriv_layouts = open_derivatives(deriv_dirs)
         space = choose_space(deriv_layouts, runs, args.space)
 
+    if args.features_dir is not None:
+        for path in sorted(args.features_dir.glob("*/*")):
+            if path.is_symlink() or path.is_file():
+                check_present(path, "user feature file")
     try:
         spaces = resolve_feature_spaces(args.feature_spaces, features_dir=args.features_dir,
                                         weights_dir=args.taskonomy_weights, offline=args.offline)
+    except FeatureLabelConflict as exc:
+        raise UsageError(str(exc)) from exc
     except FeatureError as exc:
         raise InputMissingError(str(exc)) from exc
     stimuli_dirs = args.stimuli_dir or [bids_dir / "stimuli"]
