@@ -137,7 +137,9 @@ def _setup_logging(verbosity: int) -> None:
 
 def _describe(exc: BaseException) -> str:
     """One line for an exception: the file and what is wrong where known, else its type and message."""
-    if isinstance(exc, TaskencError):
+    from ..features.base import FeatureError
+
+    if isinstance(exc, (TaskencError, FeatureError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"

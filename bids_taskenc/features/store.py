@@ -196,7 +196,10 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
                 with tqdm(total=total, unit="B", unit_scale=True, desc=final.name[:40],
                           disable=not progress, leave=False) as bar:
                     for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(chunk)
+                        try:
+                            out.write(chunk)
+                        except OSError as exc:  # a full disk: name the file
+                            raise OSError(exc.errno, exc.strerror, str(final)) from exc
                         h.update(chunk)
                         bar.update(len(chunk))
         digest = h.hexdigest()
