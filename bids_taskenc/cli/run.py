@@ -287,10 +287,10 @@ def run_reports_only(args) -> int:
 
 def run_participant_level(args, argv: list[str]) -> int:
     from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
+    from ..bids.files import check_present
     from ..bids.preprocessed import choose_space, open_derivatives
     from ..errors import InputMissingError
     from ..features.base import FeatureError
-    from ..bids.files import check_present
     from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
     from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant

@@ -103,7 +103,7 @@ class _Encoder:
             if len(set(columns)) != len(columns):
                 raise CacheEntryError("table columns must be unique strings")
             data = {}
-            for c, col in zip(columns, v.columns):
+            for c, col in zip(columns, v.columns, strict=True):
                 s = v[col]
                 if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
                     data[c] = {"dtype": s.dtype.str, "values": self.array(s.to_numpy())}

@@ -22,8 +22,8 @@ import pandas as pd
 from ..bids.betas import BetaFile
 from ..errors import InputDataError
 from .base import Responses, zscore_columns
-from .travg import describe_grid, same_grid
 from .images import average_repeats
+from .travg import describe_grid, same_grid
 
 log = logging.getLogger(__name__)
 
