@@ -297,6 +297,7 @@ def test_feature_spaces_with_one_bids_label_are_refused_before_anything(small_co
     assert not out.exists()
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_overflowing_features_name_the_space(small_copy, capsys):
     folder = small_copy / "bids" / "derivatives" / "features" / "scene3da"
     feats = np.load(folder / "features.npy").astype(np.float64)
