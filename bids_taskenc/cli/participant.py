@@ -225,6 +225,11 @@ def _check_inputs(subject: str, ctx: ParticipantContext, trials: pd.DataFrame, p
     if any(s.needs_images for s in ctx.spaces):
         for path in dict.fromkeys(trials["stimulus_path"]):
             check_present(path, "stimulus image")
+    surfaces, _ = find_surfaces(ctx.space, [Path(lay.root) for lay in ctx.derivative_layouts], subject)
+    if surfaces is not None:
+        for mesh in [*surfaces.pial.values(), *surfaces.white.values()]:
+            if isinstance(mesh, (str, Path)):
+                check_present(mesh, "surface mesh")
 
 
 def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantContext, staging: Path) -> dict:
