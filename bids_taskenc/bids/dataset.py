@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputMissingError, NoFilesError, UsageError, ValidationError
+from .files import check_present, missing_reason
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,10 @@ def stimulus_tasks(layout) -> list[str]:
     tasks = []
     for task in layout.get_tasks():
         events = layout.get(task=task, suffix="events", extension=".tsv")
-        if events and any(c in _events_columns(events[0].path) for c in STIMULUS_COLUMNS):
+        present = [e.path for e in events if missing_reason(e.path) is None]
+        if events and not present:
+            check_present(events[0].path, "events file")
+        if present and any(c in _events_columns(present[0]) for c in STIMULUS_COLUMNS):
             tasks.append(task)
     return tasks
 

@@ -54,8 +54,14 @@ def read_events(run: RunFiles) -> pd.DataFrame:
     events = events[events[column].notna()].copy()
     if events.empty:
         raise InputDataError(f"{path}: no trial names a stimulus")
-    if not np.issubdtype(events["onset"].dtype, np.number) or events["onset"].isna().any():
-        raise InputDataError(f"{path}: 'onset' must be numbers for every trial")
+    for col in ("onset", "duration"):  # pandas may read text columns with its string dtype, numpy can't judge
+        numbers = pd.to_numeric(events[col], errors="coerce")
+        bad = numbers.isna() & (events[col].notna() if col == "duration" else True)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputDataError(f"{path}: {col!r} must be numbers for every trial (row {row + 1} of the trials "
+                                 f"has {events[col].iloc[row]!r})")
+        events[col] = numbers
     events = events.sort_values("onset", kind="stable")
     return pd.DataFrame({
         "participant": run.subject,
@@ -104,11 +110,12 @@ def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, Path]:
         if not folder.is_dir():
             raise InputMissingError(f"{folder}: stimuli folder does not exist")
         for path in folder.rglob("*"):
-            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            # a dangling link (git-annex content not fetched) is indexed too, so the check says so
+            if path.suffix.lower() in IMAGE_EXTENSIONS and (path.is_file() or path.is_symlink()):
                 if path.name in index and index[path.name] != path:
                     log.debug("stimulus %s found twice; using %s", path.name, index[path.name])
                     continue
-                index[path.name] = path.resolve()
+                index[path.name] = path.resolve() if path.exists() else path.absolute()
     return index
 
 

@@ -7,6 +7,7 @@ option names with ``_`` or ``-`` (``cv_folds = 5``); the command line wins.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tomllib
 from pathlib import Path
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ROI masks (BOLD5000's sub-X_mask-LHPPA.nii.gz or BIDS desc-<roi>_mask); "
                           "default <bids_dir>/derivatives/spm when present")
     inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
+    inp.add_argument("--resample-mask", action="store_true",
+                     help="resample --mask (nearest neighbour) onto the BOLD grid when its grid differs "
+                          "(default: a mask on another grid is an error naming both grids)")
 
     resp = p.add_argument_group("responses")
     resp.add_argument("--responses", choices=["travg", "lsa", "betas"], default="travg",
@@ -180,10 +184,50 @@ def _config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
         if dest not in known or dest in ("bids_dir", "output_dir", "analysis_level", "config", "help", "version"):
             raise UsageError(f"{path}: unknown option {key!r}")
         action = next(a for a in parser._actions if a.dest == dest)
-        if action.type is Path:
-            value = [Path(v) for v in value] if isinstance(value, list) else Path(value)
-        out[dest] = value
+        out[dest] = _config_value(path, key, action, value)
     return out
+
+
+def _config_value(path: Path, key: str, action: argparse.Action, value):
+    """A TOML value checked and converted as argparse would the same option on the command line."""
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"{path}: {key} = {value!r}: expected {expected}")
+
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(action, argparse._CountAction):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad("a whole number >= 0")
+        return value
+    many = action.nargs in ("+", "*")
+    if many:
+        if not isinstance(value, list):
+            raise bad(f"a list, e.g. {key} = [{value!r}]")
+        if action.nargs == "+" and not value:
+            raise bad("a list of at least one value")
+        items = value
+    else:
+        if isinstance(value, (list, dict)):
+            raise bad("a single value")
+        items = [value]
+    conv = action.type or str
+    converted = []
+    for item in items:
+        if isinstance(item, (list, dict, bool)) and conv is not str:
+            raise bad(f"{'a list of ' if many else ''}{conv.__name__} value{'s' if many else ''}")
+        if conv is int and not isinstance(item, int):
+            raise bad("whole numbers" if many else "a whole number")
+        if conv is float and not isinstance(item, (int, float)):
+            raise bad("numbers" if many else "a number")
+        if conv in (str, Path) and not isinstance(item, (str, int)) or isinstance(item, (dict, list)):
+            raise bad("text")
+        item = conv(item) if conv is not str else str(item)
+        if action.choices is not None and item not in action.choices:
+            raise bad(f"one of {', '.join(map(str, action.choices))}")
+        converted.append(item)
+    return converted if many else converted[0]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -226,4 +270,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError("--pycortex-subject: LABEL=NAME needs both a label and a name")
     if args.contrast_bootstrap < 0:
         raise UsageError("--contrast-bootstrap must be >= 0")
+    if args.mem_gb is not None and not args.mem_gb > 0:
+        raise UsageError(f"--mem-gb must be a positive number of gigabytes (got {args.mem_gb})")
+    if not args.high_pass > 0:
+        raise UsageError(f"--high-pass must be a positive frequency in Hz (got {args.high_pass})")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0 (got {args.seed})")
+    if any(not math.isfinite(a) for a in args.alphas):
+        raise UsageError("--alphas must be finite")
+    for flag, value in (("--mask", args.mask), ("--bids-filter-file", args.bids_filter_file),
+                        ("--reference-affinities", args.reference_affinities)):
+        if value is not None:
+            _input_file(flag, value)
+    for flag, value in (("--features-dir", args.features_dir), ("--betas-dir", args.betas_dir)):
+        if value is not None and not value.is_dir():
+            raise InputMissingError(f"{value}: {flag} folder does not exist")
     return args
+
+
+def _input_file(flag: str, path: Path) -> None:
+    """An input file given by ``flag`` is there (exit 66 naming the flag), annexed content included."""
+    from ..bids.files import missing_reason
+
+    reason = missing_reason(path)
+    if reason is not None:
+        raise InputMissingError(f"{path}: {flag} file {reason}")

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.dataset import RunFiles
+from ..bids.files import check_nifti, check_present
 from ..bids.betas import find_beta_files
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks, load_roi_vectors
@@ -98,6 +99,43 @@ def _check_features(spaces, image_ids: list[str]) -> None:
     for space in spaces:
         if not space.needs_images:
             space.lookup(image_ids)
+
+
+def _check_feature_values(space, X: np.ndarray, image_ids: list[str], train: np.ndarray) -> None:
+    """Non-finite features (NaN, inf, values beyond float32's range) are an error naming the space;
+    features constant over the training images (nothing to fit: r = 0 everywhere) a warning."""
+    finite = np.isfinite(X)
+    if not finite.all():
+        rows, cols = np.nonzero(~finite)
+        raise InputDataError(
+            f"feature space {space.name}: {int((~finite).sum())} feature value(s) are NaN or infinite (first: "
+            f"image {image_ids[rows[0]]!r}, column {int(cols[0])}); features are float32, so |x| must stay "
+            f"below {float(np.finfo(np.float32).max):.3g}: rescale the features")
+    Xt = X[train]
+    constant = Xt.max(0) == Xt.min(0) if len(Xt) else np.ones(X.shape[1], bool)
+    if constant.all():
+        log.warning("feature space %s: every one of its %d columns is constant over the training images; "
+                    "it cannot predict anything (r = 0, p = 1 everywhere)", space.name, X.shape[1])
+    elif constant.mean() > 0.5:
+        log.warning("feature space %s: %d of its %d columns are constant over the training images",
+                    space.name, int(constant.sum()), X.shape[1])
+
+
+def _user_mask(args, target):
+    """``--mask`` as given, or (``--resample-mask``) resampled by nearest neighbour onto ``target``'s grid."""
+    if args.mask is None or not args.resample_mask or target is None:
+        return args.mask
+    import nibabel as nib
+    from nilearn.image import resample_img
+
+    mask, ref = nib.load(args.mask), nib.load(target)
+    if mask.shape[:3] == ref.shape[:3] and np.allclose(mask.affine, ref.affine, atol=1e-3):
+        return args.mask
+    log.info("%s: --mask resampled (nearest neighbour) onto the grid of %s", args.mask, target)
+    data = (np.asarray(mask.dataobj) > 0).astype(np.uint8)
+    out = resample_img(nib.Nifti1Image(data, mask.affine), target_affine=ref.affine, target_shape=ref.shape[:3],
+                       interpolation="nearest", force_resample=True, copy_header=True)
+    return nib.Nifti1Image((np.asarray(out.dataobj) > 0).astype(np.uint8), ref.affine)
 
 
 def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
@@ -176,8 +214,38 @@ def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext)
     return summary
 
 
+def _check_inputs(subject: str, ctx: ParticipantContext, trials: pd.DataFrame, preprocessed: list) -> None:
+    """Every input file of a participant is present and readable, before anything is computed.
+
+    git-annex content never fetched (with the ``datalad get`` that fetches it),
+    broken links, unreadable or truncated NIfTI files: one error naming the file.
+    """
+    args = ctx.args
+    for prun in preprocessed:
+        check_nifti(prun.bold, "preprocessed BOLD")
+        if prun.mask is not None:
+            check_nifti(prun.mask, "brain mask")
+        if args.confounds and prun.confounds is not None:
+            check_present(prun.confounds, "confounds file")
+    if args.mask is not None:
+        check_nifti(args.mask, "--mask")
+    if ctx.roi_dir is not None:
+        for path in find_roi_masks(ctx.roi_dir, subject).values():
+            check_nifti(path, "ROI mask")
+    if any(s.needs_images for s in ctx.spaces):
+        for path in dict.fromkeys(trials["stimulus_path"]):
+            check_present(path, "stimulus image")
+    surfaces, _ = find_surfaces(ctx.space, [Path(lay.root) for lay in ctx.derivative_layouts], subject)
+    if surfaces is not None:
+        for mesh in [*surfaces.pial.values(), *surfaces.white.values()]:
+            if isinstance(mesh, (str, Path)):
+                check_present(mesh, "surface mesh")
+
+
 def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantContext, staging: Path) -> dict:
     args = ctx.args
+    for run in runs:
+        check_present(run.events, "events file")
     trials = build_trials(runs)
     if any(s.needs_images for s in ctx.spaces):
         trials = attach_stimulus_paths(trials, ctx.stimuli_dirs, {r.label: r.events for r in runs})
@@ -190,6 +258,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         raise InputDataError(str(exc)) from exc
     preprocessed = ([] if args.responses == "betas" else
                     [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs])
+    _check_inputs(subject, ctx, trials, preprocessed)
     log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(trials),
              len(unique_images))
 
@@ -198,15 +267,19 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     response_key = {
         "model": args.responses, "response_trs": list(args.response_trs), "confounds": args.confounds,
         "hrf": args.hrf_model, "high_pass": args.high_pass, "mask": file_identity(args.mask),
+        "resample_mask": bool(args.resample_mask),
         "runs": [[file_identity(p.bold), file_identity(p.mask), file_identity(p.confounds),
                   file_identity(p.raw.events), p.raw.repetition_time, p.start_time] for p in preprocessed],
         "volume_choice": "nearest to onset + L*TR"}
     if args.responses == "betas":
         sessions = sorted({r.session for r in runs if r.session}) or None
         beta_files = find_beta_files(args.betas_dir, subject, sessions)
+        for beta in beta_files:
+            check_nifti(beta.path, "betas")
+            check_present(beta.tsv, "betas stimulus table")
         response_key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
-        responses = cache.get_or_compute("responses", response_key,
-                                         lambda: beta_responses(beta_files, user_mask=args.mask))
+        responses = cache.get_or_compute("responses", response_key, lambda: beta_responses(
+            beta_files, user_mask=_user_mask(args, beta_files[0].path if beta_files else None)))
         missing = sorted(set(responses.image_ids) - set(trials["image_id"]))
         if missing:
             raise InputDataError(f"{args.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
@@ -214,15 +287,21 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     elif args.responses == "lsa":
         responses = cache.get_or_compute("responses", response_key, lambda: lsa_responses(
             preprocessed, trials, hrf_model=args.hrf_model, high_pass=args.high_pass,
-            confounds=args.confounds, user_mask=args.mask, device=ctx.device))
+            confounds=args.confounds, user_mask=_user_mask(args, preprocessed[0].bold), device=ctx.device))
     else:
         responses = cache.get_or_compute("responses", response_key, lambda: tr_average_responses(
-            preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds, user_mask=args.mask))
+            preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds,
+            user_mask=_user_mask(args, preprocessed[0].bold)))
     paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
     t_feat = time.perf_counter()
     features = featurize(ctx.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
                          cache_dir=ctx.work_dir / "features", device=ctx.device, progress=args.verbose > 0)
     t_feat = time.perf_counter() - t_feat
+    n_images = len(responses.image_ids)
+    train_mask = np.zeros(n_images, bool)
+    train_mask[train_test_split_indices(n_images, args.test_fraction, args.seed)[0]] = True
+    for space in ctx.spaces:
+        _check_feature_values(space, features[space.name], responses.image_ids, train_mask)
 
     n = len(responses.image_ids)
     train_idx, test_idx = train_test_split_indices(n, args.test_fraction, args.seed)

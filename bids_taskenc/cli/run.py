@@ -11,6 +11,14 @@ without fitting, ``--no-reports`` skips them. A report that cannot be written
 is logged as an ERROR with its cause and listed in the summary, and the exit
 code is 1 even though the analysis outputs are complete (an unnoticed missing
 report would hide a problem; ``--reports-only`` rebuilds it without refitting).
+
+Faults stay with their participant: any exception while one participant runs
+(a truncated NIfTI, a corrupt table, a full disk) becomes one ERROR line naming
+the file and what is wrong, its traceback goes to a crash file
+``logs/crash-<time>-<participant>-<uuid>.txt``, the other participants go on
+(unless ``--stop-on-first-crash``), the summary lists it, and the exit code is
+1. Every run that gets as far as the output folder writes its whole log (DEBUG
+included) to ``logs/bids_taskenc-<time>.log`` (names: :mod:`bids_taskenc.outputs.logs`).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import platform
 import shlex
 import sys
 import time
+import traceback
+from datetime import datetime
 from pathlib import Path
 
 from ..__about__ import __version__
@@ -29,14 +39,135 @@ from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError, UsageError
 log = logging.getLogger("bids_taskenc")
 
 
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _Buffer(logging.Handler):
+    """Keeps records until the run log file can be opened (the output folder may not exist yet)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+class RunLog:
+    """The run's log file ``logs/bids_taskenc-<time>.log``: every record, DEBUG included.
+
+    Records are buffered from the start of the run; :meth:`open` (called once the
+    output folder exists) writes them and every later one to the file. A run
+    that fails before it has an output folder leaves no log file (its one error
+    line on stderr says why).
+    """
+
+    def __init__(self):
+        self.started = datetime.now()
+        self.path: Path | None = None
+        self._buffer = _Buffer()
+        self._file: logging.Handler | None = None
+        logging.getLogger().addHandler(self._buffer)
+
+    def open(self, output_dir: Path) -> Path | None:
+        from ..outputs.logs import run_log_path
+
+        if self._file is not None:
+            return self.path
+        try:
+            path = run_log_path(output_dir, self.started)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            log.warning("%s: cannot write the run log (%s)", output_dir, _describe(exc))
+            return None
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+        for record in self._buffer.records:
+            handler.handle(record)
+        root = logging.getLogger()
+        root.removeHandler(self._buffer)
+        root.addHandler(handler)
+        self._buffer.records.clear()
+        self._file, self.path = handler, path
+        return path
+
+    def note(self, message: str, level: int = logging.INFO) -> None:
+        """A line printed on stderr, recorded in the log file only."""
+        record = logging.LogRecord("bids_taskenc", level, __file__, 0, message, None, None)
+        (self._file or self._buffer).handle(record)
+
+    def close(self) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self._buffer)
+        if self._file is not None:
+            root.removeHandler(self._file)
+            self._file.close()
+            self._file = None
+
+
+#: The current run's log (set by :func:`main`).
+_run_log: RunLog | None = None
+
+
+def _say(line: str, level: int = logging.INFO) -> None:
+    """Print a summary line on stderr and keep it in the run log."""
+    print(line, file=sys.stderr)
+    if _run_log is not None:
+        _run_log.note(line, level)
+
+
+def _open_run_log(output_dir: Path) -> None:
+    if _run_log is not None:
+        path = _run_log.open(output_dir)
+        if path is not None:
+            log.debug("run log: %s", path)
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr, force=True)
-    # our own progress lines at INFO even without -v
-    logging.getLogger("bids_taskenc").setLevel(min(level, logging.INFO))
+    logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    # our own progress lines at INFO on stderr even without -v; everything of ours reaches the run log
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(min(level, logging.INFO))
+    logging.getLogger("bids_taskenc").setLevel(logging.DEBUG)
     for noisy in ("bids", "nibabel", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception: the file and what is wrong where known, else its type and message."""
+    from ..features.base import FeatureError
+
+    if isinstance(exc, (TaskencError, FeatureError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def write_crash_file(output_dir: Path, who: str, exc: BaseException, argv: list[str]) -> Path | None:
+    """``logs/crash-<time>-<who>-<uuid>.txt`` with the traceback of ``exc``; None if it cannot be written."""
+    from ..outputs.atomic import write_text
+    from ..outputs.logs import crash_file_path
+
+    path = crash_file_path(output_dir, who)
+    text = "\n".join([
+        f"bids_taskenc {__version__} crash report",
+        f"when: {datetime.now().isoformat(timespec='seconds')}",
+        f"who: {who}",
+        f"command: {shlex.join(['bids_taskenc', *argv])}",
+        f"python: {platform.python_version()} on {platform.platform()}",
+        f"error: {_describe(exc)}",
+        "",
+        "".join(traceback.format_exception(exc)),
+    ])
+    try:
+        return write_text(path, text)
+    except OSError as err:
+        log.warning("%s: cannot write the crash file (%s)", path, _describe(err))
+        return None
 
 
 def software_versions() -> dict:
@@ -55,6 +186,8 @@ def software_versions() -> dict:
 def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
     """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
     bids_dir, output_dir = bids_dir.resolve(), output_dir.resolve()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"{output_dir}: output_dir exists and is not a folder")
     if output_dir == bids_dir:
         raise UsageError(f"{output_dir}: output_dir must not be the BIDS dataset itself "
                          f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})")
@@ -109,10 +242,10 @@ def build_level_reports(args, output_dir: Path, *, participants: list[str] | Non
 def _print_report_outcome(outcome) -> None:
     pages = [p for p in outcome.written if p.suffix == ".html" and p.parent.name != "logs"]
     if pages:
-        print(f"  reports: {', '.join(p.name for p in pages)}; citation files in logs/", file=sys.stderr)
+        _say(f"  reports: {', '.join(p.name for p in pages)}; citation files in logs/")
     for key, why in outcome.failures.items():
-        print(f"  report {key}: FAILED: {why} (the analysis outputs are complete; rebuild with --reports-only)",
-              file=sys.stderr)
+        _say(f"  report {key}: FAILED: {why} (the analysis outputs are complete; rebuild with --reports-only)",
+             logging.ERROR)
 
 
 def run_reports_only(args) -> int:
@@ -127,6 +260,7 @@ def run_reports_only(args) -> int:
     if not present:
         raise InputMissingError(f"{output_dir}: no participant outputs to report on (run the participant level "
                                 "first)")
+    _open_run_log(output_dir)
     task = args.task_label[0] if args.task_label else None
     if args.boilerplate_only:
         try:
@@ -153,10 +287,11 @@ def run_reports_only(args) -> int:
 
 def run_participant_level(args, argv: list[str]) -> int:
     from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
+    from ..bids.files import check_present
     from ..bids.preprocessed import choose_space, open_derivatives
     from ..errors import InputMissingError
     from ..features.base import FeatureError
-    from ..features.registry import resolve_feature_spaces
+    from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
     from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant
 
@@ -178,9 +313,15 @@ def run_participant_level(args, argv: list[str]) -> int:
         deriv_layouts = open_derivatives(deriv_dirs)
         space = choose_space(deriv_layouts, runs, args.space)
 
+    if args.features_dir is not None:
+        for path in sorted(args.features_dir.glob("*/*")):
+            if path.is_symlink() or path.is_file():
+                check_present(path, "user feature file")
     try:
         spaces = resolve_feature_spaces(args.feature_spaces, features_dir=args.features_dir,
                                         weights_dir=args.taskonomy_weights, offline=args.offline)
+    except FeatureLabelConflict as exc:
+        raise UsageError(str(exc)) from exc
     except FeatureError as exc:
         raise InputMissingError(str(exc)) from exc
     stimuli_dirs = args.stimuli_dir or [bids_dir / "stimuli"]
@@ -194,8 +335,14 @@ def run_participant_level(args, argv: list[str]) -> int:
 
     device = _resolve_device(args.device)
     work_dir = args.work_dir.resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise UsageError(f"{work_dir}: --work-dir exists and is not a folder")
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the work or output folder: {_describe(exc)}") from exc
+    _open_run_log(output_dir)
     provenance = {"SoftwareVersions": software_versions(),
                   "CommandLine": shlex.join(["bids_taskenc", *argv]),
                   "Config": _config_record(args), "Device": device}
@@ -209,7 +356,7 @@ def run_participant_level(args, argv: list[str]) -> int:
     subjects = sorted({r.subject for r in runs})
     log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
              __version__, len(subjects), space, len(spaces), device)
-    results, failures = {}, {}
+    results, failures, crashes = {}, {}, {}
     reports = None  # ReportOutcome of this run's participant pages and citation files
     for subject in subjects:
         try:
@@ -218,21 +365,29 @@ def run_participant_level(args, argv: list[str]) -> int:
             if not args.no_reports:
                 outcome = build_level_reports(args, output_dir, participants=[subject], group=False)
                 reports = outcome if reports is None else _merge(reports, outcome)
-        except (TaskencError, FeatureError, ValueError, OSError, MemoryError, RuntimeError) as exc:
+        except Exception as exc:  # one participant's fault never ends the others' run
             failures[subject] = exc
-            if args.verbose > 1:
-                log.exception("sub-%s failed", subject)
+            crashes[subject] = write_crash_file(output_dir, subject, exc, argv)
+            log.debug("sub-%s failed", subject, exc_info=exc)
             if len(subjects) == 1 and isinstance(exc, TaskencError):
                 raise
+            log.error("sub-%s failed: %s%s", subject, _describe(exc),
+                      f" (traceback: {crashes[subject]})" if crashes[subject] else "")
             if args.stop_on_first_crash:
+                skipped = subjects[subjects.index(subject) + 1:]
+                if skipped:
+                    log.error("--stop-on-first-crash: sub-%s not processed", ", sub-".join(skipped))
                 break
 
-    print(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in {output_dir}",
-          file=sys.stderr)
+    _say(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in {output_dir}")
     for subject, res in results.items():
-        print(f"  sub-{subject}: ok ({res['seconds']} s)", file=sys.stderr)
+        _say(f"  sub-{subject}: ok ({res['seconds']} s)")
     for subject, exc in failures.items():
-        print(f"  sub-{subject}: FAILED: {exc}", file=sys.stderr)
+        where = f" (traceback in {crashes[subject]})" if crashes.get(subject) else ""
+        _say(f"  sub-{subject}: FAILED: {_describe(exc)}{where}", logging.ERROR)
+    not_run = [s_ for s_ in subjects if s_ not in results and s_ not in failures]
+    if not_run:
+        _say(f"  not processed (--stop-on-first-crash): sub-{', sub-'.join(not_run)}", logging.ERROR)
     if reports is not None:
         _print_report_outcome(reports)
     if failures or (reports is not None and reports.failures):
@@ -291,6 +446,7 @@ def run_group_level(args, argv: list[str]) -> int:
         raise InputMissingError(f"{output_dir}: no participant outputs (run the participant level first)")
     participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
     task = args.task_label[0] if args.task_label else None
+    _open_run_log(output_dir)
     try:
         summary = run_group(output_dir, task=task, participants=participants, space=args.space,
                             fdr_alpha=args.fdr_alpha, thresholded=not args.unthresholded,
@@ -304,7 +460,7 @@ def run_group_level(args, argv: list[str]) -> int:
     except GroupInputError as exc:
         raise InputMissingError(str(exc)) from exc
     written = summary.get("files", []) if isinstance(summary, dict) else []
-    print(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}", file=sys.stderr)
+    _say(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}")
     if args.no_reports:
         return EXIT_OK
     outcome = build_level_reports(args, output_dir, participants=[], group=True)
@@ -316,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the BIDS-App; returns the exit code."""
     from .parser import parse_args
 
+    global _run_log
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parse_args(argv)
@@ -323,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bids_taskenc: error: {exc}", file=sys.stderr)
         return exc.exit_code
     _setup_logging(args.verbose)
+    _run_log = RunLog()
     t0 = time.perf_counter()
     try:
         if args.reports_only or args.boilerplate_only:
@@ -332,12 +490,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = run_group_level(args, argv)
     except TaskencError as exc:
-        print(f"bids_taskenc: error: {exc}", file=sys.stderr)
+        log.debug("error", exc_info=exc)
+        _say(f"bids_taskenc: error: {exc}", logging.ERROR)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("bids_taskenc: interrupted", file=sys.stderr)
+        _say("bids_taskenc: interrupted", logging.ERROR)
         return 130
-    log.info("done in %.1f s", time.perf_counter() - t0)
+    except Exception as exc:  # a bug or an unforeseen input: one line, the traceback kept
+        out = args.output_dir.resolve()
+        crash = write_crash_file(out, args.analysis_level if args.analysis_level == "group" else "run", exc,
+                                 argv) if out.is_dir() else None
+        log.debug("unexpected error", exc_info=exc)
+        where = f"traceback in {crash}" if crash else "rerun with -vv for the traceback"
+        _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)
+        return EXIT_FAILURE
+    finally:
+        log.info("done in %.1f s", time.perf_counter() - t0)
+        _run_log.close()
+        _run_log = None
     return code
 
 

@@ -12,12 +12,11 @@ rerun, reads rows instead of computing them. Writes are atomic (temporary file
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_file
 from .images import IMAGE_PREPROCESSING_VERSION
 
 
@@ -52,12 +51,6 @@ class FeatureCache:
 
     def put(self, image_hash: str, row: np.ndarray) -> None:
         path = self._path(image_hash)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npy.part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(row, dtype=np.float32))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_file(path, suffix=".npy.part") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(row, dtype=np.float32), allow_pickle=False)

@@ -126,4 +126,16 @@ def resolve_feature_spaces(names: list[str] | None, *, features_dir: str | Path 
         if space.name not in seen:
             seen.add(space.name)
             spaces.append(space)
+    by_label: dict[str, FeatureSpace] = {}
+    for space in spaces:  # maps are named by label: two spaces of one label would overwrite each other
+        other = by_label.setdefault(space.label.lower(), space)
+        if other is not space:
+            raise FeatureLabelConflict(
+                f"feature spaces {other.name!r} and {space.name!r} both get the BIDS label {space.label!r} "
+                f"(desc-{space.label}), so their maps would overwrite each other; rename one (a folder of "
+                "--features-dir) or choose one of them")
     return spaces
+
+
+class FeatureLabelConflict(FeatureError):
+    """Two chosen feature spaces share a BIDS-safe label."""

@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._atomic import reserve_temp
 from .base import FeatureError
 from .taskonomy import ENCODER_SHA256, canonical_task
 
@@ -180,8 +180,8 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
     store.mkdir(parents=True, exist_ok=True)
     url = weights_url(task)
     final = store / published_filename(task)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=store)
-    tmp = Path(tmp_name)
+    tmp = reserve_temp(store, f".{final.name}.", ".part")  # the umask's mode, not mkstemp's 0600
+    fd = os.open(tmp, os.O_WRONLY)
     h = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:
@@ -196,7 +196,10 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
                 with tqdm(total=total, unit="B", unit_scale=True, desc=final.name[:40],
                           disable=not progress, leave=False) as bar:
                     for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(chunk)
+                        try:
+                            out.write(chunk)
+                        except OSError as exc:  # a full disk: name the file
+                            raise OSError(exc.errno, exc.strerror, str(final)) from exc
                         h.update(chunk)
                         bar.update(len(chunk))
         digest = h.hexdigest()

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import reserve_temp
 from .base import FeatureError, ImageFeatureSpace
 
 #: sha256 in the published file name ``{task}_encoder-{sha256}.pth`` (visualpriors 0.3.5).
@@ -327,8 +327,7 @@ def make_random_checkpoint(task: str, store_dir: str | Path, seed: int = 0) -> P
     task = canonical_task(task)
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{task}-", suffix=".part", dir=store_dir)
-    os.close(fd)
+    tmp = reserve_temp(store_dir, f".{task}-", ".part")
     try:
         torch.save({"state_dict": random_state_dict(seed)}, tmp)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

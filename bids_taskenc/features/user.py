@@ -22,6 +22,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
+from ._atomic import atomic_file
 from .base import GROUPS, FeatureError, LookupFeatureSpace
 
 
@@ -123,14 +124,11 @@ def save_feature_space(folder: str | Path, features: np.ndarray, stimulus_names:
     """Write the ``--features-dir`` layout (atomically per file). Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "features.npy.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.asarray(features, dtype=np.float32))
-    tmp.replace(folder / "features.npy")
-    pd.DataFrame({"stimulus": [_stimulus_key(s) for s in stimulus_names]}).to_csv(
-        folder / "stimuli.tsv.tmp", sep="\t", index=False)
-    (folder / "stimuli.tsv.tmp").replace(folder / "stimuli.tsv")
+    with atomic_file(folder / "features.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(features, dtype=np.float32), allow_pickle=False)
+    with atomic_file(folder / "stimuli.tsv") as tmp:
+        pd.DataFrame({"stimulus": [_stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
     if meta:
-        (folder / "space.json.tmp").write_text(json.dumps(meta, indent=2))
-        (folder / "space.json.tmp").replace(folder / "space.json")
+        with atomic_file(folder / "space.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2))
     return folder

@@ -40,6 +40,7 @@ from bids_taskenc.group.inputs import (
     scan,
     select,
 )
+from bids_taskenc.group.staging import staged
 from bids_taskenc.outputs.atomic import write_image, write_json, write_text, write_tsv
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
@@ -72,32 +73,37 @@ def matrix_table(matrix: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 
 class _Writer:
-    """Collects written files and shares the provenance block of every sidecar."""
+    """Collects written files and shares the provenance block of every sidecar.
 
-    def __init__(self, root: Path, provenance: dict):
+    With a stage (:mod:`~bids_taskenc.group.staging`) every file goes to its
+    staged path and is moved to ``path`` when the group level is complete.
+    """
+
+    def __init__(self, root: Path, provenance: dict, stage=None):
         self.root = root
         self.provenance = provenance
         self.files: list[Path] = []
+        self.at = stage.path if stage is not None else (lambda path: path)
 
     def table(self, path: Path, table: pd.DataFrame, description: str, **extra) -> Path:
-        write_tsv(path, table)
-        write_json(sidecar_path(path), {"Description": description, **extra, **self.provenance})
+        write_tsv(self.at(path), table)
+        write_json(self.at(sidecar_path(path)), {"Description": description, **extra, **self.provenance})
         self.files += [path, sidecar_path(path)]
         return path
 
     def json(self, path: Path, data: dict) -> Path:
-        write_json(path, {**data, **self.provenance})
+        write_json(self.at(path), {**data, **self.provenance})
         self.files.append(path)
         return path
 
     def text(self, path: Path, text: str) -> Path:
-        write_text(path, text)
+        write_text(self.at(path), text)
         self.files.append(path)
         return path
 
     def image(self, path: Path, img, description: str, **extra) -> Path:
-        write_image(path, img)
-        write_json(sidecar_path(path), {"Description": description, **extra, **self.provenance})
+        write_image(self.at(path), img)
+        write_json(self.at(sidecar_path(path)), {"Description": description, **extra, **self.provenance})
         self.files += [path, sidecar_path(path)]
         return path
 
@@ -130,6 +136,7 @@ def _resolve_reference(
     return frame, {"Source": ref_mod.AFFINITIES_URL, "sha256": ref_mod.AFFINITIES_SHA256, "CachedAt": str(path)}, None
 
 
+@staged
 def run_group(
     output_dir: str | Path,
     *,
@@ -150,6 +157,7 @@ def run_group(
     seed: int = 0,
     command_line: str | None = None,
     log: Callable[[str], object] = print,
+    _stage=None,
 ) -> dict:
     """Run the group level on the participant outputs in ``output_dir``.
 
@@ -274,7 +282,7 @@ def run_group(
         "SoftwareVersions": _versions(),
         "CommandLine": command_line if command_line is not None else " ".join(sys.argv),
     }
-    out = _Writer(root, provenance)
+    out = _Writer(root, provenance, _stage)
     seeds = np.random.SeedSequence(seed).spawn(4)
     boot_seeds = seeds[0].spawn(n_part)
 
@@ -482,7 +490,7 @@ def run_group(
                 },
             )
             path = derivative_path(root, task=task, desc="taskonomy", suffix="comparison", extension=".tsv")
-            write_tsv(path, pairs)
+            write_tsv(out.at(path), pairs)
             out.files.append(path)
             out.table(
                 derivative_path(root, task=task, desc="taskonomysimilarity", suffix="matrix", extension=".tsv"),

@@ -23,6 +23,7 @@ from ..bids.betas import BetaFile
 from ..errors import InputDataError
 from .base import Responses, zscore_columns
 from .images import average_repeats
+from .travg import describe_grid, same_grid
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
         if umask.shape[:3] != shape:
             raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the betas "
                                  f"{beta_files[0].path} shape {shape}")
+        if not same_grid(umask, shape, affine):
+            raise InputDataError(f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
+                                 f"the grid of {beta_files[0].path} ({describe_grid(shape, affine)}); give "
+                                 "--resample-mask to resample it (nearest neighbour) onto that grid")
         candidate &= np.asarray(umask.dataobj) > 0
     cand_idx = np.flatnonzero(candidate.ravel())
 

@@ -35,10 +35,25 @@ from .images import average_repeats
 log = logging.getLogger(__name__)
 
 
-def _load_mask(path, shape: tuple[int, ...], bold_path) -> np.ndarray:
+def describe_grid(shape, affine) -> str:
+    """``shape (10, 10, 8), voxels 2x2x2 mm, origin (-10, -10, -8) mm`` for error messages."""
+    zooms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))
+    return (f"shape {tuple(int(n) for n in shape[:3])}, voxels {'x'.join(f'{z:.3g}' for z in zooms)} mm, "
+            f"origin ({', '.join(f'{o:.4g}' for o in np.asarray(affine)[:3, 3])}) mm")
+
+
+def same_grid(img, shape, affine) -> bool:
+    """Same shape and affine (to 1e-3 mm, like the runs' check; nilearn's ``check_same_fov`` is of this kind)."""
+    return img.shape[:3] == tuple(shape) and np.allclose(img.affine, affine, atol=1e-3)
+
+
+def _load_mask(path, shape: tuple[int, ...], bold_path, affine=None) -> np.ndarray:
     img = nib.load(path)
     if img.shape[:3] != shape:
         raise InputDataError(f"{path}: mask shape {img.shape[:3]} does not match BOLD {bold_path} shape {shape}")
+    if affine is not None and not same_grid(img, shape, affine):
+        raise InputDataError(f"{path}: brain mask grid ({describe_grid(img.shape, img.affine)}) differs from the "
+                             f"grid of {bold_path} ({describe_grid(shape, affine)})")
     return np.asarray(img.dataobj) > 0
 
 
@@ -58,11 +73,15 @@ def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1
             raise InputDataError(f"{prun.bold}: grid {hdr.shape[:3]} differs from {runs[0].bold} {shape}; "
                                  "all runs must be in one space")
         if prun.mask is not None:
-            mask &= _load_mask(prun.mask, shape, prun.bold)
+            mask &= _load_mask(prun.mask, shape, prun.bold, affine)
     if user_mask is not None:
         umask = nib.load(user_mask) if not isinstance(user_mask, nib.Nifti1Image) else user_mask
         if umask.shape[:3] != shape:
             raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the BOLD grid {shape}")
+        if not same_grid(umask, shape, affine):
+            raise InputDataError(f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
+                                 f"the grid of {runs[0].bold} ({describe_grid(shape, affine)}); give --resample-mask "
+                                 "to resample it (nearest neighbour) onto the BOLD grid")
         mask &= np.asarray(umask.dataobj) > 0
     if not mask.any():
         raise InputDataError(f"{runs[0].bold}: the brain masks (and --mask) leave no voxel")

@@ -55,3 +55,11 @@ def small_copy(small_dataset, tmp_path):
 
 def files_under(folder: Path) -> list[Path]:
     return [p for p in Path(folder).rglob("*") if p.is_file()] if Path(folder).exists() else []
+
+
+def derivatives_under(folder: Path) -> list[Path]:
+    """The files under ``folder`` except the run's own records (run logs, crash files in ``logs/``)."""
+    from bids_taskenc.outputs.logs import crash_files, run_logs
+
+    records = set(run_logs(folder)) | set(crash_files(folder))
+    return [p for p in files_under(folder) if p not in records]

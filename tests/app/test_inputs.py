@@ -14,7 +14,7 @@ from bids_taskenc.errors import EXIT_INPUT_MISSING, EXIT_NO_FILES, EXIT_USAGE, E
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
 
-from .conftest import files_under, run_app
+from .conftest import derivatives_under, files_under, run_app
 
 
 def _error_line(capsys) -> str:
@@ -129,7 +129,7 @@ def test_events_naming_a_missing_stimulus(small_copy, capsys):
     assert code == EXIT_INPUT_MISSING
     line = _error_line(capsys)
     assert victim.name in line and "_events.tsv" in line
-    assert files_under(out) == []
+    assert derivatives_under(out) == []  # the run log and crash file only
 
 
 def test_features_dir_lacking_a_stimulus_the_events_need(small_copy, capsys):
@@ -143,7 +143,7 @@ def test_features_dir_lacking_a_stimulus_the_events_need(small_copy, capsys):
     assert code != 0
     line = _error_line(capsys)
     assert "stimuli.tsv" in line and dropped in line
-    assert files_under(out) == []
+    assert derivatives_under(out) == []  # the run log and crash file only
 
 
 def test_mask_and_bold_shapes_that_do_not_match(small_copy, capsys):
@@ -155,7 +155,7 @@ def test_mask_and_bold_shapes_that_do_not_match(small_copy, capsys):
     assert code != 0
     line = _error_line(capsys)
     assert mask.name in line and "shape" in line
-    assert files_under(out) == []
+    assert derivatives_under(out) == []  # the run log and crash file only
 
 
 @pytest.mark.parametrize("where", ["same", "parent"])

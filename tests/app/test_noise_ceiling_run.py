@@ -7,6 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
@@ -67,7 +68,7 @@ def test_noise_ceiling_uses_the_mean_of_one_over_n_over_test_images(tmp_path):
     np.testing.assert_allclose(nc, expected, rtol=1e-4, atol=1e-6)
     meta = json.loads(sidecar_path(derivative_path(out, **ENTS, desc="noise", stat="noiseceiling",
                                                    suffix="statmap", extension=".nii.gz")).read_text())
-    assert meta["NAveragedTrials"] == 1.0 / np.mean(1.0 / n_test)
+    assert meta["NAveragedTrials"] == pytest.approx(1.0 / np.mean(1.0 / n_test), rel=1e-12)
 
 
 def test_ceiling_is_z_scored_within_session_and_normalised_scores_only_where_it_is_reliable(tmp_path):

@@ -37,7 +37,13 @@ def test_voxel_batching_gives_identical_results(gram):
     many = fit_encoding_model(Xtr, Ytr, Xte, Yte, mem_gb=1e-6, **kw)
     for name in FIELDS + ("predictions", "weights", "p_permutation", "intercept"):
         np.testing.assert_allclose(getattr(many, name), getattr(one, name), rtol=1e-5, atol=1e-5, err_msg=name)
-    np.testing.assert_array_equal(many.alpha, one.alpha)
+    # the chosen alpha is an argmax of CV scores that batching changes in the last bits: equal wherever the
+    # best alpha wins by more than that rounding, and an equally good one where two tie
+    scores = one.cv_scores_per_alpha
+    tied = scores >= scores.max(0) - 1e-5
+    assert np.array_equal(many.alpha[tied.sum(0) == 1], one.alpha[tied.sum(0) == 1])
+    index = np.abs(np.log(one.alphas)[:, None] - np.log(many.alpha.astype(np.float64))[None, :]).argmin(0)
+    assert np.all(tied[index, np.arange(many.alpha.size)])
 
 
 def test_cuda_request_without_cuda_is_a_clear_error(data):

@@ -1,0 +1,98 @@
+"""Is an input file really there and readable? Checked before a participant computes anything.
+
+A DataLad / OpenNeuro clone holds, for every file whose content was never
+fetched, a git-annex symbolic link into ``.git/annex/objects`` that points
+nowhere (or, in an unlocked/adjusted clone, a small pointer file
+``/annex/objects/...``); ``ls`` lists it, ``open()`` says "No such file or
+directory". :func:`check_input_file` says that the content is not present and
+how to get it, and, for NIfTI files, reads the header and checks that a
+``.nii.gz`` is not truncated (cheaply: the gzip trailer records the length of
+the uncompressed data, which the header predicts; only on a mismatch is the
+file decompressed to make sure).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+from ..errors import InputDataError, InputMissingError
+
+_ANNEX_MARK = "annex/objects/"
+_POINTER_MAX = 1024
+
+
+def _annex_hint(path: Path) -> str:
+    return (f"the content of this git-annex file is not present (a DataLad/OpenNeuro clone that was never fetched); "
+            f"get it with `datalad get {path}` (or `git annex get`)")
+
+
+def missing_reason(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file (None when it can): annexed content absent, broken link, absent."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        if _ANNEX_MARK in target.replace(os.sep, "/"):
+            return _annex_hint(path)
+        return f"broken symbolic link (to {target})"
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a folder, not a file"
+    try:
+        if path.stat().st_size < _POINTER_MAX:
+            with open(path, "rb") as fh:
+                head = fh.read(_POINTER_MAX)
+            if head.startswith(b"/annex/objects/"):
+                return _annex_hint(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def check_present(path: str | Path, what: str) -> Path:
+    """``path`` if it is a readable file, else :class:`InputMissingError` naming it and why."""
+    reason = missing_reason(path)
+    if reason is not None:
+        raise InputMissingError(f"{path}: {what}: {reason}")
+    return Path(path)
+
+
+def _gzip_truncated(path: Path, expected: int) -> str | None:
+    """None when the gzip stream is whole; else what is wrong."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 18:
+            return "too short for a gzip file"
+        fh.seek(-4, os.SEEK_END)
+        isize = int.from_bytes(fh.read(4), "little")
+    if isize == expected % 2**32:
+        return None
+    try:  # the trailer disagrees (or the file has several gzip members): decompress to be sure
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    except (EOFError, zlib.error, OSError) as exc:
+        return f"truncated or corrupt gzip data ({exc})"
+    return None
+
+
+def check_nifti(path: str | Path, what: str) -> Path:
+    """``path`` is present, its NIfTI header reads, and a ``.nii.gz`` is not cut short."""
+    import nibabel as nib
+    import numpy as np
+
+    path = check_present(path, what)
+    try:
+        img = nib.load(path)
+        header = img.header
+        expected = int(header.get_data_offset()) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
+    except (nib.filebasedimages.ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: {what} is not a readable NIfTI image ({type(exc).__name__}: {exc})") from exc
+    if path.name.endswith(".gz"):
+        problem = _gzip_truncated(path, expected)
+        if problem:
+            raise InputDataError(f"{path}: {what} is not a readable NIfTI image: {problem}")
+    return path

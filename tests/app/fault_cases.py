@@ -1,0 +1,287 @@
+"""The cases of issue 13 as a table: exit code and the line a user sees, one row per case.
+
+Not a test: run it against any checkout to compare behaviours, e.g.
+
+    PYTHONPATH=. python -m tests.app.fault_cases /tmp/cases
+
+(``PYTHONPATH=<old checkout>`` for the behaviour before). Each case breaks a
+copy of a small two-participant synthetic dataset in one way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import pickle
+import shutil
+import stat
+import sys
+import traceback
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bids_taskenc.cli.run import main
+from bids_taskenc.testing import make_synthetic_dataset
+
+FAST = ["--feature-spaces", "user:scene3da", "--contrast-bootstrap", "0", "--no-reports", "--cv-folds", "3"]
+
+
+def _bold(root, sub="CSI1"):
+    return sorted((root / "bids/derivatives/fmriprep" / f"sub-{sub}/ses-01/func").glob("*_desc-preproc_bold.nii.gz"))[0]
+
+
+def _brainmask(root):
+    return sorted((root / "bids/derivatives/fmriprep/sub-CSI1/ses-01/func").glob("*_desc-brain_mask.nii.gz"))[0]
+
+
+def _annex(path):
+    path.unlink()
+    os.symlink(f"../../../.git/annex/objects/Xk/9P/SHA256E-s1--a{''.join(path.suffixes)}/x", path)
+
+
+def _run(root, *extra, level="participant"):
+    bids = root / "bids"
+    argv = [str(bids), str(root / "out"), level]
+    if level == "participant":
+        argv += ["--features-dir", str(bids / "derivatives/features"), "--work-dir", str(root / "work"), *FAST]
+    else:
+        argv += ["--offline", "--n-bootstrap", "20", "--group-permutations", "50", "--no-reports"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main([*argv, *map(str, extra)])
+        except BaseException as exc:  # noqa: BLE001 - the behaviour being recorded
+            traceback.print_exception(exc, file=err)
+            code = f"raised {type(exc).__name__}"
+    return code, err.getvalue()
+
+
+def _line(err: str, *keys: str) -> str:
+    lines = err.splitlines()
+    if "Traceback (most recent call last)" in err:
+        return "TRACEBACK: " + next((ln for ln in reversed(lines) if ln.strip()), "")
+    for key in keys:
+        hit = [ln for ln in lines if key in ln]
+        if hit:
+            return hit[0]
+    return lines[-1] if lines else ""
+
+
+def _shifted(path, out, shift=0.0, zoom=1.0):
+    img = nib.load(path)
+    affine = img.affine.copy()
+    affine[:3, :3] *= zoom
+    affine[:3, 3] += shift
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), affine), out)
+    return out
+
+
+def case_truncated(root):
+    bold = _bold(root)
+    bold.write_bytes(bold.read_bytes()[: bold.stat().st_size // 2])
+    return _run(root), ("sub-CSI1: FAILED",)
+
+
+def case_corrupt(root):
+    _bold(root).write_bytes(b"not a nifti" * 50)
+    return _run(root), ("sub-CSI1: FAILED",)
+
+
+def case_onset(root):
+    ev = sorted((root / "bids/sub-CSI1").rglob("*5000scenes*_events.tsv"))[0]
+    t = pd.read_csv(ev, sep="\t")
+    t["onset"] = t["onset"].astype(object)
+    t.loc[3, "onset"] = "12.5s"
+    t.to_csv(ev, sep="\t", index=False)
+    return _run(root), ("sub-CSI1: FAILED",)
+
+
+def case_output_file(root):
+    (root / "out").write_text("x")
+    return _run(root), ("error",)
+
+
+def case_toml(text):
+    def case(root):
+        (root / "c.toml").write_text(text + "\n")
+        return _run(root, "--config", root / "c.toml"), ("error",)
+    return case
+
+
+def case_full_disk(root):
+    real = nib.save
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    nib.save = full
+    try:
+        return _run(root), ("sub-CSI1: FAILED", "error")
+    finally:
+        nib.save = real
+
+
+def case_mask(shift=0.0, zoom=1.0):
+    def case(root):
+        user = _shifted(_brainmask(root), root / "m.nii.gz", shift, zoom)
+        return _run(root, "--mask", user), ("sub-CSI1: FAILED", "error", "succeeded")
+    return case
+
+
+def case_brainmask(root):
+    mask = _brainmask(root)
+    _shifted(mask, mask, 30.0)
+    return _run(root), ("sub-CSI1: FAILED", "error", "succeeded")
+
+
+def case_labels(root):
+    f = root / "bids/derivatives/features"
+    shutil.copytree(f / "edge2da", f / "edge-2da")
+    return _run(root, "--feature-spaces", "user:edge2da", "user:edge-2da"), ("error", "FAILED", "succeeded")
+
+
+def case_overflow(root):
+    p = root / "bids/derivatives/features/scene3da/features.npy"
+    x = np.load(p).astype(np.float64)
+    x[5, 2] = 1e200
+    np.save(p, x)
+    return _run(root), ("sub-CSI1: FAILED", "error")
+
+
+def case_constant(root):
+    p = root / "bids/derivatives/features/scene3da/features.npy"
+    np.save(p, np.ones_like(np.load(p)))
+    return _run(root), ("constant", "succeeded")
+
+
+def case_annex(which):
+    def case(root):
+        path = {"bold": _bold(root), "mask": _brainmask(root),
+                "events": sorted((root / "bids/sub-CSI1").rglob("*5000scenes*_events.tsv"))[-1]}[which]
+        _annex(path)
+        return _run(root), ("sub-CSI1: FAILED", "error")
+    return case
+
+
+def case_option(*opt):
+    def case(root):
+        return _run(root, *opt), ("error", "FAILED")
+    return case
+
+
+def case_pickle(root):
+    code, err = _run(root)
+    marker = root / "owned"
+
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for p in (root / "work/cache").rglob("*"):
+        if p.is_file():
+            p.write_bytes(pickle.dumps(Planted()))
+    code, err = _run(root)
+    return (code, f"planted pickle executed: {marker.exists()}; " + _line(err, "unusable", "succeeded")), ()
+
+
+def case_modes(root):
+    old = os.umask(0o022)
+    try:
+        code, err = _run(root)
+    finally:
+        os.umask(old)
+    modes = sorted({oct(stat.S_IMODE(p.stat().st_mode)) for d in ("out", "work") for p in (root / d).rglob("*")
+                    if p.is_file()})
+    return (code, f"file modes under umask 022: {', '.join(modes)}"), ()
+
+
+def _group_files(root):
+    out = root / "out"
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and (p.relative_to(out).parts[0] == "group" or "_matrix." in p.name)}
+
+
+THREE = ["--feature-spaces", "user:scene3da", "user:edge2da", "user:random"]
+
+
+def case_group_fewer(root):
+    _run(root, *THREE)
+    _run(root, level="group")
+    code, err = _run(root, "--participant-label", "CSI1", level="group")
+    stale = [k for k in _group_files(root) if "consistency" in k or k.startswith("sub-CSI2/")]
+    return (code, f"{len(stale)} files of the older group run left: {', '.join(stale[:2])}"), ()
+
+
+def case_group_killed(root):
+    from bids_taskenc.group import graph
+
+    _run(root, *THREE)
+    _run(root, level="group")
+    before = _group_files(root)
+    real = graph.edge_table
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    graph.edge_table = killed
+    try:
+        code, err = _run(root, "--n-bootstrap", "30", level="group")
+    finally:
+        graph.edge_table = real
+    after = _group_files(root)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return (code, f"{len(changed)} group files changed by the killed run"), ()
+
+
+CASES = {
+    "truncated .nii.gz (sub-CSI1 of 2)": case_truncated,
+    "corrupt NIfTI (sub-CSI1 of 2)": case_corrupt,
+    "non-numeric onset (sub-CSI1 of 2)": case_onset,
+    "output_dir is a file": case_output_file,
+    "TOML alphas = 10": case_toml("alphas = 10"),
+    "TOML seed = 1.5": case_toml("seed = 1.5"),
+    "full disk while writing": case_full_disk,
+    "--mask shifted 30 mm": case_mask(shift=30.0),
+    "--mask 2x voxel size": case_mask(zoom=2.0),
+    "brain mask shifted 30 mm": case_brainmask,
+    "labels user:edge2da + user:edge-2da": case_labels,
+    "feature value 1e200": case_overflow,
+    "feature space all constant": case_constant,
+    "annexed BOLD (sub-CSI1 of 2)": case_annex("bold"),
+    "annexed brain mask (sub-CSI1 of 2)": case_annex("mask"),
+    "annexed events (sub-CSI1 of 2)": case_annex("events"),
+    "--mem-gb -1": case_option("--mem-gb", "-1"),
+    "--mask missing.nii.gz": case_option("--mask", "missing.nii.gz"),
+    "planted pickles in the work cache": case_pickle,
+    "file modes": case_modes,
+    "group rerun over fewer participants": case_group_fewer,
+    "group killed midway": case_group_killed,
+}
+
+
+def run_cases(base: Path) -> None:
+    base = Path(base)
+    template = base / "template"
+    if not template.exists():
+        make_synthetic_dataset(template, n_participants=2, n_sessions=1, runs_per_session=2, trials_per_run=16,
+                               n_repeated=2, shape=(10, 10, 8), seed=4)
+    print("| case | exit | what the user sees |\n|---|---|---|")
+    for i, (name, case) in enumerate(CASES.items()):
+        if len(sys.argv) > 2 and not any(k in name for k in sys.argv[2:]):
+            continue
+        root = base / f"case{i}"
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(template, root, symlinks=True)
+        (code, err), keys = case(root)
+        line = _line(err, *keys) if keys else err
+        line = line.replace(str(root), "…")
+        print(f"| {name} | {code} | {line[:160]} |", flush=True)
+
+
+if __name__ == "__main__":
+    run_cases(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/fault_cases"))
