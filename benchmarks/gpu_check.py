@@ -291,6 +291,7 @@ class Runner:
         self.log_path = out / "gpu_check.log"
         self.json_path = out / "gpu_check.json"
         self.outcomes: dict[str, Outcome] = {}
+        self.min_step_s = MIN_STEP_S
         self.background: dict[str, tuple[subprocess.Popen, Step, float, object]] = {}
 
     # -- output
@@ -404,7 +405,7 @@ class Runner:
             dep = self.outcomes.get(step.needs)
             if step.needs in self.background:
                 self.say(f"{step.name}: waiting for {step.needs}")
-                self.finish_background(step.needs, limit - MIN_STEP_S)
+                self.finish_background(step.needs, limit - self.min_step_s)
                 dep = self.outcomes[step.needs]
                 limit = self.limit(step, reserve_after)
                 o.timeout_s = round(limit, 1)
@@ -413,7 +414,7 @@ class Runner:
                 self.say(f"{step.name}: skipped ({o.note})")
                 self.write_json()
                 return o
-        if limit < MIN_STEP_S:
+        if limit < self.min_step_s:
             o.status, o.note = "skipped", f"no time left in the {self.budget_s:.0f} s budget"
             self.say(f"{step.name}: skipped ({o.note})")
             self.write_json()

@@ -40,6 +40,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def generator_options(help_text: str, small: bool) -> tuple[list[str], dict]:
     record = {"size": "small" if small else "bold5000"}
     if small:
         return args + SMALL, record
-    has = {opt: opt in help_text.split() or f"{opt}=" in help_text for opt in BOLD5000_OPTIONS}
+    has = {opt: re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", help_text) is not None for opt in BOLD5000_OPTIONS}
     record["options_present"] = has
     if has["--bold5000-counts"]:
         args += ["--bold5000-counts"]
