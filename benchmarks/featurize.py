@@ -55,6 +55,8 @@ SAMPLE_ROWS = 8
 
 def compare_sample(sample: dict, ref_path: Path) -> dict:
     """Per encoder, the smallest correlation between a row of ``sample`` and the same row in ``ref_path``."""
+    if not Path(ref_path).exists():
+        return {"min_corr": None, "error": f"{ref_path} does not exist (the run to compare with failed?)"}
     ref = np.load(ref_path)
     per_space = {}
     for name, rows in sample.items():
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
         if args.sample_ref:
             res["sample_vs_ref"] = compare_sample(sample, args.sample_ref)
             print(f"features of the first {SAMPLE_ROWS} images vs {args.sample_ref.name}: "
-                  f"min correlation {res['sample_vs_ref']['min_corr']:.6f} over {len(sample)} encoders")
+                  f"min correlation {res['sample_vs_ref']['min_corr']} over {len(sample)} encoders")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))

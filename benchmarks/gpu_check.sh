@@ -61,7 +61,7 @@ if [ "$install" = 0 ]; then
   echo "[gpu_check] installing no wheels (GPU_CHECK_INSTALL=0 or --cpu-smoke); using what $PYTHON has"
 elif [ "$dry" = 1 ]; then
   if compgen -G ".whl/*.whl" >/dev/null; then
-    echo "would install: $(ls .whl/*.whl | wc -l) wheels from .whl/ into $SITE (pip --no-index --no-deps)"
+    echo "would install: $(ls .whl/*.whl | wc -l) wheels ($(du -sk .whl | cut -f1) KiB) from .whl/ into $SITE (pip --no-index --no-deps)"
   else
     echo "would install: nothing (no .whl/ folder; using what $PYTHON has)"
   fi

@@ -28,8 +28,10 @@ into the JSON under ``generator``:
 published format) into ``OUT/models``. ``run`` then runs the app's
 participant level in this process (``bids_taskenc.cli.run.main``) on
 participant CSI1 with those encoders and reports, as JSON, the app's wall time
-and the time of each step: BIDS indexing, weights verification, responses,
-featurization, ridge fits (all spaces), map writing and the HTML report.
+and the time of each step: BIDS indexing, weights verification, trials,
+responses, featurization, ridge fits (all spaces), noise ceiling, NIfTI
+writing, surfaces, the rest of the participant (contrasts, ROI tables,
+sidecars) and the HTML report.
 """
 
 from __future__ import annotations
@@ -151,10 +153,18 @@ TIMED = [
     ("bids_taskenc.bids.dataset", "select_runs", "index"),
     ("bids_taskenc.bids.preprocessed", "open_derivatives", "index"),
     ("bids_taskenc.features.registry", "resolve_feature_spaces", "weights"),
+    ("bids_taskenc.cli.participant", "build_trials", "trials"),
+    ("bids_taskenc.cli.participant", "attach_stimulus_paths", "trials"),
+    ("bids_taskenc.cli.participant", "find_preprocessed", "trials"),
     ("bids_taskenc.cli.participant", "tr_average_responses", "responses"),
     ("bids_taskenc.cli.participant", "lsa_responses", "responses"),
     ("bids_taskenc.cli.participant", "featurize", "features"),
     ("bids_taskenc.cli.participant", "fit_encoding_model", "fit"),
+    ("bids_taskenc.cli.participant", "noise_ceiling", "noise_ceiling"),
+    ("bids_taskenc.cli.participant", "split_half_reliability", "noise_ceiling"),
+    ("bids_taskenc.cli.participant", "write_statmap", "write_maps"),
+    ("bids_taskenc.cli.participant", "write_mask", "write_maps"),
+    ("bids_taskenc.cli.participant", "project_statmaps", "surfaces"),
     ("bids_taskenc.cli.run", "build_level_reports", "report"),
     ("bids_taskenc.cli.participant", "run_participant", "participant"),
 ]
@@ -210,9 +220,10 @@ def cmd_run(ns) -> dict:
         part.run_participant = inner
         timer.restore()
     steps = {k: round(v, 3) for k, v in timer.seconds.items()}
-    inside = sum(v for k, v in timer.seconds.items() if k in ("responses", "features", "fit"))
+    inside = sum(v for k, v in timer.seconds.items() if k not in ("index", "weights", "report", "participant"))
     if "participant" in timer.seconds:
-        steps["write_maps_and_rest_of_participant"] = round(timer.seconds["participant"] - inside, 3)
+        # contrasts, ROI tables, sidecars, the split file, the staging rename
+        steps["rest_of_participant"] = round(timer.seconds["participant"] - inside, 3)
     summary = summaries[0] if summaries else {}
     task_summary = next(iter(summary.get("tasks", {}).values()), {})
     res = {
