@@ -127,6 +127,14 @@ def test_goals_are_judged_only_at_the_goal_sizes():
     steps["cuda_tests"]["result"].update(skipped=11, passed=0)
     assert {g["name"]: g for g in mod.evaluate_goals(steps, "gpu")}["cuda_tests_all_passed"]["met"] is False
     assert all(g["met"] is None for g in mod.evaluate_goals(steps, "cpu-smoke"))
+    # a step that ran out of time has missed its time goal; one that failed measured nothing
+    del steps["participant_data"]["result"]["missing_options"]
+    steps["participant"] = {"status": "timeout", "timeout_s": 210, "result": {}}
+    steps["ridge"] = {"status": "failed", "result": {}}
+    goals = {g["name"]: g for g in mod.evaluate_goals(steps, "gpu")}
+    assert goals["participant_21_spaces_end_to_end_seconds"]["met"] is False
+    assert "timed out" in goals["participant_21_spaces_end_to_end_seconds"]["note"]
+    assert goals["ridge_w1_fast_seconds"]["met"] is None and "failed" in goals["ridge_w1_fast_seconds"]["note"]
 
 
 def test_generator_options_fall_back_and_say_so():
