@@ -335,12 +335,13 @@ class Runner:
         return env
 
     def _popen(self, step: Step, log_fh) -> subprocess.Popen:
-        preexec = None
-        if step.nice:
-            def preexec():  # noqa: E306 - runs in the child before exec
-                os.nice(step.nice)
-        return subprocess.Popen(step.command, cwd=REPO, env=self._env(), stdout=log_fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec)
+        cmd = list(step.command)
+        nice = shutil.which("nice")
+        if step.nice and nice:
+            cmd = [nice, "-n", str(step.nice)] + cmd
+        # own process group: a time-out kills the step and everything it started
+        return subprocess.Popen(cmd, cwd=REPO, env=self._env(), stdout=log_fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:

@@ -60,11 +60,15 @@ def test_runner_records_failure_and_timeout_and_goes_on(tmp_path):
     mod = _load()
     py = sys.executable
     res = tmp_path / "work" / "third.json"
+    pidfile = tmp_path / "child.pid"
     steps = [
         mod.Step("fails", "exits 3", [py, "-c", "import sys; print('boom'); sys.exit(3)"], max_s=20, reserve_s=1),
         mod.Step("bg", "background", [py, "-c", "import time; time.sleep(0.2)"], max_s=0, reserve_s=0,
                  background=True),
-        mod.Step("hangs", "sleeps", [py, "-c", "import time; print('waiting', flush=True); time.sleep(60)"],
+        mod.Step("hangs", "sleeps, and so does a child it started",
+                 [py, "-c", "import subprocess, time; c = subprocess.Popen(['sleep', '60']); "
+                            f"open({str(pidfile)!r}, 'w').write(str(c.pid)); print('waiting', flush=True); "
+                            "time.sleep(60)"],
                  max_s=2, reserve_s=1),
         mod.Step("third", "writes json", [py, "-c", f"open({str(res)!r}, 'w').write('{{\"x\": 1}}')"],
                  max_s=20, reserve_s=1, result_file=res, needs="bg"),
@@ -79,6 +83,9 @@ def test_runner_records_failure_and_timeout_and_goes_on(tmp_path):
     assert st["fails"]["status"] == "failed" and st["fails"]["rc"] == 3 and "boom" in st["fails"]["log_tail"]
     assert st["hangs"]["status"] == "timeout" and "waiting" in st["hangs"]["log_tail"]
     assert st["hangs"]["seconds"] < 10
+    child = int(pidfile.read_text())
+    status = Path(f"/proc/{child}/status")
+    assert not status.exists() or "zombie" in status.read_text(), "the timed-out step's child still runs"
     assert st["bg"]["status"] == "ok" and st["bg"]["seconds"] < 10
     assert st["third"]["status"] == "ok" and st["third"]["result"] == {"x": 1}
     assert doc["all_steps_ok"] is False
