@@ -99,7 +99,12 @@ def test_group_tree_separates_the_planted_clusters(modern_run):
         for b in range(len(spaces)):
             assert (found[a] == found[b]) == (truth[a] == truth[b])
     newick = derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram", extension=".nwk").read_text()
-    assert all(s in newick for s in spaces) and NULL_SPACE in newick
+    assert all(s in newick for s in spaces)
+    # the null space has no surviving voxel: it is left out of the tree (its place would be a tie), and said so
+    assert NULL_SPACE not in newick
+    tree_meta = json.loads(derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram",
+                                           extension=".json").read_text())
+    assert [e["FeatureLabel"] for e in tree_meta["ExcludedFeatureSpaces"]] == [NULL_SPACE]
 
 
 def test_roi_table_reads_the_release_aliases_and_ranks_regions(modern_run):
