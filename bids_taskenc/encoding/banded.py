@@ -716,7 +716,7 @@ class PartitionResult:
 
     def metadata(self) -> dict:
         return {
-            "Sets": list(self.set_names),
+            "SetLabels": list(self.set_names),
             "UniqueTest": "one-sided Williams t-test of r(y, joint) > r(y, model without the set) on the test images (Steiger 1980)",
             "FDR": "Benjamini-Hochberg over voxels, per set",
             "FDRAlpha": self.fdr_alpha,
