@@ -72,3 +72,22 @@ def test_bad_sets_are_usage_errors(small_copy, capfd):
     assert "must not overlap" in capfd.readouterr().err
     assert run_app(*common, "--variance-partitioning", "nosuch", "edge2da") == 64
     assert not (small_copy / "out" / "sub-CSI1").exists()
+
+
+def test_sets_resolve_from_names_labels_unions_and_groups(tmp_path):
+    from types import SimpleNamespace
+
+    from bids_taskenc.cli.parser import parse_args
+    from bids_taskenc.cli.partitioning import resolve_partitionings
+
+    spaces = [SimpleNamespace(name=f"taskonomy:{n}", label=n, group=g) for n, g in
+              [("keypoints3d", "3D"), ("depthzbuffer", "3D"), ("keypoints2d", "2D"), ("class1000", "semantic")]]
+    plans = resolve_partitionings([["group:3D", "group:2D"], ["taskonomy:keypoints3d+depthzbuffer", "keypoints2d",
+                                                              "group:semantic"]], spaces)
+    assert [p.name for p in plans] == ["vp3DVS2D", "vpkeypoints3dPLUSdepthzbufferVSkeypoints2dVSsemantic"]
+    assert plans[0].sets[0].spaces == ("taskonomy:keypoints3d", "taskonomy:depthzbuffer")
+    assert plans[1].sets[2].spaces == ("taskonomy:class1000",)
+    config = tmp_path / "c.toml"
+    config.write_text('variance_partitioning = [["group:3D", "group:2D"]]\n')
+    args = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--config", str(config)])
+    assert args.variance_partitioning == [["group:3D", "group:2D"]]
