@@ -142,6 +142,7 @@ class ParticipantOutputs(_OnMask):
     mask: np.ndarray
     features: list[FeatureMaps] = field(default_factory=list)
     contrasts: list[ContrastMaps] = field(default_factory=list)
+    partitionings: list[dict] = field(default_factory=list)  # VariancePartitioning sidecar entries
     noise_ceiling: np.ndarray | None = None
     noise_ceiling_path: Path | None = None
     ncsnr: np.ndarray | None = None
@@ -272,6 +273,10 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
             out.contrasts.append(ContrastMaps(
                 label=label, sidecar=read_json(sidecar_path(path)), rdiff=_load(path, mask),
                 p=_maybe(path_of(label, "p"), mask), q=_maybe(path_of(label, "q"), mask)))
+        if ents.get("stat") == "jointrsquared" and ents.get("task") == task and ents.get("space") == space:
+            info = read_json(sidecar_path(path)).get("VariancePartitioning")
+            if info:
+                out.partitionings.append(info)
 
     nc_path = path_of("noise", "noiseceiling")
     if nc_path.exists():

@@ -57,6 +57,12 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     ppa = table[(table.partitioning == "vp3DVS2D") & (table.roi == "PPA")].set_index("component")
     assert set(ppa.index) == {"joint", "shared", "unique3D", "unique2D"}
     assert ppa.loc["unique3D", "mean_rsquared"] > ppa.loc["unique2D", "mean_rsquared"]
+    # the methods text describes it and cites its references
+    from bids_taskenc.report.citation import render_methods
+
+    text, cited = render_methods(out)
+    assert "**Variance partitioning.**" in text and "3D (user:scene3da, user:scene3db) vs 2D (user:edge2da)" in text
+    assert {"lescroart2019voxelwise", "steiger1980tests", "dupre2022himalaya"} <= set(cited)
     # not a feature space: the group level and the report see only stat-r maps
     assert not derivative_path(out, **ents, desc="vp3DVS2D", stat="r", suffix="statmap", extension=".nii.gz").exists()
 
