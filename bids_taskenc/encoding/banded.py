@@ -751,6 +751,10 @@ def variance_partitioning(
     fdr_alpha : BH level recorded for :attr:`PartitionResult.significant`.
     fit_kw : passed to :func:`fit_banded_ridge` (alphas, n_folds, groups,
         cv_score, standardize, gram, precision, device, mem_gb, seed, progress).
+        ``cv_score`` defaults to ``'r2'`` here: R² is what is partitioned, and
+        a model chosen by r may take a tiny penalty where it predicts nothing
+        (r ignores the predictions' scale), whose very negative test R² would
+        inflate the other sets' unique R².
 
     Returns
     -------
@@ -770,6 +774,7 @@ def variance_partitioning(
     if len(names) != n_sets or len(set(names)) != n_sets:
         raise ValueError(f"set_names must be {n_sets} distinct names, got {names!r}")
     step = default_ratio_step(n_sets) if ratio_step is None else ratio_step
+    fit_kw.setdefault("cv_score", "r2")
     y_test = np.asarray(Y_test.detach().cpu() if isinstance(Y_test, torch.Tensor) else Y_test)
     if y_test.ndim == 1:
         y_test = y_test[:, None]

@@ -166,7 +166,7 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
                                            "test": c.info.get("Test")})
     partitionings = {}
     for data in loaded:
-        for info in data.partitionings:
+        for info in (vp.info for vp in data.partitionings):
             partitionings.setdefault(info.get("Name"), {
                 "name": info.get("Name"),
                 "sets": [{"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])],

@@ -63,6 +63,11 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     text, cited = render_methods(out)
     assert "**Variance partitioning.**" in text and "3D (user:scene3da, user:scene3db) vs 2D (user:edge2da)" in text
     assert {"lescroart2019voxelwise", "steiger1980tests", "dupre2022himalaya"} <= set(cited)
+    # the participant report draws the stacked bars and the unique maps
+    from bids_taskenc.report.participant import write_participant_report
+
+    page = write_participant_report(out, "CSI1").read_text()
+    assert 'id="partitioning"' in page and "partitionbars" in page and "uniquemaps" in page
     # not a feature space: the group level and the report see only stat-r maps
     assert not derivative_path(out, **ents, desc="vp3DVS2D", stat="r", suffix="statmap", extension=".nii.gz").exists()
 

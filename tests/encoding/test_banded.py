@@ -202,11 +202,14 @@ def test_planted_truth_is_recovered():
         for c in {0, 1, 2, 3} - {b}:  # no unique variance of b where it carries nothing of its own
             assert abs(res.unique_r2[b][truth == c].mean()) < 0.05, (b, c)
     assert res.shared_r2[truth == 2].mean() > 0.15
-    for c in (0, 1, 3):
-        assert abs(res.shared_r2[truth == c].mean()) < 0.1, c
+    for c in (0, 1, 3):  # chosen by r instead of R², these were -0.04 to -0.06 (noisy reduced models)
+        assert abs(res.shared_r2[truth == c].mean()) < 0.03, c
     np.testing.assert_allclose(res.shared_r2, res.joint.r2 - res.unique_r2.sum(0), atol=1e-6)
     np.testing.assert_allclose(res.unique_r2, res.joint.r2 - res.reduced_r2, atol=1e-6)
-    assert not sig[:, truth == 3].any(axis=0).mean() > 0.05  # null voxels: (almost) never significant
+    # null voxels: rejected per set at most at about BH's level (the FDP above bounds them all)
+    assert (sig[:, truth == 3].mean(1) <= 0.08).all(), sig[:, truth == 3].mean(1)
+    for b in (0, 1):
+        assert abs(res.unique_r2[b][truth == 3].mean()) < 0.02
     # the split gives each set its own voxels
     assert res.split_r2[0][truth == 0].mean() > 0.15 > abs(res.split_r2[1][truth == 0].mean())
     assert res.split_r2[1][truth == 1].mean() > 0.15 > abs(res.split_r2[0][truth == 1].mean())
