@@ -100,7 +100,11 @@ def _grid_text(grid) -> str | None:
 
 
 def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | None:
-    q = data.surface_map(desc, "q")
+    return _surface_below(data, desc, "q", level)
+
+
+def _surface_below(data: ParticipantOutputs, desc: str, stat: str, level: float) -> dict | None:
+    q = data.surface_map(desc, stat)
     return None if q is None else {h: np.isfinite(q[h]) & (q[h] < level) for h in q}
 
 
@@ -238,7 +242,8 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
                                                 np.nan_to_num(values), vp.significant(lab), "inferno", 0.0, vmax_u,
                                                 "unique R² (test set)", group=lab if lab in figures.GROUP_COLORS else None,
                                                 surface=data.surface_map(vp.label, f"uniquersquared{lab}"),
-                                                surface_shown=_surface_shown(data, vp.label, vp.fdr_level)))
+                                                surface_shown=_surface_below(data, vp.label, f"uniqueq{lab}",
+                                                                             vp.fdr_level)))
             partitionings.append({"label": vp.label, "sets": sets, "fdr": vp.fdr_level,
                                   "mean_joint": float(np.nanmean(vp.joint)),
                                   "mean_shared": float(np.nanmean(vp.shared)) if vp.shared is not None else None})
