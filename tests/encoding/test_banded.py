@@ -260,3 +260,15 @@ def test_bad_inputs():
         fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, band_weights=[[1.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="at least two"):
         variance_partitioning([xa], y, [xa_t], y_t)
+
+
+@pytest.mark.parametrize("gram", ["features", "samples"])
+def test_a_zero_band_weight_removes_the_set(gram):
+    xa, xb, y, xa_t, xb_t, y_t = two_sets()
+    kw = dict(n_folds=4, gram=gram, precision="double", return_predictions=True)
+    off = fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, band_weights=[[1.0, 0.0]], **kw)
+    alone = fit_banded_ridge([xa], y, [xa_t], y_t, band_weights=[[1.0]], **kw)
+    np.testing.assert_array_equal(off.alpha, alone.alpha)
+    np.testing.assert_allclose(off.predictions, alone.predictions, atol=1e-4)
+    np.testing.assert_allclose(off.split_r2[1], 0.0, atol=1e-6)
+    assert np.isinf(off.band_penalties[:, 1]).all()
