@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--mem-gb", type=float, help="memory budget for voxel batches")
     enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
                      help="bootstrap resamples of the test images for the 3D-vs-2D contrast maps (0: no contrasts)")
+    enc.add_argument("--variance-partitioning", nargs="+", action="append", metavar="SET",
+                     help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
+                          "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
+                          "group:semantic / group:other (this run's spaces of that group)")
 
     grp = p.add_argument_group("group level")
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
@@ -285,6 +289,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value in (("--features-dir", args.features_dir), ("--betas-dir", args.betas_dir)):
         if value is not None and not value.is_dir():
             raise InputMissingError(f"{value}: {flag} folder does not exist")
+    for sets in args.variance_partitioning or []:
+        if not isinstance(sets, list) or not 2 <= len(sets) <= 3 or not all(isinstance(s, str) for s in sets):
+            raise UsageError(f"--variance-partitioning takes 2 or 3 sets, got {sets!r}")
     return args
 
 

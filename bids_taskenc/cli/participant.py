@@ -46,6 +46,7 @@ from ..outputs.surfaces import project_statmaps
 from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
 from ..responses.travg import tr_average_responses
+from .partitioning import resolve_partitionings, run_partitionings
 from .workcache import WorkCache, file_identity
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         _check_features(ctx.spaces, unique_images)
     except FeatureError as exc:
         raise InputDataError(str(exc)) from exc
+    partitionings = resolve_partitionings(getattr(args, "variance_partitioning", None), ctx.spaces)
     preprocessed = ([] if args.responses == "betas" else
                     [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs])
     _check_inputs(subject, ctx, trials, preprocessed)
@@ -480,6 +482,9 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                  int(np.sum(res.q < args.fdr_alpha)), args.fdr_alpha,
                  int(np.sum((res.q < args.fdr_alpha) & (res.difference > 0))),
                  int(np.sum((res.q < args.fdr_alpha) & (res.difference < 0))))
+    partition_summary = run_partitionings(
+        partitionings, features, Y, train_idx, test_idx, groups=cv_groups, args=args, device=ctx.device, emit=emit,
+        common=common, rois=rois, staging=staging, ents=ents) if partitionings else {}
     if surfaces is not None:
         t_surf = time.perf_counter()
         written = project_statmaps(staging, surface_queue, surfaces, mask_img=responses.mask_img,
@@ -501,4 +506,4 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                                         "permutation for every voxel)"} if roi_permutations is not None else {})},
             **({"NPermutations": args.n_permutations} if roi_permutations is not None else {})})
     return {"n_images": n, "n_voxels": responses.n_voxels, "feature_seconds": round(t_feat, 2),
-            "feature_spaces": space_summaries}
+            "feature_spaces": space_summaries, **({"variance_partitioning": partition_summary} if partitionings else {})}

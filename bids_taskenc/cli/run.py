@@ -294,6 +294,7 @@ def run_participant_level(args, argv: list[str]) -> int:
     from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
     from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant
+    from .partitioning import resolve_partitionings
 
     bids_dir = args.bids_dir.resolve()
     layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
@@ -324,6 +325,7 @@ def run_participant_level(args, argv: list[str]) -> int:
         raise UsageError(str(exc)) from exc
     except FeatureError as exc:
         raise InputMissingError(str(exc)) from exc
+    resolve_partitionings(args.variance_partitioning, spaces)  # bad sets: exit 64 before any work
     stimuli_dirs = args.stimuli_dir or [bids_dir / "stimuli"]
     if any(s.needs_images for s in spaces):
         for d in stimuli_dirs:

@@ -9,6 +9,7 @@ torch (CPU or CUDA); see :func:`fit_encoding_model`.
 Modules
 -------
 fit            :func:`fit_encoding_model`, the entry point
+banded         banded ridge (one penalty per feature set) and variance partitioning
 ridge          eigendecompositions, CV scores of all alphas, refit
 cv             train/test split, k-fold and leave-one-group-out folds
 stats          Pearson r, R², analytic and permutation p, BH FDR
@@ -17,6 +18,7 @@ result         :class:`EncodingResult`
 device         device, precision modes and memory budget
 """
 
+from .banded import BandedRidgeResult, PartitionResult, band_weight_grid, fit_banded_ridge, variance_partitioning
 from .cv import kfold_indices, train_test_split_indices
 from .fit import DEFAULT_ALPHAS, fit_encoding_model
 from .noise_ceiling import ceiling_pvalue, noise_ceiling, noise_normalized_score
@@ -25,10 +27,14 @@ from .stats import analytic_p, fdr_bh, pearson_r, r2_score
 
 __all__ = [
     "DEFAULT_ALPHAS",
+    "BandedRidgeResult",
     "EncodingResult",
+    "PartitionResult",
     "analytic_p",
+    "band_weight_grid",
     "ceiling_pvalue",
     "fdr_bh",
+    "fit_banded_ridge",
     "fit_encoding_model",
     "kfold_indices",
     "noise_ceiling",
@@ -36,4 +42,5 @@ __all__ = [
     "pearson_r",
     "r2_score",
     "train_test_split_indices",
+    "variance_partitioning",
 ]

@@ -124,6 +124,7 @@ def decompose_fold(
     standardize: bool,
     kind: str,
     dtype: torch.dtype,
+    col_weight: torch.Tensor | None = None,
 ) -> EigenBasis:
     """Diagonalise the ridge problem of one CV fold.
 
@@ -140,11 +141,18 @@ def decompose_fold(
         only centre them).
     kind : {'features', 'samples'}
     dtype : torch dtype of the target-side products.
+    col_weight : tensor (p,), float64, optional
+        Non-negative factor applied to each feature after the fold's
+        standardisation (banded ridge: ``sqrt(γ_b)`` on the columns of band
+        ``b``, see :mod:`bids_taskenc.encoding.banded`). A weight of 0 removes
+        the feature.
     """
     xt = xs[train_idx]
     xv = xs[val_idx]
     n_t = xt.shape[0]
     mean, scale = feature_statistics(xt, standardize)
+    if col_weight is not None:
+        scale = scale / col_weight  # weight 0 -> infinite scale -> the feature is 0 everywhere below
     xv_std = (xv - mean) / scale
     if kind == "features":
         if gram_xs is None:
@@ -185,34 +193,47 @@ def decompose_full(
     kind: str,
     dtype: torch.dtype,
     want_weights: bool,
+    col_weight: torch.Tensor | None = None,
 ) -> EigenBasis:
     """Diagonalise the ridge problem of the whole training set.
 
     ``xs`` [n, p] and ``xs_test`` [n_test, p] are float64 features already
-    standardised (or centred) with the training statistics.
+    standardised (or centred) with the training statistics. ``col_weight``
+    [p] multiplies each standardised feature (see :func:`decompose_fold`);
+    ``proj`` then maps ``xsᵀ ys`` (unweighted) to ``Z`` and the weights apply
+    to the unweighted standardised features.
     """
     n = xs.shape[0]
+    if col_weight is not None:
+        if kind == "features" and gram_xs is not None:
+            gram_xs = gram_xs * torch.outer(col_weight, col_weight)
+        xs = xs * col_weight
+        xs_test = xs_test * col_weight
     if kind == "features":
         if gram_xs is None:
             raise ValueError("the features branch needs the Gram matrix of the training features")
         lam, vec = _eigh(gram_xs)
+        basis = vec if col_weight is None else vec * col_weight.unsqueeze(1)
         return EigenBasis(
             kind=kind,
             eigvals=lam,
             u=(xs_test @ vec).to(dtype),
             n_train=n,
-            proj=vec.T.to(dtype),
-            weight_basis=vec.to(dtype) if want_weights else None,
+            proj=basis.T.to(dtype),
+            weight_basis=basis.to(dtype) if want_weights else None,
         )
     if kind == "samples":
         lam, q = _eigh(xs @ xs.T)
+        basis = None
+        if want_weights:
+            basis = xs.T @ q if col_weight is None else (xs.T @ q) * col_weight.unsqueeze(1)
         return EigenBasis(
             kind=kind,
             eigvals=lam,
             u=((xs_test @ xs.T) @ q).to(dtype),
             n_train=n,
             q=q.to(dtype),
-            weight_basis=(xs.T @ q).to(dtype) if want_weights else None,
+            weight_basis=basis.to(dtype) if want_weights else None,
         )
     raise ValueError(f"kind must be 'features' or 'samples', got {kind!r}")
 

@@ -15,6 +15,9 @@ from pathlib import Path
 ENTITY_ORDER = ("sub", "ses", "task", "run", "hemi", "space", "res", "roi", "desc", "stat")
 
 _LABEL_RE = re.compile(r"[^A-Za-z0-9]")
+
+#: ``desc-`` of the per-participant variance-partitioning ROI table (``..._desc-partitioningroi_scores.tsv``).
+PARTITIONING_ROI_DESC = "partitioningroi"
 _ENTITY_RE = re.compile(r"^([a-z]+)-([A-Za-z0-9]+)$")
 
 

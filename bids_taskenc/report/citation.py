@@ -164,6 +164,14 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
             contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
                                            "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
                                            "test": c.info.get("Test")})
+    partitionings = {}
+    for data in loaded:
+        for info in (vp.info for vp in data.partitionings):
+            partitionings.setdefault(info.get("Name"), {
+                "name": info.get("Name"),
+                "sets": [{"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])],
+                "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
+            })
     roi_tables = [d.roi_table for d in loaded if d.roi_table is not None]
     rois = sorted({str(r) for t in roi_tables for r in t["roi"] if not str(r).startswith(("LH-", "RH-"))})
     sim_meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
@@ -214,6 +222,7 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         "rois": rois,
         "roi_p": any("p_mean_r" in t.columns for t in roi_tables),
         "contrasts": list(contrasts.values()),
+        "partitionings": list(partitionings.values()),
         "gifti": gifti,
         "group_ran": bool(sim_meta),
         "group_settings": sim_meta.get("Settings", {}),

@@ -203,3 +203,52 @@ def alpha_distribution(labels, groups, alphas, alpha_grid, path) -> Path:
     margins(fig, right=0.9)
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
     return save(fig, path, tight=False)
+
+
+#: Colour of the shared component in the variance-partitioning bars.
+SHARED_COLOR = "#9467bd"
+
+
+def partition_bars(table: pd.DataFrame, path) -> Path:
+    """Per ROI, the joint R² of each variance partitioning stacked as unique-A / shared / unique-B (/ unique-C).
+
+    ``table`` is the ``desc-partitioningroi`` table (``partitioning, roi, component,
+    mean_rsquared``); hemispheres pooled when present. Sets named after a group
+    (3D, 2D, semantic, other) take its colour. Negative mean components (an
+    estimate below 0, e.g. a shared R² where the sets' own parts overlap
+    nothing) are drawn as 0 and marked with their value.
+    """
+    rois = _pooled_rois(table)
+    parts = list(dict.fromkeys(table["partitioning"].astype(str)))
+    fig, axes = plt.subplots(len(parts), 1, figsize=(1.2 + 1.1 * len(rois), 2.3 * len(parts) + 0.4), squeeze=False)
+    fallback = iter(["#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"])
+    colours: dict[str, str] = {}
+    for ax, name in zip(axes[:, 0], parts):
+        sub = table[table["partitioning"].astype(str) == name]
+        comps = [str(c) for c in dict.fromkeys(sub["component"]) if str(c).startswith("unique")]
+        order = [comps[0], "shared", *comps[1:]] if comps else ["shared"]
+        x = np.arange(len(rois))
+        bottom = np.zeros(len(rois))
+        for comp in order:
+            vals = np.array([float(sub[(sub["roi"].astype(str) == r) & (sub["component"] == comp)]["mean_rsquared"]
+                                   .mean()) for r in rois])
+            label = comp[len("unique"):] if comp.startswith("unique") else comp
+            if comp == "shared":
+                colour = SHARED_COLOR
+            else:
+                colour = colours.setdefault(label, GROUP_COLORS.get(label) or next(fallback, "#7f7f7f"))
+            shown = np.clip(np.nan_to_num(vals), 0.0, None)
+            ax.bar(x, shown, bottom=bottom, color=colour, width=0.7,
+                   label=f"unique {label}" if comp != "shared" else "shared")
+            for xi, v in zip(x, vals):
+                if v < 0:
+                    ax.text(xi, bottom[xi], f"{v:.2f}", ha="center", va="bottom", fontsize=6, color=colour)
+            bottom += shown
+        ax.set_xticks(x)
+        ax.set_xticklabels(rois, fontsize=8)
+        ax.set_ylabel("mean R²", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", lw=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return save(fig, path)

@@ -18,7 +18,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_taskenc.outputs.naming import derivative_path, parse_derivative_name, sidecar_path, strip_prefix
+from bids_taskenc.outputs.naming import (
+    PARTITIONING_ROI_DESC,
+    derivative_path,
+    parse_derivative_name,
+    sidecar_path,
+    strip_prefix,
+)
 
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
@@ -117,6 +123,31 @@ class ContrastMaps(_FDRThresholded):
         return self.rdiff
 
 
+@dataclass
+class PartitionMaps:
+    """One variance partitioning (``desc-vp<A>VS<B>``): per-set unique R² and q, shared and joint R².
+
+    ``info`` is the sidecar's ``VariancePartitioning`` entry (``Name``, ``Sets``
+    with ``Label`` and ``FeatureSpaces``, ``JointModel``).
+    """
+
+    label: str
+    info: dict
+    fdr_level: float
+    joint: np.ndarray
+    shared: np.ndarray | None
+    unique: dict[str, np.ndarray | None]
+    unique_q: dict[str, np.ndarray | None]
+
+    @property
+    def set_labels(self) -> list[str]:
+        return [s.get("Label") for s in self.info.get("Sets", [])]
+
+    def significant(self, label: str) -> np.ndarray:
+        q = self.unique_q.get(label)
+        return np.zeros(self.joint.shape, bool) if q is None else np.isfinite(q) & (q < self.fdr_level)
+
+
 class _OnMask:
     """Maps held as vectors over the voxels of a 3-D ``mask`` (image ``mask_img``), C order."""
 
@@ -142,6 +173,8 @@ class ParticipantOutputs(_OnMask):
     mask: np.ndarray
     features: list[FeatureMaps] = field(default_factory=list)
     contrasts: list[ContrastMaps] = field(default_factory=list)
+    partitionings: list[PartitionMaps] = field(default_factory=list)
+    partition_table: pd.DataFrame | None = None
     noise_ceiling: np.ndarray | None = None
     noise_ceiling_path: Path | None = None
     ncsnr: np.ndarray | None = None
@@ -272,6 +305,17 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
             out.contrasts.append(ContrastMaps(
                 label=label, sidecar=read_json(sidecar_path(path)), rdiff=_load(path, mask),
                 p=_maybe(path_of(label, "p"), mask), q=_maybe(path_of(label, "q"), mask)))
+        if ents.get("stat") == "jointrsquared" and ents.get("task") == task and ents.get("space") == space:
+            side = read_json(sidecar_path(path))
+            info = side.get("VariancePartitioning")
+            if info:
+                d = ents["desc"]
+                labels = [st.get("Label") for st in info.get("Sets", [])]
+                out.partitionings.append(PartitionMaps(
+                    label=d, info=info, fdr_level=float(side.get("FDRLevel", 0.05)), joint=_load(path, mask),
+                    shared=_maybe(path_of(d, "sharedrsquared"), mask),
+                    unique={lab: _maybe(path_of(d, f"uniquersquared{lab}"), mask) for lab in labels},
+                    unique_q={lab: _maybe(path_of(d, f"uniqueq{lab}"), mask) for lab in labels}))
 
     nc_path = path_of("noise", "noiseceiling")
     if nc_path.exists():
@@ -281,6 +325,8 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
     out.splithalf = _maybe(path_of("noise", "splithalf"), mask)
     out.roi_table = read_table(derivative_path(output_dir, sub=participant, task=task, desc="roi",
                                                suffix="scores", extension=".tsv"))
+    out.partition_table = read_table(derivative_path(output_dir, sub=participant, task=task,
+                                                     desc=PARTITIONING_ROI_DESC, suffix="scores", extension=".tsv"))
     out.split = read_table(derivative_path(output_dir, sub=participant, task=task, desc="split",
                                            suffix="stimuli", extension=".tsv"))
     return out

@@ -100,7 +100,11 @@ def _grid_text(grid) -> str | None:
 
 
 def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | None:
-    q = data.surface_map(desc, "q")
+    return _surface_below(data, desc, "q", level)
+
+
+def _surface_below(data: ParticipantOutputs, desc: str, stat: str, level: float) -> dict | None:
+    q = data.surface_map(desc, stat)
     return None if q is None else {h: np.isfinite(q[h]) & (q[h] < level) for h in q}
 
 
@@ -218,6 +222,36 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     if contrast_specs:
         brain.figure(contrast_specs, fig("contrasts"),
                      title="contrasts: r(A) - r(B) where the contrast's q is below the FDR level")
+    partitionings, unique_specs = [], []
+    if data.partitionings:
+        vps = data.partitionings
+        vmax_u = shared_vmax([vp.unique[lab] for vp in vps for lab in vp.set_labels if vp.unique.get(lab) is not None],
+                             [vp.significant(lab) for vp in vps for lab in vp.set_labels
+                              if vp.unique.get(lab) is not None], 0.02)
+        vmax_u = min(1.0, vmax_u)  # an R² difference can pass 1 only where the reduced model's R² is below 0
+        for vp in vps:
+            sets = []
+            for st in vp.info.get("Sets", []):
+                lab = st.get("Label")
+                values = vp.unique.get(lab)
+                n_sig = int(vp.significant(lab).sum())
+                sets.append({"label": lab, "spaces": st.get("FeatureSpaces", []), "n_sig": n_sig,
+                             "mean_unique": float(np.nanmean(values)) if values is not None else float("nan")})
+                if values is not None:
+                    unique_specs.append(MapSpec(f"{vp.label}: unique R² of {lab} ({n_sig} voxels q < {vp.fdr_level:g})",
+                                                np.nan_to_num(values), vp.significant(lab), "inferno", 0.0, vmax_u,
+                                                "unique R² (test set)", group=lab if lab in figures.GROUP_COLORS else None,
+                                                surface=data.surface_map(vp.label, f"uniquersquared{lab}"),
+                                                surface_shown=_surface_below(data, vp.label, f"uniqueq{lab}",
+                                                                             vp.fdr_level)))
+            partitionings.append({"label": vp.label, "sets": sets, "fdr": vp.fdr_level,
+                                  "mean_joint": float(np.nanmean(vp.joint)),
+                                  "mean_shared": float(np.nanmean(vp.shared)) if vp.shared is not None else None})
+        if unique_specs:
+            brain.figure(unique_specs, fig("uniquemaps"),
+                         title="variance partitioning: unique R² of each set where its q is below the FDR level")
+        if data.partition_table is not None and len(data.partition_table):
+            figures.partition_bars(data.partition_table, fig("partitionbars"))
     prune_figures(out, f"sub-{participant}_task-{data.task}_", written)
 
     side = data.first_sidecar
@@ -230,6 +264,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         rows=rows,
         figs=figs,
         contrasts=contrasts,
+        partitionings=partitionings,
         view=view,
         coverage=coverage,
         group_link=(out / "group.html").exists(),

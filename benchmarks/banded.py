@@ -1,0 +1,181 @@
+"""Benchmark the banded ridge engine against himalaya's banded (multiple-kernel) ridge.
+
+Shape W1 (the single-space W1 of ``benchmarks/ridge.py`` with two sets): 4,916
+stimuli (85/15 train/test split), two feature sets of 2,048 columns each (two
+Taskonomy latents), 5,000 voxels, 17 alphas, 9 band-penalty ratios (half a
+decade apart, 1/100 … 100), 7-fold CV. The joint model has 4,096 columns,
+more than a fold's 3,582 training samples, so both sides work with the n×n
+samples-side kernels. ``--quick`` scales it down for a 2-core CPU.
+
+Timed, on the same synthetic data, folds, alpha grid and band-weight grid:
+
+* ours: :func:`bids_taskenc.encoding.fit_banded_ridge` in ``--precision``
+  (CV over every (ratio, alpha), refit with each voxel's choice, test-set
+  r/R²/p and the per-set R² split), from host arrays;
+* himalaya ``MultipleKernelRidgeCV(kernels="precomputed",
+  solver="random_search")`` with ``n_iter`` = the same band weights, linear
+  kernels computed inside the timing, ``fit_intercept=True``, correlation
+  scoring, then ``predict`` on the test set (its fastest banded solver when
+  features outnumber a fold's samples; ``--himalaya-solver banded`` times
+  ``BandedRidgeCV`` instead). Backend ``torch_cuda`` on CUDA, ``torch`` on CPU.
+
+himalaya centres but does not standardise per fold, so ours runs with
+``standardize=False`` on features standardised once on the training set (the
+same model), and the fraction of voxels where both choose the same
+(ratio, alpha) is printed. The last line is the speed ratio,
+``ratio himalaya/ours: 3.2x``.
+
+Run: ``python benchmarks/banded.py --quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from bids_taskenc.encoding import band_weight_grid, fit_banded_ridge, kfold_indices, train_test_split_indices
+
+W1 = dict(n=4916, p=2048, v=5_000, n_alphas=17, folds=7)
+QUICK = dict(n=1500, p=512, v=2_000, n_alphas=17, folds=7)
+
+
+def simulate(n: int, p: int, v: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two correlated feature sets (decaying spectra, a shared part) and responses mixing them.
+
+    Returns XA (n, p), XB (n, p) and Y (n, v), float32. Voxels go from driven by
+    A to driven by B, at mixed SNR.
+    """
+    rng = np.random.default_rng(seed)
+    k = min(p, 256)
+    shared = rng.standard_normal((n, k)).astype(np.float32) * np.geomspace(2.0, 0.1, k).astype(np.float32)
+
+    def one_set():
+        own = rng.standard_normal((n, k)).astype(np.float32) * np.geomspace(3.0, 0.1, k).astype(np.float32)
+        basis = rng.standard_normal((2 * k, p)).astype(np.float32) / np.sqrt(2 * k)
+        return np.hstack([own, shared]) @ basis + 0.3 * rng.standard_normal((n, p)).astype(np.float32)
+
+    xa, xb = one_set(), one_set()
+    mix = np.linspace(0.0, 1.0, v).astype(np.float32)
+    sa = xa @ (rng.standard_normal((p, v), dtype=np.float32) / np.sqrt(p))
+    sb = xb @ (rng.standard_normal((p, v), dtype=np.float32) / np.sqrt(p))
+    signal = (1 - mix) * sa / sa.std(0) + mix * sb / sb.std(0)
+    signal /= signal.std(0) + 1e-12
+    snr = np.geomspace(1.0, 0.05, v).astype(np.float32)[rng.permutation(v)]
+    y = snr * signal + rng.standard_normal((n, v), dtype=np.float32)
+    return xa, xb, y.astype(np.float32)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_ours(train, ytr, test, yte, grid, alphas, folds, device, precision):
+    kw = dict(band_weights=grid, alphas=alphas, n_folds=folds, device=device, precision=precision, seed=0,
+              standardize=False)
+    fit_banded_ridge([x[:64] for x in train], ytr[:64, :32], [x[:8] for x in test], yte[:8, :32],
+                     **{**kw, "n_folds": 2})  # warm-up
+    t0 = time.perf_counter()
+    res = fit_banded_ridge(train, ytr, test, yte, **kw)
+    return time.perf_counter() - t0, res
+
+
+def time_himalaya(train, ytr, test, grid, alphas, folds, device, solver):
+    from himalaya.backend import set_backend
+    from himalaya.scoring import correlation_score
+
+    backend = set_backend("torch_cuda" if device.startswith("cuda") else "torch", on_error="raise")
+    cv = kfold_indices(ytr.shape[0], folds, seed=0)
+    params = dict(n_iter=grid, alphas=alphas, score_func=correlation_score, progress_bar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _sync(device)
+        t0 = time.perf_counter()
+        xs = [backend.asarray(x) for x in train]
+        xt = [backend.asarray(x) for x in test]
+        y = backend.asarray(ytr)
+        if solver == "kernel":
+            from himalaya.kernel_ridge import MultipleKernelRidgeCV
+
+            model = MultipleKernelRidgeCV(kernels="precomputed", solver="random_search", fit_intercept=True, cv=cv,
+                                          solver_params=params)
+            model.fit(backend.stack([x @ x.T for x in xs]), y)
+            pred = model.predict(backend.stack([t @ x.T for t, x in zip(xt, xs)]))
+            deltas = model.deltas_
+        else:
+            from himalaya.ridge import BandedRidgeCV
+
+            model = BandedRidgeCV(groups="input", solver="random_search", fit_intercept=True, cv=cv,
+                                  solver_params=params)
+            model.fit(xs, y)
+            pred = model.predict(xt)
+            deltas = model.deltas_
+        _sync(device)
+        elapsed = time.perf_counter() - t0
+    return elapsed, backend.to_numpy(deltas), backend.to_numpy(pred)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"scaled-down shape {QUICK} for CPUs")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--precision", default="fast", choices=["exact", "fast", "double"])
+    parser.add_argument("--n", type=int, help="stimuli (train + test)")
+    parser.add_argument("--p", type=int, help="features per set")
+    parser.add_argument("--v", type=int, help="voxels")
+    parser.add_argument("--himalaya-solver", default="kernel", choices=["kernel", "banded"],
+                        help="MultipleKernelRidgeCV on linear kernels (default) or BandedRidgeCV")
+    parser.add_argument("--no-himalaya", action="store_true")
+    args = parser.parse_args(argv)
+
+    shape = dict(QUICK if args.quick else W1)
+    for key in ("n", "p", "v"):
+        if getattr(args, key):
+            shape[key] = getattr(args, key)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    alphas = np.logspace(0, 8, shape["n_alphas"])
+    grid = band_weight_grid(2)
+
+    xa, xb, y = simulate(shape["n"], shape["p"], shape["v"])
+    train_idx, test_idx = train_test_split_indices(shape["n"], 0.15, seed=0)
+    # standardise once on the training set (himalaya does not standardise per fold)
+    mean = np.concatenate([xa, xb], 1)[train_idx].mean(0)
+    sd = np.concatenate([xa, xb], 1)[train_idx].std(0)
+    p = shape["p"]
+    xa = ((xa - mean[:p]) / sd[:p]).astype(np.float32)
+    xb = ((xb - mean[p:]) / sd[p:]).astype(np.float32)
+    train = [xa[train_idx], xb[train_idx]]
+    test = [xa[test_idx], xb[test_idx]]
+    ytr, yte = y[train_idx], y[test_idx]
+    where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(
+        f"shape: n_train={len(train_idx)} n_test={len(test_idx)} sets=2x{p} v={shape['v']} "
+        f"ratios={grid.shape[0]} alphas={shape['n_alphas']} folds={shape['folds']}; device={device} ({where}); "
+        f"torch {torch.__version__}",
+        flush=True,
+    )
+
+    t_ours, res = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision)
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
+    print(f"ours ({args.precision}): {t_ours:8.2f} s   [{stages}]", flush=True)
+    if args.no_himalaya:
+        return
+    t_him, deltas, pred = time_himalaya(train, ytr, test, grid, alphas, shape["folds"], device, args.himalaya_solver)
+    same = np.isclose(np.exp(deltas), np.exp(res.deltas), rtol=1e-3).all(0)
+    r_him = np.array([np.corrcoef(pred[:, j], yte[:, j])[0, 1] for j in range(yte.shape[1])])
+    print(
+        f"himalaya {'MultipleKernelRidgeCV' if args.himalaya_solver == 'kernel' else 'BandedRidgeCV'} "
+        f"({'torch_cuda' if device.startswith('cuda') else 'torch'}): {t_him:8.2f} s   "
+        f"(same ratio and alpha as ours on {100 * same.mean():.1f}% of voxels; "
+        f"median |r diff| {np.nanmedian(np.abs(r_him - res.r)):.1e})"
+    )
+    print(f"ratio himalaya/ours: {t_him / t_ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
