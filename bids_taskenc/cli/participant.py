@@ -233,7 +233,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                                                sub=subject, task=task).name},
         **ctx.provenance,
     }
-    if ctx.space == "T1w" and (preprocessed or beta_files):
+    if preprocessed or beta_files:  # the grid the maps are on, in every space (template spaces too)
         common["SpatialReference"] = bids_uri(preprocessed[0].bold if preprocessed else beta_files[0].path, ctx.links)
 
     # the mask is a BIDS file the validator checks: only keys the spec defines or leaves free
