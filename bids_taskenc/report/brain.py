@@ -225,6 +225,12 @@ def _view_without_pycortex(data: ParticipantOutputs, not_pycortex: str) -> Brain
         f"space {data.space} is the participant's own, so no template surface applies. {not_pycortex}")
 
 
+def volume_view(data: ParticipantOutputs) -> BrainView:
+    """Slices of a template-space participant's volume, drawn beside its flat maps."""
+    return BrainView("slices", _PARTICIPANT_SLICES,
+                     f"the flat maps show the cortical ribbon only; space {data.space} is a volume, shown here too.")
+
+
 def choose_group_view(space: str) -> BrainView:
     """The brain picture of the group maps: fsaverage5 flat maps for an MNI template, else slices.
 

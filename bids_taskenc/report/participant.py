@@ -9,7 +9,8 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
-from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_view, shared_vmax, slice_background
+from bids_taskenc.report.brain import (BrainRenderer, BrainView, MapSpec, choose_view, is_template_space,
+                                       shared_vmax, slice_background, volume_view)
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
@@ -204,6 +205,14 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         if brain.view.kind == "flat" and specs[0].surface is not None:
             finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
             coverage = float(np.mean(np.concatenate(finite)))
+    slices_view: BrainView | None = None
+    if specs and brain.view.kind == "flat" and is_template_space(data.space):
+        # the flat maps lose what is off the cortical ribbon: the volume too, over the template's anatomy
+        slices_view = volume_view(data)
+        rois, slices_view.outlines = find_roi_masks_of(data)
+        volume, slices_view.underlay = slice_background(data)
+        BrainRenderer(data, slices_view, cut_index=cut, underlay=volume, rois=rois).figure(
+            specs, fig("rslices"), title="prediction accuracy r in the volume, where q is below the FDR level")
 
     vmax_c = shared_vmax([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
     contrasts, contrast_specs = [], []
@@ -239,6 +248,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         figs=figs,
         contrasts=contrasts,
         view=view,
+        slices_view=slices_view,
         coverage=coverage,
         group_link=(out / "group.html").exists(),
         nc_stats=nc_stats,

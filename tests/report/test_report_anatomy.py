@@ -162,3 +162,13 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
     assert bars["sub-01_task-x_desc-reliabilitymaps_figure.png"] == ["noise ceiling (fraction of variance)",
                                                                      "split-half r"]
     assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"]  # one shared bar for the r maps
+
+
+def test_template_space_pages_also_draw_the_volume_over_the_template(tmp_path):
+    out = fake_outputs(tmp_path / "out", fmriprep=tmp_path / "fmriprep")  # MNI152NLin2009cAsym
+    html = write_participant_report(out, "01").read_text()
+    assert 'content="flat"' in html and "sub-01_task-x_desc-rslices_figure.png" in html
+    assert "sub-01_space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz" in html.split("desc-rslices")[1]
+    bare = fake_outputs(tmp_path / "bare")
+    html = write_participant_report(bare, "01").read_text()
+    assert "nilearn&#39;s bundled MNI152 template" in html.split("desc-rslices")[1]
