@@ -30,8 +30,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: What the official validator ignores in every dataset (its ``defaultIgnores``), before ``.bidsignore``.
-DEFAULT_IGNORES = (".git**", ".*", "sourcedata/", "code/", "stimuli/", "log/", "derivatives/")
+#: What the official validator (3.x) ignores in every dataset before ``.bidsignore``: dot files anywhere,
+#: four top-level folders, and ``derivatives/`` folders at any depth (nested datasets, validated apart).
+DEFAULT_IGNORES = (".*", "/sourcedata/", "/code/", "/stimuli/", "/log/", "derivatives/")
 
 
 @lru_cache(maxsize=1)

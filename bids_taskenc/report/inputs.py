@@ -215,7 +215,7 @@ def _is_anatomy(name: str, participant: str, space: str | None) -> bool:
     stem = name.split(".nii")[0]
     if space in (None, "T1w"):  # the participant's own anatomical space: no space- entity, or space-T1w
         own = "_space-" not in stem or "_space-T1w_" in stem
-        return own and (stem.endswith("_desc-preproc_T1w") or stem.endswith("_T1w_preproc"))
+        return own and stem.endswith(("_desc-preproc_T1w", "_T1w_preproc"))
     return (f"_space-{space}_" in stem and stem.endswith("_desc-preproc_T1w")) or stem.endswith(
         f"_T1w_space-{space}_preproc")
 

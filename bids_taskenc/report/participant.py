@@ -9,8 +9,16 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
-from bids_taskenc.report.brain import (BrainRenderer, BrainView, MapSpec, choose_view, is_template_space,
-                                       shared_vmax, slice_background, volume_view)
+from bids_taskenc.report.brain import (
+    BrainRenderer,
+    BrainView,
+    MapSpec,
+    choose_view,
+    is_template_space,
+    shared_vmax,
+    slice_background,
+    volume_view,
+)
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import figure_path, prune_figures, render_page

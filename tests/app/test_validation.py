@@ -52,6 +52,21 @@ def with_extras(small_copy):
     return bids
 
 
+def test_default_ignores_are_the_official_validators(small_copy):
+    """Dot files and nested derivatives/ are skipped anywhere; code/, stimuli/ ... only at the top level."""
+    bids = small_copy / "bids"
+    for rel in ("sub-CSI1/.DS_Store", "sub-CSI1/derivatives/x.txt", "sub-CSI1/ses-01/.notes/y.txt"):
+        (bids / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bids / rel).write_text("x")
+    assert invalid_file_names(bids) == []
+    for folder in ("code", "stimuli", "log", "sourcedata"):
+        (bids / "sub-CSI1" / folder).mkdir()
+        (bids / "sub-CSI1" / folder / "a.txt").write_text("x")
+    assert invalid_file_names(bids) == [f"/sub-CSI1/{f}/a.txt" for f in ("code", "log", "sourcedata", "stimuli")]
+    if DENO.exists():
+        assert _deno_not_included(bids) == invalid_file_names(bids)
+
+
 def test_schema_rules_accept_bold5000_names_and_reject_mismatched_entities():
     assert is_valid_name("sub-CSI1/ses-16/anat/sub-CSI1_ses-16_T1w.nii.gz")
     assert is_valid_name("sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_bold.nii.gz")

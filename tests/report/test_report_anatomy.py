@@ -29,7 +29,7 @@ def _grey_tile(canvas: SliceCanvas, n: int) -> np.ndarray:
 def test_t1w_slices_are_drawn_over_the_fmriprep_t1w_found_through_dataset_links(tmp_path):
     out = fake_outputs(tmp_path / "out", fmriprep=tmp_path / "fmriprep", **T1W)
     data = load_participant(out, "01")
-    path, where = find_anatomy(data)
+    path, _ = find_anatomy(data)
     assert path == tmp_path / "fmriprep" / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz"
     underlay, text = slice_background(data)
     assert underlay.shape == data.mask.shape and "preprocessed T1w" in text
@@ -75,7 +75,6 @@ def test_roi_outlines_come_from_the_recorded_roi_directory(tmp_path):
     rois, text = find_roi_masks_of(data)
     assert sorted(rois) == ["EarlyVis", "PPA"] and str(tmp_path / "rois") in text
     canvas = SliceCanvas(data.mask_img, rois=rois)
-    rgb, spans = _grey_tile(canvas, int(data.mask.sum())), canvas._panels()
     outlines = canvas.outlines(canvas.tile(MapSpec("x", np.zeros(int(data.mask.sum())),
                                                    np.zeros(int(data.mask.sum()), bool), "inferno", 0, 1, "r"),
                                            brain.plt.get_cmap("inferno"), brain.mcolors.Normalize(0, 1))[1])
