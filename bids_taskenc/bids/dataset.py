@@ -86,25 +86,19 @@ def check_bids_dir(bids_dir: Path) -> Path:
 
 
 def validate_file_names(layout, bids_dir: Path) -> None:
-    """Check every file inside ``sub-*`` folders has a valid BIDS name.
+    """Check every file inside ``sub-*`` folders has a valid BIDS name or is listed in ``.bidsignore``.
 
-    Uses the ``bids_validator`` package's name rules (the same that pybids
-    uses). Derivatives, ``sourcedata`` and ``stimuli`` are not checked.
+    The BIDS schema's filename rules, as the official validator applies them
+    (see :mod:`bids_taskenc.bids.validation`).
     """
-    from bids_validator import BIDSValidator
+    from .validation import invalid_file_names
 
-    validator = BIDSValidator()
-    bad = []
-    for sub_dir in sorted(Path(bids_dir).glob("sub-*")):
-        for path in sorted(sub_dir.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                rel = "/" + path.relative_to(bids_dir).as_posix()
-                if not validator.is_bids(rel):
-                    bad.append(rel)
+    bad = invalid_file_names(bids_dir)
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise ValidationError(
-            f"{bids_dir}{bad[0]}: not a valid BIDS file name{more}; fix the dataset or use --skip-bids-validation")
+            f"{bids_dir}{bad[0]}: not a valid BIDS file name{more} (BIDS schema; list files BIDS does not "
+            "cover in .bidsignore); fix the dataset or use --skip-bids-validation")
 
 
 def open_layout(bids_dir: Path, *, validate: bool = True):

@@ -325,16 +325,18 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                                                sub=subject, task=task).name},
         **ctx.provenance,
     }
-    if ctx.space == "T1w" and (preprocessed or beta_files):
-        common["SpatialReference"] = bids_uri(preprocessed[0].bold if preprocessed else beta_files[0].path, ctx.links)
+    reference = bids_uri(preprocessed[0].bold if preprocessed else beta_files[0].path, ctx.links) \
+        if (preprocessed or beta_files) else None
+    if ctx.space == "T1w" and reference:
+        common["SpatialReference"] = reference
 
     # the mask is a BIDS file the validator checks: only keys the spec defines or leaves free
     mask_meta = {"Description": "Voxels analysed: inside the brain masks of all runs (and --mask), "
                                 "finite and not constant", "Sources": common["Sources"],
                  "Participant": subject, "Task": task, "Space": ctx.space, "NVoxels": responses.n_voxels,
                  "CommandLine": ctx.provenance.get("CommandLine")}
-    if "SpatialReference" in common:
-        mask_meta["SpatialReference"] = common["SpatialReference"]
+    if reference:  # the mask is validated: it names the grid it is on in every space, template spaces too
+        mask_meta["SpatialReference"] = reference
     write_mask(staging, responses.mask_img, mask_meta, **ents)
     surfaces, surface_note = find_surfaces(ctx.space, [Path(lay.root) for lay in ctx.derivative_layouts], subject)
     log.info("sub-%s task-%s: %s", subject, task, surface_note)

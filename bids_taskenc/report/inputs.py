@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from bids_taskenc.outputs.derivatives import read_dataset_links
 from bids_taskenc.outputs.naming import (
     PARTITIONING_ROI_DESC,
     derivative_path,
@@ -212,6 +213,94 @@ class ParticipantOutputs(_OnMask):
             if match:
                 found.add(match.group(1))
         return sorted(found)
+
+
+def _linked_datasets(data: ParticipantOutputs) -> list[Path]:
+    """Dataset folders the maps came from: those their ``SpatialReference`` and ``Sources`` name first.
+
+    ``bids:<name>:<path>`` URIs are resolved through the output's
+    ``DatasetLinks``; a plain path (older outputs) gives the folder above its
+    ``sub-<label>`` folder. The other linked datasets follow, the raw one last.
+    """
+    links = read_dataset_links(data.output_dir)
+    side = data.first_sidecar
+    refs = [side.get("SpatialReference")] + list(side.get("Sources") or [])
+    folders: list[Path] = []
+    for ref in refs:
+        if not isinstance(ref, str):
+            continue
+        if ref.startswith("bids:"):
+            name = ref.split(":", 2)[1]
+            if name in links:
+                folders.append(links[name])
+            continue
+        parts = Path(ref).parts
+        if f"sub-{data.participant}" in parts:
+            folders.append(Path(*parts[:parts.index(f"sub-{data.participant}")]))
+    folders += [f for n, f in links.items() if n != "raw"] + [f for n, f in links.items() if n == "raw"]
+    return list(dict.fromkeys(f for f in folders if f.is_dir()))
+
+
+def _is_anatomy(name: str, participant: str, space: str | None) -> bool:
+    """fMRIPrep's preprocessed T1w of ``participant`` in ``space``: modern (``desc-preproc_T1w``) or 1.x (``T1w_preproc``)."""
+    if not name.startswith(f"sub-{participant}_") or not name.endswith((".nii", ".nii.gz")):
+        return False
+    stem = name.split(".nii")[0]
+    if space in (None, "T1w"):  # the participant's own anatomical space: no space- entity, or space-T1w
+        own = "_space-" not in stem or "_space-T1w_" in stem
+        return own and stem.endswith(("_desc-preproc_T1w", "_T1w_preproc"))
+    return (f"_space-{space}_" in stem and stem.endswith("_desc-preproc_T1w")) or stem.endswith(
+        f"_T1w_space-{space}_preproc")
+
+
+def find_anatomy(data: ParticipantOutputs) -> tuple[Path | None, str]:
+    """The participant's preprocessed T1w in the maps' space, from the fMRIPrep folder the maps came from.
+
+    Returns
+    -------
+    (path or None, sentence)
+        Where it was found, or where it was looked for.
+    """
+    folders = _linked_datasets(data)
+    for folder in folders:
+        sub_dir = folder / f"sub-{data.participant}"
+        found = sorted(p for p in sub_dir.rglob("*T1w*") if _is_anatomy(p.name, data.participant, data.space)) \
+            if sub_dir.is_dir() else []
+        if found:
+            return found[0], f"sub-{data.participant}'s preprocessed T1w from {found[0].relative_to(folder)} in {folder}"
+    where = ", ".join(str(f) for f in folders) or "no linked dataset (no DatasetLinks or Sources in the outputs)"
+    wanted = ("desc-preproc_T1w (or fMRIPrep 1.x T1w_preproc)" if data.space in (None, "T1w")
+              else f"space-{data.space}_desc-preproc_T1w (or fMRIPrep 1.x T1w_space-{data.space}_preproc)")
+    return None, f"no {wanted} of sub-{data.participant} in {where}"
+
+
+def find_roi_masks_of(data: ParticipantOutputs) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The ROI masks the participant level used, as boolean vectors over the brain voxels (hemispheres pooled).
+
+    The ROI table's sidecar records the folder (``ROIDirectory``); the masks are
+    read from there with the participant level's own reader
+    (:mod:`bids_taskenc.bids.rois`), so both see the same files.
+
+    Returns
+    -------
+    ({roi: (n_voxels,) bool} or None, sentence saying where they came from or why there are none)
+    """
+    table = derivative_path(data.output_dir, sub=data.participant, task=data.task, desc="roi", suffix="scores",
+                            extension=".tsv")
+    if not table.exists():
+        return None, "no ROI outlines: the run wrote no ROI table (it had no ROI masks)"
+    roi_dir = read_json(sidecar_path(table)).get("ROIDirectory")
+    if not roi_dir or roi_dir == "None":
+        return None, f"no ROI outlines: {sidecar_path(table).name} records no ROIDirectory"
+    if not Path(roi_dir).is_dir():
+        return None, f"no ROI outlines: the ROI folder the run used ({roi_dir}) is not here"
+    from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
+
+    vectors = load_roi_vectors(find_roi_masks(roi_dir, data.participant), data.mask_img)
+    pooled = {k: v for k, v in vectors.items() if not k.startswith(("LH-", "RH-")) and v.any()}
+    if not pooled:
+        return None, f"no ROI outlines: no ROI mask of sub-{data.participant} in {roi_dir} overlaps the brain mask"
+    return pooled, f"ROI outlines from the masks in {roi_dir} (the ROIDirectory of the ROI table)"
 
 
 def list_participants(output_dir: str | Path) -> list[str]:

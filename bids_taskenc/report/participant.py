@@ -9,8 +9,17 @@ import numpy as np
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
-from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_view, shared_vmax
-from bids_taskenc.report.inputs import ParticipantOutputs, load_participant
+from bids_taskenc.report.brain import (
+    BrainRenderer,
+    BrainView,
+    MapSpec,
+    choose_view,
+    is_template_space,
+    shared_vmax,
+    slice_background,
+    volume_view,
+)
+from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
 
@@ -154,13 +163,20 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     score = sum(np.where(f.significant, f.r, 0.0) for f in data.features)
     if np.ndim(score) and np.nanmax(score) > 0:
         cut = int(np.nanargmax(score))
-    brain = BrainRenderer(data, view, cut_index=cut)
+    underlay = rois = None
+    underlay_note = outline_note = None
+    if view.kind != "flat":  # slices, or pycortex, which falls back to slices if it fails
+        underlay, underlay_note = slice_background(data)
+        rois, outline_note = find_roi_masks_of(data)
+    brain = BrainRenderer(data, view, cut_index=cut, underlay=underlay, rois=rois)
     reliability_specs = []
     if data.noise_ceiling is not None:
+        # a fraction of variance (0-1, NSD's formula without the x100): its own scale, sequential
         nc = np.nan_to_num(data.noise_ceiling)
         surf = data.surface_map("noise", "noiseceiling")
-        reliability_specs.append(MapSpec("noise ceiling", nc, np.ones(nc.shape, bool), "viridis", 0.0, 1.0,
-                                         "noise ceiling / split-half r", surface=surf,
+        top = min(1.0, shared_vmax([nc], [np.isfinite(data.noise_ceiling)], 0.05))
+        reliability_specs.append(MapSpec("noise ceiling", nc, np.isfinite(data.noise_ceiling), "viridis", 0.0, top,
+                                         "noise ceiling (fraction of variance)", surface=surf,
                                          surface_shown=_all_finite(surf)))
     if reliability is not None:
         rel = np.nan_to_num(reliability)
@@ -169,13 +185,11 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
             snr = data.surface_map("noise", "ncsnr")
             k = repeats_per_image(data) or 2.0
             surf = None if snr is None else {h: snr[h] ** 2 / (snr[h] ** 2 + 2.0 / k) for h in snr}
-        reliability_specs.append(MapSpec("split-half reliability", rel, np.ones(rel.shape, bool), "viridis", 0.0,
-                                         1.0, "noise ceiling / split-half r", surface=surf,
-                                         surface_shown=_all_finite(surf)))
+        # a correlation: diverging and symmetric, so that negative r shows (blue)
+        top = min(1.0, shared_vmax([rel], [np.isfinite(reliability)], 0.1))
+        reliability_specs.append(MapSpec("split-half reliability", rel, np.isfinite(reliability), "RdBu_r", -top,
+                                         top, "split-half r", surface=surf, surface_shown=_all_finite(surf)))
     if reliability_specs:
-        top = shared_vmax([s.values for s in reliability_specs], [s.shown for s in reliability_specs], 0.05)
-        for s in reliability_specs:
-            s.vmax = min(1.0, top)
         brain.figure(reliability_specs, fig("reliabilitymaps"), title="reliability of the responses")
     figures.alpha_distribution(
         [f.label for f in data.features], [f.group for f in data.features],
@@ -200,9 +214,17 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
     coverage = None
     if specs:
         brain.figure(specs, fig("rmaps"), title="prediction accuracy r where q is below the FDR level")
-        if view.kind == "flat" and specs[0].surface is not None:
+        if brain.view.kind == "flat" and specs[0].surface is not None:
             finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
             coverage = float(np.mean(np.concatenate(finite)))
+    slices_view: BrainView | None = None
+    if specs and brain.view.kind == "flat" and is_template_space(data.space):
+        # the flat maps lose what is off the cortical ribbon: the volume too, over the template's anatomy
+        slices_view = volume_view(data)
+        rois, slices_view.outlines = find_roi_masks_of(data)
+        volume, slices_view.underlay = slice_background(data)
+        BrainRenderer(data, slices_view, cut_index=cut, underlay=volume, rois=rois).figure(
+            specs, fig("rslices"), title="prediction accuracy r in the volume, where q is below the FDR level")
 
     vmax_c = shared_vmax([c.rdiff for c in data.contrasts], [c.significant for c in data.contrasts], 0.05)
     contrasts, contrast_specs = [], []
@@ -253,6 +275,9 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         if data.partition_table is not None and len(data.partition_table):
             figures.partition_bars(data.partition_table, fig("partitionbars"))
     prune_figures(out, f"sub-{participant}_task-{data.task}_", written)
+    view = brain.view  # a failed pycortex drawing fell back to another view
+    if view.kind == "slices":
+        view.underlay, view.outlines = underlay_note, outline_note
 
     side = data.first_sidecar
     nc_stats = _stats(data.noise_ceiling)
@@ -266,6 +291,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         contrasts=contrasts,
         partitionings=partitionings,
         view=view,
+        slices_view=slices_view,
         coverage=coverage,
         group_link=(out / "group.html").exists(),
         nc_stats=nc_stats,

@@ -199,3 +199,29 @@ def test_group_maps_outside_a_template_are_drawn_as_slices(tmp_path):
     html = write_group_report(out).read_text()
     assert "task-x_desc-groupmaps_figure.png" in html and "orthogonal slices" in html
     assert "custom is not an MNI template" in html
+
+
+@pytest.fixture
+def failing_pycortex(fake_pycortex, monkeypatch):
+    """The stand-in pycortex whose drawing fails as a transform made for another grid does."""
+    def make_figure(braindata, **kwargs):
+        raise ValueError("Volume shape (10, 14, 12) does not match transform shape (31, 100, 100)")
+
+    monkeypatch.setattr(sys.modules["cortex"].quickflat, "make_figure", make_figure)
+    return fake_pycortex
+
+
+@pytest.mark.parametrize("space, fallback", [("T1w", "slices"), ("MNI152NLin2009cAsym", "flat")])
+def test_failing_pycortex_drawing_falls_back_with_a_warning(tmp_path, failing_pycortex, caplog, space, fallback):
+    """Failed before: the exception escaped write_participant_report (the CLI turned it into exit 1)."""
+    out = fake_outputs(tmp_path / "out", space=space, shape=(12, 14, 10), voxel_mm=10.0)
+    assert choose_view(load_participant(out, "01")).kind == "pycortex"
+    with caplog.at_level("WARNING", logger="bids_taskenc.report.brain"):
+        html = write_participant_report(out, "01").read_text()
+    assert _view_of(html) == fallback
+    assert "drawing pycortex subject sub-01 with transform func2anat failed" in html
+    assert "does not match transform shape" in html
+    warning = [r for r in caplog.records if r.levelname == "WARNING" and "pycortex" in r.getMessage()]
+    assert len(warning) == 1  # once, not once per figure
+    assert "sub-01" in warning[0].getMessage() and "func2anat" in warning[0].getMessage()
+    assert (out / "figures" / "sub-01_task-x_desc-rmaps_figure.png").stat().st_size > 10_000
