@@ -11,6 +11,7 @@ import math
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..__about__ import __version__
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
@@ -197,6 +198,12 @@ def _config_value(path: Path, key: str, action: argparse.Action, value):
     def bad(expected: str) -> UsageError:
         return UsageError(f"{path}: {key} = {value!r}: expected {expected}")
 
+    if isinstance(action, argparse._AppendAction):
+        # a repeatable option: one list of values per use, e.g. [["group:3D", "group:2D"]]
+        if not isinstance(value, list) or not value or not all(isinstance(v, list) for v in value):
+            raise bad(f"a list of lists, one per use of the option, e.g. {key} = [[...]]")
+        one_use = SimpleNamespace(nargs=action.nargs, type=action.type, choices=action.choices)
+        return [_config_value(path, key, one_use, v) for v in value]
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -240,8 +247,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.config is not None:
-        parser.set_defaults(**_config_defaults(parser, args.config))
+        config = _config_defaults(parser, args.config)
+        parser.set_defaults(**config)
         args = parser.parse_args(argv)
+        # argparse appends a repeatable option's uses to its default: the command line must replace them
+        for action in parser._actions:
+            if isinstance(action, argparse._AppendAction) and action.dest in config:
+                given = parser.parse_args(argv, argparse.Namespace(**{action.dest: None}))
+                if getattr(given, action.dest) is not None:
+                    setattr(args, action.dest, getattr(given, action.dest))
     if args.cv_folds < 2:
         raise UsageError("--cv-folds must be at least 2")
     if not 0 < args.test_fraction < 1:

@@ -19,3 +19,18 @@ def test_help_gives_defaults_but_not_for_switches():
     assert "(default: True)" not in flat and "(default: False)" not in flat
     assert "where featurization and ridge run" in flat
     assert "(default: 0.15)" in flat  # valued options keep their default
+
+
+def test_repeatable_option_in_config_and_command_line_wins(tmp_path):
+    from bids_taskenc.cli.parser import parse_args
+
+    config = tmp_path / "c.toml"
+    config.write_text('variance_partitioning = [["group:3D", "group:2D"], ["a", "b", "c"]]\n')
+    base = [str(tmp_path), str(tmp_path / "o"), "participant", "--config", str(config)]
+    assert parse_args(base).variance_partitioning == [["group:3D", "group:2D"], ["a", "b", "c"]]
+    # the command line replaces the config's uses instead of adding to them
+    cli = parse_args([*base, "--variance-partitioning", "x", "y"])
+    assert cli.variance_partitioning == [["x", "y"]]
+    config.write_text('variance_partitioning = ["group:3D", "group:2D"]\n')
+    with pytest.raises(UsageError, match="a list of lists"):
+        parse_args(base)
