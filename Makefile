@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q --doctest-modules tests bids_taskenc
 
 demo: venv
 	rm -rf $(DEMO_DIR)
