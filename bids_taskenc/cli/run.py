@@ -331,10 +331,11 @@ def _log_run_header(argv: list[str], args, resources: dict) -> None:
     import json
 
     log.info("command: %s", shlex.join(["bids_taskenc", *argv]))
-    log.info("settings: %s", json.dumps(_config_record(args), default=str, sort_keys=True))
+    # the long lines go to the run log (DEBUG), on stderr only with -vv
+    log.debug("settings: %s", json.dumps(_config_record(args), default=str, sort_keys=True))
     log.info("resources: %s", json.dumps(resources, sort_keys=True))
-    log.info("versions: %s", json.dumps(software_versions(), sort_keys=True))
-    log.info("host: %s, %s", platform.node(), platform.platform())
+    log.debug("versions: %s", json.dumps(software_versions(), sort_keys=True))
+    log.debug("host: %s, %s", platform.node(), platform.platform())
 
 
 def run_participant_level(args, argv: list[str]) -> int:
@@ -574,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import timing
 
         for line in timing.summary_lines():
-            log.info("timing: %s", line)
+            log.debug("timing: %s", line)
         timing.reset()
         log.info("done in %.1f s", time.perf_counter() - t0)
         _run_log.close()
