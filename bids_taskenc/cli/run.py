@@ -519,7 +519,7 @@ def run_group_level(args, argv: list[str]) -> int:
                             tree_bootstrap=args.tree_bootstrap, bootstrap_block_mm=args.bootstrap_block_mm,
                             top_k=args.top_k, seed=args.seed,
                             command_line=shlex.join(["bids_taskenc", *argv]),
-                            log=lambda msg: log.info("%s", msg))
+                            log=lambda msg: log.info("%s", msg), progress=args.verbose > 0)
     except GroupInputError as exc:
         raise InputMissingError(str(exc)) from exc
     written = summary.get("files", []) if isinstance(summary, dict) else []
