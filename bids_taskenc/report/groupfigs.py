@@ -159,7 +159,8 @@ def task_graphs(panels, group_of: dict, k: int, path) -> Path:
     ``panels`` is a list of ``(title, labels, (F, F) similarity)``; each task is
     joined to its ``k`` most similar tasks in that panel's matrix (a rule that
     does not depend on the matrices' scales). The layout is a spring layout of
-    the first panel's graph; tasks missing there are placed on a circle.
+    the first panel's graph; tasks without a neighbour there go in a row below it,
+    tasks missing there on a circle.
     """
     import networkx as nx
 
@@ -169,6 +170,17 @@ def task_graphs(panels, group_of: dict, k: int, path) -> Path:
     for i, j, w in knn_edges(first_matrix, k):
         base.add_edge(first_labels[i], first_labels[j], weight=max(w, 1e-6))
     pos = nx.spring_layout(base, seed=0, weight="weight", k=1.8 / np.sqrt(max(len(first_labels), 1)))
+    # tasks without a neighbour go in a row below the graph: the spring layout may put one on an
+    # edge's line, where it reads as joined
+    alone = [lab for lab in first_labels if base.degree(lab) == 0]
+    joined = [lab for lab in first_labels if base.degree(lab) > 0]
+    if alone and joined:
+        xy = np.array([pos[lab] for lab in joined])
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+        span = max(x1 - x0, y1 - y0, 1e-6)
+        xs = np.linspace(x0, x1, len(alone)) if len(alone) > 1 else np.array([(x0 + x1) / 2])
+        for lab, x in zip(alone, xs):
+            pos[lab] = np.array([x, y0 - 0.3 * span])
     extra = sorted({lab for _, labels, _ in panels for lab in labels} - set(pos))
     for n, lab in enumerate(extra):
         angle = 2 * np.pi * n / max(len(extra), 1)

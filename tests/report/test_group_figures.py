@@ -41,13 +41,29 @@ def _crowded(n_clusters=3, size=4, isolated=2):
     return labels, s, groups
 
 
+def _demo_like():
+    """The 3-participant demo's similarity matrix (tree order), where the spring layout drew 'pixels', which has
+    no neighbour, on the objectb-scene3da edge."""
+    labels = ["pixels", "gabor", "edge2db", "edge2da", "edge2dc", "objecta", "objectb", "scene3da", "scene3db",
+              "scene3dc", "color", "random"]
+    s = np.eye(len(labels))
+    for (i, j), v in {(1, 2): 0.956286, (1, 3): 0.962587, (1, 4): 0.959302, (2, 3): 0.988029, (2, 4): 0.984499,
+                      (3, 4): 0.99122, (4, 6): 0.002548, (5, 6): 0.987983, (5, 7): 0.002714, (6, 7): 0.002722,
+                      (7, 8): 0.98819, (7, 9): 0.987668, (8, 9): 0.988875}.items():
+        s[i, j] = s[j, i] = v
+    groups = {"color": "other", "gabor": "other", "pixels": "other", "random": "other", "objecta": "semantic",
+              "objectb": "semantic", **{f"edge2d{c}": "2D" for c in "abc"}, **{f"scene3d{c}": "3D" for c in "abc"}}
+    return labels, s, groups
+
+
 def _node_centres(ax):
     coll = ax.collections[-1]  # networkx draws the nodes after the edges
     return ax.transData.transform(coll.get_offsets()), np.sqrt(coll.get_sizes()[0]) / 2 * ax.figure.dpi / 72
 
 
-def test_graph_labels_and_legend_cover_no_node(tmp_path, keep_figure):
-    labels, s, groups = _crowded()
+@pytest.mark.parametrize("make", [_crowded, _demo_like])
+def test_graph_labels_and_legend_cover_no_node(tmp_path, keep_figure, make):
+    labels, s, groups = make()
     groupfigs.task_graphs([("brain", labels, s)], groups, 3, tmp_path / "g.png")
     fig = keep_figure[-1]
     ax = fig.axes[0]
@@ -61,6 +77,17 @@ def test_graph_labels_and_legend_cover_no_node(tmp_path, keep_figure):
             dx = max(box.x0 - x, 0, x - box.x1)
             dy = max(box.y0 - y, 0, y - box.y1)
             assert np.hypot(dx, dy) >= radius * 0.9, (t.get_text(), (x, y))
+    # a task without a neighbour is not drawn on an edge's line, where it would read as joined
+    segments = [seg for coll in ax.collections[:-1] for seg in coll.get_segments()]
+    assert segments
+    alone = [i for i, lab in enumerate(labels) if groupfigs.neighbour_counts(s, labels, 3)[lab] == 0]
+    assert alone
+    for i in alone:
+        p = centres[i]
+        for seg in segments:
+            a, b = ax.transData.transform(seg[0]), ax.transData.transform(seg[-1])
+            t = np.clip(np.dot(p - a, b - a) / max(np.dot(b - a, b - a), 1e-9), 0, 1)
+            assert np.linalg.norm(p - (a + t * (b - a))) > radius, labels[i]
     legend = ax.get_legend().get_window_extent(renderer)
     axbox = ax.get_window_extent(renderer)
     assert legend.x0 >= axbox.x1 - 1  # outside the axes: it can hide nothing
