@@ -20,10 +20,11 @@ DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in the help, except for switches, whose "(default: True)" reads as the opposite of what they do."""
+    """Defaults in the help, except for switches, whose "(default: True)" reads as the opposite of what they do,
+    and options without a default value, whose help says what happens instead of "(default: None)"."""
 
     def _get_help_string(self, action):
-        if action.nargs == 0:
+        if action.nargs == 0 or action.default is None:
             return action.help
         return super()._get_help_string(action)
 

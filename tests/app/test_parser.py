@@ -88,3 +88,10 @@ def test_nprocs_defaults_to_the_cpus_available():
     args = parse_args(["bids", "out", "participant"])
     assert run.apply_resources(args)["NProcs"] == run.available_cpus() >= 1
     assert args.nprocs == run.available_cpus()
+
+
+def test_help_never_says_default_none():
+    """Options without a default said "(default: None)" after their own explanation of what happens."""
+    text = build_parser().format_help()
+    assert "default: None" not in text
+    assert "--mem MB, --mem-mb MB" in text and "16GB" in text
