@@ -418,7 +418,6 @@ def run_participant_level(args, argv: list[str]) -> int:
     reports = None  # ReportOutcome of this run's participant pages and citation files
     for subject in subjects:
         try:
-            laps.lap("between participants")
             results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
             write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info(), links=links)
             laps.lap(f"sub-{subject}")
@@ -427,6 +426,7 @@ def run_participant_level(args, argv: list[str]) -> int:
                 reports = outcome if reports is None else _merge(reports, outcome)
                 laps.lap(f"sub-{subject} report")
         except Exception as exc:  # one participant's fault never ends the others' run
+            laps.lap(f"sub-{subject} (failed)")
             failures[subject] = exc
             crashes[subject] = write_crash_file(output_dir, subject, exc, argv)
             log.debug("sub-%s failed", subject, exc_info=exc)

@@ -18,12 +18,13 @@ def reset() -> None:
 class Laps:
     """A stopwatch over consecutive steps: ``lap("responses")`` times everything since the previous lap."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, clock=time.perf_counter):
         self.what = what
-        self._last = time.perf_counter()
+        self._clock = clock
+        self._last = clock()
 
     def lap(self, step: str) -> float:
-        now = time.perf_counter()
+        now = self._clock()
         seconds, self._last = now - self._last, now
         RECORDED.append((self.what, step, seconds))
         log.info("%s: step %s took %.2f s", self.what, step, seconds)
