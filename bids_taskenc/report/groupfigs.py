@@ -46,7 +46,7 @@ def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Pa
     shrinks the picture (and its labels) below their point size.
     """
     n = len(labels)
-    size = max(2.2, 0.15 * n + 0.9)  # inches per panel: 8 pt labels need ~0.14 in each
+    size = max(2.2, 0.125 * n + 0.6)  # inches per panel: an 8 pt label needs ~0.12 in
     label_in, cbar_in = 0.13 * max((len(str(lab)) for lab in labels), default=4) + 0.3, 1.0
     fit = max(1, int((PAGE_WIDTH_IN - label_in - cbar_in) // size))
     cols = max(1, min(per_row, len(panels), fit))
