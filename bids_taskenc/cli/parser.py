@@ -21,10 +21,11 @@ DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in the help, except for switches, whose "(default: True)" reads as the opposite of what they do."""
+    """Defaults in the help, except for switches, whose "(default: True)" reads as the opposite of what they do,
+    and options without a default value, whose help says what happens instead of "(default: None)"."""
 
     def _get_help_string(self, action):
-        if action.nargs == 0:
+        if action.nargs == 0 or action.default is None:
             return action.help
         return super()._get_help_string(action)
 
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--fdr-alpha", type=float, default=None,
                      help="FDR level for thresholds (default 0.05; at group level, default: the level each "
                           "participant map was made with, from its sidecar)")
-    enc.add_argument("--mem-gb", type=float, help="memory budget for voxel batches")
+    enc.add_argument("--mem-gb", type=float, metavar="GB",
+                     help="deprecated: use --mem (GB here; --mem 16GB is the same budget)")
     enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
                      help="bootstrap resamples of the test images for the 3D-vs-2D contrast maps (0: no contrasts)")
     enc.add_argument("--variance-partitioning", nargs="+", action="append", metavar="SET",
@@ -150,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the split, folds and permutations")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                      help="where featurization and ridge run (auto: CUDA when available, else CPU)")
+    run.add_argument("--nprocs", "--n-cpus", type=int, metavar="N",
+                     help="parallel workers (image decode threads); default: the CPUs this process may use")
+    run.add_argument("--omp-nthreads", type=int, metavar="N",
+                     help="threads of one computation: torch and BLAS (OpenMP/MKL/OpenBLAS); default: the "
+                          "libraries' own choice")
+    run.add_argument("--mem", "--mem-mb", dest="mem", type=_mem_arg, metavar="MB",
+                     help="memory budget of the voxel batches, in MB as fMRIPrep's --mem (16000), or with a unit: "
+                          "16GB, 16G, 500MB, 500M, 1TB (decimal units: 1 GB = 1000 MB); default: a share of the "
+                          "free (GPU) memory")
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -173,6 +184,40 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pycortex transform from the maps' grid to the subject's anatomy; default: the "
                           "subject's only transform")
     return p
+
+
+_MEM_UNITS = {"": 1.0, "K": 1e-3, "KB": 1e-3, "M": 1.0, "MB": 1.0, "G": 1e3, "GB": 1e3, "T": 1e6, "TB": 1e6}
+
+
+def parse_mem(text) -> float:
+    """``--mem`` value -> megabytes: a plain number is MB (fMRIPrep), else a unit K/M/G/T with optional B.
+
+    ``16GB`` and ``16G`` -> 16000.0, ``500M`` -> 500.0, ``16000`` -> 16000.0. Raises ``ValueError``
+    (argparse turns it into a usage error) for anything else or a value that is not > 0.
+    """
+    import re
+
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*", str(text))
+        if not m or m.group(2).upper() not in _MEM_UNITS:
+            raise ValueError(f"{text!r}: expected MB or a number with a unit (16GB, 16G, 500MB, 500M)")
+        value, unit = float(m.group(1)), m.group(2).upper()
+    mb = value * _MEM_UNITS[unit]
+    if not (mb > 0 and math.isfinite(mb)):
+        raise ValueError(f"{text!r}: the memory budget must be > 0")
+    return mb
+
+
+def _mem_arg(text) -> float:
+    try:
+        return parse_mem(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+_mem_arg.__name__ = "memory"
 
 
 def _config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
@@ -234,7 +279,10 @@ def _config_value(path: Path, key: str, action: argparse.Action, value):
             raise bad("numbers" if many else "a number")
         if conv in (str, Path) and not isinstance(item, (str, int)) or isinstance(item, (dict, list)):
             raise bad("text")
-        item = conv(item) if conv is not str else str(item)
+        try:
+            item = conv(item) if conv is not str else str(item)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise bad(str(exc)) from exc
         if action.choices is not None and item not in action.choices:
             raise bad(f"one of {', '.join(map(str, action.choices))}")
         converted.append(item)
@@ -290,6 +338,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--contrast-bootstrap must be >= 0")
     if args.mem_gb is not None and not args.mem_gb > 0:
         raise UsageError(f"--mem-gb must be a positive number of gigabytes (got {args.mem_gb})")
+    if args.mem_gb is not None and args.mem is not None:
+        raise UsageError("give --mem only (--mem-gb is its deprecated form)")
+    if args.mem is not None:
+        args.mem_gb = args.mem / 1000.0
+    elif args.mem_gb is not None:
+        args.mem = args.mem_gb * 1000.0
+    for flag, value in (("--nprocs", args.nprocs), ("--omp-nthreads", args.omp_nthreads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1 (got {value})")
     if not args.high_pass > 0:
         raise UsageError(f"--high-pass must be a positive frequency in Hz (got {args.high_pass})")
     if args.seed < 0:

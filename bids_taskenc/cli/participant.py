@@ -47,6 +47,7 @@ from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
 from ..responses.travg import tr_average_responses
 from .partitioning import resolve_partitionings, run_partitionings
+from .timing import Laps
 from .workcache import WorkCache, file_identity
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def _check_inputs(subject: str, ctx: ParticipantContext, trials: pd.DataFrame, p
 
 def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantContext, staging: Path) -> dict:
     args = ctx.args
+    laps = Laps(f"sub-{subject} task-{task}")
     for run in runs:
         check_present(run.events, "events file")
     trials = build_trials(runs)
@@ -261,6 +263,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     preprocessed = ([] if args.responses == "betas" else
                     [find_preprocessed(ctx.derivative_layouts, r, ctx.space) for r in runs])
     _check_inputs(subject, ctx, trials, preprocessed)
+    laps.lap("events and input checks")
     log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(trials),
              len(unique_images))
 
@@ -294,11 +297,14 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         responses = cache.get_or_compute("responses", response_key, lambda: tr_average_responses(
             preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds,
             user_mask=_user_mask(args, preprocessed[0].bold)))
+    laps.lap("responses")
     paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
     t_feat = time.perf_counter()
     features = featurize(ctx.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
-                         cache_dir=ctx.work_dir / "features", device=ctx.device, progress=args.verbose > 0)
+                         cache_dir=ctx.work_dir / "features", device=ctx.device, progress=args.verbose > 0,
+                         num_workers=getattr(args, "nprocs", None) or 2)
     t_feat = time.perf_counter() - t_feat
+    laps.lap("features")
     n_images = len(responses.image_ids)
     train_mask = np.zeros(n_images, bool)
     train_mask[train_test_split_indices(n_images, args.test_fraction, args.seed)[0]] = True
@@ -406,7 +412,9 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     roi_permutations = (make_permutations(len(test_idx), args.n_permutations, args.seed)
                         if rois and args.n_permutations else None)
     space_summaries = {}
-    for space in ctx.spaces:
+    for k, space in enumerate(ctx.spaces, 1):
+        laps.lap("maps and tables" if k > 1 else "split, noise ceiling, masks")
+        log.info("sub-%s task-%s: feature space %d of %d: %s", subject, task, k, len(ctx.spaces), space.name)
         X = features[space.name]
         keep_predictions = (accumulator is not None and accumulator.needs(space.name)) or roi_permutations is not None
         t_fit = time.perf_counter()
@@ -421,8 +429,9 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             n_folds=args.cv_folds, groups=cv_groups, cv_score=args.cv_score, standardize=args.standardize,
             return_weights=args.save_weights, precision=args.precision, device=ctx.device,
             mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha,
-            return_predictions=keep_predictions))
+            return_predictions=keep_predictions, progress=args.verbose > 0))
         t_fit = time.perf_counter() - t_fit
+        laps.lap(f"fit {space.name}")
         meta = {**common, "FeatureSpace": space.name, "FeatureLabel": space.label, "FeatureGroup": space.group,
                 "FeatureDescription": space.description, "FeatureDimension": int(X.shape[1]),
                 "FeatureProvenance": space.provenance, "FDRLevel": args.fdr_alpha, **result.metadata()}
@@ -487,6 +496,7 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     partition_summary = run_partitionings(
         partitionings, features, Y, train_idx, test_idx, groups=cv_groups, args=args, device=ctx.device, emit=emit,
         common=common, rois=rois, staging=staging, ents=ents) if partitionings else {}
+    laps.lap("variance partitioning and maps" if partitionings else "maps and tables")
     if surfaces is not None:
         t_surf = time.perf_counter()
         written = project_statmaps(staging, surface_queue, surfaces, mask_img=responses.mask_img,
@@ -507,5 +517,6 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                         **({"p_mean_r": "permutation p of the ROI's mean r (test images permuted, the same "
                                         "permutation for every voxel)"} if roi_permutations is not None else {})},
             **({"NPermutations": args.n_permutations} if roi_permutations is not None else {})})
+    laps.lap("surfaces and ROI table")
     return {"n_images": n, "n_voxels": responses.n_voxels, "feature_seconds": round(t_feat, 2),
             "feature_spaces": space_summaries, **({"variance_partitioning": partition_summary} if partitionings else {})}

@@ -183,6 +183,47 @@ def software_versions() -> dict:
     return out
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a SLURM allocation), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: threadpoolctl's limiter; kept so the BLAS limits stay for the whole run.
+_blas_limits = None
+#: What :func:`apply_resources` set for the current run (sidecars' ``Resources``).
+_resources: dict = {}
+
+
+def apply_resources(args) -> dict:
+    """``--nprocs`` / ``--omp-nthreads`` / ``--mem`` -> settings applied and returned for the log and sidecars.
+
+    ``--omp-nthreads N`` sets torch's intra-op threads and, through threadpoolctl,
+    every BLAS/OpenMP pool already loaded (and ``OMP_NUM_THREADS`` & co. for the
+    ones loaded later). ``--nprocs`` (default: :func:`available_cpus`) is the
+    number of parallel workers (image decode threads).
+    """
+    global _blas_limits, _resources
+    import torch
+
+    nprocs = args.nprocs or available_cpus()
+    args.nprocs = nprocs
+    if args.omp_nthreads is not None:
+        n = int(args.omp_nthreads)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(n)
+        torch.set_num_threads(n)
+        from threadpoolctl import threadpool_limits
+
+        _blas_limits = threadpool_limits(limits=n)
+    resources = {"NProcs": nprocs, "OMPNThreads": args.omp_nthreads, "TorchThreads": torch.get_num_threads(),
+                 "MemMB": args.mem}
+    _resources = resources
+    return resources
+
+
 def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
     """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
     bids_dir, output_dir = bids_dir.resolve(), output_dir.resolve()
@@ -285,6 +326,18 @@ def run_reports_only(args) -> int:
     return EXIT_FAILURE if outcome.failures else EXIT_OK
 
 
+def _log_run_header(argv: list[str], args, resources: dict) -> None:
+    """The run log opens with what reproduces the run: command, settings, resources, versions."""
+    import json
+
+    log.info("command: %s", shlex.join(["bids_taskenc", *argv]))
+    # the long lines go to the run log (DEBUG), on stderr only with -vv
+    log.debug("settings: %s", json.dumps(_config_record(args), default=str, sort_keys=True))
+    log.info("resources: %s", json.dumps(resources, sort_keys=True))
+    log.debug("versions: %s", json.dumps(software_versions(), sort_keys=True))
+    log.debug("host: %s, %s", platform.node(), platform.platform())
+
+
 def run_participant_level(args, argv: list[str]) -> int:
     from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
     from ..bids.files import check_present
@@ -295,13 +348,16 @@ def run_participant_level(args, argv: list[str]) -> int:
     from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
     from .participant import ParticipantContext, run_participant
     from .partitioning import resolve_partitionings
+    from .timing import Laps
 
+    laps = Laps("participant level")
     bids_dir = args.bids_dir.resolve()
     layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
     output_dir = check_output_dir(bids_dir, args.output_dir)
     selection = Selection(participants=args.participant_label, sessions=args.session_label,
                           tasks=args.task_label, filters=load_bids_filters(args.bids_filter_file))
     runs = select_runs(layout, selection)
+    laps.lap("index")
 
     if args.responses == "betas":
         # precomputed betas carry their own grid; BOLD5000's are in T1w space
@@ -345,9 +401,11 @@ def run_participant_level(args, argv: list[str]) -> int:
     except OSError as exc:
         raise UsageError(f"cannot create the work or output folder: {_describe(exc)}") from exc
     _open_run_log(output_dir)
+    laps.lap("feature spaces and derivatives")
     provenance = {"SoftwareVersions": software_versions(),
                   "CommandLine": shlex.join(["bids_taskenc", *argv]),
-                  "Config": _config_record(args), "Device": device}
+                  "Config": _config_record(args), "Device": device,
+                  "Resources": _resources or {"NProcs": args.nprocs, "MemMB": args.mem}}
     links = dataset_links(bids_dir, [Path(lay.root) for lay in deriv_layouts]
                           + ([args.betas_dir] if args.responses == "betas" else []),
                           existing=read_dataset_links(output_dir))
@@ -364,10 +422,13 @@ def run_participant_level(args, argv: list[str]) -> int:
         try:
             results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
             write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info(), links=links)
+            laps.lap(f"sub-{subject}")
             if not args.no_reports:
                 outcome = build_level_reports(args, output_dir, participants=[subject], group=False)
                 reports = outcome if reports is None else _merge(reports, outcome)
+                laps.lap(f"sub-{subject} report")
         except Exception as exc:  # one participant's fault never ends the others' run
+            laps.lap(f"sub-{subject} (failed)")
             failures[subject] = exc
             crashes[subject] = write_crash_file(output_dir, subject, exc, argv)
             log.debug("sub-%s failed", subject, exc_info=exc)
@@ -441,7 +502,9 @@ def _group_roi_masks(bids_dir: Path, roi_dir: Path | None, output_dir: Path,
 def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
     from ..group.run import GroupInputError, run_group
+    from .timing import Laps
 
+    laps = Laps("group level")
     bids_dir = args.bids_dir.resolve()
     output_dir = check_output_dir(bids_dir, args.output_dir)
     if not output_dir.is_dir():
@@ -458,14 +521,16 @@ def run_group_level(args, argv: list[str]) -> int:
                             tree_bootstrap=args.tree_bootstrap, bootstrap_block_mm=args.bootstrap_block_mm,
                             top_k=args.top_k, seed=args.seed,
                             command_line=shlex.join(["bids_taskenc", *argv]),
-                            log=lambda msg: log.info("%s", msg))
+                            log=lambda msg: log.info("%s", msg), progress=args.verbose > 0)
     except GroupInputError as exc:
         raise InputMissingError(str(exc)) from exc
     written = summary.get("files", []) if isinstance(summary, dict) else []
+    laps.lap("group analysis")
     _say(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}")
     if args.no_reports:
         return EXIT_OK
     outcome = build_level_reports(args, output_dir, participants=[], group=True)
+    laps.lap("group report")
     _print_report_outcome(outcome)
     return EXIT_FAILURE if outcome.failures else EXIT_OK
 
@@ -485,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     _run_log = RunLog()
     t0 = time.perf_counter()
     try:
+        resources = apply_resources(args)
+        _log_run_header(argv, args, resources)
         if args.reports_only or args.boilerplate_only:
             code = run_reports_only(args)
         elif args.analysis_level == "participant":
@@ -507,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)
         return EXIT_FAILURE
     finally:
+        from . import timing
+
+        for line in timing.summary_lines():
+            log.debug("timing: %s", line)
+        timing.reset()
         log.info("done in %.1f s", time.perf_counter() - t0)
         _run_log.close()
         _run_log = None

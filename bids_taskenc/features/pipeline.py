@@ -11,6 +11,7 @@ channels-last under bf16 autocast; results come back to the host once per batch.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections import deque
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ import numpy as np
 from .base import FeatureError, FeatureSpace, ImageFeatureSpace
 from .cache import FeatureCache
 from .images import content_hash, decode
+
+log = logging.getLogger(__name__)
 
 
 def _check_device(device: str) -> str:
@@ -107,6 +110,9 @@ def featurize(spaces: Sequence[FeatureSpace], stimulus_names: list[str], stimulu
                     if row is not None:
                         rows[s.name][k] = row
             missing[s.name] = {k for k in keys if k not in rows[s.name]}
+            if s.name in caches:
+                log.info("feature cache %s: %d of %d images hit, %d to compute (%s)", s.name, len(rows[s.name]),
+                         len(keys), len(missing[s.name]), caches[s.name].folder)
         todo = [k for k in keys if any(k in missing[s.name] for s in image_spaces)]
         if todo:
             _compute(image_spaces, todo, path_by_key, missing, rows, caches, pool, device=device,

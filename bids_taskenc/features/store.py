@@ -4,8 +4,9 @@
   ``$BIDS_TASKENC_MODELS``, else ``$XDG_CACHE_HOME/bids_taskenc/models``
   (``~/.cache/bids_taskenc/models``).
 * A missing published file is downloaded on first use from
-  ``$BIDS_TASKENC_MODELS_URL`` (default: the visualpriors release), to a temporary
-  name, its sha256 checked against the name, then renamed into place. With
+  ``$BIDS_TASKENC_MODELS_URL`` (default: the visualpriors release) with pooch
+  (temporary name, sha256 checked against the name, retries, progress bar),
+  then moved into place. With
   ``offline=True`` nothing is downloaded; a missing file is an error that says
   how to get it.
 * Every file's content must hash to the sha256 in its name (else: corrupt).
@@ -20,13 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._atomic import reserve_temp
 from .base import FeatureError
 from .taskonomy import ENCODER_SHA256, canonical_task
 
@@ -171,46 +169,29 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
              timeout: float = 60.0) -> Path:
     """Download ``task``'s published encoder into the store; returns its path.
 
-    Streams to a temporary file in the store, checks the sha256 against the
-    published one, then renames atomically (a concurrent download of the same
-    file is harmless: both write identical content).
+    pooch (:mod:`bids_taskenc.download`) streams it to a temporary file in the
+    store, checks the sha256 against the published one, retries a failed
+    download and moves the file into place only when it matches (a concurrent
+    download of the same file is harmless: both write identical content).
     """
+    from ..download import DownloadError, fetch
+
     task = canonical_task(task)
     store = weights_dir(store)
-    store.mkdir(parents=True, exist_ok=True)
     url = weights_url(task)
     final = store / published_filename(task)
-    tmp = reserve_temp(store, f".{final.name}.", ".part")  # the umask's mode, not mkstemp's 0600
-    fd = os.open(tmp, os.O_WRONLY)
-    h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise FeatureError(f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}") from exc
-            with response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                from tqdm.auto import tqdm
-
-                with tqdm(total=total, unit="B", unit_scale=True, desc=final.name[:40],
-                          disable=not progress, leave=False) as bar:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        try:
-                            out.write(chunk)
-                        except OSError as exc:  # a full disk: name the file
-                            raise OSError(exc.errno, exc.strerror, str(final)) from exc
-                        h.update(chunk)
-                        bar.update(len(chunk))
-        digest = h.hexdigest()
-        if digest != ENCODER_SHA256[task]:
-            raise FeatureError(f"{url}: downloaded file has sha256 {digest}, expected {ENCODER_SHA256[task]}; "
-                               f"not installed (truncated download or wrong server)")
-        os.replace(tmp, final)
-        _stamp_path(final).write_text(f"{final.stat().st_size} {final.stat().st_mtime_ns} {digest}\n")
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        fetch(url, ENCODER_SHA256[task], final, progress=progress, timeout=timeout)
+    except DownloadError as exc:
+        if exc.mismatch:
+            raise FeatureError(f"{url}: downloaded file's sha256 is not the expected {ENCODER_SHA256[task]}; "
+                               "not installed (truncated download or wrong server)") from exc
+        raise FeatureError(f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}") from exc
+    st = final.stat()
+    try:
+        _stamp_path(final).write_text(f"{st.st_size} {st.st_mtime_ns} {ENCODER_SHA256[task]}\n")
+    except OSError:
+        pass
     return final
 
 

@@ -4,8 +4,8 @@ Taskonomy (Zamir et al., CVPR 2018; StanfordVL/taskonomy, MIT license)
 published its transfer affinities as Python-2 pickles of a dict
 ``"{source}__{target}" -> float`` in ``results/affinities/`` (higher-order
 entries join several sources with ``__``; only first-order entries are used).
-The group step downloads :data:`AFFINITIES_URL` into a cache, checks
-:data:`AFFINITIES_SHA256`, and renames the file into place atomically.
+The group step downloads :data:`AFFINITIES_URL` into a cache with pooch,
+which checks :data:`AFFINITIES_SHA256` and moves the file into place.
 
 The 2018 task names (``rgb2sfnorm``, ``class_1000``, ...) are mapped to the
 model-bank names used by the feature registry (``normal``, ``class_object``,
@@ -18,15 +18,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bids_taskenc.outputs.atomic import atomic_path
 from bids_taskenc.outputs.naming import bids_label
 
 #: Raw URL of the first-order + higher-order affinities (default training-set size).
@@ -104,8 +101,9 @@ def fetch_affinities(
     """Path of the verified affinity pickle in the cache, downloading it if needed.
 
     A cached file with the wrong hash is deleted and fetched again. The
-    download goes to a temporary file beside the target, is hashed while
-    streaming and renamed into place only when the hash matches.
+    download (pooch, :mod:`bids_taskenc.download`) goes to a temporary file
+    beside the target, is retried when it fails, and is moved into place only
+    when its hash matches.
 
     Returns
     -------
@@ -125,20 +123,14 @@ def fetch_affinities(
         target.unlink()
     if offline:
         return None
-    digest = hashlib.sha256()
+    from bids_taskenc.download import DownloadError, fetch
+
     try:
-        with atomic_path(target) as tmp:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as fh:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    digest.update(block)
-                    fh.write(block)
-            if digest.hexdigest() != sha256:
-                raise ReferenceDataError(
-                    f"sha256 mismatch for {url}: expected {sha256}, got {digest.hexdigest()}"
-                )
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return fetch(url, sha256, target, timeout=timeout)
+    except DownloadError as exc:
+        if exc.mismatch:
+            raise ReferenceDataError(f"sha256 mismatch for {url}: expected {sha256} ({exc})") from exc
         raise ReferenceDataError(f"cannot download {url}: {exc}") from exc
-    return target
 
 
 def _rename(name: str) -> str:

@@ -14,6 +14,7 @@ every file is written atomically.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -157,6 +158,7 @@ def run_group(
     seed: int = 0,
     command_line: str | None = None,
     log: Callable[[str], object] = print,
+    progress: bool = False,
     _stage=None,
 ) -> dict:
     """Run the group level on the participant outputs in ``output_dir``.
@@ -322,7 +324,10 @@ def run_group(
     # --- consistency across participants --------------------------------------
     consistency = None
     if n_part >= 2:
+        t_step = time.perf_counter()
         cons = sim_mod.consistency(per_part, n_permutations, np.random.default_rng(seeds[1]))
+        log(f"consistency across {n_part} participants: {n_permutations} permutations "
+            f"({time.perf_counter() - t_step:.1f} s)")
         table = pd.DataFrame(
             [{"participant_a": chosen[i], "participant_b": chosen[j], "spearman": rho} for i, j, rho in cons["pairs"]]
         )
@@ -350,9 +355,12 @@ def run_group(
         tree = tree_mod.build_tree(tree_sim)
         support, bootstrap_doc = None, None
         if n_bootstrap > 0:
+            t_step = time.perf_counter()
             boots, bootstrap_doc = _tree_bootstrap(
                 maps, [x[kept] for x in data], [s[np.ix_(kept, kept)] for s in per_part], tree_bootstrap,
-                n_bootstrap, bootstrap_block_mm, boot_seeds, seeds[3], note)
+                n_bootstrap, bootstrap_block_mm, boot_seeds, seeds[3], note, progress=progress)
+            log(f"tree support: {n_bootstrap} {tree_bootstrap}-bootstrap resamples "
+                f"({time.perf_counter() - t_step:.1f} s)")
             support = tree_mod.bootstrap_support(tree, boots)
         tied = tree_mod.tied_clades(tree)
         if tied.any():
@@ -457,10 +465,13 @@ def run_group(
             idx = [labels.index(lab) for lab in shared]
             brain = mean_sim[np.ix_(idx, idx)]
             chance = np.mean([sim_mod.chance_similarity(x[idx]) for x in data], axis=0)
+            t_step = time.perf_counter()
             summary, pairs = compare_mod.compare_structures(
                 brain, ref_sim, shared, n_permutations=n_permutations, rng=np.random.default_rng(seeds[2]),
                 chance=chance,
             )
+            log(f"Taskonomy comparison: Mantel and partial Mantel tests, {n_permutations} permutations "
+                f"({time.perf_counter() - t_step:.1f} s)")
             ref_meta = {**ref_meta, "TaskStructure": "cosine of transfer-out vectors, each target max-normalised"}
             comparison = summary
             out.json(
@@ -563,7 +574,8 @@ def run_group(
     }
 
 
-def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note):
+def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *,
+                    progress: bool = False):
     """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
     n_feat = data[0].shape[0]
     if method == "participant":
@@ -574,7 +586,10 @@ def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_se
         return boots, doc
     boots = np.zeros((n_bootstrap, n_feat, n_feat))
     per = {}
-    for m, x, ss in zip(maps, data, boot_seeds):
+    from tqdm.auto import tqdm
+
+    for m, x, ss in tqdm(list(zip(maps, data, boot_seeds)), desc="tree block bootstrap", unit="participant",
+                         disable=not progress, leave=False):
         sizes = nib.affines.voxel_sizes(m.affine)
         fwhm = None
         if block_mm is None:

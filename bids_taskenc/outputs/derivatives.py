@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -57,7 +58,11 @@ def write_mask(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> P
 
 
 def read_dataset_links(root: Path) -> dict[str, Path]:
-    """The ``file:`` entries of an existing output's ``DatasetLinks`` (``{}`` when none)."""
+    """The local entries of an existing output's ``DatasetLinks`` (``{}`` when none).
+
+    ``file:`` URIs, and paths without a scheme, which BIDS resolves relative to
+    the dataset root (``../..`` for the raw dataset around ``derivatives/x``).
+    """
     from urllib.parse import unquote, urlparse
 
     path = Path(root) / "dataset_description.json"
@@ -65,8 +70,32 @@ def read_dataset_links(root: Path) -> dict[str, Path]:
         links = json.loads(path.read_text()).get("DatasetLinks", {}) if path.exists() else {}
     except json.JSONDecodeError:
         return {}
-    return {name: Path(unquote(urlparse(uri).path)) for name, uri in links.items()
-            if isinstance(uri, str) and uri.startswith("file:")}
+    out = {}
+    for name, uri in links.items():
+        if not isinstance(uri, str):
+            continue
+        if uri.startswith("file:"):
+            out[name] = Path(unquote(urlparse(uri).path))
+        elif not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):  # no scheme: relative to the dataset root
+            out[name] = (Path(root) / unquote(uri)).resolve()
+    return out
+
+
+def link_uri(root: Path, folder: Path, source_dir: Path) -> str:
+    """How ``DatasetLinks`` records ``folder`` for the output ``root``.
+
+    When the output lives inside the input dataset (``<bids>/derivatives/x``,
+    as BIDS-Apps recommend) a folder inside that dataset is written as a path
+    relative to ``root`` without a scheme (``../..``, ``../fmriprep``): the BIDS
+    specification resolves a scheme-less ``DatasetLinks`` entry against the
+    dataset root, so the links stay true when the whole dataset moves. Anything
+    else is an absolute ``file:`` URI (a relative path would break as soon as
+    the output or the input moved alone).
+    """
+    root, folder, source = Path(root).resolve(), Path(folder).resolve(), Path(source_dir).resolve()
+    if root.is_relative_to(source) and folder.is_relative_to(source):
+        return Path(os.path.relpath(folder, root)).as_posix()
+    return folder.as_uri()
 
 
 def dataset_links(source_dir: Path, others: list[Path], existing: dict[str, Path] | None = None) -> dict[str, Path]:
@@ -128,10 +157,12 @@ def write_dataset_description(root: Path, *, source_dir: Path, container: dict |
         "BIDSVersion": "1.8.0",
         "DatasetType": "derivative",
         "GeneratedBy": [generated],
-        "SourceDatasets": [{"URL": Path(source_dir).resolve().as_uri()}],
+        "SourceDatasets": [{"URL": "bids:raw:" if (links or {}).get("raw") is not None
+                            and Path(links["raw"]).resolve() == Path(source_dir).resolve()
+                            else Path(source_dir).resolve().as_uri()}],
         "HowToAcknowledge": "Cite Wang, Tarr & Wehbe (2019) Neural Taskonomy; see logs/CITATION.md",
     }
-    new_links = {name: Path(folder).resolve().as_uri() for name, folder in (links or {}).items()}
+    new_links = {name: link_uri(root, folder, source_dir) for name, folder in (links or {}).items()}
     if new_links:
         desc["DatasetLinks"] = new_links
     if path.exists():

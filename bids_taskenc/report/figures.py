@@ -160,6 +160,16 @@ def roi_bars(table: pd.DataFrame, labels: list[str], path, *, alpha: float = 0.0
     return save(fig, path, tight=False)
 
 
+def _count_label(value: float, _pos=None) -> str:
+    """Axis label of a count, at most 4 characters: 950, 1.2k, 120k, 3.4M."""
+    v = abs(value)
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if v >= div:
+            text = f"{value / div:.1f}".rstrip("0").rstrip(".") if value / div < 10 else f"{value / div:.0f}"
+            return text + unit
+    return f"{value:.0f}"
+
+
 def histograms(panels, path) -> Path:
     """Side-by-side histograms of finite values: ``panels`` is a list of ``(values, xlabel, title)``."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 2.9), squeeze=False)
@@ -173,8 +183,10 @@ def histograms(panels, path) -> Path:
             ax.text(med, ax.get_ylim()[1] * 0.95, f" median {med:.2g}", color="#d62728", fontsize=8, va="top")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("voxels")
+        # 120k, not 120000: six-digit counts would push the label out of the fixed margin
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
         ax.set_title(title, fontsize=10)
-    margins(fig, left=0.7, wspace=0.3)
+    margins(fig, left=0.8, wspace=0.3)
     return save(fig, path, tight=False)
 
 

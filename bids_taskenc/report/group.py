@@ -13,6 +13,7 @@ from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view,
 from bids_taskenc.report.inputs import (find_tasks, group_file, load_group_maps, matrix_from_table, read_json,
                                         read_table)
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
+from bids_taskenc.report.logs import log_links
 
 
 def _records(table) -> list[dict]:
@@ -139,6 +140,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
     if ref is not None:
         panels.append(("Taskonomy", ref_labels, ref_matrix))
     groupfigs.task_graphs(panels, group_of, top_k, fig("graph"))
+    neighbours = groupfigs.neighbour_counts(ordered_matrix, ordered, top_k)
 
     pairs = read_table(group_file(out, task, "taskonomy", "comparison", ".tsv"))
     if pairs is not None and len(pairs):
@@ -169,6 +171,10 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         figs=figs,
         has_reference=bool(ref_tree),
         top_k=top_k,
+        isolated=[t for t, c in neighbours.items() if c == 0],
+        fewer=[(t, c) for t, c in neighbours.items() if 0 < c < top_k],
+        min_edge=groupfigs.MIN_EDGE,
+        logs=log_links(out, "group"),
         comparison=comparison,
         fdr_level=fdr_level(settings),
         bootstrap=tree.get("Bootstrap"),

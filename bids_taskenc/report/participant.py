@@ -21,6 +21,7 @@ from bids_taskenc.report.brain import (
 )
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
+from bids_taskenc.report.logs import log_links
 from bids_taskenc.report.render import figure_path, prune_figures, render_page
 
 #: Voxels listed per feature space in the table of top voxels.
@@ -303,6 +304,7 @@ def write_participant_report(output_dir: str | Path, participant: str, *, task: 
         command_line=side.get("CommandLine", "n/a"),
         versions=side.get("SoftwareVersions", {}),
         config=side.get("Config", {}),
+        logs=log_links(out, "participant", participant),
         version=__version__,
     )
 

@@ -256,6 +256,8 @@ CASES = {
     "annexed brain mask (sub-CSI1 of 2)": case_annex("mask"),
     "annexed events (sub-CSI1 of 2)": case_annex("events"),
     "--mem-gb -1": case_option("--mem-gb", "-1"),
+    "--mem 0": case_option("--mem", "0"),
+    "--mem 16XB": case_option("--mem", "16XB"),
     "--mask missing.nii.gz": case_option("--mask", "missing.nii.gz"),
     "planted pickles in the work cache": case_pickle,
     "file modes": case_modes,

@@ -85,3 +85,38 @@ def test_betas_run_names_its_betas_as_sources(small_copy):
     assert meta["Responses"]["ResponseModel"] == "betas"
     assert meta["Sources"] and all(s.startswith("bids:betas:sub-CSI1/") for s in meta["Sources"])
     assert meta["SpatialReference"] == meta["Sources"][0] and _resolve(meta["SpatialReference"], links).is_file()
+
+
+def test_links_inside_the_input_dataset_are_relative_and_survive_a_move(tmp_path):
+    """DatasetLinks were absolute file:// paths, false once the dataset moved; inside it they are now relative
+    (BIDS resolves a scheme-less DatasetLinks entry against the dataset root)."""
+    import shutil
+
+    from bids_taskenc.outputs.derivatives import write_dataset_description
+
+    raw = tmp_path / "site1" / "bids"
+    prep, out, elsewhere = raw / "derivatives" / "fmriprep", raw / "derivatives" / "bids_taskenc", tmp_path / "betas"
+    for folder in (prep, out, elsewhere):
+        folder.mkdir(parents=True)
+    write_dataset_description(out, source_dir=raw, links={"raw": raw, "fmriprep": prep, "betas": elsewhere})
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetLinks"] == {"raw": "../..", "fmriprep": "../fmriprep", "betas": elsewhere.resolve().as_uri()}
+    assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}]
+    moved = tmp_path / "site2" / "bids"
+    moved.parent.mkdir()
+    shutil.move(raw, moved)
+    links = read_dataset_links(moved / "derivatives" / "bids_taskenc")
+    assert links["raw"] == moved.resolve() and links["fmriprep"] == (moved / "derivatives" / "fmriprep").resolve()
+    assert links["betas"] == elsewhere.resolve()
+
+
+def test_output_outside_the_input_keeps_absolute_links(tmp_path):
+    from bids_taskenc.outputs.derivatives import write_dataset_description
+
+    raw, out = tmp_path / "bids", tmp_path / "out"
+    raw.mkdir()
+    out.mkdir()
+    write_dataset_description(out, source_dir=raw, links={"raw": raw})
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetLinks"] == {"raw": raw.resolve().as_uri()}
+    assert read_dataset_links(out) == {"raw": raw.resolve()}

@@ -21,6 +21,8 @@ def _snapshot(out):
             snap[rel] = np.asarray(nib.load(path).dataobj).tobytes()
         elif rel.endswith(".json"):
             snap[rel] = json.loads(path.read_text())
+        elif rel.endswith(".html"):  # the pages link this run's own log and crash files, which differ
+            snap[rel] = "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("<p>Logs: "))
         else:
             snap[rel] = path.read_bytes()
     return snap

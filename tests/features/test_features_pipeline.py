@@ -112,3 +112,17 @@ def test_user_spaces_need_no_paths_and_name_missing_stimuli(tmp_path):
 def test_empty_stimulus_list():
     spaces = _resolve(["baseline:color"])
     assert featurize(spaces, [], [], progress=False)["baseline:color"].shape == (0, 96)
+
+
+def test_cache_hits_and_misses_are_logged(images, tmp_path, caplog):
+    import logging
+
+    spaces = _resolve(["baseline:gabor"])
+    names = [p.name for p in images]
+    with caplog.at_level(logging.INFO, logger="bids_taskenc.features.pipeline"):
+        featurize(spaces, names, list(images), cache_dir=tmp_path / "cache", progress=False)
+        featurize(spaces, names, list(images), cache_dir=tmp_path / "cache", progress=False)
+    lines = [r.getMessage() for r in caplog.records if "feature cache" in r.getMessage()]
+    assert len(lines) == 2
+    assert f"0 of {len(images)} images hit, {len(images)} to compute" in lines[0]
+    assert f"{len(images)} of {len(images)} images hit, 0 to compute" in lines[1]

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 
+from bids_taskenc import download
 from bids_taskenc.cli import models as models_cli
 from bids_taskenc.features import store
 from bids_taskenc.features import taskonomy as T
@@ -56,6 +57,7 @@ def test_download_from_local_server(served, tmp_path):
 
 
 def test_download_with_wrong_hash_installs_nothing(served, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "RETRIES", 0)  # pooch waits 1 s before each retry
     root, digest, _ = served
     other = "0" * 64
     monkeypatch.setitem(T.ENCODER_SHA256, "keypoints3d", other)
@@ -134,3 +136,20 @@ def test_models_cli(served, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         models_cli.main(["frobnicate"])
     assert exc.value.code == 64
+
+
+def test_download_goes_through_pooch_with_retries(served, tmp_path, monkeypatch):
+    """The hand-written streaming loop is gone: pooch fetches, with RETRIES extra tries."""
+    import pooch
+
+    seen = {}
+    real = pooch.create
+
+    def spy(*a, **k):
+        seen.update(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(pooch, "create", spy)
+    wf = store.ensure_weights("keypoints3d", tmp_path / "store", progress=False)
+    assert seen["retry_if_failed"] == download.RETRIES >= 1
+    assert seen["registry"] == {wf.path.name: f"sha256:{wf.sha256}"}

@@ -11,6 +11,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
+
+from bids_taskenc import download
 from group_synthetic import REFERENCE_DIR
 
 from bids_taskenc.group import reference as ref
@@ -128,7 +130,8 @@ def test_fetch_good_hash_caches(source_file, tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == ["all_affinities.pkl"]
 
 
-def test_fetch_bad_hash_leaves_nothing(source_file, tmp_path):
+def test_fetch_bad_hash_leaves_nothing(source_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "RETRIES", 0)  # pooch waits 1 s before each retry
     path, _ = source_file
     cache = tmp_path / "cache"
     with pytest.raises(ref.ReferenceDataError, match="sha256 mismatch"):

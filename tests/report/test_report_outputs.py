@@ -211,3 +211,22 @@ def test_missing_outputs_raise(tmp_path):
         write_participant_report(tmp_path, "CSI9")
     with pytest.raises(FileNotFoundError):
         write_group_report(tmp_path)
+
+
+def test_pages_link_their_run_log_with_command_settings_versions_and_timings(report_run):
+    """The group page pointed to a 'group-level log' that was never written; now both pages link the real one."""
+    import re
+
+    out = report_run
+    for page, level in (("group.html", "group"), ("sub-CSI1.html", "participant")):
+        html = (out / page).read_text()
+        links = re.findall(r'href="(logs/bids_taskenc-[0-9-]+\.log)"', html)
+        assert links, page
+        text = (out / links[0]).read_text()
+        assert re.search(rf"command: bids_taskenc \S+ \S+ {level}", text)
+        for what in ("settings: {", "resources: {", "versions: {", "step ", "timing: ", "done in"):
+            assert what in text, (page, what)
+    assert "the group-level log says which" not in (out / "group.html").read_text()
+    text = (out / re.findall(r'href="(logs/bids_taskenc-[0-9-]+\.log)"',
+                             (out / "sub-CSI1.html").read_text())[0]).read_text()
+    assert "step fit " in text and "step responses took" in text and "feature space 1 of " in text
