@@ -2,15 +2,34 @@
 
 A contrast compares the test-set Pearson r of feature space A with that of B
 (for example keypoints3d − keypoints2d), or the mean r of a group of spaces
-with that of another group (3D − 2D). Its uncertainty comes from a bootstrap
-over test images: the same resampled images for every space, so the pairing
-that makes the difference precise is kept.
+with that of another group (3D − 2D). Both correlations are computed on the
+same test responses, so they are dependent, and their p-value must use the
+correlation between the predictions (the pairing):
+
+* a pair of spaces (one on each side): **Williams' t** for two dependent
+  correlations sharing one variable (Williams 1959; Steiger 1980, eq. 7),
+  from r(y, A), r(y, B) and r(A, B) on the test images, df = n_test − 3;
+* a group contrast (mean r of several spaces minus mean r of others): the
+  weighted difference ``D = Σ_j w_j r(y, P_j)`` divided by its
+  asymptotically distribution-free standard error (delta method; the
+  covariance of correlations of Steiger & Hakstian 1982), a z-test. The
+  standard error comes from the per-image influence of every correlation,
+  ``z_y z_j − r_j (z_y² + z_j²) / 2`` (z: responses and predictions
+  standardised over the test images), which sums over spaces, so the mapped
+  statistic (the mean-r difference) is the one tested.
+
+Both p-values are two-sided (A − B ≠ 0), continuous, and are what the
+``stat-p`` / ``stat-q`` maps hold. A bootstrap over test images (the same
+resamples for every space) gives a percentile confidence interval of the
+difference; its p (``p_method="bootstrap"``) is still available but has a
+floor of ``2 / (n_bootstrap + 1)``, too coarse for FDR over tens of thousands
+of voxels.
 
 A resample is a vector of counts over the test images; weighted sums make the
 resampled correlations a few matrix products, with no copy of the data.
 Predictions arrive one feature space at a time (:class:`ContrastAccumulator`),
-so a run never holds more than one space's predictions besides the bootstrap
-sums.
+so a run never holds more than one space's predictions besides one
+(n_test × n_voxels) array per contrast and the bootstrap sums.
 """
 
 from __future__ import annotations
@@ -20,8 +39,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import stats as _sps
 
 from .stats import fdr_bh
+
+#: p-value methods of a contrast -> the sentence sidecars and the methods text use.
+P_METHODS = {
+    "williams": "Williams' t for two dependent correlations sharing the test responses (Williams 1959; Steiger "
+                "1980, eq. 7), from r(y, A), r(y, B) and r(A, B) over the test images, df = n_test - 3, two-sided",
+    "adf": "z-test of the weighted difference of dependent correlations sharing the test responses, with the "
+           "asymptotically distribution-free (delta-method) standard error of Steiger & Hakstian (1982) computed "
+           "from the per-image influence of each correlation, two-sided",
+    "bootstrap": "two-sided percentile bootstrap over the test images (the same resamples for every space and "
+                 "voxel); p = 2 (1 + #resamples beyond 0) / (1 + n_bootstrap), floor 2 / (1 + n_bootstrap)",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,11 @@ class Contrast:
         if set(self.a) & set(self.b):
             raise ValueError(f"contrast {self.name}: {sorted(set(self.a) & set(self.b))} on both sides")
 
+    @property
+    def is_pair(self) -> bool:
+        """One space on each side (Williams' t applies)."""
+        return len(self.a) == 1 and len(self.b) == 1
+
     def weight(self, space: str) -> float:
         """+1/|a| for a space of ``a``, −1/|b| for one of ``b``, 0 otherwise."""
         if space in self.a:
@@ -64,20 +100,74 @@ class ContrastResult:
     difference : ndarray, shape (n_voxels,)
         Mean r of A minus mean r of B on the test images.
     p : ndarray, shape (n_voxels,)
-        Two-sided bootstrap p of difference ≠ 0:
-        ``2 · (1 + #{resamples on the far side of 0}) / (1 + n_bootstrap)``,
-        capped at 1 (percentile test: the bootstrap distribution of the
-        difference is centred near the observed one; the share of it beyond 0
-        estimates the one-sided p).
+        Two-sided p of difference ≠ 0 by ``method``.
     q : ndarray, shape (n_voxels,)
         Benjamini-Hochberg q of ``p`` over the voxels.
+    statistic : ndarray or None, shape (n_voxels,)
+        Williams' t or the ADF z (None for the bootstrap p).
+    method : str
+        Key of :data:`P_METHODS`.
     n_bootstrap : int
+        Resamples behind ``ci_low``/``ci_high`` (0: no interval).
+    ci_low, ci_high : ndarray or None, shape (n_voxels,)
+        Percentile bootstrap interval of ``difference`` at ``ci_level``.
+    ci_level : float
+    df : int or None
+        Degrees of freedom of Williams' t.
     """
 
     difference: np.ndarray
     p: np.ndarray
     q: np.ndarray
+    statistic: np.ndarray | None
+    method: str
     n_bootstrap: int
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+    ci_level: float = 0.95
+    df: int | None = None
+
+
+def williams_t(r_ya, r_yb, r_ab, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Williams' t of r(y, a) = r(y, b) for correlations sharing ``y`` (Steiger 1980, eq. 7).
+
+    ``t = (r_ya − r_yb) · sqrt((n − 1)(1 + r_ab) / (2 (n − 1)/(n − 3) |R| + r̄² (1 − r_ab)³))``
+    with ``|R| = 1 − r_ya² − r_yb² − r_ab² + 2 r_ya r_yb r_ab`` and
+    ``r̄ = (r_ya + r_yb) / 2``, on ``n − 3`` degrees of freedom.
+
+    Parameters
+    ----------
+    r_ya, r_yb, r_ab : array_like, shape (n_voxels,)
+        Correlations over the same ``n`` samples.
+    n : int
+        Samples (>= 4).
+
+    Returns
+    -------
+    t : ndarray of float64
+        Positive where ``r_ya > r_yb``; 0 where the two predictions are
+        indistinguishable (|R| and 1 − r_ab both 0, e.g. identical predictions).
+    p : ndarray of float64
+        Two-sided p, ``2 P(T_{n−3} > |t|)``.
+    """
+    if int(n) != n or n < 4:
+        raise ValueError(f"Williams' t needs n >= 4 samples, got {n!r}")
+    r_ya, r_yb, r_ab = (np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) for x in (r_ya, r_yb, r_ab))
+    det = np.clip(1.0 - r_ya**2 - r_yb**2 - r_ab**2 + 2.0 * r_ya * r_yb * r_ab, 0.0, None)
+    rbar = (r_ya + r_yb) / 2.0
+    denom = 2.0 * (n - 1) / (n - 3) * det + rbar**2 * (1.0 - r_ab) ** 3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(denom > 0, (r_ya - r_yb) * np.sqrt((n - 1) * (1.0 + r_ab) / np.where(denom > 0, denom, 1.0)),
+                     0.0)
+    return t, 2.0 * _sps.t.sf(np.abs(t), n - 3)
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    """Columns centred and scaled to mean square 1 (1/n convention); constant columns are 0."""
+    xc = x - x.mean(0)
+    sd = np.sqrt((xc * xc).mean(0))
+    varying = x.max(0) != x.min(0)
+    return np.where(varying, xc / np.where(varying & (sd > 0), sd, 1.0), 0.0)
 
 
 def _weighted_r(counts: torch.Tensor, y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
@@ -105,7 +195,7 @@ def bootstrap_counts(n_test: int, n_bootstrap: int, seed: int) -> np.ndarray:
 
 
 class ContrastAccumulator:
-    """Bootstrap contrasts built one feature space at a time.
+    """Contrasts built one feature space at a time.
 
     Parameters
     ----------
@@ -113,33 +203,71 @@ class ContrastAccumulator:
         Measured test responses.
     contrasts : sequence of Contrast
     n_bootstrap : int
-        Resamples of the test images (with replacement); the same for every
-        space and contrast.
+        Resamples of the test images (with replacement) for the confidence
+        interval (and the bootstrap p); the same for every space and
+        contrast. 0: no bootstrap.
+    p_method : {'analytic', 'bootstrap'}
+        ``analytic``: Williams' t for pairs, the ADF z for group contrasts;
+        ``bootstrap``: the percentile-bootstrap p (needs ``n_bootstrap >= 1``).
     seed : int
     device : str
-        Torch device for the products.
+        Torch device for the bootstrap products.
     voxel_batch : int
         Voxels per product; bounds the temporary (n_bootstrap, batch) arrays.
+    ci_level : float
+        Coverage of the percentile interval.
 
     Notes
     -----
-    Memory: one float32 (n_bootstrap, n_voxels) sum per contrast.
+    Memory: one float32 (n_test, n_voxels) array per contrast (the first
+    side's standardised prediction of a pair until the other side arrives, or
+    a group contrast's summed influence), plus one float32
+    (n_bootstrap, n_voxels) sum per contrast when bootstrapping.
     """
 
     def __init__(self, y_test: np.ndarray, contrasts: Sequence[Contrast], *, n_bootstrap: int = 1000,
-                 seed: int = 0, device: str = "cpu", voxel_batch: int = 4096):
+                 p_method: str = "analytic", seed: int = 0, device: str = "cpu", voxel_batch: int = 4096,
+                 ci_level: float = 0.95):
         self.y = np.asarray(y_test, dtype=np.float64)
         if self.y.ndim != 2:
             raise ValueError(f"y_test must be (n_test, n_voxels), got shape {self.y.shape}")
+        if p_method not in ("analytic", "bootstrap"):
+            raise ValueError(f"p_method must be 'analytic' or 'bootstrap', got {p_method!r}")
+        if n_bootstrap < 0 or (p_method == "bootstrap" and n_bootstrap < 1):
+            raise ValueError("n_bootstrap must be >= 0 (>= 1 for the bootstrap p)")
+        if not 0 < ci_level < 1:
+            raise ValueError("ci_level must be in (0, 1)")
+        n, v = self.y.shape
+        if p_method == "analytic" and n < 4:
+            raise ValueError(f"the analytic contrast p needs at least 4 test images, got {n}")
         self.contrasts = list(contrasts)
         self.n_bootstrap = int(n_bootstrap)
+        self.p_method = p_method
         self.device = device
         self.voxel_batch = int(voxel_batch)
-        n, v = self.y.shape
-        self._counts = torch.as_tensor(bootstrap_counts(n, self.n_bootstrap, seed), device=device)
+        self.ci_level = float(ci_level)
+        self._counts = (torch.as_tensor(bootstrap_counts(n, self.n_bootstrap, seed), device=device)
+                        if self.n_bootstrap else None)
         self._observed = {c.name: np.zeros(v) for c in self.contrasts}
-        self._boot = {c.name: np.zeros((self.n_bootstrap, v), np.float32) for c in self.contrasts}
+        self._boot = ({c.name: np.zeros((self.n_bootstrap, v), np.float32) for c in self.contrasts}
+                      if self.n_bootstrap else {})
         self._seen: dict[str, set[str]] = {c.name: set() for c in self.contrasts}
+        # analytic state: pairs keep r(y, A), r(y, B) and, until both are in, one side's z; groups the influence
+        self._r_side: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in self.contrasts}
+        self._z_first: dict[str, np.ndarray] = {}
+        self._r_ab: dict[str, np.ndarray] = {}
+        self._influence: dict[str, np.ndarray] = {}
+
+    @property
+    def p_floor(self) -> float:
+        """Smallest p the chosen method can give (0 for the continuous analytic p)."""
+        return 2.0 / (self.n_bootstrap + 1) if self.p_method == "bootstrap" else 0.0
+
+    def method(self, contrast: Contrast) -> str:
+        """Key of :data:`P_METHODS` that gives ``contrast`` its p."""
+        if self.p_method == "bootstrap":
+            return "bootstrap"
+        return "williams" if contrast.is_pair else "adf"
 
     def needs(self, space: str) -> bool:
         """Whether any contrast uses ``space``."""
@@ -154,18 +282,34 @@ class ContrastAccumulator:
             raise ValueError(f"predictions of {space} have shape {np.shape(predictions)}, "
                              f"responses {self.y.shape}")
         n, v = self.y.shape
-        ones = torch.ones((1, n), dtype=torch.float64, device=self.device)
         for start in range(0, v, self.voxel_batch):
             sl = slice(start, min(start + self.voxel_batch, v))
-            yb = torch.as_tensor(self.y[:, sl], device=self.device)
-            pb = torch.as_tensor(np.asarray(predictions[:, sl], dtype=np.float64), device=self.device)
-            observed = _weighted_r(ones, yb, pb)[0].cpu().numpy()
-            boot = _weighted_r(self._counts, yb, pb).cpu().numpy()
+            y = self.y[:, sl]
+            pred = np.asarray(predictions[:, sl], dtype=np.float64)
+            zy, zp = _standardize(y), _standardize(pred)
+            observed = (zy * zp).mean(0)
+            if self._counts is not None:
+                boot = _weighted_r(self._counts, torch.as_tensor(y, device=self.device),
+                                   torch.as_tensor(pred, device=self.device)).cpu().numpy()
             for c in users:
                 w = c.weight(space)
                 self._observed[c.name][sl] += w * observed
-                self._boot[c.name][:, sl] += (w * boot).astype(np.float32)
+                if self._counts is not None:
+                    self._boot[c.name][:, sl] += (w * boot).astype(np.float32)
+                if self.p_method != "analytic":
+                    continue
+                if c.is_pair:
+                    self._r_side[c.name].setdefault(space, np.zeros(v))[sl] = observed
+                    if self._seen[c.name]:  # the other side is in: r(A, B), then its z can go
+                        self._r_ab.setdefault(c.name, np.zeros(v))[sl] = (self._z_first[c.name][:, sl] * zp).mean(0)
+                    else:
+                        self._z_first.setdefault(c.name, np.zeros((n, v), np.float32))[:, sl] = zp
+                else:
+                    infl = zy * zp - 0.5 * observed * (zy * zy + zp * zp)
+                    self._influence.setdefault(c.name, np.zeros((n, v), np.float32))[:, sl] += w * infl
         for c in users:
+            if c.is_pair and self._seen[c.name]:
+                self._z_first.pop(c.name, None)
             self._seen[c.name].add(space)
 
     def result(self, name: str, fdr_alpha: float = 0.05) -> ContrastResult:
@@ -174,20 +318,43 @@ class ContrastAccumulator:
         missing = sorted(set(contrast.a + contrast.b) - self._seen[name])
         if missing:
             raise RuntimeError(f"contrast {name}: no predictions added for {missing}")
-        boot = self._boot[name]
-        below = (boot <= 0).sum(0)
-        above = (boot >= 0).sum(0)
-        p = np.minimum(1.0, 2.0 * (1.0 + np.minimum(below, above)) / (1.0 + self.n_bootstrap))
-        return ContrastResult(difference=self._observed[name].astype(np.float32), p=p.astype(np.float32),
-                              q=fdr_bh(p, fdr_alpha).astype(np.float32), n_bootstrap=self.n_bootstrap)
+        n = self.y.shape[0]
+        difference = self._observed[name]
+        method = self.method(contrast)
+        statistic, df = None, None
+        if method == "bootstrap":
+            boot = self._boot[name]
+            below = (boot <= 0).sum(0)
+            above = (boot >= 0).sum(0)
+            p = np.minimum(1.0, 2.0 * (1.0 + np.minimum(below, above)) / (1.0 + self.n_bootstrap))
+        elif method == "williams":
+            r = self._r_side[name]
+            statistic, p = williams_t(r[contrast.a[0]], r[contrast.b[0]], self._r_ab[name], n)
+            df = n - 3
+        else:
+            infl = self._influence[name].astype(np.float64)
+            se = np.sqrt((infl * infl).sum(0) / (n * (n - 1)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                statistic = np.where(se > 0, difference / np.where(se > 0, se, 1.0), 0.0)
+            p = 2.0 * _sps.norm.sf(np.abs(statistic))
+        ci_low = ci_high = None
+        if self.n_bootstrap:
+            tail = (1.0 - self.ci_level) / 2.0
+            ci_low, ci_high = np.quantile(self._boot[name], [tail, 1.0 - tail], axis=0).astype(np.float32)
+        return ContrastResult(
+            difference=difference.astype(np.float32), p=p.astype(np.float32),
+            q=fdr_bh(p, fdr_alpha).astype(np.float32),
+            statistic=None if statistic is None else statistic.astype(np.float32), method=method,
+            n_bootstrap=self.n_bootstrap, ci_low=ci_low, ci_high=ci_high, ci_level=self.ci_level, df=df)
 
 
-def bootstrap_contrast(
+def contrast_test(
     y_test: np.ndarray,
     predictions_a: Sequence[np.ndarray],
     predictions_b: Sequence[np.ndarray],
     *,
     n_bootstrap: int = 1000,
+    p_method: str = "analytic",
     seed: int = 0,
     fdr_alpha: float = 0.05,
     device: str = "cpu",
@@ -202,15 +369,24 @@ def bootstrap_contrast(
     predictions_a, predictions_b : sequences of ndarray, each (n_test, n_voxels)
         Test-set predictions of the spaces on each side (one each for a pair).
     n_bootstrap : int
-        Resamples of the test images (with replacement).
+        Resamples of the test images (with replacement) for the interval
+        (and the bootstrap p); 0: none.
+    p_method : {'analytic', 'bootstrap'}
+        See :class:`ContrastAccumulator`.
     """
     a = tuple(f"a{i}" for i in range(len(predictions_a)))
     b = tuple(f"b{i}" for i in range(len(predictions_b)))
-    acc = ContrastAccumulator(y_test, [Contrast("AvsB", a, b)], n_bootstrap=n_bootstrap, seed=seed,
-                              device=device, voxel_batch=voxel_batch)
+    acc = ContrastAccumulator(y_test, [Contrast("AvsB", a, b)], n_bootstrap=n_bootstrap, p_method=p_method,
+                              seed=seed, device=device, voxel_batch=voxel_batch)
     for name, pred in zip(a + b, (*predictions_a, *predictions_b)):
         acc.add(name, pred)
     return acc.result("AvsB", fdr_alpha)
+
+
+def bootstrap_contrast(y_test, predictions_a, predictions_b, *, n_bootstrap: int = 1000, **kwargs) -> ContrastResult:
+    """:func:`contrast_test` with the percentile-bootstrap p (the method before Williams' t)."""
+    return contrast_test(y_test, predictions_a, predictions_b, n_bootstrap=n_bootstrap, p_method="bootstrap",
+                         **kwargs)
 
 
 def default_contrasts(spaces: Sequence[tuple[str, str, str]]) -> list[Contrast]:
