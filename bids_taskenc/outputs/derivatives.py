@@ -26,6 +26,8 @@ STAT_DESCRIPTIONS = {
     "rsquarednorm": "R-squared divided by the noise ceiling",
     "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
     "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
+    "rdifflow": "Lower end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
+    "rdiffhigh": "Upper end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
 }
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.

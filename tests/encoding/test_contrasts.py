@@ -1,4 +1,4 @@
-"""Contrasts between feature spaces (Williams' t, ADF z, bootstrap) and permutation p of ROI means."""
+"""Contrasts between feature spaces (Williams' t, group t, bootstrap) and permutation p of ROI means."""
 
 from __future__ import annotations
 
@@ -134,18 +134,20 @@ def test_contrast_uses_the_data_it_is_given_not_a_precomputed_r():
     y, a, b = _predictions(rng, 120, 50, 0.7, 1.2)
     res = contrast_test(y, [a], [b], n_bootstrap=0)
     t, p = williams_t(pearson_r(y, a), pearson_r(y, b), pearson_r(a, b), 120)
-    np.testing.assert_allclose(res.statistic, t, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(res.p, p, rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(res.q, fdr_bh(p), rtol=1e-4, atol=1e-7)
+    # r(A, B) comes from float16 standardised predictions (memory): agreement to ~1e-4, far below the
+    # sampling error of r (about 0.1 here)
+    np.testing.assert_allclose(res.statistic, t, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(res.p, p, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(res.q, fdr_bh(p), rtol=2e-3, atol=1e-6)
 
 
-def test_group_z_equals_williams_t_when_a_side_repeats_one_space():
-    """A = (a, a), B = (b): the group statistic is the pair's, and its ADF z is close to Williams' t."""
+def test_group_t_equals_williams_t_when_a_side_repeats_one_space():
+    """A = (a, a), B = (b): the group statistic is the pair's, and its t is close to Williams' t."""
     rng = np.random.default_rng(9)
     y, a, b = _predictions(rng, 700, 400, 0.8, 1.4)
     pair = contrast_test(y, [a], [b], n_bootstrap=0)
     group = contrast_test(y, [a, a], [b], n_bootstrap=0)
-    assert pair.method == "williams" and group.method == "adf"
+    assert pair.method == "williams" and group.method == "olkinfinn"
     np.testing.assert_allclose(group.difference, pair.difference, atol=1e-6)
     ratio = group.statistic / pair.statistic
     assert np.median(ratio) == pytest.approx(1.0, abs=0.03) and np.percentile(np.abs(ratio - 1), 95) < 0.15
@@ -170,6 +172,43 @@ def test_null_of_equal_accuracy_is_calibrated_at_bold5000_voxel_counts():
         assert np.mean(res.q < 0.05) < 0.001
 
 
+def test_group_t_is_calibrated_when_spaces_differ_within_a_side():
+    """Null with unequal spaces: r(y, A1) = 0.6, r(y, A2) = 0.2 (mean 0.4) vs r(y, B) = 0.4, correlated predictions.
+
+    Each voxel is an independent draw of (y, A1, A2, B) from one normal population, so the group t must be
+    t-distributed on n - 3 degrees of freedom: this checks the Pearson-Filon covariances with r(P_j, P_k) != 0.
+    """
+    corr = np.array([[1.0, 0.6, 0.2, 0.4],
+                     [0.6, 1.0, 0.5, 0.3],
+                     [0.2, 0.5, 1.0, 0.3],
+                     [0.4, 0.3, 0.3, 1.0]])
+    rng = np.random.default_rng(13)
+    n, v = 200, 20_000
+    draws = rng.standard_normal((n, v, 4)) @ np.linalg.cholesky(corr).T
+    y, a1, a2, b = (draws[..., i] for i in range(4))
+    res = contrast_test(y, [a1, a2], [b], n_bootstrap=0)
+    assert res.method == "olkinfinn" and res.df == n - 3
+    assert 0.04 <= np.mean(res.p < 0.05) <= 0.06
+    assert np.std(res.statistic) == pytest.approx(1.0, abs=0.03)
+
+
+def test_group_t_is_calibrated_with_few_test_images():
+    """40 test images (the small synthetic dataset): unrelated, within-side correlated predictions stay at 5%.
+
+    A delta-method (fourth-moment) standard error tried first gave 8.7% of p < 0.05 and 0.67% of p < 0.001
+    here, which let BH declare undriven voxels in the app's science test.
+    """
+    rng = np.random.default_rng(14)
+    n, v = 40, 20_000
+    y = rng.standard_normal((n, v), dtype=np.float32)
+    side_a, side_b = rng.standard_normal((n, v), dtype=np.float32), rng.standard_normal((n, v), dtype=np.float32)
+    a = [side_a + 0.5 * rng.standard_normal((n, v), dtype=np.float32) for _ in range(3)]
+    b = [side_b + 0.5 * rng.standard_normal((n, v), dtype=np.float32) for _ in range(3)]
+    res = contrast_test(y, a, b, n_bootstrap=0)
+    assert 0.04 <= np.mean(res.p < 0.05) <= 0.06
+    assert np.mean(res.p < 0.001) <= 0.002
+
+
 def _planted_power_data(seed, n=700, v=20_000, n_true=100, r_true=(0.45, 0.05), r_null=0.2):
     """True voxels: r(y, A) = 0.45, r(y, B) = 0.05; the others r = 0.2 for both (independent errors)."""
     rng = np.random.default_rng(seed)
@@ -186,8 +225,8 @@ def test_100_true_of_20000_voxels_are_found_with_fdr_control():
 
     The percentile-bootstrap p used before found none of them: its floor, 2 / (B + 1), is above the
     BH threshold of a lone voxel (0.05 / 20,000). Measured with 1,000 resamples (the old default):
-    0 of 100 detected, smallest q 0.28; Williams' t here: 100 of 100, FDP 0.065 (7 false of 107).
-    Here the bootstrap runs with 200 resamples to keep the test fast (same conclusion, floor 0.01).
+    0 of 100 detected, smallest q 0.28; Williams' t here: 100 of 100, FDP 0.02 (2 false of 102).
+    Here the bootstrap runs with 100 resamples to keep the test fast (same conclusion, floor 0.02).
     """
     y, a, b, truth = _planted_power_data(11)
     res = contrast_test(y, [a], [b], n_bootstrap=0)
@@ -195,8 +234,8 @@ def test_100_true_of_20000_voxels_are_found_with_fdr_control():
     assert sig[truth].mean() >= 0.95
     assert (sig & ~truth).sum() / max(sig.sum(), 1) <= 0.10
     assert np.all(res.difference[sig & truth] > 0)
-    old = bootstrap_contrast(y, [a], [b], n_bootstrap=200, seed=0)
-    assert old.p.min() == pytest.approx(2 / 201) and not np.any(old.q < 0.05)
+    old = bootstrap_contrast(y, [a], [b], n_bootstrap=100, seed=0)
+    assert old.p.min() == pytest.approx(2 / 101) and not np.any(old.q < 0.05)
 
 
 def test_bootstrap_interval_covers_the_true_difference():
