@@ -48,8 +48,12 @@ N_BOOT_OLD = 1000
 FDR = 0.05
 
 
-def score(q: np.ndarray, diff: np.ndarray, truth_pos: np.ndarray, truth_neg: np.ndarray) -> dict:
-    """Power (right sign, q < FDR) on each side of the truth, and the FDP of all declared voxels."""
+def score(q: np.ndarray, diff: np.ndarray, truth_pos: np.ndarray, truth_neg: np.ndarray,
+          strong: np.ndarray | None = None) -> dict:
+    """Power (right sign, q < FDR) on each side of the truth, and the FDP of all declared voxels.
+
+    ``strong``: also the power among these true voxels (e.g. those with a large true difference).
+    """
     sig = q < FDR
     hits = (sig & truth_pos & (diff > 0)) | (sig & truth_neg & (diff < 0))
     out = {"declared": int(sig.sum()), "min_q": float(np.min(q)),
@@ -58,6 +62,8 @@ def score(q: np.ndarray, diff: np.ndarray, truth_pos: np.ndarray, truth_neg: np.
         out["power_A>B"] = float((sig & truth_pos & (diff > 0)).sum() / truth_pos.sum())
     if truth_neg.any():
         out["power_B>A"] = float((sig & truth_neg & (diff < 0)).sum() / truth_neg.sum())
+    if strong is not None:
+        out["power_strong"] = float(hits[strong].mean())
     return out
 
 
@@ -74,7 +80,12 @@ def run_accumulator(y, spaces, contrasts, make_pred, *, p_method, n_bootstrap, s
     return {c.name: acc.result(c.name, FDR) for c in contrasts}
 
 
-def scenario_planted(seed: int) -> None:
+def _methods(old: bool) -> list[tuple[str, str, int]]:
+    out = [("analytic", "analytic", 0)]
+    return out + ([(f"old bootstrap p (B = {N_BOOT_OLD})", "bootstrap", N_BOOT_OLD)] if old else [])
+
+
+def scenario_planted(seed: int, old: bool = True) -> None:
     n, v = 700, 20_000
     print(f"planted: {v} voxels, {n} test images, r(y, A) = 0.45 vs r(y, B) = 0.05 in the true voxels, "
           f"0.2 vs 0.2 elsewhere")
@@ -87,8 +98,7 @@ def scenario_planted(seed: int) -> None:
         noise = {s: rng.standard_normal((n, v), dtype=np.float32) for s in "ab"}
         preds = {"a": r_a * y + np.sqrt(1 - r_a**2) * noise["a"], "b": r_b * y + np.sqrt(1 - r_b**2) * noise["b"]}
         contrast = [Contrast("aVSb", ("a",), ("b",))]
-        for label, method, n_boot in (("analytic (Williams' t)", "analytic", 0),
-                                      (f"old bootstrap p (B = {N_BOOT_OLD})", "bootstrap", N_BOOT_OLD)):
+        for label, method, n_boot in _methods(old):
             t0 = time.perf_counter()
             res = run_accumulator(y, "ab", contrast, preds.get, p_method=method, n_bootstrap=n_boot)["aVSb"]
             out = score(res.q, res.difference, truth, np.zeros(v, bool))
@@ -96,9 +106,9 @@ def scenario_planted(seed: int) -> None:
             print(_line(f"{n_true} true, {label}", out))
 
 
-def scenario_shape(seed: int, n_voxels: int = 46_536, n_test: int = 737, region: int = 552) -> None:
+def scenario_shape(seed: int, old: bool = True, n_voxels: int = 46_536, n_test: int = 737, region: int = 552) -> None:
     print(f"shape: {n_voxels} voxels, {n_test} test images, 3 3D and 3 2D spaces, a 3D region and a 2D region of "
-          f"{region} voxels each (test r 0.1-0.69)")
+          f"{region} voxels each (test r 0.1-0.69; power_strong: true voxels with r >= 0.3)")
     rng = np.random.default_rng(seed)
     v, n = n_voxels, n_test
     in_3d = np.zeros(v, bool)
@@ -122,18 +132,18 @@ def scenario_shape(seed: int, n_voxels: int = 46_536, n_test: int = 737, region:
     contrasts = [Contrast("group3DVSgroup2D", tuple(s for s, g in spaces.items() if g == "3D"),
                           tuple(s for s, g in spaces.items() if g == "2D")),
                  Contrast("scene3daVSedge2da", ("scene3da",), ("edge2da",))]
-    for label, method, n_boot in (("analytic", "analytic", 0), (f"old bootstrap p (B = {N_BOOT_OLD})", "bootstrap",
-                                                               N_BOOT_OLD)):
+    strong = driven & (rho * share >= 0.3)
+    for label, method, n_boot in _methods(old):
         t0 = time.perf_counter()
         results = run_accumulator(y, list(spaces), contrasts, make_pred, p_method=method, n_bootstrap=n_boot)
         seconds = round(time.perf_counter() - t0, 1)
         for name, res in results.items():
-            out = score(res.q, res.difference, in_3d, in_2d)
+            out = score(res.q, res.difference, in_3d, in_2d, strong)
             out["seconds"] = seconds
             print(_line(f"{name}, {label} ({res.method})", out))
 
 
-def scenario_dataset(seed: int, keep: Path | None) -> None:
+def scenario_dataset(seed: int, keep: Path | None, old: bool = True) -> None:
     from bids_taskenc.cli.run import main as app_main
     from bids_taskenc.outputs.naming import derivative_path
     from bids_taskenc.testing.synthetic import BOLD5000_COUNTS, BOLD5000_GRID, make_synthetic_dataset
@@ -146,7 +156,7 @@ def scenario_dataset(seed: int, keep: Path | None) -> None:
     ds = make_synthetic_dataset(root / "data", n_participants=1, shape=BOLD5000_GRID, seed=seed, **BOLD5000_COUNTS)
     print(f"dataset: built in {time.perf_counter() - t0:.0f} s at {ds.bids_dir}")
     sub = ds.participants[0]
-    for method in ("analytic", "bootstrap"):
+    for method in ("analytic", "bootstrap") if old else ("analytic",):
         out = root / f"out-{method}"
         t0 = time.perf_counter()
         code = app_main([str(ds.bids_dir), str(out), "participant", "--features-dir", str(ds.features_dir),
@@ -174,15 +184,16 @@ def main(argv: list[str] | None = None) -> int:
                         default=["planted", "shape"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, metavar="DIR", help="dataset scenario: build and run in DIR, keep it")
+    parser.add_argument("--no-old", action="store_true", help="skip the old bootstrap p (most of the time)")
     args = parser.parse_args(argv)
     for scenario in args.scenario:
         t0 = time.perf_counter()
         if scenario == "planted":
-            scenario_planted(args.seed)
+            scenario_planted(args.seed, not args.no_old)
         elif scenario == "shape":
-            scenario_shape(args.seed)
+            scenario_shape(args.seed, not args.no_old)
         else:
-            scenario_dataset(args.seed, args.keep)
+            scenario_dataset(args.seed, args.keep, not args.no_old)
         print(f"  ({scenario}: {time.perf_counter() - t0:.0f} s)")
     return 0
 

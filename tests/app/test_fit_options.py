@@ -72,6 +72,9 @@ def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy
     assert "with 20 bootstrap resamples the smallest contrast p is 0.0952" in err and "--contrast-p analytic" in err
     meta = json.loads(next((small_copy / "out").rglob("*_desc-group3DVSgroup2D_stat-p_statmap.json")).read_text())
     assert meta["Contrast"]["PValueMethod"] == "bootstrap"
+    from bids_taskenc.report.citation import render_methods
+
+    assert "group3DVSgroup2D: a percentile bootstrap p over 20 resamples" in render_methods(small_copy / "out")[0]
     assert run_app(bids, small_copy / "out2", "participant", "--work-dir", small_copy / "work", *common) == 0
     assert "smallest contrast p" not in capfd.readouterr().err
     func = next((small_copy / "out2").rglob("func"))
@@ -81,3 +84,7 @@ def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy
     assert meta["NBootstrap"] == 20 and meta["CILevel"] == 0.95
     assert next(func.glob("*_desc-group3DVSgroup2D_stat-rdifflow_statmap.nii.gz"), None) is not None
     assert next(func.glob("*_desc-group3DVSgroup2D_stat-rdiffhigh_statmap.nii.gz"), None) is not None
+    text, cited = render_methods(small_copy / "out2")
+    assert "group3DVSgroup2D: Williams' t for two dependent correlations" in text
+    assert {"williams1959comparison", "steiger1980tests"} <= set(cited)
+    assert "Percentile 95% confidence intervals of each difference came from 20 bootstrap resamples" in text
