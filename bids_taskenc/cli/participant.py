@@ -293,6 +293,10 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
 
     Y = responses.data
     contrasts = default_contrasts([(s.name, s.label, s.group) for s in ctx.spaces]) if args.contrast_bootstrap else []
+    if contrasts and args.contrast_p == "analytic" and len(test_idx) < 4:
+        log.warning("sub-%s task-%s: %d test images; the contrast t needs at least 4, so no contrast maps",
+                    subject, task, len(test_idx))
+        contrasts = []
     accumulator = (ContrastAccumulator(Y[test_idx], contrasts, n_bootstrap=args.contrast_bootstrap,
                                        p_method=args.contrast_p, seed=args.seed, device=ctx.device)
                    if contrasts else None)

@@ -88,3 +88,14 @@ def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy
     assert "group3DVSgroup2D: Williams' t for two dependent correlations" in text
     assert {"williams1959comparison", "steiger1980tests"} <= set(cited)
     assert "Percentile 95% confidence intervals of each difference came from 20 bootstrap resamples" in text
+
+
+def test_too_few_test_images_for_the_contrast_t_skip_the_contrasts(tmp_path, capfd):
+    """20 images, 3 held out: the fit runs, the contrast t (n - 3 df) cannot, and the log says why."""
+    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=1, trials_per_run=26,
+                                n_repeated=2)
+    assert run_app(ds.bids_dir, tmp_path / "out", "participant", "--features-dir", ds.features_dir,
+                   "--work-dir", tmp_path / "work", "--feature-spaces", "scene3da", "edge2da", "--no-reports",
+                   "--cv-folds", "3") == 0
+    assert "3 test images; the contrast t needs at least 4, so no contrast maps" in capfd.readouterr().err
+    assert not list((tmp_path / "out").rglob("*VS*"))
