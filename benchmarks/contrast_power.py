@@ -144,11 +144,11 @@ def scenario_shape(seed: int, old: bool = True, n_voxels: int = 46_536, n_test: 
 
 
 def scenario_dataset(seed: int, keep: Path | None, old: bool = True) -> None:
+    import nibabel as nib
+
     from bids_taskenc.cli.run import main as app_main
     from bids_taskenc.outputs.naming import derivative_path
     from bids_taskenc.testing.synthetic import BOLD5000_COUNTS, BOLD5000_GRID, make_synthetic_dataset
-
-    import nibabel as nib
 
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="contrast_power_"))
     root.mkdir(parents=True, exist_ok=True)

@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bootstrap resamples of the test images for the 3D-vs-2D contrasts' confidence-interval "
                           "maps (and for --contrast-p bootstrap); 0: no contrast maps at all")
     enc.add_argument("--contrast-p", choices=["analytic", "bootstrap"], default="analytic",
-                     help="p of the contrast maps: analytic = Williams' t for a pair of spaces, its normal-theory t for group "
-                          "means (continuous); bootstrap = percentile bootstrap (floor 2/(N+1), too coarse for "
-                          "FDR over many voxels)")
+                     help="p of the contrast maps: analytic = Williams' t for a pair of spaces, its "
+                          "normal-theory t for group means (continuous); bootstrap = percentile bootstrap (floor "
+                          "2/(N+1), too coarse for FDR over many voxels)")
 
     grp = p.add_argument_group("group level")
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",

@@ -12,7 +12,7 @@ correlation between the predictions (the pairing):
 * a group contrast (mean r of several spaces minus mean r of others): the
   weighted difference ``D = Σ_j w_j r(y, P_j)`` over its normal-theory
   standard error, ``Var(D) = Σ_jk w_j w_k ψ_jk / n`` with the Pearson–Filon
-  covariance of two correlations sharing ``y`` (Steiger 1980, eq. 3; Olkin &
+  covariance of two correlations sharing ``y`` (Steiger 1980; Olkin &
   Finn 1990), ``ψ_jk = r_jk (1 − r_j² − r_k²) − r_j r_k (1 − r_j² − r_k² −
   r_jk²) / 2`` (``r_j = r(y, P_j)``, ``r_jk = r(P_j, P_k)``), evaluated at the
   correlations pooled under the null (``r_j − w_j D / Σ w²``, which for a pair
@@ -53,7 +53,7 @@ P_METHODS = {
                 "1980, eq. 7), from r(y, A), r(y, B) and r(A, B) over the test images, df = n_test - 3, two-sided",
     "olkinfinn": "t-test of the weighted difference of dependent correlations sharing the test responses: normal-"
                  "theory (Pearson-Filon) covariances of the correlations from r(y, P_j) and r(P_j, P_k) over the "
-                 "test images (Steiger 1980, eq. 3; Olkin & Finn 1990), evaluated at the correlations pooled under "
+                 "test images (Steiger 1980; Olkin & Finn 1990), evaluated at the correlations pooled under "
                  "the null, df = n_test - 3, two-sided",
     "bootstrap": "two-sided percentile bootstrap over the test images (the same resamples for every space and "
                  "voxel); p = 2 (1 + #resamples beyond 0) / (1 + n_bootstrap), floor 2 / (1 + n_bootstrap)",

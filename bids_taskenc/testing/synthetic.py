@@ -60,7 +60,8 @@ DEFAULT_GRID = (18, 18, 12)
 
 #: BOLD5000's counts for sub-CSI1..3 (DESIGN.md): 15 sessions of 9-10 runs (142 runs), 37 trials a run
 #: (194 volumes of 2 s), 5,254 trials of 4,916 images: 112 shown four times, one three times.
-#: Which sessions have 9 runs is not the release's; the totals are. Pass as ``make_synthetic_dataset(**BOLD5000_COUNTS)``.
+#: Which sessions have 9 runs is not the release's; the totals are.
+#: Pass as ``make_synthetic_dataset(**BOLD5000_COUNTS)``.
 BOLD5000_COUNTS = {"n_sessions": 15, "runs_per_session": (10,) * 7 + (9,) * 8, "trials_per_run": 37,
                    "n_repeated": 112, "n_shown_thrice": 1}
 #: BOLD5000's T1w-space EPI grid is about 2 mm; at the synthetic 3 mm voxels a 44 x 52 x 44 grid gives a

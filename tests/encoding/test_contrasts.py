@@ -90,7 +90,7 @@ def test_planted_difference_is_found_in_the_right_direction(method):
 
 
 def _steiger_z_p(r_ya, r_yb, r_ab, n):
-    """Steiger's (1980, eq. 14) Z on Fisher-z correlations, pooled r-bar: an independent two-sided p."""
+    """Steiger's (1980) Z on Fisher-z correlations with the pooled r-bar: an independent two-sided p."""
     from scipy.stats import norm
 
     rbar = (r_ya + r_yb) / 2
