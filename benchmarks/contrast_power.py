@@ -25,7 +25,9 @@ Scenarios (``--scenario``, several allowed; default ``planted shape``):
   (``bids_taskenc-synthetic --grid 44 52 44 --bold5000-counts``, one
   participant, ~51,000 voxels, 142 runs, 5,254 trials) and a participant-level
   run of the app on its feature spaces; reads the contrast q maps against the
-  planted truth. Slow (building alone is ~12 minutes and ~6 GB on one core);
+  planted truth (``--noise-sd`` sets the generator's noise: at its default
+  the regions are so strong and large, 4,394 voxels, that even the old
+  bootstrap p reaches BH; 1.5 gives weaker, realistic r). Slow (building alone is ~12 minutes and ~6 GB on one core);
   ``--keep DIR`` keeps the dataset and outputs.
 
 Run: ``python benchmarks/contrast_power.py`` (planted + shape: a few minutes on
@@ -143,7 +145,7 @@ def scenario_shape(seed: int, old: bool = True, n_voxels: int = 46_536, n_test: 
             print(_line(f"{name}, {label} ({res.method})", out))
 
 
-def scenario_dataset(seed: int, keep: Path | None, old: bool = True) -> None:
+def scenario_dataset(seed: int, keep: Path | None, old: bool = True, noise_sd: float = 0.5) -> None:
     import nibabel as nib
 
     from bids_taskenc.cli.run import main as app_main
@@ -153,7 +155,8 @@ def scenario_dataset(seed: int, keep: Path | None, old: bool = True) -> None:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="contrast_power_"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ds = make_synthetic_dataset(root / "data", n_participants=1, shape=BOLD5000_GRID, seed=seed, **BOLD5000_COUNTS)
+    ds = make_synthetic_dataset(root / "data", n_participants=1, shape=BOLD5000_GRID, seed=seed, noise_sd=noise_sd,
+                                **BOLD5000_COUNTS)
     print(f"dataset: built in {time.perf_counter() - t0:.0f} s at {ds.bids_dir}")
     sub = ds.participants[0]
     for method in ("analytic", "bootstrap") if old else ("analytic",):
@@ -185,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, metavar="DIR", help="dataset scenario: build and run in DIR, keep it")
     parser.add_argument("--no-old", action="store_true", help="skip the old bootstrap p (most of the time)")
+    parser.add_argument("--noise-sd", type=float, default=0.5,
+                        help="dataset scenario: the generator's BOLD noise (default 0.5: driven r ~0.9)")
     args = parser.parse_args(argv)
     for scenario in args.scenario:
         t0 = time.perf_counter()
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         elif scenario == "shape":
             scenario_shape(args.seed, not args.no_old)
         else:
-            scenario_dataset(args.seed, args.keep, not args.no_old)
+            scenario_dataset(args.seed, args.keep, not args.no_old, args.noise_sd)
         print(f"  ({scenario}: {time.perf_counter() - t0:.0f} s)")
     return 0
 
