@@ -125,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--mem-gb", type=float, metavar="GB",
                      help="deprecated: use --mem (GB here; --mem 16GB is the same budget)")
     enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
-                     help="bootstrap resamples of the test images for the 3D-vs-2D contrast maps (0: no contrasts)")
+                     help="bootstrap resamples of the test images for the 3D-vs-2D contrasts' confidence-interval "
+                          "maps (and for --contrast-p bootstrap); 0: no contrast maps at all")
+    enc.add_argument("--contrast-p", choices=["analytic", "bootstrap"], default="analytic",
+                     help="p of the contrast maps: analytic = Williams' t for a pair of spaces, its "
+                          "normal-theory t for group means (continuous); bootstrap = percentile bootstrap (floor "
+                          "2/(N+1), too coarse for FDR over many voxels)")
     enc.add_argument("--variance-partitioning", nargs="+", action="append", metavar="SET",
                      help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
                           "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "

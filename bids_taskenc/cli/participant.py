@@ -29,9 +29,9 @@ from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks, load_roi_vectors
 from ..bids.surfaces import find_surfaces
 from ..bids.trials import attach_stimulus_paths, build_trials
-from ..encoding.contrasts import ContrastAccumulator, default_contrasts
+from ..encoding.contrasts import P_METHODS, ContrastAccumulator, default_contrasts
 from ..encoding.roi import roi_permutation_p, roi_summary
-from ..encoding.stats import make_permutations
+from ..encoding.stats import fdr_tests_needed_at_floor, make_permutations
 from ..encoding import (ceiling_pvalue, fdr_bh, fit_encoding_model, noise_ceiling, noise_normalized_score,
                         train_test_split_indices)
 from ..encoding.noise_ceiling import split_half_reliability
@@ -398,11 +398,23 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
 
     Y = responses.data
     contrasts = default_contrasts([(s.name, s.label, s.group) for s in ctx.spaces]) if args.contrast_bootstrap else []
-    accumulator = (ContrastAccumulator(Y[test_idx], contrasts, n_bootstrap=args.contrast_bootstrap, seed=args.seed,
-                                       device=ctx.device) if contrasts else None)
+    if contrasts and args.contrast_p == "analytic" and len(test_idx) < 4:
+        log.warning("sub-%s task-%s: %d test images; the contrast t needs at least 4, so no contrast maps",
+                    subject, task, len(test_idx))
+        contrasts = []
+    accumulator = (ContrastAccumulator(Y[test_idx], contrasts, n_bootstrap=args.contrast_bootstrap,
+                                       p_method=args.contrast_p, seed=args.seed, device=ctx.device)
+                   if contrasts else None)
+    if accumulator is not None and accumulator.p_floor > 0:
+        needed = fdr_tests_needed_at_floor(accumulator.p_floor, responses.n_voxels, args.fdr_alpha)
+        if needed > 1:
+            log.warning("sub-%s task-%s: with %d bootstrap resamples the smallest contrast p is %.3g, so FDR at %.3g "
+                        "over %d voxels declares contrast voxels only when at least %d of them reach it; use "
+                        "--contrast-p analytic (Williams' t, continuous p) or at least %d resamples", subject, task,
+                        args.contrast_bootstrap, accumulator.p_floor, args.fdr_alpha, responses.n_voxels,
+                        int(np.ceil(needed)), int(np.ceil(2 * responses.n_voxels / args.fdr_alpha - 1)))
     if args.n_permutations:
-        # BH declares a voxel at p = 1/(N+1) only if k >= m / (alpha (N+1)) voxels reach that p
-        needed = responses.n_voxels / (args.fdr_alpha * (args.n_permutations + 1))
+        needed = fdr_tests_needed_at_floor(1.0 / (args.n_permutations + 1), responses.n_voxels, args.fdr_alpha)
         if needed > 1:
             log.warning("sub-%s task-%s: with %d permutations the smallest p is 1/%d, so FDR at %.3g over %d voxels "
                         "declares voxels only when at least %d of them reach it; use at least %d permutations for "
@@ -482,11 +494,16 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         meta = {**common, "Contrast": {
             "Name": contrast.name, "A": list(contrast.a), "B": list(contrast.b),
             "Statistic": "mean test-set Pearson r of A minus mean test-set Pearson r of B",
-            "Test": "two-sided percentile bootstrap over test images (same resamples for every space and voxel)",
-            "NBootstrap": res.n_bootstrap, "Seed": args.seed}, "FDRLevel": args.fdr_alpha}
+            "PValueMethod": res.method, "Test": P_METHODS[res.method], "NTest": len(test_idx),
+            **({"DegreesOfFreedom": res.df} if res.df is not None else {}),
+            "NBootstrap": res.n_bootstrap, **({"CILevel": res.ci_level} if res.n_bootstrap else {}),
+            "Seed": args.seed}, "FDRLevel": args.fdr_alpha}
         emit(res.difference, meta, desc=contrast.name, stat="rdiff")
-        emit(res.p, {**meta, "Description": "Two-sided bootstrap p of rdiff != 0"}, fill=1.0,
+        emit(res.p, {**meta, "Description": f"Two-sided p of rdiff != 0 ({res.method})"}, fill=1.0,
              desc=contrast.name, stat="p")
+        if res.ci_low is not None:
+            for stat, values in (("rdifflow", res.ci_low), ("rdiffhigh", res.ci_high)):
+                emit(values, meta, desc=contrast.name, stat=stat)
         emit(res.q, {**meta, "Description": "Benjamini-Hochberg FDR q of the contrast p, over the mask voxels"},
              fill=1.0, desc=contrast.name, stat="q")
         log.info("sub-%s task-%s contrast %s: %d voxels q<%.3g (A>B %d, B>A %d)", subject, task, contrast.name,

@@ -143,6 +143,19 @@ def fdr_bh(p, alpha: float = 0.05) -> np.ndarray:
     return q
 
 
+def fdr_tests_needed_at_floor(p_floor: float, n_tests: int, alpha: float) -> float:
+    """How many tests must reach the smallest attainable p for BH to declare any.
+
+    BH at ``alpha`` rejects the ``k`` smallest of ``m`` p-values when
+    ``p_(k) <= k alpha / m``; with every p at least ``p_floor`` (``1/(N+1)``
+    for N permutations, ``2/(B+1)`` for a two-sided bootstrap with B
+    resamples) that needs ``k >= m p_floor / alpha``. A value above 1 means a
+    lone true voxel can never be declared, however strong: the resolution of
+    the p-values, not the data, limits what FDR finds. 0 for a continuous p.
+    """
+    return float(n_tests) * float(p_floor) / float(alpha)
+
+
 # --------------------------------------------------------------------------- torch kernels
 
 

@@ -28,6 +28,8 @@ STAT_DESCRIPTIONS = {
                     "ceiling is not reliably above 0",
     "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
     "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
+    "rdifflow": "Lower end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
+    "rdiffhigh": "Upper end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
 }
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.

@@ -163,7 +163,10 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         for c in data.contrasts:
             contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
                                            "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
-                                           "test": c.info.get("Test")})
+                                           "test": c.info.get("Test"),
+                                           # maps written before Williams' t only had the bootstrap p
+                                           "method": c.info.get("PValueMethod", "bootstrap"),
+                                           "ci_level": c.info.get("CILevel")})
     partitionings = {}
     for data in loaded:
         for info in (vp.info for vp in data.partitionings):

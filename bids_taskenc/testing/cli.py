@@ -2,6 +2,14 @@
 
 The BIDS folder is ``OUT`` itself; stimuli in the BOLD5000 layout go beside it
 (``OUT/../Scene_Stimuli``) when ``--stimuli-layout bold5000`` is asked for.
+
+Size: ``--grid X Y Z`` sets the volume (3 mm voxels; ROIs scale with it) and
+``--bold5000-counts`` BOLD5000's sessions, runs, trials and repeats (15
+sessions of 9-10 runs = 142 runs of 37 trials and 194 volumes; 5,254 trials of
+4,916 images, 112 shown four times and one three times). Together,
+``--grid 44 52 44 --bold5000-counts`` gives one BOLD5000-sized participant
+(about 51,000 brain voxels): about 45 MB and 5 s of one CPU core per run,
+so ~6 GB and ~12 minutes per participant, mostly gzip of the BOLD runs.
 """
 
 from __future__ import annotations
@@ -12,7 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .synthetic import make_synthetic_dataset
+from .synthetic import BOLD5000_COUNTS, DEFAULT_GRID, make_synthetic_dataset
+
+#: Defaults of the count options (None on the parser, so --bold5000-counts can tell an explicit value).
+_COUNT_DEFAULTS = {"sessions": 3, "runs_per_session": [4], "trials_per_run": 24, "repeated": 6, "shown_thrice": 0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +31,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bids_dir", type=Path, help="folder to create (must not exist or be empty)")
     parser.add_argument("--participants", type=int, default=2)
-    parser.add_argument("--sessions", type=int, default=3)
-    parser.add_argument("--runs-per-session", type=int, default=4)
-    parser.add_argument("--trials-per-run", type=int, default=24)
+    parser.add_argument("--sessions", type=int, help="functional sessions (default 3)")
+    parser.add_argument("--runs-per-session", type=int, nargs="+", metavar="N",
+                        help="runs in each session: one count for all, or one per session (default 4)")
+    parser.add_argument("--trials-per-run", type=int, help="trials a run, one every 10 s (default 24)")
+    parser.add_argument("--repeated", type=int, help="images shown four times (default 6)")
+    parser.add_argument("--shown-thrice", type=int, help="images shown three times (default 0)")
+    parser.add_argument("--bold5000-counts", action="store_true",
+                        help="BOLD5000's counts: 15 sessions of 9-10 runs (142), 37 trials a run, 112 images shown "
+                             "four times and one three times (5,254 trials, 4,916 images); excludes the five "
+                             "count options above")
+    parser.add_argument("--grid", type=int, nargs=3, metavar=("X", "Y", "Z"), default=list(DEFAULT_GRID),
+                        help="volume grid in 3 mm voxels (default %(default)s; 44 52 44: ~51,000 brain voxels)")
     parser.add_argument("--fmriprep-naming", choices=("modern", "legacy"), default="modern")
     parser.add_argument("--stimuli-layout", choices=("bids", "bold5000"), default="bids")
     parser.add_argument("--noise-sd", type=float, default=0.5)
@@ -30,6 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surfaces", action="store_true", help="also write fMRIPrep-style pial/white surfaces")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    counts = {k: getattr(args, k) for k in _COUNT_DEFAULTS}
+    if args.bold5000_counts:
+        given = [f"--{k.replace('_', '-')}" for k, v in counts.items() if v is not None]
+        if given:
+            parser.error(f"--bold5000-counts sets the counts; drop {' '.join(given)}")
+        sizes = BOLD5000_COUNTS
+    else:
+        counts = {k: _COUNT_DEFAULTS[k] if v is None else v for k, v in counts.items()}
+        runs = counts["runs_per_session"]
+        sizes = {"n_sessions": counts["sessions"], "runs_per_session": runs[0] if len(runs) == 1 else runs,
+                 "trials_per_run": counts["trials_per_run"], "n_repeated": counts["repeated"],
+                 "n_shown_thrice": counts["shown_thrice"]}
 
     target = args.bids_dir.resolve()
     if target.exists() and any(target.iterdir()):
@@ -37,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 64
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         ds = make_synthetic_dataset(
-            tmp, n_participants=args.participants, n_sessions=args.sessions,
-            runs_per_session=args.runs_per_session, trials_per_run=args.trials_per_run,
+            tmp, n_participants=args.participants, **sizes, shape=tuple(args.grid),
             fmriprep_naming=args.fmriprep_naming, stimuli_layout=args.stimuli_layout,
             noise_sd=args.noise_sd, space=args.space, surfaces=args.surfaces, seed=args.seed)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ low-level features (Gabor energy) also find the early visual region.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,19 @@ CLUSTERS = {
 #: A feature space that drives nothing (for false-positive checks).
 NULL_SPACE = "random"
 ROIS = ("EarlyVis", "LOC", "OPA", "PPA", "RSC")
+
+#: Default volume grid (3 mm voxels); ROI radii are given for it and scale with the grid.
+DEFAULT_GRID = (18, 18, 12)
+
+#: BOLD5000's counts for sub-CSI1..3 (DESIGN.md): 15 sessions of 9-10 runs (142 runs), 37 trials a run
+#: (194 volumes of 2 s), 5,254 trials of 4,916 images: 112 shown four times, one three times.
+#: Which sessions have 9 runs is not the release's; the totals are.
+#: Pass as ``make_synthetic_dataset(**BOLD5000_COUNTS)``.
+BOLD5000_COUNTS = {"n_sessions": 15, "runs_per_session": (10,) * 7 + (9,) * 8, "trials_per_run": 37,
+                   "n_repeated": 112, "n_shown_thrice": 1}
+#: BOLD5000's T1w-space EPI grid is about 2 mm; at the synthetic 3 mm voxels a 44 x 52 x 44 grid gives a
+#: brain ellipsoid of about 51,000 voxels, near the paper's ~55,000 cortical voxels.
+BOLD5000_GRID = (44, 52, 44)
 
 #: ROI file names of the release, with its inconsistencies (see DESIGN.md).
 _ROI_ALIASES = {"CSI2": {"LOC": "LO", "RSC_RH": "RRSC"}, "CSI3": {"LOC": "LO"}}
@@ -113,8 +127,14 @@ def _ellipsoid(shape, centre, radii) -> np.ndarray:
 
 
 def _roi_masks(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """Hemisphere-specific ROI masks ``'LHPPA'`` ... placed inside the brain ellipsoid."""
+    """Hemisphere-specific ROI masks ``'LHPPA'`` ... placed inside the brain ellipsoid.
+
+    Centres are fractions of the grid and radii (1.8, 1.8, 1.6 voxels on the
+    default 18 x 18 x 12 grid) scale with it axis by axis, so a larger grid
+    has the same layout with proportionally larger regions.
+    """
     x, y, z = shape
+    radii = tuple(r * n / d for r, n, d in zip((1.8, 1.8, 1.6), shape, DEFAULT_GRID))
     cx = x / 2
     # ROI centre (distance from midline as a fraction of x, y fraction, z fraction)
     places = {"EarlyVis": (0.12, 0.2, 0.4), "LOC": (0.32, 0.35, 0.45), "OPA": (0.28, 0.28, 0.7),
@@ -123,7 +143,7 @@ def _roi_masks(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     for roi, (dx, fy, fz) in places.items():
         for hemi, sign in (("LH", -1), ("RH", 1)):
             centre = (cx + sign * dx * x, fy * y, fz * z)
-            masks[f"{hemi}{roi}"] = _ellipsoid(shape, centre, (1.8, 1.8, 1.6))
+            masks[f"{hemi}{roi}"] = _ellipsoid(shape, centre, radii)
     return masks
 
 
@@ -159,10 +179,11 @@ def make_synthetic_dataset(
     *,
     n_participants: int = 2,
     n_sessions: int = 3,
-    runs_per_session: int = 4,
+    runs_per_session: int | Sequence[int] = 4,
     trials_per_run: int = 24,
     n_repeated: int = 6,
-    shape: tuple[int, int, int] = (18, 18, 12),
+    n_shown_thrice: int = 0,
+    shape: tuple[int, int, int] = DEFAULT_GRID,
     latent_dim: int = 4,
     n_features: int = 32,
     noise_sd: float = 0.5,
@@ -179,13 +200,21 @@ def make_synthetic_dataset(
     ----------
     n_participants : int
         ``sub-CSI1`` ... ``sub-CSI<n>``. All saw the same images, in different orders.
-    n_sessions, runs_per_session, trials_per_run : int
+    n_sessions, trials_per_run : int
         Functional sessions ``ses-01`` ...; runs last
-        ``(6 + 10 * trials_per_run + 12) / 2`` volumes.
+        ``(6 + 10 * trials_per_run + 12) / 2`` volumes (194 for BOLD5000's 37).
+    runs_per_session : int or sequence of int
+        Runs in every session, or one count per session (BOLD5000: 9 or 10).
     n_repeated : int
         Images shown four times (the first showing plain, then ``rep_``).
+    n_shown_thrice : int
+        Images shown three times (BOLD5000 has one). The unique images are
+        the trials minus ``3 * n_repeated + 2 * n_shown_thrice``.
+        :data:`BOLD5000_COUNTS` holds the release's counts for all of these.
     shape : tuple
-        Volume shape in voxels (3 mm isotropic).
+        Volume grid in voxels (3 mm isotropic); the brain is the inscribed
+        ellipsoid and the ROIs scale with the grid (:data:`BOLD5000_GRID`
+        gives about 51,000 brain voxels).
     noise_sd : float
         Standard deviation of the BOLD noise, in units of a voxel's
         image-driven amplitude standard deviation.
@@ -215,9 +244,16 @@ def make_synthetic_dataset(
     bids = root / "bids"
     deriv = bids / "derivatives"
     fmriprep = deriv / "fmriprep"
-    n_trials_total = n_sessions * runs_per_session * trials_per_run
-    n_images = n_trials_total - 3 * n_repeated
-    if n_images < 20:
+    runs = ([int(runs_per_session)] * n_sessions if np.ndim(runs_per_session) == 0
+            else [int(r) for r in runs_per_session])
+    if len(runs) != n_sessions or min(runs) < 1:
+        raise ValueError(f"runs_per_session: one count >= 1 per session ({n_sessions}), got {runs_per_session!r}")
+    if len(shape) != 3 or min(shape) < 8:
+        raise ValueError(f"shape must be 3 axes of at least 8 voxels, got {shape!r}")
+    shape = tuple(int(a) for a in shape)
+    n_trials_total = sum(runs) * trials_per_run
+    n_images = n_trials_total - 3 * n_repeated - 2 * n_shown_thrice
+    if n_images < 20 or n_images < n_repeated + n_shown_thrice:
         raise ValueError("too few trials for a dataset: raise sessions, runs or trials_per_run")
 
     # ---- stimuli and latents (shared by all participants, as in BOLD5000)
@@ -302,13 +338,14 @@ def make_synthetic_dataset(
         baseline = 100 + 20 * rng.random(vox.size)
 
         # trial order: every image once, repeated images three more times (first showing plain)
-        order = list(range(n_images)) + [i for i in range(n_repeated) for _ in range(3)]
+        order = (list(range(n_images)) + [i for i in range(n_repeated) for _ in range(3)]
+                 + [i for i in range(n_repeated, n_repeated + n_shown_thrice) for _ in range(2)])
         order = np.array(order)[rng.permutation(len(order))]
         seen: set[int] = set()
         t = 0
         for ses in range(1, n_sessions + 1):
             ses_l = f"{ses:02d}"
-            for run in range(1, runs_per_session + 1):
+            for run in range(1, runs[ses - 1] + 1):
                 run_l = f"{run:02d}"
                 imgs = order[t : t + trials_per_run]
                 t += trials_per_run
@@ -347,7 +384,9 @@ def make_synthetic_dataset(
     _write_json(truth_dir / "truth.json", {
         "clusters": {c: {"group": s["group"], "rois": s["rois"], "feature_spaces": s["spaces"]} for c, s in CLUSTERS.items()},
         "null_feature_spaces": [NULL_SPACE], "seed": seed, "noise_sd": noise_sd,
-        "fmriprep_naming": fmriprep_naming, "stimuli_layout": stimuli_layout})
+        "fmriprep_naming": fmriprep_naming, "stimuli_layout": stimuli_layout, "grid": list(shape),
+        "runs_per_session": runs, "trials_per_run": trials_per_run, "n_trials": n_trials_total,
+        "n_images": n_images, "n_repeated": n_repeated, "n_shown_thrice": n_shown_thrice})
     return ds
 
 

@@ -59,3 +59,43 @@ def test_too_few_permutations_for_fdr_are_called_out(small_copy, capfd):
     assert code == 0
     err = capfd.readouterr().err
     assert "with 20 permutations the smallest p is 1/21" in err and "--n-permutations 0" in err
+
+
+def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy, capfd):
+    """A bootstrap contrast p too coarse for FDR over the mask is warned about; the continuous Williams' t is not."""
+    bids = small_copy / "bids"
+    common = ("--features-dir", bids / "derivatives" / "features", "--feature-spaces", "scene3da", "edge2da",
+              "--contrast-bootstrap", "20", "--no-reports")
+    assert run_app(bids, small_copy / "out", "participant", "--work-dir", small_copy / "work", *common,
+                   "--contrast-p", "bootstrap") == 0
+    err = capfd.readouterr().err
+    assert "with 20 bootstrap resamples the smallest contrast p is 0.0952" in err and "--contrast-p analytic" in err
+    meta = json.loads(next((small_copy / "out").rglob("*_desc-group3DVSgroup2D_stat-p_statmap.json")).read_text())
+    assert meta["Contrast"]["PValueMethod"] == "bootstrap"
+    from bids_taskenc.report.citation import render_methods
+
+    assert "group3DVSgroup2D: a percentile bootstrap p over 20 resamples" in render_methods(small_copy / "out")[0]
+    assert run_app(bids, small_copy / "out2", "participant", "--work-dir", small_copy / "work", *common) == 0
+    assert "smallest contrast p" not in capfd.readouterr().err
+    func = next((small_copy / "out2").rglob("func"))
+    meta = json.loads(next(func.glob("*_desc-group3DVSgroup2D_stat-p_statmap.json")).read_text())["Contrast"]
+    # one space per side: the group contrast is a pair, tested with Williams' t
+    assert meta["PValueMethod"] == "williams" and meta["DegreesOfFreedom"] == meta["NTest"] - 3
+    assert meta["NBootstrap"] == 20 and meta["CILevel"] == 0.95
+    assert next(func.glob("*_desc-group3DVSgroup2D_stat-rdifflow_statmap.nii.gz"), None) is not None
+    assert next(func.glob("*_desc-group3DVSgroup2D_stat-rdiffhigh_statmap.nii.gz"), None) is not None
+    text, cited = render_methods(small_copy / "out2")
+    assert "group3DVSgroup2D: Williams' t for two dependent correlations" in text
+    assert {"williams1959comparison", "steiger1980tests"} <= set(cited)
+    assert "Percentile 95% confidence intervals of each difference came from 20 bootstrap resamples" in text
+
+
+def test_too_few_test_images_for_the_contrast_t_skip_the_contrasts(tmp_path, capfd):
+    """20 images, 3 held out: the fit runs, the contrast t (n - 3 df) cannot, and the log says why."""
+    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=1, trials_per_run=26,
+                                n_repeated=2)
+    assert run_app(ds.bids_dir, tmp_path / "out", "participant", "--features-dir", ds.features_dir,
+                   "--work-dir", tmp_path / "work", "--feature-spaces", "scene3da", "edge2da", "--no-reports",
+                   "--cv-folds", "3") == 0
+    assert "3 test images; the contrast t needs at least 4, so no contrast maps" in capfd.readouterr().err
+    assert not list((tmp_path / "out").rglob("*VS*"))

@@ -140,3 +140,8 @@ def test_3d_vs_2d_contrast_points_to_the_planted_regions(modern_run):
     assert set(meta["A"]) == {f"user:{s}" for s in CLUSTERS["scene"]["spaces"]}
     assert set(meta["B"]) == {f"user:{s}" for s in CLUSTERS["edge"]["spaces"]}
     assert meta["NBootstrap"] == 1000
+    assert meta["PValueMethod"] == "olkinfinn" and "Olkin & Finn" in meta["Test"]  # 3 spaces a side: group z
+    low, _ = _map(out, sub, "group3DVSgroup2D", "rdifflow")
+    high, _ = _map(out, sub, "group3DVSgroup2D", "rdiffhigh")
+    brain = ds.brain_masks[sub]
+    assert np.all(low[brain] <= high[brain]) and np.mean((low[brain] <= diff[brain]) & (diff[brain] <= high[brain])) > 0.99

@@ -180,6 +180,13 @@ def test_citation_holds_what_actually_ran(report_run):
             assert f"{meta['FeatureLabel']} ({meta['FeatureSpace']}, {meta['FeatureGroup']}" in md
     assert side["SoftwareVersions"]["torch"] in md
     assert "group3DVSgroup2D" in md and "1000 bootstrap resamples" in md
+    # the contrast p as the sidecars say (here the group t: three spaces a side), cited; the bootstrap gives intervals
+    methods = {json.loads(p.read_text())["Contrast"]["PValueMethod"]
+               for p in (out / "sub-CSI1" / "func").glob("*VS*_stat-p_statmap.json")}
+    assert methods == {"olkinfinn"}
+    assert "difference of mean correlations over its normal-theory standard error" in md
+    assert "[@olkin1990testing]" in md and "Williams' t" not in md and "percentile bootstrap p" not in md
+    assert "Percentile 95% confidence intervals of each difference came from 1000 bootstrap resamples" in md
     assert "EarlyVis, LOC, OPA, PPA, RSC" in md
     assert "averaged over 2 participant(s)" in md and "50 spatial block-bootstrap resamples" in md
     assert "edges of 1.5 times each participant's map smoothness" in md
