@@ -156,6 +156,46 @@ def fdr_tests_needed_at_floor(p_floor: float, n_tests: int, alpha: float) -> flo
     return float(n_tests) * float(p_floor) / float(alpha)
 
 
+def williams_t(r_ya, r_yb, r_ab, n: int, alternative: str = "two-sided") -> tuple[np.ndarray, np.ndarray]:
+    """Williams' t of r(y, a) = r(y, b) for correlations sharing ``y`` (Steiger 1980, eq. 7).
+
+    ``t = (r_ya − r_yb) · sqrt((n − 1)(1 + r_ab) / (2 (n − 1)/(n − 3) |R| + r̄² (1 − r_ab)³))``
+    with ``|R| = 1 − r_ya² − r_yb² − r_ab² + 2 r_ya r_yb r_ab`` and
+    ``r̄ = (r_ya + r_yb) / 2``, on ``n − 3`` degrees of freedom.
+
+    Parameters
+    ----------
+    r_ya, r_yb, r_ab : array_like, shape (n_voxels,)
+        Correlations over the same ``n`` samples.
+    n : int
+        Samples (>= 4).
+    alternative : {'two-sided', 'greater'}
+        H1: r_ya != r_yb, or r_ya > r_yb.
+
+    Returns
+    -------
+    t : ndarray of float64
+        Positive where ``r_ya > r_yb``; 0 where the two predictions are
+        indistinguishable (|R| and 1 − r_ab both 0, e.g. identical predictions).
+    p : ndarray of float64
+        Two-sided ``2 P(T_{n−3} > |t|)``, or one-sided ``P(T_{n−3} > t)``.
+    """
+    if int(n) != n or n < 4:
+        raise ValueError(f"Williams' t needs n >= 4 samples, got {n!r}")
+    r_ya, r_yb, r_ab = (np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) for x in (r_ya, r_yb, r_ab))
+    det = np.clip(1.0 - r_ya**2 - r_yb**2 - r_ab**2 + 2.0 * r_ya * r_yb * r_ab, 0.0, None)
+    rbar = (r_ya + r_yb) / 2.0
+    denom = 2.0 * (n - 1) / (n - 3) * det + rbar**2 * (1.0 - r_ab) ** 3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(denom > 0, (r_ya - r_yb) * np.sqrt((n - 1) * (1.0 + r_ab) / np.where(denom > 0, denom, 1.0)),
+                     0.0)
+    if alternative == "greater":
+        return t, _sps.t.sf(t, n - 3)
+    if alternative != "two-sided":
+        raise ValueError(f"alternative must be 'two-sided' or 'greater', got {alternative!r}")
+    return t, 2.0 * _sps.t.sf(np.abs(t), n - 3)
+
+
 # --------------------------------------------------------------------------- torch kernels
 
 
