@@ -129,12 +129,13 @@ def _ellipsoid(shape, centre, radii) -> np.ndarray:
 def _roi_masks(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """Hemisphere-specific ROI masks ``'LHPPA'`` ... placed inside the brain ellipsoid.
 
-    Centres are fractions of the grid and radii (1.8, 1.8, 1.6 voxels on the
-    default 18 x 18 x 12 grid) scale with it axis by axis, so a larger grid
-    has the same layout with proportionally larger regions.
+    Centres are fractions of the grid; radii (1.8, 1.8, 1.6 voxels up to the
+    default 18 x 18 x 12 grid) grow with a larger grid axis by axis, so it has
+    the same layout with proportionally larger regions (smaller grids keep the
+    default radii, as the tests' small datasets always had).
     """
     x, y, z = shape
-    radii = tuple(r * n / d for r, n, d in zip((1.8, 1.8, 1.6), shape, DEFAULT_GRID))
+    radii = tuple(r * max(1.0, n / d) for r, n, d in zip((1.8, 1.8, 1.6), shape, DEFAULT_GRID))
     cx = x / 2
     # ROI centre (distance from midline as a fraction of x, y fraction, z fraction)
     places = {"EarlyVis": (0.12, 0.2, 0.4), "LOC": (0.32, 0.35, 0.45), "OPA": (0.28, 0.28, 0.7),
@@ -248,8 +249,8 @@ def make_synthetic_dataset(
             else [int(r) for r in runs_per_session])
     if len(runs) != n_sessions or min(runs) < 1:
         raise ValueError(f"runs_per_session: one count >= 1 per session ({n_sessions}), got {runs_per_session!r}")
-    if len(shape) != 3 or min(shape) < 8:
-        raise ValueError(f"shape must be 3 axes of at least 8 voxels, got {shape!r}")
+    if len(shape) != 3 or min(shape) < 4:
+        raise ValueError(f"shape must be 3 axes of at least 4 voxels, got {shape!r}")
     shape = tuple(int(a) for a in shape)
     n_trials_total = sum(runs) * trials_per_run
     n_images = n_trials_total - 3 * n_repeated - 2 * n_shown_thrice
