@@ -302,7 +302,7 @@ def make_synthetic_dataset(
         raise ValueError("fmriprep_naming must be 'modern' or 'legacy'")
     if stimuli_layout not in ("bids", "bold5000"):
         raise ValueError("stimuli_layout must be 'bids' or 'bold5000'")
-    if fmriprep_naming == "legacy" and space != "T1w":
+    if fmriprep_naming == "legacy" and space not in (None, "T1w"):
         raise ValueError("legacy fMRIPrep naming is written for space T1w only")
     if template is not None:
         if template not in TEMPLATES:
