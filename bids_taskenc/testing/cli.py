@@ -28,7 +28,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .synthetic import BOLD5000_COUNTS, DEFAULT_GRID, TEMPLATE_RESOLUTION_MM, TEMPLATES, make_synthetic_dataset
+from .synthetic import (
+    BOLD5000_COUNTS,
+    DEFAULT_GRID,
+    TEMPLATE_RESOLUTION_MM,
+    TEMPLATES,
+    make_synthetic_dataset,
+)
 
 #: Defaults of the count options (None on the parser, so --bold5000-counts can tell an explicit value).
 _COUNT_DEFAULTS = {"sessions": 3, "runs_per_session": [4], "trials_per_run": 24, "repeated": 6, "shown_thrice": 0}
