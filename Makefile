@@ -25,9 +25,9 @@ test: venv
 
 demo: venv
 	rm -rf $(DEMO_DIR)
-	$(VENV)/bin/bids_taskenc-synthetic $(DEMO_DIR)/bids --participants 2
+	$(VENV)/bin/bids_taskenc-synthetic $(DEMO_DIR)/bids --participants 2 --template MNI152NLin2009cAsym
 	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc participant \
-		--features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0 --offline \
+		--space MNI152NLin2009cAsym --features-dir $(DEMO_DIR)/bids/derivatives/features --work-dir $(DEMO_DIR)/work --seed 0 --offline \
 		--feature-spaces $$($(PY) -m bids_taskenc.testing.demo $(DEMO_DIR)/bids/derivatives/features)
 	$(VENV)/bin/bids_taskenc $(DEMO_DIR)/bids $(DEMO_DIR)/bids/derivatives/bids_taskenc group --offline
 	@echo

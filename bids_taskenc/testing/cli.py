@@ -10,6 +10,14 @@ sessions of 9-10 runs = 142 runs of 37 trials and 194 volumes; 5,254 trials of
 ``--grid 44 52 44 --bold5000-counts`` gives one BOLD5000-sized participant
 (about 51,000 brain voxels): about 45 MB and 5 s of one CPU core per run,
 so ~6 GB and ~12 minutes per participant, mostly gzip of the BOLD runs.
+
+A real brain: ``--template MNI152NLin2009cAsym`` puts the data on nilearn's
+bundled MNI152 brain mask (``--template-resolution``, default 5 mm: about
+15,000 voxels; ``--grid`` is then ignored) with ROIs at literature MNI
+coordinates, BOLD in ``space-MNI152NLin2009cAsym`` and the template T1w as
+each participant's ``anat/..._space-MNI152NLin2009cAsym_desc-preproc_T1w``.
+The demo (``make demo``) uses it, so slices, fsaverage flat maps and group
+maps show the planted regions where they are in a brain.
 """
 
 from __future__ import annotations
@@ -20,7 +28,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .synthetic import BOLD5000_COUNTS, DEFAULT_GRID, make_synthetic_dataset
+from .synthetic import (
+    BOLD5000_COUNTS,
+    DEFAULT_GRID,
+    TEMPLATE_RESOLUTION_MM,
+    TEMPLATES,
+    make_synthetic_dataset,
+)
 
 #: Defaults of the count options (None on the parser, so --bold5000-counts can tell an explicit value).
 _COUNT_DEFAULTS = {"sessions": 3, "runs_per_session": [4], "trials_per_run": 24, "repeated": 6, "shown_thrice": 0}
@@ -46,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fmriprep-naming", choices=("modern", "legacy"), default="modern")
     parser.add_argument("--stimuli-layout", choices=("bids", "bold5000"), default="bids")
     parser.add_argument("--noise-sd", type=float, default=0.5)
-    parser.add_argument("--space", default="T1w", help="space- of the preprocessed BOLD (e.g. MNI152NLin2009cAsym)")
+    parser.add_argument("--space", help="space- of the preprocessed BOLD (default T1w, or the --template)")
+    parser.add_argument("--template", choices=TEMPLATES,
+                        help="put the data on nilearn's MNI152 brain mask with ROIs at MNI coordinates "
+                             "(BOLD in this space; --grid ignored)")
+    parser.add_argument("--template-resolution", type=float, default=TEMPLATE_RESOLUTION_MM, metavar="MM",
+                        help="voxel size of the --template grid in mm (default %(default)s: ~15,000 brain voxels)")
     parser.add_argument("--surfaces", action="store_true", help="also write fMRIPrep-style pial/white surfaces")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -71,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         ds = make_synthetic_dataset(
             tmp, n_participants=args.participants, **sizes, shape=tuple(args.grid),
             fmriprep_naming=args.fmriprep_naming, stimuli_layout=args.stimuli_layout,
-            noise_sd=args.noise_sd, space=args.space, surfaces=args.surfaces, seed=args.seed)
+            noise_sd=args.noise_sd, space=args.space, template=args.template,
+            template_resolution_mm=args.template_resolution, surfaces=args.surfaces, seed=args.seed)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.rmdir()

@@ -148,6 +148,60 @@ def _roi_masks(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     return masks
 
 
+#: Template spaces :func:`make_synthetic_dataset` can put the data in (``template=``).
+TEMPLATES = ("MNI152NLin2009cAsym",)
+#: Default voxel size of the template grid: 5 mm gives about 15,000 brain voxels (4 mm: about 29,400).
+TEMPLATE_RESOLUTION_MM = 5
+#: ROI centres in MNI mm for the right hemisphere (the left one mirrors x), rounded from the literature:
+#: EarlyVis, the calcarine sulcus near the occipital pole (V1/V2, Wang et al. 2015 Cereb Cortex 25:3911);
+#: LOC, lateral occipital cortex (LO; Grill-Spector et al. 2001 Vision Res 41:1409; Malach et al. 1995);
+#: PPA, posterior parahippocampal / collateral sulcus, RSC, retrosplenial / parieto-occipital sulcus, and
+#: OPA, transverse occipital sulcus (Epstein & Kanwisher 1998; Dilks et al. 2013 J Neurosci 33:1331;
+#: group-constrained parcels of Julian et al. 2012 NeuroImage 60:2357). Each is a sphere of
+#: :data:`TEMPLATE_ROI_RADIUS_MM` kept to its hemisphere and the brain mask.
+TEMPLATE_ROI_CENTRES_MM = {"EarlyVis": (10, -92, 0), "LOC": (44, -74, -6), "OPA": (34, -82, 22),
+                           "PPA": (26, -46, -10), "RSC": (14, -54, 12)}
+TEMPLATE_ROI_RADIUS_MM = 12.0
+
+
+def _template_grid(template: str, resolution_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(brain bool (X, Y, Z), T1w float32 on the same grid, affine)``: nilearn's MNI152 on a coarse grid.
+
+    nilearn ships the ICBM152 2009 template in its wheel (no download); its
+    brain mask and T1w are resampled to ``resolution_mm`` and cropped to the
+    brain's bounding box plus one voxel, keeping the real MNI affine. nilearn's
+    file is the ICBM152 2009a template, not fMRIPrep's 2009c; at 4-5 mm the two
+    do not differ visibly.
+    """
+    if template not in TEMPLATES:
+        raise ValueError(f"template must be one of {TEMPLATES}, got {template!r}")
+    from nilearn.datasets import load_mni152_brain_mask, load_mni152_template
+    from nilearn.image import resample_to_img
+
+    mask_img = load_mni152_brain_mask(resolution=resolution_mm)
+    brain = np.asarray(mask_img.dataobj) > 0
+    lo = np.maximum(np.argwhere(brain).min(0) - 1, 0)
+    hi = np.minimum(np.argwhere(brain).max(0) + 2, brain.shape)
+    affine = mask_img.affine.copy()
+    affine[:3, 3] = mask_img.affine[:3, :3] @ lo + mask_img.affine[:3, 3]
+    brain = brain[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    t1 = resample_to_img(load_mni152_template(), nib.Nifti1Image(brain.astype(np.uint8), affine),
+                         interpolation="continuous", force_resample=True, copy_header=True)
+    return brain, np.asarray(t1.dataobj, dtype=np.float32), affine
+
+
+def _template_roi_masks(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, np.ndarray]:
+    """``'LHPPA'`` ... spheres at :data:`TEMPLATE_ROI_CENTRES_MM` (world mm), each on its side of x = 0."""
+    ijk = np.indices(shape).reshape(3, -1)
+    xyz = (affine[:3, :3] @ ijk + affine[:3, 3:]).T
+    masks = {}
+    for roi, (x, y, z) in TEMPLATE_ROI_CENTRES_MM.items():
+        for hemi, sign in (("LH", -1), ("RH", 1)):
+            near = np.linalg.norm(xyz - (sign * x, y, z), axis=1) <= TEMPLATE_ROI_RADIUS_MM
+            masks[f"{hemi}{roi}"] = (near & (sign * xyz[:, 0] > 0)).reshape(shape)
+    return masks
+
+
 def _trial_regressors(n_vols: int, onsets: np.ndarray) -> np.ndarray:
     """``(n_vols, n_trials)`` Glover-HRF responses to 1-s stimuli, peak 1."""
     from nilearn.glm.first_level import compute_regressor
@@ -191,7 +245,9 @@ def make_synthetic_dataset(
     fmriprep_naming: str = "modern",
     stimuli_layout: str = "bids",
     image_size: int = 64,
-    space: str = "T1w",
+    space: str | None = None,
+    template: str | None = None,
+    template_resolution_mm: float = TEMPLATE_RESOLUTION_MM,
     surfaces: bool = False,
     seed: int = 0,
 ) -> SyntheticDataset:
@@ -224,10 +280,21 @@ def make_synthetic_dataset(
         ``..._bold_space-T1w_preproc.nii.gz`` (as in ds001499).
     stimuli_layout : {'bids', 'bold5000'}
         ``bids/stimuli/<name>`` or ``Scene_Stimuli/Presented_Stimuli/{COCO,ImageNet,Scene}/<name>``.
-    space : str
-        ``space-`` of the preprocessed BOLD (e.g. ``MNI152NLin2009cAsym``;
-        legacy naming supports only ``T1w``). The grid is the same small box
-        around the origin whatever the name.
+    space : str, optional
+        ``space-`` of the preprocessed BOLD (default ``T1w``, or ``template``
+        when one is given; legacy naming supports only ``T1w``). Without
+        ``template`` the grid is the same small box around the origin whatever
+        the name.
+    template : {'MNI152NLin2009cAsym'}, optional
+        Put the data on a real brain: nilearn's bundled MNI152 brain mask at
+        ``template_resolution_mm`` (5 mm: about 15,000 voxels), with the real
+        MNI affine, ``shape`` ignored. ROIs are spheres at literature MNI
+        coordinates (:data:`TEMPLATE_ROI_CENTRES_MM`), the planted truth
+        follows them, BOLD is written in ``space-<template>`` and the template
+        T1w as the participants' ``anat/sub-X_space-<template>_desc-preproc_T1w``
+        in the fMRIPrep folder (the reports' underlay).
+    template_resolution_mm : float
+        Voxel size of the template grid (default 5; 4 gives about 29,000 voxels).
     surfaces : bool
         Also write fMRIPrep-style pial and white surfaces per hemisphere (two
         small ellipsoids inside the brain; modern or legacy names).
@@ -236,8 +303,19 @@ def make_synthetic_dataset(
         raise ValueError("fmriprep_naming must be 'modern' or 'legacy'")
     if stimuli_layout not in ("bids", "bold5000"):
         raise ValueError("stimuli_layout must be 'bids' or 'bold5000'")
-    if fmriprep_naming == "legacy" and space != "T1w":
+    if fmriprep_naming == "legacy" and space not in (None, "T1w"):
         raise ValueError("legacy fMRIPrep naming is written for space T1w only")
+    if template is not None:
+        if template not in TEMPLATES:
+            raise ValueError(f"template must be one of {TEMPLATES}, got {template!r}")
+        if space not in (None, template):
+            raise ValueError(f"template {template}: the BOLD is in space {template}, not {space}")
+        if fmriprep_naming == "legacy":
+            raise ValueError("legacy fMRIPrep naming is written for space T1w only, not a template")
+        if surfaces:
+            raise ValueError("surfaces are the participant's own (space T1w); template spaces use fsaverage")
+        space = template
+    space = "T1w" if space is None else space
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -306,10 +384,16 @@ def make_synthetic_dataset(
         "Name": "Planted truth of the synthetic dataset", "BIDSVersion": "1.8.0", "DatasetType": "derivative",
         "GeneratedBy": [{"Name": "bids_taskenc.testing"}]})
 
-    affine = np.diag([3.0, 3.0, 3.0, 1.0])
-    affine[:3, 3] = -np.array(shape) * 1.5
-    brain = _ellipsoid(shape, np.array(shape) / 2 - 0.5, np.array(shape) / 2 - 0.3)
-    rois = _roi_masks(shape)
+    if template is None:
+        affine = np.diag([3.0, 3.0, 3.0, 1.0])
+        affine[:3, 3] = -np.array(shape) * 1.5
+        brain = _ellipsoid(shape, np.array(shape) / 2 - 0.5, np.array(shape) / 2 - 0.3)
+        rois = _roi_masks(shape)
+        anatomy = None
+    else:
+        brain, anatomy, affine = _template_grid(template, template_resolution_mm)
+        shape = brain.shape
+        rois = _template_roi_masks(shape, affine)
     n_vols = int((LEAD_IN_S + TRIAL_SPACING_S * trials_per_run + TAIL_S) / TR)
     onsets = LEAD_IN_S + TRIAL_SPACING_S * np.arange(trials_per_run)
     regs = _trial_regressors(n_vols, onsets)
@@ -367,6 +451,9 @@ def make_synthetic_dataset(
                                     affine, fmriprep_naming, rng, space)
         if surfaces:
             _write_surfaces(fmriprep / f"sub-{sub}" / "anat", sub, fmriprep_naming)
+        if anatomy is not None:
+            _save_nifti(fmriprep / f"sub-{sub}" / "anat" / f"sub-{sub}_space-{space}_desc-preproc_T1w.nii.gz",
+                        anatomy, affine, np.float32)
         # the localizer run (no run entity, a 'cond' column): not ours
         func = bids / f"sub-{sub}" / "ses-01" / "func"
         loc_stem = f"sub-{sub}_ses-01_task-localizer"
@@ -386,6 +473,8 @@ def make_synthetic_dataset(
         "clusters": {c: {"group": s["group"], "rois": s["rois"], "feature_spaces": s["spaces"]} for c, s in CLUSTERS.items()},
         "null_feature_spaces": [NULL_SPACE], "seed": seed, "noise_sd": noise_sd,
         "fmriprep_naming": fmriprep_naming, "stimuli_layout": stimuli_layout, "grid": list(shape),
+        "space": space, "template": template,
+        "template_resolution_mm": template_resolution_mm if template else None,
         "runs_per_session": runs, "trials_per_run": trials_per_run, "n_trials": n_trials_total,
         "n_images": n_images, "n_repeated": n_repeated, "n_shown_thrice": n_shown_thrice})
     return ds

@@ -64,3 +64,63 @@ def test_cli_bold5000_counts_exclude_explicit_counts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         synthetic_main([str(tmp_path / "ds"), "--bold5000-counts", "--sessions", "2"])
     assert "--bold5000-counts sets the counts; drop --sessions" in capsys.readouterr().err
+
+
+def test_template_puts_the_data_on_the_mni_brain(tmp_path):
+    """--template: nilearn's MNI152 mask with its real affine, ROIs at their MNI places, a T1w underlay."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    from bids_taskenc.testing.synthetic import TEMPLATE_ROI_CENTRES_MM
+
+    bids = tmp_path / "ds"
+    assert synthetic_main([str(bids), "--participants", "1", "--sessions", "1", "--runs-per-session", "2",
+                           "--trials-per-run", "12", "--repeated", "1", "--template", "MNI152NLin2009cAsym"]) == 0
+    func = bids / "derivatives" / "fmriprep" / "sub-CSI1" / "ses-01" / "func"
+    bolds = sorted(func.glob("*_desc-preproc_bold.nii.gz"))
+    assert [b.name for b in bolds] == [f"sub-CSI1_ses-01_task-5000scenes_run-0{r}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+                                       for r in (1, 2)]
+    mask_img = nib.load(next(func.glob("*run-01_space-MNI152NLin2009cAsym_desc-brain_mask.nii.gz")))
+    brain = np.asarray(mask_img.dataobj) > 0
+    # the real brain: as many voxels as nilearn's 5 mm mask, 5 mm voxels in RAS, on the template's world grid
+    reference = load_mni152_brain_mask(resolution=5)
+    assert brain.sum() == int(np.asarray(reference.dataobj).sum()) and 10_000 < brain.sum() < 20_000
+    assert np.allclose(mask_img.affine[:3, :3], np.diag([5.0, 5.0, 5.0]))
+    offset = (mask_img.affine[:3, 3] - reference.affine[:3, 3]) / 5.0
+    assert np.allclose(offset, np.round(offset))
+    assert nib.load(bolds[0]).shape[:3] == brain.shape and np.allclose(nib.load(bolds[0]).affine, mask_img.affine)
+    # not an ellipsoid filling its box: the real mask fills about half of its bounding box
+    assert brain.mean() < 0.6
+
+    spm = bids / "derivatives" / "spm" / "sub-CSI1"
+    for roi, (x, y, z) in TEMPLATE_ROI_CENTRES_MM.items():
+        for hemi, sign in (("LH", -1), ("RH", 1)):
+            img = nib.load(spm / f"sub-CSI1_mask-{hemi}{roi}.nii.gz")
+            inside = np.asarray(img.dataobj) > 0
+            assert inside.sum() > 20 and not (inside & ~brain).any()
+            xyz = nib.affines.apply_affine(img.affine, np.argwhere(inside))
+            assert (sign * xyz[:, 0] > 0).all(), f"{hemi}{roi} crosses the midline"
+            assert np.linalg.norm(xyz.mean(0) - (sign * x, y, z)) < 5.0
+    truth = nib.load(bids / "derivatives" / "synthetic_truth" / "sub-CSI1" / "sub-CSI1_desc-scene_mask.nii.gz")
+    ppa = nib.load(spm / "sub-CSI1_mask-LHPPA.nii.gz")
+    assert (np.asarray(ppa.dataobj) > 0)[np.asarray(truth.dataobj) == 0].sum() == 0  # PPA is driven by 'scene'
+
+    anat = nib.load(bids / "derivatives" / "fmriprep" / "sub-CSI1" / "anat"
+                    / "sub-CSI1_space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz")
+    t1 = np.asarray(anat.dataobj)
+    assert anat.shape == brain.shape and np.allclose(anat.affine, mask_img.affine)
+    assert t1[brain].mean() > 3 * max(t1[~brain].mean(), 1e-6)  # a T1w: brain bright, background dark
+    meta = json.loads((bids / "derivatives" / "synthetic_truth" / "truth.json").read_text())
+    assert meta["space"] == meta["template"] == "MNI152NLin2009cAsym" and meta["grid"] == list(brain.shape)
+
+
+def test_template_refuses_what_it_cannot_write(tmp_path):
+    from bids_taskenc.testing.synthetic import make_synthetic_dataset
+
+    with pytest.raises(ValueError, match="template must be one of"):
+        make_synthetic_dataset(tmp_path / "a", template="MNI305")
+    with pytest.raises(ValueError, match="not T1w"):
+        make_synthetic_dataset(tmp_path / "b", template="MNI152NLin2009cAsym", space="T1w")
+    with pytest.raises(ValueError, match="fsaverage"):
+        make_synthetic_dataset(tmp_path / "c", template="MNI152NLin2009cAsym", surfaces=True)
+    with pytest.raises(ValueError, match="legacy fMRIPrep naming"):
+        make_synthetic_dataset(tmp_path / "d", template="MNI152NLin2009cAsym", fmriprep_naming="legacy")
