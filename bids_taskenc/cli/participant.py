@@ -9,11 +9,8 @@ complete, so a failed participant leaves nothing half-written.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -47,6 +44,7 @@ from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
 from ..responses.travg import tr_average_responses
 from .partitioning import resolve_partitionings, run_partitionings
+from ..outputs.staging import make_staging_folder, remove_stale_staging
 from .timing import Laps
 from .workcache import WorkCache, file_identity
 
@@ -148,47 +146,22 @@ def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
                          "session": responses.image_sessions})
 
 
-#: File in a staging folder naming the process that writes it.
-_OWNER = "owner.json"
-
-
 def _remove_stale_staging(output_dir: Path, subject: str) -> None:
     """Delete staging folders of ``subject`` that a killed run left behind.
 
     A folder whose owner is a live process on this host (a concurrent run of
     the same participant) is kept.
     """
-    for folder in sorted(output_dir.glob(f".sub-{subject}.*")) + sorted(output_dir.glob(f".old-sub-{subject}.*")):
-        if not folder.is_dir():
-            continue
-        try:
-            owner = json.loads((folder / _OWNER).read_text())
-        except (OSError, ValueError):
-            owner = {}
-        if owner.get("host") == socket.gethostname() and _alive(owner.get("pid")):
-            continue
-        log.info("sub-%s: removing %s, left by an interrupted run", subject, folder.name)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    stale = sorted(output_dir.glob(f".sub-{subject}.*")) + sorted(output_dir.glob(f".old-sub-{subject}.*"))
+    for folder in remove_stale_staging(stale):
+        log.info("sub-%s: removed %s, left by an interrupted run", subject, folder.name)
 
 
 def run_participant(subject: str, runs: list[RunFiles], ctx: ParticipantContext) -> dict:
     """Fit and write everything for one participant; returns a summary dict."""
     t0 = time.perf_counter()
     _remove_stale_staging(ctx.output_dir, subject)
-    staging = Path(tempfile.mkdtemp(prefix=f".sub-{subject}.", dir=ctx.output_dir))
-    (staging / _OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    staging = make_staging_folder(ctx.output_dir, f".sub-{subject}.")
     summary = {"participant": subject, "tasks": {}}
     try:
         for task in sorted({r.task for r in runs}):

@@ -15,40 +15,17 @@ next group run (unless its owner, a process on this host, is still alive).
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
-import socket
-import tempfile
 from pathlib import Path
 
-_OWNER = "owner.json"
+from ..outputs.staging import make_staging_folder, remove_stale_staging
+
 _PREFIX = ".group."
 
 
-def _alive(owner: dict) -> bool:
-    pid = owner.get("pid")
-    if owner.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(root: Path) -> None:
-    for folder in sorted(root.glob(f"{_PREFIX}*")):
-        if not folder.is_dir():
-            continue
-        try:
-            owner = json.loads((folder / _OWNER).read_text())
-        except (OSError, ValueError):
-            owner = {}
-        if not _alive(owner):
-            shutil.rmtree(folder, ignore_errors=True)
+    remove_stale_staging(sorted(root.glob(f"{_PREFIX}*")))
 
 
 def _entities(name: str) -> dict[str, str]:
@@ -62,8 +39,7 @@ class GroupStage:
     def __init__(self, root: Path):
         self.root = Path(root)
         remove_stale(self.root)
-        self.dir = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=self.root))
-        (self.dir / _OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+        self.dir = make_staging_folder(self.root, _PREFIX)
 
     def path(self, final: Path) -> Path:
         """Where ``final`` (a path under the output root) is written while staged."""
