@@ -1,0 +1,165 @@
+"""Reading runs: int16 scaling in float32, no 4-D float copy, parallel reading identical to serial."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_taskenc.bids.dataset import RunFiles
+from bids_taskenc.bids.preprocessed import PreprocessedRun
+from bids_taskenc.errors import InputDataError, UsageError
+from bids_taskenc.responses import images
+from bids_taskenc.responses.lsa import lsa_responses
+from bids_taskenc.responses.travg import load_run, read_masked, reader_threads, tr_average_responses
+
+TR = 2.0
+SHAPE = (12, 10, 8)
+N_VOLS = 60
+
+
+def _brain(shape=SHAPE) -> np.ndarray:
+    g = np.indices(shape).astype(float)
+    c = (np.array(shape) - 1) / 2
+    return (((g - c[:, None, None, None]) / (np.array(shape)[:, None, None, None] / 2.2)) ** 2).sum(0) < 1
+
+
+def _write_int16(path: Path, data: np.ndarray, affine=np.eye(4)) -> nib.Nifti1Image:
+    """float data saved as int16 with the slope and intercept nibabel picks (as fMRIPrep 1.x / BOLD5000 store it)."""
+    img = nib.Nifti1Image(data.astype(np.float32), affine)
+    img.set_data_dtype(np.int16)
+    nib.save(img, path)
+    return img
+
+
+def _runs(tmp_path: Path, n_runs: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    brain = _brain()
+    mask_path = tmp_path / "brain_mask.nii.gz"
+    nib.save(nib.Nifti1Image(brain.astype(np.uint8), np.eye(4)), mask_path)
+    pruns, rows = [], []
+    images_ = [f"img{i:03d}.jpg" for i in range(30)]
+    for r in range(1, n_runs + 1):
+        data = np.zeros(SHAPE + (N_VOLS,), np.float32)
+        data[brain] = 800 + 40 * rng.standard_normal((int(brain.sum()), N_VOLS))
+        bold = tmp_path / f"sub-01_task-t_run-{r:02d}_desc-preproc_bold.nii.gz"
+        _write_int16(bold, data)
+        events = tmp_path / f"sub-01_task-t_run-{r:02d}_events.tsv"
+        events.write_text("onset\tduration\n")
+        raw = RunFiles(subject="01", session=None, task="t", run=r, bold=bold, events=events, repetition_time=TR)
+        prun = PreprocessedRun(raw=raw, bold=bold, mask=mask_path, confounds=None, space="T1w", naming="modern")
+        pruns.append(prun)
+        onsets = np.arange(4.0, 100.0, 10.0)
+        ids = [images_[(r * 7 + k) % len(images_)] for k in range(len(onsets))]
+        rows.append(pd.DataFrame({"run_key": raw.label, "onset": onsets, "duration": 1.0, "image_id": ids,
+                                  "session": "01"}))
+    return pruns, pd.concat(rows, ignore_index=True), brain
+
+
+def test_scaled_int16_read_in_float32_matches_nibabel_get_fdata(tmp_path):
+    pruns, _, brain = _runs(tmp_path, n_runs=1)
+    img = nib.load(pruns[0].bold)
+    slope, inter = img.dataobj.slope, img.dataobj.inter
+    assert img.get_data_dtype() == np.int16 and slope != 1.0  # really a scaled int16 file
+    series, _ = load_run(pruns[0], brain)
+    assert series.dtype == np.float32 and series.shape == (N_VOLS, int(brain.sum()))
+    expected = img.get_fdata()[brain].T  # float64, voxels in the mask's C order
+    np.testing.assert_allclose(series, expected, rtol=2e-7, atol=abs(slope) * 1e-3)
+
+
+def test_uncompressed_and_multi_member_gzip_read_like_nibabel(tmp_path):
+    rng = np.random.default_rng(1)
+    brain = _brain()
+    data = (50 * rng.standard_normal(SHAPE + (7,))).astype(np.float32)
+    path = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    np.testing.assert_array_equal(read_masked(path, brain), data[brain].T)
+    # the same bytes as a gzip file of two members (legal; gzip -dc reads both)
+    raw = path.read_bytes()
+    two = tmp_path / "bold2.nii.gz"
+    two.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]))
+    np.testing.assert_array_equal(read_masked(two, brain), data[brain].T)
+
+
+def test_truncated_gzip_is_an_input_error_naming_the_file(tmp_path):
+    pruns, _, brain = _runs(tmp_path, n_runs=1)
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(pruns[0].bold.read_bytes()[:-5000])
+    with pytest.raises(InputDataError, match="cut.nii.gz"):
+        read_masked(cut, brain)
+
+
+def test_no_4d_float_copy_while_reading(tmp_path):
+    # smooth, well-compressible data on a larger grid: a float32 4-D copy would be 4 bytes per element,
+    # a float64 one 8; what the reader may hold is the stored int16 (2) plus the masked series
+    shape, n_vols = (40, 40, 30), 40
+    brain = np.zeros(shape, bool)
+    brain[10:30, 10:30, 8:22] = True  # 12 % of the grid
+    t = np.linspace(0, 1, n_vols, dtype=np.float32)
+    data = np.zeros(shape + (n_vols,), np.float32)
+    data[brain] = 1000 + 30 * np.sin(6 * t)[None, :] * np.linspace(0.5, 1.5, int(brain.sum()))[:, None]
+    path = tmp_path / "big.nii.gz"
+    _write_int16(path, data)
+    n = int(np.prod(shape)) * n_vols
+    raw = RunFiles(subject="01", session=None, task="t", run=1, bold=path, events=tmp_path / "e.tsv",
+                   repetition_time=TR)
+    prun = PreprocessedRun(raw=raw, bold=path, mask=None, confounds=None, space="T1w", naming="modern")
+    load_run(prun, brain)  # warm imports and caches
+    tracemalloc.start()
+    try:
+        series, _ = load_run(prun, brain)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert series.dtype == np.float32
+    # stored int16 (2n) + compressed bytes + masked float32 (0.48n): below one float32 4-D copy (4n);
+    # nibabel's scaled read (np.asarray(img.dataobj, dtype=np.float32)) peaked at 16 bytes per element
+    assert peak < 3.2 * n, f"peak {peak / n:.2f} bytes per 4-D element"
+
+
+def test_parallel_reading_is_bit_identical_to_serial(tmp_path):
+    pruns, trials, _ = _runs(tmp_path, n_runs=5)
+    serial = tr_average_responses(pruns, trials, n_threads=1)
+    parallel = tr_average_responses(pruns, trials, n_threads=3)
+    np.testing.assert_array_equal(parallel.trial_data, serial.trial_data)
+    np.testing.assert_array_equal(parallel.data, serial.data)
+    assert parallel.image_ids == serial.image_ids
+    pd.testing.assert_frame_equal(parallel.trials, serial.trials)
+    lsa1 = lsa_responses(pruns, trials, n_threads=1)
+    lsa3 = lsa_responses(pruns, trials, n_threads=3)
+    np.testing.assert_array_equal(lsa3.trial_data, lsa1.trial_data)
+    np.testing.assert_array_equal(lsa3.data, lsa1.data)
+
+
+def test_a_failing_run_is_raised_from_the_reader_threads(tmp_path):
+    pruns, trials, _ = _runs(tmp_path, n_runs=3)
+    pruns[1].bold.write_bytes(pruns[1].bold.read_bytes()[:-3000])
+    with pytest.raises(InputDataError, match="run-02"):
+        tr_average_responses(pruns, trials, n_threads=2)
+
+
+def test_average_repeats_in_blocks_is_bit_identical(tmp_path, monkeypatch):
+    pruns, trials, _ = _runs(tmp_path, n_runs=3)
+    whole = tr_average_responses(pruns, trials, n_threads=1)
+    monkeypatch.setattr(images, "AVERAGE_BLOCK_BYTES", 8 * 30 * 7)  # 7 voxels a block
+    blocks = tr_average_responses(pruns, trials, n_threads=1)
+    np.testing.assert_array_equal(blocks.data, whole.data)
+
+
+def test_memory_ceiling_limits_reader_threads_and_refuses_what_cannot_fit():
+    assert reader_threads(4, per_run=10**9, mem_bytes=None) == 4
+    assert reader_threads(4, per_run=10**9, mem_bytes=3.5e9, resident=1e9) == 2
+    assert reader_threads(4, per_run=10**9, mem_bytes=1.2e9, resident=1e8) == 1
+    with pytest.raises(UsageError, match="--mem-gb"):
+        reader_threads(4, per_run=10**9, mem_bytes=1.5e9, resident=1e9)
+
+
+def test_mem_gb_below_the_responses_is_refused_before_reading(tmp_path):
+    pruns, trials, _ = _runs(tmp_path, n_runs=2)
+    with pytest.raises(UsageError, match="at least"):
+        tr_average_responses(pruns, trials, mem_gb=1e-6)
