@@ -163,3 +163,20 @@ def test_mem_gb_below_the_responses_is_refused_before_reading(tmp_path):
     pruns, trials, _ = _runs(tmp_path, n_runs=2)
     with pytest.raises(UsageError, match="at least"):
         tr_average_responses(pruns, trials, mem_gb=1e-6)
+
+
+def test_work_cache_stores_responses_once_in_float32_and_rebuilds_data_exactly(tmp_path):
+    from bids_taskenc.cli.workcache import WorkCache
+
+    pruns, trials, _ = _runs(tmp_path, n_runs=3)
+    resp = tr_average_responses(pruns, trials, n_threads=1)
+    assert (resp.n_presentations > 1).any()
+    cache = WorkCache(tmp_path / "work")
+    folder = cache.store("responses", "k", resp)
+    back = cache.load("responses", "k")
+    np.testing.assert_array_equal(back.data, resp.data)
+    np.testing.assert_array_equal(back.trial_data, resp.trial_data)
+    assert back.data.dtype == np.float32 and back.trial_data.dtype == np.float32
+    big = [a for a in (np.load(p) for p in folder.glob("a*.npy")) if a.ndim == 2 and a.shape[1] == resp.n_voxels]
+    # the (n_trials, n_voxels) float32 trials, and not also the (n_images, n_voxels) means derived from them
+    assert [(a.shape, a.dtype) for a in big] == [(resp.trial_data.shape, np.dtype(np.float32))]
