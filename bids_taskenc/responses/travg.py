@@ -373,7 +373,9 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
     sizes = [len(item[1]) for item in plan]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     n_trials = int(starts[-1])
-    per_run = max((run_read_bytes(item[0], n_voxels) for item in plan), default=0)
+    # the runs share one grid; the largest file (and longest run) stands for all (one header read, not one per run)
+    per_run = (run_read_bytes(max(plan, key=lambda item: (item[2], Path(item[0].bold).stat().st_size))[0], n_voxels)
+               if plan else 0)
     resident = response_bytes(n_trials, n_images if n_images is not None else n_trials, n_voxels)
     n = reader_threads(n_threads, per_run, None if mem_gb is None else mem_gb * 1e9, resident, where)
     n = min(n, max(1, len(plan)))

@@ -216,3 +216,15 @@ def test_fit_budget_is_what_is_left_under_the_ceiling():
     assert 7.9 < left < 8.0 + 1e-9  # ceiling - resident - inputs - outputs
     with pytest.raises(UsageError, match="--mem-gb"):
         part._fit_mem_gb(rss / 1e9 + 0.5, "cpu", 10**9, 0)
+
+
+def test_image_means_add_each_images_trials_in_trial_order_like_add_at():
+    rng = np.random.default_rng(0)
+    _, index = np.unique(rng.integers(0, 300, 1000), return_inverse=True)
+    counts = np.bincount(index)
+    x = rng.standard_normal((1000, 77)).astype(np.float32)
+    sums = np.zeros((len(counts), 77))
+    np.add.at(sums, index, x)  # the reference: float64 sums in trial order
+    got = images.image_means(x, index, counts)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, (sums / counts[:, None]).astype(np.float32))
