@@ -158,12 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                      help="where featurization and ridge run (auto: CUDA when available, else CPU)")
     run.add_argument("--nprocs", "--n-cpus", type=int, metavar="N",
-                     help="parallel workers (image decode threads); default: the CPUs this process may use")
+                     help="parallel workers (image decode threads, runs read at once); default: the CPUs this "
+                          "process may use")
     run.add_argument("--omp-nthreads", type=int, metavar="N",
                      help="threads of one computation: torch and BLAS (OpenMP/MKL/OpenBLAS); default: the "
                           "libraries' own choice")
     run.add_argument("--mem", "--mem-mb", dest="mem", type=_mem_arg, metavar="MB",
-                     help="memory budget of the voxel batches, in MB as fMRIPrep's --mem (16000), or with a unit: "
+                     help="memory ceiling of a participant on the CPU (runs read at once, noise ceiling, each fit's "
+                          "voxel batches; on a GPU: the fit's device memory), in MB as fMRIPrep's --mem (16000), "
+                          "or with a unit: "
                           "16GB, 16G, 500MB, 500M, 1TB (decimal units: 1 GB = 1000 MB); default: a share of the "
                           "free (GPU) memory")
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")

@@ -32,7 +32,7 @@ from ..encoding.stats import fdr_tests_needed_at_floor, make_permutations
 from ..encoding import (ceiling_pvalue, fdr_bh, fit_encoding_model, noise_ceiling, noise_normalized_score,
                         train_test_split_indices)
 from ..encoding.noise_ceiling import split_half_reliability
-from ..errors import InputDataError
+from ..errors import InputDataError, UsageError
 from ..features.base import FeatureError
 from ..features.pipeline import featurize
 from ..features.user import save_feature_space
@@ -136,6 +136,61 @@ def _user_mask(args, target):
     out = resample_img(nib.Nifti1Image(data, mask.affine), target_affine=ref.affine, target_shape=ref.shape[:3],
                        interpolation="nearest", force_resample=True, copy_header=True)
     return nib.Nifti1Image((np.asarray(out.dataobj) > 0).astype(np.uint8), ref.affine)
+
+
+#: Bytes of float64 working copies the noise-ceiling functions hold at once (they run a block of voxels at a time).
+NOISE_CEILING_BLOCK_BYTES = 512 * 2**20
+
+
+def _in_voxel_blocks(fn, trial_data: np.ndarray, *args, **kwargs):
+    """``fn(trial_data, ...)`` a block of voxel columns at a time, the per-voxel outputs joined.
+
+    The noise-ceiling functions make float64 copies of their input (a z-scored
+    one and its square): three times the float32 trials, 25 GB for BOLD5000's
+    5,254 trials at 200,000 voxels. Each voxel's value depends on its own
+    column only (and the split-half's random split on the images only), so the
+    blocks give the same numbers.
+    """
+    n_trials, n_voxels = trial_data.shape
+    step = max(1, NOISE_CEILING_BLOCK_BYTES // (32 * max(1, n_trials)))
+    if step >= n_voxels:
+        return fn(trial_data, *args, **kwargs)
+    parts = [fn(trial_data[:, a:a + step], *args, **kwargs) for a in range(0, n_voxels, step)]
+    if isinstance(parts[0], tuple):  # per-voxel arrays, or a count shared by every block
+        return tuple(np.concatenate(col) if isinstance(col[0], np.ndarray) else col[0] for col in zip(*parts))
+    return np.concatenate(parts)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _fit_mem_gb(mem_gb: float | None, device: str, inputs: int, outputs: int) -> float | None:
+    """The part of the ``--mem-gb`` ceiling a fit may use for its voxel batches.
+
+    On the CPU, ``--mem-gb`` bounds the whole process: what it holds already
+    (resident memory now: responses, features, contrast sums, the rows passed
+    to the fit), what the fit copies inside (``inputs`` bytes: float64
+    features) and what it returns (``outputs``: test predictions, weights)
+    come off it first. On a GPU
+    it bounds the device memory the fit uses (the host is not counted). An error
+    when nothing would be left.
+    """
+    if mem_gb is None or str(device).startswith("cuda"):
+        return mem_gb
+    left = mem_gb * 1e9 - _rss_bytes() - inputs - outputs
+    if left < 0.05 * mem_gb * 1e9:
+        raise UsageError(f"--mem-gb {mem_gb:g}: the process already holds {_rss_bytes() / 1e9:.2f} GB and the fit's "
+                         f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
+                         "batches; raise --mem-gb")
+    return left / 1e9
 
 
 def _split_table(responses, train_idx, test_idx) -> pd.DataFrame:
@@ -265,17 +320,18 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     elif args.responses == "lsa":
         responses = cache.get_or_compute("responses", response_key, lambda: lsa_responses(
             preprocessed, trials, hrf_model=args.hrf_model, high_pass=args.high_pass,
-            confounds=args.confounds, user_mask=_user_mask(args, preprocessed[0].bold), device=ctx.device))
+            confounds=args.confounds, user_mask=_user_mask(args, preprocessed[0].bold), device=ctx.device,
+            n_threads=args.nprocs, mem_gb=args.mem_gb))
     else:
         responses = cache.get_or_compute("responses", response_key, lambda: tr_average_responses(
             preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds,
-            user_mask=_user_mask(args, preprocessed[0].bold)))
+            user_mask=_user_mask(args, preprocessed[0].bold), n_threads=args.nprocs, mem_gb=args.mem_gb))
     laps.lap("responses")
     paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
     t_feat = time.perf_counter()
     features = featurize(ctx.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
                          cache_dir=ctx.work_dir / "features", device=ctx.device, progress=args.verbose > 0,
-                         num_workers=getattr(args, "nprocs", None) or 2)
+                         num_workers=args.nprocs or 2)
     t_feat = time.perf_counter() - t_feat
     laps.lap("features")
     n_images = len(responses.image_ids)
@@ -338,10 +394,10 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
     if n_repeated >= 2:
         test_counts = responses.n_presentations[test_idx]
         trial_sessions = responses.trials["session"].to_numpy(object)
-        ncsnr, nc = noise_ceiling(responses.trial_data, responses.trial_image_index, n_average=test_counts,
-                                  sessions=trial_sessions)
-        nc_reliable = fdr_bh(ceiling_pvalue(responses.trial_data, responses.trial_image_index,
-                                            sessions=trial_sessions), args.fdr_alpha) < args.fdr_alpha
+        ncsnr, nc = _in_voxel_blocks(noise_ceiling, responses.trial_data, responses.trial_image_index,
+                                     n_average=test_counts, sessions=trial_sessions)
+        nc_reliable = fdr_bh(_in_voxel_blocks(ceiling_pvalue, responses.trial_data, responses.trial_image_index,
+                                              sessions=trial_sessions), args.fdr_alpha) < args.fdr_alpha
         nc_meta = {**common, "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),
                    "NImagesWithRepeats": n_repeated, "ZScoring": "trial responses z-scored per voxel within "
                                                                  "each session (NSD)",
@@ -354,7 +410,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         log.warning("sub-%s task-%s: %d image(s) shown more than once; the noise ceiling needs at least 2, so "
                     "no noise-ceiling or normalised R² maps", subject, task, n_repeated)
     if n_repeated >= 3:
-        reliability, n_rel = split_half_reliability(responses.trial_data, responses.trial_image_index, seed=args.seed)
+        reliability, n_rel = _in_voxel_blocks(split_half_reliability, responses.trial_data,
+                                              responses.trial_image_index, seed=args.seed)
         emit(reliability, {**common, "NImages": n_rel, "Seed": args.seed,
                            "Method": "presentations of each repeated image split at random into two halves; Pearson "
                                      "r across images of the two half-averages (not Spearman-Brown corrected)"},
@@ -369,6 +426,8 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
             log.warning("sub-%s: no ROI masks in %s; no ROI table", subject, ctx.roi_dir)
     roi_rows = []
 
+    # nothing below reads the single trials: release them (n_trials x n_voxels float32)
+    responses.trial_data = None
     Y = responses.data
     contrasts = default_contrasts([(s.name, s.label, s.group) for s in ctx.spaces]) if args.contrast_bootstrap else []
     if contrasts and args.contrast_p == "analytic" and len(test_idx) < 4:
@@ -409,11 +468,16 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
                    "cv_scheme": args.cv_scheme, "standardize": args.standardize, "weights": args.save_weights,
                    "n_permutations": args.n_permutations, "fdr_alpha": args.fdr_alpha,
                    "predictions": keep_predictions}
+        # under --mem-gb the fit's batches get what is left: resident memory (taken when the fit starts, with its
+        # input rows already copied), its float64 copies of X and its outputs (test predictions, weights) come off
+        fit_extra = (2 * X.nbytes, keep_predictions * 4 * len(test_idx) * Y.shape[1]
+                     + args.save_weights * 4 * X.shape[1] * Y.shape[1])
         result = cache.get_or_compute("encoding", fit_key, lambda: fit_encoding_model(
             X[train_idx], Y[train_idx], X[test_idx], Y[test_idx], alphas=np.asarray(args.alphas),
             n_folds=args.cv_folds, groups=cv_groups, cv_score=args.cv_score, standardize=args.standardize,
             return_weights=args.save_weights, precision=args.precision, device=ctx.device,
-            mem_gb=args.mem_gb, seed=args.seed, n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha,
+            mem_gb=_fit_mem_gb(args.mem_gb, ctx.device, *fit_extra), seed=args.seed,
+            n_permutations=args.n_permutations, fdr_alpha=args.fdr_alpha,
             return_predictions=keep_predictions, progress=args.verbose > 0))
         t_fit = time.perf_counter() - t_fit
         laps.lap(f"fit {space.name}")

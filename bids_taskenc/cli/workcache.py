@@ -13,6 +13,12 @@ write cannot run code as the user (a pickle could). An entry that does not
 parse, names a type or file it may not, or whose recorded key differs from the
 one asked for is recomputed with a warning.
 
+Each array is stored once: ``Responses.data`` (the mean of each image's
+trials) is not written beside ``trial_data`` but rebuilt from it on load, bit
+for bit as :func:`~bids_taskenc.responses.images.average_repeats` made it;
+responses are float32 (the participant's largest entry: n_trials x n_voxels x 4
+bytes).
+
 Entries are written into a temporary folder and renamed into place, so a run
 killed half-way leaves either a whole entry or none.
 """
@@ -38,14 +44,33 @@ from ..__about__ import __version__
 from ..encoding.result import EncodingResult
 from ..outputs.atomic import write_json, write_npy
 from ..responses.base import Responses
+from ..responses.images import image_means
 
 log = logging.getLogger(__name__)
 
 #: Bumped when the layout of an entry changes; older entries are recomputed.
-FORMAT = 1
+#: 2: ``Responses.data`` is not stored; it is rebuilt from ``trial_data`` (the mean of each image's trials).
+FORMAT = 2
 #: The only classes an entry may name (rebuilt from their fields, nothing imported by name).
 _TYPES = {"Responses": Responses, "EncodingResult": EncodingResult}
 _ARRAY_NAME = re.compile(r"^a[0-9]+\.npy$")
+#: Fields not stored because they are rebuilt from others on load (each array once in the work folder).
+_DERIVED = {"Responses": ("data",)}
+
+
+def _image_means(fields: dict) -> np.ndarray:
+    """``Responses.data`` from the stored single trials, exactly as :func:`average_repeats` made it."""
+    try:
+        trial_data = np.asarray(fields["trial_data"])
+        index = np.asarray(fields["trial_image_index"])
+        counts = np.asarray(fields["n_presentations"])
+    except KeyError as exc:
+        raise CacheEntryError(f"Responses: field {exc} missing") from exc
+    if (trial_data.ndim != 2 or index.shape != (trial_data.shape[0],) or index.dtype.kind not in "iu"
+            or (index.size and (index.min() < 0 or index.max() >= len(counts)))
+            or not np.array_equal(np.bincount(index, minlength=len(counts)), counts)):
+        raise CacheEntryError("Responses: trial_data, trial_image_index and n_presentations do not agree")
+    return image_means(trial_data, index, counts)
 
 
 def file_identity(path: str | Path | None) -> list | None:
@@ -115,8 +140,10 @@ class _Encoder:
         if isinstance(v, nib.Nifti1Image):
             return {"__nifti__": {"data": self.array(np.asarray(v.dataobj)), "affine": self.array(v.affine)}}
         if dataclasses.is_dataclass(v) and type(v).__name__ in _TYPES and type(v) is _TYPES[type(v).__name__]:
+            derived = _DERIVED.get(type(v).__name__, ())
             return {"__dataclass__": type(v).__name__,
-                    "fields": {f.name: self.value(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+                    "fields": {f.name: self.value(getattr(v, f.name)) for f in dataclasses.fields(v)
+                               if f.name not in derived}}
         raise CacheEntryError(f"{type(v).__name__} cannot be cached as data")
 
 
@@ -179,11 +206,14 @@ class _Decoder:
             cls = _TYPES.get(v["__dataclass__"])
             if cls is None:
                 raise CacheEntryError(f"type {v['__dataclass__']!r} is not one this cache stores")
-            names = {f.name for f in dataclasses.fields(cls)}
+            names = {f.name for f in dataclasses.fields(cls)} - set(_DERIVED.get(cls.__name__, ()))
             fields = v["fields"]
             if set(fields) - names:
                 raise CacheEntryError(f"{cls.__name__}: unknown fields {sorted(set(fields) - names)}")
-            return cls(**{k: self.value(x) for k, x in fields.items()})
+            values = {k: self.value(x) for k, x in fields.items()}
+            if cls is Responses:
+                values["data"] = _image_means(values)
+            return cls(**values)
         raise CacheEntryError(f"unexpected value {sorted(v)}")
 
 

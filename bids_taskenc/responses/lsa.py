@@ -31,7 +31,8 @@ from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
-from .travg import combined_mask, load_run, start_times, warn_left_out
+from .travg import (combined_mask, fortran_index, load_run, plan_run_reads, read_runs_into, start_times,
+                    warn_left_out)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def lsa_responses(
     confounds: Sequence[str] | None = None,
     user_mask=None,
     device: str = "cpu",
+    n_threads: int | None = None,
+    mem_gb: float | None = None,
 ) -> Responses:
     """Build :class:`Responses` from single-trial LSA betas.
 
@@ -122,6 +125,9 @@ def lsa_responses(
         Further restricts the voxels.
     device : str
         torch device of the least-squares solve.
+    n_threads, mem_gb
+        Runs read at once and the memory ceiling, as for
+        :func:`~bids_taskenc.responses.travg.tr_average_responses`.
     """
     if hrf_model not in HRF_MODELS:
         raise ValueError(f"hrf_model must be one of {HRF_MODELS}, got {hrf_model!r}")
@@ -129,28 +135,23 @@ def lsa_responses(
         raise ValueError("high_pass must be a positive frequency in Hz")
     mask_img = combined_mask(runs, user_mask)
     mask = np.asarray(mask_img.dataobj).astype(bool)
+    flat_index = fortran_index(mask)
 
-    trial_rows, blocks = [], []
-    for prun in runs:
-        key = prun.raw.label
-        run_trials = trials[trials["run_key"] == key]
-        if run_trials.empty:
-            continue
-        series, conf = load_run(prun, mask, confounds)
-        n_vols = series.shape[0]
-        tr = prun.raw.repetition_time
+    def select(prun, run_trials, n_vols):
         onsets = run_trials["onset"].to_numpy(float)
         negative = ~(onsets >= 0)
         late = ~negative & ~(onsets < prun.volume_times(n_vols)[-1])
         warn_left_out(prun, n_vols, negative, late, "onsets")
-        fits = ~negative & ~late
-        if not fits.all():
-            run_trials, onsets = run_trials[fits], onsets[fits]
-        if run_trials.empty:
-            continue
-        design, n_trials = lsa_design(onsets, run_trials["duration"].to_numpy(float), n_vols, tr,
-                                      hrf_model=hrf_model, high_pass=high_pass, confounds=conf,
-                                      start_time=prun.start_time)
+        return run_trials[~negative & ~late], None
+
+    def compute(item):
+        prun, run_trials, n_vols, _ = item
+        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
+        if series.shape[0] != n_vols:
+            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
+        design, n_trials = lsa_design(run_trials["onset"].to_numpy(float), run_trials["duration"].to_numpy(float),
+                                      n_vols, prun.raw.repetition_time, hrf_model=hrf_model, high_pass=high_pass,
+                                      confounds=conf, start_time=prun.start_time)
         if design.shape[1] > n_vols:
             raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
         # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats)
@@ -161,13 +162,14 @@ def lsa_responses(
         betas = solve_ols(design, series, device=device)[:n_trials]
         z = zscore_columns(betas)
         z[:, bad] = np.nan
-        blocks.append(z.astype(np.float32))
-        trial_rows.append(run_trials)
-    if not blocks:
-        raise InputDataError("no trial of the selected runs falls inside its run")
+        return z.astype(np.float32)
 
-    trial_data = np.concatenate(blocks, axis=0)
-    used = pd.concat(trial_rows, ignore_index=True)
+    plan = plan_run_reads(runs, trials, select)
+    if not plan:
+        raise InputDataError("no trial of the selected runs falls inside its run")
+    used = pd.concat([item[1] for item in plan], ignore_index=True)
+    trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
+                                n_images=int(used["image_id"].nunique()), where=runs[0].bold)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
         "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",

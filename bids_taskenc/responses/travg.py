@@ -21,16 +21,24 @@ Repeats of an image are averaged; single trials are kept for the noise ceiling.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from ..bids.preprocessed import PreprocessedRun
-from ..errors import InputDataError
+from ..errors import InputDataError, UsageError
 from .base import Responses, zscore_columns
-from .images import average_repeats
+from .images import average_repeats, response_bytes
+
+try:  # ISA-L's inflate is faster than zlib's and as exact; optional
+    from isal import isal_zlib as _zlib
+except ImportError:  # pragma: no cover - isal is a dependency, but the standard library does the same job
+    import zlib as _zlib
 
 log = logging.getLogger(__name__)
 
@@ -119,23 +127,157 @@ def start_times(runs: Sequence[PreprocessedRun]) -> float | list[float]:
     return values[0] if len(values) == 1 else [float(p.start_time) for p in runs]
 
 
-def load_run(prun: PreprocessedRun, mask: np.ndarray, confounds: Sequence[str] | None = None
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+def default_read_threads() -> int:
+    """Runs read at once when not told: ``min(4, CPUs this process may use)``.
+
+    Inflating a ``.nii.gz`` is the cost of reading a run; zlib (and ISA-L)
+    release the GIL while they inflate, so threads overlap it on several cores.
+    More than a few threads gain little and each holds one decompressed run.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _inflate(path: Path, expected: int) -> bytes:
+    """The decompressed bytes of a gzip file (every member, as ``gzip`` reads it), in one C call per member.
+
+    ISA-L's zlib (package ``isal``) when installed, else the standard library's; both release the GIL.
+    """
+    with open(path, "rb") as fh:
+        comp = fh.read()
+    view, parts, pos = memoryview(comp), [], 0
+    while pos < len(comp):
+        if not bytes(view[pos:]).strip(b"\0"):  # trailing zero padding, which gzip allows
+            break
+        d = _zlib.decompressobj(31)
+        try:
+            parts.append(d.decompress(view[pos:]))
+        except _zlib.error as exc:
+            raise InputDataError(f"{path}: gzip data is damaged ({exc})") from exc
+        if not d.eof:
+            raise InputDataError(f"{path}: gzip stream is truncated")
+        pos = len(comp) - len(d.unused_data)
+    del view
+    out = parts[0] if len(parts) == 1 else b"".join(parts)
+    if len(out) < expected:
+        raise InputDataError(f"{path}: {len(out)} bytes after decompression, the header needs {expected}")
+    return out
+
+
+def read_masked(path, mask: np.ndarray, flat_index: np.ndarray | None = None) -> np.ndarray:
+    """The voxels of ``mask`` of a 4-D NIfTI, as float32 ``(n_vols, n_voxels)`` (voxels in the mask's C order).
+
+    The file is decompressed once into memory as stored (e.g. int16), the mask's
+    voxels are gathered from it, and only then are they converted to float32 and
+    the header's scaling (``scl_slope``, ``scl_inter``) applied, in float32. No
+    float32 or float64 copy of the whole 4-D array is made: the peak is the
+    compressed file, its stored bytes and the masked series. ``flat_index`` (the
+    mask's voxels as Fortran-order flat indices, :func:`fortran_index`) may be
+    given to skip computing it per run.
+    """
+    path = Path(path)
+    img = nib.load(path)
+    proxy = img.dataobj
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) != 4:
+        raise InputDataError(f"{path}: expected a 4-D BOLD series, got shape {shape}")
+    if shape[:3] != tuple(mask.shape):
+        raise InputDataError(f"{path}: grid {shape[:3]} differs from the mask's {tuple(mask.shape)}")
+    if flat_index is None:
+        flat_index = fortran_index(mask)
+    n_vox3, n_vols = int(np.prod(shape[:3])), shape[3]
+    simple = (hasattr(proxy, "offset") and getattr(proxy, "order", "F") == "F" and
+              np.dtype(proxy.dtype).kind in "biuf" and str(path).endswith(".gz"))
+    if simple:
+        dtype = np.dtype(proxy.dtype)
+        offset = int(proxy.offset)
+        buf = _inflate(path, offset + n_vox3 * n_vols * dtype.itemsize)
+        stored = np.frombuffer(buf, dtype=dtype, count=n_vox3 * n_vols, offset=offset)
+    else:  # uncompressed (memory-mapped by nibabel) or an unusual layout: nibabel's unscaled reader
+        stored = np.asarray(proxy.get_unscaled()).reshape(-1, order="F")
+    # Fortran order: volume t is stored[t * n_vox3:(t + 1) * n_vox3], contiguous
+    series = np.take(stored.reshape(n_vols, n_vox3), flat_index, axis=1).astype(np.float32, copy=False)
+    del stored
+    slope, inter = _scaling(proxy)
+    if slope != 1.0:
+        series *= np.float32(slope)
+    if inter != 0.0:
+        series += np.float32(inter)
+    return series
+
+
+def _scaling(proxy) -> tuple[float, float]:
+    """The header's slope and intercept (1, 0 when the file is not scaled, as nibabel reads it)."""
+    slope = float(np.asarray(getattr(proxy, "slope", 1.0)))
+    inter = float(np.asarray(getattr(proxy, "inter", 0.0)))
+    if not np.isfinite(slope) or slope == 0:
+        slope = 1.0
+    if not np.isfinite(inter):
+        inter = 0.0
+    return slope, inter
+
+
+def fortran_index(mask: np.ndarray) -> np.ndarray:
+    """The voxels of a 3-D ``mask`` in C order, as flat indices into the Fortran-ordered grid NIfTI stores."""
+    return np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F").astype(np.intp)
+
+
+def load_run(prun: PreprocessedRun, mask: np.ndarray, confounds: Sequence[str] | None = None, *,
+             flat_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """One run's BOLD inside ``mask`` and its chosen confounds.
 
-    Returns ``series`` (n_vols, n_voxels) float32 and the confound matrix
-    (n_vols, n_confounds), or None when no confounds are asked for.
+    Returns ``series`` (n_vols, n_voxels) float32 (read by :func:`read_masked`:
+    no 4-D float copy) and the confound matrix (n_vols, n_confounds), or None
+    when no confounds are asked for.
     """
-    data = np.asarray(nib.load(prun.bold).dataobj, dtype=np.float32)
-    if data.ndim != 4:
-        raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {data.shape}")
-    series = data[mask].T
+    series = read_masked(prun.bold, mask, flat_index)
     conf = None
     if confounds:
         if prun.confounds is None:
             raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {prun.raw.label}")
         conf = _confound_matrix(prun, confounds, series.shape[0])
     return series, conf
+
+
+def run_read_bytes(prun: PreprocessedRun, n_voxels: int) -> int:
+    """Bytes one run holds while it is read and z-scored (the reader threads' unit of memory).
+
+    The compressed file, its stored bytes, the masked series as stored and as
+    float32, and the float64 working copies of :func:`clean_and_zscore` (three
+    of n_vols x n_voxels).
+    """
+    img = nib.load(prun.bold)
+    n_vols = int(img.shape[3]) if len(img.shape) == 4 else 1
+    itemsize = np.dtype(img.get_data_dtype()).itemsize
+    stored = int(np.prod(img.shape)) * itemsize
+    compressed = Path(prun.bold).stat().st_size if str(prun.bold).endswith(".gz") else 0
+    return compressed + stored + n_vols * n_voxels * (itemsize + 4 + 3 * 8)
+
+
+def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, resident: int = 0,
+                   where=None) -> int:
+    """How many runs to read at once: ``n_threads`` (default :func:`default_read_threads`), capped by memory.
+
+    With ``mem_bytes`` (the ``--mem-gb`` ceiling) the result arrays held for
+    the whole participant (``resident``) plus one ``per_run`` per thread must
+    fit; when even one thread does not, :class:`~bids_taskenc.errors.UsageError`
+    says how much is needed.
+    """
+    n = default_read_threads() if n_threads is None else int(n_threads)
+    if n < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads!r}")
+    if mem_bytes is None:
+        return n
+    room = int(mem_bytes) - int(resident)
+    if room < per_run:
+        prefix = f"{where}: " if where is not None else ""
+        raise UsageError(f"{prefix}the responses need at least {(resident + per_run) / 1e9:.2f} GB (results "
+                         f"{resident / 1e9:.2f} GB + one run being read {per_run / 1e9:.2f} GB), more than the "
+                         f"memory ceiling of {mem_bytes / 1e9:.2f} GB (--mem-gb); raise it or give a smaller --mask")
+    return max(1, min(n, room // per_run))
 
 
 def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) -> np.ndarray:
@@ -196,6 +338,64 @@ def response_volumes(onsets: np.ndarray, tr: float, n_vols: int, lags: Sequence[
     return vols, negative, outside
 
 
+def plan_run_reads(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select) -> list[tuple]:
+    """Per run with usable trials: ``(prun, its trial rows, n_vols, extra)`` from the header alone.
+
+    ``select(prun, run_trials, n_vols)`` returns ``(kept rows, extra)`` (it
+    warns about the trials it leaves out) or None to skip the run. Knowing every
+    run's trial count before reading lets the runs be read in parallel straight
+    into one preallocated array.
+    """
+    plan = []
+    for prun in runs:
+        run_trials = trials[trials["run_key"] == prun.raw.label]
+        if run_trials.empty:
+            continue
+        shape = nib.load(prun.bold).shape
+        if len(shape) != 4:
+            raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {shape}")
+        chosen = select(prun, run_trials, int(shape[3]))
+        if chosen is not None and len(chosen[0]):
+            plan.append((prun, chosen[0], int(shape[3]), chosen[1]))
+    return plan
+
+
+def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int | None = None,
+                   mem_gb: float | None = None, n_images: int | None = None, where=None) -> np.ndarray:
+    """Fill one ``(n_trials, n_voxels)`` float32 array, run by run, with ``compute(item) -> (rows, n_voxels)``.
+
+    Runs are read by a pool of threads (``n_threads``, default
+    :func:`default_read_threads`; fewer when ``mem_gb`` is the ceiling, see
+    :func:`reader_threads`), so at most that many runs are decompressed at once;
+    each run's rows go straight into their slice, so the result is the same,
+    bit for bit, whatever the number of threads.
+    """
+    sizes = [len(item[1]) for item in plan]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    n_trials = int(starts[-1])
+    # the runs share one grid; the largest file (and longest run) stands for all (one header read, not one per run)
+    per_run = (run_read_bytes(max(plan, key=lambda item: (item[2], Path(item[0].bold).stat().st_size))[0], n_voxels)
+               if plan else 0)
+    resident = response_bytes(n_trials, n_images if n_images is not None else n_trials, n_voxels)
+    n = reader_threads(n_threads, per_run, None if mem_gb is None else mem_gb * 1e9, resident, where)
+    n = min(n, max(1, len(plan)))
+    out = np.empty((n_trials, n_voxels), np.float32)
+
+    def one(i: int) -> None:
+        block = compute(plan[i])
+        out[starts[i]:starts[i + 1]] = block
+
+    log.debug("reading %d runs with %d thread(s)", len(plan), n)
+    if n == 1:
+        for i in range(len(plan)):
+            one(i)
+    else:
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bids_taskenc-read") as pool:
+            for fut in [pool.submit(one, i) for i in range(len(plan))]:
+                fut.result()  # the first failure is raised (the others still finish)
+    return out
+
+
 def tr_average_responses(
     runs: Sequence[PreprocessedRun],
     trials: pd.DataFrame,
@@ -203,6 +403,8 @@ def tr_average_responses(
     response_trs: Sequence[int] = (3, 4),
     confounds: Sequence[str] | None = None,
     user_mask=None,
+    n_threads: int | None = None,
+    mem_gb: float | None = None,
 ) -> Responses:
     """Build :class:`Responses` from preprocessed runs and their trials.
 
@@ -219,36 +421,42 @@ def tr_average_responses(
         fMRIPrep confound columns to regress out before z-scoring.
     user_mask : path or NIfTI, optional
         Further restricts the voxels.
+    n_threads : int, optional
+        Runs read at once (default :func:`default_read_threads`).
+    mem_gb : float, optional
+        Memory ceiling (GB = 1e9 bytes) for the responses: fewer reader threads
+        when the runs would not fit, an error when even one does not.
     """
     if not len(response_trs) or min(response_trs) < 0:
         raise ValueError("response_trs must be non-negative volume offsets")
     mask_img = combined_mask(runs, user_mask)
     mask = np.asarray(mask_img.dataobj).astype(bool)
+    flat_index = fortran_index(mask)
     offsets = np.asarray(response_trs, int)
 
-    trial_rows, blocks = [], []
-    for prun in runs:
-        key = prun.raw.label
-        run_trials = trials[trials["run_key"] == key]
-        if run_trials.empty:
-            continue
-        series, conf = load_run(prun, mask, confounds)
-        n_vols = series.shape[0]
+    def select(prun, run_trials, n_vols):
         vols, negative, outside = response_volumes(run_trials["onset"].to_numpy(float), prun.raw.repetition_time,
                                                    n_vols, offsets, prun.start_time)
         fits = ~negative & ~outside
         warn_left_out(prun, n_vols, negative, outside & ~negative,
                       f"response volumes (nearest to onset + {list(map(int, offsets))} TR)")
-        if not fits.any():
-            continue
-        z = clean_and_zscore(series, conf)
-        blocks.append(z[vols[fits]].mean(1))  # (n_trials_run, n_vox)
-        trial_rows.append(run_trials[fits])
-    if not blocks:
-        raise InputDataError("no trial of the selected runs falls inside its run")
+        return run_trials[fits], vols[fits]
 
-    trial_data = np.concatenate(blocks, axis=0)
-    used = pd.concat(trial_rows, ignore_index=True)
+    def compute(item):
+        prun, _rows, n_vols, vols = item
+        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
+        if series.shape[0] != n_vols:
+            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
+        z = clean_and_zscore(series, conf)
+        del series
+        return z[vols].mean(1)  # (n_trials_run, n_vox)
+
+    plan = plan_run_reads(runs, trials, select)
+    if not plan:
+        raise InputDataError("no trial of the selected runs falls inside its run")
+    used = pd.concat([item[1] for item in plan], ignore_index=True)
+    trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
+                                n_images=int(used["image_id"].nunique()), where=runs[0].bold)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
         "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "
