@@ -321,11 +321,12 @@ def _run_task(subject: str, task: str, runs: list[RunFiles], ctx: ParticipantCon
         responses = cache.get_or_compute("responses", response_key, lambda: lsa_responses(
             preprocessed, trials, hrf_model=args.hrf_model, high_pass=args.high_pass,
             confounds=args.confounds, user_mask=_user_mask(args, preprocessed[0].bold), device=ctx.device,
-            n_threads=args.nprocs, mem_gb=args.mem_gb))
+            n_threads=args.nprocs, mem_gb=args.mem_gb, progress=args.verbose > 0))
     else:
         responses = cache.get_or_compute("responses", response_key, lambda: tr_average_responses(
             preprocessed, trials, response_trs=args.response_trs, confounds=args.confounds,
-            user_mask=_user_mask(args, preprocessed[0].bold), n_threads=args.nprocs, mem_gb=args.mem_gb))
+            user_mask=_user_mask(args, preprocessed[0].bold), n_threads=args.nprocs, mem_gb=args.mem_gb,
+            progress=args.verbose > 0))
     laps.lap("responses")
     paths_by_image = dict(zip(trials["image_id"], trials["stimulus_path"]))
     t_feat = time.perf_counter()

@@ -106,6 +106,7 @@ def lsa_responses(
     device: str = "cpu",
     n_threads: int | None = None,
     mem_gb: float | None = None,
+    progress: bool = False,
 ) -> Responses:
     """Build :class:`Responses` from single-trial LSA betas.
 
@@ -169,7 +170,7 @@ def lsa_responses(
         raise InputDataError("no trial of the selected runs falls inside its run")
     used = pd.concat([item[1] for item in plan], ignore_index=True)
     trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
-                                n_images=int(used["image_id"].nunique()), where=runs[0].bold)
+                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
         "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",

@@ -29,6 +29,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError, UsageError
@@ -361,14 +362,16 @@ def plan_run_reads(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select
 
 
 def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int | None = None,
-                   mem_gb: float | None = None, n_images: int | None = None, where=None) -> np.ndarray:
+                   mem_gb: float | None = None, n_images: int | None = None, where=None,
+                   progress: bool = False) -> np.ndarray:
     """Fill one ``(n_trials, n_voxels)`` float32 array, run by run, with ``compute(item) -> (rows, n_voxels)``.
 
     Runs are read by a pool of threads (``n_threads``, default
     :func:`default_read_threads`; fewer when ``mem_gb`` is the ceiling, see
     :func:`reader_threads`), so at most that many runs are decompressed at once;
     each run's rows go straight into their slice, so the result is the same,
-    bit for bit, whatever the number of threads.
+    bit for bit, whatever the number of threads. ``progress`` shows a bar of
+    the runs read (stderr).
     """
     sizes = [len(item[1]) for item in plan]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -381,18 +384,22 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
     n = min(n, max(1, len(plan)))
     out = np.empty((n_trials, n_voxels), np.float32)
 
+    bar = tqdm(total=len(plan), desc="runs read", unit="run", disable=not progress)
+
     def one(i: int) -> None:
         block = compute(plan[i])
         out[starts[i]:starts[i + 1]] = block
+        bar.update(1)
 
     log.debug("reading %d runs with %d thread(s)", len(plan), n)
-    if n == 1:
-        for i in range(len(plan)):
-            one(i)
-    else:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bids_taskenc-read") as pool:
-            for fut in [pool.submit(one, i) for i in range(len(plan))]:
-                fut.result()  # the first failure is raised (the others still finish)
+    with bar:
+        if n == 1:
+            for i in range(len(plan)):
+                one(i)
+        else:
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bids_taskenc-read") as pool:
+                for fut in [pool.submit(one, i) for i in range(len(plan))]:
+                    fut.result()  # the first failure is raised (the others still finish)
     return out
 
 
@@ -405,6 +412,7 @@ def tr_average_responses(
     user_mask=None,
     n_threads: int | None = None,
     mem_gb: float | None = None,
+    progress: bool = False,
 ) -> Responses:
     """Build :class:`Responses` from preprocessed runs and their trials.
 
@@ -426,6 +434,8 @@ def tr_average_responses(
     mem_gb : float, optional
         Memory ceiling (GB = 1e9 bytes) for the responses: fewer reader threads
         when the runs would not fit, an error when even one does not.
+    progress : bool
+        Show a bar of the runs read.
     """
     if not len(response_trs) or min(response_trs) < 0:
         raise ValueError("response_trs must be non-negative volume offsets")
@@ -456,7 +466,7 @@ def tr_average_responses(
         raise InputDataError("no trial of the selected runs falls inside its run")
     used = pd.concat([item[1] for item in plan], ignore_index=True)
     trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
-                                n_images=int(used["image_id"].nunique()), where=runs[0].bold)
+                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
         "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "

@@ -136,6 +136,18 @@ def test_parallel_reading_is_bit_identical_to_serial(tmp_path):
     np.testing.assert_array_equal(lsa3.data, lsa1.data)
 
 
+def test_progress_bar_of_runs_read_only_when_asked(tmp_path, capsys):
+    pruns, trials, _ = _runs(tmp_path, n_runs=3)
+    tr_average_responses(pruns, trials, n_threads=2)
+    assert "runs read" not in capsys.readouterr().err
+    tr_average_responses(pruns, trials, n_threads=2, progress=True)
+    err = capsys.readouterr().err
+    assert "runs read" in err and "3/3" in err
+    lsa_responses(pruns, trials, progress=True)
+    err = capsys.readouterr().err
+    assert "runs read" in err and "3/3" in err
+
+
 def test_a_failing_run_is_raised_from_the_reader_threads(tmp_path):
     pruns, trials, _ = _runs(tmp_path, n_runs=3)
     pruns[1].bold.write_bytes(pruns[1].bold.read_bytes()[:-3000])
