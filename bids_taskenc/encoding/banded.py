@@ -46,6 +46,7 @@ import functools
 import itertools
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,7 @@ from . import device as _dev
 from . import ridge as _ridge
 from . import stats as _stats
 from .cv import kfold_indices
-from .fit import DEFAULT_ALPHAS, _as_2d, _check_alphas, _Clock, _host_float64, _run_all
+from .fit import DEFAULT_ALPHAS, _as_2d, _check_alphas, _Clock, _host_float64
 
 #: Span of the band-penalty ratios in decades each side of 1 (ratios 1/100 … 100).
 DEFAULT_RATIO_SPAN = 2.0
@@ -231,14 +232,21 @@ def _full_kernels(xs, xs_test, bands):
     return [(xs[:, b] @ xs[:, b].T, xs_test[:, b] @ xs[:, b].T) for b in bands]
 
 
-def _kernel_basis(kernels, gamma, dtype, train_idx=None, val_idx=None, band_u=False):
+def _kernel_basis(kernels, gamma, dtype, train_idx=None, val_idx=None, band_u=False, eigh_dtype=torch.float64):
     """Samples-side :class:`~bids_taskenc.encoding.ridge.EigenBasis` of ``K_γ = Σ γ_b K_b``.
 
     With ``band_u``, also each set's share of ``u`` (``γ_b K_eval,b Q``), whose
-    sum is ``u``.
+    sum is ``u``; without it (the CV folds) the evaluation kernels are summed
+    first, one (n_val × n_t) @ (n_t × n_t) product instead of one per set.
     """
     kt = sum(float(g) * k for g, (k, _) in zip(gamma, kernels) if g > 0)
-    lam, q = _ridge._eigh(kt)
+    lam, q = _ridge._eigh(kt, eigh_dtype)
+    if not band_u:
+        kv = sum(float(g) * kv for g, (_, kv) in zip(gamma, kernels) if g > 0)
+        return _ridge.EigenBasis(
+            kind="samples", eigvals=lam, u=(kv @ q).to(dtype), n_train=int(kt.shape[0]),
+            train_idx=train_idx, val_idx=val_idx, q=q.to(dtype),
+        )
     us = [float(g) * (kv @ q) for g, (_, kv) in zip(gamma, kernels)]
     basis = _ridge.EigenBasis(
         kind="samples",
@@ -259,9 +267,11 @@ def _column_weights(gamma, bands, p, device):
     return w
 
 
-def _features_full_basis(xs, gram_xs, xs_test, gamma, bands, dtype):
+def _features_full_basis(xs, gram_xs, xs_test, gamma, bands, dtype, eigh_dtype=torch.float64):
     w = _column_weights(gamma, bands, xs.shape[1], xs.device)
-    basis = _ridge.decompose_full(xs, gram_xs, xs_test, kind="features", dtype=dtype, want_weights=False, col_weight=w)
+    basis = _ridge.decompose_full(
+        xs, gram_xs, xs_test, kind="features", dtype=dtype, want_weights=False, col_weight=w, eigh_dtype=eigh_dtype
+    )
     # proj = (w ∘ V)ᵀ, so each set's share of u = xs_test_w V is xs_test[:, b] @ proj[:, b]ᵀ
     xt = xs_test.to(dtype)
     return basis, [xt[:, b] @ basis.proj[:, b].T for b in bands]
@@ -379,6 +389,8 @@ def fit_banded_ridge(
     budget = _dev.memory_budget_bytes(dev, mem_gb)
     clock = _Clock(dev)
     fast = precision == "fast"
+    # 'fast': eigendecompositions in float32 (half the time on CPU; λ off by ~1e-7 λ_max)
+    eigh_dtype = torch.float32 if fast else torch.float64
     n_grid, n_alphas = grid.shape[0], alpha_grid.size
 
     with _dev.ieee_matmul(dev), torch.no_grad():
@@ -437,16 +449,20 @@ def fit_banded_ridge(
             kernels = _fold_kernels(xs, bands, tr_t, va_t, standardize) if kind == "samples" else None
             for chunk in _chunks(range(n_grid), workers):
                 if kind == "samples":
-                    jobs = [functools.partial(_kernel_basis, kernels, grid[g], dtype, tr_t, va_t) for g in chunk]
+                    jobs = [
+                        functools.partial(_kernel_basis, kernels, grid[g], dtype, tr_t, va_t, eigh_dtype=eigh_dtype)
+                        for g in chunk
+                    ]
                 else:
                     jobs = [
                         functools.partial(
                             _ridge.decompose_fold, xs, gram_xs, tr_t, va_t, standardize=standardize,
                             kind="features", dtype=dtype, col_weight=_column_weights(grid[g], bands, p, dev),
+                            eigh_dtype=eigh_dtype,
                         )
                         for g in chunk
                     ]
-                bases = _run_all(jobs, dev)
+                bases = _decompose_all(jobs, dev)
                 clock.lap("decompose")
                 for g, basis in zip(chunk, bases):
                     scales = _ridge.alpha_scales(basis.eigvals, alphas_t, dtype)
@@ -482,10 +498,16 @@ def fit_banded_ridge(
         full_kernels = _full_kernels(xs, xs_test, bands) if full_kind == "samples" else None
         for chunk in _chunks(list(used), workers):
             if full_kind == "samples":
-                jobs = [functools.partial(_kernel_basis, full_kernels, grid[g], dtype, band_u=True) for g in chunk]
+                jobs = [
+                    functools.partial(_kernel_basis, full_kernels, grid[g], dtype, band_u=True, eigh_dtype=eigh_dtype)
+                    for g in chunk
+                ]
             else:
-                jobs = [functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, dtype) for g in chunk]
-            fulls = _run_all(jobs, dev)
+                jobs = [
+                    functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, dtype, eigh_dtype)
+                    for g in chunk
+                ]
+            fulls = _decompose_all(jobs, dev)
             clock.lap("decompose")
             for g, (full, band_u) in zip(chunk, fulls):
                 vox = np.flatnonzero(g_host == g)
@@ -548,6 +570,27 @@ def fit_banded_ridge(
         predictions=predictions,
         timings=timings,
     )
+
+
+def _decompose_all(jobs, device):
+    """Run decomposition jobs, one per thread on CPU, each with single-threaded LAPACK.
+
+    As :func:`~bids_taskenc.encoding.fit._run_all`, but the intra-op thread
+    count is 1 while the pool runs (restored after): MKL's own threads inside
+    each worker oversubscribe the cores, and on a shared 2-core machine that
+    made a 1,024-column float64 eigh 0.29 s instead of 0.13 s per worker (0.15
+    vs 0.12 s when the machine was quiet).
+    """
+    n_threads = torch.get_num_threads()
+    workers = min(len(jobs), n_threads)
+    if device.type != "cpu" or workers < 2:
+        return [job() for job in jobs]
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda job: job(), jobs))
+    finally:
+        torch.set_num_threads(n_threads)
 
 
 def _chunks(seq, size):

@@ -109,10 +109,20 @@ def choose_gram(n_rows: int, n_features: int, gram: str) -> str:
     return "samples" if n_rows < n_features else "features"
 
 
-def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _eigh(gram: torch.Tensor, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (clipped at 0) and eigenvectors of a float64 Gram matrix, returned in float64.
+
+    ``dtype`` is the precision of the decomposition itself: float64 by default
+    (every caller of the single-space engine); banded ridge's ``'fast'``
+    precision passes float32, about half the time on CPU.
+    """
     # symmetrise against rounding in the Gram product; tiny negative λ are rounding
-    lam, vec = torch.linalg.eigh(0.5 * (gram + gram.T))
-    return lam.clamp_(min=0.0), vec
+    sym = 0.5 * (gram + gram.T)
+    if dtype == sym.dtype:
+        lam, vec = torch.linalg.eigh(sym)
+        return lam.clamp_(min=0.0), vec
+    lam, vec = torch.linalg.eigh(sym.to(dtype))
+    return lam.to(gram.dtype).clamp_(min=0.0), vec.to(gram.dtype)
 
 
 def decompose_fold(
@@ -125,6 +135,7 @@ def decompose_fold(
     kind: str,
     dtype: torch.dtype,
     col_weight: torch.Tensor | None = None,
+    eigh_dtype: torch.dtype = torch.float64,
 ) -> EigenBasis:
     """Diagonalise the ridge problem of one CV fold.
 
@@ -146,6 +157,8 @@ def decompose_fold(
         standardisation (banded ridge: ``sqrt(γ_b)`` on the columns of band
         ``b``, see :mod:`bids_taskenc.encoding.banded`). A weight of 0 removes
         the feature.
+    eigh_dtype : torch dtype of the eigendecomposition (default float64;
+        see :func:`_eigh`).
     """
     xt = xs[train_idx]
     xv = xs[val_idx]
@@ -158,7 +171,7 @@ def decompose_fold(
         if gram_xs is None:
             raise ValueError("the features branch needs the Gram matrix of the training features")
         cov = (gram_xs - xv.T @ xv - n_t * torch.outer(mean, mean)) / torch.outer(scale, scale)
-        lam, vec = _eigh(cov)
+        lam, vec = _eigh(cov, eigh_dtype)
         proj = vec.T / scale
         return EigenBasis(
             kind=kind,
@@ -172,7 +185,7 @@ def decompose_fold(
         )
     if kind == "samples":
         xt_std = (xt - mean) / scale
-        lam, q = _eigh(xt_std @ xt_std.T)
+        lam, q = _eigh(xt_std @ xt_std.T, eigh_dtype)
         return EigenBasis(
             kind=kind,
             eigvals=lam,
@@ -194,6 +207,7 @@ def decompose_full(
     dtype: torch.dtype,
     want_weights: bool,
     col_weight: torch.Tensor | None = None,
+    eigh_dtype: torch.dtype = torch.float64,
 ) -> EigenBasis:
     """Diagonalise the ridge problem of the whole training set.
 
@@ -212,7 +226,7 @@ def decompose_full(
     if kind == "features":
         if gram_xs is None:
             raise ValueError("the features branch needs the Gram matrix of the training features")
-        lam, vec = _eigh(gram_xs)
+        lam, vec = _eigh(gram_xs, eigh_dtype)
         basis = vec if col_weight is None else vec * col_weight.unsqueeze(1)
         return EigenBasis(
             kind=kind,
@@ -223,7 +237,7 @@ def decompose_full(
             weight_basis=basis.to(dtype) if want_weights else None,
         )
     if kind == "samples":
-        lam, q = _eigh(xs @ xs.T)
+        lam, q = _eigh(xs @ xs.T, eigh_dtype)
         basis = None
         if want_weights:
             basis = xs.T @ q if col_weight is None else (xs.T @ q) * col_weight.unsqueeze(1)

@@ -272,3 +272,32 @@ def test_a_zero_band_weight_removes_the_set(gram):
     np.testing.assert_allclose(off.predictions, alone.predictions, atol=1e-4)
     np.testing.assert_allclose(off.split_r2[1], 0.0, atol=1e-6)
     assert np.isinf(off.band_penalties[:, 1]).all()
+
+
+@pytest.mark.parametrize("gram", ["features", "samples"])
+def test_fast_precision_float32_eigh_matches_exact(gram):
+    """precision='fast' diagonalises in float32: same (γ, α) choices and test r as 'exact', to rounding."""
+    xa, xb, ytr, ta, tb, yte = two_sets(n_train=300, n_test=60, p=(40, 50), v=60, seed=3)
+    kw = dict(n_folds=4, gram=gram, return_predictions=True)
+    exact = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="exact", **kw)
+    fast = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="fast", **kw)
+    same = (exact.grid_index == fast.grid_index) & (exact.alpha == fast.alpha)
+    assert same.mean() >= 0.95
+    np.testing.assert_allclose(fast.r[same], exact.r[same], atol=1e-4)
+    np.testing.assert_allclose(fast.cv_scores_per_weight, exact.cv_scores_per_weight, atol=1e-4)
+
+
+def test_kernel_basis_summed_validation_kernel():
+    """The CV folds' u (validation kernels summed before the product) equals the refit's sum of per-set shares."""
+    import torch
+
+    from bids_taskenc.encoding.banded import _kernel_basis
+
+    rng = np.random.default_rng(0)
+    xa, xb = torch.from_numpy(rng.standard_normal((30, 5))), torch.from_numpy(rng.standard_normal((30, 7)))
+    va, vb = torch.from_numpy(rng.standard_normal((8, 5))), torch.from_numpy(rng.standard_normal((8, 7)))
+    kernels = [(xa @ xa.T, va @ xa.T), (xb @ xb.T, vb @ xb.T)]
+    one = _kernel_basis(kernels, [0.3, 0.7], torch.float64)
+    both, shares = _kernel_basis(kernels, [0.3, 0.7], torch.float64, band_u=True)
+    torch.testing.assert_close(one.u, both.u)
+    torch.testing.assert_close(sum(shares), both.u)
