@@ -504,4 +504,4 @@ def tr_average_responses(
                         "halfway: the later one)",
         "StartTime": start_times(runs),
         "Confounds": list(confounds or []), "NRuns": len(runs),
-        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold)
+        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold, overwrite=True)

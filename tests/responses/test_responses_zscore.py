@@ -98,3 +98,23 @@ def test_zscore_columns_matches_reference_and_keeps_the_constant_rule(monkeypatc
     assert z32.dtype == np.float32 and z32.shape == (2, 11)
     np.testing.assert_allclose(z32[:, [0, 1, 3]], ref[[0, 39]][:, [0, 1, 3]], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(zscore_columns(x, dtype=np.float32), z.astype(np.float32), rtol=1e-7)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_drop_invalid_voxels_in_place_equals_the_copy(overwrite):
+    import nibabel as nib
+
+    from bids_taskenc.responses.images import drop_invalid_voxels
+
+    rng = np.random.default_rng(2)
+    mask = np.zeros((3, 4, 5), np.uint8)
+    mask.reshape(-1)[rng.choice(60, 25, replace=False)] = 1
+    data = rng.standard_normal((9, 25)).astype(np.float32)
+    data[4, [0, 7, 24]] = np.nan
+    data[0, 11] = np.inf
+    expected = data[:, np.isfinite(data).all(0)].copy()
+    out, mask_img, n = drop_invalid_voxels(data, nib.Nifti1Image(mask, np.eye(4)), overwrite=overwrite)
+    assert n == 4 and out.shape == (9, 21)
+    np.testing.assert_array_equal(out, expected)
+    assert np.shares_memory(out, data) == overwrite
+    assert int(np.asarray(mask_img.dataobj).sum()) == 21
