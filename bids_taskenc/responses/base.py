@@ -19,18 +19,56 @@ def varying_columns(x: np.ndarray, sd: np.ndarray | None = None) -> np.ndarray:
         return sd > 1e-8 * (np.abs(x).max(0) + 1e-12)
 
 
-def zscore_columns(x: np.ndarray) -> np.ndarray:
+#: Bytes of one float64 block of columns in :func:`zscore_columns` and ``clean_and_zscore`` (cache-sized).
+ZSCORE_BLOCK_BYTES = 1 << 21
+
+
+def column_block(n_rows: int) -> int:
+    """Columns per block so that a float64 ``(n_rows, block)`` array holds about :data:`ZSCORE_BLOCK_BYTES`."""
+    return max(1, ZSCORE_BLOCK_BYTES // (8 * max(1, int(n_rows))))
+
+
+def zscore_block(x: np.ndarray, rows=None, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`zscore_columns` of one float64 block ``x`` (n, b), which it overwrites (centred).
+
+    Returns the z-scored ``x[rows]`` (all rows when None), written into ``out`` when given.
+    """
+    with np.errstate(invalid="ignore"):  # inf in a column: NaN there, and the column is dropped
+        big = np.abs(x).max(0)  # of x as given: the tolerance is relative to it (varying_columns)
+        x -= x.mean(0)
+        sd = np.sqrt(np.einsum("ij,ij->j", x, x) / x.shape[0])
+        ok = sd > 1e-8 * (big + 1e-12)  # varying_columns' rule
+        picked = x if rows is None else x[rows]
+        if out is None:
+            out = np.empty(picked.shape, np.float64)
+        np.divide(picked, np.where(ok, sd, 1.0), out=out, casting="same_kind")
+    out[..., ~ok] = np.nan
+    return out
+
+
+def zscore_columns(x: np.ndarray, *, rows=None, dtype=None) -> np.ndarray:
     """Each column of ``x`` (n, v) z-scored (population SD); columns that do not vary are NaN.
 
     The tolerance is relative to ``max|x|`` (see :func:`varying_columns`): pass
     an already centred ``x`` to judge it against the signal, not its offset.
+
+    ``rows`` (an index into the first axis, e.g. an int array of any shape)
+    returns only ``z[rows]`` (mean and SD are still over all rows); ``dtype``
+    is the result's (default ``x``'s floating type, at least float32). The work
+    is done in float64, a cache-sized block of columns at a time, so no float64
+    copy of the whole ``x`` is made and ``x`` is left as it is.
     """
-    with np.errstate(invalid="ignore"):  # inf in a column: NaN there, and the column is dropped
-        centred = x - x.mean(0)
-        sd = centred.std(0)
-        ok = varying_columns(x, sd)
-        z = centred / np.where(ok, sd, 1.0)
-    z[:, ~ok] = np.nan
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {x.shape}")
+    n, v = x.shape
+    dtype = np.dtype(dtype if dtype is not None else np.result_type(x.dtype, np.float32))
+    lead = (n,) if rows is None else np.shape(np.arange(n)[rows])
+    z = np.empty(lead + (v,), dtype)
+    step = column_block(n)
+    for a in range(0, v, step):
+        b = min(v, a + step)
+        zscore_block(x[:, a:b].astype(np.float64), rows, out=z[..., a:b])
     return z
 
 

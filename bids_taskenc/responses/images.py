@@ -69,15 +69,39 @@ def image_means(trial_data: np.ndarray, image_index: np.ndarray, counts: np.ndar
     return data
 
 
-def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image) -> tuple[np.ndarray, nib.Nifti1Image, int]:
+def keep_columns_in_place(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``a[:, keep]`` written over ``a``'s own buffer (C-contiguous ``a``), as a view of its start.
+
+    Row ``i``'s kept values go to ``[i*k, (i+1)*k)`` of the flat buffer, which
+    ends before row ``i + 1`` begins, so rows are compacted in order with one
+    row's copy at a time instead of a second whole array. ``a`` is overwritten.
+    """
+    if not a.flags.c_contiguous:
+        raise ValueError("keep_columns_in_place needs a C-contiguous array")
+    n = a.shape[0]
+    idx = np.flatnonzero(keep)
+    k = idx.size
+    flat = a.reshape(-1)
+    for i in range(n):
+        flat[i * k:(i + 1) * k] = a[i, idx]  # the fancy index copies row i before it is overwritten
+    return flat[:n * k].reshape(n, k)
+
+
+def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, overwrite: bool = False
+                        ) -> tuple[np.ndarray, nib.Nifti1Image, int]:
     """Drop voxels (columns) with any non-finite trial value; shrink the mask to match.
 
-    Returns ``(trial_data, mask_img, n_dropped)``.
+    Returns ``(trial_data, mask_img, n_dropped)``. With ``overwrite`` (and a
+    C-contiguous ``trial_data``) the kept columns are compacted inside
+    ``trial_data``'s buffer (which is then overwritten) instead of copied.
     """
     mask = np.asarray(mask_img.dataobj).astype(bool)
     if trial_data.shape[1] != int(mask.sum()):
         raise ValueError(f"trial_data has {trial_data.shape[1]} voxels but the mask {int(mask.sum())}")
-    invalid = ~np.isfinite(trial_data).all(0)
+    invalid = np.zeros(trial_data.shape[1], bool)
+    step = max(1, 2**26 // max(1, trial_data.shape[1]))  # rows at a time: a bounded boolean temporary
+    for a in range(0, trial_data.shape[0], step):
+        invalid |= ~np.isfinite(trial_data[a:a + step]).all(0)
     n_dropped = int(invalid.sum())
     if n_dropped:
         log.info("dropped %d of %d voxels that are constant or not finite in some run", n_dropped, invalid.size)
@@ -85,12 +109,15 @@ def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image) -> tu
         idx = np.flatnonzero(mask_flat)
         mask_flat[idx[invalid]] = False
         mask_img = nib.Nifti1Image(mask_flat.reshape(mask.shape).astype(np.uint8), mask_img.affine)
-        trial_data = trial_data[:, ~invalid]
+        if overwrite and trial_data.flags.c_contiguous and trial_data.flags.writeable:
+            trial_data = keep_columns_in_place(trial_data, ~invalid)
+        else:
+            trial_data = trial_data[:, ~invalid]
     return trial_data, mask_img, n_dropped
 
 
 def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: nib.Nifti1Image,
-                    provenance: dict | None = None, *, where=None) -> Responses:
+                    provenance: dict | None = None, *, where=None, overwrite: bool = False) -> Responses:
     """Build :class:`Responses` from single-trial responses.
 
     Parameters
@@ -106,6 +133,9 @@ def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: n
         (``NVoxels``, ``NVoxelsDropped``, ``NTrials``, ``NImages``, ``NRepeatedImages``).
     where : str or path, optional
         The input file named in errors (e.g. the first run's BOLD).
+    overwrite : bool
+        ``trial_data`` may be overwritten: dropped voxels are removed inside its
+        buffer (:func:`drop_invalid_voxels`) instead of by a second whole copy.
 
     Voxels not finite in some trial are dropped (counted in ``NVoxelsDropped``).
     Images are ordered by their first showing; ``image_sessions`` is the session of that showing.
@@ -117,7 +147,7 @@ def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: n
     prefix = f"{where}: " if where is not None else ""
     if not len(used):
         raise InputDataError(f"{prefix}no trial to build responses from")
-    trial_data, mask_img, n_dropped = drop_invalid_voxels(trial_data, mask_img)
+    trial_data, mask_img, n_dropped = drop_invalid_voxels(trial_data, mask_img, overwrite=overwrite)
     if trial_data.shape[1] == 0:
         raise InputDataError(f"{prefix}no voxel left after dropping constant or non-finite voxels")
 

@@ -161,9 +161,9 @@ def lsa_responses(
             series = np.where(bad[None, :], 0.0, series)
         bad |= ~varying_columns(series)  # constant voxels
         betas = solve_ols(design, series, device=device)[:n_trials]
-        z = zscore_columns(betas)
+        z = zscore_columns(betas, dtype=np.float32)
         z[:, bad] = np.nan
-        return z.astype(np.float32)
+        return z
 
     plan = plan_run_reads(runs, trials, select)
     if not plan:
@@ -176,4 +176,5 @@ def lsa_responses(
         "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",
         "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
         "StartTime": start_times(runs),
-        "NRuns": len(runs), "Units": "z-scored single-trial GLM betas (per run, per voxel)"}, where=runs[0].bold)
+        "NRuns": len(runs), "Units": "z-scored single-trial GLM betas (per run, per voxel)"},
+        where=runs[0].bold, overwrite=True)

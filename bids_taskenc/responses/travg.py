@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError, UsageError
-from .base import Responses, zscore_columns
+from .base import ZSCORE_BLOCK_BYTES, Responses, column_block, zscore_block
 from .images import average_repeats, response_bytes
 
 try:  # ISA-L's inflate is faster than zlib's and as exact; optional
@@ -247,15 +247,15 @@ def run_read_bytes(prun: PreprocessedRun, n_voxels: int) -> int:
     """Bytes one run holds while it is read and z-scored (the reader threads' unit of memory).
 
     The compressed file, its stored bytes, the masked series as stored and as
-    float32, and the float64 working copies of :func:`clean_and_zscore` (three
-    of n_vols x n_voxels).
+    float32, and :func:`clean_and_zscore`'s float32 volumes written out (at most
+    the series again) and its cache-sized float64 blocks (two).
     """
     img = nib.load(prun.bold)
     n_vols = int(img.shape[3]) if len(img.shape) == 4 else 1
     itemsize = np.dtype(img.get_data_dtype()).itemsize
     stored = int(np.prod(img.shape)) * itemsize
     compressed = Path(prun.bold).stat().st_size if str(prun.bold).endswith(".gz") else 0
-    return compressed + stored + n_vols * n_voxels * (itemsize + 4 + 3 * 8)
+    return compressed + stored + n_vols * n_voxels * (itemsize + 4 + 4) + 2 * ZSCORE_BLOCK_BYTES
 
 
 def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, resident: int = 0,
@@ -281,25 +281,56 @@ def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, r
     return max(1, min(n, room // per_run))
 
 
-def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None) -> np.ndarray:
+def confound_basis(confounds: np.ndarray | None, n_vols: int) -> np.ndarray | None:
+    """Orthonormal basis (float64, ``(n_vols, r)``) of the confounds with an intercept; None without confounds.
+
+    Its rank is decided as ``np.linalg.lstsq`` does (singular values above
+    ``eps * max(shape)`` times the largest), so collinear confounds are fine.
+    """
+    if confounds is None or not confounds.shape[1]:
+        return None
+    confounds = np.asarray(confounds, np.float64)
+    design = np.column_stack([np.ones(n_vols), confounds - confounds.mean(0)])
+    u, sv, _ = np.linalg.svd(design, full_matrices=False)
+    return u[:, sv > np.finfo(np.float64).eps * max(design.shape) * sv[0]]
+
+
+def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None, rows=None) -> np.ndarray:
     """Regress out ``confounds`` (with an intercept), then z-score each column over time.
 
     Parameters
     ----------
     series : ndarray, shape (n_vols, n_voxels)
+        Left as it is.
     confounds : ndarray, shape (n_vols, n_confounds), optional
+    rows : index into the volumes, optional
+        Return only these volumes of the z-scored series (e.g. an int array
+        ``(n_trials, n_lags)``); the regression, mean and SD still use all volumes.
 
     Returns
     -------
-    ndarray, shape (n_vols, n_voxels), float32; columns with zero variance are NaN.
+    ndarray, shape (n_vols, n_voxels) (or ``rows``' shape + (n_voxels,)), float32;
+    columns with zero variance (or not finite anywhere) are NaN.
+
+    The work is float64 on a cache-sized block of voxels at a time (centre,
+    subtract the projection on the confounds' orthonormal basis, z-score by
+    :func:`~bids_taskenc.responses.base.zscore_block`), so no float64 copy of
+    the whole series is made and only ``rows`` are written out.
     """
-    series = series.astype(np.float64, copy=True)
-    if confounds is not None and confounds.shape[1]:
-        design = np.column_stack([np.ones(len(series)), confounds - confounds.mean(0)])
-        beta, *_ = np.linalg.lstsq(design, series, rcond=None)
-        series -= design @ beta
-    series -= series.mean(0)  # so the constant-voxel tolerance is relative to the signal, not the BOLD offset
-    return zscore_columns(series).astype(np.float32)
+    n_vols, n_vox = series.shape
+    basis = confound_basis(confounds, n_vols)
+    lead = (n_vols,) if rows is None else np.shape(np.arange(n_vols)[rows])
+    z = np.empty(lead + (n_vox,), np.float32)
+    step = column_block(n_vols)
+    with np.errstate(invalid="ignore"):
+        for a in range(0, n_vox, step):
+            b = min(n_vox, a + step)
+            x = series[:, a:b].astype(np.float64)
+            x -= x.mean(0)  # so the constant-voxel tolerance is relative to the signal, not the BOLD offset
+            if basis is not None:
+                x -= basis @ (basis.T @ x)
+            zscore_block(x, rows, out=z[..., a:b])
+    return z
 
 
 def response_volumes(onsets: np.ndarray, tr: float, n_vols: int, lags: Sequence[int], start_time: float = 0.0
@@ -457,9 +488,9 @@ def tr_average_responses(
         series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
         if series.shape[0] != n_vols:
             raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
-        z = clean_and_zscore(series, conf)
+        z = clean_and_zscore(series, conf, rows=vols)  # (n_trials_run, n_lags, n_vox), only the volumes used
         del series
-        return z[vols].mean(1)  # (n_trials_run, n_vox)
+        return z.mean(1)  # (n_trials_run, n_vox)
 
     plan = plan_run_reads(runs, trials, select)
     if not plan:
@@ -473,4 +504,4 @@ def tr_average_responses(
                         "halfway: the later one)",
         "StartTime": start_times(runs),
         "Confounds": list(confounds or []), "NRuns": len(runs),
-        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold)
+        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold, overwrite=True)
