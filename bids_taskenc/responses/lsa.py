@@ -31,7 +31,7 @@ from ..bids.preprocessed import PreprocessedRun
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
-from .travg import (combined_mask, fortran_index, load_run, plan_run_reads, read_runs_into, start_times,
+from .travg import (combined_mask, fortran_index, load_run, read_trial_responses, start_times,
                     warn_left_out)
 
 log = logging.getLogger(__name__)
@@ -165,12 +165,8 @@ def lsa_responses(
         z[:, bad] = np.nan
         return z
 
-    plan = plan_run_reads(runs, trials, select)
-    if not plan:
-        raise InputDataError("no trial of the selected runs falls inside its run")
-    used = pd.concat([item[1] for item in plan], ignore_index=True)
-    trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
-                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
+    trial_data, used = read_trial_responses(runs, trials, select, compute, int(mask.sum()), n_threads=n_threads,
+                                            mem_gb=mem_gb, progress=progress)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
         "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",

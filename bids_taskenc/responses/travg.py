@@ -434,6 +434,25 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
     return out
 
 
+def read_trial_responses(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select, compute, n_voxels: int, *,
+                         n_threads: int | None = None, mem_gb: float | None = None, progress: bool = False
+                         ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The trial responses of every run (``(n_trials, n_voxels)`` float32) and the trials they are of.
+
+    ``select(prun, run_trials, n_vols)`` chooses a run's usable trials (see
+    :func:`plan_run_reads`); ``compute(item)`` turns one planned run into its
+    ``(rows, n_voxels)`` responses. The response models (``travg``, ``lsa``)
+    differ only in these two functions.
+    """
+    plan = plan_run_reads(runs, trials, select)
+    if not plan:
+        raise InputDataError("no trial of the selected runs falls inside its run")
+    used = pd.concat([item[1] for item in plan], ignore_index=True)
+    trial_data = read_runs_into(plan, n_voxels, compute, n_threads=n_threads, mem_gb=mem_gb,
+                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
+    return trial_data, used
+
+
 def tr_average_responses(
     runs: Sequence[PreprocessedRun],
     trials: pd.DataFrame,
@@ -492,12 +511,8 @@ def tr_average_responses(
         del series
         return z.mean(1)  # (n_trials_run, n_vox)
 
-    plan = plan_run_reads(runs, trials, select)
-    if not plan:
-        raise InputDataError("no trial of the selected runs falls inside its run")
-    used = pd.concat([item[1] for item in plan], ignore_index=True)
-    trial_data = read_runs_into(plan, int(mask.sum()), compute, n_threads=n_threads, mem_gb=mem_gb,
-                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
+    trial_data, used = read_trial_responses(runs, trials, select, compute, int(mask.sum()), n_threads=n_threads,
+                                            mem_gb=mem_gb, progress=progress)
     return average_repeats(trial_data, used, mask_img, {
         "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
         "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "
