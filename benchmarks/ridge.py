@@ -36,27 +36,11 @@ import numpy as np
 import torch
 
 from bids_taskenc.encoding import fit_encoding_model, kfold_indices, train_test_split_indices
+from bids_taskenc.testing.encoding_data import correlated_encoding_data
 
 W1 = dict(n=4916, p=2048, v=50_000, n_alphas=17, folds=7)
 QUICK = dict(n=1200, p=512, v=4_000, n_alphas=17, folds=7)
 
-
-def simulate(n: int, p: int, v: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Correlated features (decaying spectrum, like CNN latents) and responses of mixed SNR.
-
-    Returns X (n, p) float32 and Y (n, v) float32.
-    """
-    rng = np.random.default_rng(seed)
-    k = min(p, 256)
-    basis = rng.standard_normal((k, p)).astype(np.float32) / np.sqrt(k)
-    latent = rng.standard_normal((n, k)).astype(np.float32) * np.geomspace(3.0, 0.1, k).astype(np.float32)
-    X = latent @ basis + 0.3 * rng.standard_normal((n, p)).astype(np.float32)
-    W = rng.standard_normal((p, v), dtype=np.float32) / np.sqrt(p)
-    signal = X @ W
-    signal /= signal.std(0) + 1e-12
-    snr = np.geomspace(1.0, 0.02, v).astype(np.float32)
-    Y = snr * signal + rng.standard_normal((n, v), dtype=np.float32)
-    return X, Y.astype(np.float32)
 
 
 def _sync(device: str) -> None:
@@ -133,7 +117,7 @@ def main(argv=None) -> dict:
     alphas = np.logspace(0, 8, shape["n_alphas"])
     precisions = list(dict.fromkeys(args.precision))
 
-    X, Y = simulate(shape["n"], shape["p"], shape["v"])
+    X, Y = correlated_encoding_data(shape["n"], shape["p"], shape["v"])
     train, test = train_test_split_indices(shape["n"], 0.15, seed=0)
     Xtr, Ytr, Xte, Yte = X[train], Y[train], X[test], Y[test]
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"

@@ -15,6 +15,7 @@ import torch
 
 from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
 from bids_taskenc.encoding import device as dev_mod
+from bids_taskenc.testing.encoding_data import correlated_encoding_data
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")]
@@ -22,18 +23,6 @@ pytestmark = [pytest.mark.cuda,
 ALPHAS = np.logspace(0, 8, 17)
 
 
-def simulate(n: int, p: int, v: int, seed: int = 0):
-    """Correlated features with a decaying spectrum and responses from SNR 1 down to 0.02."""
-    rng = np.random.default_rng(seed)
-    k = min(p, 256)
-    basis = rng.standard_normal((k, p)).astype(np.float32) / np.sqrt(k)
-    latent = rng.standard_normal((n, k)).astype(np.float32) * np.geomspace(3.0, 0.1, k).astype(np.float32)
-    X = latent @ basis + 0.3 * rng.standard_normal((n, p)).astype(np.float32)
-    W = rng.standard_normal((p, v), dtype=np.float32) / np.sqrt(p)
-    signal = X @ W
-    signal /= signal.std(0) + 1e-12
-    Y = np.geomspace(1.0, 0.02, v).astype(np.float32) * signal + rng.standard_normal((n, v), dtype=np.float32)
-    return X, Y.astype(np.float32)
 
 
 def tf32_state():
@@ -44,7 +33,7 @@ def tf32_state():
 
 @pytest.fixture(scope="module")
 def fits():
-    X, Y = simulate(4916, 1024, 3000)
+    X, Y = correlated_encoding_data(4916, 1024, 3000)
     tr, te = train_test_split_indices(len(X), 0.15, seed=0)
     args = (X[tr], Y[tr], X[te], Y[te])
     kw = dict(alphas=ALPHAS, n_folds=7, seed=0)
@@ -96,7 +85,7 @@ def test_fast_uses_tf32_only_inside_the_fit(fits):
 
 
 def test_device_tensors_are_accepted():
-    X, Y = simulate(300, 64, 200, seed=1)
+    X, Y = correlated_encoding_data(300, 64, 200, seed=1)
     tr, te = train_test_split_indices(len(X), 0.15, seed=0)
     host = fit_encoding_model(X[tr], Y[tr], X[te], Y[te], alphas=ALPHAS, device="cuda")
     t = [torch.from_numpy(a).cuda() for a in (X[tr], Y[tr], X[te], Y[te])]
