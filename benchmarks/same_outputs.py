@@ -7,9 +7,9 @@ trees and compares, file by file:
 
 * NIfTI and GIFTI: the data arrays (NaN equals NaN), affines, shapes and dtypes;
 * TSV: the tables, column by column (numbers as float64, NaN equals NaN);
-* JSON sidecars: every key except provenance that changes from run to run (times, durations, command lines,
-  paths, versions);
-* HTML, SVG, PNG, logs: present in both (their text carries times and paths).
+* JSON sidecars: every key except provenance that changes from run to run (software versions, ``GeneratedBy``), with
+  each run's own folder written as ``<ROOT>`` in every string (so command lines and paths compare too);
+* HTML, SVG, PNG, figures: present in both (their text carries times and paths); run logs are skipped.
 
 Usage, old build against new::
 
@@ -35,11 +35,7 @@ import numpy as np
 import pandas as pd
 
 # Provenance: differs between any two runs by design, so it is not part of "the same result".
-VOLATILE_KEYS = {
-    "CommandLine", "Command", "Argv", "Date", "DateTime", "Started", "Finished", "Duration", "DurationS",
-    "Seconds", "ElapsedS", "Timings", "StepTimes", "Time", "Host", "Hostname", "Versions", "SoftwareVersions",
-    "GeneratedBy", "Container", "WorkDir", "OutputDir", "BidsDir", "Sources", "RunLog", "PeakRSS", "PeakRssGB",
-}
+VOLATILE_KEYS = {"SoftwareVersions", "GeneratedBy"}
 PRESENCE_ONLY = {".html", ".svg", ".png", ".log", ".txt", ".md", ".bib", ".css", ".js"}
 
 
@@ -119,16 +115,20 @@ def _compare_tsv(a: Path, b: Path) -> str | None:
     return None
 
 
-def _strip(value):
+def _strip(value, root: str):
+    """``value`` without volatile keys, with the run's folder (``root``) written as ``<ROOT>`` in every string."""
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        return {k: _strip(v, root) for k, v in value.items() if k not in VOLATILE_KEYS}
     if isinstance(value, list):
-        return [_strip(v) for v in value]
+        return [_strip(v, root) for v in value]
+    if isinstance(value, str):
+        return value.replace(root, "<ROOT>")
     return value
 
 
-def _compare_json(a: Path, b: Path) -> str | None:
-    ja, jb = _strip(json.loads(a.read_text())), _strip(json.loads(b.read_text()))
+def _compare_json(a: Path, b: Path, roots: tuple[str, str]) -> str | None:
+    ja = _strip(json.loads(a.read_text()), roots[0])
+    jb = _strip(json.loads(b.read_text()), roots[1])
     if ja != jb:
         keys = sorted(k for k in set(ja) | set(jb) if ja.get(k) != jb.get(k)) if isinstance(ja, dict) else []
         return f"keys differ: {keys[:8]}"
@@ -137,13 +137,15 @@ def _compare_json(a: Path, b: Path) -> str | None:
 
 def compare_trees(a: Path, b: Path) -> list[str]:
     """Every difference between the output trees ``a`` and ``b``, one line each (empty: the same)."""
-    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
-    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    # run logs are named by their start time; their text is not a result
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.relative_to(a).parts[0] != "logs"}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.relative_to(b).parts[0] != "logs"}
+    roots = (str(a.resolve().parent), str(b.resolve().parent))
     problems = [f"only in {a}: {p}" for p in sorted(files_a - files_b)]
     problems += [f"only in {b}: {p}" for p in sorted(files_b - files_a)]
     checked = 0
     for rel in sorted(files_a & files_b):
-        if rel.parts[0] in {"logs", "figures"}:
+        if rel.parts[0] == "figures":
             continue
         name = rel.name
         if name.endswith((".nii", ".nii.gz")):
@@ -153,7 +155,7 @@ def compare_trees(a: Path, b: Path) -> list[str]:
         elif name.endswith(".tsv"):
             why = _compare_tsv(a / rel, b / rel)
         elif name.endswith(".json"):
-            why = _compare_json(a / rel, b / rel)
+            why = _compare_json(a / rel, b / rel, roots)
         elif Path(name).suffix in PRESENCE_ONLY:
             continue
         else:
