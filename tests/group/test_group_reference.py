@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_taskenc import download
+from bids_taskenc.core import download
 from group_synthetic import REFERENCE_DIR
 
 from bids_taskenc.group import reference as ref
