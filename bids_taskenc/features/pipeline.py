@@ -12,7 +12,6 @@ channels-last under bf16 autocast; results come back to the host once per batch.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -192,4 +191,4 @@ def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, 
             bar.close()
     failed = [f.exception() for f in writes if f.exception() is not None]
     if failed:
-        warnings.warn(f"feature cache: {len(failed)} rows not written ({failed[0]})", RuntimeWarning, stacklevel=3)
+        log.warning("feature cache: %d rows not written (%s)", len(failed), failed[0])
