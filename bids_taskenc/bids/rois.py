@@ -16,6 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..core.masks import mask_array
 from ..errors import InputDataError, InputMissingError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def load_roi_vectors(masks: dict[tuple[str, str], Path], target_mask: nib.Nifti1
     """
     from nilearn.image import resample_to_img
 
-    analysis = np.asarray(target_mask.dataobj).astype(bool)
+    analysis = mask_array(target_mask)
     out: dict[str, np.ndarray] = {}
     for (hemi, roi), path in sorted(masks.items()):
         img = nib.load(path)

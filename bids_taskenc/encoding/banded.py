@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level
 from . import device as _dev
 from . import ridge as _ridge
 from . import stats as _stats
@@ -750,7 +751,7 @@ class PartitionResult:
     @property
     def significant(self) -> np.ndarray:
         """(n_sets, n_voxels) bool: unique contribution with q < ``fdr_alpha``."""
-        return self.unique_q < self.fdr_alpha
+        return below_fdr_level(self.unique_q, self.fdr_alpha)
 
     def metadata(self) -> dict:
         return {
@@ -771,7 +772,7 @@ def variance_partitioning(
     set_names: Sequence[str] | None = None,
     ratio_step: float | None = None,
     ratio_span: float = DEFAULT_RATIO_SPAN,
-    fdr_alpha: float = 0.05,
+    fdr_alpha: float = DEFAULT_FDR_LEVEL,
     **fit_kw,
 ) -> PartitionResult:
     """Unique and shared test-set R² of two or more feature sets, per voxel.

@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from scipy import stats as _sps
 
-from .stats import fdr_bh, williams_t
+from ..core.fdr import DEFAULT_FDR_LEVEL, fdr_bh
+from .stats import williams_t
 
 #: p-value methods of a contrast -> the sentence sidecars and the methods text use.
 P_METHODS = {
@@ -339,7 +340,7 @@ class ContrastAccumulator:
             if o not in unfinished:
                 del self._z[o]
 
-    def result(self, name: str, fdr_alpha: float = 0.05) -> ContrastResult:
+    def result(self, name: str, fdr_alpha: float = DEFAULT_FDR_LEVEL) -> ContrastResult:
         """The finished contrast ``name``; every space it names must have been added."""
         contrast = next(c for c in self.contrasts if c.name == name)
         missing = sorted(set(contrast.a + contrast.b) - self._seen[name])
@@ -383,7 +384,7 @@ def contrast_test(
     n_bootstrap: int = 1000,
     p_method: str = "analytic",
     seed: int = 0,
-    fdr_alpha: float = 0.05,
+    fdr_alpha: float = DEFAULT_FDR_LEVEL,
     device: str = "cpu",
     voxel_batch: int = 4096,
 ) -> ContrastResult:

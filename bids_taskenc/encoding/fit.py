@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..core.fdr import DEFAULT_FDR_LEVEL
 from . import device as _dev
 from . import ridge as _ridge
 from . import stats as _stats
@@ -117,7 +118,7 @@ def fit_encoding_model(
     mem_gb: float | None = None,
     seed: int = 0,
     n_permutations: int = 0,
-    fdr_alpha: float = 0.05,
+    fdr_alpha: float = DEFAULT_FDR_LEVEL,
     return_weights: bool = False,
     return_predictions: bool = False,
     progress: bool = False,

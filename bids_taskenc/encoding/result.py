@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.fdr import below_fdr_level
+
 
 @dataclass
 class EncodingResult:
@@ -84,7 +86,7 @@ class EncodingResult:
 
         Strict, like every count, table and thresholded map the app writes.
         """
-        return np.nan_to_num(self.q, nan=1.0) < self.fdr_alpha
+        return below_fdr_level(self.q, self.fdr_alpha)
 
     def predict(self, X) -> np.ndarray:
         """Predict responses for new stimuli from the stored weights.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level
+
 
 def roi_summary(r: np.ndarray, r2: np.ndarray, q: np.ndarray, rois: dict[str, np.ndarray],
-                fdr_alpha: float = 0.05) -> list[dict]:
+                fdr_alpha: float = DEFAULT_FDR_LEVEL) -> list[dict]:
     """Mean scores per ROI.
 
     Parameters
@@ -32,7 +34,7 @@ def roi_summary(r: np.ndarray, r2: np.ndarray, q: np.ndarray, rois: dict[str, np
                 "roi": name, "n_voxels": n,
                 "mean_r": float(np.nanmean(r[inside])) if n else np.nan,
                 "mean_rsquared": float(np.nanmean(r2[inside])) if n else np.nan,
-                "fraction_significant": float(np.mean(q[inside] < fdr_alpha)) if n else np.nan,
+                "fraction_significant": float(np.mean(below_fdr_level(q[inside], fdr_alpha))) if n else np.nan,
             })
     return rows
 

@@ -1,7 +1,7 @@
 """Held-out statistics per voxel: Pearson r, R², p-values and FDR q-values.
 
 NumPy functions (:func:`pearson_r`, :func:`r2_score`, :func:`analytic_p`,
-:func:`fdr_bh`) are the public face; the ``*_torch`` kernels do the same on
+:func:`fdr_bh`, whose home is :mod:`bids_taskenc.core.fdr`) are the public face; the ``*_torch`` kernels do the same on
 device tensors inside :func:`~bids_taskenc.encoding.fit_encoding_model`.
 
 Conventions
@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import stats as _sps
+
+from ..core.fdr import fdr_bh as fdr_bh  # the one BH; re-exported for the engine's callers
 
 
 def _as_2d_pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -104,43 +106,6 @@ def analytic_p(r, n: int) -> np.ndarray:
     p = _sps.t.sf(t, df)
     # r = ±1 gives t = ±inf, which sf maps to 0 and 1 already; NaN r -> no evidence.
     return np.where(np.isnan(r), 1.0, p)
-
-
-def fdr_bh(p, alpha: float = 0.05) -> np.ndarray:
-    """Benjamini–Hochberg FDR q-values (adjusted p-values), NaN-safe.
-
-    Thin wrapper of :func:`statsmodels.stats.multitest.multipletests` with
-    ``method='fdr_bh'``. NaN p-values stay NaN and do not count as tests.
-    Rejecting ``q <= alpha`` (BH's rule) controls the false discovery rate at
-    ``alpha`` under independence or positive dependence of the tests; the app
-    rejects ``q < alpha`` everywhere, which differs only at exact ties and
-    never rejects more.
-
-    Parameters
-    ----------
-    p : array of shape (n_tests,)
-        p-values in [0, 1] (NaN allowed).
-    alpha : float in (0, 1)
-        FDR level; q-values do not depend on it, it is validated and passed on.
-
-    Returns
-    -------
-    q : ndarray of float64, shape (n_tests,)
-    """
-    from statsmodels.stats.multitest import multipletests
-
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError(f"p must be 1-D, got shape {p.shape}")
-    finite = ~np.isnan(p)
-    if np.any((p[finite] < 0) | (p[finite] > 1)):
-        raise ValueError("p-values must lie in [0, 1]")
-    q = np.full(p.shape, np.nan)
-    if finite.any():
-        q[finite] = multipletests(p[finite], alpha=alpha, method="fdr_bh")[1]
-    return q
 
 
 def fdr_tests_needed_at_floor(p_floor: float, n_tests: int, alpha: float) -> float:

@@ -14,30 +14,19 @@ for all requested spaces at once so each image is decoded once.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.labels import bids_label
+
 #: Groups a feature space may declare (Wang et al. 2019 group Taskonomy tasks so).
 GROUPS = ("2D", "3D", "semantic", "other")
 
-_LABEL_RE = re.compile(r"[^A-Za-z0-9]")
-
-
 class FeatureError(ValueError):
     """A feature space cannot give what was asked (missing stimulus, bad file, ...)."""
-
-
-def label_from_name(name: str) -> str:
-    """BIDS-safe label of a registry name: ``'taskonomy:depth_zbuffer'`` -> ``'depthzbuffer'``."""
-    base = name.split(":", 1)[-1]
-    label = _LABEL_RE.sub("", base)
-    if not label:
-        raise ValueError(f"feature space name {name!r} has no letters or digits")
-    return label
 
 
 @dataclass
@@ -73,7 +62,7 @@ class FeatureSpace(ABC):
     @property
     def label(self) -> str:
         """BIDS-safe label used in ``desc-<label>``."""
-        return label_from_name(self.name)
+        return bids_label(self.name)
 
     @property
     @abstractmethod

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_file
+from ..core.atomic import atomic_path
 from .images import IMAGE_PREPROCESSING_VERSION
 
 
@@ -51,6 +51,6 @@ class FeatureCache:
 
     def put(self, image_hash: str, row: np.ndarray) -> None:
         path = self._path(image_hash)
-        with atomic_file(path, suffix=".npy.part") as tmp:
+        with atomic_path(path, suffix=".npy.part") as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(row, dtype=np.float32), allow_pickle=False)

@@ -12,7 +12,6 @@ channels-last under bf16 autocast; results come back to the host once per batch.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,64 +68,81 @@ def featurize(spaces: Sequence[FeatureSpace], stimulus_names: list[str], stimulu
     n = len(stimulus_names)
     if len(stimulus_paths) != n:
         raise ValueError(f"{n} stimulus names but {len(stimulus_paths)} paths")
-    out: dict[str, np.ndarray] = {}
-    for space in spaces:
-        if not space.needs_images:
-            out[space.name] = space.lookup(stimulus_names)
+    out = {s.name: s.lookup(stimulus_names) for s in spaces if not s.needs_images}
     image_spaces: list[ImageFeatureSpace] = [s for s in spaces if s.needs_images]
     if not image_spaces:
         return out
     device = _check_device(device)
-    for name, path in zip(stimulus_names, stimulus_paths):
-        if path is None:
-            raise FeatureError(f"stimulus {name!r}: no image file found, but "
-                               f"{', '.join(s.name for s in image_spaces)} compute from images")
-    paths = [Path(p) for p in stimulus_paths]
+    paths = _image_paths(image_spaces, stimulus_names, stimulus_paths)
     for space in image_spaces:
         space.provenance["precision"] = space.precision(device)
 
-    workers = max(1, int(num_workers))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featurize") as pool:
-        # Identity of an image: content hash with a cache (shared across participants and
-        # renamed copies), else the path.
-        unique_paths = list(dict.fromkeys(paths))
-        if cache_dir is not None:
-            keys_by_path = dict(zip(unique_paths, pool.map(content_hash, unique_paths)))
-        else:
-            keys_by_path = {p: str(p) for p in unique_paths}
-        row_keys = [keys_by_path[p] for p in paths]
-        path_by_key = {}
-        for p in unique_paths:
-            path_by_key.setdefault(keys_by_path[p], p)
+    with ThreadPoolExecutor(max_workers=max(1, int(num_workers)), thread_name_prefix="featurize") as pool:
+        row_keys, path_by_key = _image_keys(paths, hashed=cache_dir is not None, pool=pool)
         keys = list(path_by_key)
-
         caches = {s.name: FeatureCache(cache_dir, s, s.precision(device)) for s in image_spaces} if cache_dir else {}
-        rows: dict[str, dict[str, np.ndarray]] = {s.name: {} for s in image_spaces}
-        missing: dict[str, set[str]] = {}
-        for s in image_spaces:
-            if s.name in caches:
-                cache = caches[s.name]
-                for k, row in zip(keys, pool.map(cache.get, keys)):
-                    if row is not None:
-                        rows[s.name][k] = row
-            missing[s.name] = {k for k in keys if k not in rows[s.name]}
-            if s.name in caches:
-                log.info("feature cache %s: %d of %d images hit, %d to compute (%s)", s.name, len(rows[s.name]),
-                         len(keys), len(missing[s.name]), caches[s.name].folder)
+        rows, missing = _cached_rows(image_spaces, keys, caches, pool)
         todo = [k for k in keys if any(k in missing[s.name] for s in image_spaces)]
         if todo:
             _compute(image_spaces, todo, path_by_key, missing, rows, caches, pool, device=device,
                      batch_size=max(1, int(batch_size)), prefetch=2, progress=progress)
 
     for s in image_spaces:
-        got = rows[s.name]
-        if n == 0:
-            out[s.name] = np.zeros((0, s.dim or 0), dtype=np.float32)
-        else:
-            out[s.name] = np.ascontiguousarray(np.stack([got[k] for k in row_keys]), dtype=np.float32)
-            if s.dim is None:
-                s.dim = int(out[s.name].shape[1])
+        out[s.name] = _stacked(s, rows[s.name], row_keys)
     return out
+
+
+def _image_paths(image_spaces, stimulus_names, stimulus_paths) -> list[Path]:
+    """Every stimulus's image file; FeatureError naming the first stimulus without one."""
+    for name, path in zip(stimulus_names, stimulus_paths):
+        if path is None:
+            raise FeatureError(f"stimulus {name!r}: no image file found, but "
+                               f"{', '.join(s.name for s in image_spaces)} compute from images")
+    return [Path(p) for p in stimulus_paths]
+
+
+def _image_keys(paths: list[Path], *, hashed: bool, pool) -> tuple[list[str], dict[str, Path]]:
+    """The identity of each row's image, and one path per identity (in first-seen order).
+
+    With a cache the identity is the content hash (shared across participants and renamed
+    copies), else the path.
+    """
+    unique_paths = list(dict.fromkeys(paths))
+    if hashed:
+        keys_by_path = dict(zip(unique_paths, pool.map(content_hash, unique_paths)))
+    else:
+        keys_by_path = {p: str(p) for p in unique_paths}
+    path_by_key: dict[str, Path] = {}
+    for p in unique_paths:
+        path_by_key.setdefault(keys_by_path[p], p)
+    return [keys_by_path[p] for p in paths], path_by_key
+
+
+def _cached_rows(image_spaces, keys, caches, pool) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, set[str]]]:
+    """Rows each space finds in its cache, and the image keys it still misses (logged per space)."""
+    rows: dict[str, dict[str, np.ndarray]] = {s.name: {} for s in image_spaces}
+    missing: dict[str, set[str]] = {}
+    for s in image_spaces:
+        cache = caches.get(s.name)
+        if cache is not None:
+            for k, row in zip(keys, pool.map(cache.get, keys)):
+                if row is not None:
+                    rows[s.name][k] = row
+        missing[s.name] = {k for k in keys if k not in rows[s.name]}
+        if cache is not None:
+            log.info("feature cache %s: %d of %d images hit, %d to compute (%s)", s.name, len(rows[s.name]),
+                     len(keys), len(missing[s.name]), cache.folder)
+    return rows, missing
+
+
+def _stacked(space: ImageFeatureSpace, got: dict[str, np.ndarray], row_keys: list[str]) -> np.ndarray:
+    """``(n_stimuli, dim)`` float32 rows in stimulus order; sets ``space.dim`` when it was unknown."""
+    if not row_keys:
+        return np.zeros((0, space.dim or 0), dtype=np.float32)
+    matrix = np.ascontiguousarray(np.stack([got[k] for k in row_keys]), dtype=np.float32)
+    if space.dim is None:
+        space.dim = int(matrix.shape[1])
+    return matrix
 
 
 def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, batch_size, prefetch, progress):
@@ -192,4 +208,4 @@ def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, 
             bar.close()
     failed = [f.exception() for f in writes if f.exception() is not None]
     if failed:
-        warnings.warn(f"feature cache: {len(failed)} rows not written ({failed[0]})", RuntimeWarning, stacklevel=3)
+        log.warning("feature cache: %d rows not written (%s)", len(failed), failed[0])

@@ -11,7 +11,8 @@
   how to get it.
 * Every file's content must hash to the sha256 in its name (else: corrupt).
   A file whose name carries another hash than the published one is custom
-  (fine-tuned) weights: accepted with a warning; its hash goes into provenance.
+  (fine-tuned) weights: accepted with a warning (logged, at WARNING, on
+  ``bids_taskenc.features.store``); its hash goes into provenance.
 * A full hash of ~95 MB costs ~0.2 s; a verified file gets a stamp
   (``.{name}.verified``: size, mtime, sha256) so later runs skip re-hashing.
 """
@@ -19,12 +20,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.atomic import atomic_path
 from .base import FeatureError
 from .taskonomy import ENCODER_SHA256, canonical_task
 
@@ -34,9 +36,14 @@ ENV_URL = "BIDS_TASKENC_MODELS_URL"
 
 _CHUNK = 1 << 20
 
+log = logging.getLogger(__name__)
+
 
 class CustomWeightsWarning(UserWarning):
-    """Weights whose hash is not the published one are in use."""
+    """No longer emitted: custom weights are logged (WARNING on this module's logger).
+
+    Kept only while ``cli/models.py`` still names it in a ``warnings`` filter.
+    """
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,15 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.verified")
 
 
+def _write_stamp(path: Path, token: str) -> None:
+    """Record that ``path`` was verified (``token``: size, mtime, sha256); a read-only store keeps none."""
+    try:
+        with atomic_path(_stamp_path(path), suffix=".part") as tmp:
+            tmp.write_text(token + "\n")
+    except OSError:
+        pass  # read-only store (container image): verification just repeats next time
+
+
 def verify_file(path: Path, expected: str, *, force: bool = False) -> None:
     """Raise FeatureError when ``path``'s sha256 differs from ``expected``.
 
@@ -133,17 +149,14 @@ def verify_file(path: Path, expected: str, *, force: bool = False) -> None:
         raise FeatureError(
             f"{path}: corrupt weights file: its sha256 is {actual}, but its name says {expected}. "
             f"Delete it and fetch it again ('bids_taskenc-models fetch --dir {path.parent}')")
-    try:
-        stamp.write_text(token + "\n")
-    except OSError:
-        pass  # read-only store (container image): verification just repeats next time
+    _write_stamp(path, token)
 
 
 def locate(task: str, store: str | Path | None = None, *, verify: bool = True) -> WeightsFile | None:
     """The single encoder file for ``task`` in the store, verified; None when absent.
 
     Raises FeatureError when the file is corrupt or several files for the task
-    exist; warns (:class:`CustomWeightsWarning`) when its hash is not the published one.
+    exist; logs a warning when its hash is not the published one.
     """
     task = canonical_task(task)
     store = weights_dir(store)
@@ -158,10 +171,8 @@ def locate(task: str, store: str | Path | None = None, *, verify: bool = True) -
         verify_file(path, digest)
     published = digest == ENCODER_SHA256[task]
     if not published:
-        warnings.warn(
-            f"{path}: custom weights for task {task!r} (sha256 {digest}; the published file has "
-            f"{ENCODER_SHA256[task]}); using them, and their hash goes into provenance",
-            CustomWeightsWarning, stacklevel=2)
+        log.warning("%s: custom weights for task %r (sha256 %s; the published file has %s); using them, "
+                    "and their hash goes into provenance", path, task, digest, ENCODER_SHA256[task])
     return WeightsFile(task=task, path=path, sha256=digest, published=published)
 
 
@@ -169,12 +180,12 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
              timeout: float = 60.0) -> Path:
     """Download ``task``'s published encoder into the store; returns its path.
 
-    pooch (:mod:`bids_taskenc.download`) streams it to a temporary file in the
+    pooch (:mod:`bids_taskenc.core.download`) streams it to a temporary file in the
     store, checks the sha256 against the published one, retries a failed
     download and moves the file into place only when it matches (a concurrent
     download of the same file is harmless: both write identical content).
     """
-    from ..download import DownloadError, fetch
+    from ..core.download import DownloadError, fetch
 
     task = canonical_task(task)
     store = weights_dir(store)
@@ -188,10 +199,7 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
                                "not installed (truncated download or wrong server)") from exc
         raise FeatureError(f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}") from exc
     st = final.stat()
-    try:
-        _stamp_path(final).write_text(f"{st.st_size} {st.st_mtime_ns} {ENCODER_SHA256[task]}\n")
-    except OSError:
-        pass
+    _write_stamp(final, f"{st.st_size} {st.st_mtime_ns} {ENCODER_SHA256[task]}")
     return final
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import reserve_temp
+from ..core.atomic import reserve_temp
 from .base import FeatureError, ImageFeatureSpace
 
 #: sha256 in the published file name ``{task}_encoder-{sha256}.pth`` (visualpriors 0.3.5).

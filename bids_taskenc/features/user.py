@@ -22,7 +22,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_file
+from ..core.atomic import atomic_path
 from .base import GROUPS, FeatureError, LookupFeatureSpace
 
 
@@ -124,11 +124,11 @@ def save_feature_space(folder: str | Path, features: np.ndarray, stimulus_names:
     """Write the ``--features-dir`` layout (atomically per file). Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_file(folder / "features.npy") as tmp, open(tmp, "wb") as fh:
+    with atomic_path(folder / "features.npy", suffix=".part") as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(features, dtype=np.float32), allow_pickle=False)
-    with atomic_file(folder / "stimuli.tsv") as tmp:
+    with atomic_path(folder / "stimuli.tsv", suffix=".part") as tmp:
         pd.DataFrame({"stimulus": [_stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
     if meta:
-        with atomic_file(folder / "space.json") as tmp:
+        with atomic_path(folder / "space.json", suffix=".part") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))
     return folder

@@ -21,6 +21,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs.naming import (
     bids_label,
     derivative_path,
@@ -90,7 +91,7 @@ class ParticipantMaps:
             raise GroupInputError(f"sub-{self.participant}: q maps were not read; cannot threshold")
         if not np.all(np.isfinite(self.fdr_level)):
             raise GroupInputError(f"sub-{self.participant}: no FDR level set (see resolve_fdr_level)")
-        keep = self.q < self.fdr_level[:, None]
+        keep = below_fdr_level(self.q, self.fdr_level[:, None])
         return np.where(keep, self.r, 0.0)
 
     def roi_indices(self, roi_mask: np.ndarray) -> np.ndarray:
@@ -299,12 +300,7 @@ def load_participant(
         side = _read_json(sidecar_path(r_path))
         sidecars[label] = side
         files += [r_path, sidecar_path(r_path)]
-        if fdr_alpha is not None:
-            levels[i] = float(fdr_alpha)
-        elif isinstance(side.get("FDRLevel"), (int, float)) and not isinstance(side.get("FDRLevel"), bool):
-            levels[i] = float(side["FDRLevel"])
-        else:
-            levels[i] = np.nan
+        levels[i] = float(fdr_alpha) if fdr_alpha is not None else recorded_fdr_level(side, np.nan)
         if read_q:
             q_path = derivative_path(root, stat="q", **ents)
             qdata, _ = _read_volume(q_path, mask.shape, affine)

@@ -9,15 +9,16 @@ analysed in *every* participant (intersection of brain masks):
   with r clipped to ``|r| <= 1 - 1e-7``;
 * ``t``, ``p``: one-sample t-test of the z values across participants against 0,
   one-sided (greater: is prediction above chance), needs >= 2 participants;
-* ``q``: Benjamini-Hochberg FDR of ``p`` over the group mask (statsmodels).
+* ``q``: Benjamini-Hochberg FDR of ``p`` over the group mask (:func:`bids_taskenc.core.fdr.fdr_bh`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import fdrcorrection
 
+from bids_taskenc.core.fdr import fdr_bh
+from bids_taskenc.core.masks import to_volume
 from bids_taskenc.group.inputs import NATIVE_SPACES, ParticipantMaps
 
 _EPS = 1e-7
@@ -63,7 +64,7 @@ def one_sample(r: np.ndarray, fdr_level: float) -> tuple[np.ndarray, np.ndarray,
     t[testable] = mean[testable] / (sd[testable] / np.sqrt(n))
     p = np.ones_like(mean)
     p[testable] = stats.t.sf(t[testable], df=n - 1)
-    _, q = fdrcorrection(p, alpha=fdr_level, method="indep")
+    q = fdr_bh(p, fdr_level)
     return t, p, q
 
 
@@ -90,10 +91,6 @@ def group_maps(maps: list[ParticipantMaps], fdr_level: float) -> tuple[np.ndarra
         r = np.stack([m.r[f, cols] for m, cols in zip(maps, columns)])  # (P, V)
         mean = fisher_mean(r)
         t, p, q = one_sample(r, fdr_level)
-        vols = {}
-        for name, values, fill in (("meanr", mean, 0.0), ("t", t, 0.0), ("p", p, 1.0), ("q", q, 1.0)):
-            vol = np.full(mask.shape, fill, dtype=np.float32)
-            vol[mask] = values
-            vols[name] = vol
-        out[label] = vols
+        out[label] = {name: to_volume(values, mask, fill)
+                      for name, values, fill in (("meanr", mean, 0.0), ("t", t, 0.0), ("p", p, 1.0), ("q", q, 1.0))}
     return mask, out

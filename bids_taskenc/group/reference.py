@@ -101,7 +101,7 @@ def fetch_affinities(
     """Path of the verified affinity pickle in the cache, downloading it if needed.
 
     A cached file with the wrong hash is deleted and fetched again. The
-    download (pooch, :mod:`bids_taskenc.download`) goes to a temporary file
+    download (pooch, :mod:`bids_taskenc.core.download`) goes to a temporary file
     beside the target, is retried when it fails, and is moved into place only
     when its hash matches.
 
@@ -123,7 +123,7 @@ def fetch_affinities(
         target.unlink()
     if offline:
         return None
-    from bids_taskenc.download import DownloadError, fetch
+    from bids_taskenc.core.download import DownloadError, fetch
 
     try:
         return fetch(url, sha256, target, timeout=timeout)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from importlib import metadata
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_taskenc.__about__ import __version__
+from bids_taskenc.core.versions import software_versions
 from bids_taskenc.group import compare as compare_mod
 from bids_taskenc.group import graph as graph_mod
 from bids_taskenc.group import maps as maps_mod
@@ -57,13 +56,7 @@ MIN_PARTICIPANTS_BOOTSTRAP = 3
 
 
 def _versions() -> dict[str, str]:
-    out = {"bids_taskenc": __version__, "python": sys.version.split()[0]}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "unknown"
-    return out
+    return software_versions(_PACKAGES)
 
 
 def matrix_table(matrix: np.ndarray, labels: list[str]) -> pd.DataFrame:

@@ -3,76 +3,22 @@
 A run killed half-way never leaves a truncated derivative behind; readers
 (and reruns) see either the old file or the complete new one.
 
-This module is the one home of the app's atomic writes (``features/``, which
-may import nothing of ours, has its own copy in ``features/_atomic.py``).
-Files get the mode a plain ``open()`` gives under the process umask (0644
-under umask 022), not ``mkstemp``'s private 0600, so collaborators and web
-servers can read the derivatives. A failed write (a full disk, a read-only
-folder) names the file it was writing.
+The rule itself (temporary name, umask mode, rename, a failed write naming
+its file) lives in :mod:`bids_taskenc.core.atomic`, which the engines may
+import too; this module builds the derivative writers (JSON, text, TSV, npy,
+images) on it and re-exports :func:`atomic_path` and :func:`reserve_temp`.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-def reserve_temp(folder: str | Path, prefix: str, suffix: str = "") -> Path:
-    """Create an empty, new file ``folder/<prefix><random><suffix>`` with the umask's mode.
-
-    Like :func:`tempfile.mkstemp` (exclusive creation, never an existing file or
-    link) but with mode ``0666 & ~umask``, the mode ``open()`` would give.
-    """
-    folder = Path(folder)
-    for _ in range(100):
-        tmp = folder / f"{prefix}{uuid.uuid4().hex[:12]}{suffix}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder))
-
-
-def _named(exc: OSError, path: Path) -> OSError:
-    """``exc`` with ``path`` as its file name when it names none ("[Errno 28] No space left on device")."""
-    if exc.filename is not None or exc.errno is None:
-        return exc
-    return type(exc)(exc.errno, exc.strerror, str(path))
-
-
-@contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
-
-    The temporary name keeps the target's extensions (``.nii.gz`` etc.) so
-    libraries that dispatch on the suffix still work. An :class:`OSError`
-    without a file name (``ENOSPC`` from a write) is re-raised naming ``path``.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        suffix = "." + path.name.split(".", 1)[-1] if "." in path.name else ""
-        tmp = reserve_temp(path.parent, f".{path.name}.", suffix)
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        named = _named(exc, path)
-        if named is exc:
-            raise
-        raise named from exc
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+from ..core.atomic import atomic_path as atomic_path
+from ..core.atomic import reserve_temp as reserve_temp
 
 
 def _default(obj):

@@ -11,32 +11,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..core.labels import NOT_IN_LABEL
+from ..core.labels import bids_label as bids_label  # the one label rule; re-exported for naming's callers
+
 #: BIDS entity order used for every name we write.
 ENTITY_ORDER = ("sub", "ses", "task", "run", "hemi", "space", "res", "roi", "desc", "stat")
 
-_LABEL_RE = re.compile(r"[^A-Za-z0-9]")
 
 #: ``desc-`` of the per-participant variance-partitioning ROI table (``..._desc-partitioningroi_scores.tsv``).
 PARTITIONING_ROI_DESC = "partitioningroi"
 _ENTITY_RE = re.compile(r"^([a-z]+)-([A-Za-z0-9]+)$")
-
-
-def bids_label(name: str) -> str:
-    """Make a BIDS-safe label: letters and digits only.
-
-    ``'taskonomy:depth_zbuffer'`` -> ``'depthzbuffer'`` (a registry prefix before
-    ``:`` is dropped), ``'sub-CSI1'`` stays ``'subCSI1'``.
-
-    Raises
-    ------
-    ValueError
-        If nothing is left after cleaning.
-    """
-    base = name.split(":", 1)[1] if ":" in name else name
-    label = _LABEL_RE.sub("", base)
-    if not label:
-        raise ValueError(f"cannot make a BIDS label from {name!r}: no letters or digits")
-    return label
 
 
 def strip_prefix(label: str, prefix: str) -> str:
@@ -66,7 +50,7 @@ def derivative_name(*, suffix: str, extension: str, **entities: str | int | None
         if value is None:
             continue
         value = str(value)
-        if not value or _LABEL_RE.search(value):
+        if not value or NOT_IN_LABEL.search(value):
             raise ValueError(f"entity {key}-{value!r} is not a BIDS-safe label")
         parts.append(f"{key}-{value}")
     if not extension.startswith("."):

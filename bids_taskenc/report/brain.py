@@ -52,6 +52,7 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from bids_taskenc.core.masks import mask_array, to_volume  # noqa: E402
 from bids_taskenc.report.figures import group_color, save  # noqa: E402
 from bids_taskenc.report.inputs import FLAT_SPACE, ParticipantOutputs, find_anatomy  # noqa: E402
 
@@ -273,7 +274,7 @@ class SliceCanvas:
 
     def __init__(self, mask_img: nib.Nifti1Image, cut_index: int | None = None, n_axial: int = 6,
                  underlay: np.ndarray | None = None, rois: dict[str, np.ndarray] | None = None):
-        mask = np.asarray(mask_img.dataobj) > 0
+        mask = mask_array(mask_img)
         index = np.full(mask.shape, -1, dtype=np.int64)
         index[mask] = np.arange(int(mask.sum()))
         ornt = nib.orientations.io_orientation(mask_img.affine)
@@ -513,8 +514,7 @@ class PycortexCanvas:
         """The quickflat figure of one map (voxels not shown are NaN, so the curvature shows), as RGB."""
         import cortex
 
-        vol = np.full(self.data.mask.shape, np.nan, dtype=np.float32)
-        vol[self.data.mask] = np.where(spec.shown, spec.values, np.nan)
+        vol = to_volume(np.where(spec.shown, spec.values, np.nan), self.data.mask, fill=np.nan)
         braindata = cortex.Volume(vol.T, self.view.pycortex_subject, self.view.pycortex_xfm,
                                   vmin=norm.vmin, vmax=norm.vmax, cmap=cmap.name)
         fig = cortex.quickflat.make_figure(braindata, with_rois=False, with_labels=False, with_sulci=False,

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from bids_taskenc.__about__ import __version__
+from bids_taskenc.core.versions import distribution_versions
 from bids_taskenc.outputs.atomic import write_text
 from bids_taskenc.report.inputs import (
     ParticipantOutputs,
@@ -111,15 +112,7 @@ def brain_views(out: Path) -> set[str]:
 
 def _report_versions(pycortex: bool) -> dict:
     """Versions of what drew the report figures (this process), not recorded by the analysis."""
-    import importlib.metadata as md
-
-    out = {}
-    for dist in ("matplotlib", "jinja2", *(["pycortex"] if pycortex else [])):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return distribution_versions(("matplotlib", "jinja2", *(["pycortex"] if pycortex else [])))
 
 
 def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.__about__ import __version__
+from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
@@ -35,10 +36,7 @@ def fdr_level(settings: dict) -> float | None:
     None when the outputs predate that rule (a string was recorded): the page
     then counts nothing rather than assume a level.
     """
-    level = settings.get("FDRLevel")
-    if isinstance(level, bool) or not isinstance(level, (int, float)):
-        return None
-    return float(level)
+    return recorded_fdr_level(settings)
 
 
 def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, settings: dict,
@@ -53,7 +51,7 @@ def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, s
     vmax = shared_vmax(list(maps.meanr.values()), [shown] * len(maps.meanr), 0.1)
     specs, rows = [], []
     for label, r in maps.meanr.items():
-        n_sig = None if level is None else int(np.sum(np.isfinite(maps.q[label]) & (maps.q[label] < level)))
+        n_sig = None if level is None else int(np.sum(below_fdr_level(maps.q[label], level)))
         rows.append({"label": label, "group": group_of.get(label, "other"), "n_sig": n_sig,
                      "max_r": float(np.nanmax(r)) if r.size else float("nan"),
                      "median_r": float(np.nanmedian(r)) if r.size else float("nan")})

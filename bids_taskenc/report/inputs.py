@@ -18,6 +18,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from bids_taskenc.core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level, recorded_fdr_level
+from bids_taskenc.core.masks import mask_array, to_volume
 from bids_taskenc.outputs.derivatives import read_dataset_links
 from bids_taskenc.outputs.naming import (
     PARTITIONING_ROI_DESC,
@@ -64,14 +66,14 @@ class _FDRThresholded:
 
     @property
     def fdr_level(self) -> float:
-        return float(self.sidecar.get("FDRLevel", 0.05))
+        return recorded_fdr_level(self.sidecar, DEFAULT_FDR_LEVEL)
 
     @property
     def significant(self) -> np.ndarray:
         """Boolean mask (over brain voxels) of q below the FDR level."""
         if self.q is None:
             return np.zeros(self._values().shape, dtype=bool)
-        return np.isfinite(self.q) & (self.q < self.fdr_level)
+        return below_fdr_level(self.q, self.fdr_level)
 
 
 @dataclass
@@ -146,7 +148,7 @@ class PartitionMaps:
 
     def significant(self, label: str) -> np.ndarray:
         q = self.unique_q.get(label)
-        return np.zeros(self.joint.shape, bool) if q is None else np.isfinite(q) & (q < self.fdr_level)
+        return np.zeros(self.joint.shape, bool) if q is None else below_fdr_level(q, self.fdr_level)
 
 
 class _OnMask:
@@ -157,9 +159,7 @@ class _OnMask:
 
     def volume(self, values: np.ndarray) -> nib.Nifti1Image:
         """Put a vector over the mask's voxels back into a 3-D image."""
-        data = np.zeros(self.mask.shape, dtype=np.float32)
-        data[self.mask] = values
-        return nib.Nifti1Image(data, self.mask_img.affine)
+        return nib.Nifti1Image(to_volume(values, self.mask), self.mask_img.affine)
 
 
 @dataclass
@@ -374,7 +374,7 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
         output_dir, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"
     )
     mask_img = nib.load(mask_path)
-    mask = np.asarray(mask_img.dataobj) > 0
+    mask = mask_array(mask_img)
     out = ParticipantOutputs(output_dir, participant, task, space, mask_img, mask)
 
     def path_of(desc: str, stat: str) -> Path:
@@ -401,7 +401,7 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
                 d = ents["desc"]
                 labels = [st.get("Label") for st in info.get("Sets", [])]
                 out.partitionings.append(PartitionMaps(
-                    label=d, info=info, fdr_level=float(side.get("FDRLevel", 0.05)), joint=_load(path, mask),
+                    label=d, info=info, fdr_level=recorded_fdr_level(side, DEFAULT_FDR_LEVEL), joint=_load(path, mask),
                     shared=_maybe(path_of(d, "sharedrsquared"), mask),
                     unique={lab: _maybe(path_of(d, f"uniquersquared{lab}"), mask) for lab in labels},
                     unique_q={lab: _maybe(path_of(d, f"uniqueq{lab}"), mask) for lab in labels}))
@@ -458,7 +458,7 @@ def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> Gro
         return None
     space = parse_derivative_name(masks[0].name)["space"]
     mask_img = nib.load(masks[0])
-    mask = np.asarray(mask_img.dataobj) > 0
+    mask = mask_array(mask_img)
     maps = GroupMaps(space, mask_img, mask)
     for label in labels:
         paths = {stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.__about__ import __version__
+from bids_taskenc.core.fdr import below_fdr_level
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
 from bids_taskenc.report.brain import (
@@ -115,7 +116,7 @@ def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | 
 
 def _surface_below(data: ParticipantOutputs, desc: str, stat: str, level: float) -> dict | None:
     q = data.surface_map(desc, stat)
-    return None if q is None else {h: np.isfinite(q[h]) & (q[h] < level) for h in q}
+    return None if q is None else {h: below_fdr_level(q[h], level) for h in q}
 
 
 def write_participant_report(output_dir: str | Path, participant: str, *, task: str | None = None,

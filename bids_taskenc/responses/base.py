@@ -8,6 +8,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..core.masks import to_image
+
 
 def varying_columns(x: np.ndarray, sd: np.ndarray | None = None) -> np.ndarray:
     """Columns of ``x`` (n, v) whose SD exceeds rounding: ``sd > 1e-8 (max|x| + 1e-12)``, shape (v,).
@@ -117,12 +119,4 @@ class Responses:
 
     def unmask(self, values: np.ndarray, fill: float = 0.0) -> nib.Nifti1Image:
         """``(n_voxels,)`` vector -> 3-D float32 NIfTI in the mask's space."""
-        values = np.asarray(values)
-        if values.shape != (self.n_voxels,):
-            raise ValueError(f"expected shape ({self.n_voxels},), got {values.shape}")
-        mask = np.asarray(self.mask_img.dataobj).astype(bool)
-        vol = np.full(mask.shape, fill, dtype=np.float32)
-        vol[mask] = values
-        img = nib.Nifti1Image(vol, self.mask_img.affine)
-        img.header.set_xyzt_units("mm", "sec")
-        return img
+        return to_image(values, self.mask_img, fill)

@@ -15,6 +15,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..core.masks import mask_array
 from ..errors import InputDataError
 from .base import Responses
 
@@ -95,7 +96,7 @@ def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, ov
     C-contiguous ``trial_data``) the kept columns are compacted inside
     ``trial_data``'s buffer (which is then overwritten) instead of copied.
     """
-    mask = np.asarray(mask_img.dataobj).astype(bool)
+    mask = mask_array(mask_img)
     if trial_data.shape[1] != int(mask.sum()):
         raise ValueError(f"trial_data has {trial_data.shape[1]} voxels but the mask {int(mask.sum())}")
     invalid = np.zeros(trial_data.shape[1], bool)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.preprocessed import PreprocessedRun
+from ..core.masks import mask_array
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
@@ -135,7 +136,7 @@ def lsa_responses(
     if not high_pass > 0:
         raise ValueError("high_pass must be a positive frequency in Hz")
     mask_img = combined_mask(runs, user_mask)
-    mask = np.asarray(mask_img.dataobj).astype(bool)
+    mask = mask_array(mask_img)
     flat_index = fortran_index(mask)
 
     def select(prun, run_trials, n_vols):

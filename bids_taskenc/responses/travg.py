@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..bids.preprocessed import PreprocessedRun
+from ..core.masks import mask_array
 from ..errors import InputDataError, UsageError
 from .base import ZSCORE_BLOCK_BYTES, Responses, column_block, zscore_block
 from .images import average_repeats, response_bytes
@@ -490,7 +491,7 @@ def tr_average_responses(
     if not len(response_trs) or min(response_trs) < 0:
         raise ValueError("response_trs must be non-negative volume offsets")
     mask_img = combined_mask(runs, user_mask)
-    mask = np.asarray(mask_img.dataobj).astype(bool)
+    mask = mask_array(mask_img)
     flat_index = fortran_index(mask)
     offsets = np.asarray(response_trs, int)
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 
 from bids_taskenc.features import images as img_mod
-from bids_taskenc.features import store
 from bids_taskenc.features.base import FeatureError
+from bids_taskenc.features.cache import FeatureCache
 from bids_taskenc.features.pipeline import featurize
 from bids_taskenc.features.registry import resolve_feature_spaces
 from bids_taskenc.features.user import save_feature_space
 
 
 def _resolve(names, weights_store=None, features_dir=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", store.CustomWeightsWarning)
-        return resolve_feature_spaces(names, weights_dir=weights_store, features_dir=features_dir, offline=True)
+    return resolve_feature_spaces(names, weights_dir=weights_store, features_dir=features_dir, offline=True)
 
 
 def _count_calls(monkeypatch, spaces):
@@ -126,3 +124,19 @@ def test_cache_hits_and_misses_are_logged(images, tmp_path, caplog):
     assert len(lines) == 2
     assert f"0 of {len(images)} images hit, {len(images)} to compute" in lines[0]
     assert f"{len(images)} of {len(images)} images hit, 0 to compute" in lines[1]
+
+
+def test_cache_rows_not_written_are_logged_and_the_features_returned(images, tmp_path, monkeypatch, caplog):
+    spaces = _resolve(["baseline:gabor"])
+    names = [p.name for p in images]
+
+    def full_disk(self, image_hash, row):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FeatureCache, "put", full_disk)
+    with caplog.at_level(logging.WARNING, logger="bids_taskenc.features.pipeline"):
+        out = featurize(spaces, names, list(images), cache_dir=tmp_path / "cache", progress=False)
+    assert out["baseline:gabor"].shape[0] == len(images)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert f"feature cache: {len(images)} rows not written" in warned[0] and "No space left" in warned[0]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
-from bids_taskenc.features import registry, store
+from bids_taskenc.features import registry
 from bids_taskenc.features.base import FeatureError
 from bids_taskenc.features.taskonomy import PAPER_TASKS
 from bids_taskenc.features.user import save_feature_space
@@ -30,10 +28,8 @@ def test_default_is_the_paper_21(monkeypatch):
 
 
 def test_names_aliases_and_errors(weights_store, tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", store.CustomWeightsWarning)
-        spaces = registry.resolve_feature_spaces(["normal", "rgb2sfnorm", "gabor", "taskonomy:colorization"],
-                                                 weights_dir=weights_store, offline=True)
+    spaces = registry.resolve_feature_spaces(["normal", "rgb2sfnorm", "gabor", "taskonomy:colorization"],
+                                             weights_dir=weights_store, offline=True)
     assert [s.name for s in spaces] == ["taskonomy:normal", "baseline:gabor", "taskonomy:colorization"]
     assert [s.label for s in spaces] == ["normal", "gabor", "colorization"]
     with pytest.raises(FeatureError, match="available: taskonomy:autoencoding"):

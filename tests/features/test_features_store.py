@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import logging
 import threading
-import warnings
 
 import pytest
 
-from bids_taskenc import download
 from bids_taskenc.cli import models as models_cli
+from bids_taskenc.core import download
 from bids_taskenc.features import store
 from bids_taskenc.features import taskonomy as T
 from bids_taskenc.features.base import FeatureError
@@ -85,9 +85,11 @@ def test_offline_missing_is_one_clear_line(tmp_path):
         resolve_feature_spaces(["taskonomy:normal"], weights_dir=tmp_path / "empty", offline=True)
 
 
-def test_custom_weights_warn_and_enter_provenance(weights_store):
-    with pytest.warns(store.CustomWeightsWarning, match="custom weights"):
+def test_custom_weights_warn_and_enter_provenance(weights_store, caplog):
+    with caplog.at_level(logging.WARNING, logger="bids_taskenc.features.store"):
         (space,) = resolve_feature_spaces(["taskonomy:normal"], weights_dir=weights_store, offline=True)
+    warned = [r for r in caplog.records if r.name == "bids_taskenc.features.store" and r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "custom weights for task 'normal'" in warned[0].getMessage()
     digest = next(weights_store.glob("normal_*")).name.split("-")[-1][:-4]
     assert space.provenance["weights_sha256"] == digest
     assert space.provenance["weights_published"] is False
@@ -105,9 +107,7 @@ def test_verification_stamp_and_later_corruption(tmp_path):
     digest = hashlib.sha256(payload).hexdigest()
     f = tmp_path / f"normal_encoder-{digest}.pth"
     f.write_bytes(payload)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", store.CustomWeightsWarning)
-        store.locate("normal", tmp_path)
+    store.locate("normal", tmp_path)
     assert (tmp_path / f".{f.name}.verified").exists()
     f.write_bytes(b"y" * 101)  # size (and mtime) change -> re-hashed
     with pytest.raises(FeatureError, match="corrupt"):

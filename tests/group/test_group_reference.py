@@ -11,10 +11,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
-
-from bids_taskenc import download
 from group_synthetic import REFERENCE_DIR
 
+from bids_taskenc.core import download
 from bids_taskenc.group import reference as ref
 from bids_taskenc.outputs.naming import bids_label
 
