@@ -156,18 +156,9 @@ def compute_group(
         ROI name -> participant -> ``(n_voxels,)`` bool vector over that participant's brain-mask voxels (C order,
         as :func:`bids_taskenc.bids.rois.load_roi_vectors` gives for the brain mask); similarity matrices are also
         computed within each ROI. Names are made BIDS-safe.
-    n_bootstrap, n_permutations, top_k, seed
-        Bootstrap trees for clade support, permutations for Mantel/consistency p,
-        neighbours per task in the top-k table, seed of every random draw.
-    tree_bootstrap : {"block", "participant"}
-        Resampling for clade support: spatial block bootstrap of each participant's
-        voxels (default), or participants drawn with replacement (needs >= 3).
-    bootstrap_block_mm : float, optional
-        Edge of the bootstrap boxes in mm (rounded to voxels per axis); default:
-        from each participant's map smoothness
-        (:func:`~bids_taskenc.group.resampling.block_edges`).
-    progress : bool
-        A progress bar over the participants of the block bootstrap.
+    n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed, progress
+        As :class:`bids_taskenc.workflow.group.GroupSettings` (block edges default to
+        :func:`~bids_taskenc.group.resampling.block_edges` of each participant's map smoothness).
 
     Raises
     ------
@@ -178,15 +169,10 @@ def compute_group(
 
     Notes
     -----
-    * A map with no voxel surviving the threshold has similarity 0 with every
-      other map (note per participant). A feature space with no surviving
-      voxel in *any* participant is left out of the tree and the Taskonomy
-      comparison (``excluded``, and a note): it would join at distance 1 in an
-      arbitrary order. It stays in the matrices.
-    * The Taskonomy comparison is skipped (a note) when ``reference`` has no
-      affinities or fewer than 3 tasks are shared.
-    * Group maps are computed only in a template space shared on one grid by
-      every participant (see :mod:`bids_taskenc.group.maps`).
+    A feature space with no surviving voxel in any participant stays in the matrices but is left out of the tree
+    and the comparison (``excluded``: it would join at distance 1 in an arbitrary order). The comparison is skipped
+    (a note) without affinities or with fewer than 3 shared tasks; group maps need one template grid shared by
+    every participant (:mod:`bids_taskenc.group.maps`).
     """
     check_resampling(tree_bootstrap, bootstrap_block_mm)
     notes = _Notes()
