@@ -26,9 +26,7 @@ from bids_taskenc.outputs.naming import (
     sidecar_path,
     strip_prefix,
 )
-from bids_taskenc.outputs.reading import list_participants, read_json, read_table
-
-__all__ = ["list_participants", "read_json", "read_table"]  # the shared reader's, re-exported for the pages
+from bids_taskenc.outputs.reading import list_participants, read_json, read_table  # noqa: F401 (the pages use them)
 
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
