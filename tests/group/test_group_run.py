@@ -197,13 +197,16 @@ def test_roi_matrices(outputs, tmp_path):
         left[:, 5:] = right[:, :5] = 0  # the two hemispheres' halves of the ROI
         nib.save(nib.Nifti1Image(left, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-LHPPA.nii.gz")
         nib.save(nib.Nifti1Image(right, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-RHPPA.nii.gz")
-    summary = run_group(outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    summary = run_group(outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True,
+                        cache_dir=tmp_path / "c")
     assert summary.roi_labels == ["PPA"]
     for p in ("CSI1", "CSI2", "CSI3"):
-        path = derivative_path(outputs, sub=p, task=TASK, roi="PPA", desc="similarity", suffix="matrix", extension=".tsv")
+        path = derivative_path(outputs, sub=p, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
+                               extension=".tsv")
         assert path.exists()
         assert json.loads(sidecar_path(path).read_text())["NVoxels"] == 5 * 8 * 8
-    group = _matrix(derivative_path(outputs, task=TASK, roi="PPA", desc="similarity", suffix="matrix", extension=".tsv"))
+    group = _matrix(derivative_path(outputs, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
+                                    extension=".tsv"))
     whole = _matrix(derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"))
     assert not np.allclose(group.to_numpy(), whole.to_numpy())
 
