@@ -473,35 +473,30 @@ def _container_info() -> dict | None:
 
 
 def _resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
-    """``--roi-dir``, else ``<bids_dir>/derivatives/spm`` when present, else None (no ROIs)."""
-    from ..errors import InputMissingError
+    """:func:`bids_taskenc.workflow.group.resolve_roi_dir` (the participant level's ROI folder too)."""
+    from ..workflow.group import resolve_roi_dir
 
-    if roi_dir is None and (bids_dir / "derivatives" / "spm").is_dir():
-        roi_dir = bids_dir / "derivatives" / "spm"
-    if roi_dir is not None and not roi_dir.is_dir():
-        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
-    return roi_dir
+    return resolve_roi_dir(roi_dir, bids_dir)
 
 
-def _group_roi_masks(bids_dir: Path, roi_dir: Path | None, output_dir: Path,
-                     participants: list[str] | None) -> dict[str, dict[str, list[Path]]] | None:
-    """ROI name -> participant -> mask files (both hemispheres pooled) for the group's ROI matrices."""
-    from ..bids.rois import find_roi_masks
+def group_settings(args, argv: list[str]):
+    """The :class:`~bids_taskenc.workflow.group.GroupSettings` of a ``group`` command line."""
+    from ..workflow.group import GroupSettings
 
-    roi_dir = _resolve_roi_dir(roi_dir, bids_dir)
-    if roi_dir is None:
-        return None
-    labels = participants or sorted(p.name[4:] for p in output_dir.glob("sub-*") if p.is_dir())
-    masks: dict[str, dict[str, list[Path]]] = {}
-    for label in labels:
-        for (_hemi, roi), path in sorted(find_roi_masks(roi_dir, label).items()):
-            masks.setdefault(roi, {}).setdefault(label, []).append(path)
-    return masks or None
+    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
+    return GroupSettings(
+        task=args.task_label[0] if args.task_label else None, participants=participants, space=args.space,
+        fdr_alpha=args.fdr_alpha, thresholded=not args.unthresholded, roi_dir=args.roi_dir,
+        reference_affinities=args.reference_affinities, offline=args.offline, n_bootstrap=args.n_bootstrap,
+        n_permutations=args.group_permutations, tree_bootstrap=args.tree_bootstrap,
+        bootstrap_block_mm=args.bootstrap_block_mm, top_k=args.top_k, seed=args.seed,
+        command_line=shlex.join(["bids_taskenc", *argv]), progress=args.verbose > 0)
 
 
 def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
-    from ..group.run import GroupInputError, run_group
+    from ..group import GroupInputError
+    from ..workflow.group import run_group
     from .timing import Laps
 
     laps = Laps("group level")
@@ -509,30 +504,19 @@ def run_group_level(args, argv: list[str]) -> int:
     output_dir = check_output_dir(bids_dir, args.output_dir)
     if not output_dir.is_dir():
         raise InputMissingError(f"{output_dir}: no participant outputs (run the participant level first)")
-    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
-    task = args.task_label[0] if args.task_label else None
     _open_run_log(output_dir)
     try:
-        summary = run_group(output_dir, task=task, participants=participants, space=args.space,
-                            fdr_alpha=args.fdr_alpha, thresholded=not args.unthresholded,
-                            roi_masks=_group_roi_masks(bids_dir, args.roi_dir, output_dir, participants),
-                            reference_affinities=args.reference_affinities, offline=args.offline,
-                            n_bootstrap=args.n_bootstrap, n_permutations=args.group_permutations,
-                            tree_bootstrap=args.tree_bootstrap, bootstrap_block_mm=args.bootstrap_block_mm,
-                            top_k=args.top_k, seed=args.seed,
-                            command_line=shlex.join(["bids_taskenc", *argv]),
-                            log=lambda msg: log.info("%s", msg), progress=args.verbose > 0)
+        outcome = run_group(bids_dir, output_dir, group_settings(args, argv))
     except GroupInputError as exc:
         raise InputMissingError(str(exc)) from exc
-    written = summary.get("files", []) if isinstance(summary, dict) else []
     laps.lap("group analysis")
-    _say(f"bids_taskenc group: wrote {len(written)} files to {output_dir / 'group'}")
+    _say(f"bids_taskenc group: wrote {len(outcome.files)} files to {output_dir / 'group'}")
     if args.no_reports:
         return EXIT_OK
-    outcome = build_level_reports(args, output_dir, participants=[], group=True)
+    reports = build_level_reports(args, output_dir, participants=[], group=True)
     laps.lap("group report")
-    _print_report_outcome(outcome)
-    return EXIT_FAILURE if outcome.failures else EXIT_OK
+    _print_report_outcome(reports)
+    return EXIT_FAILURE if reports.failures else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,8 @@ shared labels is an error (:class:`GroupInputError`).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +22,8 @@ import nibabel as nib
 import numpy as np
 
 from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
-from bids_taskenc.outputs.naming import (
-    bids_label,
-    derivative_path,
-    parse_derivative_name,
-    sidecar_path,
-    strip_prefix,
-)
+from bids_taskenc.outputs import reading
+from bids_taskenc.outputs.naming import sidecar_path, strip_prefix
 
 #: Spaces that are participant-specific: no voxelwise group maps there.
 NATIVE_SPACES = frozenset({"T1w", "T2w", "native", "fsnative", "anat", "func", "boldref", "orig"})
@@ -36,6 +31,15 @@ NATIVE_SPACES = frozenset({"T1w", "T2w", "native", "fsnative", "anat", "func", "
 
 class GroupInputError(ValueError):
     """The participant outputs cannot feed the group step (one line, names the file/folder)."""
+
+
+@contextmanager
+def _as_group_error() -> Iterator[None]:
+    """A participant output that cannot be read is a :class:`GroupInputError` (same message)."""
+    try:
+        yield
+    except reading.DerivativeReadError as exc:
+        raise GroupInputError(str(exc)) from exc
 
 
 @dataclass
@@ -94,10 +98,9 @@ class ParticipantMaps:
         keep = below_fdr_level(self.q, self.fdr_level[:, None])
         return np.where(keep, self.r, 0.0)
 
-    def roi_indices(self, roi_mask: np.ndarray) -> np.ndarray:
-        """Column indices (into ``r``) of the voxels inside ``roi_mask`` ``(X, Y, Z)``."""
-        inside = roi_mask[self.mask]
-        return np.flatnonzero(inside)
+    def mask_image(self) -> nib.Nifti1Image:
+        """The brain mask as a uint8 NIfTI image: the grid ROI masks are brought to."""
+        return nib.Nifti1Image(self.mask.astype(np.uint8), self.affine)
 
 
 @dataclass
@@ -128,17 +131,13 @@ def scan(output_dir: str | Path) -> Catalogue:
     if not root.is_dir():
         raise GroupInputError(f"output folder {root} does not exist")
     entries: dict[tuple[str, str, str], dict[str, Path]] = {}
-    for path in sorted(root.glob("sub-*/func/*_statmap.nii.gz")):
-        try:
-            ent = parse_derivative_name(path.name)
-        except ValueError:
-            continue
-        if ent.get("stat") != "r" or "hemi" in ent or "roi" in ent or "ses" in ent:
-            continue
-        if not all(k in ent for k in ("sub", "task", "space", "desc")):
-            continue
-        key = (ent["sub"], ent["task"], ent["space"])
-        entries.setdefault(key, {})[ent["desc"]] = path
+    for participant in reading.list_participants(root):
+        for ent, path in reading.participant_files(root, participant, "*_statmap.nii.gz"):
+            if ent.get("stat") != "r" or "hemi" in ent or "roi" in ent or "ses" in ent:
+                continue
+            if not all(k in ent for k in ("sub", "task", "space", "desc")):
+                continue
+            entries.setdefault((ent["sub"], ent["task"], ent["space"]), {})[ent["desc"]] = path
     if not entries:
         raise GroupInputError(
             f"no participant outputs (sub-*/func/*_stat-r_statmap.nii.gz) in {root}"
@@ -165,20 +164,29 @@ def select(
     messages : list[str]
         Warnings (e.g. feature spaces dropped because not every participant has them).
     """
-    root = catalogue.output_dir
-    messages: list[str] = []
-    tasks = catalogue.tasks
+    task = _choose_task(catalogue, task)
+    chosen = _choose_participants(catalogue, task, participants)
+    spaces = _choose_spaces(catalogue, task, chosen, space)
+    labels, messages = _shared_labels(catalogue, task, spaces)
+    return task, spaces, labels, messages
+
+
+def _choose_task(catalogue: Catalogue, task: str | None) -> str:
+    root, tasks = catalogue.output_dir, catalogue.tasks
     if task is None:
         if len(tasks) > 1:
             raise GroupInputError(
                 f"several tasks in {root} ({', '.join(tasks)}); choose one with --task-label (task= in Python)"
             )
-        task = tasks[0]
-    else:
-        task = strip_prefix(str(task), "task")
-        if task not in tasks:
-            raise GroupInputError(f"task {task!r} not found in {root} (found: {', '.join(tasks)})")
+        return tasks[0]
+    task = strip_prefix(str(task), "task")
+    if task not in tasks:
+        raise GroupInputError(f"task {task!r} not found in {root} (found: {', '.join(tasks)})")
+    return task
 
+
+def _choose_participants(catalogue: Catalogue, task: str, participants: Iterable[str] | None) -> list[str]:
+    root = catalogue.output_dir
     available = sorted({p for p, t, _ in catalogue.entries if t == task})
     if participants is None:
         chosen = available
@@ -192,7 +200,11 @@ def select(
         chosen = sorted(dict.fromkeys(chosen))
     if not chosen:
         raise GroupInputError(f"no participants selected in {root}")
+    return chosen
 
+
+def _choose_spaces(catalogue: Catalogue, task: str, chosen: list[str], space: str | None) -> dict[str, str]:
+    root = catalogue.output_dir
     spaces_of = {p: sorted({s for q, t, s in catalogue.entries if q == p and t == task}) for p in chosen}
     if space is not None:
         space = strip_prefix(str(space), "space")
@@ -201,25 +213,29 @@ def select(
             raise GroupInputError(
                 f"space {space!r} missing for {', '.join('sub-' + p for p in lacking)} in {root}"
             )
-        spaces = {p: space for p in chosen}
-    else:
-        common = set.intersection(*(set(s) for s in spaces_of.values()))
-        spaces = {}
-        for p in chosen:
-            if len(spaces_of[p]) == 1:
-                spaces[p] = spaces_of[p][0]
-            elif len(common) == 1:
-                spaces[p] = next(iter(common))
-            else:
-                raise GroupInputError(
-                    f"sub-{p} has several spaces ({', '.join(spaces_of[p])}) in {root / ('sub-' + p)}; choose one with --space (space= in Python)"
-                )
+        return {p: space for p in chosen}
+    common = set.intersection(*(set(s) for s in spaces_of.values()))
+    spaces = {}
+    for p in chosen:
+        if len(spaces_of[p]) == 1:
+            spaces[p] = spaces_of[p][0]
+        elif len(common) == 1:
+            spaces[p] = next(iter(common))
+        else:
+            raise GroupInputError(
+                f"sub-{p} has several spaces ({', '.join(spaces_of[p])}) in {root / ('sub-' + p)}; "
+                "choose one with --space (space= in Python)"
+            )
+    return spaces
 
-    label_sets = {p: set(catalogue.entries[(p, task, spaces[p])]) for p in chosen}
+
+def _shared_labels(catalogue: Catalogue, task: str, spaces: dict[str, str]) -> tuple[list[str], list[str]]:
+    messages: list[str] = []
+    label_sets = {p: set(catalogue.entries[(p, task, spaces[p])]) for p in spaces}
     shared = set.intersection(*label_sets.values())
     union = set.union(*label_sets.values())
     if shared != union:
-        for p in chosen:
+        for p in spaces:
             extra = sorted(label_sets[p] - shared)
             if extra:
                 messages.append(
@@ -227,38 +243,10 @@ def select(
                 )
     if len(shared) < 2:
         raise GroupInputError(
-            f"fewer than 2 feature spaces shared by all participants of task {task} in {root} "
+            f"fewer than 2 feature spaces shared by all participants of task {task} in {catalogue.output_dir} "
             f"(shared: {', '.join(sorted(shared)) or 'none'})"
         )
-    return task, spaces, sorted(shared), messages
-
-
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        raise GroupInputError(f"sidecar {path} is missing")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GroupInputError(f"sidecar {path} is not valid JSON: {exc}") from exc
-
-
-def _read_volume(path: Path, shape=None, affine=None) -> tuple[np.ndarray, np.ndarray]:
-    if not path.exists():
-        raise GroupInputError(f"file {path} is missing")
-    try:
-        img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises several types for broken files
-        raise GroupInputError(f"cannot read {path}: {exc}") from exc
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise GroupInputError(f"{path} is {data.ndim}-D; a 3-D map is expected")
-    if shape is not None and data.shape != tuple(shape):
-        raise GroupInputError(f"{path} has shape {data.shape}, the brain mask has {tuple(shape)}")
-    if affine is not None and not np.allclose(img.affine, affine, atol=1e-4):
-        raise GroupInputError(f"{path} has a different affine from its brain mask")
-    return data, np.asarray(img.affine, dtype=float)
+    return sorted(shared), messages
 
 
 def load_participant(
@@ -279,11 +267,9 @@ def load_participant(
         Naming the missing/inconsistent file (mask, map or sidecar).
     """
     root = Path(output_dir)
-    mask_path = derivative_path(
-        root, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"
-    )
-    mask_data, affine = _read_volume(mask_path)
-    mask = mask_data > 0
+    with _as_group_error():
+        mask, mask_img, mask_path = reading.read_brain_mask(root, participant, task, space)
+    affine = np.asarray(mask_img.affine, dtype=float)
     if not mask.any():
         raise GroupInputError(f"brain mask {mask_path} is empty")
     files = [mask_path]
@@ -293,33 +279,20 @@ def load_participant(
     levels = np.empty(len(labels))
     sidecars: dict[str, dict] = {}
     for i, label in enumerate(labels):
-        ents = dict(sub=participant, task=task, space=space, desc=label, suffix="statmap", extension=".nii.gz")
-        r_path = derivative_path(root, stat="r", **ents)
-        data, _ = _read_volume(r_path, mask.shape, affine)
-        r[i] = np.nan_to_num(data[mask].astype(float), nan=0.0)
-        side = _read_json(sidecar_path(r_path))
-        sidecars[label] = side
+        r_path = reading.statmap_path(root, participant, task, space, label, "r")
+        with _as_group_error():
+            r[i] = np.nan_to_num(reading.read_masked(r_path, mask, affine), nan=0.0)
+            sidecars[label] = reading.read_sidecar(sidecar_path(r_path))
         files += [r_path, sidecar_path(r_path)]
-        levels[i] = float(fdr_alpha) if fdr_alpha is not None else recorded_fdr_level(side, np.nan)
+        levels[i] = float(fdr_alpha) if fdr_alpha is not None else recorded_fdr_level(sidecars[label], np.nan)
         if read_q:
-            q_path = derivative_path(root, stat="q", **ents)
-            qdata, _ = _read_volume(q_path, mask.shape, affine)
-            q[i] = np.nan_to_num(qdata[mask].astype(float), nan=1.0)
+            q_path = reading.statmap_path(root, participant, task, space, label, "q")
+            with _as_group_error():
+                q[i] = np.nan_to_num(reading.read_masked(q_path, mask, affine), nan=1.0)
             files.append(q_path)
-    return ParticipantMaps(
-        participant=participant,
-        task=task,
-        space=space,
-        labels=list(labels),
-        r=r,
-        q=q,
-        fdr_level=levels,
-        mask=mask,
-        affine=affine,
-        sidecars=sidecars,
-        files=files,
-        sidecar_root=root,
-    )
+    return ParticipantMaps(participant=participant, task=task, space=space, labels=list(labels), r=r, q=q,
+                           fdr_level=levels, mask=mask, affine=affine, sidecars=sidecars, files=files,
+                           sidecar_root=root)
 
 
 def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> float:
@@ -345,9 +318,7 @@ def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> f
         found: dict[float, Path] = {}
         for m in maps:
             for label, value in zip(m.labels, m.fdr_level):
-                side = sidecar_path(derivative_path(
-                    m.sidecar_root, sub=m.participant, task=m.task, space=m.space, desc=label, stat="r",
-                    suffix="statmap", extension=".nii.gz"))
+                side = sidecar_path(reading.statmap_path(m.sidecar_root, m.participant, m.task, m.space, label, "r"))
                 if not np.isfinite(value):
                     raise GroupInputError(
                         f"sidecar {side} has no FDRLevel (a number); give --fdr-alpha (fdr_alpha= in Python)")
@@ -378,60 +349,71 @@ def feature_info(maps: list[ParticipantMaps]) -> dict[str, dict[str, str]]:
     return info
 
 
-def load_roi_masks(
-    roi_masks: Mapping[str, str | Path | Mapping[str, str | Path | list]] | None,
-    maps: list[ParticipantMaps],
-) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
-    """Read ROI masks for each participant.
+@dataclass
+class GroupInputs:
+    """Everything the group computation reads: the selected participants' maps and the one FDR level.
 
-    ``roi_masks`` maps an ROI name to either one NIfTI path (used for every
-    participant; may contain ``{participant}`` / ``{sub}`` placeholders) or a
-    mapping participant -> path, or participant -> list of paths whose union is
-    the ROI (e.g. the two hemispheres). A mask on another grid than the
-    participant's maps is resampled to it (nearest neighbour), as the
-    participant level does.
-
-    Returns
-    -------
-    rois : dict[str, dict[str, ndarray]]
-        ``rois[roi_label][participant]`` = ``(X, Y, Z)`` bool mask.
+    Attributes
+    ----------
+    output_dir : Path
+        The derivatives folder read.
+    task : str
+    spaces : dict[str, str]
+        Space of each participant (label without ``sub-``).
+    labels : list[str]
+        Feature labels shared by every participant, sorted.
+    maps : list[ParticipantMaps]
+        One per participant, sorted by label.
+    info : dict[str, dict[str, str]]
+        :func:`feature_info`.
+    fdr_level : float
+        :func:`resolve_fdr_level`.
+    fdr_level_given : bool
+        True when the level came from ``fdr_alpha`` rather than the sidecars.
+    thresholded : bool
+        Whether q maps were read (the similarity of FDR-thresholded maps).
     messages : list[str]
+        What the selection dropped.
     """
-    if not roi_masks:
-        return {}, []
-    from nilearn.image import resample_to_img
 
-    rois: dict[str, dict[str, np.ndarray]] = {}
-    messages: list[str] = []
-    for name, spec in roi_masks.items():
-        label = bids_label(str(name))
-        rois[label] = {}
-        for pm in maps:
-            p = pm.participant
-            if isinstance(spec, Mapping):
-                raw = spec.get(p, spec.get(f"sub-{p}"))
-                if raw is None:
-                    messages.append(f"ROI {label}: no mask given for sub-{p}; skipped")
-                    continue
-            else:
-                raw = spec
-            union = np.zeros(pm.mask.shape, dtype=bool)
-            for one in raw if isinstance(raw, (list, tuple)) else [raw]:
-                path = Path(str(one).format(participant=p, sub=p))
-                if not path.exists():
-                    raise GroupInputError(f"ROI mask {path} ({label}, sub-{p}) does not exist")
-                try:
-                    img = nib.load(str(path))
-                except Exception as exc:
-                    raise GroupInputError(f"cannot read ROI mask {path}: {exc}") from exc
-                if img.ndim == 4 and img.shape[3] == 1:
-                    img = nib.Nifti1Image(np.asanyarray(img.dataobj)[..., 0], img.affine)
-                if img.ndim != 3:
-                    raise GroupInputError(f"ROI mask {path} must be 3-D, got shape {img.shape}")
-                if img.shape != pm.mask.shape or not np.allclose(img.affine, pm.affine, atol=1e-3):
-                    target = nib.Nifti1Image(pm.mask.astype(np.uint8), pm.affine)
-                    img = resample_to_img(img, target, interpolation="nearest", force_resample=True,
-                                          copy_header=True)
-                union |= np.asanyarray(img.dataobj) > 0
-            rois[label][p] = union
-    return rois, messages
+    output_dir: Path
+    task: str
+    spaces: dict[str, str]
+    labels: list[str]
+    maps: list[ParticipantMaps]
+    info: dict[str, dict[str, str]]
+    fdr_level: float
+    fdr_level_given: bool
+    thresholded: bool
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def participants(self) -> list[str]:
+        return [m.participant for m in self.maps]
+
+
+def read_group_inputs(
+    output_dir: str | Path,
+    *,
+    task: str | None = None,
+    participants: Iterable[str] | None = None,
+    space: str | None = None,
+    fdr_alpha: float | None = None,
+    thresholded: bool = True,
+) -> GroupInputs:
+    """Select and read the participant outputs the group level compares (:func:`select`, :func:`load_participant`).
+
+    Raises
+    ------
+    GroupInputError
+        See :func:`scan`, :func:`select`, :func:`load_participant`, :func:`resolve_fdr_level`.
+    """
+    root = Path(output_dir)
+    task, spaces, labels, messages = select(scan(root), task=task, participants=participants, space=space)
+    maps = [load_participant(root, p, task, spaces[p], labels, fdr_alpha=fdr_alpha, read_q=thresholded)
+            for p in sorted(spaces)]
+    info = feature_info(maps)
+    level = resolve_fdr_level(fdr_alpha, maps)
+    return GroupInputs(output_dir=root, task=task, spaces=spaces, labels=labels, maps=maps, info=info,
+                       fdr_level=level, fdr_level_given=fdr_alpha is not None, thresholded=bool(thresholded),
+                       messages=messages)

@@ -1,8 +1,8 @@
 """The group level is written into a staging folder and swapped in when complete, like a participant.
 
-:func:`staged` wraps :func:`bids_taskenc.group.run.run_group`: every file goes
-to ``<output_dir>/.group.<random>/`` (same relative paths), and only when the
-whole group level succeeded is the staged ``group/`` renamed onto the old one
+:func:`bids_taskenc.group.write.write_group_results` writes through a
+:class:`GroupStage`: every file goes to ``<output_dir>/.group.<random>/`` (same
+relative paths), and only when the whole group level is written is the staged ``group/`` renamed onto the old one
 and the per-participant group files (``sub-X/func/..._matrix.*``) moved beside
 the maps. So a group run killed midway leaves the previous group outputs
 untouched (never sidecars of two runs side by side), and a rerun over fewer
@@ -14,7 +14,6 @@ next group run (unless its owner, a process on this host, is still alive).
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -81,23 +80,3 @@ class GroupStage:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, target)
         self.discard()
-
-
-def staged(run_group):
-    """Decorator: ``run_group(output_dir, ..., _stage=GroupStage)``, committed when it returns."""
-
-    @functools.wraps(run_group)
-    def wrapper(output_dir, *args, **kwargs):
-        root = Path(output_dir)
-        if not root.is_dir():  # run_group says what is missing
-            return run_group(output_dir, *args, **kwargs)
-        stage = GroupStage(root)
-        try:
-            result = run_group(output_dir, *args, _stage=stage, **kwargs)
-        except BaseException:
-            stage.discard()
-            raise
-        stage.commit()
-        return result
-
-    return wrapper

@@ -128,7 +128,62 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
     if not loaded:
         raise FileNotFoundError(f"no participant outputs under {out}")
     first = loaded[0].first_sidecar
-    grid = first.get("AlphaGrid") or []
+    task = loaded[0].task
+    sim_meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
+    views = brain_views(out)
+    return {
+        "version": __version__,
+        "participants": [f"sub-{d.participant}" for d in loaded],
+        "task": task,
+        "space": loaded[0].space,
+        "per_participant": [_participant_facts(d) for d in loaded],
+        "differences": _differences(loaded),
+        **_response_facts(loaded),
+        **_feature_facts(loaded),
+        **_fit_facts(first),
+        **_roi_facts(loaded),
+        "contrasts": _contrast_facts(loaded),
+        "partitionings": _partitioning_facts(loaded),
+        "gifti": any(next(iter(Path(out, f"sub-{d.participant}", "func").glob("*_space-fsaverage5_*.func.gii")),
+                          None) for d in loaded),
+        "group_ran": bool(sim_meta),
+        "group_settings": sim_meta.get("Settings", {}),
+        "group_participants": sim_meta.get("Participants", []),
+        "consistency": read_json(group_file(out, task, "consistency", "stats", ".json")),
+        "comparison": read_json(group_file(out, task, "taskonomy", "comparison", ".json")),
+        "pycortex": "pycortex" in views,
+        "views": sorted(views),
+        "versions": _versions_used(first, sim_meta, views),
+    }
+
+
+def _participant_facts(data) -> dict:
+    """One participant's row of the data table: sessions, runs, trials, images, voxels, split."""
+    resp = data.first_sidecar.get("Responses", {})
+    split = data.first_sidecar.get("Split", {})
+    return {
+        "participant": data.participant, "sessions": len(data.sessions()), "runs": resp.get("NRuns", "n/a"),
+        "trials": resp.get("NTrials", "n/a"), "images": resp.get("NImages", "n/a"),
+        "repeated": resp.get("NRepeatedImages", "n/a"), "voxels": resp.get("NVoxels", int(data.mask.sum())),
+        "n_train": split.get("NTrain", "n/a"), "n_test": split.get("NTest", "n/a"),
+    }
+
+
+def _response_facts(loaded: list) -> dict:
+    """How the responses were estimated (from the first participant) and whether a noise ceiling was computed."""
+    resp = loaded[0].first_sidecar.get("Responses", {})
+    return {
+        "response_model": resp.get("ResponseModel", "n/a"),
+        "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
+        "confounds": ", ".join(resp.get("Confounds") or []),
+        "units": resp.get("Units"),
+        "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
+        "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
+    }
+
+
+def _feature_facts(loaded: list) -> dict:
+    """The feature spaces fitted (any participant), in the page's group order, and their families."""
     features = {}
     for data in loaded:
         for f in data.features:
@@ -136,68 +191,21 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
                 "label": f.label, "name": f.name, "group": f.group,
                 "dimension": f.sidecar.get("FeatureDimension", f.sidecar.get("NFeatures", "n/a")),
             })
-    per = []
-    for data in loaded:
-        resp = data.first_sidecar.get("Responses", {})
-        sessions = data.sessions()
-        per.append({
-            "participant": data.participant, "sessions": len(sessions), "runs": resp.get("NRuns", "n/a"),
-            "trials": resp.get("NTrials", "n/a"), "images": resp.get("NImages", "n/a"),
-            "repeated": resp.get("NRepeatedImages", "n/a"), "voxels": resp.get("NVoxels", int(data.mask.sum())),
-            "n_train": data.first_sidecar.get("Split", {}).get("NTrain", "n/a"),
-            "n_test": data.first_sidecar.get("Split", {}).get("NTest", "n/a"),
-        })
-    split = first.get("Split", {})
-    resp = first.get("Responses", {})
-    task = loaded[0].task
     names = [f["name"] for f in features.values()]
-    contrasts = {}
-    for data in loaded:
-        for c in data.contrasts:
-            contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
-                                           "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
-                                           "test": c.info.get("Test"),
-                                           # maps written before Williams' t only had the bootstrap p
-                                           "method": c.info.get("PValueMethod", "bootstrap"),
-                                           "ci_level": c.info.get("CILevel")})
-    partitionings = {}
-    for data in loaded:
-        for info in (vp.info for vp in data.partitionings):
-            partitionings.setdefault(info.get("Name"), {
-                "name": info.get("Name"),
-                "sets": [{"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])],
-                "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
-            })
-    roi_tables = [d.roi_table for d in loaded if d.roi_table is not None]
-    rois = sorted({str(r) for t in roi_tables for r in t["roi"] if not str(r).startswith(("LH-", "RH-"))})
-    sim_meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
-    consistency = read_json(group_file(out, task, "consistency", "stats", ".json"))
-    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
-    gifti = any(next(iter(Path(out, f"sub-{d.participant}", "func").glob("*_space-fsaverage5_*.func.gii")), None)
-                for d in loaded)
-    views = brain_views(out)
-    versions = dict(first.get("SoftwareVersions", {}))
-    for key, value in sim_meta.get("SoftwareVersions", {}).items():
-        versions.setdefault(key, value)
-    versions.update(_report_versions("pycortex" in views))
-    device = str(first.get("Device", "n/a"))
     return {
-        "version": __version__,
-        "participants": [f"sub-{d.participant}" for d in loaded],
-        "task": task,
-        "space": loaded[0].space,
-        "per_participant": per,
-        "differences": _differences(loaded),
-        "response_model": resp.get("ResponseModel", "n/a"),
-        "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
-        "confounds": ", ".join(resp.get("Confounds") or []),
-        "units": resp.get("Units"),
-        "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
-        "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
         "features": sorted(features.values(), key=lambda f: (group_rank(f["group"]), f["label"])),
         "taskonomy": any(n.startswith("taskonomy:") for n in names),
         "torchvision": any(n.startswith("torchvision:") for n in names),
         "user_features": any(n.startswith("user:") for n in names),
+    }
+
+
+def _fit_facts(first: dict) -> dict:
+    """The split, cross-validation, ridge grid, precision, device, p-values and FDR of the fit (first map)."""
+    split = first.get("Split", {})
+    grid = first.get("AlphaGrid") or []
+    device = str(first.get("Device", "n/a"))
+    return {
         "n_train": split.get("NTrain", "n/a"),
         "n_test": split.get("NTest", "n/a"),
         "test_fraction": split.get("TestFraction", "n/a"),
@@ -215,20 +223,49 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         "pvalue_sides": first.get("PValueSides", "n/a"),
         "n_permutations": first.get("NPermutations", 0),
         "fdr_level": first.get("FDRLevel", "n/a"),
-        "rois": rois,
-        "roi_p": any("p_mean_r" in t.columns for t in roi_tables),
-        "contrasts": list(contrasts.values()),
-        "partitionings": list(partitionings.values()),
-        "gifti": gifti,
-        "group_ran": bool(sim_meta),
-        "group_settings": sim_meta.get("Settings", {}),
-        "group_participants": sim_meta.get("Participants", []),
-        "consistency": consistency,
-        "comparison": comparison,
-        "pycortex": "pycortex" in views,
-        "views": sorted(views),
-        "versions": versions,
     }
+
+
+def _roi_facts(loaded: list) -> dict:
+    roi_tables = [d.roi_table for d in loaded if d.roi_table is not None]
+    return {
+        "rois": sorted({str(r) for t in roi_tables for r in t["roi"] if not str(r).startswith(("LH-", "RH-"))}),
+        "roi_p": any("p_mean_r" in t.columns for t in roi_tables),
+    }
+
+
+def _contrast_facts(loaded: list) -> list[dict]:
+    contrasts = {}
+    for data in loaded:
+        for c in data.contrasts:
+            contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
+                                           "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
+                                           "test": c.info.get("Test"),
+                                           # maps written before Williams' t only had the bootstrap p
+                                           "method": c.info.get("PValueMethod", "bootstrap"),
+                                           "ci_level": c.info.get("CILevel")})
+    return list(contrasts.values())
+
+
+def _partitioning_facts(loaded: list) -> list[dict]:
+    partitionings = {}
+    for data in loaded:
+        for info in (vp.info for vp in data.partitionings):
+            partitionings.setdefault(info.get("Name"), {
+                "name": info.get("Name"),
+                "sets": [{"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])],
+                "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
+            })
+    return list(partitionings.values())
+
+
+def _versions_used(first: dict, sim_meta: dict, views: set[str]) -> dict:
+    """Software of the analysis (its sidecars), of the group level where it adds any, and of the report's figures."""
+    versions = dict(first.get("SoftwareVersions", {}))
+    for key, value in sim_meta.get("SoftwareVersions", {}).items():
+        versions.setdefault(key, value)
+    versions.update(_report_versions("pycortex" in views))
+    return versions
 
 
 def _markdown_to_html(text: str) -> str:

@@ -13,7 +13,7 @@ from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
 from bids_taskenc.report.inputs import (find_tasks, group_file, load_group_maps, matrix_from_table, read_json,
                                         read_table)
-from bids_taskenc.report.render import figure_path, prune_figures, render_page
+from bids_taskenc.report.render import Figures, prune_figures, render_page
 from bids_taskenc.report.logs import log_links
 
 
@@ -78,16 +78,8 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         When the group level has not been run (no similarity matrix).
     """
     out = Path(output_dir)
-    if task is None:
-        tasks = find_tasks(out)
-        if not tasks:
-            raise FileNotFoundError(f"no group-level outputs under {out / 'group'}")
-        task = tasks[0]
-    sim = matrix_from_table(read_table(group_file(out, task, "similarity", "matrix", ".tsv")))
-    if sim is None:
-        raise FileNotFoundError(f"{group_file(out, task, 'similarity', 'matrix', '.tsv')} is missing: "
-                                "run the group level first")
-    labels, matrix = sim
+    task = _group_task(out, task)
+    labels, matrix = _similarity(out, task)
     meta = read_json(group_file(out, task, "similarity", "matrix", ".json"))
     tree = read_json(group_file(out, task, "tree", "dendrogram", ".json"))
     settings = meta.get("Settings", {})
@@ -95,67 +87,16 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
     order = [t for t in tree.get("LeafOrder", labels) if t in labels] or list(labels)
     order += [t for t in labels if t not in order]  # spaces left out of the tree go last
     top_k = int(settings.get("TopK", 3))
-    figs: dict[str, str] = {}
-    written: list[Path] = []
-
-    def fig(desc: str) -> Path:
-        path, figs[desc] = figure_path(out, task=task, desc=desc)
-        written.append(path)
-        return path
-
-    ordered, ordered_matrix = _reorder(labels, matrix, order)
-    groupfigs.similarity_heatmap(ordered_matrix, ordered, group_of, fig("similarity"),
-                                 title="brain: cosine similarity of the thresholded r maps (tree order)")
-
-    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
-    ref = matrix_from_table(read_table(group_file(out, task, "taskonomysimilarity", "matrix", ".tsv")))
-    if ref is not None:
-        ref_labels, ref_matrix = _reorder(*ref, order)
-        groupfigs.similarity_heatmap(ref_matrix, ref_labels, group_of, fig("taskonomysimilarity"),
-                                     title="Taskonomy: transfer-out similarity (brain's tree order)",
-                                     vmin=float(np.floor(10 * np.nanmin(ref_matrix)) / 10))
-
     participants = meta.get("Participants", [])
-    per = []
-    for p in participants:
-        m = matrix_from_table(read_table(derivative_path(out, sub=p, task=task, desc="similarity",
-                                                          suffix="matrix", extension=".tsv")))
-        if m is not None:
-            per.append((f"sub-{p}", _reorder(*m, order)[1]))
-    if len(per) > 1:
-        groupfigs.matrix_grid(per, ordered, group_of, fig("participantsimilarity"))
-
-    ref_tree = read_json(group_file(out, task, "taskonomytree", "dendrogram", ".json"))
-    trees = []
-    if tree.get("Linkage"):
-        trees.append(("brain (this dataset)", tree["Linkage"], tree["LinkageLeaves"], group_of))
-    if ref_tree.get("Linkage"):
-        trees.append(("Taskonomy (transfer affinities)", ref_tree["Linkage"], ref_tree["LinkageLeaves"], group_of))
-    if trees:
-        groupfigs.dendrograms(trees, fig("trees"))
-
-    panels = [("brain", ordered, ordered_matrix)]
-    if ref is not None:
-        panels.append(("Taskonomy", ref_labels, ref_matrix))
-    groupfigs.task_graphs(panels, group_of, top_k, fig("graph"))
-    neighbours = groupfigs.neighbour_counts(ordered_matrix, ordered, top_k)
-
-    pairs = read_table(group_file(out, task, "taskonomy", "comparison", ".tsv"))
-    if pairs is not None and len(pairs):
-        groupfigs.comparison_scatter(pairs, fig("comparison"), spearman=comparison.get("Spearman"))
-
-    roi_panels = []
-    for path in sorted((out / "group").glob(f"task-{task}_roi-*_desc-similarity_matrix.tsv")):
-        m = matrix_from_table(read_table(path))
-        roi = path.name.split("_roi-")[1].split("_")[0]
-        if m is not None:
-            roi_panels.append((roi, _reorder(*m, order)[1]))
-    if roi_panels:
-        groupfigs.matrix_grid(roi_panels, ordered, group_of, fig("roisimilarity"))
-    maps_section = _group_map_figure(out, task, ordered, group_of, settings, len(participants), fig)
-    prune_figures(out, f"task-{task}_", written)
-
-    consistency = read_json(group_file(out, task, "consistency", "stats", ".json"))
+    figs = Figures(out, task=task)
+    ordered, ordered_matrix = _reorder(labels, matrix, order)
+    ref = _matrix_figures(out, task, order, (ordered, ordered_matrix), group_of, participants, figs)
+    ref_tree = _tree_figure(out, task, tree, group_of, figs)
+    neighbours = _graph_figure((ordered, ordered_matrix), ref, group_of, top_k, figs)
+    comparison = _comparison_figure(out, task, figs)
+    roi_panels = _roi_figure(out, task, order, ordered, group_of, figs)
+    maps_section = _group_map_figure(out, task, ordered, group_of, settings, len(participants), figs)
+    prune_figures(out, f"task-{task}_", figs.written)
     return render_page(
         "group.html.j2",
         out / "group.html",
@@ -166,7 +107,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         spaces=meta.get("Spaces", {}),
         settings=settings,
         features=[(t, meta.get("FeatureSpaces", {}).get(t, t), group_of.get(t, "other")) for t in ordered],
-        figs=figs,
+        figs=figs.names,
         has_reference=bool(ref_tree),
         top_k=top_k,
         isolated=[t for t, c in neighbours.items() if c == 0],
@@ -178,7 +119,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         bootstrap=tree.get("Bootstrap"),
         excluded=tree.get("ExcludedFeatureSpaces", []),
         tied=tree.get("TiedClades", []),
-        consistency=consistency,
+        consistency=read_json(group_file(out, task, "consistency", "stats", ".json")),
         pairs=_records(read_table(group_file(out, task, "consistency", "stats", ".tsv"))),
         clades=_records(read_table(group_file(out, task, "tree", "clades", ".tsv"))),
         topk=_records(read_table(group_file(out, task, "graph", "topk", ".tsv"))),
@@ -189,3 +130,89 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         config={"Settings": settings, "Inputs": meta.get("Inputs", [])},
         version=__version__,
     )
+
+
+def _group_task(out: Path, task: str | None) -> str:
+    if task is not None:
+        return task
+    tasks = find_tasks(out)
+    if not tasks:
+        raise FileNotFoundError(f"no group-level outputs under {out / 'group'}")
+    return tasks[0]
+
+
+def _similarity(out: Path, task: str) -> tuple[list[str], np.ndarray]:
+    """The averaged similarity matrix (labels, ``(F, F)``); FileNotFoundError when the group level has not run."""
+    sim = matrix_from_table(read_table(group_file(out, task, "similarity", "matrix", ".tsv")))
+    if sim is None:
+        raise FileNotFoundError(f"{group_file(out, task, 'similarity', 'matrix', '.tsv')} is missing: "
+                                "run the group level first")
+    return sim
+
+
+def _matrix_figures(out: Path, task: str, order: list[str], brain: tuple[list[str], np.ndarray], group_of: dict,
+                    participants: list[str], figs: Figures) -> tuple[list[str], np.ndarray] | None:
+    """Heat maps: the brain's similarity, Taskonomy's (returned, in tree order; None without it), each participant's."""
+    ordered, ordered_matrix = brain
+    groupfigs.similarity_heatmap(ordered_matrix, ordered, group_of, figs("similarity"),
+                                 title="brain: cosine similarity of the thresholded r maps (tree order)")
+    ref = matrix_from_table(read_table(group_file(out, task, "taskonomysimilarity", "matrix", ".tsv")))
+    if ref is not None:
+        ref = _reorder(*ref, order)
+        groupfigs.similarity_heatmap(ref[1], ref[0], group_of, figs("taskonomysimilarity"),
+                                     title="Taskonomy: transfer-out similarity (brain's tree order)",
+                                     vmin=float(np.floor(10 * np.nanmin(ref[1])) / 10))
+    per = []
+    for p in participants:
+        m = matrix_from_table(read_table(derivative_path(out, sub=p, task=task, desc="similarity",
+                                                          suffix="matrix", extension=".tsv")))
+        if m is not None:
+            per.append((f"sub-{p}", _reorder(*m, order)[1]))
+    if len(per) > 1:
+        groupfigs.matrix_grid(per, ordered, group_of, figs("participantsimilarity"))
+    return ref
+
+
+def _tree_figure(out: Path, task: str, tree: dict, group_of: dict, figs: Figures) -> dict:
+    """The brain's and Taskonomy's dendrograms side by side; returns Taskonomy's tree record (``{}`` without)."""
+    ref_tree = read_json(group_file(out, task, "taskonomytree", "dendrogram", ".json"))
+    trees = []
+    if tree.get("Linkage"):
+        trees.append(("brain (this dataset)", tree["Linkage"], tree["LinkageLeaves"], group_of))
+    if ref_tree.get("Linkage"):
+        trees.append(("Taskonomy (transfer affinities)", ref_tree["Linkage"], ref_tree["LinkageLeaves"], group_of))
+    if trees:
+        groupfigs.dendrograms(trees, figs("trees"))
+    return ref_tree
+
+
+def _graph_figure(brain: tuple[list[str], np.ndarray], ref, group_of: dict, top_k: int, figs: Figures) -> dict:
+    """The task graphs (brain, and Taskonomy's when compared); returns each task's neighbour count."""
+    panels = [("brain", *brain)]
+    if ref is not None:
+        panels.append(("Taskonomy", *ref))
+    groupfigs.task_graphs(panels, group_of, top_k, figs("graph"))
+    return groupfigs.neighbour_counts(brain[1], brain[0], top_k)
+
+
+def _comparison_figure(out: Path, task: str, figs: Figures) -> dict:
+    """The brain-vs-Taskonomy scatter of task pairs; returns the comparison's record (``{}`` without)."""
+    comparison = read_json(group_file(out, task, "taskonomy", "comparison", ".json"))
+    pairs = read_table(group_file(out, task, "taskonomy", "comparison", ".tsv"))
+    if pairs is not None and len(pairs):
+        groupfigs.comparison_scatter(pairs, figs("comparison"), spearman=comparison.get("Spearman"))
+    return comparison
+
+
+def _roi_figure(out: Path, task: str, order: list[str], ordered: list[str], group_of: dict,
+                figs: Figures) -> list[tuple[str, np.ndarray]]:
+    """The similarity within each ROI, one heat map each; returns ``(roi, matrix)`` panels."""
+    roi_panels = []
+    for path in sorted((out / "group").glob(f"task-{task}_roi-*_desc-similarity_matrix.tsv")):
+        m = matrix_from_table(read_table(path))
+        roi = path.name.split("_roi-")[1].split("_")[0]
+        if m is not None:
+            roi_panels.append((roi, _reorder(*m, order)[1]))
+    if roi_panels:
+        groupfigs.matrix_grid(roi_panels, ordered, group_of, figs("roisimilarity"))
+    return roi_panels

@@ -9,7 +9,6 @@ Everything optional (ROI table, contrasts, GIFTI maps, noise ceiling) is
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 
 from bids_taskenc.core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level, recorded_fdr_level
 from bids_taskenc.core.masks import mask_array, to_volume
+from bids_taskenc.outputs import reading
 from bids_taskenc.outputs.derivatives import read_dataset_links
 from bids_taskenc.outputs.naming import (
     PARTITIONING_ROI_DESC,
@@ -28,6 +28,7 @@ from bids_taskenc.outputs.naming import (
     sidecar_path,
     strip_prefix,
 )
+from bids_taskenc.outputs.reading import list_participants, read_json, read_table  # noqa: F401 (the pages use them)
 
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
@@ -39,23 +40,6 @@ FLAT_SPACE = "fsaverage5"
 def group_rank(group: str | None) -> int:
     """Position of a feature-space group in :data:`GROUP_ORDER` (unknown groups last)."""
     return GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
-
-
-def read_json(path: Path) -> dict:
-    """A JSON file as a dict; ``{}`` when it does not exist."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def read_table(path: Path) -> pd.DataFrame | None:
-    """A BIDS TSV, or ``None`` when absent.
-
-    Only ``n/a`` (and empty cells) are missing values: pandas' default list
-    would turn a feature space labelled ``null`` or ``NA`` into NaN.
-    """
-    if not Path(path).exists():
-        return None
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a", ""])
 
 
 class _FDRThresholded:
@@ -303,21 +287,8 @@ def find_roi_masks_of(data: ParticipantOutputs) -> tuple[dict[str, np.ndarray] |
     return pooled, f"ROI outlines from the masks in {roi_dir} (the ROIDirectory of the ROI table)"
 
 
-def list_participants(output_dir: str | Path) -> list[str]:
-    """Participant labels (without ``sub-``) that have an output folder."""
-    return sorted(strip_prefix(p.name, "sub") for p in Path(output_dir).glob("sub-*") if p.is_dir())
-
-
 def _statmaps(output_dir: Path, participant: str, extension: str = ".nii.gz") -> list[tuple[dict, Path]]:
-    folder = derivative_path(output_dir, sub=participant, suffix="x", extension=".x").parent
-    found = []
-    for path in sorted(folder.glob(f"*{extension}")):
-        try:
-            ents = parse_derivative_name(path.name)
-        except ValueError:
-            continue
-        found.append((ents, path))
-    return found
+    return reading.participant_files(output_dir, participant, f"*{extension}")
 
 
 def find_tasks(output_dir: str | Path, participant: str | None = None) -> list[str]:
@@ -335,14 +306,6 @@ def find_tasks(output_dir: str | Path, participant: str | None = None) -> list[s
             if "task" in ents:
                 tasks.add(ents["task"])
     return sorted(tasks)
-
-
-def _load(path: Path, mask: np.ndarray) -> np.ndarray:
-    return np.asarray(nib.load(path).dataobj, dtype=np.float64)[mask]
-
-
-def _maybe(path: Path, mask: np.ndarray) -> np.ndarray | None:
-    return _load(path, mask) if path.exists() else None
 
 
 def load_participant(output_dir: str | Path, participant: str, task: str | None = None) -> ParticipantOutputs:
@@ -370,55 +333,68 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
     if not r_maps:
         raise FileNotFoundError(f"no r maps for sub-{participant} task-{task} under {output_dir}")
     space = r_maps[0][0].get("space")
-    mask_path = derivative_path(
-        output_dir, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"
-    )
-    mask_img = nib.load(mask_path)
-    mask = mask_array(mask_img)
+    mask, mask_img, _ = reading.read_brain_mask(output_dir, participant, task, space)
     out = ParticipantOutputs(output_dir, participant, task, space, mask_img, mask)
-
-    def path_of(desc: str, stat: str) -> Path:
-        return derivative_path(output_dir, sub=participant, task=task, space=space, desc=desc, stat=stat,
-                               suffix="statmap", extension=".nii.gz")
-
-    for ents, r_path in r_maps:
-        label = ents["desc"]
-        out.features.append(FeatureMaps(
-            label=label, sidecar=read_json(sidecar_path(r_path)), r=_load(r_path, mask),
-            q=_maybe(path_of(label, "q"), mask), alpha=_maybe(path_of(label, "alpha"), mask), r_path=r_path))
-    out.features.sort(key=lambda f: (group_rank(f.group), f.label))
-
-    for ents, path in maps:
-        if ents.get("stat") == "rdiff" and ents.get("task") == task and ents.get("space") == space:
-            label = ents["desc"]
-            out.contrasts.append(ContrastMaps(
-                label=label, sidecar=read_json(sidecar_path(path)), rdiff=_load(path, mask),
-                p=_maybe(path_of(label, "p"), mask), q=_maybe(path_of(label, "q"), mask)))
-        if ents.get("stat") == "jointrsquared" and ents.get("task") == task and ents.get("space") == space:
-            side = read_json(sidecar_path(path))
-            info = side.get("VariancePartitioning")
-            if info:
-                d = ents["desc"]
-                labels = [st.get("Label") for st in info.get("Sets", [])]
-                out.partitionings.append(PartitionMaps(
-                    label=d, info=info, fdr_level=recorded_fdr_level(side, DEFAULT_FDR_LEVEL), joint=_load(path, mask),
-                    shared=_maybe(path_of(d, "sharedrsquared"), mask),
-                    unique={lab: _maybe(path_of(d, f"uniquersquared{lab}"), mask) for lab in labels},
-                    unique_q={lab: _maybe(path_of(d, f"uniqueq{lab}"), mask) for lab in labels}))
-
-    nc_path = path_of("noise", "noiseceiling")
-    if nc_path.exists():
-        out.noise_ceiling, out.noise_ceiling_path = _load(nc_path, mask), nc_path
-        out.noise_sidecar = read_json(sidecar_path(nc_path))
-    out.ncsnr = _maybe(path_of("noise", "ncsnr"), mask)
-    out.splithalf = _maybe(path_of("noise", "splithalf"), mask)
-    out.roi_table = read_table(derivative_path(output_dir, sub=participant, task=task, desc="roi",
-                                               suffix="scores", extension=".tsv"))
-    out.partition_table = read_table(derivative_path(output_dir, sub=participant, task=task,
-                                                     desc=PARTITIONING_ROI_DESC, suffix="scores", extension=".tsv"))
-    out.split = read_table(derivative_path(output_dir, sub=participant, task=task, desc="split",
-                                           suffix="stimuli", extension=".tsv"))
+    out.features = sorted((_feature_maps(out, ents["desc"], path) for ents, path in r_maps),
+                          key=lambda f: (group_rank(f.group), f.label))
+    here = [(e, p) for e, p in maps if e.get("task") == task and e.get("space") == space]
+    out.contrasts = [_contrast_maps(out, e["desc"], p) for e, p in here if e.get("stat") == "rdiff"]
+    out.partitionings = [vp for e, p in here if e.get("stat") == "jointrsquared"
+                         for vp in [_partition_maps(out, e["desc"], p)] if vp is not None]
+    _read_noise(out)
+    _read_tables(out)
     return out
+
+
+def _statmap(out: ParticipantOutputs, desc: str, stat: str) -> Path:
+    return reading.statmap_path(out.output_dir, out.participant, out.task, out.space, desc, stat)
+
+
+def _maybe(out: ParticipantOutputs, desc: str, stat: str) -> np.ndarray | None:
+    return reading.read_masked_if_present(_statmap(out, desc, stat), out.mask)
+
+
+def _feature_maps(out: ParticipantOutputs, label: str, r_path: Path) -> FeatureMaps:
+    return FeatureMaps(label=label, sidecar=read_json(sidecar_path(r_path)), r=reading.read_masked(r_path, out.mask),
+                       q=_maybe(out, label, "q"), alpha=_maybe(out, label, "alpha"), r_path=r_path)
+
+
+def _contrast_maps(out: ParticipantOutputs, label: str, path: Path) -> ContrastMaps:
+    return ContrastMaps(label=label, sidecar=read_json(sidecar_path(path)), rdiff=reading.read_masked(path, out.mask),
+                        p=_maybe(out, label, "p"), q=_maybe(out, label, "q"))
+
+
+def _partition_maps(out: ParticipantOutputs, desc: str, joint_path: Path) -> PartitionMaps | None:
+    """A variance partitioning's maps, or None when the joint map's sidecar does not describe one."""
+    side = read_json(sidecar_path(joint_path))
+    info = side.get("VariancePartitioning")
+    if not info:
+        return None
+    labels = [st.get("Label") for st in info.get("Sets", [])]
+    return PartitionMaps(
+        label=desc, info=info, fdr_level=recorded_fdr_level(side, DEFAULT_FDR_LEVEL),
+        joint=reading.read_masked(joint_path, out.mask), shared=_maybe(out, desc, "sharedrsquared"),
+        unique={lab: _maybe(out, desc, f"uniquersquared{lab}") for lab in labels},
+        unique_q={lab: _maybe(out, desc, f"uniqueq{lab}") for lab in labels})
+
+
+def _read_noise(out: ParticipantOutputs) -> None:
+    nc_path = _statmap(out, "noise", "noiseceiling")
+    if nc_path.exists():
+        out.noise_ceiling, out.noise_ceiling_path = reading.read_masked(nc_path, out.mask), nc_path
+        out.noise_sidecar = read_json(sidecar_path(nc_path))
+    out.ncsnr = _maybe(out, "noise", "ncsnr")
+    out.splithalf = _maybe(out, "noise", "splithalf")
+
+
+def _read_tables(out: ParticipantOutputs) -> None:
+    def table(desc: str, suffix: str) -> pd.DataFrame | None:
+        return read_table(derivative_path(out.output_dir, sub=out.participant, task=out.task, desc=desc,
+                                          suffix=suffix, extension=".tsv"))
+
+    out.roi_table = table("roi", "scores")
+    out.partition_table = table(PARTITIONING_ROI_DESC, "scores")
+    out.split = table("split", "stimuli")
 
 
 def group_file(output_dir: str | Path, task: str, desc: str, suffix: str, extension: str, **entities) -> Path:
@@ -457,13 +433,13 @@ def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> Gro
     if not masks:
         return None
     space = parse_derivative_name(masks[0].name)["space"]
-    mask_img = nib.load(masks[0])
+    mask_img, _ = reading.read_image(masks[0])
     mask = mask_array(mask_img)
     maps = GroupMaps(space, mask_img, mask)
     for label in labels:
         paths = {stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat)
                  for stat in ("meanr", "q")}
         if all(p.exists() for p in paths.values()):
-            maps.meanr[label] = np.asarray(nib.load(paths["meanr"]).dataobj, dtype=np.float64)[mask]
-            maps.q[label] = np.asarray(nib.load(paths["q"]).dataobj, dtype=np.float64)[mask]
+            maps.meanr[label] = reading.read_masked(paths["meanr"], mask)
+            maps.q[label] = reading.read_masked(paths["q"], mask)
     return maps if maps.meanr else None

@@ -83,6 +83,23 @@ def figure_path(output_dir: Path, **entities) -> tuple[Path, str]:
     return Path(output_dir) / FIGURES / name, f"{FIGURES}/{name}"
 
 
+class Figures:
+    """A page's PNG figures: ``figures(desc)`` names one under ``figures/`` and remembers it.
+
+    ``names`` maps each ``desc`` to its ``src`` for the page; ``written`` lists the paths, for :func:`prune_figures`.
+    """
+
+    def __init__(self, output_dir: Path, **entities):
+        self.output_dir, self.entities = Path(output_dir), entities
+        self.names: dict[str, str] = {}
+        self.written: list[Path] = []
+
+    def __call__(self, desc: str) -> Path:
+        path, self.names[desc] = figure_path(self.output_dir, desc=desc, **self.entities)
+        self.written.append(path)
+        return path
+
+
 def prune_figures(output_dir: Path, prefix: str, keep: list[Path]) -> list[Path]:
     """Delete figures named ``<prefix>*`` under ``figures/`` that this rebuild did not write.
 

@@ -223,16 +223,16 @@ def case_group_killed(root):
     _run(root, *THREE)
     _run(root, level="group")
     before = _group_files(root)
-    real = graph.edge_table
+    real = graph.graphml_text  # written after the matrices and the tree: a kill mid-write
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    graph.edge_table = killed
+    graph.graphml_text = killed
     try:
         code, err = _run(root, "--n-bootstrap", "30", level="group")
     finally:
-        graph.edge_table = real
+        graph.graphml_text = real
     after = _group_files(root)
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     return (code, f"{len(changed)} group files changed by the killed run"), ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 
 import pytest
@@ -26,3 +27,14 @@ def affinity_file(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture
+def logged(caplog):
+    """``logged()``: the messages the group level has logged so far (its notes and step times, INFO and above)."""
+    caplog.set_level(logging.INFO, logger="bids_taskenc")
+
+    def messages() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.startswith("bids_taskenc.group")]
+
+    return messages

@@ -191,3 +191,15 @@ def main_effect_null(rng: np.random.Generator, n_tasks: int, kind: str, n_voxels
         ref = np.minimum(a[:, None], a[None, :])
     noise = rng.normal(0.0, 0.3 * ref.std(), ref.shape)
     return maps, ref + (noise + noise.T) / 2
+
+
+def run_group(root: Path, *, cache_dir: Path | None = None, bids_dir: Path | None = None, **settings):
+    """The group level on the participant outputs in ``root`` through the workflow; its ``GroupResult``.
+
+    ``settings`` are :class:`~bids_taskenc.workflow.group.GroupSettings` fields; ``cache_dir`` is the reference
+    cache. Without ``bids_dir`` (or ``roi_dir=``) no ROI masks are looked for.
+    """
+    from bids_taskenc.workflow.group import GroupSettings
+    from bids_taskenc.workflow.group import run_group as run
+
+    return run(bids_dir or root, root, GroupSettings(reference_cache_dir=cache_dir, **settings)).result

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from group_synthetic import LABELS, TASK, write_participant
+from group_synthetic import LABELS, TASK, write_participant, run_group
 
-from bids_taskenc.group import GroupInputError, run_group
+from bids_taskenc.group import GroupInputError
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 QUICK = dict(n_bootstrap=0, n_permutations=0, offline=True)
 
 
 def _run(root, tmp_path, **kw):
-    return run_group(root, cache_dir=tmp_path / "cache", log=lambda m: None, **{**QUICK, **kw})
+    return run_group(root, cache_dir=tmp_path / "cache", **{**QUICK, **kw})
 
 
 def test_group_input_error_is_value_error():
@@ -40,7 +40,7 @@ def test_several_tasks_need_a_choice(tmp_path):
     with pytest.raises(GroupInputError, match=r"several tasks .*5000scenes, other.*task="):
         _run(root, tmp_path)
     summary = _run(root, tmp_path, task="task-other")
-    assert summary["task"] == "other"
+    assert summary.task == "other"
     with pytest.raises(GroupInputError, match="task 'missing' not found"):
         _run(root, tmp_path, task="missing")
 
@@ -49,7 +49,7 @@ def test_unknown_participant(outputs, tmp_path):
     with pytest.raises(GroupInputError, match="sub-CSI9"):
         _run(outputs, tmp_path, participants=["CSI1", "sub-CSI9"])
     summary = _run(outputs, tmp_path, participants=["sub-CSI2", "CSI1"])
-    assert summary["participants"] == ["CSI1", "CSI2"]
+    assert summary.participants == ["CSI1", "CSI2"]
 
 
 def test_missing_mask_names_the_file(tmp_path):
@@ -64,7 +64,7 @@ def test_missing_q_map_only_matters_when_thresholding(tmp_path):
     write_participant(root, "CSI1", labels=LABELS[:3], write_q=False)
     with pytest.raises(GroupInputError, match=r"stat-q_statmap\.nii\.gz is missing"):
         _run(root, tmp_path)
-    assert _run(root, tmp_path, thresholded=False)["labels"] == LABELS[:3]
+    assert _run(root, tmp_path, thresholded=False).labels == LABELS[:3]
 
 
 def test_missing_fdr_level(tmp_path):
@@ -76,18 +76,17 @@ def test_missing_fdr_level(tmp_path):
     sidecar_path(r_path).write_text(json.dumps(side))
     with pytest.raises(GroupInputError, match="no FDRLevel"):
         _run(root, tmp_path)
-    assert _run(root, tmp_path, fdr_alpha=0.05)["labels"] == LABELS[:3]
+    assert _run(root, tmp_path, fdr_alpha=0.05).labels == LABELS[:3]
 
 
-def test_different_feature_spaces_use_the_intersection(tmp_path):
+def test_different_feature_spaces_use_the_intersection(tmp_path, logged):
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:5], seed=1)
     write_participant(root, "CSI2", labels=LABELS[1:6], seed=2)
-    logged = []
-    summary = run_group(root, cache_dir=tmp_path / "c", log=logged.append, **QUICK)
-    assert summary["labels"] == LABELS[1:5]
-    assert any("sub-CSI1" in m and LABELS[0] in m for m in logged)
-    assert any("sub-CSI2" in m and LABELS[5] in m for m in logged)
+    summary = run_group(root, cache_dir=tmp_path / "c", **QUICK)
+    assert summary.labels == LABELS[1:5]
+    assert any("sub-CSI1" in m and LABELS[0] in m for m in logged())
+    assert any("sub-CSI2" in m and LABELS[5] in m for m in logged())
 
 
 def test_too_few_shared_feature_spaces(tmp_path):
@@ -107,7 +106,7 @@ def test_several_spaces_need_a_choice(tmp_path):
     with pytest.raises(GroupInputError, match="several spaces .*space="):
         _run(root, tmp_path)
     summary = _run(root, tmp_path, space="MNI152NLin2009cAsym")
-    assert summary["group_maps"]
+    assert summary.group_maps
 
 
 def test_mismatched_map_shape(tmp_path):
@@ -129,10 +128,9 @@ def test_bad_reference_file(outputs, tmp_path):
         _run(outputs, tmp_path, reference_affinities=path)
 
 
-def test_reference_with_too_few_shared_tasks(outputs, tmp_path):
+def test_reference_with_too_few_shared_tasks(outputs, tmp_path, logged):
     path = tmp_path / "aff.tsv"
     path.write_text("source\ttarget\taffinity\nrgb2depth\trgb2sfnorm\t0.3\nrgb2sfnorm\trgb2depth\t0.2\n")
-    logged = []
-    summary = run_group(outputs, reference_affinities=path, cache_dir=tmp_path / "c", log=logged.append, **QUICK)
-    assert summary["comparison"] is None
-    assert sum("2 task(s) shared" in m for m in logged) == 1
+    summary = run_group(outputs, reference_affinities=path, cache_dir=tmp_path / "c", **QUICK)
+    assert summary.comparison is None
+    assert sum("2 task(s) shared" in m for m in logged()) == 1

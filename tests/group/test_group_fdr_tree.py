@@ -8,18 +8,16 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from group_synthetic import LABELS, TASK, write_participant
+from group_synthetic import LABELS, TASK, write_participant, run_group
 
-from bids_taskenc.group import GroupInputError, run_group, tree
+from bids_taskenc.group import GroupInputError, tree
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 QUICK = dict(n_bootstrap=20, n_permutations=0, offline=True)
 
 
 def _run(root, tmp_path, **kw):
-    logged = []
-    summary = run_group(root, cache_dir=tmp_path / "cache", log=logged.append, **{**QUICK, **kw})
-    return summary, logged
+    return run_group(root, cache_dir=tmp_path / "cache", **{**QUICK, **kw})
 
 
 def _json(root, desc, suffix, **ents):
@@ -35,12 +33,12 @@ def test_level_from_the_sidecars_is_recorded_as_a_number(tmp_path):
     root = tmp_path / "out"
     for i, p in enumerate(("CSI1", "CSI2")):
         write_participant(root, p, labels=LABELS[:4], seed=i, fdr_level=0.01)
-    summary, _ = _run(root, tmp_path)
+    summary = _run(root, tmp_path)
     for desc, suffix in (("similarity", "matrix"), ("tree", "dendrogram")):
         settings = _json(root, desc, suffix)["Settings"]
         assert settings["FDRLevel"] == 0.01 and "sidecars" in settings["FDRLevelSource"]
-    assert summary["fdr_level"] == 0.01
-    summary, _ = _run(root, tmp_path, fdr_alpha=0.2)
+    assert summary.fdr_level == 0.01
+    summary = _run(root, tmp_path, fdr_alpha=0.2)
     assert _json(root, "similarity", "matrix")["Settings"]["FDRLevel"] == 0.2
     assert _json(root, "similarity", "matrix")["Settings"]["FDRLevelSource"] == "--fdr-alpha"
 
@@ -54,7 +52,7 @@ def test_different_levels_in_the_sidecars_are_an_error_naming_both(tmp_path):
     message = str(info.value)
     assert _r_sidecar(root, "CSI1", LABELS[0]).name in message and "0.05" in message
     assert _r_sidecar(root, "CSI2", LABELS[0]).name in message and "0.01" in message
-    assert _run(root, tmp_path, fdr_alpha=0.05)[0]["fdr_level"] == 0.05
+    assert _run(root, tmp_path, fdr_alpha=0.05).fdr_level == 0.05
 
 
 def test_group_maps_and_report_use_the_recorded_level(tmp_path):
@@ -90,7 +88,7 @@ def _silence(root, participant, label):
     nib.save(nib.Nifti1Image(np.ones(img.shape, np.float32), img.affine), path)
 
 
-def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affinity_file, tmp_path):
+def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affinity_file, tmp_path, logged):
     from bids_taskenc.report import write_group_report
 
     empty = ["classscene", "normal"]
@@ -98,11 +96,11 @@ def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affin
         for label in empty:
             _silence(outputs, p, label)
     _silence(outputs, "CSI1", "reshading")  # empty in one participant only: stays
-    summary, logged = _run(outputs, tmp_path, reference_affinities=affinity_file(), n_permutations=99)
+    summary = _run(outputs, tmp_path, reference_affinities=affinity_file(), n_permutations=99)
     doc = _json(outputs, "tree", "dendrogram")
     assert doc["LinkageLeaves"] == [lab for lab in LABELS if lab not in empty]
-    assert summary["excluded"] == empty
-    assert sum("left out of the tree" in m and "classscene, normal" in m for m in logged) == 1
+    assert summary.excluded == empty
+    assert sum("left out of the tree" in m and "classscene, normal" in m for m in logged()) == 1
     assert [e["FeatureLabel"] for e in doc["ExcludedFeatureSpaces"]] == empty
     assert all("q < 0.05 in any participant" in e["Reason"] for e in doc["ExcludedFeatureSpaces"])
     assert "reshading" in doc["LinkageLeaves"]
@@ -116,7 +114,7 @@ def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affin
     assert "classscene" in matrix.columns
     comparison = _json(outputs, "taskonomy", "comparison")
     assert not set(empty) & set(comparison["SharedTasks"])
-    assert summary["leaf_order"][-2:] == empty
+    assert summary.leaf_order[-2:] == empty
     html = write_group_report(outputs).read_text()
     assert "Left out of the tree and the Taskonomy comparison: classscene (no voxel with FDR q &lt; 0.05" in html
 
@@ -138,7 +136,7 @@ def test_tied_clades_get_no_support():
     assert [r["tied"] for r in rows] == tied.tolist() and rows[3]["support"] is None
 
 
-def test_no_tree_when_fewer_than_two_spaces_survive(tmp_path):
+def test_no_tree_when_fewer_than_two_spaces_survive(tmp_path, logged):
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:3], seed=1)
     _run(root, tmp_path)
@@ -146,7 +144,7 @@ def test_no_tree_when_fewer_than_two_spaces_survive(tmp_path):
     assert path.exists()
     for label in LABELS[1:3]:
         _silence(root, "CSI1", label)
-    summary, logged = _run(root, tmp_path)
-    assert summary["excluded"] == LABELS[1:3]
-    assert any(m.startswith("no tree: fewer than 2") for m in logged)
+    summary = _run(root, tmp_path)
+    assert summary.excluded == LABELS[1:3]
+    assert any(m.startswith("no tree: fewer than 2") for m in logged())
     assert not path.exists()  # the previous run's tree is gone

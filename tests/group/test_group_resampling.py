@@ -14,9 +14,9 @@ import json
 
 import numpy as np
 import pytest
-from group_synthetic import TASK, smooth_noise, star_tree_maps
+from group_synthetic import TASK, smooth_noise, star_tree_maps, run_group
 
-from bids_taskenc.group import GroupInputError, resampling, run_group, similarity, tree
+from bids_taskenc.group import GroupInputError, resampling, similarity, tree
 from bids_taskenc.outputs.naming import derivative_path
 
 FULL = np.ones((24, 24, 24), dtype=bool)
@@ -142,7 +142,7 @@ def _tree_doc(root):
 
 
 def test_group_run_records_the_resampling(outputs, tmp_path):
-    common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=lambda m: None)
+    common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
     run_group(outputs, **common)
     doc = _tree_doc(outputs)
     boot = doc["Bootstrap"]
@@ -171,9 +171,9 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
 def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
     with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
         run_group(outputs, participants=["CSI1", "CSI2"], tree_bootstrap="participant", n_bootstrap=10,
-                  n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=lambda m: None)
+                  n_permutations=0, offline=True, cache_dir=tmp_path / "c")
     with pytest.raises(ValueError, match="tree_bootstrap"):
-        run_group(outputs, tree_bootstrap="voxels", offline=True, log=lambda m: None)
+        run_group(outputs, tree_bootstrap="voxels", offline=True)
 
 
 def test_cli_flags_reach_the_settings(tmp_path):

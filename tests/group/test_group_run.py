@@ -9,16 +9,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from group_synthetic import CLUSTER_OF, CLUSTERS, LABELS, TASK, write_participant
+from group_synthetic import CLUSTER_OF, CLUSTERS, LABELS, TASK, write_participant, run_group
 
-from bids_taskenc.group import run_group
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 FAST = dict(n_bootstrap=100, n_permutations=999, offline=True)
-
-
-def _quiet(_msg):
-    return None
 
 
 def _matrix(path):
@@ -34,7 +29,6 @@ def result(outputs, affinity_file, tmp_path):
         reference_affinities=affinity_file(),
         cache_dir=tmp_path / "cache",
         command_line="bids_taskenc bids out group",
-        log=_quiet,
         **FAST,
     )
     return outputs, summary
@@ -42,10 +36,10 @@ def result(outputs, affinity_file, tmp_path):
 
 def test_per_participant_and_average_matrices(result):
     root, summary = result
-    assert summary["participants"] == ["CSI1", "CSI2", "CSI3"]
-    assert summary["labels"] == LABELS
+    assert summary.participants == ["CSI1", "CSI2", "CSI3"]
+    assert summary.labels == LABELS
     mats = []
-    for p in summary["participants"]:
+    for p in summary.participants:
         path = derivative_path(root, sub=p, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")
         assert path.exists() and sidecar_path(path).exists()
         m = _matrix(path)
@@ -117,7 +111,7 @@ def test_graph_roundtrip(result):
 
 def test_consistency_significant(result):
     root, summary = result
-    cons = summary["consistency"]
+    cons = summary.consistency.summary()
     assert cons["mean_spearman"] > 0.5
     assert cons["p"] < 0.01
     table = pd.read_csv(derivative_path(root, task=TASK, desc="consistency", suffix="stats", extension=".tsv"), sep="\t")
@@ -126,7 +120,7 @@ def test_consistency_significant(result):
 
 def test_planted_reference_detected(result):
     root, summary = result
-    comp = summary["comparison"]
+    comp = summary.comparison.summary if summary.comparison is not None else None
     assert comp is not None and comp["n_tasks"] == len(LABELS)
     assert comp["spearman"] > 0.5
     assert comp["p_mantel"] < 0.05
@@ -145,27 +139,26 @@ def test_planted_reference_detected(result):
 
 
 def test_shuffled_reference_not_detected(outputs, affinity_file):
-    summary = run_group(outputs, reference_affinities=affinity_file(shuffle_seed=5), log=_quiet, **FAST)
-    assert summary["comparison"]["p_mantel"] > 0.05
-    assert summary["comparison"]["p_mantel_partial"] > 0.05
+    summary = run_group(outputs, reference_affinities=affinity_file(shuffle_seed=5), **FAST)
+    assert summary.comparison.summary["p_mantel"] > 0.05
+    assert summary.comparison.summary["p_mantel_partial"] > 0.05
 
 
-def test_offline_without_reference_writes_the_rest(outputs, tmp_path):
-    logged = []
-    summary = run_group(outputs, offline=True, cache_dir=tmp_path / "empty", n_bootstrap=20, n_permutations=99, log=logged.append)
-    skips = [m for m in logged if "Taskonomy comparison skipped" in m]
+def test_offline_without_reference_writes_the_rest(outputs, tmp_path, logged):
+    summary = run_group(outputs, offline=True, cache_dir=tmp_path / "empty", n_bootstrap=20, n_permutations=99)
+    skips = [m for m in logged() if "Taskonomy comparison skipped" in m]
     assert len(skips) == 1 and "offline" in skips[0]
-    assert skips[0] in summary["messages"]
-    assert summary["comparison"] is None
+    assert skips[0] in summary.messages
+    assert summary.comparison is None
     assert derivative_path(outputs, task=TASK, desc="tree", suffix="dendrogram", extension=".json").exists()
     assert not derivative_path(outputs, task=TASK, desc="taskonomy", suffix="comparison", extension=".json").exists()
 
 
 def test_seeded_bootstrap_is_reproducible(outputs):
     path = derivative_path(outputs, task=TASK, desc="tree", suffix="clades", extension=".tsv")
-    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3, log=_quiet)
+    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3)
     first = path.read_text()
-    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3, log=_quiet)
+    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3)
     assert path.read_text() == first
 
 
@@ -182,7 +175,7 @@ def test_threshold_changes_similarity(tmp_path):
         if stat == "q":
             data = np.full_like(data, 0.5)
         nib.save(nib.Nifti1Image(data, img.affine), dst)
-    common = dict(n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=_quiet)
+    common = dict(n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
     path = derivative_path(root, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")
     run_group(root, **common)
     assert _matrix(path).loc["edgetexture", "normal"] == 0.0
@@ -194,17 +187,26 @@ def test_threshold_changes_similarity(tmp_path):
 
 
 def test_roi_matrices(outputs, tmp_path):
+    """ROI masks found in --roi-dir, one file per hemisphere, pooled; brought to each participant's grid."""
+    roi_dir = tmp_path / "rois"
+    roi_dir.mkdir()
     roi = np.zeros((10, 10, 10), dtype=np.uint8)
     roi[1:6] = 1
-    roi_path = tmp_path / "roi.nii.gz"
-    nib.save(nib.Nifti1Image(roi, np.diag([2.0, 2.0, 2.0, 1.0])), roi_path)
-    summary = run_group(outputs, roi_masks={"LH_PPA": roi_path}, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=_quiet)
-    assert summary["rois"] == ["LHPPA"]
     for p in ("CSI1", "CSI2", "CSI3"):
-        path = derivative_path(outputs, sub=p, task=TASK, roi="LHPPA", desc="similarity", suffix="matrix", extension=".tsv")
+        left, right = roi.copy(), roi.copy()
+        left[:, 5:] = right[:, :5] = 0  # the two hemispheres' halves of the ROI
+        nib.save(nib.Nifti1Image(left, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-LHPPA.nii.gz")
+        nib.save(nib.Nifti1Image(right, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-RHPPA.nii.gz")
+    summary = run_group(outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True,
+                        cache_dir=tmp_path / "c")
+    assert summary.roi_labels == ["PPA"]
+    for p in ("CSI1", "CSI2", "CSI3"):
+        path = derivative_path(outputs, sub=p, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
+                               extension=".tsv")
         assert path.exists()
         assert json.loads(sidecar_path(path).read_text())["NVoxels"] == 5 * 8 * 8
-    group = _matrix(derivative_path(outputs, task=TASK, roi="LHPPA", desc="similarity", suffix="matrix", extension=".tsv"))
+    group = _matrix(derivative_path(outputs, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
+                                    extension=".tsv"))
     whole = _matrix(derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"))
     assert not np.allclose(group.to_numpy(), whole.to_numpy())
 
@@ -212,8 +214,8 @@ def test_roi_matrices(outputs, tmp_path):
 def test_group_maps_in_template_space(tmp_path):
     root = tmp_path / "out"
     vols = [write_participant(root, p, space="MNI152NLin2009cAsym", seed=i) for i, p in enumerate(("CSI1", "CSI2", "CSI3"))]
-    summary = run_group(root, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=_quiet)
-    assert summary["group_maps"]
+    summary = run_group(root, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    assert summary.group_maps
     ents = dict(task=TASK, space="MNI152NLin2009cAsym", desc="normal", suffix="statmap", extension=".nii.gz")
     mean = np.asarray(nib.load(derivative_path(root, stat="meanr", **ents)).dataobj)
     expected = np.tanh(np.mean([np.arctanh(v["normal"]) for v in vols], axis=0))
@@ -232,6 +234,6 @@ def test_group_maps_in_template_space(tmp_path):
 
 def test_no_group_maps_in_native_space(result):
     root, summary = result
-    assert not summary["group_maps"]
-    assert any("group maps skipped" in m and "T1w" in m for m in summary["messages"])
+    assert not summary.group_maps
+    assert any("group maps skipped" in m and "T1w" in m for m in summary.messages)
     assert not list((root / "group").glob("*_statmap.nii.gz"))

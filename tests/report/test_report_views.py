@@ -165,12 +165,12 @@ def test_roi_permutation_stars_and_quality_warnings(tmp_path):
 
 
 def _group_of_fakes(tmp_path, space: str):
-    from bids_taskenc.group.run import run_group
+    from bids_taskenc.workflow.group import GroupSettings, run_group
 
     out = tmp_path / "out"
     for i, participant in enumerate(("01", "02", "03", "04", "05")):
         fake_outputs(out, space=space, seed=i, participant=participant, hot_seed=7)
-    run_group(out, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", log=lambda *a, **k: None)
+    run_group(out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True, reference_cache_dir=tmp_path / "c"))
     return out
 
 

@@ -1,0 +1,153 @@
+"""The group run: typed settings in, group derivatives written, an outcome back.
+
+From Python (a notebook)::
+
+    from bids_taskenc.workflow.group import GroupSettings, run_group
+    outcome = run_group("bids", "bids/derivatives/bids_taskenc", GroupSettings(n_bootstrap=200, offline=True))
+    outcome.result.mean_similarity, outcome.result.comparison, outcome.files
+
+The steps read like the method: gather the inputs (the participants' maps, their ROI masks, Taskonomy's
+affinities) ► compare the tasks (:func:`bids_taskenc.group.run.compute_group`) ► write
+(:func:`bids_taskenc.group.write.write_group_results`, staged). ``cli/`` builds the settings from the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
+from bids_taskenc.errors import InputMissingError
+from bids_taskenc.group.inputs import GroupInputs, read_group_inputs
+from bids_taskenc.group.result import GroupResult
+from bids_taskenc.group.run import check_resampling, compute_group, resolve_reference
+from bids_taskenc.group.write import write_group_results
+
+__all__ = ["GroupOutcome", "GroupSettings", "group_roi_masks", "resolve_roi_dir", "run_group"]
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """Every choice of a group run (the command line's group options; defaults as there).
+
+    Attributes
+    ----------
+    task, participants, space
+        Selection (labels with or without ``task-``/``sub-``/``space-``); None: the only task, every participant
+        with outputs, each participant's only space.
+    fdr_alpha : float, optional
+        The group's FDR level; None: the ``FDRLevel`` of the participant maps' sidecars, which must agree.
+    thresholded : bool
+        Cosine of FDR-thresholded r maps (r = 0 where q is not below the level); False: raw r.
+    roi_dir : Path, optional
+        Folder of ROI masks (:mod:`bids_taskenc.bids.rois`); None: ``<bids_dir>/derivatives/spm`` when present.
+    reference_affinities : Path, optional
+        Taskonomy affinities (pickle or CSV) instead of the verified download.
+    offline : bool
+        Never download (the comparison is skipped without a cached copy).
+    reference_cache_dir : Path, optional
+        Where the download is cached (default: the XDG cache ``bids_taskenc/reference``).
+    n_bootstrap, n_permutations, top_k, seed
+        Bootstrap trees for clade support, permutations for the Mantel and consistency p, neighbours per task in
+        the top-k table, seed of every random draw.
+    tree_bootstrap : {"block", "participant"}
+        Resampling for the clade support.
+    bootstrap_block_mm : float, optional
+        Edge of the block bootstrap's boxes in mm; None: from each participant's map smoothness.
+    command_line : str, optional
+        Recorded in every sidecar (default: ``sys.argv``).
+    progress : bool
+        A progress bar for the block bootstrap.
+    """
+
+    task: str | None = None
+    participants: tuple[str, ...] | None = None
+    space: str | None = None
+    fdr_alpha: float | None = None
+    thresholded: bool = True
+    roi_dir: Path | None = None
+    reference_affinities: Path | None = None
+    offline: bool = False
+    reference_cache_dir: Path | None = None
+    n_bootstrap: int = 1000
+    n_permutations: int = 10000
+    tree_bootstrap: str = "block"
+    bootstrap_block_mm: float | None = None
+    top_k: int = 3
+    seed: int = 0
+    command_line: str | None = None
+    progress: bool = False
+
+    def __post_init__(self):
+        check_resampling(self.tree_bootstrap, self.bootstrap_block_mm)
+        if self.participants is not None:
+            object.__setattr__(self, "participants", tuple(self.participants))
+
+
+@dataclass
+class GroupOutcome:
+    """What a group run computed (:class:`~bids_taskenc.group.result.GroupResult`) and the files it wrote."""
+
+    result: GroupResult
+    files: list[Path] = field(default_factory=list)
+
+
+def resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
+    """``roi_dir`` (``--roi-dir``), else ``<bids_dir>/derivatives/spm`` when present, else None (no ROIs).
+
+    Raises
+    ------
+    InputMissingError
+        ``roi_dir`` given and not a folder.
+    """
+    if roi_dir is None and (Path(bids_dir) / "derivatives" / "spm").is_dir():
+        roi_dir = Path(bids_dir) / "derivatives" / "spm"
+    if roi_dir is not None and not Path(roi_dir).is_dir():
+        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+    return None if roi_dir is None else Path(roi_dir)
+
+
+def group_roi_masks(roi_dir: Path | None, inputs: GroupInputs) -> dict[str, dict[str, np.ndarray]] | None:
+    """ROI name -> participant -> ``(n_voxels,)`` bool vector over its brain-mask voxels, hemispheres pooled.
+
+    Each participant's masks are found in ``roi_dir`` and brought to the grid of its maps by the participant
+    level's own reader (:func:`bids_taskenc.bids.rois.load_roi_vectors`), so both levels see the same voxels.
+    """
+    if roi_dir is None:
+        return None
+    masks: dict[str, dict[str, np.ndarray]] = {}
+    for m in inputs.maps:
+        for name, vector in load_roi_vectors(find_roi_masks(roi_dir, m.participant), m.mask_image()).items():
+            if not name.startswith(("LH-", "RH-")):
+                masks.setdefault(name, {})[m.participant] = vector
+    return masks or None
+
+
+def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSettings = GroupSettings()) -> GroupOutcome:
+    """Run the group level on the participant outputs in ``output_dir``; write its derivatives there.
+
+    ``bids_dir`` is the input dataset (where ``derivatives/spm`` ROI masks are looked for when ``settings.roi_dir``
+    is None). Group files go to ``output_dir/group/``, per-participant matrices beside the maps.
+
+    Raises
+    ------
+    bids_taskenc.group.GroupInputError
+        No participant outputs, an ambiguous task or space, missing files, fewer than two shared feature spaces,
+        FDR levels that differ across sidecars (without ``fdr_alpha``), an unreadable ``reference_affinities``,
+        a participant bootstrap with fewer than three participants.
+    InputMissingError
+        ``settings.roi_dir`` is not a folder.
+    """
+    output_dir = Path(output_dir)
+    roi_dir = resolve_roi_dir(settings.roi_dir, Path(bids_dir))
+    inputs = read_group_inputs(output_dir, task=settings.task, participants=settings.participants,
+                               space=settings.space, fdr_alpha=settings.fdr_alpha, thresholded=settings.thresholded)
+    reference = resolve_reference(settings.reference_affinities, settings.offline, settings.reference_cache_dir)
+    result = compute_group(
+        inputs, reference=reference, roi_masks=group_roi_masks(roi_dir, inputs), n_bootstrap=settings.n_bootstrap,
+        tree_bootstrap=settings.tree_bootstrap, bootstrap_block_mm=settings.bootstrap_block_mm,
+        n_permutations=settings.n_permutations, top_k=settings.top_k, seed=settings.seed, progress=settings.progress)
+    files = write_group_results(result, output_dir, command_line=settings.command_line)
+    return GroupOutcome(result, files)
