@@ -8,7 +8,7 @@ trees and compares, file by file:
 * NIfTI and GIFTI: the data arrays (NaN equals NaN), affines, shapes and dtypes;
 * TSV: the tables, column by column (numbers as float64, NaN equals NaN);
 * JSON sidecars: every key except provenance that changes from run to run (times, durations, command lines,
-  paths, versions);
+  paths, versions), each run's own folder (the parent of its output folder) read as ``<RUN>``;
 * HTML, SVG, PNG, logs: present in both (their text carries times and paths).
 
 Usage, old build against new::
@@ -127,8 +127,17 @@ def _strip(value):
     return value
 
 
-def _compare_json(a: Path, b: Path) -> str | None:
-    ja, jb = _strip(json.loads(a.read_text())), _strip(json.loads(b.read_text()))
+def _read_json(path: Path, root: Path | None):
+    """A sidecar with its run's folder (``root``, the parent of the output folder) written as ``<RUN>``: two runs
+    in two folders record their own paths (``Config.work_dir``, ``ROIDirectory``, ``DatasetLinks``...)."""
+    text = path.read_text()
+    if root is not None:
+        text = text.replace(json.dumps(str(root))[1:-1], "<RUN>")
+    return json.loads(text)
+
+
+def _compare_json(a: Path, b: Path, roots: tuple[Path, Path] | tuple[None, None] = (None, None)) -> str | None:
+    ja, jb = _strip(_read_json(a, roots[0])), _strip(_read_json(b, roots[1]))
     if ja != jb:
         keys = sorted(k for k in set(ja) | set(jb) if ja.get(k) != jb.get(k)) if isinstance(ja, dict) else []
         return f"keys differ: {keys[:8]}"
@@ -137,8 +146,11 @@ def _compare_json(a: Path, b: Path) -> str | None:
 
 def compare_trees(a: Path, b: Path) -> list[str]:
     """Every difference between the output trees ``a`` and ``b``, one line each (empty: the same)."""
-    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
-    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    def listed(root: Path) -> set[Path]:  # run logs are named by their start time: present in both, never the same
+        return {p.relative_to(root) for p in root.rglob("*")
+                if p.is_file() and not (p.parent == root / "logs" and p.name.startswith("bids_taskenc-"))}
+
+    files_a, files_b = listed(a), listed(b)
     problems = [f"only in {a}: {p}" for p in sorted(files_a - files_b)]
     problems += [f"only in {b}: {p}" for p in sorted(files_b - files_a)]
     checked = 0
@@ -153,7 +165,7 @@ def compare_trees(a: Path, b: Path) -> list[str]:
         elif name.endswith(".tsv"):
             why = _compare_tsv(a / rel, b / rel)
         elif name.endswith(".json"):
-            why = _compare_json(a / rel, b / rel)
+            why = _compare_json(a / rel, b / rel, (a.resolve().parent, b.resolve().parent))
         elif Path(name).suffix in PRESENCE_ONLY:
             continue
         else:
