@@ -41,9 +41,9 @@ from bids_taskenc.workflow import (  # noqa: E402
 out = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BIDS_TASKENC_EXAMPLE_OUT", "example_output"))
 
 # %%
-# A synthetic dataset: one participant, one session of two short runs on a 12 x 12 x 10 grid.
-data = make_synthetic_dataset(out / "data", n_participants=1, n_sessions=1, runs_per_session=2,
-                              trials_per_run=20, n_repeated=3, shape=(12, 12, 10), seed=0)
+# A synthetic dataset: one participant, two sessions of two short runs (96 trials) on a 12 x 12 x 10 grid.
+data = make_synthetic_dataset(out / "data", n_participants=1, n_sessions=2, runs_per_session=2,
+                              trials_per_run=24, n_repeated=4, shape=(12, 12, 10), seed=0)
 
 # %%
 # The settings: two of the user feature spaces, a 3-fold CV, no contrast bootstrap; everything else as the
