@@ -43,6 +43,14 @@ def test_command_line_defaults_are_the_settings_defaults():
     assert participant_settings(args) == ParticipantSettings()
 
 
+def test_a_toml_config_of_default_values_gives_the_defaults(tmp_path):
+    config = tmp_path / "defaults.toml"
+    config.write_text('cv_folds = 7\nresponses = "travg"\nresponse_trs = [3, 4]\ntest_fraction = 0.15\n'
+                      'fdr_alpha = 0.05\ncontrast_bootstrap = 1000\n')
+    assert participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)])) == \
+        ParticipantSettings()
+
+
 def test_toml_config_gives_the_same_settings_as_the_command_line(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('cv_folds = 4\nalphas = [1, 10]\nfeature_spaces = ["user:a"]\nsave_weights = true\n'
