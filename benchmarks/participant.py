@@ -153,20 +153,20 @@ TIMED = [
     ("bids_taskenc.bids.dataset", "select_runs", "index"),
     ("bids_taskenc.bids.preprocessed", "open_derivatives", "index"),
     ("bids_taskenc.features.registry", "resolve_feature_spaces", "weights"),
-    ("bids_taskenc.cli.participant", "build_trials", "trials"),
-    ("bids_taskenc.cli.participant", "attach_stimulus_paths", "trials"),
-    ("bids_taskenc.cli.participant", "find_preprocessed", "trials"),
-    ("bids_taskenc.cli.participant", "tr_average_responses", "responses"),
-    ("bids_taskenc.cli.participant", "lsa_responses", "responses"),
-    ("bids_taskenc.cli.participant", "featurize", "features"),
-    ("bids_taskenc.cli.participant", "fit_encoding_model", "fit"),
-    ("bids_taskenc.cli.participant", "noise_ceiling", "noise_ceiling"),
-    ("bids_taskenc.cli.participant", "split_half_reliability", "noise_ceiling"),
-    ("bids_taskenc.cli.participant", "write_statmap", "write_maps"),
-    ("bids_taskenc.cli.participant", "write_mask", "write_maps"),
-    ("bids_taskenc.cli.participant", "project_statmaps", "surfaces"),
+    ("bids_taskenc.workflow.inputs", "build_trials", "trials"),
+    ("bids_taskenc.workflow.inputs", "attach_stimulus_paths", "trials"),
+    ("bids_taskenc.workflow.inputs", "find_preprocessed", "trials"),
+    ("bids_taskenc.workflow.data", "tr_average_responses", "responses"),
+    ("bids_taskenc.workflow.data", "lsa_responses", "responses"),
+    ("bids_taskenc.workflow.data", "featurize", "features"),
+    ("bids_taskenc.workflow.fit", "fit_encoding_model", "fit"),
+    ("bids_taskenc.workflow.noise", "noise_ceiling", "noise_ceiling"),
+    ("bids_taskenc.workflow.noise", "split_half_reliability", "noise_ceiling"),
+    ("bids_taskenc.workflow.writer", "write_statmap", "write_maps"),
+    ("bids_taskenc.workflow.writer", "write_mask", "write_maps"),
+    ("bids_taskenc.workflow.writer", "project_statmaps", "surfaces"),
     ("bids_taskenc.cli.run", "build_level_reports", "report"),
-    ("bids_taskenc.cli.participant", "run_participant", "participant"),
+    ("bids_taskenc.workflow.participant", "run_participant", "participant"),
 ]
 
 
@@ -192,7 +192,7 @@ def cmd_run(ns) -> dict:
     for module, name, step in TIMED:
         timer.wrap(module, name, step)
     # keep what run_participant returns (images, voxels, per-space fit seconds)
-    part = importlib.import_module("bids_taskenc.cli.participant")
+    part = importlib.import_module("bids_taskenc.workflow.participant")
     inner = part.run_participant
 
     def keep(*args, **kwargs):
@@ -225,7 +225,7 @@ def cmd_run(ns) -> dict:
         # contrasts, ROI tables, sidecars, the split file, the staging rename
         steps["rest_of_participant"] = round(timer.seconds["participant"] - inside, 3)
     summary = summaries[0] if summaries else {}
-    task_summary = next(iter(summary.get("tasks", {}).values()), {})
+    task_summary = next(iter(summary.tasks.values()), {}) if summaries else {}
     res = {
         "exit_code": code, "app_seconds": round(t_app, 2), "weights_prep_seconds": round(t_weights, 2),
         "device": ns.device, "precision": ns.precision, "feature_spaces": names, "n_spaces": len(names),

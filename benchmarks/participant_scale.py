@@ -167,7 +167,7 @@ def child(ns) -> dict:
     sys.path.insert(0, str(HERE))
     import participant as bench  # benchmarks/participant.py
 
-    from bids_taskenc.cli import participant as part
+    from bids_taskenc.workflow import data as part
     from bids_taskenc.encoding import contrasts
     from bids_taskenc.responses import travg
 

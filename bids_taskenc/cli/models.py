@@ -14,13 +14,21 @@ missing, corrupt or failed to download, 64 usage error.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-import warnings
+from contextlib import contextmanager
 
 from ..features import store
 from ..features.base import FeatureError
-from ..features.taskonomy import (ALL_TASKS, ENCODER_SHA256, MULTI_VIEW_TASKS, PAPER_TASKS, TASK_GROUPS,
-                                  TASK_INPUT, canonical_task)
+from ..features.taskonomy import (
+    ALL_TASKS,
+    ENCODER_SHA256,
+    MULTI_VIEW_TASKS,
+    PAPER_TASKS,
+    TASK_GROUPS,
+    TASK_INPUT,
+    canonical_task,
+)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 64
 
@@ -29,6 +37,18 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+@contextmanager
+def _quiet_custom_weights():
+    """This command prints each file's status itself: the store's "custom weights" WARNING would repeat it."""
+    logger = logging.getLogger(store.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     for task in tasks:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", store.CustomWeightsWarning)
+            with _quiet_custom_weights():
                 if args.command == "verify":
                     state, name = _status(task, directory)
                     if state == "missing":

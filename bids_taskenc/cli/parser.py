@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..__about__ import __version__
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
@@ -51,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
     p.add_argument("--version", action="version", version=f"bids_taskenc {__version__}")
 
+    _selection_options(p)
+    _input_options(p)
+    _response_options(p)
+    _feature_options(p)
+    _encoding_options(p)
+    _group_options(p)
+    _running_options(p)
+    _report_options(p)
+    return p
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    """Options: what data to use."""
     sel = p.add_argument_group("selecting data")
     sel.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
                      help="participants to process ('CSI1' or 'sub-CSI1'); default all")
@@ -61,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="JSON of pybids filters, as fMRIPrep: {\"bold\": {\"session\": [\"01\"]}}")
     sel.add_argument("--skip-bids-validation", action="store_true", help="do not check BIDS file names")
 
+
+def _input_options(p: argparse.ArgumentParser) -> None:
+    """Options: where the inputs are."""
     inp = p.add_argument_group("inputs")
     inp.add_argument("--derivatives", nargs="+", type=Path, metavar="DIR",
                      help="preprocessed BOLD (fMRIPrep); default <bids_dir>/derivatives/fmriprep")
@@ -75,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="resample --mask (nearest neighbour) onto the BOLD grid when its grid differs "
                           "(default: a mask on another grid is an error naming both grids)")
 
+
+def _response_options(p: argparse.ArgumentParser) -> None:
+    """Options: BOLD -> responses."""
     resp = p.add_argument_group("responses")
     resp.add_argument("--responses", choices=["travg", "lsa", "betas"], default="travg",
                       help="travg = mean of chosen TRs after onset (the paper); lsa = single-trial GLM; "
@@ -90,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument("--confounds", nargs="+", metavar="COLUMN",
                       help="fMRIPrep confound columns regressed out before z-scoring")
 
+
+def _feature_options(p: argparse.ArgumentParser) -> None:
+    """Options: feature spaces."""
     feat = p.add_argument_group("features")
     feat.add_argument("--feature-spaces", nargs="+", metavar="NAME",
                       help="e.g. taskonomy:keypoints3d baseline:gabor user:myspace; default: the "
@@ -102,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--save-features", action="store_true",
                       help="also write the feature matrices to <output_dir>/features/")
 
+
+def _encoding_options(p: argparse.ArgumentParser) -> None:
+    """Options: the encoding models, contrasts and partitionings."""
     enc = p.add_argument_group("encoding models")
     enc.add_argument("--cv-folds", type=int, default=7, help="k of the k-fold CV choosing each voxel's alpha")
     enc.add_argument("--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A",
@@ -136,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
                           "group:semantic / group:other (this run's spaces of that group)")
 
+
+def _group_options(p: argparse.ArgumentParser) -> None:
+    """Options: the group level."""
     grp = p.add_argument_group("group level")
     grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
                      help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file")
@@ -151,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--unthresholded", action="store_true",
                      help="similarity of the raw r maps instead of the FDR-thresholded ones")
 
+
+def _running_options(p: argparse.ArgumentParser) -> None:
+    """Options: where and how the run computes."""
     run = p.add_argument_group("running")
     run.add_argument("--work-dir", "-w", type=Path, default=Path("work"),
                      help="intermediate results and caches (features, responses)")
@@ -173,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
 
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    """Options: reports and citation files."""
     rep = p.add_argument_group(
         "reports", "HTML reports (sub-X.html after each participant, group.html after the group level) and "
                    "logs/CITATION.{md,html,bib} are written from the outputs after every run")
@@ -191,7 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--pycortex-xfm", metavar="NAME",
                      help="pycortex transform from the maps' grid to the subject's anatomy; default: the "
                           "subject's only transform")
-    return p
 
 
 _MEM_UNITS = {"": 1.0, "K": 1e-3, "KB": 1e-3, "M": 1.0, "MB": 1.0, "G": 1e3, "GB": 1e3, "T": 1e6, "TB": 1e6}
@@ -319,7 +353,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.fdr_alpha is not None and not 0 < args.fdr_alpha < 1:
         raise UsageError("--fdr-alpha must be between 0 and 1")
     if args.fdr_alpha is None and args.analysis_level == "participant":
-        args.fdr_alpha = 0.05
+        args.fdr_alpha = DEFAULT_FDR_LEVEL
     if args.group_permutations < 0 or args.n_bootstrap < 0:
         raise UsageError("--group-permutations and --n-bootstrap must be >= 0")
     if args.bootstrap_block_mm is not None and not args.bootstrap_block_mm > 0:

@@ -24,7 +24,6 @@ included) to ``logs/bids_taskenc-<time>.log`` (names: :mod:`bids_taskenc.outputs
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import shlex
 import sys
@@ -34,7 +33,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ..__about__ import __version__
-from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError, UsageError
+from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError
+from ..workflow.dataset import check_output_dir, command_line
+from ..workflow.faults import describe_error
+from ..workflow.resources import apply_resources as _apply_resources
+from ..core.versions import software_versions
+from ..workflow.resources import available_cpus
+from ..workflow.timing import Laps
+from .settings import participant_settings, resource_settings
 
 log = logging.getLogger("bids_taskenc")
 
@@ -137,14 +143,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def _describe(exc: BaseException) -> str:
     """One line for an exception: the file and what is wrong where known, else its type and message."""
-    from ..features.base import FeatureError
-
-    if isinstance(exc, (TaskencError, FeatureError)):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return describe_error(exc)
 
 
 def write_crash_file(output_dir: Path, who: str, exc: BaseException, argv: list[str]) -> Path | None:
@@ -170,73 +169,14 @@ def write_crash_file(output_dir: Path, who: str, exc: BaseException, argv: list[
         return None
 
 
-def software_versions() -> dict:
-    """Versions of what computes or writes our numbers (for sidecars and reports)."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "bids_taskenc": __version__}
-    for dist in ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "pybids", "statsmodels", "pillow"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. a SLURM allocation), else the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-#: threadpoolctl's limiter; kept so the BLAS limits stay for the whole run.
-_blas_limits = None
-#: What :func:`apply_resources` set for the current run (sidecars' ``Resources``).
-_resources: dict = {}
-
-
 def apply_resources(args) -> dict:
-    """``--nprocs`` / ``--omp-nthreads`` / ``--mem`` -> settings applied and returned for the log and sidecars.
+    """``--nprocs`` / ``--omp-nthreads`` / ``--mem`` applied to this process; the record for the log and sidecars.
 
-    ``--omp-nthreads N`` sets torch's intra-op threads and, through threadpoolctl,
-    every BLAS/OpenMP pool already loaded (and ``OMP_NUM_THREADS`` & co. for the
-    ones loaded later). ``--nprocs`` (default: :func:`available_cpus`) is the
-    number of parallel workers (image decode threads).
+    ``--nprocs`` defaults to :func:`available_cpus`, written back into ``args`` so the run's ``Config`` record
+    and every later step see the number used (see :func:`bids_taskenc.workflow.resources.apply_resources`).
     """
-    global _blas_limits, _resources
-    import torch
-
-    nprocs = args.nprocs or available_cpus()
-    args.nprocs = nprocs
-    if args.omp_nthreads is not None:
-        n = int(args.omp_nthreads)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(n)
-        torch.set_num_threads(n)
-        from threadpoolctl import threadpool_limits
-
-        _blas_limits = threadpool_limits(limits=n)
-    resources = {"NProcs": nprocs, "OMPNThreads": args.omp_nthreads, "TorchThreads": torch.get_num_threads(),
-                 "MemMB": args.mem}
-    _resources = resources
-    return resources
-
-
-def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
-    """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
-    bids_dir, output_dir = bids_dir.resolve(), output_dir.resolve()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"{output_dir}: output_dir exists and is not a folder")
-    if output_dir == bids_dir:
-        raise UsageError(f"{output_dir}: output_dir must not be the BIDS dataset itself "
-                         f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})")
-    if output_dir in bids_dir.parents:
-        raise UsageError(f"{output_dir}: output_dir must not contain the BIDS dataset {bids_dir}")
-    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
-        raise UsageError(f"{output_dir}: inside the BIDS dataset, outputs go under {bids_dir / 'derivatives'}")
-    return output_dir
+    args.nprocs = args.nprocs or available_cpus()
+    return _apply_resources(resource_settings(args))
 
 
 def _config_record(args) -> dict:
@@ -244,16 +184,6 @@ def _config_record(args) -> dict:
     return {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) and v and
                 isinstance(v[0], Path) else v)
             for k, v in sorted(vars(args).items()) if k not in skip}
-
-
-def _resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    return requested
 
 
 def pycortex_subjects(values: list[str] | None) -> str | dict | None:
@@ -339,89 +269,34 @@ def _log_run_header(argv: list[str], args, resources: dict) -> None:
 
 
 def run_participant_level(args, argv: list[str]) -> int:
-    from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
-    from ..bids.files import check_present
-    from ..bids.preprocessed import choose_space, open_derivatives
-    from ..errors import InputMissingError
-    from ..features.base import FeatureError
-    from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
-    from ..outputs.derivatives import dataset_links, read_dataset_links, write_dataset_description
-    from .participant import ParticipantContext, run_participant
-    from .partitioning import resolve_partitionings
-    from .timing import Laps
+    """The participant level: the dataset opened once, each participant run in turn, its faults kept to it."""
+    from ..workflow.dataset import open_dataset
 
     laps = Laps("participant level")
-    bids_dir = args.bids_dir.resolve()
-    layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
-    output_dir = check_output_dir(bids_dir, args.output_dir)
-    selection = Selection(participants=args.participant_label, sessions=args.session_label,
-                          tasks=args.task_label, filters=load_bids_filters(args.bids_filter_file))
-    runs = select_runs(layout, selection)
-    laps.lap("index")
-
-    if args.responses == "betas":
-        # precomputed betas carry their own grid; BOLD5000's are in T1w space
-        deriv_layouts, space = [], args.space or "T1w"
-    else:
-        deriv_dirs = args.derivatives or [bids_dir / "derivatives" / "fmriprep"]
-        if not args.derivatives and not deriv_dirs[0].is_dir():
-            raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR "
-                                    "(fMRIPrep outputs)")
-        deriv_layouts = open_derivatives(deriv_dirs)
-        space = choose_space(deriv_layouts, runs, args.space)
-
-    if args.features_dir is not None:
-        for path in sorted(args.features_dir.glob("*/*")):
-            if path.is_symlink() or path.is_file():
-                check_present(path, "user feature file")
-    try:
-        spaces = resolve_feature_spaces(args.feature_spaces, features_dir=args.features_dir,
-                                        weights_dir=args.taskonomy_weights, offline=args.offline)
-    except FeatureLabelConflict as exc:
-        raise UsageError(str(exc)) from exc
-    except FeatureError as exc:
-        raise InputMissingError(str(exc)) from exc
-    resolve_partitionings(args.variance_partitioning, spaces)  # bad sets: exit 64 before any work
-    stimuli_dirs = args.stimuli_dir or [bids_dir / "stimuli"]
-    if any(s.needs_images for s in spaces):
-        for d in stimuli_dirs:
-            if not d.is_dir():
-                raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
-                                        "images come as Scene_Stimuli/Presented_Stimuli)")
-
-    roi_dir = _resolve_roi_dir(args.roi_dir, bids_dir)
-
-    device = _resolve_device(args.device)
-    work_dir = args.work_dir.resolve()
-    if work_dir.exists() and not work_dir.is_dir():
-        raise UsageError(f"{work_dir}: --work-dir exists and is not a folder")
-    try:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the work or output folder: {_describe(exc)}") from exc
-    _open_run_log(output_dir)
+    settings = participant_settings(args)
+    dataset = open_dataset(args.bids_dir, args.output_dir, settings, participants=args.participant_label,
+                           command_line=command_line(argv), config=_config_record(args), laps=laps)
+    _open_run_log(dataset.output_dir)
     laps.lap("feature spaces and derivatives")
-    provenance = {"SoftwareVersions": software_versions(),
-                  "CommandLine": shlex.join(["bids_taskenc", *argv]),
-                  "Config": _config_record(args), "Device": device,
-                  "Resources": _resources or {"NProcs": args.nprocs, "MemMB": args.mem}}
-    links = dataset_links(bids_dir, [Path(lay.root) for lay in deriv_layouts]
-                          + ([args.betas_dir] if args.responses == "betas" else []),
-                          existing=read_dataset_links(output_dir))
-    ctx = ParticipantContext(args=args, output_dir=output_dir, work_dir=work_dir, derivative_layouts=deriv_layouts,
-                             space=space, spaces=spaces, stimuli_dirs=stimuli_dirs, roi_dir=roi_dir, device=device,
-                             provenance=provenance, links=links)
-
-    subjects = sorted({r.subject for r in runs})
+    subjects = dataset.participants
     log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
-             __version__, len(subjects), space, len(spaces), device)
+             __version__, len(subjects), dataset.space, len(dataset.spaces), dataset.device)
+    results, failures, crashes, reports = _run_each(args, argv, settings, dataset, laps)
+    return _participant_summary(dataset, subjects, results, failures, crashes, reports)
+
+
+def _run_each(args, argv: list[str], settings, dataset, laps):
+    """Every participant in turn, and its report; an exception stays with its participant (a crash file, an
+    ERROR line), unless it is the only participant's own error, whose exit code the run keeps."""
+    from ..workflow.participant import run_participant
+
+    subjects = dataset.participants
+    output_dir = dataset.output_dir
     results, failures, crashes = {}, {}, {}
     reports = None  # ReportOutcome of this run's participant pages and citation files
     for subject in subjects:
         try:
-            results[subject] = run_participant(subject, [r for r in runs if r.subject == subject], ctx)
-            write_dataset_description(output_dir, source_dir=bids_dir, container=_container_info(), links=links)
+            results[subject] = run_participant(dataset.bids_dir, output_dir, subject, settings, dataset=dataset)
             laps.lap(f"sub-{subject}")
             if not args.no_reports:
                 outcome = build_level_reports(args, output_dir, participants=[subject], group=False)
@@ -441,10 +316,15 @@ def run_participant_level(args, argv: list[str]) -> int:
                 if skipped:
                     log.error("--stop-on-first-crash: sub-%s not processed", ", sub-".join(skipped))
                 break
+    return results, failures, crashes, reports
 
-    _say(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in {output_dir}")
+
+def _participant_summary(dataset, subjects, results, failures, crashes, reports) -> int:
+    """The run's summary lines (stderr and the run log) and its exit code."""
+    _say(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in "
+         f"{dataset.output_dir}")
     for subject, res in results.items():
-        _say(f"  sub-{subject}: ok ({res['seconds']} s)")
+        _say(f"  sub-{subject}: ok ({res.seconds} s)")
     for subject, exc in failures.items():
         where = f" (traceback in {crashes[subject]})" if crashes.get(subject) else ""
         _say(f"  sub-{subject}: FAILED: {_describe(exc)}{where}", logging.ERROR)
@@ -467,18 +347,6 @@ def _merge(total, outcome):
     return total
 
 
-def _container_info() -> dict | None:
-    kind = os.environ.get("BIDS_TASKENC_CONTAINER")
-    return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
-
-
-def _resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
-    """:func:`bids_taskenc.workflow.group.resolve_roi_dir` (the participant level's ROI folder too)."""
-    from ..workflow.group import resolve_roi_dir
-
-    return resolve_roi_dir(roi_dir, bids_dir)
-
-
 def group_settings(args, argv: list[str]):
     """The :class:`~bids_taskenc.workflow.group.GroupSettings` of a ``group`` command line."""
     from ..workflow.group import GroupSettings
@@ -497,7 +365,7 @@ def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
     from ..group import GroupInputError
     from ..workflow.group import run_group
-    from .timing import Laps
+    from ..workflow.timing import Laps
 
     laps = Laps("group level")
     bids_dir = args.bids_dir.resolve()
@@ -558,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)
         return EXIT_FAILURE
     finally:
-        from . import timing
+        from ..workflow import timing
 
         for line in timing.summary_lines():
             log.debug("timing: %s", line)

@@ -69,3 +69,24 @@ def atomic_path(path: str | Path, *, suffix: str | None = None):
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+def replace_folder(staged: str | Path, final: str | Path, trash: str | Path | None = None) -> None:
+    """Move the complete folder ``staged`` to ``final``, replacing what was there with two renames.
+
+    The old ``final`` is first renamed to ``trash`` (default: a hidden name beside it), then deleted; a reader
+    sees the old folder or the new one, never a mix. ``trash`` given: the caller deletes it (e.g. with the
+    staging folder that holds it).
+    """
+    import shutil
+
+    staged, final = Path(staged), Path(final)
+    if not final.exists():
+        staged.rename(final)
+        return
+    own_trash = trash is None
+    trash = Path(trash) if trash is not None else final.parent / f".{final.name}.old.{uuid.uuid4().hex[:12]}"
+    final.rename(trash)
+    staged.rename(final)
+    if own_trash:
+        shutil.rmtree(trash, ignore_errors=True)

@@ -39,13 +39,6 @@ _CHUNK = 1 << 20
 log = logging.getLogger(__name__)
 
 
-class CustomWeightsWarning(UserWarning):
-    """No longer emitted: custom weights are logged (WARNING on this module's logger).
-
-    Kept only while ``cli/models.py`` still names it in a ``warnings`` filter.
-    """
-
-
 @dataclass(frozen=True)
 class WeightsFile:
     """One verified encoder file in the store."""

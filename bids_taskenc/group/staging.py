@@ -18,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..core.atomic import replace_folder
 from ..outputs.staging import make_staging_folder, remove_stale_staging
 
 _PREFIX = ".group."
@@ -66,9 +67,7 @@ class GroupStage:
                         os.link(old, staged_group / old.name)
                     except OSError:
                         shutil.copy2(old, staged_group / old.name)
-            trash = self.dir / "previous-group"
-            final_group.rename(trash)
-        staged_group.rename(final_group)
+        replace_folder(staged_group, final_group, trash=self.dir / "previous-group")  # deleted with the stage
         # per-participant group files: the older run's of these tasks go, the new ones come
         for sub in sorted(p for p in self.root.glob("sub-*") if p.is_dir()):
             for old in sub.rglob("*"):

@@ -3,4 +3,33 @@
 ``cli/`` parses the command line and the TOML config into the frozen settings dataclasses of this package and turns
 errors into exit codes; everything a run does between the two happens here, as steps that read like the method.
 The engines (``features/``, ``encoding/``) below it take arrays and return arrays.
+
+From Python (docs/examples/fit_one_participant.py)::
+
+    from bids_taskenc.workflow import FeatureSettings, ParticipantSettings, run_participant
+
+    settings = ParticipantSettings(features=FeatureSettings(spaces=("user:edge2da",), features_dir=features))
+    outcome = run_participant(bids_dir, output_dir, "CSI1", settings)
 """
+
+import importlib
+
+#: Public name -> the module that defines it (imported on first use, so ``cli`` importing one step of the workflow
+#: does not load them all).
+_PUBLIC = {
+    "Dataset": "dataset", "open_dataset": "dataset",
+    "ParticipantOutcome": "participant", "run_participant": "participant",
+    **{name: "settings" for name in ("ComparisonSettings", "FeatureSettings", "FitSettings", "InputSettings",
+                                     "OutputSettings", "ParticipantSettings", "ResourceSettings", "ResponseSettings")},
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

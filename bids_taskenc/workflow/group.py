@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
-from bids_taskenc.errors import InputMissingError
 from bids_taskenc.group.inputs import GroupInputs, read_group_inputs
 from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import check_resampling, compute_group, resolve_reference
 from bids_taskenc.group.write import write_group_results
+from bids_taskenc.workflow.dataset import resolve_roi_dir
 
 __all__ = ["GroupOutcome", "GroupSettings", "group_roi_masks", "resolve_roi_dir", "run_group"]
 
@@ -92,21 +92,6 @@ class GroupOutcome:
 
     result: GroupResult
     files: list[Path] = field(default_factory=list)
-
-
-def resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
-    """``roi_dir`` (``--roi-dir``), else ``<bids_dir>/derivatives/spm`` when present, else None (no ROIs).
-
-    Raises
-    ------
-    InputMissingError
-        ``roi_dir`` given and not a folder.
-    """
-    if roi_dir is None and (Path(bids_dir) / "derivatives" / "spm").is_dir():
-        roi_dir = Path(bids_dir) / "derivatives" / "spm"
-    if roi_dir is not None and not Path(roi_dir).is_dir():
-        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
-    return None if roi_dir is None else Path(roi_dir)
 
 
 def group_roi_masks(roi_dir: Path | None, inputs: GroupInputs) -> dict[str, dict[str, np.ndarray]] | None:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_taskenc.cli.workcache import WorkCache
+from bids_taskenc.workflow.cache import WorkCache
 from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE
 from bids_taskenc.outputs.logs import crash_files, run_logs
 from bids_taskenc.testing import make_synthetic_dataset
@@ -133,7 +133,7 @@ def test_a_broken_input_fails_its_participant_only_naming_the_file(pair, kind, c
 
 
 def test_an_unexpected_exception_is_one_line_and_a_crash_file(pair, capfd, monkeypatch):
-    from bids_taskenc.cli import participant
+    from bids_taskenc.workflow import fit as participant
 
     real = participant.fit_encoding_model
     calls = []

@@ -92,7 +92,9 @@ def test_omp_nthreads_sets_torch_and_blas_threads(monkeypatch):
             assert os.environ["OMP_NUM_THREADS"] == "1"
         finally:
             torch.set_num_threads(before)
-            run._blas_limits = None
+            from bids_taskenc.workflow import resources as workflow_resources
+
+            workflow_resources._blas_limits = None
 
 
 def test_nprocs_defaults_to_the_cpus_available():

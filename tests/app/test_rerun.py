@@ -8,7 +8,7 @@ import shutil
 import nibabel as nib
 import numpy as np
 
-from bids_taskenc.cli import participant
+from bids_taskenc.workflow import fit as participant
 
 from .conftest import derivatives_under, run_app
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from bids_taskenc.cli import timing
+from bids_taskenc.workflow import timing
 
 
 def test_laps_log_each_step_and_sum_repeats(caplog, monkeypatch):

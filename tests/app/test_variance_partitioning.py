@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_taskenc.cli.partitioning import ROI_TABLE_DESC
+from bids_taskenc.workflow.partitioning import ROI_TABLE_DESC
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
 
@@ -89,7 +89,7 @@ def test_sets_resolve_from_names_labels_unions_and_groups(tmp_path):
     from types import SimpleNamespace
 
     from bids_taskenc.cli.parser import parse_args
-    from bids_taskenc.cli.partitioning import resolve_partitionings
+    from bids_taskenc.workflow.partitioning import resolve_partitionings
 
     spaces = [SimpleNamespace(name=f"taskonomy:{n}", label=n, group=g) for n, g in
               [("keypoints3d", "3D"), ("depthzbuffer", "3D"), ("keypoints2d", "2D"), ("class1000", "semantic")]]

@@ -178,7 +178,7 @@ def test_mem_gb_below_the_responses_is_refused_before_reading(tmp_path):
 
 
 def test_work_cache_stores_responses_once_in_float32_and_rebuilds_data_exactly(tmp_path):
-    from bids_taskenc.cli.workcache import WorkCache
+    from bids_taskenc.workflow.cache import WorkCache
 
     pruns, trials, _ = _runs(tmp_path, n_runs=3)
     resp = tr_average_responses(pruns, trials, n_threads=1)
@@ -194,10 +194,10 @@ def test_work_cache_stores_responses_once_in_float32_and_rebuilds_data_exactly(t
     assert [(a.shape, a.dtype) for a in big] == [(resp.trial_data.shape, np.dtype(np.float32))]
 
 
-# --- memory downstream of the responses (cli/participant.py) -----------------------------------------------------
+# --- memory downstream of the responses (workflow/noise.py, workflow/fit.py) -----------------------------------------------------
 
 def test_noise_ceiling_in_voxel_blocks_equals_one_call(monkeypatch):
-    from bids_taskenc.cli import participant as part
+    from bids_taskenc.workflow import noise as part
     from bids_taskenc.encoding import ceiling_pvalue, noise_ceiling
     from bids_taskenc.encoding.noise_ceiling import split_half_reliability
 
@@ -206,28 +206,28 @@ def test_noise_ceiling_in_voxel_blocks_equals_one_call(monkeypatch):
     y = (rng.standard_normal((len(ids), 50)) + rng.standard_normal((40, 50))[ids]).astype(np.float32)
     sessions = np.where(np.arange(len(ids)) < len(ids) // 2, "01", "02").astype(object)
     monkeypatch.setattr(part, "NOISE_CEILING_BLOCK_BYTES", 32 * len(ids) * 7)  # 7 voxels a block
-    got = part._in_voxel_blocks(noise_ceiling, y, ids, n_average=2, sessions=sessions)
+    got = part.in_voxel_blocks(noise_ceiling, y, ids, n_average=2, sessions=sessions)
     want = noise_ceiling(y, ids, n_average=2, sessions=sessions)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(part._in_voxel_blocks(ceiling_pvalue, y, ids, sessions=sessions),
+    np.testing.assert_allclose(part.in_voxel_blocks(ceiling_pvalue, y, ids, sessions=sessions),
                                ceiling_pvalue(y, ids, sessions=sessions), rtol=1e-12, atol=1e-300)
-    (r, n), (r0, n0) = part._in_voxel_blocks(split_half_reliability, y, ids, seed=3), split_half_reliability(y, ids, seed=3)
+    (r, n), (r0, n0) = part.in_voxel_blocks(split_half_reliability, y, ids, seed=3), split_half_reliability(y, ids, seed=3)
     assert n == n0
     np.testing.assert_allclose(r, r0, rtol=1e-12, atol=1e-15)
 
 
 def test_fit_budget_is_what_is_left_under_the_ceiling():
-    from bids_taskenc.cli import participant as part
+    from bids_taskenc.workflow import fit as part
 
-    rss = part._rss_bytes()
+    rss = part.rss_bytes()
     assert rss > 0
-    assert part._fit_mem_gb(None, "cpu", 0, 0) is None
-    assert part._fit_mem_gb(2.0, "cuda", 10**12, 0) == 2.0  # on a GPU it bounds the device's memory
-    left = part._fit_mem_gb(rss / 1e9 + 10.0, "cpu", 10**9, 10**9)
+    assert part.fit_mem_gb(None, "cpu", 0, 0) is None
+    assert part.fit_mem_gb(2.0, "cuda", 10**12, 0) == 2.0  # on a GPU it bounds the device's memory
+    left = part.fit_mem_gb(rss / 1e9 + 10.0, "cpu", 10**9, 10**9)
     assert 7.9 < left < 8.0 + 1e-9  # ceiling - resident - inputs - outputs
     with pytest.raises(UsageError, match="--mem-gb"):
-        part._fit_mem_gb(rss / 1e9 + 0.5, "cpu", 10**9, 0)
+        part.fit_mem_gb(rss / 1e9 + 0.5, "cpu", 10**9, 0)
 
 
 def test_image_means_add_each_images_trials_in_trial_order_like_add_at():

@@ -21,6 +21,11 @@ bytes).
 
 Entries are written into a temporary folder and renamed into place, so a run
 killed half-way leaves either a whole entry or none.
+
+The keys come from the settings objects (:func:`response_key`, :func:`fit_key`): every field of
+:class:`~bids_taskenc.workflow.settings.ResponseSettings` is part of a responses key and every field of
+:class:`~bids_taskenc.workflow.settings.FitSettings` of a fit key, so a setting added there is part of the
+key without anyone listing it; output-only settings (what is written, progress bars, the work folder) are not.
 """
 
 from __future__ import annotations
@@ -42,9 +47,11 @@ import pandas as pd
 
 from ..__about__ import __version__
 from ..encoding.result import EncodingResult
+from ..core.atomic import replace_folder
 from ..outputs.atomic import write_json, write_npy
 from ..responses.base import Responses
 from ..responses.images import image_means
+from .settings import ParticipantSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,33 @@ def file_identity(path: str | Path | None) -> list | None:
         return None
     st = Path(path).stat()
     return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+#: How travg picks its volumes; part of the responses key so that entries of an older rule are not reused.
+VOLUME_CHOICE = "nearest to onset + L*TR"
+
+
+def response_key(settings: ParticipantSettings, preprocessed: list, beta_files: list) -> dict:
+    """What one participant's responses depend on: the response settings, the identity of every input file."""
+    values = settings.responses.to_dict()
+    key = {"responses": {k: v for k, v in values.items() if k not in ("mask", "betas_dir")},
+           "mask": file_identity(settings.responses.mask),
+           "runs": [[file_identity(p.bold), file_identity(p.mask), file_identity(p.confounds),
+                     file_identity(p.raw.events), p.raw.repetition_time, p.start_time] for p in preprocessed],
+           "volume_choice": VOLUME_CHOICE}
+    if settings.responses.model == "betas":
+        key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
+    return key
+
+
+def fit_key(settings: ParticipantSettings, responses_key: dict, X: np.ndarray, device: str,
+            predictions: bool) -> dict:
+    """What one space's fit depends on: the responses, the features' bytes, the fit settings, the device, and
+    what the fit returns besides its maps (the weights when they are written, the test predictions when a contrast
+    or an ROI permutation needs them)."""
+    return {"responses": responses_key, "features": hashlib.sha256(X.tobytes()).hexdigest(),
+            "fit": settings.fit.to_dict(), "device": device, "weights": settings.outputs.save_weights,
+            "predictions": predictions}
 
 
 class CacheEntryError(ValueError):
@@ -266,12 +300,8 @@ class WorkCache:
                 write_npy(tmp / name, array)
             write_json(tmp / "entry.json", {"format": FORMAT, "kind": kind, "key": key, "version": __version__,
                                             "value": described})
-            if final.exists():  # a broken entry being replaced
-                trash = final.parent / f".{key}.old.{uuid.uuid4().hex[:12]}"
-                final.rename(trash)
-                shutil.rmtree(trash, ignore_errors=True)
             try:
-                tmp.rename(final)
+                replace_folder(tmp, final)  # replacing a broken entry
             except OSError:
                 if not final.is_dir():  # else a concurrent run stored the same entry first
                     raise

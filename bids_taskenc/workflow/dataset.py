@@ -1,0 +1,185 @@
+"""The dataset side of a participant run, opened once for every participant: runs, derivatives, feature spaces.
+
+:func:`open_dataset` indexes the BIDS folder and the preprocessed derivatives, resolves the feature spaces and
+checks every setting that can be checked before a participant starts (exit 64 / 66 on a bad one); only then does
+it create the work and output folders. The :class:`Dataset` it returns is what every participant shares.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..__about__ import __version__
+from ..errors import InputMissingError, UsageError
+from .faults import describe_error
+from ..core.versions import software_versions
+from .resources import apply_resources, resolve_device
+from .settings import ParticipantSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Dataset:
+    """What a participant run needs besides its own settings: found once per run, shared by its participants."""
+
+    bids_dir: Path
+    output_dir: Path
+    work_dir: Path
+    runs: list  # RunFiles of every selected participant
+    derivative_layouts: list
+    space: str
+    spaces: list  # FeatureSpace
+    stimuli_dirs: list[Path]
+    roi_dir: Path | None
+    device: str
+    provenance: dict = field(default_factory=dict)  # versions, command line, config, device, resources
+    links: dict = field(default_factory=dict)  # dataset name -> folder, for bids: URIs in sidecars
+
+    @property
+    def participants(self) -> list[str]:
+        return sorted({r.subject for r in self.runs})
+
+    def runs_of(self, participant: str) -> list:
+        return [r for r in self.runs if r.subject == participant]
+
+
+def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
+    """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
+    bids_dir, output_dir = Path(bids_dir).resolve(), Path(output_dir).resolve()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"{output_dir}: output_dir exists and is not a folder")
+    if output_dir == bids_dir:
+        raise UsageError(f"{output_dir}: output_dir must not be the BIDS dataset itself "
+                         f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})")
+    if output_dir in bids_dir.parents:
+        raise UsageError(f"{output_dir}: output_dir must not contain the BIDS dataset {bids_dir}")
+    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
+        raise UsageError(f"{output_dir}: inside the BIDS dataset, outputs go under {bids_dir / 'derivatives'}")
+    return output_dir
+
+
+def resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
+    """``roi_dir`` (``--roi-dir``), else ``<bids_dir>/derivatives/spm`` when present, else None (no ROIs).
+
+    The participant and the group level find their ROI masks here.
+
+    Raises
+    ------
+    InputMissingError
+        ``roi_dir`` given and not a folder.
+    """
+    if roi_dir is None and (Path(bids_dir) / "derivatives" / "spm").is_dir():
+        roi_dir = Path(bids_dir) / "derivatives" / "spm"
+    if roi_dir is not None and not Path(roi_dir).is_dir():
+        raise InputMissingError(f"{roi_dir}: --roi-dir does not exist")
+    return None if roi_dir is None else Path(roi_dir)
+
+
+def _derivatives(bids_dir: Path, settings: ParticipantSettings, runs: list) -> tuple[list, str]:
+    """The preprocessed derivatives' layouts and the space to analyse."""
+    from ..bids.preprocessed import choose_space, open_derivatives
+
+    inputs = settings.inputs
+    if settings.responses.model == "betas":
+        # precomputed betas carry their own grid; BOLD5000's are in T1w space
+        return [], inputs.space or "T1w"
+    deriv_dirs = list(inputs.derivatives) or [bids_dir / "derivatives" / "fmriprep"]
+    if not inputs.derivatives and not deriv_dirs[0].is_dir():
+        raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR "
+                                "(fMRIPrep outputs)")
+    layouts = open_derivatives(deriv_dirs)
+    return layouts, choose_space(layouts, runs, inputs.space)
+
+
+def _feature_spaces(bids_dir: Path, settings: ParticipantSettings) -> tuple[list, list[Path]]:
+    """The feature spaces (every one found and loadable) and the stimulus folders their images come from."""
+    from ..bids.files import check_present
+    from ..features.base import FeatureError
+    from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
+    from .partitioning import resolve_partitionings
+
+    fs = settings.features
+    if fs.features_dir is not None:
+        for path in sorted(fs.features_dir.glob("*/*")):
+            if path.is_symlink() or path.is_file():
+                check_present(path, "user feature file")
+    try:
+        spaces = resolve_feature_spaces(list(fs.spaces) or None, features_dir=fs.features_dir,
+                                        weights_dir=fs.taskonomy_weights, offline=fs.offline)
+    except FeatureLabelConflict as exc:
+        raise UsageError(str(exc)) from exc
+    except FeatureError as exc:
+        raise InputMissingError(str(exc)) from exc
+    resolve_partitionings(settings.comparisons.partitionings, spaces)  # bad sets: exit 64 before any work
+    stimuli_dirs = list(settings.inputs.stimuli_dirs) or [bids_dir / "stimuli"]
+    if any(s.needs_images for s in spaces):
+        for d in stimuli_dirs:
+            if not d.is_dir():
+                raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
+                                        "images come as Scene_Stimuli/Presented_Stimuli)")
+    return spaces, stimuli_dirs
+
+
+def _make_folders(work_dir: Path, output_dir: Path) -> None:
+    if work_dir.exists() and not work_dir.is_dir():
+        raise UsageError(f"{work_dir}: --work-dir exists and is not a folder")
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the work or output folder: {describe_error(exc)}") from exc
+
+
+def _provenance(settings: ParticipantSettings, device: str, command_line: str | None,
+                config: dict | None) -> dict:
+    """The run's record in every sidecar: versions, how it was called, its settings, device and resources."""
+    return {"SoftwareVersions": software_versions(),
+            "CommandLine": command_line or f"bids_taskenc {__version__}: bids_taskenc.workflow.run_participant",
+            "Config": settings.to_dict() if config is None else config, "Device": device,
+            "Resources": apply_resources(settings.resources)}
+
+
+def open_dataset(bids_dir: str | Path, output_dir: str | Path, settings: ParticipantSettings, *,
+                 participants: list[str] | None = None, command_line: str | None = None,
+                 config: dict | None = None, laps=None) -> Dataset:
+    """Index the inputs and check the settings for a run of ``participants`` (None: all); create the folders.
+
+    ``command_line`` and ``config`` are the run's record in the sidecars (``CommandLine``, ``Config``); without
+    them a sidecar records the Python call and ``settings.to_dict()``. ``laps`` (a :class:`~.timing.Laps`) times
+    the indexing and the rest apart.
+    """
+    from ..bids.dataset import Selection, load_bids_filters, open_layout, select_runs
+    from ..outputs.derivatives import dataset_links, read_dataset_links
+
+    inputs = settings.inputs
+    bids_dir = Path(bids_dir).resolve()
+    layout = open_layout(bids_dir, validate=not inputs.skip_bids_validation)
+    output_dir = check_output_dir(bids_dir, Path(output_dir))
+    selection = Selection(participants=list(participants) if participants else None,
+                          sessions=list(inputs.sessions) or None, tasks=list(inputs.tasks) or None,
+                          filters=load_bids_filters(inputs.bids_filter_file))
+    runs = select_runs(layout, selection)
+    if laps is not None:
+        laps.lap("index")
+    deriv_layouts, space = _derivatives(bids_dir, settings, runs)
+    spaces, stimuli_dirs = _feature_spaces(bids_dir, settings)
+    roi_dir = resolve_roi_dir(inputs.roi_dir, bids_dir)
+    device = resolve_device(settings.resources.device)
+    work_dir = settings.outputs.work_dir.resolve()
+    _make_folders(work_dir, output_dir)
+    betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []
+    links = dataset_links(bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas,
+                          existing=read_dataset_links(output_dir))
+    return Dataset(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir, runs=runs,
+                   derivative_layouts=deriv_layouts, space=space, spaces=spaces, stimuli_dirs=stimuli_dirs,
+                   roi_dir=roi_dir, device=device, provenance=_provenance(settings, device, command_line, config),
+                   links=links)
+
+
+def command_line(argv: list[str]) -> str:
+    """The ``CommandLine`` of a sidecar for a run started as ``bids_taskenc ARGV``."""
+    return shlex.join(["bids_taskenc", *argv])

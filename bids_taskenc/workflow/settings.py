@@ -1,0 +1,200 @@
+"""Typed, frozen settings of one participant's run: what the command line and the TOML config say, as values.
+
+Each group of options is a frozen dataclass with the command line's defaults, so a notebook needs to name only
+what differs::
+
+    >>> from bids_taskenc.workflow.settings import FeatureSettings, FitSettings, ParticipantSettings
+    >>> s = ParticipantSettings(features=FeatureSettings(spaces=("user:edge2da",)), fit=FitSettings(cv_folds=3))
+    >>> s.fit.cv_folds, s.fit.test_fraction, s.responses.model
+    (3, 0.15, 'travg')
+    >>> ParticipantSettings.from_dict(s.to_dict()) == s
+    True
+
+Lists given for tuple fields become tuples and strings given for path fields become :class:`~pathlib.Path`, so
+the objects stay hashable and immutable. :meth:`ParticipantSettings.to_dict` is JSON-ready (paths as text, tuples
+as lists); the work cache builds its keys from the parts a result depends on (:mod:`bids_taskenc.workflow.cache`).
+The command line checks the values (exit 64 naming the flag); these classes only hold them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.fdr import DEFAULT_FDR_LEVEL
+from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
+
+#: The ridge penalty grid of the command line (``--alphas``), as Python floats.
+DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in _ENCODING_ALPHAS)
+
+
+class _Settings:
+    """Coercion (list -> tuple, str -> Path) on construction, and the JSON round trip."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            coerced = _coerce(hints[f.name], value)
+            if coerced is not value:
+                object.__setattr__(self, f.name, coerced)
+
+    def to_dict(self) -> dict:
+        """Every field, JSON-ready: nested settings as dicts, paths as text, tuples as lists."""
+        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """The inverse of :meth:`to_dict` (missing keys take their defaults; unknown keys are an error)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown settings {unknown}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _from_json(hints[k], v) for k, v in data.items()})
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (:func:`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _to_json(value):
+    if isinstance(value, _Settings):
+        return value.to_dict()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _optional_inner(hint):
+    """``X | None`` -> X; anything else unchanged."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _coerce(hint, value):
+    if value is None:
+        return None
+    hint = _optional_inner(hint)
+    if hint is Path and isinstance(value, str):
+        return Path(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+        inner = typing.get_args(hint)[0]
+        return tuple(_coerce(inner, v) for v in value)
+    return value
+
+
+def _from_json(hint, value):
+    if value is None:
+        return None
+    hint = _optional_inner(hint)
+    if isinstance(hint, type) and issubclass(hint, _Settings):
+        return hint.from_dict(value)
+    return _coerce(hint, value)
+
+
+@dataclass(frozen=True)
+class InputSettings(_Settings):
+    """Where the inputs are besides the BIDS folder, and which of its data to use."""
+
+    derivatives: tuple[Path, ...] = ()  #: fMRIPrep folders; () = <bids_dir>/derivatives/fmriprep
+    space: str | None = None  #: output space of the preprocessed BOLD; None = T1w when present
+    stimuli_dirs: tuple[Path, ...] = ()  #: searched for the stimulus images; () = <bids_dir>/stimuli
+    roi_dir: Path | None = None  #: ROI masks; None = <bids_dir>/derivatives/spm when present
+    sessions: tuple[str, ...] = ()  #: () = every session
+    tasks: tuple[str, ...] = ()  #: () = every task whose events name stimuli
+    bids_filter_file: Path | None = None  #: JSON of pybids filters (as fMRIPrep's)
+    skip_bids_validation: bool = False
+
+
+@dataclass(frozen=True)
+class ResponseSettings(_Settings):
+    """BOLD -> one response per image (docs/responses.md)."""
+
+    model: str = "travg"  #: travg (the paper), lsa (single-trial GLM) or betas (precomputed)
+    response_trs: tuple[int, ...] = (3, 4)  #: travg: lags L averaged, the volumes nearest onset + L*TR
+    confounds: tuple[str, ...] = ()  #: fMRIPrep confound columns regressed out
+    hrf_model: str = "glover"  #: lsa
+    high_pass: float = 1 / 128  #: lsa: cosine drift cutoff, Hz
+    betas_dir: Path | None = None  #: betas: the single-trial betas
+    mask: Path | None = None  #: restrict the analysis to this mask
+    resample_mask: bool = False  #: resample ``mask`` onto the BOLD grid when it differs
+
+
+@dataclass(frozen=True)
+class FeatureSettings(_Settings):
+    """Which feature spaces, and where their inputs are."""
+
+    spaces: tuple[str, ...] = ()  #: () = the features_dir spaces if given, else the paper's 21 Taskonomy encoders
+    features_dir: Path | None = None  #: user-supplied spaces: <space>/features.npy + stimuli.tsv
+    taskonomy_weights: Path | None = None  #: weights store (else $BIDS_TASKENC_MODELS)
+    offline: bool = False  #: never download
+
+
+@dataclass(frozen=True)
+class FitSettings(_Settings):
+    """The encoding models: split, cross-validated ridge, statistics. Every field changes the fitted numbers."""
+
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    cv_folds: int = 7
+    test_fraction: float = 0.15
+    cv_score: str = "r"  #: r or r2: the score that chooses alpha
+    cv_scheme: str = "kfold"  #: kfold or session
+    standardize: bool = True
+    precision: str = "exact"  #: exact or fast
+    n_permutations: int = 0  #: 0 = analytic p
+    fdr_alpha: float = DEFAULT_FDR_LEVEL
+    seed: int = 0  #: split, folds, permutations, bootstrap
+
+
+@dataclass(frozen=True)
+class ComparisonSettings(_Settings):
+    """Comparisons between feature spaces: the 3D-vs-2D contrasts and variance partitionings."""
+
+    contrast_bootstrap: int = 1000  #: 0 = no contrast maps
+    contrast_p: str = "analytic"  #: analytic or bootstrap
+    partitionings: tuple[tuple[str, ...], ...] = ()  #: each 2 or 3 SETs (``group:3D``, ``a+b``, a space)
+
+
+@dataclass(frozen=True)
+class OutputSettings(_Settings):
+    """What is written (beside the maps and tables every run writes), where work is kept, what is shown."""
+
+    save_weights: bool = False
+    save_features: bool = False
+    work_dir: Path = Path("work")  #: caches (features, responses, fits); relative to the current folder
+    progress: bool = False  #: progress bars
+
+
+@dataclass(frozen=True)
+class ResourceSettings(_Settings):
+    """Where and with how much the run computes."""
+
+    device: str = "auto"  #: auto, cpu or cuda
+    nprocs: int | None = None  #: parallel workers; None = the libraries' defaults
+    omp_nthreads: int | None = None  #: threads of one computation; None = the libraries' own choice
+    mem_mb: float | None = None  #: memory ceiling in MB (decimal); None = a share of the free memory
+
+    @property
+    def mem_gb(self) -> float | None:
+        return None if self.mem_mb is None else self.mem_mb / 1000.0
+
+
+@dataclass(frozen=True)
+class ParticipantSettings(_Settings):
+    """Everything one participant's run reads besides the BIDS folder, the output folder and the participant."""
+
+    inputs: InputSettings = field(default_factory=InputSettings)
+    responses: ResponseSettings = field(default_factory=ResponseSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    fit: FitSettings = field(default_factory=FitSettings)
+    comparisons: ComparisonSettings = field(default_factory=ComparisonSettings)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
+    resources: ResourceSettings = field(default_factory=ResourceSettings)

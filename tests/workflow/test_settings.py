@@ -1,0 +1,109 @@
+"""The workflow's settings: frozen, the command line's defaults, a JSON round trip, and the cache keys they make."""
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bids_taskenc.cli.parser import parse_args
+from bids_taskenc.cli.settings import participant_settings
+from bids_taskenc.workflow.cache import WorkCache, fit_key, response_key
+from bids_taskenc.workflow.settings import (
+    FeatureSettings,
+    FitSettings,
+    OutputSettings,
+    ParticipantSettings,
+    ResourceSettings,
+    ResponseSettings,
+)
+
+
+def test_settings_are_frozen_and_hashable():
+    s = ParticipantSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.fit.cv_folds = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.fit = FitSettings()
+    assert hash(s) == hash(ParticipantSettings())
+
+
+def test_lists_and_strings_become_tuples_and_paths():
+    s = FeatureSettings(spaces=["user:a", "user:b"], features_dir="feats")
+    assert s.spaces == ("user:a", "user:b") and s.features_dir == Path("feats")
+    c = ParticipantSettings().comparisons.replace(partitionings=[["group:3D", "group:2D"]])
+    assert c.partitionings == (("group:3D", "group:2D"),)
+    assert ResponseSettings(response_trs=[2, 3]).response_trs == (2, 3)
+
+
+def test_command_line_defaults_are_the_settings_defaults():
+    args = parse_args(["bids", "out", "participant"])
+    assert participant_settings(args) == ParticipantSettings()
+
+
+def test_a_toml_config_of_default_values_gives_the_defaults(tmp_path):
+    config = tmp_path / "defaults.toml"
+    config.write_text('cv_folds = 7\nresponses = "travg"\nresponse_trs = [3, 4]\ntest_fraction = 0.15\n'
+                      'fdr_alpha = 0.05\ncontrast_bootstrap = 1000\n')
+    assert participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)])) == \
+        ParticipantSettings()
+
+
+def test_toml_config_gives_the_same_settings_as_the_command_line(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('cv_folds = 4\nalphas = [1, 10]\nfeature_spaces = ["user:a"]\nsave_weights = true\n'
+                      'variance_partitioning = [["group:3D", "group:2D"]]\nmem = "2GB"\n')
+    from_toml = participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)]))
+    from_flags = participant_settings(parse_args(
+        ["bids", "out", "participant", "--cv-folds", "4", "--alphas", "1", "10", "--feature-spaces", "user:a",
+         "--save-weights", "--variance-partitioning", "group:3D", "group:2D", "--mem", "2GB"]))
+    assert from_toml == from_flags
+    assert from_toml.fit.cv_folds == 4 and from_toml.fit.alphas == (1.0, 10.0)
+    assert from_toml.resources.mem_gb == 2.0 and from_toml.outputs.save_weights
+
+
+def test_to_dict_is_json_and_round_trips():
+    s = ParticipantSettings(
+        features=FeatureSettings(spaces=("user:edge2da",), features_dir=Path("/data/features")),
+        responses=ResponseSettings(confounds=("csf",), mask=Path("m.nii.gz")),
+        fit=FitSettings(alphas=(1.0, 100.0), seed=3), resources=ResourceSettings(mem_mb=1500.0))
+    d = json.loads(json.dumps(s.to_dict()))
+    assert d["features"]["features_dir"] == "/data/features" and d["fit"]["alphas"] == [1.0, 100.0]
+    back = ParticipantSettings.from_dict(d)
+    assert back == s and isinstance(back.responses.mask, Path)
+    with pytest.raises(ValueError, match="unknown"):
+        FitSettings.from_dict({"folds": 3})
+
+
+def _key_inputs():
+    run = SimpleNamespace(bold=None, mask=None, confounds=None, raw=SimpleNamespace(events=None, repetition_time=2.0),
+                          start_time=0.0)
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    return [run], X
+
+
+def _keys(settings):
+    pre, X = _key_inputs()
+    rkey = response_key(settings, pre, [])
+    return WorkCache.key(rkey), WorkCache.key(fit_key(settings, rkey, X, "cpu", False))
+
+
+def test_cache_keys_follow_fit_and_response_settings_not_output_only_ones(tmp_path):
+    base = ParticipantSettings()
+    r0, f0 = _keys(base)
+    # a fit setting: a new fit key, the same responses
+    r1, f1 = _keys(base.replace(fit=base.fit.replace(cv_folds=3)))
+    assert r1 == r0 and f1 != f0
+    assert _keys(base.replace(fit=base.fit.replace(fdr_alpha=0.01)))[1] != f0
+    # a response setting changes both (the fit key holds the responses key)
+    r2, f2 = _keys(base.replace(responses=base.responses.replace(response_trs=(2, 3))))
+    assert r2 != r0 and f2 != f0
+    # output-only and resource settings change neither
+    for changed in (base.replace(outputs=OutputSettings(save_features=True, progress=True, work_dir=tmp_path)),
+                    base.replace(resources=ResourceSettings(nprocs=7, mem_mb=1000.0)),
+                    base.replace(comparisons=base.comparisons.replace(contrast_bootstrap=10))):
+        assert _keys(changed) == (r0, f0)
+    # the weights are part of what a fit returns
+    assert _keys(base.replace(outputs=OutputSettings(save_weights=True)))[1] != f0
