@@ -62,16 +62,16 @@ N_BOOT_OLD = 1000
 FDR = 0.05
 
 
-def score(q: np.ndarray, diff: np.ndarray, truth_pos: np.ndarray, truth_neg: np.ndarray,
-          strong: np.ndarray | None = None) -> dict:
+def score(
+    q: np.ndarray, diff: np.ndarray, truth_pos: np.ndarray, truth_neg: np.ndarray, strong: np.ndarray | None = None
+) -> dict:
     """Power (right sign, q < FDR) on each side of the truth, and the FDP of all declared voxels.
 
     ``strong``: also the power among these true voxels (e.g. those with a large true difference).
     """
     sig = q < FDR
     hits = (sig & truth_pos & (diff > 0)) | (sig & truth_neg & (diff < 0))
-    out = {"declared": int(sig.sum()), "min_q": float(np.min(q)),
-           "fdp": float((sig & ~hits).sum() / max(sig.sum(), 1))}
+    out = {"declared": int(sig.sum()), "min_q": float(np.min(q)), "fdp": float((sig & ~hits).sum() / max(sig.sum(), 1))}
     if truth_pos.any():
         out["power_A>B"] = float((sig & truth_pos & (diff > 0)).sum() / truth_pos.sum())
     if truth_neg.any():
@@ -101,8 +101,10 @@ def _methods(old: bool) -> list[tuple[str, str, int]]:
 
 def scenario_planted(seed: int, old: bool = True) -> None:
     n, v = 700, 20_000
-    print(f"planted: {v} voxels, {n} test images, r(y, A) = 0.45 vs r(y, B) = 0.05 in the true voxels, "
-          f"0.2 vs 0.2 elsewhere")
+    print(
+        f"planted: {v} voxels, {n} test images, r(y, A) = 0.45 vs r(y, B) = 0.05 in the true voxels, "
+        f"0.2 vs 0.2 elsewhere"
+    )
     for n_true in (100, 400):
         rng = np.random.default_rng(seed + n_true)
         y = rng.standard_normal((n, v), dtype=np.float32)
@@ -121,20 +123,23 @@ def scenario_planted(seed: int, old: bool = True) -> None:
 
 
 def scenario_shape(seed: int, old: bool = True, n_voxels: int = 46_536, n_test: int = 737, region: int = 552) -> None:
-    print(f"shape: {n_voxels} voxels, {n_test} test images, 3 3D and 3 2D spaces, a 3D region and a 2D region of "
-          f"{region} voxels each (test r 0.1-0.69; power_strong: true voxels with r >= 0.3)")
+    print(
+        f"shape: {n_voxels} voxels, {n_test} test images, 3 3D and 3 2D spaces, a 3D region and a 2D region of "
+        f"{region} voxels each (test r 0.1-0.69; power_strong: true voxels with r >= 0.3)"
+    )
     rng = np.random.default_rng(seed)
     v, n = n_voxels, n_test
     in_3d = np.zeros(v, bool)
     in_2d = np.zeros(v, bool)
     in_3d[:region] = True
-    in_2d[region:2 * region] = True
+    in_2d[region : 2 * region] = True
     latent = {g: rng.standard_normal((n, v), dtype=np.float32) for g in ("3D", "2D")}
     rho = rng.uniform(0.1 / 0.95, 0.69 / 0.95, v).astype(np.float32)
     drive = np.where(in_3d, 1, 0)[None] * latent["3D"] + np.where(in_2d, 1, 0)[None] * latent["2D"]
     driven = in_3d | in_2d
-    y = np.where(driven, rho, 0)[None] * drive + np.sqrt(1 - np.where(driven, rho, 0) ** 2)[None] * \
-        rng.standard_normal((n, v), dtype=np.float32)
+    y = np.where(driven, rho, 0)[None] * drive + np.sqrt(1 - np.where(driven, rho, 0) ** 2)[None] * rng.standard_normal(
+        (n, v), dtype=np.float32
+    )
     del drive
     spaces = {f"scene3d{k}": "3D" for k in "abc"} | {f"edge2d{k}": "2D" for k in "abc"}
     share = 0.95  # prediction = 0.95 latent of its group + own noise: r(pred, pred') = 0.9 within a group
@@ -143,9 +148,14 @@ def scenario_shape(seed: int, old: bool = True, n_voxels: int = 46_536, n_test: 
         own = np.random.default_rng([seed, list(spaces).index(space)]).standard_normal((n, v), dtype=np.float32)
         return share * latent[spaces[space]] + np.sqrt(1 - share**2) * own
 
-    contrasts = [Contrast("group3DVSgroup2D", tuple(s for s, g in spaces.items() if g == "3D"),
-                          tuple(s for s, g in spaces.items() if g == "2D")),
-                 Contrast("scene3daVSedge2da", ("scene3da",), ("edge2da",))]
+    contrasts = [
+        Contrast(
+            "group3DVSgroup2D",
+            tuple(s for s, g in spaces.items() if g == "3D"),
+            tuple(s for s, g in spaces.items() if g == "2D"),
+        ),
+        Contrast("scene3daVSedge2da", ("scene3da",), ("edge2da",)),
+    ]
     strong = driven & (rho * share >= 0.3)
     for label, method, n_boot in _methods(old):
         t0 = time.perf_counter()
@@ -167,41 +177,77 @@ def scenario_dataset(seed: int, keep: Path | None, old: bool = True, noise_sd: f
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="contrast_power_"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ds = make_synthetic_dataset(root / "data", n_participants=1, shape=BOLD5000_GRID, seed=seed, noise_sd=noise_sd,
-                                **BOLD5000_COUNTS)
+    ds = make_synthetic_dataset(
+        root / "data", n_participants=1, shape=BOLD5000_GRID, seed=seed, noise_sd=noise_sd, **BOLD5000_COUNTS
+    )
     print(f"dataset: built in {time.perf_counter() - t0:.0f} s at {ds.bids_dir}")
     sub = ds.participants[0]
     for method in ("analytic", "bootstrap") if old else ("analytic",):
         out = root / f"out-{method}"
         t0 = time.perf_counter()
-        code = app_main([str(ds.bids_dir), str(out), "participant", "--features-dir", str(ds.features_dir),
-                         "--work-dir", str(root / "work"), "--no-reports", "--contrast-p", method,
-                         "--contrast-bootstrap", str(N_BOOT_OLD), "--feature-spaces",
-                         *[f"user:{s}" for s, c in ds.feature_spaces.items() if c in ("scene", "edge")]])
+        code = app_main(
+            [
+                str(ds.bids_dir),
+                str(out),
+                "participant",
+                "--features-dir",
+                str(ds.features_dir),
+                "--work-dir",
+                str(root / "work"),
+                "--no-reports",
+                "--contrast-p",
+                method,
+                "--contrast-bootstrap",
+                str(N_BOOT_OLD),
+                "--feature-spaces",
+                *[f"user:{s}" for s, c in ds.feature_spaces.items() if c in ("scene", "edge")],
+            ]
+        )
         print(f"dataset: participant run ({method} p) exit {code} in {time.perf_counter() - t0:.0f} s")
         mask = ds.brain_masks[sub]
         scene, edge = ds.truth_masks[sub]["scene"][mask], ds.truth_masks[sub]["edge"][mask]
-        meta = json.loads(next((out / f"sub-{sub}" / "func").glob("*_desc-group3DVSgroup2D_stat-p_statmap.json"))
-                          .read_text())
+        meta = json.loads(
+            next((out / f"sub-{sub}" / "func").glob("*_desc-group3DVSgroup2D_stat-p_statmap.json")).read_text()
+        )
         print(f"  {mask.sum()} voxels, {meta['Contrast']['NTest']} test images")
         for name in ("group3DVSgroup2D",):
-            maps = {stat: np.asarray(nib.load(derivative_path(out, sub=sub, task="5000scenes", space="T1w",
-                                                                desc=name, stat=stat, suffix="statmap",
-                                                                extension=".nii.gz")).dataobj)[mask]
-                    for stat in ("q", "rdiff")}
-            print(_line(f"{name}, {method} p ({meta['Contrast']['PValueMethod']})",
-                        score(maps["q"], maps["rdiff"], scene, edge)))
+            maps = {
+                stat: np.asarray(
+                    nib.load(
+                        derivative_path(
+                            out,
+                            sub=sub,
+                            task="5000scenes",
+                            space="T1w",
+                            desc=name,
+                            stat=stat,
+                            suffix="statmap",
+                            extension=".nii.gz",
+                        )
+                    ).dataobj
+                )[mask]
+                for stat in ("q", "rdiff")
+            }
+            print(
+                _line(
+                    f"{name}, {method} p ({meta['Contrast']['PValueMethod']})",
+                    score(maps["q"], maps["rdiff"], scene, edge),
+                )
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", nargs="+", choices=["planted", "shape", "dataset"],
-                        default=["planted", "shape"])
+    parser.add_argument("--scenario", nargs="+", choices=["planted", "shape", "dataset"], default=["planted", "shape"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, metavar="DIR", help="dataset scenario: build and run in DIR, keep it")
     parser.add_argument("--no-old", action="store_true", help="skip the old bootstrap p (most of the time)")
-    parser.add_argument("--noise-sd", type=float, default=0.5,
-                        help="dataset scenario: the generator's BOLD noise (default 0.5: driven r ~0.9)")
+    parser.add_argument(
+        "--noise-sd",
+        type=float,
+        default=0.5,
+        help="dataset scenario: the generator's BOLD noise (default 0.5: driven r ~0.9)",
+    )
     args = parser.parse_args(argv)
     for scenario in args.scenario:
         t0 = time.perf_counter()

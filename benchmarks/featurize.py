@@ -66,8 +66,11 @@ def compare_sample(sample: dict, ref_path: Path) -> dict:
         other = ref[key][: len(rows)]
         per_space[name] = float(min(np.corrcoef(a, b)[0, 1] for a, b in zip(rows, other)))
     missing = sorted(set(sample) - set(per_space))
-    return {"min_corr": min(per_space.values()) if per_space else float("nan"), "per_space": per_space,
-            "missing_in_ref": missing}
+    return {
+        "min_corr": min(per_space.values()) if per_space else float("nan"),
+        "per_space": per_space,
+        "missing_in_ref": missing,
+    }
 
 
 def raise_recompile_limit(n: int) -> dict:
@@ -97,9 +100,12 @@ def compile_counters() -> dict:
     except ImportError:
         return {}
     stats = dict(counters.get("stats", {}))
-    return {"unique_graphs": stats.get("unique_graphs"), "calls_captured": stats.get("calls_captured"),
-            "graph_breaks": sum(counters.get("graph_break", {}).values()),
-            "recompile_limit_hits": sum(v for k, v in counters.get("frames", {}).items() if "limit" in str(k))}
+    return {
+        "unique_graphs": stats.get("unique_graphs"),
+        "calls_captured": stats.get("calls_captured"),
+        "graph_breaks": sum(counters.get("graph_break", {}).values()),
+        "recompile_limit_hits": sum(v for k, v in counters.get("frames", {}).items() if "limit" in str(k)),
+    }
 
 
 def timed(fn) -> float:
@@ -124,13 +130,22 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None, help="default 4 on CPU, 256 on CUDA")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="decode threads")
     ap.add_argument("--single", nargs="*", default=None, help="encoders timed alone (default: 2 quick, all otherwise)")
-    ap.add_argument("--tasks", nargs="+", default=None,
-                    help="encoders timed together (default: the paper's 21; fewer for CPU smoke runs)")
+    ap.add_argument(
+        "--tasks",
+        nargs="+",
+        default=None,
+        help="encoders timed together (default: the paper's 21; fewer for CPU smoke runs)",
+    )
     ap.add_argument("--compile", action="store_true", help="torch.compile each encoder (CUDA)")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--sample-out", type=Path, help=f"save each encoder's features of the first {SAMPLE_ROWS} images (.npz)")
-    ap.add_argument("--sample-ref", type=Path,
-                    help="compare them with a --sample-out file of another run (e.g. --compile against plain)")
+    ap.add_argument(
+        "--sample-out", type=Path, help=f"save each encoder's features of the first {SAMPLE_ROWS} images (.npz)"
+    )
+    ap.add_argument(
+        "--sample-ref",
+        type=Path,
+        help="compare them with a --sample-out file of another run (e.g. --compile against plain)",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -142,7 +157,9 @@ def main(argv=None) -> int:
     cuda = args.device.startswith("cuda")
     n = args.n_images or (4 if args.quick else 4916)
     bs = args.batch_size or (256 if cuda else 4)
-    single = args.single if args.single is not None else (["normal", "class_object"] if args.quick else list(PAPER_TASKS))
+    single = (
+        args.single if args.single is not None else (["normal", "class_object"] if args.quick else list(PAPER_TASKS))
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.image_dir:
@@ -165,32 +182,79 @@ def main(argv=None) -> int:
         # neither a recompilation nor a new autotuning lands in the timed passes.
         n_warm = min(n, bs + (n % bs if n > bs else 0))
         print(f"warm-up on {n_warm} images{' (torch.compile of each encoder)' if args.compile else ''} ...", flush=True)
-        t_warm = timed(lambda: (featurize(spaces, names[:n_warm], paths[:n_warm], device=args.device,
-                                          batch_size=bs, num_workers=args.workers, progress=False),
-                                sync(args.device)))
+        t_warm = timed(
+            lambda: (
+                featurize(
+                    spaces,
+                    names[:n_warm],
+                    paths[:n_warm],
+                    device=args.device,
+                    batch_size=bs,
+                    num_workers=args.workers,
+                    progress=False,
+                ),
+                sync(args.device),
+            )
+        )
 
         with ThreadPoolExecutor(args.workers) as pool:
             t_dec = timed(lambda: list(pool.map(lambda p: decode(p, (256,)), paths)))
 
-        res = {"device": args.device, "torch": torch.__version__, "n_images": n, "batch_size": bs,
-               "workers": args.workers, "compile": args.compile, "warmup_s": round(t_warm, 2),
-               "decode_only_img_per_s": round(n / t_dec, 1), "single": {}}
+        res = {
+            "device": args.device,
+            "torch": torch.__version__,
+            "n_images": n,
+            "batch_size": bs,
+            "workers": args.workers,
+            "compile": args.compile,
+            "warmup_s": round(t_warm, 2),
+            "decode_only_img_per_s": round(n / t_dec, 1),
+            "single": {},
+        }
         if cuda:
             res["gpu"] = torch.cuda.get_device_name()
-        print(f"device {args.device}  torch {torch.__version__}  images {n}  batch {bs}  workers {args.workers}"
-              f"  threads {torch.get_num_threads()}")
+        print(
+            f"device {args.device}  torch {torch.__version__}  images {n}  batch {bs}  workers {args.workers}"
+            f"  threads {torch.get_num_threads()}"
+        )
         print(f"decode only (PIL, {args.workers} threads): {n / t_dec:8.1f} img/s")
         unknown = sorted(set(single) - set(by_task))
         if unknown:
             ap.error(f"--single {', '.join(unknown)}: not among --tasks")
         for task in single:
-            t = timed(lambda: (featurize([by_task[task]], names, paths, device=args.device, batch_size=bs,
-                                         num_workers=args.workers, progress=False), sync(args.device)))
+            t = timed(
+                lambda task=task: (
+                    featurize(
+                        [by_task[task]],
+                        names,
+                        paths,
+                        device=args.device,
+                        batch_size=bs,
+                        num_workers=args.workers,
+                        progress=False,
+                    ),
+                    sync(args.device),
+                )
+            )
             res["single"][task] = round(n / t, 2)
             print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
         got = {}
-        t_all = timed(lambda: (got.update(featurize(spaces, names, paths, device=args.device, batch_size=bs,
-                                                    num_workers=args.workers, progress=False)), sync(args.device)))
+        t_all = timed(
+            lambda: (
+                got.update(
+                    featurize(
+                        spaces,
+                        names,
+                        paths,
+                        device=args.device,
+                        batch_size=bs,
+                        num_workers=args.workers,
+                        progress=False,
+                    )
+                ),
+                sync(args.device),
+            )
+        )
         k = len(spaces)
         res["tasks"] = [s.task for s in spaces]
         res["all_seconds"] = round(t_all, 3)
@@ -202,9 +266,11 @@ def main(argv=None) -> int:
             res["all21_img_per_s"] = res["all_img_per_s"]
             res["all21_encoder_img_per_s"] = res["all_encoder_img_per_s"]
             res["all21_extrapolated_4916_s"] = round(t_all * 4916 / n, 1)
-        print(f"all {k} together: {t_all:.2f} s for {n} images = {n / t_all:.2f} img/s "
-              f"({k * n / t_all:.1f} encoder-images/s); extrapolated to 4,916 images: "
-              f"{t_all * 4916 / n:.1f} s")
+        print(
+            f"all {k} together: {t_all:.2f} s for {n} images = {n / t_all:.2f} img/s "
+            f"({k * n / t_all:.1f} encoder-images/s); extrapolated to 4,916 images: "
+            f"{t_all * 4916 / n:.1f} s"
+        )
         if compile_info is not None:  # after every pass: a compilation in a timed pass shows here
             res["compile_info"] = {**compile_info, **compile_counters()}
         sample = {name: feats[:SAMPLE_ROWS] for name, feats in got.items()}
@@ -213,8 +279,10 @@ def main(argv=None) -> int:
             np.savez(args.sample_out, **sample)
         if args.sample_ref:
             res["sample_vs_ref"] = compare_sample(sample, args.sample_ref)
-            print(f"features of the first {SAMPLE_ROWS} images vs {args.sample_ref.name}: "
-                  f"min correlation {res['sample_vs_ref']['min_corr']} over {len(sample)} encoders")
+            print(
+                f"features of the first {SAMPLE_ROWS} images vs {args.sample_ref.name}: "
+                f"min correlation {res['sample_vs_ref']['min_corr']} over {len(sample)} encoders"
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))

@@ -93,7 +93,6 @@ def plan(mode: str, work: Path, python: str) -> list[Step]:
     """The steps of ``mode`` ('gpu' or 'cpu-smoke'), their commands and limits."""
     py = [python]
     smoke = mode == "cpu-smoke"
-    dev = "cpu" if smoke else "cuda"
     workers = str(min(16, os.cpu_count() or 2))
     if smoke:
         ridge = ["--device", "cpu", "--n", "300", "--p", "64", "--v", "400", "--repeats", "1"]
@@ -109,33 +108,122 @@ def plan(mode: str, work: Path, python: str) -> list[Step]:
         run = ["--device", "cuda", "--precision", "fast"]
     data = work / "participant_data"
     return [
-        Step("env", "Python, torch, CUDA, GPU and package versions",
-             py + [str(BENCH / "gpu_check.py"), "--env-json", str(work / "env.json")],
-             max_s=30, reserve_s=15, result_file=work / "env.json"),
-        Step("participant_data", "synthetic participant's data and random weights (background, low priority)",
-             py + [str(BENCH / "participant.py"), "generate", str(data), *gen, "--json", str(work / "data.json")],
-             max_s=0, reserve_s=0, result_file=work / "data.json", background=True, nice=10),
-        Step("cuda_tests", "pytest -m cuda tests/cuda (skips without CUDA)",
-             py + ["-m", "pytest", "-m", "cuda", str(REPO / "tests" / "cuda"), "-q", "-p", "no:cacheprovider",
-                   "-o", "addopts=-ra", f"--junitxml={work / 'cuda_tests.xml'}"],
-             max_s=90, reserve_s=45, result_file=work / "cuda_tests.xml", parse="junit"),
-        Step("ridge", "benchmarks/ridge.py W1 shape (smoke: tiny), fast and exact, vs himalaya",
-             py + [str(BENCH / "ridge.py"), *ridge, "--precision", "fast", "exact", "--no-sklearn",
-                   "--json", str(work / "ridge.json")],
-             max_s=100, reserve_s=45, result_file=work / "ridge.json"),
-        Step("featurize", "benchmarks/featurize.py, 21 encoders x 4,916 JPEGs (smoke: 1 x 1)",
-             py + [str(BENCH / "featurize.py"), *feat, "--single", *single,
-                   "--sample-out", str(work / "features_sample.npz"), "--json", str(work / "featurize.json")],
-             max_s=75, reserve_s=40, result_file=work / "featurize.json"),
-        Step("participant", "benchmarks/participant.py run: one participant end to end, 21 Taskonomy spaces "
-                            "(smoke: tiny, baseline:pixels)",
-             py + [str(BENCH / "participant.py"), "run", str(data / "bids"), "--models", str(data / "models"),
-                   "--work", str(work / "participant"), *run, "--json", str(work / "participant.json")],
-             max_s=210, reserve_s=150, result_file=work / "participant.json", needs="participant_data"),
-        Step("featurize_compile", "step featurize with --compile, features compared with it",
-             py + [str(BENCH / "featurize.py"), *feat, "--single", "--compile",
-                   "--sample-ref", str(work / "features_sample.npz"), "--json", str(work / "featurize_compile.json")],
-             max_s=150, reserve_s=30, result_file=work / "featurize_compile.json"),
+        Step(
+            "env",
+            "Python, torch, CUDA, GPU and package versions",
+            py + [str(BENCH / "gpu_check.py"), "--env-json", str(work / "env.json")],
+            max_s=30,
+            reserve_s=15,
+            result_file=work / "env.json",
+        ),
+        Step(
+            "participant_data",
+            "synthetic participant's data and random weights (background, low priority)",
+            py + [str(BENCH / "participant.py"), "generate", str(data), *gen, "--json", str(work / "data.json")],
+            max_s=0,
+            reserve_s=0,
+            result_file=work / "data.json",
+            background=True,
+            nice=10,
+        ),
+        Step(
+            "cuda_tests",
+            "pytest -m cuda tests/cuda (skips without CUDA)",
+            py
+            + [
+                "-m",
+                "pytest",
+                "-m",
+                "cuda",
+                str(REPO / "tests" / "cuda"),
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-o",
+                "addopts=-ra",
+                f"--junitxml={work / 'cuda_tests.xml'}",
+            ],
+            max_s=90,
+            reserve_s=45,
+            result_file=work / "cuda_tests.xml",
+            parse="junit",
+        ),
+        Step(
+            "ridge",
+            "benchmarks/ridge.py W1 shape (smoke: tiny), fast and exact, vs himalaya",
+            py
+            + [
+                str(BENCH / "ridge.py"),
+                *ridge,
+                "--precision",
+                "fast",
+                "exact",
+                "--no-sklearn",
+                "--json",
+                str(work / "ridge.json"),
+            ],
+            max_s=100,
+            reserve_s=45,
+            result_file=work / "ridge.json",
+        ),
+        Step(
+            "featurize",
+            "benchmarks/featurize.py, 21 encoders x 4,916 JPEGs (smoke: 1 x 1)",
+            py
+            + [
+                str(BENCH / "featurize.py"),
+                *feat,
+                "--single",
+                *single,
+                "--sample-out",
+                str(work / "features_sample.npz"),
+                "--json",
+                str(work / "featurize.json"),
+            ],
+            max_s=75,
+            reserve_s=40,
+            result_file=work / "featurize.json",
+        ),
+        Step(
+            "participant",
+            "benchmarks/participant.py run: one participant end to end, 21 Taskonomy spaces "
+            "(smoke: tiny, baseline:pixels)",
+            py
+            + [
+                str(BENCH / "participant.py"),
+                "run",
+                str(data / "bids"),
+                "--models",
+                str(data / "models"),
+                "--work",
+                str(work / "participant"),
+                *run,
+                "--json",
+                str(work / "participant.json"),
+            ],
+            max_s=210,
+            reserve_s=150,
+            result_file=work / "participant.json",
+            needs="participant_data",
+        ),
+        Step(
+            "featurize_compile",
+            "step featurize with --compile, features compared with it",
+            py
+            + [
+                str(BENCH / "featurize.py"),
+                *feat,
+                "--single",
+                "--compile",
+                "--sample-ref",
+                str(work / "features_sample.npz"),
+                "--json",
+                str(work / "featurize_compile.json"),
+            ],
+            max_s=150,
+            reserve_s=30,
+            result_file=work / "featurize_compile.json",
+        ),
     ]
 
 
@@ -147,10 +235,31 @@ def env_report() -> dict:
     import importlib
     import platform
 
-    info: dict = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform(),
-                  "cpu_count": os.cpu_count(), "packages": {}, "import_errors": {}}
-    for mod in ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "bids", "himalaya", "sklearn",
-                "statsmodels", "matplotlib", "jinja2", "PIL", "triton", "bids_taskenc"):
+    info: dict = {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "packages": {},
+        "import_errors": {},
+    }
+    for mod in (
+        "numpy",
+        "scipy",
+        "pandas",
+        "torch",
+        "nibabel",
+        "nilearn",
+        "bids",
+        "himalaya",
+        "sklearn",
+        "statsmodels",
+        "matplotlib",
+        "jinja2",
+        "PIL",
+        "triton",
+        "bids_taskenc",
+    ):
         try:
             m = importlib.import_module(mod)
             info["packages"][mod] = getattr(m, "__version__", "?")
@@ -164,24 +273,34 @@ def env_report() -> dict:
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
             free, total = torch.cuda.mem_get_info(0)
-            info["gpu"] = {"name": props.name, "capability": f"{props.major}.{props.minor}",
-                           "multiprocessors": props.multi_processor_count, "total_gb": round(total / 1e9, 1),
-                           "free_gb": round(free / 1e9, 1), "cudnn": torch.backends.cudnn.version(),
-                           "count": torch.cuda.device_count()}
+            info["gpu"] = {
+                "name": props.name,
+                "capability": f"{props.major}.{props.minor}",
+                "multiprocessors": props.multi_processor_count,
+                "total_gb": round(total / 1e9, 1),
+                "free_gb": round(free / 1e9, 1),
+                "cudnn": torch.backends.cudnn.version(),
+                "count": torch.cuda.device_count(),
+            }
     except Exception as exc:  # noqa: BLE001
         info["torch_error"] = f"{type(exc).__name__}: {exc}"
     smi = shutil.which("nvidia-smi")
     if smi:
         q = "name,driver_version,memory.total,memory.used,clocks.sm,clocks.mem,temperature.gpu,power.draw"
         try:
-            out = subprocess.run([smi, f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True,
-                                 timeout=20)
+            out = subprocess.run(
+                [smi, f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+            )
             info["nvidia_smi"] = out.stdout.strip() or out.stderr.strip()
         except (OSError, subprocess.SubprocessError) as exc:
             info["nvidia_smi"] = f"failed: {exc}"
     try:
-        info["git_commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
+        info["git_commit"] = (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
     return info
@@ -239,26 +358,74 @@ def evaluate_goals(outcomes: dict[str, dict], mode: str) -> list[dict]:
     tests = r.get("cuda_tests", {})
     feat_n = _get(r, "featurize", "n_images")
     goals = [
-        {"name": "cuda_tests_all_passed", "target": "all CUDA tests pass, none skipped",
-         "measured": (f"{tests.get('passed')}/{tests.get('tests')} passed, {tests.get('skipped')} skipped, "
-                      f"{tests.get('failures')} failed, {tests.get('errors')} errors") if tests else None,
-         "met": (tests.get("tests", 0) > 0 and tests.get("failures") == 0 and tests.get("errors") == 0
-                 and tests.get("skipped") == 0) if tests else None},
-        {"name": "ridge_w1_fast_seconds", "target": "<= 0.35 s", "limit": 0.35, "better": "lower",
-         "measured": _get(r, "ridge", "ours", "fast", "seconds")},
-        {"name": "ridge_w1_fast_speedup_vs_himalaya", "target": ">= 10x himalaya torch_cuda, same run",
-         "limit": 10.0, "better": "higher", "measured": _get(r, "ridge", "ours", "fast", "ratio_himalaya_over_ours")},
-        {"name": "featurize_21x4916_seconds", "target": "<= 10 s including JPEG decode", "limit": 10.0,
-         "better": "lower", "measured": _get(r, "featurize", "all21_seconds")},
-        {"name": "featurize_compile_21x4916_seconds", "target": "<= 10 s including JPEG decode (--compile)",
-         "limit": 10.0, "better": "lower", "measured": _get(r, "featurize_compile", "all21_seconds")},
-        {"name": "featurize_compile_same_features", "target": "correlation >= 0.999 with the plain run",
-         "limit": 0.999, "better": "higher", "measured": _get(r, "featurize_compile", "sample_vs_ref", "min_corr")},
-        {"name": "participant_21_spaces_end_to_end_seconds", "target": "<= 180 s for the BOLD5000-sized participant",
-         "limit": 180.0, "better": "lower", "measured": _get(r, "participant", "app_seconds")},
+        {
+            "name": "cuda_tests_all_passed",
+            "target": "all CUDA tests pass, none skipped",
+            "measured": (
+                f"{tests.get('passed')}/{tests.get('tests')} passed, {tests.get('skipped')} skipped, "
+                f"{tests.get('failures')} failed, {tests.get('errors')} errors"
+            )
+            if tests
+            else None,
+            "met": (
+                tests.get("tests", 0) > 0
+                and tests.get("failures") == 0
+                and tests.get("errors") == 0
+                and tests.get("skipped") == 0
+            )
+            if tests
+            else None,
+        },
+        {
+            "name": "ridge_w1_fast_seconds",
+            "target": "<= 0.35 s",
+            "limit": 0.35,
+            "better": "lower",
+            "measured": _get(r, "ridge", "ours", "fast", "seconds"),
+        },
+        {
+            "name": "ridge_w1_fast_speedup_vs_himalaya",
+            "target": ">= 10x himalaya torch_cuda, same run",
+            "limit": 10.0,
+            "better": "higher",
+            "measured": _get(r, "ridge", "ours", "fast", "ratio_himalaya_over_ours"),
+        },
+        {
+            "name": "featurize_21x4916_seconds",
+            "target": "<= 10 s including JPEG decode",
+            "limit": 10.0,
+            "better": "lower",
+            "measured": _get(r, "featurize", "all21_seconds"),
+        },
+        {
+            "name": "featurize_compile_21x4916_seconds",
+            "target": "<= 10 s including JPEG decode (--compile)",
+            "limit": 10.0,
+            "better": "lower",
+            "measured": _get(r, "featurize_compile", "all21_seconds"),
+        },
+        {
+            "name": "featurize_compile_same_features",
+            "target": "correlation >= 0.999 with the plain run",
+            "limit": 0.999,
+            "better": "higher",
+            "measured": _get(r, "featurize_compile", "sample_vs_ref", "min_corr"),
+        },
+        {
+            "name": "participant_21_spaces_end_to_end_seconds",
+            "target": "<= 180 s for the BOLD5000-sized participant",
+            "limit": 180.0,
+            "better": "lower",
+            "measured": _get(r, "participant", "app_seconds"),
+        },
     ]
-    step_of = {"ridge": "ridge", "featurize_": "featurize", "featurize_compile": "featurize_compile",
-               "participant": "participant", "cuda_tests": "cuda_tests"}
+    step_of = {
+        "ridge": "ridge",
+        "featurize_": "featurize",
+        "featurize_compile": "featurize_compile",
+        "participant": "participant",
+        "cuda_tests": "cuda_tests",
+    }
     for g in goals:
         step = next(v for k, v in sorted(step_of.items(), key=lambda kv: -len(kv[0])) if g["name"].startswith(k))
         g["step"] = step
@@ -284,8 +451,11 @@ def evaluate_goals(outcomes: dict[str, dict], mode: str) -> list[dict]:
     if gen and gen.get("missing_options"):
         for g in goals:
             if g["name"].startswith("participant"):
-                g["note"] = ("the synthetic generator lacks " + ", ".join(gen["missing_options"])
-                             + "; the participant is smaller than BOLD5000's, so this is not the goal's size")
+                g["note"] = (
+                    "the synthetic generator lacks "
+                    + ", ".join(gen["missing_options"])
+                    + "; the participant is smaller than BOLD5000's, so this is not the goal's size"
+                )
                 g["met"] = None
     return goals
 
@@ -298,7 +468,7 @@ class Runner:
         self.mode, self.out, self.work, self.budget_s, self.python = mode, out, work, budget_s, python
         self.t0 = time.monotonic()
         self.deadline = self.t0 + budget_s
-        self.started_utc = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.started_utc = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         self.log_path = out / "gpu_check.log"
         self.json_path = out / "gpu_check.json"
         self.outcomes: dict[str, Outcome] = {}
@@ -313,11 +483,17 @@ class Runner:
             fh.write(line + "\n")
 
     def write_json(self, final: bool = False) -> dict:
-        doc = {"schema": SCHEMA, "mode": self.mode, "started_utc": self.started_utc,
-               "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds") if final else None,
-               "elapsed_seconds": round(time.monotonic() - self.t0, 1), "budget_seconds": self.budget_s,
-               "work_dir": str(self.work), "log": self.log_path.name,
-               "steps": {n: o.as_dict() for n, o in self.outcomes.items()}}
+        doc = {
+            "schema": SCHEMA,
+            "mode": self.mode,
+            "started_utc": self.started_utc,
+            "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds") if final else None,
+            "elapsed_seconds": round(time.monotonic() - self.t0, 1),
+            "budget_seconds": self.budget_s,
+            "work_dir": str(self.work),
+            "log": self.log_path.name,
+            "steps": {n: o.as_dict() for n, o in self.outcomes.items()},
+        }
         doc["env"] = self.outcomes["env"].result if "env" in self.outcomes else {}
         doc["goals"] = evaluate_goals(doc["steps"], self.mode)
         doc["all_steps_ok"] = all(o.status == "ok" for o in self.outcomes.values())
@@ -340,8 +516,15 @@ class Runner:
         if step.nice and nice:
             cmd = [nice, "-n", str(step.nice)] + cmd
         # own process group: a time-out kills the step and everything it started
-        return subprocess.Popen(cmd, cwd=REPO, env=self._env(), stdout=log_fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=self._env(),
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
@@ -363,8 +546,13 @@ class Runner:
         return text[-1500:]
 
     def start_background(self, step: Step) -> None:
-        o = Outcome(step.name, step.description, step.command, status="running",
-                    started_at_s=round(time.monotonic() - self.t0, 1))
+        o = Outcome(
+            step.name,
+            step.description,
+            step.command,
+            status="running",
+            started_at_s=round(time.monotonic() - self.t0, 1),
+        )
         self.outcomes[step.name] = o
         bg_log = self.work / f"{step.name}.log"
         fh = open(bg_log, "w")
@@ -459,11 +647,11 @@ class Runner:
 
     def run(self, steps: list[Step]) -> dict:
         fg = [s for s in steps if not s.background]
-        for i, step in enumerate(steps):
+        for step in steps:
             if step.background:
                 self.start_background(step)
                 continue
-            later = fg[fg.index(step) + 1:]
+            later = fg[fg.index(step) + 1 :]
             self.run_step(step, sum(s.reserve_s for s in later))
         for name in list(self.background):  # a background step nothing waited for
             self.finish_background(name, 0)
@@ -471,11 +659,15 @@ class Runner:
 
 
 def summary_lines(doc: dict) -> list[str]:
-    lines = [f"gpu_check ({doc['mode']}): {doc['elapsed_seconds']} s of {doc['budget_seconds']} s budget; "
-             f"all steps ok: {doc['all_steps_ok']}"]
+    lines = [
+        f"gpu_check ({doc['mode']}): {doc['elapsed_seconds']} s of {doc['budget_seconds']} s budget; "
+        f"all steps ok: {doc['all_steps_ok']}"
+    ]
     for name, o in doc["steps"].items():
-        lines.append(f"  {name:18s} {o['status']:8s} {o['seconds'] if o['seconds'] is not None else '-':>7} s"
-                     + (f"  ({o['note']})" if o.get("note") else ""))
+        lines.append(
+            f"  {name:18s} {o['status']:8s} {o['seconds'] if o['seconds'] is not None else '-':>7} s"
+            + (f"  ({o['note']})" if o.get("note") else "")
+        )
     lines.append("goals:")
     for g in doc["goals"]:
         met = {True: "MET", False: "MISSED", None: "n/a"}[g["met"]]
@@ -484,13 +676,18 @@ def summary_lines(doc: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the steps, their commands and limits; run nothing")
     ap.add_argument("--cpu-smoke", action="store_true", help="every step at tiny sizes on the CPU")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default $OUT, else ./gpu_check_out)")
-    ap.add_argument("--work", type=Path, default=None,
-                    help="scratch folder for data and step results (default <tmp>/gpu_check_work)")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="scratch folder for data and step results (default <tmp>/gpu_check_work)",
+    )
     ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 470; smoke 300)")
     ap.add_argument("--python", default=sys.executable, help="interpreter of the steps")
     ap.add_argument("--env-json", type=Path, help=argparse.SUPPRESS)  # the env step itself
@@ -510,8 +707,10 @@ def main(argv=None) -> int:
     steps = plan(mode, work, args.python)
     if args.dry_run:
         fg = [s for s in steps if not s.background]
-        print(f"gpu_check {mode}: {len(fg)} steps and 1 background step, budget {budget:.0f} s; "
-              f"results to {out}/gpu_check.json and gpu_check.log")
+        print(
+            f"gpu_check {mode}: {len(fg)} steps and 1 background step, budget {budget:.0f} s; "
+            f"results to {out}/gpu_check.json and gpu_check.log"
+        )
         k = 0
         for s in steps:
             if s.background:

@@ -4,7 +4,8 @@ Two subcommands, so the GPU check can make the data in the background while
 other steps use the GPU:
 
     python benchmarks/participant.py generate OUT [--small] [--json FILE]
-    python benchmarks/participant.py run OUT/bids --work DIR [--device cuda] [--tasks ...] [--json FILE] [-- APP OPTIONS]
+    python benchmarks/participant.py run OUT/bids --work DIR [--device cuda] [--tasks ...] [--json FILE]
+        [-- APP OPTIONS]
 
 ``generate`` writes a synthetic dataset with ``bids_taskenc-synthetic``
 (``python -m bids_taskenc.testing.cli``). For BOLD5000's size it asks that
@@ -203,10 +204,27 @@ def cmd_run(ns) -> dict:
     part.run_participant = keep
     bids = Path(ns.bids)
     out = work / "derivatives"
-    argv = [str(bids), str(out), "participant", "--participant-label", "CSI1",
-            "--feature-spaces", *names, "--taskonomy-weights", str(store),
-            "--offline", "--work-dir", str(work / "work"), "--device", ns.device, "--precision", ns.precision,
-            "--seed", "0", *ns.app_args]
+    argv = [
+        str(bids),
+        str(out),
+        "participant",
+        "--participant-label",
+        "CSI1",
+        "--feature-spaces",
+        *names,
+        "--taskonomy-weights",
+        str(store),
+        "--offline",
+        "--work-dir",
+        str(work / "work"),
+        "--device",
+        ns.device,
+        "--precision",
+        ns.precision,
+        "--seed",
+        "0",
+        *ns.app_args,
+    ]
     print("app: bids_taskenc", " ".join(argv[:3]), "...", flush=True)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -227,31 +245,47 @@ def cmd_run(ns) -> dict:
     summary = summaries[0] if summaries else {}
     task_summary = next(iter(summary.tasks.values()), {}) if summaries else {}
     res = {
-        "exit_code": code, "app_seconds": round(t_app, 2), "weights_prep_seconds": round(t_weights, 2),
-        "device": ns.device, "precision": ns.precision, "feature_spaces": names, "n_spaces": len(names),
-        "steps_seconds": steps, "step_calls": timer.calls,
-        "n_images": task_summary.get("n_images"), "n_voxels": task_summary.get("n_voxels"),
+        "exit_code": code,
+        "app_seconds": round(t_app, 2),
+        "weights_prep_seconds": round(t_weights, 2),
+        "device": ns.device,
+        "precision": ns.precision,
+        "feature_spaces": names,
+        "n_spaces": len(names),
+        "steps_seconds": steps,
+        "step_calls": timer.calls,
+        "n_images": task_summary.get("n_images"),
+        "n_voxels": task_summary.get("n_voxels"),
         "fit_seconds_per_space": {k: v.get("seconds") for k, v in task_summary.get("feature_spaces", {}).items()},
         "n_statmaps": len(list(out.rglob("*_statmap.nii.gz"))) if out.exists() else 0,
-        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
     }
     if cuda:
         res["gpu"] = torch.cuda.get_device_name()
         res["gpu_peak_allocated_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
-    print(f"participant: exit {code}, {res['app_seconds']} s end to end "
-          f"({res['n_images']} images, {res['n_voxels']} voxels, {len(names)} spaces); steps {steps}", flush=True)
+    print(
+        f"participant: exit {code}, {res['app_seconds']} s end to end "
+        f"({res['n_images']} images, {res['n_voxels']} voxels, {len(names)} spaces); steps {steps}",
+        flush=True,
+    )
     return res
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write the synthetic dataset")
     g.add_argument("out", type=Path, help="folder (replaced); the BIDS dataset goes to OUT/bids")
     g.add_argument("--small", action="store_true", help="a tiny dataset (CPU smoke runs)")
-    g.add_argument("--tasks", nargs="*", default=None,
-                   help="random checkpoints to write into OUT/models (default the paper's 21; none: --tasks alone)")
+    g.add_argument(
+        "--tasks",
+        nargs="*",
+        default=None,
+        help="random checkpoints to write into OUT/models (default the paper's 21; none: --tasks alone)",
+    )
     g.add_argument("--json", type=Path)
     r = sub.add_parser("run", help="run the app's participant level on it, timed")
     r.add_argument("bids", type=Path)
@@ -260,12 +294,16 @@ def main(argv=None) -> int:
     r.add_argument("--device", default="cuda")
     r.add_argument("--precision", default="fast", choices=["exact", "fast"])
     r.add_argument("--tasks", nargs="+", help="Taskonomy tasks (default the paper's 21)")
-    r.add_argument("--feature-spaces", nargs="+", metavar="NAME",
-                   help="these spaces instead of Taskonomy encoders (e.g. baseline:pixels for a CPU smoke run)")
+    r.add_argument(
+        "--feature-spaces",
+        nargs="+",
+        metavar="NAME",
+        help="these spaces instead of Taskonomy encoders (e.g. baseline:pixels for a CPU smoke run)",
+    )
     r.add_argument("--json", type=Path)
     argv = list(sys.argv[1:] if argv is None else argv)
-    app_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    ns = ap.parse_args(argv[:len(argv) - len(app_args) - (1 if "--" in argv else 0)])
+    app_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    ns = ap.parse_args(argv[: len(argv) - len(app_args) - (1 if "--" in argv else 0)])
     ns.app_args = app_args  # after --: more options for the app (run)
     res = cmd_generate(ns) if ns.cmd == "generate" else cmd_run(ns)
     if ns.json:

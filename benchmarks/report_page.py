@@ -21,12 +21,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "report"))
 
-TASKS = [("autoencoding", "2D"), ("colorization", "2D"), ("denoising", "2D"), ("edgetexture", "2D"),
-         ("inpainting", "2D"), ("keypoints2d", "2D"), ("segment2d", "2D"), ("curvature", "3D"),
-         ("depthzbuffer", "3D"), ("edgeocclusion", "3D"), ("keypoints3d", "3D"), ("normal", "3D"),
-         ("reshading", "3D"), ("segment25d", "3D"), ("depthEuclidean", "3D"), ("roomlayout", "3D"),
-         ("vanishingpoint", "3D"), ("egomotion", "3D"), ("fixatedpose", "3D"), ("classobject", "semantic"),
-         ("classscene", "semantic")]
+TASKS = [
+    ("autoencoding", "2D"),
+    ("colorization", "2D"),
+    ("denoising", "2D"),
+    ("edgetexture", "2D"),
+    ("inpainting", "2D"),
+    ("keypoints2d", "2D"),
+    ("segment2d", "2D"),
+    ("curvature", "3D"),
+    ("depthzbuffer", "3D"),
+    ("edgeocclusion", "3D"),
+    ("keypoints3d", "3D"),
+    ("normal", "3D"),
+    ("reshading", "3D"),
+    ("segment25d", "3D"),
+    ("depthEuclidean", "3D"),
+    ("roomlayout", "3D"),
+    ("vanishingpoint", "3D"),
+    ("egomotion", "3D"),
+    ("fixatedpose", "3D"),
+    ("classobject", "semantic"),
+    ("classscene", "semantic"),
+]
 
 
 def main(argv=None) -> int:
@@ -42,8 +59,16 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for space in ("T1w", "MNI152NLin2009cAsym"):
             out = Path(tmp) / space / "out"
-            fake_outputs(out, space=space, shape=tuple(args.shape), voxel_mm=args.voxel_mm, spaces=TASKS,
-                         noise=True, fmriprep=Path(tmp) / space / "fmriprep", roi_dir=Path(tmp) / space / "rois")
+            fake_outputs(
+                out,
+                space=space,
+                shape=tuple(args.shape),
+                voxel_mm=args.voxel_mm,
+                spaces=TASKS,
+                noise=True,
+                fmriprep=Path(tmp) / space / "fmriprep",
+                roi_dir=Path(tmp) / space / "rois",
+            )
             times = []
             for _ in range(args.repeats):
                 t, c = time.perf_counter(), time.process_time()

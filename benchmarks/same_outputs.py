@@ -52,15 +52,46 @@ def run_build(dest: Path, pythonpath: str | None) -> Path:
     py = sys.executable
     bids, out, work = dest / "bids", dest / "out", dest / "work"
     features = bids / "derivatives" / "features"
-    _run([py, "-c", "import bids_taskenc.testing.cli as c, sys; sys.exit(c.main())", str(bids),
-          "--participants", "2", "--template", "MNI152NLin2009cAsym"], env)
-    spaces = subprocess.run([py, "-m", "bids_taskenc.testing.demo", str(features)], env=env, check=True,
-                            capture_output=True, text=True).stdout.split()
+    _run(
+        [
+            py,
+            "-c",
+            "import bids_taskenc.testing.cli as c, sys; sys.exit(c.main())",
+            str(bids),
+            "--participants",
+            "2",
+            "--template",
+            "MNI152NLin2009cAsym",
+        ],
+        env,
+    )
+    spaces = subprocess.run(
+        [py, "-m", "bids_taskenc.testing.demo", str(features)], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()
     cli = [py, "-c", "import bids_taskenc.cli.run as r, sys; sys.exit(r.main())"]
-    _run(cli + [str(bids), str(out), "participant", "--space", "MNI152NLin2009cAsym",
-                "--features-dir", str(features), "--work-dir", str(work), "--seed", "0", "--offline",
-                "--variance-partitioning", "group:3D", "group:2D",
-                "--feature-spaces", *spaces], env)
+    _run(
+        cli
+        + [
+            str(bids),
+            str(out),
+            "participant",
+            "--space",
+            "MNI152NLin2009cAsym",
+            "--features-dir",
+            str(features),
+            "--work-dir",
+            str(work),
+            "--seed",
+            "0",
+            "--offline",
+            "--variance-partitioning",
+            "group:3D",
+            "group:2D",
+            "--feature-spaces",
+            *spaces,
+        ],
+        env,
+    )
     _run(cli + [str(bids), str(out), "group", "--offline"], env)
     return out
 
@@ -96,8 +127,10 @@ def _describe_difference(a: np.ndarray, b: np.ndarray) -> str:
     nan_mismatch = int((np.isnan(fa) != np.isnan(fb)).sum())
     both = ~np.isnan(fa) & ~np.isnan(fb)
     diff = np.abs(fa[both] - fb[both])
-    return (f"{int((diff > 0).sum())} values differ (max |diff| {diff.max() if diff.size else 0:.3g}), "
-            f"{nan_mismatch} NaN mismatches")
+    return (
+        f"{int((diff > 0).sum())} values differ (max |diff| {diff.max() if diff.size else 0:.3g}), "
+        f"{nan_mismatch} NaN mismatches"
+    )
 
 
 def _compare_tsv(a: Path, b: Path) -> str | None:

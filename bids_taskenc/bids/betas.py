@@ -59,7 +59,7 @@ class BetaFile:
 
 def _strip(label: str, prefix: str) -> str:
     label = str(label)
-    return label[len(prefix):] if label.startswith(prefix) else label
+    return label[len(prefix) :] if label.startswith(prefix) else label
 
 
 def _stem(path: Path) -> str:
@@ -70,12 +70,16 @@ def _stem(path: Path) -> str:
 def _match(path: Path, subject: str):
     """``(naming, session, task, type)`` for a beta file of ``subject``, else None."""
     sub = re.escape(subject)
-    m = re.fullmatch(rf"sub-{sub}(?:_ses-(?P<ses>[a-zA-Z0-9]+))?(?:_task-(?P<task>[a-zA-Z0-9]+))?"
-                     rf"(?:_[a-zA-Z]+-[a-zA-Z0-9]+)*_betas\.nii(?:\.gz)?", path.name)
+    m = re.fullmatch(
+        rf"sub-{sub}(?:_ses-(?P<ses>[a-zA-Z0-9]+))?(?:_task-(?P<task>[a-zA-Z0-9]+))?"
+        rf"(?:_[a-zA-Z]+-[a-zA-Z0-9]+)*_betas\.nii(?:\.gz)?",
+        path.name,
+    )
     if m:
         return "bids", m["ses"], m["task"], None
-    m = re.fullmatch(rf"(?:sub-)?{sub}_GLMbetas-(?P<type>[A-Za-z0-9-]+?)_ses-(?P<ses>[a-zA-Z0-9]+)\.nii(?:\.gz)?",
-                     path.name)
+    m = re.fullmatch(
+        rf"(?:sub-)?{sub}_GLMbetas-(?P<type>[A-Za-z0-9-]+?)_ses-(?P<ses>[a-zA-Z0-9]+)\.nii(?:\.gz)?", path.name
+    )
     if m:
         return "release", m["ses"], None, m["type"]
     return None
@@ -89,14 +93,19 @@ def read_beta_table(tsv: Path, nifti: Path) -> pd.DataFrame:
         raise InputDataError(f"{tsv}: cannot be read as TSV ({exc})") from exc
     column = next((c for c in STIMULUS_COLUMNS if c in table.columns), None)
     if column is None:
-        raise InputDataError(f"{tsv}: no stimulus column (one of {', '.join(STIMULUS_COLUMNS)}) naming "
-                             f"the stimulus of each volume of {nifti.name}")
+        raise InputDataError(
+            f"{tsv}: no stimulus column (one of {', '.join(STIMULUS_COLUMNS)}) naming "
+            f"the stimulus of each volume of {nifti.name}"
+        )
     stim = [None if pd.isna(v) else PurePath(str(v).strip().replace("\\", "/")).name for v in table[column]]
     out = pd.DataFrame({"stimulus": stim})
     for col in ("onset", "duration"):
         out[col] = pd.to_numeric(table[col], errors="coerce") if col in table.columns else np.nan
-    out["run"] = table["run"].astype(str).str.replace("run-", "", regex=False).where(table["run"].notna(), None) \
-        if "run" in table.columns else None
+    out["run"] = (
+        table["run"].astype(str).str.replace("run-", "", regex=False).where(table["run"].notna(), None)
+        if "run" in table.columns
+        else None
+    )
     return out
 
 
@@ -138,7 +147,8 @@ def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
         raise InputMissingError(
             f"{betas_dir}: no single-trial beta file for sub-{subject}"
             + (f" in session(s) {', '.join(sorted(wanted))}" if wanted else "")
-            + f" (expected sub-{subject}_ses-<label>_..._betas.nii.gz or {subject}_GLMbetas-<type>_ses-<label>.nii.gz)")
+            + f" (expected sub-{subject}_ses-<label>_..._betas.nii.gz or {subject}_GLMbetas-<type>_ses-<label>.nii.gz)"
+        )
     if wanted:
         missing = sorted(wanted - set(found))
         if missing:
@@ -151,8 +161,10 @@ def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
             preferred = [c for c in cands if c[3] == PREFERRED_RELEASE_TYPE]
             if len(preferred) != 1:
                 names = ", ".join(c[0].name for c in cands)
-                raise InputDataError(f"{cands[0][0].parent}: several beta files for sub-{subject} ses-{ses}: {names}; "
-                                     "keep one per session")
+                raise InputDataError(
+                    f"{cands[0][0].parent}: several beta files for sub-{subject} ses-{ses}: {names}; "
+                    "keep one per session"
+                )
             log.info("sub-%s ses-%s: several beta files; using %s", subject, ses, preferred[0][0].name)
             cands = preferred
         path, naming, task, _ = cands[0]
@@ -165,7 +177,8 @@ def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
         if n_vols is None:
             raise InputDataError(f"{path}: expected a 4-D NIfTI of betas (x, y, z, trial), got shape {shape}")
         if len(table) != n_vols:
-            raise InputDataError(f"{tsv}: {len(table)} rows but {path.name} has {n_vols} volumes; "
-                                 "the TSV needs one row per volume")
+            raise InputDataError(
+                f"{tsv}: {len(table)} rows but {path.name} has {n_vols} volumes; the TSV needs one row per volume"
+            )
         out.append(BetaFile(path=path, tsv=tsv, subject=subject, session=ses, task=task, naming=naming, table=table))
     return out

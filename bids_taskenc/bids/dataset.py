@@ -98,7 +98,8 @@ def validate_file_names(layout, bids_dir: Path) -> None:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise ValidationError(
             f"{bids_dir}{bad[0]}: not a valid BIDS file name{more} (BIDS schema; list files BIDS does not "
-            "cover in .bidsignore); fix the dataset or use --skip-bids-validation")
+            "cover in .bidsignore); fix the dataset or use --skip-bids-validation"
+        )
 
 
 def open_layout(bids_dir: Path, *, validate: bool = True):
@@ -157,7 +158,8 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         if unknown:
             raise UsageError(
                 f"{root}: participant(s) {', '.join('sub-' + u for u in unknown)} not found "
-                f"(the dataset has {', '.join('sub-' + s for s in subjects) or 'none'})")
+                f"(the dataset has {', '.join('sub-' + s for s in subjects) or 'none'})"
+            )
         subjects = wanted
     if not subjects:
         raise NoFilesError(f"{root}: no participants (sub-* folders) found")
@@ -184,17 +186,28 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
     runs = []
     for bf in bold_files:
         ents = bf.get_entities()
-        events = layout.get(**{k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")},
-                            suffix="events", extension=".tsv")
+        events = layout.get(
+            **{k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")},
+            suffix="events",
+            extension=".tsv",
+        )
         if not events:
             raise InputMissingError(f"{bf.path}: no events.tsv for this run")
         meta = layout.get_metadata(bf.path)
         if "RepetitionTime" not in meta:
             raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
         run = ents.get("run")
-        runs.append(RunFiles(subject=ents["subject"], session=ents.get("session"), task=ents["task"],
-                             run=int(run) if run is not None else None, bold=Path(bf.path),
-                             events=Path(events[0].path), repetition_time=float(meta["RepetitionTime"])))
+        runs.append(
+            RunFiles(
+                subject=ents["subject"],
+                session=ents.get("session"),
+                task=ents["task"],
+                run=int(run) if run is not None else None,
+                bold=Path(bf.path),
+                events=Path(events[0].path),
+                repetition_time=float(meta["RepetitionTime"]),
+            )
+        )
     if not runs:
         raise NoFilesError(f"{root}: the filters selected no BOLD runs (participants {subjects}, tasks {tasks})")
     runs.sort(key=lambda r: (r.subject, r.task, r.session or "", r.run or 0))

@@ -25,8 +25,10 @@ _POINTER_MAX = 1024
 
 
 def _annex_hint(path: Path) -> str:
-    return (f"the content of this git-annex file is not present (a DataLad/OpenNeuro clone that was never fetched); "
-            f"get it with `datalad get {path}` (or `git annex get`)")
+    return (
+        f"the content of this git-annex file is not present (a DataLad/OpenNeuro clone that was never fetched); "
+        f"get it with `datalad get {path}` (or `git annex get`)"
+    )
 
 
 def missing_reason(path: str | Path) -> str | None:

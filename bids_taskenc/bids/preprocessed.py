@@ -78,8 +78,11 @@ def open_derivatives(derivative_dirs: list[Path]):
 
 
 def _query(layouts, run: RunFiles, **filters):
-    ents = {k: v for k, v in (("subject", run.subject), ("session", run.session), ("task", run.task),
-                              ("run", run.run)) if v is not None}
+    ents = {
+        k: v
+        for k, v in (("subject", run.subject), ("session", run.session), ("task", run.task), ("run", run.run))
+        if v is not None
+    }
     hits = []
     for layout in layouts:
         hits += layout.get(**ents, **filters, invalid_filters="allow")
@@ -110,8 +113,10 @@ def choose_space(layouts, runs: list[RunFiles], requested: str | None) -> str:
     spaces = available_spaces(layouts, runs)
     if requested:
         if requested not in spaces:
-            raise UsageError(f"--space {requested}: not in the derivatives for {runs[0].label} "
-                             f"(found: {', '.join(spaces) or 'none'})")
+            raise UsageError(
+                f"--space {requested}: not in the derivatives for {runs[0].label} "
+                f"(found: {', '.join(spaces) or 'none'})"
+            )
         return requested
     if not spaces:
         roots = ", ".join(str(lay.root) for lay in layouts)
@@ -135,10 +140,15 @@ def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
     modern = _query(layouts, run, space=space, desc="preproc", suffix="bold", extension=_NIFTI)
     if modern:
         bold = _one(modern, "BOLD", run, True)
-        mask = _one(_query(layouts, run, space=space, desc="brain", suffix="mask", extension=_NIFTI),
-                    "brain mask", run, False)
-        confounds = _one(_query(layouts, run, desc="confounds", suffix=["timeseries", "regressors"],
-                                extension=".tsv"), "confounds", run, False)
+        mask = _one(
+            _query(layouts, run, space=space, desc="brain", suffix="mask", extension=_NIFTI), "brain mask", run, False
+        )
+        confounds = _one(
+            _query(layouts, run, desc="confounds", suffix=["timeseries", "regressors"], extension=".tsv"),
+            "confounds",
+            run,
+            False,
+        )
         naming = "modern"
     else:
         bold = _one(_query(layouts, run, space=space, suffix="preproc", extension=_NIFTI), "BOLD", run, True)
@@ -146,8 +156,16 @@ def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
         confounds = _one(_query(layouts, run, suffix="confounds", extension=".tsv"), "confounds", run, False)
         naming = "legacy"
     start_time, corrected = _volume_timing(layouts, bold, run)
-    return PreprocessedRun(raw=run, bold=bold, mask=mask, confounds=confounds, space=space, naming=naming,
-                           start_time=start_time, slice_timing_corrected=corrected)
+    return PreprocessedRun(
+        raw=run,
+        bold=bold,
+        mask=mask,
+        confounds=confounds,
+        space=space,
+        naming=naming,
+        start_time=start_time,
+        slice_timing_corrected=corrected,
+    )
 
 
 def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | None]:
@@ -166,15 +184,19 @@ def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | No
             raise InputDataError(f"{bold}: cannot read its JSON sidecar ({exc})") from exc
     tr = meta.get("RepetitionTime")
     if tr is not None and abs(float(tr) - run.repetition_time) > 1e-6:
-        raise InputDataError(f"{bold}: its sidecar's RepetitionTime {float(tr):g} s differs from the raw BOLD's "
-                             f"{run.repetition_time:g} s ({run.bold})")
+        raise InputDataError(
+            f"{bold}: its sidecar's RepetitionTime {float(tr):g} s differs from the raw BOLD's "
+            f"{run.repetition_time:g} s ({run.bold})"
+        )
     start = meta.get("StartTime", 0.0)
     try:
         start = float(start)
     except (TypeError, ValueError):
         raise InputDataError(f"{bold}: sidecar StartTime {start!r} is not a number of seconds") from None
     if not (abs(start) < run.repetition_time):
-        raise InputDataError(f"{bold}: sidecar StartTime {start:g} s is not within one TR "
-                             f"({run.repetition_time:g} s) of the volume start")
+        raise InputDataError(
+            f"{bold}: sidecar StartTime {start:g} s is not within one TR "
+            f"({run.repetition_time:g} s) of the volume start"
+        )
     corrected = meta.get("SliceTimingCorrected")
     return start, (bool(corrected) if corrected is not None else None)

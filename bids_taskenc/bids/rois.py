@@ -22,11 +22,23 @@ from ..errors import InputDataError, InputMissingError
 log = logging.getLogger(__name__)
 
 #: Spellings found in releases -> the ROI name we report.
-ROI_ALIASES = {"LO": "LOC", "LOC": "LOC", "RRSC": "RSC", "RSC": "RSC", "PPA": "PPA", "OPA": "OPA",
-               "EarlyVis": "EarlyVis", "EVC": "EarlyVis", "V1": "V1", "FFA": "FFA"}
+ROI_ALIASES = {
+    "LO": "LOC",
+    "LOC": "LOC",
+    "RRSC": "RSC",
+    "RSC": "RSC",
+    "PPA": "PPA",
+    "OPA": "OPA",
+    "EarlyVis": "EarlyVis",
+    "EVC": "EarlyVis",
+    "V1": "V1",
+    "FFA": "FFA",
+}
 
 _RELEASE = re.compile(r"^sub-(?P<sub>[A-Za-z0-9]+)_mask-(?P<hemi>LH|RH)(?P<roi>[A-Za-z0-9]+)\.nii(\.gz)?$")
-_BIDS = re.compile(r"^sub-(?P<sub>[A-Za-z0-9]+)_(?:.*_)?(?:hemi-(?P<hemi>L|R)_)?(?:.*_)?desc-(?P<roi>[A-Za-z0-9]+)_mask\.nii(\.gz)?$")
+_BIDS = re.compile(
+    r"^sub-(?P<sub>[A-Za-z0-9]+)_(?:.*_)?(?:hemi-(?P<hemi>L|R)_)?(?:.*_)?desc-(?P<roi>[A-Za-z0-9]+)_mask\.nii(\.gz)?$"
+)
 
 
 def roi_name(label: str) -> str:

@@ -58,9 +58,12 @@ def fsaverage5_surfaces() -> SurfaceSet:
     from nilearn import datasets
 
     fs = datasets.load_fsaverage("fsaverage5")
-    return SurfaceSet("fsaverage5", {h: fs["pial"].parts[side] for h, side in HEMIS.items()},
-                      {h: fs["white_matter"].parts[side] for h, side in HEMIS.items()},
-                      "nilearn's bundled fsaverage5 meshes")
+    return SurfaceSet(
+        "fsaverage5",
+        {h: fs["pial"].parts[side] for h, side in HEMIS.items()},
+        {h: fs["white_matter"].parts[side] for h, side in HEMIS.items()},
+        "nilearn's bundled fsaverage5 meshes",
+    )
 
 
 def _participant_anat_dirs(derivative_roots: list[Path], subject: str) -> list[Path]:
@@ -79,12 +82,14 @@ def native_surfaces(derivative_roots: list[Path], subject: str) -> SurfaceSet | 
             for h in HEMIS:
                 if naming == "modern":
                     outer = sorted(anat.glob(f"sub-{subject}*_hemi-{h}_pial.surf.gii"))
-                    inner = (sorted(anat.glob(f"sub-{subject}*_hemi-{h}_white.surf.gii"))
-                             or sorted(anat.glob(f"sub-{subject}*_hemi-{h}_smoothwm.surf.gii")))
+                    inner = sorted(anat.glob(f"sub-{subject}*_hemi-{h}_white.surf.gii")) or sorted(
+                        anat.glob(f"sub-{subject}*_hemi-{h}_smoothwm.surf.gii")
+                    )
                 else:
                     outer = sorted(anat.glob(f"sub-{subject}*_T1w_pial.{h}.surf.gii"))
-                    inner = (sorted(anat.glob(f"sub-{subject}*_T1w_smoothwm.{h}.surf.gii"))
-                             or sorted(anat.glob(f"sub-{subject}*_T1w_white.{h}.surf.gii")))
+                    inner = sorted(anat.glob(f"sub-{subject}*_T1w_smoothwm.{h}.surf.gii")) or sorted(
+                        anat.glob(f"sub-{subject}*_T1w_white.{h}.surf.gii")
+                    )
                 if outer and inner:
                     pial[h], white[h] = outer[0], inner[0]
             if len(pial) == 2:
@@ -110,8 +115,10 @@ def find_surfaces(space: str, derivative_roots: list[Path], subject: str) -> tup
     if space == "T1w":
         surfaces = native_surfaces(derivative_roots, subject)
         if surfaces is None:
-            return None, (f"space T1w but no fMRIPrep pial + white/smoothwm surfaces for sub-{subject} "
-                          f"under {', '.join(str(r) for r in derivative_roots) or 'no derivatives folder'}; "
-                          "no GIFTI maps written")
+            return None, (
+                f"space T1w but no fMRIPrep pial + white/smoothwm surfaces for sub-{subject} "
+                f"under {', '.join(str(r) for r in derivative_roots) or 'no derivatives folder'}; "
+                "no GIFTI maps written"
+            )
         return surfaces, f"space T1w: projected onto the participant's own surfaces ({surfaces.source})"
     return None, f"space {space} is neither T1w nor an MNI template; no GIFTI maps written"

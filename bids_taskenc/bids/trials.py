@@ -59,23 +59,28 @@ def read_events(run: RunFiles) -> pd.DataFrame:
         bad = numbers.isna() & (events[col].notna() if col == "duration" else True)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputDataError(f"{path}: {col!r} must be numbers for every trial (row {row + 1} of the trials "
-                                 f"has {events[col].iloc[row]!r})")
+            raise InputDataError(
+                f"{path}: {col!r} must be numbers for every trial (row {row + 1} of the trials "
+                f"has {events[col].iloc[row]!r})"
+            )
         events[col] = numbers
     events = events.sort_values("onset", kind="stable")
-    return pd.DataFrame({
-        "participant": run.subject,
-        "session": run.session,
-        "task": run.task,
-        "run": run.run,
-        "trial": np.arange(1, len(events) + 1),
-        "onset": events["onset"].astype(float).to_numpy(),
-        "duration": events["duration"].astype(float).to_numpy(),
-        "image_id": [_image_name(v) for v in events[column]],
-        "declared_repeat": events["ImgType"].astype(str).str.startswith("rep_").to_numpy()
-        if "ImgType" in events.columns else False,
-        "run_key": run.label,
-    })
+    return pd.DataFrame(
+        {
+            "participant": run.subject,
+            "session": run.session,
+            "task": run.task,
+            "run": run.run,
+            "trial": np.arange(1, len(events) + 1),
+            "onset": events["onset"].astype(float).to_numpy(),
+            "duration": events["duration"].astype(float).to_numpy(),
+            "image_id": [_image_name(v) for v in events[column]],
+            "declared_repeat": events["ImgType"].astype(str).str.startswith("rep_").to_numpy()
+            if "ImgType" in events.columns
+            else False,
+            "run_key": run.label,
+        }
+    )
 
 
 def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
@@ -93,8 +98,9 @@ def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
     trials["repeat_index"] = trials.groupby(["participant", "task", "image_id"]).cumcount()
     disagree = (trials["repeat_index"] > 0) != trials["declared_repeat"].astype(bool)
     if "declared_repeat" in trials and trials["declared_repeat"].any() and disagree.any():
-        log.warning("%d trials: ImgType 'rep_' disagrees with the order of showings; using the order",
-                    int(disagree.sum()))
+        log.warning(
+            "%d trials: ImgType 'rep_' disagrees with the order of showings; using the order", int(disagree.sum())
+        )
     return trials.drop(columns="declared_repeat")
 
 
@@ -119,7 +125,9 @@ def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, Path]:
     return index
 
 
-def attach_stimulus_paths(trials: pd.DataFrame, stimuli_dirs: list[Path], events_by_run: dict[str, Path]) -> pd.DataFrame:
+def attach_stimulus_paths(
+    trials: pd.DataFrame, stimuli_dirs: list[Path], events_by_run: dict[str, Path]
+) -> pd.DataFrame:
     """Add ``stimulus_path``; a stimulus the events name but no folder holds is an error.
 
     Raises
@@ -137,5 +145,6 @@ def attach_stimulus_paths(trials: pd.DataFrame, stimuli_dirs: list[Path], events
         where = ", ".join(str(d) for d in stimuli_dirs)
         raise InputMissingError(
             f"{events_by_run[first['run_key']]}: stimulus {first['image_id']!r} not found in {where}"
-            + (f" ({n - 1} more missing)" if n > 1 else ""))
+            + (f" ({n - 1} more missing)" if n > 1 else "")
+        )
     return trials

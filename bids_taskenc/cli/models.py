@@ -54,12 +54,13 @@ def _quiet_custom_weights():
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bids_taskenc-models", description="Fetch, list and verify Taskonomy encoder weights.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, help_ in (("fetch", "download missing weights (sha256-checked)"),
-                        ("list", "show the store's state per task"),
-                        ("verify", "re-hash every present file against its name")):
+    for name, help_ in (
+        ("fetch", "download missing weights (sha256-checked)"),
+        ("list", "show the store's state per task"),
+        ("verify", "re-hash every present file against its name"),
+    ):
         c = sub.add_parser(name, help=help_)
-        c.add_argument("--tasks", nargs="+", metavar="TASK",
-                       help="task names (default: the paper's 21; 'all': all 25)")
+        c.add_argument("--tasks", nargs="+", metavar="TASK", help="task names (default: the paper's 21; 'all': all 25)")
         c.add_argument("--dir", metavar="DIR", help="weights store (default: $BIDS_TASKENC_MODELS or the user cache)")
         c.add_argument("--offline", action="store_true", help="never download; report what is missing")
     return p
@@ -96,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for task in tasks:
             state, name = _status(task, directory)
-            use = "multi-view (not a feature space)" if task in MULTI_VIEW_TASKS else \
-                f"{TASK_GROUPS[task]}, input {TASK_INPUT[task]}"
+            use = (
+                "multi-view (not a feature space)"
+                if task in MULTI_VIEW_TASKS
+                else f"{TASK_GROUPS[task]}, input {TASK_INPUT[task]}"
+            )
             print(f"{task:18s} {state:10s} {use:32s} {name}")
         return EXIT_OK
     for task in tasks:

@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..__about__ import __version__
+from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="bids_taskenc",
         description="Voxelwise encoding models of computer-vision task representations "
-                    "(Wang, Tarr & Wehbe 2019, Neural Taskonomy) as a BIDS-App.",
+        "(Wang, Tarr & Wehbe 2019, Neural Taskonomy) as a BIDS-App.",
         formatter_class=_HelpFormatter,
         # "--mem 8000" must not silently become "--mem-gb 8000"
         allow_abbrev=False,
@@ -66,141 +66,270 @@ def build_parser() -> argparse.ArgumentParser:
 def _selection_options(p: argparse.ArgumentParser) -> None:
     """Options: what data to use."""
     sel = p.add_argument_group("selecting data")
-    sel.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
-                     help="participants to process ('CSI1' or 'sub-CSI1'); default all")
+    sel.add_argument(
+        "--participant-label",
+        "--participant_label",
+        nargs="+",
+        metavar="LABEL",
+        help="participants to process ('CSI1' or 'sub-CSI1'); default all",
+    )
     sel.add_argument("--session-label", nargs="+", metavar="LABEL", help="sessions to use; default all")
-    sel.add_argument("--task-label", nargs="+", metavar="LABEL",
-                     help="tasks; default every task whose events name stimuli")
-    sel.add_argument("--bids-filter-file", type=Path, metavar="FILE",
-                     help="JSON of pybids filters, as fMRIPrep: {\"bold\": {\"session\": [\"01\"]}}")
+    sel.add_argument(
+        "--task-label", nargs="+", metavar="LABEL", help="tasks; default every task whose events name stimuli"
+    )
+    sel.add_argument(
+        "--bids-filter-file",
+        type=Path,
+        metavar="FILE",
+        help='JSON of pybids filters, as fMRIPrep: {"bold": {"session": ["01"]}}',
+    )
     sel.add_argument("--skip-bids-validation", action="store_true", help="do not check BIDS file names")
 
 
 def _input_options(p: argparse.ArgumentParser) -> None:
     """Options: where the inputs are."""
     inp = p.add_argument_group("inputs")
-    inp.add_argument("--derivatives", nargs="+", type=Path, metavar="DIR",
-                     help="preprocessed BOLD (fMRIPrep); default <bids_dir>/derivatives/fmriprep")
+    inp.add_argument(
+        "--derivatives",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="preprocessed BOLD (fMRIPrep); default <bids_dir>/derivatives/fmriprep",
+    )
     inp.add_argument("--space", help="output space of the preprocessed BOLD; default T1w when present")
-    inp.add_argument("--stimuli-dir", nargs="+", type=Path, metavar="DIR",
-                     help="folders searched recursively for stimulus images; default <bids_dir>/stimuli")
-    inp.add_argument("--roi-dir", type=Path, metavar="DIR",
-                     help="ROI masks (BOLD5000's sub-X_mask-LHPPA.nii.gz or BIDS desc-<roi>_mask); "
-                          "default <bids_dir>/derivatives/spm when present")
+    inp.add_argument(
+        "--stimuli-dir",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="folders searched recursively for stimulus images; default <bids_dir>/stimuli",
+    )
+    inp.add_argument(
+        "--roi-dir",
+        type=Path,
+        metavar="DIR",
+        help="ROI masks (BOLD5000's sub-X_mask-LHPPA.nii.gz or BIDS desc-<roi>_mask); "
+        "default <bids_dir>/derivatives/spm when present",
+    )
     inp.add_argument("--mask", type=Path, metavar="FILE", help="restrict the analysis to this mask (NIfTI)")
-    inp.add_argument("--resample-mask", action="store_true",
-                     help="resample --mask (nearest neighbour) onto the BOLD grid when its grid differs "
-                          "(default: a mask on another grid is an error naming both grids)")
+    inp.add_argument(
+        "--resample-mask",
+        action="store_true",
+        help="resample --mask (nearest neighbour) onto the BOLD grid when its grid differs "
+        "(default: a mask on another grid is an error naming both grids)",
+    )
 
 
 def _response_options(p: argparse.ArgumentParser) -> None:
     """Options: BOLD -> responses."""
     resp = p.add_argument_group("responses")
-    resp.add_argument("--responses", choices=["travg", "lsa", "betas"], default="travg",
-                      help="travg = mean of chosen TRs after onset (the paper); lsa = single-trial GLM; "
-                           "betas = precomputed single-trial betas from --betas-dir (see docs/responses.md)")
+    resp.add_argument(
+        "--responses",
+        choices=["travg", "lsa", "betas"],
+        default="travg",
+        help="travg = mean of chosen TRs after onset (the paper); lsa = single-trial GLM; "
+        "betas = precomputed single-trial betas from --betas-dir (see docs/responses.md)",
+    )
     resp.add_argument("--hrf-model", choices=["glover", "spm"], default="glover", help="HRF of --responses lsa")
-    resp.add_argument("--high-pass", type=float, default=1 / 128, metavar="HZ",
-                      help="cosine drift cutoff of --responses lsa")
-    resp.add_argument("--betas-dir", type=Path, metavar="DIR",
-                      help="single-trial betas for --responses betas (layout: docs/responses.md)")
-    resp.add_argument("--response-trs", nargs="+", type=int, default=[3, 4], metavar="N",
-                      help="lags L (whole TRs >= 0): the volumes acquired nearest to onset + L*TR are averaged "
-                           "into a trial's response (docs/responses.md)")
-    resp.add_argument("--confounds", nargs="+", metavar="COLUMN",
-                      help="fMRIPrep confound columns regressed out before z-scoring")
+    resp.add_argument(
+        "--high-pass", type=float, default=1 / 128, metavar="HZ", help="cosine drift cutoff of --responses lsa"
+    )
+    resp.add_argument(
+        "--betas-dir",
+        type=Path,
+        metavar="DIR",
+        help="single-trial betas for --responses betas (layout: docs/responses.md)",
+    )
+    resp.add_argument(
+        "--response-trs",
+        nargs="+",
+        type=int,
+        default=[3, 4],
+        metavar="N",
+        help="lags L (whole TRs >= 0): the volumes acquired nearest to onset + L*TR are averaged "
+        "into a trial's response (docs/responses.md)",
+    )
+    resp.add_argument(
+        "--confounds", nargs="+", metavar="COLUMN", help="fMRIPrep confound columns regressed out before z-scoring"
+    )
 
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
     """Options: feature spaces."""
     feat = p.add_argument_group("features")
-    feat.add_argument("--feature-spaces", nargs="+", metavar="NAME",
-                      help="e.g. taskonomy:keypoints3d baseline:gabor user:myspace; default: the "
-                           "--features-dir spaces if given, else the paper's 21 Taskonomy encoders")
-    feat.add_argument("--features-dir", type=Path, metavar="DIR",
-                      help="user-supplied feature spaces: <space>/features.npy + stimuli.tsv")
-    feat.add_argument("--taskonomy-weights", type=Path, metavar="DIR",
-                      help="Taskonomy encoder weights store (env BIDS_TASKENC_MODELS)")
+    feat.add_argument(
+        "--feature-spaces",
+        nargs="+",
+        metavar="NAME",
+        help="e.g. taskonomy:keypoints3d baseline:gabor user:myspace; default: the "
+        "--features-dir spaces if given, else the paper's 21 Taskonomy encoders",
+    )
+    feat.add_argument(
+        "--features-dir",
+        type=Path,
+        metavar="DIR",
+        help="user-supplied feature spaces: <space>/features.npy + stimuli.tsv",
+    )
+    feat.add_argument(
+        "--taskonomy-weights",
+        type=Path,
+        metavar="DIR",
+        help="Taskonomy encoder weights store (env BIDS_TASKENC_MODELS)",
+    )
     feat.add_argument("--offline", action="store_true", help="never download weights or reference files")
-    feat.add_argument("--save-features", action="store_true",
-                      help="also write the feature matrices to <output_dir>/features/")
+    feat.add_argument(
+        "--save-features", action="store_true", help="also write the feature matrices to <output_dir>/features/"
+    )
 
 
 def _encoding_options(p: argparse.ArgumentParser) -> None:
     """Options: the encoding models, contrasts and partitionings."""
     enc = p.add_argument_group("encoding models")
     enc.add_argument("--cv-folds", type=int, default=7, help="k of the k-fold CV choosing each voxel's alpha")
-    enc.add_argument("--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A",
-                     help="ridge regularisation grid")
+    enc.add_argument(
+        "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
+    )
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
     enc.add_argument("--cv-score", choices=["r", "r2"], default="r", help="score that chooses alpha")
-    enc.add_argument("--cv-scheme", choices=["kfold", "session"], default="kfold",
-                     help="folds of the alpha search: shuffled k-fold (--cv-folds), or leave-one-session-out "
-                          "(each image belongs to the session of its first showing)")
-    enc.add_argument("--no-standardize", dest="standardize", action="store_false",
-                     help="only centre the features (default: z-score them with training statistics)")
-    enc.add_argument("--save-weights", action="store_true",
-                     help="also write each feature space's ridge weights (sub-X/func/..._weights.npz; large)")
-    enc.add_argument("--precision", choices=["exact", "fast"], default="exact",
-                     help="fast = TF32 matrix products on CUDA")
-    enc.add_argument("--n-permutations", type=int, default=0,
-                     help="permutation p-values with N permutations (0: analytic t-test p)")
-    enc.add_argument("--fdr-alpha", type=float, default=None,
-                     help="FDR level for thresholds (default 0.05; at group level, default: the level each "
-                          "participant map was made with, from its sidecar)")
-    enc.add_argument("--mem-gb", type=float, metavar="GB",
-                     help="deprecated: use --mem (GB here; --mem 16GB is the same budget)")
-    enc.add_argument("--contrast-bootstrap", type=int, default=1000, metavar="N",
-                     help="bootstrap resamples of the test images for the 3D-vs-2D contrasts' confidence-interval "
-                          "maps (and for --contrast-p bootstrap); 0: no contrast maps at all")
-    enc.add_argument("--contrast-p", choices=["analytic", "bootstrap"], default="analytic",
-                     help="p of the contrast maps: analytic = Williams' t for a pair of spaces, its "
-                          "normal-theory t for group means (continuous); bootstrap = percentile bootstrap (floor "
-                          "2/(N+1), too coarse for FDR over many voxels)")
-    enc.add_argument("--variance-partitioning", nargs="+", action="append", metavar="SET",
-                     help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
-                          "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
-                          "group:semantic / group:other (this run's spaces of that group)")
+    enc.add_argument(
+        "--cv-scheme",
+        choices=["kfold", "session"],
+        default="kfold",
+        help="folds of the alpha search: shuffled k-fold (--cv-folds), or leave-one-session-out "
+        "(each image belongs to the session of its first showing)",
+    )
+    enc.add_argument(
+        "--no-standardize",
+        dest="standardize",
+        action="store_false",
+        help="only centre the features (default: z-score them with training statistics)",
+    )
+    enc.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="also write each feature space's ridge weights (sub-X/func/..._weights.npz; large)",
+    )
+    enc.add_argument(
+        "--precision", choices=["exact", "fast"], default="exact", help="fast = TF32 matrix products on CUDA"
+    )
+    enc.add_argument(
+        "--n-permutations", type=int, default=0, help="permutation p-values with N permutations (0: analytic t-test p)"
+    )
+    enc.add_argument(
+        "--fdr-alpha",
+        type=float,
+        default=None,
+        help="FDR level for thresholds (default 0.05; at group level, default: the level each "
+        "participant map was made with, from its sidecar)",
+    )
+    enc.add_argument(
+        "--mem-gb", type=float, metavar="GB", help="deprecated: use --mem (GB here; --mem 16GB is the same budget)"
+    )
+    enc.add_argument(
+        "--contrast-bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of the test images for the 3D-vs-2D contrasts' confidence-interval "
+        "maps (and for --contrast-p bootstrap); 0: no contrast maps at all",
+    )
+    enc.add_argument(
+        "--contrast-p",
+        choices=["analytic", "bootstrap"],
+        default="analytic",
+        help="p of the contrast maps: analytic = Williams' t for a pair of spaces, its "
+        "normal-theory t for group means (continuous); bootstrap = percentile bootstrap (floor "
+        "2/(N+1), too coarse for FDR over many voxels)",
+    )
+    enc.add_argument(
+        "--variance-partitioning",
+        nargs="+",
+        action="append",
+        metavar="SET",
+        help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
+        "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
+        "group:semantic / group:other (this run's spaces of that group)",
+    )
 
 
 def _group_options(p: argparse.ArgumentParser) -> None:
     """Options: the group level."""
     grp = p.add_argument_group("group level")
-    grp.add_argument("--reference-affinities", type=Path, metavar="FILE",
-                     help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file")
+    grp.add_argument(
+        "--reference-affinities",
+        type=Path,
+        metavar="FILE",
+        help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file",
+    )
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
-    grp.add_argument("--tree-bootstrap", choices=["block", "participant"], default="block",
-                     help="resampling for tree support: spatial blocks of each participant's voxels (default) or "
-                          "participants with replacement (needs >= 3 participants)")
-    grp.add_argument("--bootstrap-block-mm", type=float, metavar="MM",
-                     help="edge of the block bootstrap's boxes in mm (default: 1.5 x the maps' estimated FWHM)")
-    grp.add_argument("--group-permutations", type=int, default=10000, metavar="N",
-                     help="permutations for the Mantel and consistency p-values (0: none)")
+    grp.add_argument(
+        "--tree-bootstrap",
+        choices=["block", "participant"],
+        default="block",
+        help="resampling for tree support: spatial blocks of each participant's voxels (default) or "
+        "participants with replacement (needs >= 3 participants)",
+    )
+    grp.add_argument(
+        "--bootstrap-block-mm",
+        type=float,
+        metavar="MM",
+        help="edge of the block bootstrap's boxes in mm (default: 1.5 x the maps' estimated FWHM)",
+    )
+    grp.add_argument(
+        "--group-permutations",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="permutations for the Mantel and consistency p-values (0: none)",
+    )
     grp.add_argument("--top-k", type=int, default=3, metavar="K", help="neighbours per task in the graph's top-k table")
-    grp.add_argument("--unthresholded", action="store_true",
-                     help="similarity of the raw r maps instead of the FDR-thresholded ones")
+    grp.add_argument(
+        "--unthresholded", action="store_true", help="similarity of the raw r maps instead of the FDR-thresholded ones"
+    )
 
 
 def _running_options(p: argparse.ArgumentParser) -> None:
     """Options: where and how the run computes."""
     run = p.add_argument_group("running")
-    run.add_argument("--work-dir", "-w", type=Path, default=Path("work"),
-                     help="intermediate results and caches (features, responses)")
+    run.add_argument(
+        "--work-dir",
+        "-w",
+        type=Path,
+        default=Path("work"),
+        help="intermediate results and caches (features, responses)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of the split, folds and permutations")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                     help="where featurization and ridge run (auto: CUDA when available, else CPU)")
-    run.add_argument("--nprocs", "--n-cpus", type=int, metavar="N",
-                     help="parallel workers (image decode threads, runs read at once); default: the CPUs this "
-                          "process may use")
-    run.add_argument("--omp-nthreads", type=int, metavar="N",
-                     help="threads of one computation: torch and BLAS (OpenMP/MKL/OpenBLAS); default: the "
-                          "libraries' own choice")
-    run.add_argument("--mem", "--mem-mb", dest="mem", type=_mem_arg, metavar="MB",
-                     help="memory ceiling of a participant on the CPU (runs read at once, noise ceiling, each fit's "
-                          "voxel batches; on a GPU: the fit's device memory), in MB as fMRIPrep's --mem (16000), "
-                          "or with a unit: "
-                          "16GB, 16G, 500MB, 500M, 1TB (decimal units: 1 GB = 1000 MB); default: a share of the "
-                          "free (GPU) memory")
+    run.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where featurization and ridge run (auto: CUDA when available, else CPU)",
+    )
+    run.add_argument(
+        "--nprocs",
+        "--n-cpus",
+        type=int,
+        metavar="N",
+        help="parallel workers (image decode threads, runs read at once); default: the CPUs this process may use",
+    )
+    run.add_argument(
+        "--omp-nthreads",
+        type=int,
+        metavar="N",
+        help="threads of one computation: torch and BLAS (OpenMP/MKL/OpenBLAS); default: the libraries' own choice",
+    )
+    run.add_argument(
+        "--mem",
+        "--mem-mb",
+        dest="mem",
+        type=_mem_arg,
+        metavar="MB",
+        help="memory ceiling of a participant on the CPU (runs read at once, noise ceiling, each fit's "
+        "voxel batches; on a GPU: the fit's device memory), in MB as fMRIPrep's --mem (16000), "
+        "or with a unit: "
+        "16GB, 16G, 500MB, 500M, 1TB (decimal units: 1 GB = 1000 MB); default: a share of the "
+        "free (GPU) memory",
+    )
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -209,23 +338,39 @@ def _running_options(p: argparse.ArgumentParser) -> None:
 def _report_options(p: argparse.ArgumentParser) -> None:
     """Options: reports and citation files."""
     rep = p.add_argument_group(
-        "reports", "HTML reports (sub-X.html after each participant, group.html after the group level) and "
-                   "logs/CITATION.{md,html,bib} are written from the outputs after every run")
+        "reports",
+        "HTML reports (sub-X.html after each participant, group.html after the group level) and "
+        "logs/CITATION.{md,html,bib} are written from the outputs after every run",
+    )
     only = rep.add_mutually_exclusive_group()
-    only.add_argument("--reports-only", action="store_true",
-                      help="rebuild the reports and citation files of this level from the existing outputs; "
-                           "fit nothing")
-    only.add_argument("--boilerplate-only", action="store_true",
-                      help="write only logs/CITATION.{md,html,bib} from the existing outputs")
-    only.add_argument("--no-reports", action="store_true",
-                      help="write no reports or citation files (build them later with --reports-only)")
-    rep.add_argument("--pycortex-subject", nargs="+", metavar="NAME",
-                     help="pycortex subject for flatmaps: one NAME for every participant, or LABEL=NAME pairs; "
-                          "default: a subject named sub-<label> or <label> in the pycortex filestore. Needs "
-                          "the optional 'flatmaps' extra (pycortex)")
-    rep.add_argument("--pycortex-xfm", metavar="NAME",
-                     help="pycortex transform from the maps' grid to the subject's anatomy; default: the "
-                          "subject's only transform")
+    only.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="rebuild the reports and citation files of this level from the existing outputs; fit nothing",
+    )
+    only.add_argument(
+        "--boilerplate-only",
+        action="store_true",
+        help="write only logs/CITATION.{md,html,bib} from the existing outputs",
+    )
+    only.add_argument(
+        "--no-reports",
+        action="store_true",
+        help="write no reports or citation files (build them later with --reports-only)",
+    )
+    rep.add_argument(
+        "--pycortex-subject",
+        nargs="+",
+        metavar="NAME",
+        help="pycortex subject for flatmaps: one NAME for every participant, or LABEL=NAME pairs; "
+        "default: a subject named sub-<label> or <label> in the pycortex filestore. Needs "
+        "the optional 'flatmaps' extra (pycortex)",
+    )
+    rep.add_argument(
+        "--pycortex-xfm",
+        metavar="NAME",
+        help="pycortex transform from the maps' grid to the subject's anatomy; default: the subject's only transform",
+    )
 
 
 _MEM_UNITS = {"": 1.0, "K": 1e-3, "KB": 1e-3, "M": 1.0, "MB": 1.0, "G": 1e3, "GB": 1e3, "T": 1e6, "TB": 1e6}
@@ -282,6 +427,7 @@ def _config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
 
 def _config_value(path: Path, key: str, action: argparse.Action, value):
     """A TOML value checked and converted as argparse would the same option on the command line."""
+
     def bad(expected: str) -> UsageError:
         return UsageError(f"{path}: {key} = {value!r}: expected {expected}")
 
@@ -368,8 +514,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError("--n-permutations must be >= 0")
     trs = args.response_trs if isinstance(args.response_trs, list) else [args.response_trs]
     if not trs or any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in trs):
-        raise UsageError(f"--response-trs {' '.join(map(str, trs))}: lags must be whole TRs >= 0 after the onset "
-                         "(e.g. 3 4)")
+        raise UsageError(
+            f"--response-trs {' '.join(map(str, trs))}: lags must be whole TRs >= 0 after the onset (e.g. 3 4)"
+        )
     if args.pycortex_subject:
         pairs = [v for v in args.pycortex_subject if "=" in v]
         if pairs and len(pairs) != len(args.pycortex_subject) or (not pairs and len(args.pycortex_subject) > 1):
@@ -395,8 +542,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError(f"--seed must be >= 0 (got {args.seed})")
     if any(not math.isfinite(a) for a in args.alphas):
         raise UsageError("--alphas must be finite")
-    for flag, value in (("--mask", args.mask), ("--bids-filter-file", args.bids_filter_file),
-                        ("--reference-affinities", args.reference_affinities)):
+    for flag, value in (
+        ("--mask", args.mask),
+        ("--bids-filter-file", args.bids_filter_file),
+        ("--reference-affinities", args.reference_affinities),
+    ):
         if value is not None:
             _input_file(flag, value)
     for flag, value in (("--features-dir", args.features_dir), ("--betas-dir", args.betas_dir)):

@@ -33,11 +33,11 @@ from datetime import datetime
 from pathlib import Path
 
 from ..__about__ import __version__
+from ..core.versions import software_versions
 from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError
 from ..workflow.dataset import check_output_dir, command_line
 from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
-from ..core.versions import software_versions
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
 from .settings import participant_settings, resource_settings
@@ -152,16 +152,18 @@ def write_crash_file(output_dir: Path, who: str, exc: BaseException, argv: list[
     from ..outputs.logs import crash_file_path
 
     path = crash_file_path(output_dir, who)
-    text = "\n".join([
-        f"bids_taskenc {__version__} crash report",
-        f"when: {datetime.now().isoformat(timespec='seconds')}",
-        f"who: {who}",
-        f"command: {shlex.join(['bids_taskenc', *argv])}",
-        f"python: {platform.python_version()} on {platform.platform()}",
-        f"error: {_describe(exc)}",
-        "",
-        "".join(traceback.format_exception(exc)),
-    ])
+    text = "\n".join(
+        [
+            f"bids_taskenc {__version__} crash report",
+            f"when: {datetime.now().isoformat(timespec='seconds')}",
+            f"who: {who}",
+            f"command: {shlex.join(['bids_taskenc', *argv])}",
+            f"python: {platform.python_version()} on {platform.platform()}",
+            f"error: {_describe(exc)}",
+            "",
+            "".join(traceback.format_exception(exc)),
+        ]
+    )
     try:
         return write_text(path, text)
     except OSError as err:
@@ -181,9 +183,17 @@ def apply_resources(args) -> dict:
 
 def _config_record(args) -> dict:
     skip = {"bids_dir", "output_dir"}
-    return {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) and v and
-                isinstance(v[0], Path) else v)
-            for k, v in sorted(vars(args).items()) if k not in skip}
+    return {
+        k: (
+            str(v)
+            if isinstance(v, Path)
+            else [str(x) for x in v]
+            if isinstance(v, list) and v and isinstance(v[0], Path)
+            else v
+        )
+        for k, v in sorted(vars(args).items())
+        if k not in skip
+    }
 
 
 def pycortex_subjects(values: list[str] | None) -> str | dict | None:
@@ -192,8 +202,9 @@ def pycortex_subjects(values: list[str] | None) -> str | dict | None:
         return None
     if "=" not in values[0]:
         return values[0]
-    return {label[4:] if label.startswith("sub-") else label: name
-            for label, _, name in (v.partition("=") for v in values)}
+    return {
+        label[4:] if label.startswith("sub-") else label: name for label, _, name in (v.partition("=") for v in values)
+    }
 
 
 def build_level_reports(args, output_dir: Path, *, participants: list[str] | None, group: bool):
@@ -206,8 +217,15 @@ def build_level_reports(args, output_dir: Path, *, participants: list[str] | Non
     from ..report import build_reports
 
     task = args.task_label[0] if args.task_label else None
-    return build_reports(output_dir, participants=participants, task=task, group=group, citation=True,
-                         pycortex_subject=pycortex_subjects(args.pycortex_subject), pycortex_xfm=args.pycortex_xfm)
+    return build_reports(
+        output_dir,
+        participants=participants,
+        task=task,
+        group=group,
+        citation=True,
+        pycortex_subject=pycortex_subjects(args.pycortex_subject),
+        pycortex_xfm=args.pycortex_xfm,
+    )
 
 
 def _print_report_outcome(outcome) -> None:
@@ -215,8 +233,10 @@ def _print_report_outcome(outcome) -> None:
     if pages:
         _say(f"  reports: {', '.join(p.name for p in pages)}; citation files in logs/")
     for key, why in outcome.failures.items():
-        _say(f"  report {key}: FAILED: {why} (the analysis outputs are complete; rebuild with --reports-only)",
-             logging.ERROR)
+        _say(
+            f"  report {key}: FAILED: {why} (the analysis outputs are complete; rebuild with --reports-only)",
+            logging.ERROR,
+        )
 
 
 def run_reports_only(args) -> int:
@@ -229,8 +249,7 @@ def run_reports_only(args) -> int:
     output_dir = check_output_dir(bids_dir, args.output_dir)
     present = list_participants(output_dir) if output_dir.is_dir() else []
     if not present:
-        raise InputMissingError(f"{output_dir}: no participant outputs to report on (run the participant level "
-                                "first)")
+        raise InputMissingError(f"{output_dir}: no participant outputs to report on (run the participant level first)")
     _open_run_log(output_dir)
     task = args.task_label[0] if args.task_label else None
     if args.boilerplate_only:
@@ -250,8 +269,11 @@ def run_reports_only(args) -> int:
         if not (output_dir / "group").is_dir():
             raise InputMissingError(f"{output_dir / 'group'}: no group outputs (run the group level first)")
         outcome = build_level_reports(args, output_dir, participants=[], group=True)
-    print(f"bids_taskenc {args.analysis_level} --reports-only: {len(outcome.written)} files written, "
-          f"{len(outcome.failures)} failed", file=sys.stderr)
+    print(
+        f"bids_taskenc {args.analysis_level} --reports-only: {len(outcome.written)} files written, "
+        f"{len(outcome.failures)} failed",
+        file=sys.stderr,
+    )
     _print_report_outcome(outcome)
     return EXIT_FAILURE if outcome.failures else EXIT_OK
 
@@ -274,13 +296,26 @@ def run_participant_level(args, argv: list[str]) -> int:
 
     laps = Laps("participant level")
     settings = participant_settings(args)
-    dataset = open_dataset(args.bids_dir, args.output_dir, settings, participants=args.participant_label,
-                           command_line=command_line(argv), config=_config_record(args), laps=laps)
+    dataset = open_dataset(
+        args.bids_dir,
+        args.output_dir,
+        settings,
+        participants=args.participant_label,
+        command_line=command_line(argv),
+        config=_config_record(args),
+        laps=laps,
+    )
     _open_run_log(dataset.output_dir)
     laps.lap("feature spaces and derivatives")
     subjects = dataset.participants
-    log.info("bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
-             __version__, len(subjects), dataset.space, len(dataset.spaces), dataset.device)
+    log.info(
+        "bids_taskenc %s: %d participant(s), space %s, %d feature space(s), device %s",
+        __version__,
+        len(subjects),
+        dataset.space,
+        len(dataset.spaces),
+        dataset.device,
+    )
     results, failures, crashes, reports = _run_each(args, argv, settings, dataset, laps)
     return _participant_summary(dataset, subjects, results, failures, crashes, reports)
 
@@ -309,10 +344,14 @@ def _run_each(args, argv: list[str], settings, dataset, laps):
             log.debug("sub-%s failed", subject, exc_info=exc)
             if len(subjects) == 1 and isinstance(exc, TaskencError):
                 raise
-            log.error("sub-%s failed: %s%s", subject, _describe(exc),
-                      f" (traceback: {crashes[subject]})" if crashes[subject] else "")
+            log.error(
+                "sub-%s failed: %s%s",
+                subject,
+                _describe(exc),
+                f" (traceback: {crashes[subject]})" if crashes[subject] else "",
+            )
             if args.stop_on_first_crash:
-                skipped = subjects[subjects.index(subject) + 1:]
+                skipped = subjects[subjects.index(subject) + 1 :]
                 if skipped:
                     log.error("--stop-on-first-crash: sub-%s not processed", ", sub-".join(skipped))
                 break
@@ -321,8 +360,7 @@ def _run_each(args, argv: list[str], settings, dataset, laps):
 
 def _participant_summary(dataset, subjects, results, failures, crashes, reports) -> int:
     """The run's summary lines (stderr and the run log) and its exit code."""
-    _say(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in "
-         f"{dataset.output_dir}")
+    _say(f"bids_taskenc participant: {len(results)} succeeded, {len(failures)} failed; outputs in {dataset.output_dir}")
     for subject, res in results.items():
         _say(f"  sub-{subject}: ok ({res.seconds} s)")
     for subject, exc in failures.items():
@@ -353,12 +391,23 @@ def group_settings(args, argv: list[str]):
 
     participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
     return GroupSettings(
-        task=args.task_label[0] if args.task_label else None, participants=participants, space=args.space,
-        fdr_alpha=args.fdr_alpha, thresholded=not args.unthresholded, roi_dir=args.roi_dir,
-        reference_affinities=args.reference_affinities, offline=args.offline, n_bootstrap=args.n_bootstrap,
-        n_permutations=args.group_permutations, tree_bootstrap=args.tree_bootstrap,
-        bootstrap_block_mm=args.bootstrap_block_mm, top_k=args.top_k, seed=args.seed,
-        command_line=shlex.join(["bids_taskenc", *argv]), progress=args.verbose > 0)
+        task=args.task_label[0] if args.task_label else None,
+        participants=participants,
+        space=args.space,
+        fdr_alpha=args.fdr_alpha,
+        thresholded=not args.unthresholded,
+        roi_dir=args.roi_dir,
+        reference_affinities=args.reference_affinities,
+        offline=args.offline,
+        n_bootstrap=args.n_bootstrap,
+        n_permutations=args.group_permutations,
+        tree_bootstrap=args.tree_bootstrap,
+        bootstrap_block_mm=args.bootstrap_block_mm,
+        top_k=args.top_k,
+        seed=args.seed,
+        command_line=shlex.join(["bids_taskenc", *argv]),
+        progress=args.verbose > 0,
+    )
 
 
 def run_group_level(args, argv: list[str]) -> int:
@@ -419,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug or an unforeseen input: one line, the traceback kept
         out = args.output_dir.resolve()
-        crash = write_crash_file(out, args.analysis_level if args.analysis_level == "group" else "run", exc,
-                                 argv) if out.is_dir() else None
+        crash = (
+            write_crash_file(out, args.analysis_level if args.analysis_level == "group" else "run", exc, argv)
+            if out.is_dir()
+            else None
+        )
         log.debug("unexpected error", exc_info=exc)
         where = f"traceback in {crash}" if crash else "rerun with -vv for the traceback"
         _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)

@@ -57,14 +57,20 @@ def fetch(url: str, sha256: str, target: Path, *, progress: bool = False, timeou
         downloader = _FileDownloader()
     else:
         downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
-    fetcher = pooch.create(path=target.parent, base_url="", registry={target.name: f"sha256:{sha256}"},
-                           urls={target.name: url}, retry_if_failed=RETRIES)
+    fetcher = pooch.create(
+        path=target.parent,
+        base_url="",
+        registry={target.name: f"sha256:{sha256}"},
+        urls={target.name: url},
+        retry_if_failed=RETRIES,
+    )
     try:
         return Path(fetcher.fetch(target.name, downloader=downloader))
     except ValueError as exc:
         if "hash" in str(exc).lower():
-            raise DownloadError(f"downloaded file has the wrong sha256 (expected {sha256}): {exc}",
-                                mismatch=True) from exc
+            raise DownloadError(
+                f"downloaded file has the wrong sha256 (expected {sha256}): {exc}", mismatch=True
+            ) from exc
         raise DownloadError(str(exc)) from exc
     except (requests.exceptions.RequestException, OSError) as exc:
         raise DownloadError(str(exc)) from exc

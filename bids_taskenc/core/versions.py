@@ -8,8 +8,7 @@ import platform
 from ..__about__ import __version__
 
 #: What computes or writes the participant level's numbers.
-ANALYSIS_DISTRIBUTIONS = ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "pybids", "statsmodels",
-                          "pillow")
+ANALYSIS_DISTRIBUTIONS = ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "pybids", "statsmodels", "pillow")
 
 
 def distribution_versions(distributions) -> dict[str, str]:

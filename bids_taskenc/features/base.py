@@ -25,6 +25,7 @@ from ..core.labels import bids_label
 #: Groups a feature space may declare (Wang et al. 2019 group Taskonomy tasks so).
 GROUPS = ("2D", "3D", "semantic", "other")
 
+
 class FeatureError(ValueError):
     """A feature space cannot give what was asked (missing stimulus, bad file, ...)."""
 

@@ -40,9 +40,11 @@ def srgb_to_lab(images):
     import torch
 
     lin = torch.where(images > 0.04045, ((images + 0.055) / 1.055) ** 2.4, images / 12.92)
-    m = torch.tensor([[0.412453, 0.357580, 0.180423],
-                      [0.212671, 0.715160, 0.072169],
-                      [0.019334, 0.119193, 0.950227]], dtype=lin.dtype, device=lin.device)
+    m = torch.tensor(
+        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+        dtype=lin.dtype,
+        device=lin.device,
+    )
     xyz = torch.einsum("ij,njhw->nihw", m, lin)
     white = torch.tensor([0.95047, 1.0, 1.08883], dtype=lin.dtype, device=lin.device).view(1, 3, 1, 1)
     t = xyz / white
@@ -70,14 +72,14 @@ def gabor_bank(size: int, n_scales: int = 4, n_orientations: int = 8):
     v, u = torch.meshgrid(freqs, freqs, indexing="ij")  # rows: y frequency, cols: x frequency
     bank = []
     for s in range(n_scales):
-        f0 = 0.25 / 2 ** s
+        f0 = 0.25 / 2**s
         sigma_r = 0.5 * f0
         sigma_t = f0 * (math.pi / n_orientations) / 2.355  # angular FWHM = orientation spacing
         for k in range(n_orientations):
             th = k * math.pi / n_orientations
             up = u * math.cos(th) + v * math.sin(th)
             vp = -u * math.sin(th) + v * math.cos(th)
-            bank.append(torch.exp(-(up - f0) ** 2 / (2 * sigma_r ** 2) - vp ** 2 / (2 * sigma_t ** 2)))
+            bank.append(torch.exp(-((up - f0) ** 2) / (2 * sigma_r**2) - vp**2 / (2 * sigma_t**2)))
     return torch.stack(bank).float()
 
 
@@ -139,21 +141,35 @@ def make_baseline(kind: str) -> BaselineFeatureSpace:
 
     B = BaselineFeatureSpace
     specs = {
-        "gabor": (B.GABOR_SCALES * B.GABOR_ORIENTATIONS * B.GRID ** 2,
-                  "GIST-like Gabor energy: 4 scales x 8 orientations x 4x4 grid of 128-px luminance",
-                  {"size": B.GABOR_SIZE, "scales": B.GABOR_SCALES, "orientations": B.GABOR_ORIENTATIONS,
-                   "grid": B.GRID, "center_freqs_cpp": [0.25 / 2 ** s for s in range(B.GABOR_SCALES)]}),
-        "pixels": (B.PIXELS_SIZE ** 2, "luminance (Rec. 709) at 32x32, area-averaged",
-                   {"size": B.PIXELS_SIZE}),
-        "color": (2 * 3 * B.GRID ** 2, "CIELAB L*a*b* mean and std per cell of a 4x4 grid",
-                  {"grid": B.GRID}),
+        "gabor": (
+            B.GABOR_SCALES * B.GABOR_ORIENTATIONS * B.GRID**2,
+            "GIST-like Gabor energy: 4 scales x 8 orientations x 4x4 grid of 128-px luminance",
+            {
+                "size": B.GABOR_SIZE,
+                "scales": B.GABOR_SCALES,
+                "orientations": B.GABOR_ORIENTATIONS,
+                "grid": B.GRID,
+                "center_freqs_cpp": [0.25 / 2**s for s in range(B.GABOR_SCALES)],
+            },
+        ),
+        "pixels": (B.PIXELS_SIZE**2, "luminance (Rec. 709) at 32x32, area-averaged", {"size": B.PIXELS_SIZE}),
+        "color": (2 * 3 * B.GRID**2, "CIELAB L*a*b* mean and std per cell of a 4x4 grid", {"grid": B.GRID}),
     }
     if kind not in specs:
         raise FeatureError(f"unknown baseline {kind!r}; known: {', '.join('baseline:' + k for k in BASELINES)}")
     dim, desc, params = specs[kind]
     return BaselineFeatureSpace(
-        name=f"baseline:{kind}", group="other", dim=dim, description=desc, input_size=256,
-        provenance={"family": "baseline", "kind": kind, "params": params,
-                    "preprocessing_version": BASELINE_VERSION, "torch": torch.__version__},
+        name=f"baseline:{kind}",
+        group="other",
+        dim=dim,
+        description=desc,
+        input_size=256,
+        provenance={
+            "family": "baseline",
+            "kind": kind,
+            "params": params,
+            "preprocessing_version": BASELINE_VERSION,
+            "torch": torch.__version__,
+        },
         kind=kind,
     )

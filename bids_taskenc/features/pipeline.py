@@ -37,9 +37,17 @@ def _check_device(device: str) -> str:
     return device
 
 
-def featurize(spaces: Sequence[FeatureSpace], stimulus_names: list[str], stimulus_paths: list[Path | None], *,
-              cache_dir: str | Path | None = None, device: str = "cpu", batch_size: int = 32,
-              num_workers: int = 2, progress: bool = True) -> dict[str, np.ndarray]:
+def featurize(
+    spaces: Sequence[FeatureSpace],
+    stimulus_names: list[str],
+    stimulus_paths: list[Path | None],
+    *,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+    num_workers: int = 2,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """Feature matrices for ``stimulus_names``, one per space.
 
     Parameters
@@ -84,8 +92,19 @@ def featurize(spaces: Sequence[FeatureSpace], stimulus_names: list[str], stimulu
         rows, missing = _cached_rows(image_spaces, keys, caches, pool)
         todo = [k for k in keys if any(k in missing[s.name] for s in image_spaces)]
         if todo:
-            _compute(image_spaces, todo, path_by_key, missing, rows, caches, pool, device=device,
-                     batch_size=max(1, int(batch_size)), prefetch=2, progress=progress)
+            _compute(
+                image_spaces,
+                todo,
+                path_by_key,
+                missing,
+                rows,
+                caches,
+                pool,
+                device=device,
+                batch_size=max(1, int(batch_size)),
+                prefetch=2,
+                progress=progress,
+            )
 
     for s in image_spaces:
         out[s.name] = _stacked(s, rows[s.name], row_keys)
@@ -96,8 +115,10 @@ def _image_paths(image_spaces, stimulus_names, stimulus_paths) -> list[Path]:
     """Every stimulus's image file; FeatureError naming the first stimulus without one."""
     for name, path in zip(stimulus_names, stimulus_paths):
         if path is None:
-            raise FeatureError(f"stimulus {name!r}: no image file found, but "
-                               f"{', '.join(s.name for s in image_spaces)} compute from images")
+            raise FeatureError(
+                f"stimulus {name!r}: no image file found, but "
+                f"{', '.join(s.name for s in image_spaces)} compute from images"
+            )
     return [Path(p) for p in stimulus_paths]
 
 
@@ -130,8 +151,14 @@ def _cached_rows(image_spaces, keys, caches, pool) -> tuple[dict[str, dict[str, 
                     rows[s.name][k] = row
         missing[s.name] = {k for k in keys if k not in rows[s.name]}
         if cache is not None:
-            log.info("feature cache %s: %d of %d images hit, %d to compute (%s)", s.name, len(rows[s.name]),
-                     len(keys), len(missing[s.name]), cache.folder)
+            log.info(
+                "feature cache %s: %d of %d images hit, %d to compute (%s)",
+                s.name,
+                len(rows[s.name]),
+                len(keys),
+                len(missing[s.name]),
+                cache.folder,
+            )
     return rows, missing
 
 
@@ -154,10 +181,18 @@ def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, 
     if cuda:
         torch.backends.cudnn.benchmark = True
     sizes = tuple(sorted({s.input_size for s in spaces if missing[s.name]}))
-    batches = [todo[i: i + batch_size] for i in range(0, len(todo), batch_size)]
-    bars = {s.name: tqdm(total=len(missing[s.name]), desc=s.name, unit="img", position=i,
-                         disable=not progress or not missing[s.name], leave=True)
-            for i, s in enumerate(spaces)}
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    bars = {
+        s.name: tqdm(
+            total=len(missing[s.name]),
+            desc=s.name,
+            unit="img",
+            position=i,
+            disable=not progress or not missing[s.name],
+            leave=True,
+        )
+        for i, s in enumerate(spaces)
+    }
     queue: deque = deque()
     writes = []
 

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from .base import FeatureError, FeatureSpace
 from .baselines import BASELINES, make_baseline
-from .taskonomy import (ALL_TASKS, MULTI_VIEW_TASKS, PAPER_TASKS, TASKBANK_ALIASES, TaskonomyFeatureSpace,
-                        canonical_task)
+from .taskonomy import ALL_TASKS, MULTI_VIEW_TASKS, PAPER_TASKS, TASKBANK_ALIASES, TaskonomyFeatureSpace, canonical_task
 from .user import discover_user_feature_spaces
 
 FAMILIES = ("taskonomy", "baseline", "torchvision", "user")
@@ -49,16 +48,18 @@ def _taskonomy(task: str, weights_dir, offline: bool) -> TaskonomyFeatureSpace:
         raise FeatureError(
             f"taskonomy:{task}: this encoder's input is two or three views of one scene (camera pose / "
             f"egomotion / point matching), not a single stimulus image, so it is not a feature space here; "
-            f"single-image tasks: {', '.join(PAPER_TASKS)}")
+            f"single-image tasks: {', '.join(PAPER_TASKS)}"
+        )
     found = store.ensure_weights(task, weights_dir, offline=offline)
-    return TaskonomyFeatureSpace.from_weights(task, found.path, found.sha256, published=found.published,
-                                              url=found.url)
+    return TaskonomyFeatureSpace.from_weights(task, found.path, found.sha256, published=found.published, url=found.url)
 
 
 def _unknown(name: str, features_dir) -> FeatureError:
     avail = available_feature_spaces(features_dir) if features_dir is not None else available_feature_spaces()
-    return FeatureError(f"unknown feature space {name!r}; available: {', '.join(avail)}, "
-                        f"or torchvision:<model>:<layer> (needs torchvision)")
+    return FeatureError(
+        f"unknown feature space {name!r}; available: {', '.join(avail)}, "
+        f"or torchvision:<model>:<layer> (needs torchvision)"
+    )
 
 
 def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -> FeatureSpace:
@@ -88,8 +89,9 @@ def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -
     if family == "torchvision":
         model, _, layer = rest.partition(":")
         if not model or not layer:
-            raise FeatureError(f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, "
-                               f"e.g. torchvision:resnet50:layer3")
+            raise FeatureError(
+                f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
+            )
         from .torchvision_spaces import make_torchvision_space
 
         return make_torchvision_space(model, layer, offline=offline)
@@ -102,8 +104,13 @@ def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -
     raise _unknown(name, features_dir)
 
 
-def resolve_feature_spaces(names: list[str] | None, *, features_dir: str | Path | None = None,
-                           weights_dir: str | Path | None = None, offline: bool = False) -> list[FeatureSpace]:
+def resolve_feature_spaces(
+    names: list[str] | None,
+    *,
+    features_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    offline: bool = False,
+) -> list[FeatureSpace]:
     """Feature spaces for ``names`` in the given order (duplicates dropped).
 
     Taskonomy weights are located (and, unless ``offline``, downloaded) here, so
@@ -121,8 +128,9 @@ def resolve_feature_spaces(names: list[str] | None, *, features_dir: str | Path 
     spaces: list[FeatureSpace] = []
     seen: set[str] = set()
     for name in names:
-        space = _resolve_one(str(name).strip(), user=user, features_dir=features_dir,
-                             weights_dir=weights_dir, offline=offline)
+        space = _resolve_one(
+            str(name).strip(), user=user, features_dir=features_dir, weights_dir=weights_dir, offline=offline
+        )
         if space.name not in seen:
             seen.add(space.name)
             spaces.append(space)
@@ -133,7 +141,8 @@ def resolve_feature_spaces(names: list[str] | None, *, features_dir: str | Path 
             raise FeatureLabelConflict(
                 f"feature spaces {other.name!r} and {space.name!r} both get the BIDS label {space.label!r} "
                 f"(desc-{space.label}), so their maps would overwrite each other; rename one (a folder of "
-                "--features-dir) or choose one of them")
+                "--features-dir) or choose one of them"
+            )
     return spaces
 
 

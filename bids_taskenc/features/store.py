@@ -83,8 +83,10 @@ def weights_url(task: str) -> str:
 
 def how_to_get(task: str, store: Path) -> str:
     """One sentence telling a user how to put ``task``'s weights into ``store``."""
-    return (f"download {weights_url(task)} into {store}/ or run "
-            f"'bids_taskenc-models fetch --tasks {canonical_task(task)} --dir {store}' on a machine with internet")
+    return (
+        f"download {weights_url(task)} into {store}/ or run "
+        f"'bids_taskenc-models fetch --tasks {canonical_task(task)} --dir {store}' on a machine with internet"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -141,7 +143,8 @@ def verify_file(path: Path, expected: str, *, force: bool = False) -> None:
     if actual != expected:
         raise FeatureError(
             f"{path}: corrupt weights file: its sha256 is {actual}, but its name says {expected}. "
-            f"Delete it and fetch it again ('bids_taskenc-models fetch --dir {path.parent}')")
+            f"Delete it and fetch it again ('bids_taskenc-models fetch --dir {path.parent}')"
+        )
     _write_stamp(path, token)
 
 
@@ -164,13 +167,18 @@ def locate(task: str, store: str | Path | None = None, *, verify: bool = True) -
         verify_file(path, digest)
     published = digest == ENCODER_SHA256[task]
     if not published:
-        log.warning("%s: custom weights for task %r (sha256 %s; the published file has %s); using them, "
-                    "and their hash goes into provenance", path, task, digest, ENCODER_SHA256[task])
+        log.warning(
+            "%s: custom weights for task %r (sha256 %s; the published file has %s); using them, "
+            "and their hash goes into provenance",
+            path,
+            task,
+            digest,
+            ENCODER_SHA256[task],
+        )
     return WeightsFile(task=task, path=path, sha256=digest, published=published)
 
 
-def download(task: str, store: str | Path | None = None, *, progress: bool = True,
-             timeout: float = 60.0) -> Path:
+def download(task: str, store: str | Path | None = None, *, progress: bool = True, timeout: float = 60.0) -> Path:
     """Download ``task``'s published encoder into the store; returns its path.
 
     pooch (:mod:`bids_taskenc.core.download`) streams it to a temporary file in the
@@ -188,16 +196,19 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
         fetch(url, ENCODER_SHA256[task], final, progress=progress, timeout=timeout)
     except DownloadError as exc:
         if exc.mismatch:
-            raise FeatureError(f"{url}: downloaded file's sha256 is not the expected {ENCODER_SHA256[task]}; "
-                               "not installed (truncated download or wrong server)") from exc
+            raise FeatureError(
+                f"{url}: downloaded file's sha256 is not the expected {ENCODER_SHA256[task]}; "
+                "not installed (truncated download or wrong server)"
+            ) from exc
         raise FeatureError(f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}") from exc
     st = final.stat()
     _write_stamp(final, f"{st.st_size} {st.st_mtime_ns} {ENCODER_SHA256[task]}")
     return final
 
 
-def ensure_weights(task: str, store: str | Path | None = None, *, offline: bool = False,
-                   progress: bool = True) -> WeightsFile:
+def ensure_weights(
+    task: str, store: str | Path | None = None, *, offline: bool = False, progress: bool = True
+) -> WeightsFile:
     """The verified encoder file for ``task``, downloading it when missing (unless offline)."""
     task = canonical_task(task)
     store = weights_dir(store)
@@ -205,8 +216,10 @@ def ensure_weights(task: str, store: str | Path | None = None, *, offline: bool 
     if found is not None:
         return found
     if offline:
-        raise FeatureError(f"{store / published_filename(task)}: Taskonomy weights missing and --offline is set; "
-                           f"{how_to_get(task, store)}")
+        raise FeatureError(
+            f"{store / published_filename(task)}: Taskonomy weights missing and --offline is set; "
+            f"{how_to_get(task, store)}"
+        )
     download(task, store, progress=progress)
     found = locate(task, store)
     assert found is not None

@@ -61,10 +61,26 @@ ALL_TASKS: tuple[str, ...] = tuple(sorted(ENCODER_SHA256))
 
 #: The 21 single-image tasks of Wang, Tarr & Wehbe (NeurIPS 2019), in the paper's order.
 PAPER_TASKS: tuple[str, ...] = (
-    "autoencoding", "colorization", "curvature", "denoising", "depth_zbuffer",
-    "depth_euclidean", "edge_texture", "edge_occlusion", "keypoints2d", "keypoints3d",
-    "reshading", "room_layout", "segment_unsup2d", "segment_unsup25d", "normal",
-    "vanishing_point", "segment_semantic", "class_object", "class_scene", "jigsaw",
+    "autoencoding",
+    "colorization",
+    "curvature",
+    "denoising",
+    "depth_zbuffer",
+    "depth_euclidean",
+    "edge_texture",
+    "edge_occlusion",
+    "keypoints2d",
+    "keypoints3d",
+    "reshading",
+    "room_layout",
+    "segment_unsup2d",
+    "segment_unsup25d",
+    "normal",
+    "vanishing_point",
+    "segment_semantic",
+    "class_object",
+    "class_scene",
+    "jigsaw",
     "inpainting",
 )
 
@@ -78,23 +94,48 @@ MULTI_VIEW_TASKS: tuple[str, ...] = ("egomotion", "fixated_pose", "nonfixated_po
 #: low-dimensional geometry (room layout, vanishing point), and jigsaw, which
 #: sits in none of the three, are "other".
 TASK_GROUPS: dict[str, str] = {
-    **dict.fromkeys(("autoencoding", "colorization", "denoising", "edge_texture", "inpainting",
-                     "keypoints2d", "segment_unsup2d"), "2D"),
-    **dict.fromkeys(("curvature", "depth_zbuffer", "depth_euclidean", "edge_occlusion",
-                     "keypoints3d", "normal", "reshading", "segment_unsup25d"), "3D"),
+    **dict.fromkeys(
+        ("autoencoding", "colorization", "denoising", "edge_texture", "inpainting", "keypoints2d", "segment_unsup2d"),
+        "2D",
+    ),
+    **dict.fromkeys(
+        (
+            "curvature",
+            "depth_zbuffer",
+            "depth_euclidean",
+            "edge_occlusion",
+            "keypoints3d",
+            "normal",
+            "reshading",
+            "segment_unsup25d",
+        ),
+        "3D",
+    ),
     **dict.fromkeys(("class_object", "class_scene", "segment_semantic"), "semantic"),
     **dict.fromkeys(("room_layout", "vanishing_point", "jigsaw"), "other"),
 }
 
 #: Names the 2018 task bank used for the same tasks (accepted as aliases).
 TASKBANK_ALIASES: dict[str, str] = {
-    "autoencoder": "autoencoding", "denoise": "denoising", "edge2d": "edge_texture",
-    "edge3d": "edge_occlusion", "keypoint2d": "keypoints2d", "keypoint3d": "keypoints3d",
-    "reshade": "reshading", "rgb2depth": "depth_zbuffer", "rgb2mist": "depth_euclidean",
-    "rgb2sfnorm": "normal", "segment25d": "segment_unsup25d", "segment2d": "segment_unsup2d",
-    "segmentsemantic": "segment_semantic", "class_1000": "class_object",
-    "class_places": "class_scene", "inpainting_whole": "inpainting",
-    "ego_motion": "egomotion", "fix_pose": "fixated_pose", "non_fixated_pose": "nonfixated_pose",
+    "autoencoder": "autoencoding",
+    "denoise": "denoising",
+    "edge2d": "edge_texture",
+    "edge3d": "edge_occlusion",
+    "keypoint2d": "keypoints2d",
+    "keypoint3d": "keypoints3d",
+    "reshade": "reshading",
+    "rgb2depth": "depth_zbuffer",
+    "rgb2mist": "depth_euclidean",
+    "rgb2sfnorm": "normal",
+    "segment25d": "segment_unsup25d",
+    "segment2d": "segment_unsup2d",
+    "segmentsemantic": "segment_semantic",
+    "class_1000": "class_object",
+    "class_places": "class_scene",
+    "inpainting_whole": "inpainting",
+    "ego_motion": "egomotion",
+    "fix_pose": "fixated_pose",
+    "non_fixated_pose": "nonfixated_pose",
     "point_match": "point_matching",
 }
 
@@ -113,11 +154,26 @@ TASKBANK_ALIASES: dict[str, str] = {
 #: permuted, randomly offset tiles (``generate_jigsaw_input``): an input that differs
 #: on every run and no single 8x16x16 latent. We keep the deterministic one.
 TASK_INPUT: dict[str, str] = {
-    **dict.fromkeys(("autoencoding", "curvature", "denoising", "edge_texture", "edge_occlusion",
-                     "keypoints2d", "keypoints3d", "reshading", "depth_zbuffer", "depth_euclidean",
-                     "normal", "segment_unsup25d", "segment_unsup2d", "room_layout"), "low_sat"),
-    **dict.fromkeys(("class_object", "class_scene", "segment_semantic", "vanishing_point",
-                     "jigsaw"), "rgb"),
+    **dict.fromkeys(
+        (
+            "autoencoding",
+            "curvature",
+            "denoising",
+            "edge_texture",
+            "edge_occlusion",
+            "keypoints2d",
+            "keypoints3d",
+            "reshading",
+            "depth_zbuffer",
+            "depth_euclidean",
+            "normal",
+            "segment_unsup25d",
+            "segment_unsup2d",
+            "room_layout",
+        ),
+        "low_sat",
+    ),
+    **dict.fromkeys(("class_object", "class_scene", "segment_semantic", "vanishing_point", "jigsaw"), "rgb"),
     "colorization": "lightness",
     "inpainting": "center_masked",
 }
@@ -140,6 +196,7 @@ def canonical_task(name: str) -> str:
 # ----------------------------------------------------------------------------
 # Input transforms
 # ----------------------------------------------------------------------------
+
 
 def _srgb_lightness(x):
     """CIELAB L* (0..100, D65) of sRGB images in [0, 1]; ``(N, 3, H, W)`` -> ``(N, 1, H, W)``.
@@ -178,7 +235,7 @@ def to_network_input(images, mode: str):
     if mode == "center_masked":
         out = images * 2.0 - 1.0
         h, w = out.shape[-2:]
-        out[..., h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 0.0
+        out[..., h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 0.0
         return out
     raise ValueError(f"unknown Taskonomy input mode {mode!r}")
 
@@ -186,6 +243,7 @@ def to_network_input(images, mode: str):
 # ----------------------------------------------------------------------------
 # Architecture (state-dict keys match the published checkpoints)
 # ----------------------------------------------------------------------------
+
 
 def _modules():
     import torch.nn as nn
@@ -343,6 +401,7 @@ def make_random_checkpoint(task: str, store_dir: str | Path, seed: int = 0) -> P
 # Feature space
 # ----------------------------------------------------------------------------
 
+
 @dataclass
 class TaskonomyFeatureSpace(ImageFeatureSpace):
     """One Taskonomy encoder's latent as a feature space (dim 2048).
@@ -361,40 +420,60 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
     _encoder_device: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_weights(cls, task: str, weights_path: Path, sha256: str, *, published: bool,
-                     url: str | None = None) -> "TaskonomyFeatureSpace":
+    def from_weights(
+        cls, task: str, weights_path: Path, sha256: str, *, published: bool, url: str | None = None
+    ) -> TaskonomyFeatureSpace:
         """Space reading ``weights_path`` (already verified by the store)."""
         import torch
 
         return cls(
-            name=f"taskonomy:{task}", group=TASK_GROUPS[task], dim=2048, input_size=INPUT_SIZE,
+            name=f"taskonomy:{task}",
+            group=TASK_GROUPS[task],
+            dim=2048,
+            input_size=INPUT_SIZE,
             description=f"Taskonomy {task} encoder latent (8x16x16), Zamir et al. 2018",
             provenance={
-                "family": "taskonomy", "task": task, "weights_file": Path(weights_path).name,
-                "weights_sha256": sha256, "weights_published": bool(published),
+                "family": "taskonomy",
+                "task": task,
+                "weights_file": Path(weights_path).name,
+                "weights_sha256": sha256,
+                "weights_published": bool(published),
                 **({"weights_url": url} if url else {}),
-                "input": TASK_INPUT[task], "preprocessing_version": TASKONOMY_VERSION,
+                "input": TASK_INPUT[task],
+                "preprocessing_version": TASKONOMY_VERSION,
                 "image_preprocessing": "center-crop square, PIL bilinear antialiased resize to 256",
                 "output": "encoder latent without output GroupNorm, flattened (C,H,W)=(8,16,16)",
                 "torch": torch.__version__,
             },
-            task=task, weights_path=Path(weights_path), weights_trusted=bool(published),
+            task=task,
+            weights_path=Path(weights_path),
+            weights_trusted=bool(published),
         )
 
     @classmethod
-    def random(cls, task: str, seed: int = 0) -> "TaskonomyFeatureSpace":
+    def random(cls, task: str, seed: int = 0) -> TaskonomyFeatureSpace:
         """Space with seeded random weights held in memory (benchmarks; no store)."""
         import torch
 
         task = canonical_task(task)
         return cls(
-            name=f"taskonomy:{task}", group=TASK_GROUPS.get(task, "other"), dim=2048,
-            input_size=INPUT_SIZE, description=f"Taskonomy {task} architecture, RANDOM weights (seed {seed})",
-            provenance={"family": "taskonomy", "task": task, "weights_file": None,
-                        "weights_sha256": f"random-seed-{seed}", "weights_published": False,
-                        "input": TASK_INPUT.get(task, "rgb"), "preprocessing_version": TASKONOMY_VERSION,
-                        "torch": torch.__version__},
-            task=task, random_seed=seed,
+            name=f"taskonomy:{task}",
+            group=TASK_GROUPS.get(task, "other"),
+            dim=2048,
+            input_size=INPUT_SIZE,
+            description=f"Taskonomy {task} architecture, RANDOM weights (seed {seed})",
+            provenance={
+                "family": "taskonomy",
+                "task": task,
+                "weights_file": None,
+                "weights_sha256": f"random-seed-{seed}",
+                "weights_published": False,
+                "input": TASK_INPUT.get(task, "rgb"),
+                "preprocessing_version": TASKONOMY_VERSION,
+                "torch": torch.__version__,
+            },
+            task=task,
+            random_seed=seed,
         )
 
     def encoder(self, device: str = "cpu"):

@@ -35,7 +35,8 @@ def import_torchvision():
         raise FeatureError(
             "torchvision feature spaces need torchvision matching the installed torch "
             f"(torch {_torch_version()}): install it, e.g. 'pip install torchvision' from the same index as torch "
-            f"({type(exc).__name__}: {exc})") from exc
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     return torchvision
 
 
@@ -81,8 +82,9 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
                 self._extractor = feature_extraction.create_feature_extractor(model, return_nodes={self.layer: "out"})
             except ValueError as exc:
                 _, nodes = feature_extraction.get_graph_node_names(model)
-                raise FeatureError(f"{self.name}: no layer {self.layer!r} in {self.model_name}; "
-                                   f"layers: {', '.join(nodes)}") from exc
+                raise FeatureError(
+                    f"{self.name}: no layer {self.layer!r} in {self.model_name}; layers: {', '.join(nodes)}"
+                ) from exc
         if self._device != device:
             self._extractor = self._extractor.to(device)
             if device.startswith("cuda"):
@@ -98,7 +100,7 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
         x = images.to(device, torch.float32)
         h, w = x.shape[-2:]
         top, left = (h - self.crop_size) // 2, (w - self.crop_size) // 2
-        x = x[..., top: top + self.crop_size, left: left + self.crop_size]
+        x = x[..., top : top + self.crop_size, left : left + self.crop_size]
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         x = (x - mean) / std
@@ -139,22 +141,40 @@ def make_torchvision_space(model_name: str, layer: str, *, offline: bool = False
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if not cached.is_file():
         if offline:
-            raise FeatureError(f"{cached}: torchvision weights for {model_name} missing and --offline is set; "
-                               f"download {weights.url} into {cached.parent}/")
+            raise FeatureError(
+                f"{cached}: torchvision weights for {model_name} missing and --offline is set; "
+                f"download {weights.url} into {cached.parent}/"
+            )
         weights.get_state_dict(progress=True, check_hash=True)
     sha = hashlib.sha256(cached.read_bytes()).hexdigest()
     tf = weights.transforms()
     resize = int(getattr(tf, "resize_size", [256])[0])
     crop = int(getattr(tf, "crop_size", [224])[0])
     return TorchvisionFeatureSpace(
-        name=f"torchvision:{model_name}:{layer}", group="other", dim=None, input_size=resize,
+        name=f"torchvision:{model_name}:{layer}",
+        group="other",
+        dim=None,
+        input_size=resize,
         description=f"torchvision {model_name} ({weights}) at layer {layer}, grid-average-pooled",
-        provenance={"family": "torchvision", "model": model_name, "layer": layer, "weights": str(weights),
-                    "weights_file": filename, "weights_sha256": sha, "weights_url": weights.url,
-                    "resize": resize, "crop": crop, "pooling": f"adaptive average to g x g, C*g*g <= {MAX_DIM}",
-                    "preprocessing_version": TORCHVISION_SPACE_VERSION,
-                    "torchvision": tv.__version__, "torch": torch.__version__},
-        model_name=model_name, layer=layer, crop_size=crop,
-        mean=tuple(getattr(tf, "mean", (0.485, 0.456, 0.406))), std=tuple(getattr(tf, "std", (0.229, 0.224, 0.225))),
+        provenance={
+            "family": "torchvision",
+            "model": model_name,
+            "layer": layer,
+            "weights": str(weights),
+            "weights_file": filename,
+            "weights_sha256": sha,
+            "weights_url": weights.url,
+            "resize": resize,
+            "crop": crop,
+            "pooling": f"adaptive average to g x g, C*g*g <= {MAX_DIM}",
+            "preprocessing_version": TORCHVISION_SPACE_VERSION,
+            "torchvision": tv.__version__,
+            "torch": torch.__version__,
+        },
+        model_name=model_name,
+        layer=layer,
+        crop_size=crop,
+        mean=tuple(getattr(tf, "mean", (0.485, 0.456, 0.406))),
+        std=tuple(getattr(tf, "std", (0.229, 0.224, 0.225))),
         _weights=weights,
     )

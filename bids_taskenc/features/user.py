@@ -71,7 +71,10 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
     except Exception as exc:  # numpy raises several types for bad files
         raise FeatureError(f"{npy}: cannot be read as a .npy array ({exc})") from exc
     if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
-        raise FeatureError(f"{npy}: expected a 2-D numeric array (n_stimuli, n_features), got shape {matrix.shape} dtype {matrix.dtype}")
+        raise FeatureError(
+            f"{npy}: expected a 2-D numeric array (n_stimuli, n_features), "
+            f"got shape {matrix.shape} dtype {matrix.dtype}"
+        )
     if not np.isfinite(matrix).all():
         raise FeatureError(f"{npy}: contains NaN or infinite values")
     try:
@@ -119,8 +122,9 @@ def discover_user_feature_spaces(features_dir: str | Path) -> list[UserFeatureSp
     return [load_user_feature_space(p) for p in folders]
 
 
-def save_feature_space(folder: str | Path, features: np.ndarray, stimulus_names: Sequence[str],
-                       meta: dict | None = None) -> Path:
+def save_feature_space(
+    folder: str | Path, features: np.ndarray, stimulus_names: Sequence[str], meta: dict | None = None
+) -> Path:
     """Write the ``--features-dir`` layout (atomically per file). Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

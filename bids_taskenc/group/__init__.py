@@ -12,5 +12,13 @@ from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import Reference, compute_group, resolve_reference
 from bids_taskenc.group.write import write_group_results
 
-__all__ = ["GroupInputError", "GroupInputs", "GroupResult", "Reference", "compute_group", "read_group_inputs",
-           "resolve_reference", "write_group_results"]
+__all__ = [
+    "GroupInputError",
+    "GroupInputs",
+    "GroupResult",
+    "Reference",
+    "compute_group",
+    "read_group_inputs",
+    "resolve_reference",
+    "write_group_results",
+]

@@ -41,8 +41,7 @@ def top_k_table(similarity: np.ndarray, labels: Sequence[str], k: int) -> pd.Dat
         others = [j for j in range(n) if j != i and s[i, j] > 0]
         order = sorted(others, key=lambda j: -s[i, j])[:k]
         rows += [
-            {"task": labels[i], "rank": r + 1, "neighbor": labels[j], "weight": s[i, j]}
-            for r, j in enumerate(order)
+            {"task": labels[i], "rank": r + 1, "neighbor": labels[j], "weight": s[i, j]} for r, j in enumerate(order)
         ]
     return pd.DataFrame(rows, columns=["task", "rank", "neighbor", "weight"])
 
@@ -72,7 +71,9 @@ def build_graph(
         for row in top_k_table(similarity, labels, top_k).itertuples():
             top.add(frozenset((row.task, row.neighbor)))
     for row in edge_table(similarity, labels).itertuples():
-        graph.add_edge(row.source, row.target, weight=float(row.weight), top_k=frozenset((row.source, row.target)) in top)
+        graph.add_edge(
+            row.source, row.target, weight=float(row.weight), top_k=frozenset((row.source, row.target)) in top
+        )
     return graph
 
 

@@ -139,9 +139,7 @@ def scan(output_dir: str | Path) -> Catalogue:
                 continue
             entries.setdefault((ent["sub"], ent["task"], ent["space"]), {})[ent["desc"]] = path
     if not entries:
-        raise GroupInputError(
-            f"no participant outputs (sub-*/func/*_stat-r_statmap.nii.gz) in {root}"
-        )
+        raise GroupInputError(f"no participant outputs (sub-*/func/*_stat-r_statmap.nii.gz) in {root}")
     return Catalogue(root, entries)
 
 
@@ -210,9 +208,7 @@ def _choose_spaces(catalogue: Catalogue, task: str, chosen: list[str], space: st
         space = strip_prefix(str(space), "space")
         lacking = [p for p in chosen if space not in spaces_of[p]]
         if lacking:
-            raise GroupInputError(
-                f"space {space!r} missing for {', '.join('sub-' + p for p in lacking)} in {root}"
-            )
+            raise GroupInputError(f"space {space!r} missing for {', '.join('sub-' + p for p in lacking)} in {root}")
         return {p: space for p in chosen}
     common = set.intersection(*(set(s) for s in spaces_of.values()))
     spaces = {}
@@ -290,9 +286,20 @@ def load_participant(
             with _as_group_error():
                 q[i] = np.nan_to_num(reading.read_masked(q_path, mask, affine), nan=1.0)
             files.append(q_path)
-    return ParticipantMaps(participant=participant, task=task, space=space, labels=list(labels), r=r, q=q,
-                           fdr_level=levels, mask=mask, affine=affine, sidecars=sidecars, files=files,
-                           sidecar_root=root)
+    return ParticipantMaps(
+        participant=participant,
+        task=task,
+        space=space,
+        labels=list(labels),
+        r=r,
+        q=q,
+        fdr_level=levels,
+        mask=mask,
+        affine=affine,
+        sidecars=sidecars,
+        files=files,
+        sidecar_root=root,
+    )
 
 
 def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> float:
@@ -321,13 +328,15 @@ def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> f
                 side = sidecar_path(reading.statmap_path(m.sidecar_root, m.participant, m.task, m.space, label, "r"))
                 if not np.isfinite(value):
                     raise GroupInputError(
-                        f"sidecar {side} has no FDRLevel (a number); give --fdr-alpha (fdr_alpha= in Python)")
+                        f"sidecar {side} has no FDRLevel (a number); give --fdr-alpha (fdr_alpha= in Python)"
+                    )
                 found.setdefault(float(value), side)
         if len(found) > 1:
             (a, pa), (b, pb) = sorted(found.items())[:2]
             raise GroupInputError(
                 f"participant maps were made with different FDR levels ({pa} has {a:g}, {pb} has {b:g}); "
-                "choose one with --fdr-alpha (fdr_alpha= in Python)")
+                "choose one with --fdr-alpha (fdr_alpha= in Python)"
+            )
         level = next(iter(found))
         source = "sidecars"
     if not 0 < level < 1:
@@ -410,10 +419,21 @@ def read_group_inputs(
     """
     root = Path(output_dir)
     task, spaces, labels, messages = select(scan(root), task=task, participants=participants, space=space)
-    maps = [load_participant(root, p, task, spaces[p], labels, fdr_alpha=fdr_alpha, read_q=thresholded)
-            for p in sorted(spaces)]
+    maps = [
+        load_participant(root, p, task, spaces[p], labels, fdr_alpha=fdr_alpha, read_q=thresholded)
+        for p in sorted(spaces)
+    ]
     info = feature_info(maps)
     level = resolve_fdr_level(fdr_alpha, maps)
-    return GroupInputs(output_dir=root, task=task, spaces=spaces, labels=labels, maps=maps, info=info,
-                       fdr_level=level, fdr_level_given=fdr_alpha is not None, thresholded=bool(thresholded),
-                       messages=messages)
+    return GroupInputs(
+        output_dir=root,
+        task=task,
+        spaces=spaces,
+        labels=labels,
+        maps=maps,
+        info=info,
+        fdr_level=level,
+        fdr_level_given=fdr_alpha is not None,
+        thresholded=bool(thresholded),
+        messages=messages,
+    )

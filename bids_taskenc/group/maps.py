@@ -91,6 +91,8 @@ def group_maps(maps: list[ParticipantMaps], fdr_level: float) -> tuple[np.ndarra
         r = np.stack([m.r[f, cols] for m, cols in zip(maps, columns)])  # (P, V)
         mean = fisher_mean(r)
         t, p, q = one_sample(r, fdr_level)
-        out[label] = {name: to_volume(values, mask, fill)
-                      for name, values, fill in (("meanr", mean, 0.0), ("t", t, 0.0), ("p", p, 1.0), ("q", q, 1.0))}
+        out[label] = {
+            name: to_volume(values, mask, fill)
+            for name, values, fill in (("meanr", mean, 0.0), ("t", t, 0.0), ("p", p, 1.0), ("q", q, 1.0))
+        }
     return mask, out

@@ -28,9 +28,7 @@ from bids_taskenc.outputs.naming import bids_label
 
 #: Raw URL of the first-order + higher-order affinities (default training-set size).
 #: Layout checked against the repository: ``results/affinities/`` sits at its root.
-AFFINITIES_URL = (
-    "https://raw.githubusercontent.com/StanfordVL/taskonomy/master/results/affinities/all_affinities.pkl"
-)
+AFFINITIES_URL = "https://raw.githubusercontent.com/StanfordVL/taskonomy/master/results/affinities/all_affinities.pkl"
 
 #: sha256 of ``all_affinities.pkl`` (computed from the reference copy).
 AFFINITIES_SHA256 = "6b2d42a7281fe4eac2f5f32499f12c3da63292d4a5d8f04bf1b8b97d9687260c"
@@ -228,9 +226,7 @@ def label_affinities(affinities: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def transfer_out_similarity(
-    affinities: pd.DataFrame, tasks: Sequence[str], metric: str = "cosine"
-) -> pd.DataFrame:
+def transfer_out_similarity(affinities: pd.DataFrame, tasks: Sequence[str], metric: str = "cosine") -> pd.DataFrame:
     """Similarity of tasks' transfer-out vectors (Taskonomy's task-similarity tree).
 
     Taskonomy clusters tasks by their transfer-out pattern: task ``s`` is

@@ -103,16 +103,19 @@ def resolve_reference(reference_affinities=None, offline: bool = False, cache_di
     except ref_mod.ReferenceDataError as exc:
         return Reference(skip=f"Taskonomy comparison skipped: {exc}")
     if path is None:
-        return Reference(skip=(
-            f"Taskonomy comparison skipped: offline and no verified affinities in {folder} "
-            "(give --reference-affinities FILE)"
-        ))
+        return Reference(
+            skip=(
+                f"Taskonomy comparison skipped: offline and no verified affinities in {folder} "
+                "(give --reference-affinities FILE)"
+            )
+        )
     try:
         frame = ref_mod.load_affinities(path)
     except ref_mod.ReferenceDataError as exc:
         return Reference(skip=f"Taskonomy comparison skipped: {exc}")
-    return Reference(frame, {"Source": ref_mod.AFFINITIES_URL, "sha256": ref_mod.AFFINITIES_SHA256,
-                             "CachedAt": str(path)})
+    return Reference(
+        frame, {"Source": ref_mod.AFFINITIES_URL, "sha256": ref_mod.AFFINITIES_SHA256, "CachedAt": str(path)}
+    )
 
 
 def check_resampling(tree_bootstrap: str, bootstrap_block_mm: float | None) -> None:
@@ -174,7 +177,8 @@ def compute_group(
     if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
         raise GroupInputError(
             f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
-            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block")
+            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block"
+        )
     seeds = np.random.SeedSequence(seed).spawn(4)
     boot_seeds = seeds[0].spawn(n_part)
     data = [m.thresholded() if inputs.thresholded else m.r for m in maps]
@@ -183,21 +187,49 @@ def compute_group(
     per_part = [sim_mod.cosine_similarity(x) for x in data]
     mean_sim = np.mean(per_part, axis=0)
     consistency = _consistency(inputs, per_part, n_permutations, seeds[1], notes)
-    tree = _task_tree(inputs, data, per_part, mean_sim, kept, n_bootstrap=n_bootstrap, method=tree_bootstrap,
-                      block_mm=bootstrap_block_mm, seeds=(boot_seeds, seeds[3]), notes=notes, progress=progress)
+    tree = _task_tree(
+        inputs,
+        data,
+        per_part,
+        mean_sim,
+        kept,
+        n_bootstrap=n_bootstrap,
+        method=tree_bootstrap,
+        block_mm=bootstrap_block_mm,
+        seeds=(boot_seeds, seeds[3]),
+        notes=notes,
+        progress=progress,
+    )
     result = GroupResult(
-        task=inputs.task, participants=inputs.participants, labels=labels, info=inputs.info,
-        fdr_level=inputs.fdr_level, n_voxels={m.participant: m.n_voxels for m in maps},
-        similarity={m.participant: s for m, s in zip(maps, per_part)}, mean_similarity=mean_sim,
-        excluded=excluded, excluded_doc=_excluded_doc(inputs, excluded), order=_display_order(tree, kept, labels),
-        graph=_task_graph(mean_sim, labels, inputs.info, top_k), consistency=consistency, tree=tree,
-        metadata=_provenance(inputs, n_bootstrap=n_bootstrap, tree_bootstrap=tree_bootstrap,
-                             bootstrap_block_mm=bootstrap_block_mm, n_permutations=n_permutations, top_k=top_k,
-                             seed=seed),
-        messages=notes)
+        task=inputs.task,
+        participants=inputs.participants,
+        labels=labels,
+        info=inputs.info,
+        fdr_level=inputs.fdr_level,
+        n_voxels={m.participant: m.n_voxels for m in maps},
+        similarity={m.participant: s for m, s in zip(maps, per_part)},
+        mean_similarity=mean_sim,
+        excluded=excluded,
+        excluded_doc=_excluded_doc(inputs, excluded),
+        order=_display_order(tree, kept, labels),
+        graph=_task_graph(mean_sim, labels, inputs.info, top_k),
+        consistency=consistency,
+        tree=tree,
+        metadata=_provenance(
+            inputs,
+            n_bootstrap=n_bootstrap,
+            tree_bootstrap=tree_bootstrap,
+            bootstrap_block_mm=bootstrap_block_mm,
+            n_permutations=n_permutations,
+            top_k=top_k,
+            seed=seed,
+        ),
+        messages=notes,
+    )
     result.rois = _roi_similarities(inputs, data, roi_masks, notes)
-    result.comparison = _compare_with_reference(inputs, data, mean_sim, [labels[i] for i in kept], reference,
-                                                n_permutations, seeds[2], notes)
+    result.comparison = _compare_with_reference(
+        inputs, data, mean_sim, [labels[i] for i in kept], reference, n_permutations, seeds[2], notes
+    )
     result.group_maps = _group_maps(inputs, notes)
     return result
 
@@ -218,8 +250,10 @@ def _excluded_feature_spaces(inputs: GroupInputs, data: list[np.ndarray], notes:
             notes(f"sub-{m.participant}: no voxel survives for {', '.join(empty)}; their similarity is 0")
     excluded = [labels[i] for i in np.flatnonzero(empty_in == len(inputs.maps))]
     if excluded:
-        notes(f"left out of the tree and the Taskonomy comparison (no voxel with {_threshold_text(inputs)} in any "
-              f"participant): {', '.join(excluded)}")
+        notes(
+            f"left out of the tree and the Taskonomy comparison (no voxel with {_threshold_text(inputs)} in any "
+            f"participant): {', '.join(excluded)}"
+        )
     return excluded
 
 
@@ -228,8 +262,9 @@ def _excluded_doc(inputs: GroupInputs, excluded: list[str]) -> list[dict]:
     return [{"FeatureLabel": lab, "Reason": f"no voxel with {what} in any participant"} for lab in excluded]
 
 
-def _provenance(inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k,
-                seed) -> dict:
+def _provenance(
+    inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed
+) -> dict:
     """The block every group sidecar carries (the command line is added when written)."""
     settings = {
         "Thresholded": inputs.thresholded,
@@ -239,8 +274,11 @@ def _provenance(inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_b
         "Linkage": "average (UPGMA) on 1 - cosine similarity",
         "NBootstrap": int(n_bootstrap),
         "TreeBootstrap": tree_bootstrap,
-        "BootstrapBlockMM": (float(bootstrap_block_mm) if bootstrap_block_mm is not None
-                             else "from each participant's map smoothness") if tree_bootstrap == "block" else None,
+        "BootstrapBlockMM": (
+            float(bootstrap_block_mm) if bootstrap_block_mm is not None else "from each participant's map smoothness"
+        )
+        if tree_bootstrap == "block"
+        else None,
         "NPermutations": int(n_permutations),
         "TopK": int(top_k),
         "Seed": int(seed),
@@ -259,8 +297,9 @@ def _provenance(inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_b
     }
 
 
-def _consistency(inputs: GroupInputs, per_part: list[np.ndarray], n_permutations: int, seed,
-                 notes: _Notes) -> ConsistencyResult | None:
+def _consistency(
+    inputs: GroupInputs, per_part: list[np.ndarray], n_permutations: int, seed, notes: _Notes
+) -> ConsistencyResult | None:
     """Agreement across participants (None, and a note, with one participant)."""
     n_part, chosen = len(per_part), inputs.participants
     if n_part < 2:
@@ -268,17 +307,34 @@ def _consistency(inputs: GroupInputs, per_part: list[np.ndarray], n_permutations
         return None
     t_step = time.perf_counter()
     cons = sim_mod.consistency(per_part, n_permutations, np.random.default_rng(seed))
-    log.info("consistency across %d participants: %d permutations (%.1f s)", n_part, n_permutations,
-             time.perf_counter() - t_step)
+    log.info(
+        "consistency across %d participants: %d permutations (%.1f s)",
+        n_part,
+        n_permutations,
+        time.perf_counter() - t_step,
+    )
     table = pd.DataFrame(
         [{"participant_a": chosen[i], "participant_b": chosen[j], "spearman": rho} for i, j, rho in cons["pairs"]]
     )
-    return ConsistencyResult(pairs=table, mean_spearman=cons["mean_spearman"], p=cons["p"],
-                             n_permutations=cons["n_permutations"])
+    return ConsistencyResult(
+        pairs=table, mean_spearman=cons["mean_spearman"], p=cons["p"], n_permutations=cons["n_permutations"]
+    )
 
 
-def _task_tree(inputs: GroupInputs, data, per_part, mean_sim, kept: list[int], *, n_bootstrap: int, method: str,
-               block_mm, seeds, notes: _Notes, progress: bool) -> TreeResult | None:
+def _task_tree(
+    inputs: GroupInputs,
+    data,
+    per_part,
+    mean_sim,
+    kept: list[int],
+    *,
+    n_bootstrap: int,
+    method: str,
+    block_mm,
+    seeds,
+    notes: _Notes,
+    progress: bool,
+) -> TreeResult | None:
     """The tree over the ``kept`` feature spaces with its bootstrap support; None (a note) with fewer than 2."""
     tree_labels = [inputs.labels[i] for i in kept]
     if len(kept) < 2:
@@ -290,17 +346,34 @@ def _task_tree(inputs: GroupInputs, data, per_part, mean_sim, kept: list[int], *
         boot_seeds, participant_seed = seeds
         t_step = time.perf_counter()
         boots, bootstrap_doc = _tree_bootstrap(
-            inputs.maps, [x[kept] for x in data], [s[np.ix_(kept, kept)] for s in per_part], method,
-            n_bootstrap, block_mm, boot_seeds, participant_seed, notes, progress=progress)
-        log.info("tree support: %d %s-bootstrap resamples (%.1f s)", n_bootstrap, method,
-                 time.perf_counter() - t_step)
+            inputs.maps,
+            [x[kept] for x in data],
+            [s[np.ix_(kept, kept)] for s in per_part],
+            method,
+            n_bootstrap,
+            block_mm,
+            boot_seeds,
+            participant_seed,
+            notes,
+            progress=progress,
+        )
+        log.info("tree support: %d %s-bootstrap resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)
         support = tree_mod.bootstrap_support(tree, boots)
     tied = tree_mod.tied_clades(tree)
     if tied.any():
-        notes(f"{int(tied.sum())} clade(s) of the tree are tied with their parent (equal distances): "
-              "drawn as a multifurcation, no bootstrap support")
-    return TreeResult(linkage=tree, labels=tree_labels, support=support, tied=tied, bootstrap=bootstrap_doc,
-                      n_bootstrap=int(n_bootstrap), method=method)
+        notes(
+            f"{int(tied.sum())} clade(s) of the tree are tied with their parent (equal distances): "
+            "drawn as a multifurcation, no bootstrap support"
+        )
+    return TreeResult(
+        linkage=tree,
+        labels=tree_labels,
+        support=support,
+        tied=tied,
+        bootstrap=bootstrap_doc,
+        n_bootstrap=int(n_bootstrap),
+        method=method,
+    )
 
 
 def _display_order(tree: TreeResult | None, kept: list[int], labels: list[str]) -> list[int]:
@@ -313,13 +386,17 @@ def _display_order(tree: TreeResult | None, kept: list[int], labels: list[str]) 
 
 
 def _task_graph(mean_sim: np.ndarray, labels: list[str], info: dict, top_k: int) -> GraphResult:
-    return GraphResult(edges=graph_mod.edge_table(mean_sim, labels),
-                       graph=graph_mod.build_graph(mean_sim, labels, info, top_k),
-                       top_k=graph_mod.top_k_table(mean_sim, labels, top_k), k=int(top_k))
+    return GraphResult(
+        edges=graph_mod.edge_table(mean_sim, labels),
+        graph=graph_mod.build_graph(mean_sim, labels, info, top_k),
+        top_k=graph_mod.top_k_table(mean_sim, labels, top_k),
+        k=int(top_k),
+    )
 
 
-def _roi_similarities(inputs: GroupInputs, data: list[np.ndarray],
-                      roi_masks: Mapping[str, Mapping[str, np.ndarray]] | None, notes: _Notes) -> list[RoiResult]:
+def _roi_similarities(
+    inputs: GroupInputs, data: list[np.ndarray], roi_masks: Mapping[str, Mapping[str, np.ndarray]] | None, notes: _Notes
+) -> list[RoiResult]:
     """Similarity within each ROI, for the participants with a mask that holds analysed voxels."""
     if not roi_masks:
         return []
@@ -333,8 +410,10 @@ def _roi_similarities(inputs: GroupInputs, data: list[np.ndarray],
                 continue
             vec = np.asarray(vec, dtype=bool)
             if vec.shape != (m.n_voxels,):
-                raise ValueError(f"ROI {label} of sub-{m.participant}: a vector over its {m.n_voxels} brain-mask "
-                                 f"voxels is expected, got shape {vec.shape}")
+                raise ValueError(
+                    f"ROI {label} of sub-{m.participant}: a vector over its {m.n_voxels} brain-mask "
+                    f"voxels is expected, got shape {vec.shape}"
+                )
             vectors[m.participant] = vec
         given.append((label, vectors))
     results = []
@@ -353,8 +432,16 @@ def _roi_similarities(inputs: GroupInputs, data: list[np.ndarray],
     return results
 
 
-def _compare_with_reference(inputs: GroupInputs, data, mean_sim, tree_labels: list[str], reference: Reference,
-                            n_permutations: int, seed, notes: _Notes) -> ComparisonResult | None:
+def _compare_with_reference(
+    inputs: GroupInputs,
+    data,
+    mean_sim,
+    tree_labels: list[str],
+    reference: Reference,
+    n_permutations: int,
+    seed,
+    notes: _Notes,
+) -> ComparisonResult | None:
     """Mantel tests of the brain's task structure against Taskonomy's (None, and a note, when skipped)."""
     if reference.skip:
         notes(reference.skip)
@@ -362,21 +449,38 @@ def _compare_with_reference(inputs: GroupInputs, data, mean_sim, tree_labels: li
     labelled = ref_mod.label_affinities(reference.frame)
     shared = [lab for lab in tree_labels if lab in labelled.columns]
     if len(shared) < compare_mod.MIN_SHARED_TASKS:
-        notes(f"Taskonomy comparison skipped: {len(shared)} task(s) shared with the reference "
-              f"(need {compare_mod.MIN_SHARED_TASKS})")
+        notes(
+            f"Taskonomy comparison skipped: {len(shared)} task(s) shared with the reference "
+            f"(need {compare_mod.MIN_SHARED_TASKS})"
+        )
         return None
     ref_sim = ref_mod.transfer_out_similarity(labelled, shared).to_numpy()
     idx = [inputs.labels.index(lab) for lab in shared]
     chance = np.mean([sim_mod.chance_similarity(x[idx]) for x in data], axis=0)
     t_step = time.perf_counter()
     summary, pairs = compare_mod.compare_structures(
-        mean_sim[np.ix_(idx, idx)], ref_sim, shared, n_permutations=n_permutations,
-        rng=np.random.default_rng(seed), chance=chance)
-    log.info("Taskonomy comparison: Mantel and partial Mantel tests, %d permutations (%.1f s)", n_permutations,
-             time.perf_counter() - t_step)
+        mean_sim[np.ix_(idx, idx)],
+        ref_sim,
+        shared,
+        n_permutations=n_permutations,
+        rng=np.random.default_rng(seed),
+        chance=chance,
+    )
+    log.info(
+        "Taskonomy comparison: Mantel and partial Mantel tests, %d permutations (%.1f s)",
+        n_permutations,
+        time.perf_counter() - t_step,
+    )
     meta = {**reference.meta, "TaskStructure": "cosine of transfer-out vectors, each target max-normalised"}
-    return ComparisonResult(reference=meta, shared=shared, summary=summary, pairs=pairs, similarity=ref_sim,
-                            tree=tree_mod.build_tree(ref_sim), n_permutations=int(n_permutations))
+    return ComparisonResult(
+        reference=meta,
+        shared=shared,
+        summary=summary,
+        pairs=pairs,
+        similarity=ref_sim,
+        tree=tree_mod.build_tree(ref_sim),
+        n_permutations=int(n_permutations),
+    )
 
 
 def _group_maps(inputs: GroupInputs, notes: _Notes) -> GroupMapsResult | None:
@@ -390,22 +494,33 @@ def _group_maps(inputs: GroupInputs, notes: _Notes) -> GroupMapsResult | None:
     return GroupMapsResult(space=first.space, affine=first.affine, mask=gmask, stats=stats_by_label)
 
 
-def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *,
-                    progress: bool = False):
+def _tree_bootstrap(
+    maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *, progress: bool = False
+):
     """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
     n_feat = data[0].shape[0]
     if method == "participant":
         boots = resample_mod.participant_bootstrap_similarities(
-            matrices, n_bootstrap, np.random.default_rng(participant_seed))
-        doc = {"Method": "participant", "NBootstrap": int(n_bootstrap), "NParticipants": len(maps),
-               "Description": "participants drawn with replacement; their similarity matrices averaged"}
+            matrices, n_bootstrap, np.random.default_rng(participant_seed)
+        )
+        doc = {
+            "Method": "participant",
+            "NBootstrap": int(n_bootstrap),
+            "NParticipants": len(maps),
+            "Description": "participants drawn with replacement; their similarity matrices averaged",
+        }
         return boots, doc
     boots = np.zeros((n_bootstrap, n_feat, n_feat))
     per = {}
     from tqdm.auto import tqdm
 
-    for m, x, ss in tqdm(list(zip(maps, data, boot_seeds)), desc="tree block bootstrap", unit="participant",
-                         disable=not progress, leave=False):
+    for m, x, ss in tqdm(
+        list(zip(maps, data, boot_seeds)),
+        desc="tree block bootstrap",
+        unit="participant",
+        disable=not progress,
+        leave=False,
+    ):
         sizes = nib.affines.voxel_sizes(m.affine)
         fwhm = None
         if block_mm is None:
@@ -416,28 +531,34 @@ def _tree_bootstrap(maps, data, matrices, method, n_bootstrap, block_mm, boot_se
         labels = resample_mod.block_labels(m.mask, edges)
         n_blocks = int(labels.max()) + 1
         if n_blocks < resample_mod.MIN_BLOCKS:
-            note(f"sub-{m.participant}: only {n_blocks} bootstrap boxes of {'x'.join(map(str, edges))} voxels; "
-                 "clade support from so few boxes is coarse (set --bootstrap-block-mm smaller only if the maps "
-                 "are less smooth)")
+            note(
+                f"sub-{m.participant}: only {n_blocks} bootstrap boxes of {'x'.join(map(str, edges))} voxels; "
+                "clade support from so few boxes is coarse (set --bootstrap-block-mm smaller only if the maps "
+                "are less smooth)"
+            )
         boots += resample_mod.block_bootstrap_similarities(x, labels, n_bootstrap, np.random.default_rng(ss))
         per[m.participant] = {
             "BlockEdgeVoxels": list(edges),
             "BlockEdgeMM": [round(float(e * v), 4) for e, v in zip(edges, sizes)],
             "NBlocks": n_blocks,
-            "EstimatedFWHMVoxels": None if fwhm is None else [None if not np.isfinite(f) else round(float(f), 4)
-                                                              for f in fwhm],
+            "EstimatedFWHMVoxels": None
+            if fwhm is None
+            else [None if not np.isfinite(f) else round(float(f), 4) for f in fwhm],
         }
     boots /= len(maps)
     doc = {
         "Method": "block",
         "NBootstrap": int(n_bootstrap),
         "Description": "spatial block bootstrap: each participant's voxel grid cut into boxes, boxes drawn with "
-                       "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
-                       "over participants",
-        "BlockSizeRule": (f"{block_mm:g} mm per axis, rounded to voxels" if block_mm is not None else
-                          f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
-                          f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
-                          "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"),
+        "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
+        "over participants",
+        "BlockSizeRule": (
+            f"{block_mm:g} mm per axis, rounded to voxels"
+            if block_mm is not None
+            else f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
+            f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
+            "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"
+        ),
         "Participants": per,
     }
     return boots, doc

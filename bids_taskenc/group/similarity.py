@@ -146,9 +146,7 @@ def _permutations(rng: np.random.Generator, n_perm: int, n: int) -> np.ndarray:
     return np.argsort(rng.random((n_perm, n)), axis=1)
 
 
-def mantel(
-    a: np.ndarray, b: np.ndarray, n_permutations: int, rng: np.random.Generator
-) -> tuple[float, float | None]:
+def mantel(a: np.ndarray, b: np.ndarray, n_permutations: int, rng: np.random.Generator) -> tuple[float, float | None]:
     """Spearman of upper triangles and a one-sided Mantel permutation p.
 
     The labels (rows and columns together) of ``b`` are permuted;
@@ -174,9 +172,7 @@ def mantel(
     return rho, (1 + count) / (1 + n_permutations)
 
 
-def consistency(
-    matrices: list[np.ndarray], n_permutations: int, rng: np.random.Generator
-) -> dict:
+def consistency(matrices: list[np.ndarray], n_permutations: int, rng: np.random.Generator) -> dict:
     """Agreement of participants' ``(F, F)`` matrices: mean pairwise Spearman + permutation p.
 
     Null: the task labels of every matrix but the first are permuted

@@ -178,8 +178,14 @@ def to_nested(
         children = [node(int(row[0])), node(int(row[1]))]
         leaves = [leaf for c in children for leaf in (c["leaves"] if "leaves" in c else [c["name"]])]
         sup = None if support is None or np.isnan(support[i - n]) else float(support[i - n])
-        return {"id": i, "height": float(row[2]), "support": sup, "tied": bool(tied[i - n]),
-                "leaves": leaves, "children": children}
+        return {
+            "id": i,
+            "height": float(row[2]),
+            "support": sup,
+            "tied": bool(tied[i - n]),
+            "leaves": leaves,
+            "children": children,
+        }
 
     return node(2 * n - 2)
 

@@ -122,21 +122,32 @@ def write_group_results(result: GroupResult, output_dir: str | Path, *, command_
 
 def _write_similarities(out: _Writer, result: GroupResult) -> None:
     for participant, matrix in result.similarity.items():
-        out.table(out.path("matrix", ".tsv", sub=participant, desc="similarity"), matrix_table(matrix, result.labels),
-                  "Task x task cosine similarity of r maps of one participant",
-                  Participant=participant, NVoxels=result.n_voxels[participant])
-    out.table(out.path("matrix", ".tsv", desc="similarity"), matrix_table(result.mean_similarity, result.labels),
-              "Task x task cosine similarity averaged over participants")
+        out.table(
+            out.path("matrix", ".tsv", sub=participant, desc="similarity"),
+            matrix_table(matrix, result.labels),
+            "Task x task cosine similarity of r maps of one participant",
+            Participant=participant,
+            NVoxels=result.n_voxels[participant],
+        )
+    out.table(
+        out.path("matrix", ".tsv", desc="similarity"),
+        matrix_table(result.mean_similarity, result.labels),
+        "Task x task cosine similarity averaged over participants",
+    )
 
 
 def _write_consistency(out: _Writer, result: GroupResult) -> None:
     cons = result.consistency
     if cons is None:
         return
-    out.table(out.path("stats", ".tsv", desc="consistency"), cons.pairs,
-              "Pairwise Spearman correlation of participants' similarity matrices (upper triangles)",
-              MeanSpearman=cons.mean_spearman, PValue=cons.p,
-              PValueMethod="permutation of task labels of every matrix but the first (Mantel), one-sided")
+    out.table(
+        out.path("stats", ".tsv", desc="consistency"),
+        cons.pairs,
+        "Pairwise Spearman correlation of participants' similarity matrices (upper triangles)",
+        MeanSpearman=cons.mean_spearman,
+        PValue=cons.p,
+        PValueMethod="permutation of task labels of every matrix but the first (Mantel), one-sided",
+    )
 
 
 def _write_tree(out: _Writer, result: GroupResult) -> None:
@@ -146,27 +157,38 @@ def _write_tree(out: _Writer, result: GroupResult) -> None:
             out.path(suffix, ext, desc="tree").unlink(missing_ok=True)  # a previous run's tree is not this run's
         return
     leaves, support = tree.labels, tree.support
-    out.json(out.path("dendrogram", ".json", desc="tree"), {
-        "Description": "Average-linkage tree of the tasks (cosine distance of the averaged similarity matrix)",
-        "LeafOrder": [leaves[i] for i in tree_mod.leaf_order(tree.linkage)],
-        "Tree": tree_mod.to_nested(tree.linkage, leaves, result.info, support),
-        "Linkage": tree.linkage.tolist(),
-        "LinkageLeaves": leaves,
-        "ExcludedFeatureSpaces": result.excluded_doc,
-        "TiedClades": [
-            ",".join(leaves[j] for j in tree_mod.mask_to_indices(mask))
-            for mask, t in zip(tree_mod.clade_masks(tree.linkage), tree.tied) if t
-        ],
-        "BootstrapSupport": (
-            f"fraction of {tree.n_bootstrap} {tree.method}-bootstrap trees containing the clade; "
-            "null for tied clades" if support is not None else None),
-        "Bootstrap": tree.bootstrap,
-    })
+    out.json(
+        out.path("dendrogram", ".json", desc="tree"),
+        {
+            "Description": "Average-linkage tree of the tasks (cosine distance of the averaged similarity matrix)",
+            "LeafOrder": [leaves[i] for i in tree_mod.leaf_order(tree.linkage)],
+            "Tree": tree_mod.to_nested(tree.linkage, leaves, result.info, support),
+            "Linkage": tree.linkage.tolist(),
+            "LinkageLeaves": leaves,
+            "ExcludedFeatureSpaces": result.excluded_doc,
+            "TiedClades": [
+                ",".join(leaves[j] for j in tree_mod.mask_to_indices(mask))
+                for mask, t in zip(tree_mod.clade_masks(tree.linkage), tree.tied)
+                if t
+            ],
+            "BootstrapSupport": (
+                f"fraction of {tree.n_bootstrap} {tree.method}-bootstrap trees containing the clade; "
+                "null for tied clades"
+                if support is not None
+                else None
+            ),
+            "Bootstrap": tree.bootstrap,
+        },
+    )
     out.text(out.path("dendrogram", ".nwk", desc="tree"), tree_mod.to_newick(tree.linkage, leaves, support))
     clades = pd.DataFrame(tree_mod.clade_table(tree.linkage, leaves, support))
-    out.table(out.path("clades", ".tsv", desc="tree"), clades,
-              "Clades (internal nodes) of the task tree with bootstrap support",
-              ExcludedFeatureSpaces=result.excluded_doc, Bootstrap=tree.bootstrap)
+    out.table(
+        out.path("clades", ".tsv", desc="tree"),
+        clades,
+        "Clades (internal nodes) of the task tree with bootstrap support",
+        ExcludedFeatureSpaces=result.excluded_doc,
+        Bootstrap=tree.bootstrap,
+    )
 
 
 def _write_graph(out: _Writer, result: GroupResult) -> None:
@@ -179,14 +201,22 @@ def _write_graph(out: _Writer, result: GroupResult) -> None:
 def _write_rois(out: _Writer, result: GroupResult) -> None:
     for roi in result.rois:
         for participant, matrix in roi.matrices.items():
-            out.table(out.path("matrix", ".tsv", sub=participant, roi=roi.label, desc="similarity"),
-                      matrix_table(matrix, result.labels), f"Task x task cosine similarity within ROI {roi.label}",
-                      Participant=participant, ROI=roi.label, NVoxels=roi.n_voxels[participant])
+            out.table(
+                out.path("matrix", ".tsv", sub=participant, roi=roi.label, desc="similarity"),
+                matrix_table(matrix, result.labels),
+                f"Task x task cosine similarity within ROI {roi.label}",
+                Participant=participant,
+                ROI=roi.label,
+                NVoxels=roi.n_voxels[participant],
+            )
         if roi.matrices:
-            out.table(out.path("matrix", ".tsv", roi=roi.label, desc="similarity"),
-                      matrix_table(roi.mean, result.labels),
-                      f"Task x task cosine similarity within ROI {roi.label}, averaged over participants",
-                      ROI=roi.label, NParticipants=len(roi.matrices))
+            out.table(
+                out.path("matrix", ".tsv", roi=roi.label, desc="similarity"),
+                matrix_table(roi.mean, result.labels),
+                f"Task x task cosine similarity within ROI {roi.label}, averaged over participants",
+                ROI=roi.label,
+                NParticipants=len(roi.matrices),
+            )
 
 
 def _write_comparison(out: _Writer, result: GroupResult) -> None:
@@ -194,34 +224,47 @@ def _write_comparison(out: _Writer, result: GroupResult) -> None:
     if comp is None:
         return
     summary, ref_meta, shared = comp.summary, comp.reference, comp.shared
-    out.json(out.path("comparison", ".json", desc="taskonomy"), {
-        "Description": "Brain task structure vs Taskonomy transfer-out task structure",
-        "Reference": ref_meta,
-        "SharedTasks": shared,
-        "Spearman": summary["spearman"],
-        "PValueMantel": summary["p_mantel"],
-        "PartialCorrelation": summary["partial_correlation"],
-        "PValueMantelPartial": summary["p_mantel_partial"],
-        "PartialMethod": (_PARTIAL_METHOD if summary["partial_correlation"] is not None else
-                          f"not computed: needs at least {sim_mod.MIN_TASKS_ADJUSTED} shared tasks"),
-        "PValueMethod": "permutation of the reference's task labels (rows and columns together), one-sided",
-        "NPermutations": comp.n_permutations,
-        "ExcludedFeatureSpaces": result.excluded_doc,
-        "CopheneticCorrelation": summary["cophenetic_correlation"],
-        "Agree": summary["agree"],
-        "Disagree": summary["disagree"],
-    })
+    out.json(
+        out.path("comparison", ".json", desc="taskonomy"),
+        {
+            "Description": "Brain task structure vs Taskonomy transfer-out task structure",
+            "Reference": ref_meta,
+            "SharedTasks": shared,
+            "Spearman": summary["spearman"],
+            "PValueMantel": summary["p_mantel"],
+            "PartialCorrelation": summary["partial_correlation"],
+            "PValueMantelPartial": summary["p_mantel_partial"],
+            "PartialMethod": (
+                _PARTIAL_METHOD
+                if summary["partial_correlation"] is not None
+                else f"not computed: needs at least {sim_mod.MIN_TASKS_ADJUSTED} shared tasks"
+            ),
+            "PValueMethod": "permutation of the reference's task labels (rows and columns together), one-sided",
+            "NPermutations": comp.n_permutations,
+            "ExcludedFeatureSpaces": result.excluded_doc,
+            "CopheneticCorrelation": summary["cophenetic_correlation"],
+            "Agree": summary["agree"],
+            "Disagree": summary["disagree"],
+        },
+    )
     out.bare_table(out.path("comparison", ".tsv", desc="taskonomy"), comp.pairs)
-    out.table(out.path("matrix", ".tsv", desc="taskonomysimilarity"), matrix_table(comp.similarity, shared),
-              "Taskonomy task similarity (cosine of transfer-out affinity vectors)", Reference=ref_meta)
-    out.json(out.path("dendrogram", ".json", desc="taskonomytree"), {
-        "Description": "Average-linkage tree of the Taskonomy task similarity",
-        "Reference": ref_meta,
-        "LeafOrder": [shared[i] for i in tree_mod.leaf_order(comp.tree)],
-        "Tree": tree_mod.to_nested(comp.tree, shared, result.info),
-        "Linkage": comp.tree.tolist(),
-        "LinkageLeaves": shared,
-    })
+    out.table(
+        out.path("matrix", ".tsv", desc="taskonomysimilarity"),
+        matrix_table(comp.similarity, shared),
+        "Taskonomy task similarity (cosine of transfer-out affinity vectors)",
+        Reference=ref_meta,
+    )
+    out.json(
+        out.path("dendrogram", ".json", desc="taskonomytree"),
+        {
+            "Description": "Average-linkage tree of the Taskonomy task similarity",
+            "Reference": ref_meta,
+            "LeafOrder": [shared[i] for i in tree_mod.leaf_order(comp.tree)],
+            "Tree": tree_mod.to_nested(comp.tree, shared, result.info),
+            "Linkage": comp.tree.tolist(),
+            "LinkageLeaves": shared,
+        },
+    )
     out.text(out.path("dendrogram", ".nwk", desc="taskonomytree"), tree_mod.to_newick(comp.tree, shared))
 
 
@@ -229,12 +272,20 @@ def _write_group_maps(out: _Writer, result: GroupResult) -> None:
     maps = result.group_maps
     if maps is None:
         return
-    out.image(out.path("mask", ".nii.gz", space=maps.space, desc="brain"),
-              nib.Nifti1Image(maps.mask.astype(np.uint8), maps.affine), "Voxels analysed in every participant")
+    out.image(
+        out.path("mask", ".nii.gz", space=maps.space, desc="brain"),
+        nib.Nifti1Image(maps.mask.astype(np.uint8), maps.affine),
+        "Voxels analysed in every participant",
+    )
     for label, vols in maps.stats.items():
         for stat, vol in vols.items():
-            out.image(out.path("statmap", ".nii.gz", space=maps.space, desc=label, stat=stat),
-                      nib.Nifti1Image(vol, maps.affine), MAP_DESCRIPTIONS[stat],
-                      Statistic=stat, FeatureLabel=label, FeatureSpace=result.info[label]["feature_space"],
-                      FeatureGroup=result.info[label]["group"],
-                      **({"FDRLevel": result.fdr_level} if stat == "q" else {}))
+            out.image(
+                out.path("statmap", ".nii.gz", space=maps.space, desc=label, stat=stat),
+                nib.Nifti1Image(vol, maps.affine),
+                MAP_DESCRIPTIONS[stat],
+                Statistic=stat,
+                FeatureLabel=label,
+                FeatureSpace=result.info[label]["feature_space"],
+                FeatureGroup=result.info[label]["group"],
+                **({"FDRLevel": result.fdr_level} if stat == "q" else {}),
+            )

@@ -25,7 +25,7 @@ STAT_DESCRIPTIONS = {
     "noiseceiling": "Noise ceiling (fraction of variance explainable given the repeats; NSD formula)",
     "ncsnr": "Noise-ceiling signal-to-noise ratio",
     "rsquarednorm": "Squared test correlation (r clipped at 0) divided by the noise ceiling; NaN where the "
-                    "ceiling is not reliably above 0",
+    "ceiling is not reliably above 0",
     "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
     "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
     "rdifflow": "Lower end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
@@ -33,10 +33,26 @@ STAT_DESCRIPTIONS = {
 }
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.
-BIDSIGNORE = ["*_statmap.nii.gz", "*_statmap.json", "*_statmap.func.gii", "*_scores.tsv", "*_scores.json",
-              "*_stimuli.tsv", "*_weights.npz", "*_weights.json", "*_matrix.tsv", "*_matrix.json", "*_dendrogram.*", "*_edges.*",
-              # folders: no trailing slash, which the validator (3.x) does not match against the folder itself
-              "group", "logs", "figures", "features", "*.html"]
+BIDSIGNORE = [
+    "*_statmap.nii.gz",
+    "*_statmap.json",
+    "*_statmap.func.gii",
+    "*_scores.tsv",
+    "*_scores.json",
+    "*_stimuli.tsv",
+    "*_weights.npz",
+    "*_weights.json",
+    "*_matrix.tsv",
+    "*_matrix.json",
+    "*_dendrogram.*",
+    "*_edges.*",
+    # folders: no trailing slash, which the validator (3.x) does not match against the folder itself
+    "group",
+    "logs",
+    "figures",
+    "features",
+    "*.html",
+]
 
 
 def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> Path:
@@ -142,8 +158,9 @@ def bids_uri(path: str | Path, links: dict[str, Path]) -> str:
     return f"bids:{best}:{path.relative_to(links[best]).as_posix()}" if best else str(path)
 
 
-def write_dataset_description(root: Path, *, source_dir: Path, container: dict | None = None,
-                              links: dict[str, Path] | None = None) -> Path:
+def write_dataset_description(
+    root: Path, *, source_dir: Path, container: dict | None = None, links: dict[str, Path] | None = None
+) -> Path:
     """``dataset_description.json`` of the output (DatasetType derivative), plus ``.bidsignore``.
 
     An existing description is kept when it was written by the same version,
@@ -159,9 +176,13 @@ def write_dataset_description(root: Path, *, source_dir: Path, container: dict |
         "BIDSVersion": "1.8.0",
         "DatasetType": "derivative",
         "GeneratedBy": [generated],
-        "SourceDatasets": [{"URL": "bids:raw:" if (links or {}).get("raw") is not None
-                            and Path(links["raw"]).resolve() == Path(source_dir).resolve()
-                            else Path(source_dir).resolve().as_uri()}],
+        "SourceDatasets": [
+            {
+                "URL": "bids:raw:"
+                if (links or {}).get("raw") is not None and Path(links["raw"]).resolve() == Path(source_dir).resolve()
+                else Path(source_dir).resolve().as_uri()
+            }
+        ],
         "HowToAcknowledge": "Cite Wang, Tarr & Wehbe (2019) Neural Taskonomy; see logs/CITATION.md",
     }
     new_links = {name: link_uri(root, folder, source_dir) for name, folder in (links or {}).items()}

@@ -55,14 +55,16 @@ def participant_files(output_dir: str | Path, participant: str, pattern: str = "
 
 def statmap_path(output_dir: str | Path, participant: str, task: str, space: str | None, desc: str, stat: str) -> Path:
     """The volumetric map ``sub-X_task-T_space-S_desc-D_stat-s_statmap.nii.gz`` of one participant."""
-    return derivative_path(output_dir, sub=participant, task=task, space=space, desc=desc, stat=stat,
-                           suffix="statmap", extension=".nii.gz")
+    return derivative_path(
+        output_dir, sub=participant, task=task, space=space, desc=desc, stat=stat, suffix="statmap", extension=".nii.gz"
+    )
 
 
 def brain_mask_path(output_dir: str | Path, participant: str, task: str, space: str | None) -> Path:
     """The brain mask ``sub-X_task-T_space-S_desc-brain_mask.nii.gz`` the maps are restricted to."""
-    return derivative_path(output_dir, sub=participant, task=task, space=space, desc="brain", suffix="mask",
-                           extension=".nii.gz")
+    return derivative_path(
+        output_dir, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"
+    )
 
 
 def read_json(path: str | Path) -> dict:
@@ -134,8 +136,9 @@ def read_volume(path: str | Path, shape=None, affine=None) -> tuple[np.ndarray, 
     return data, np.asarray(img.affine, dtype=float)
 
 
-def read_brain_mask(output_dir: str | Path, participant: str, task: str,
-                    space: str | None) -> tuple[np.ndarray, nib.Nifti1Image, Path]:
+def read_brain_mask(
+    output_dir: str | Path, participant: str, task: str, space: str | None
+) -> tuple[np.ndarray, nib.Nifti1Image, Path]:
     """A participant's brain mask: ``(X, Y, Z)`` bool (voxels > 0), its image as stored, and its path.
 
     Raises

@@ -31,8 +31,14 @@ def _mesh(mesh):
     return str(mesh) if not hasattr(mesh, "coordinates") else mesh
 
 
-def sample_to_surface(img: nib.Nifti1Image, surfaces: SurfaceSet, hemi: str, *,
-                      mask_img: nib.Nifti1Image | None = None, discrete: bool = False) -> np.ndarray:
+def sample_to_surface(
+    img: nib.Nifti1Image,
+    surfaces: SurfaceSet,
+    hemi: str,
+    *,
+    mask_img: nib.Nifti1Image | None = None,
+    discrete: bool = False,
+) -> np.ndarray:
     """Values of a 3-D map at the vertices of one hemisphere, shape (n_vertices,), float32.
 
     Parameters
@@ -55,8 +61,13 @@ def sample_to_surface(img: nib.Nifti1Image, surfaces: SurfaceSet, hemi: str, *,
         return _nearest_mid_thickness(img, surfaces, hemi, mask_img)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Mean of empty slice")
-        values = surface.vol_to_surf(img, _mesh(surfaces.pial[hemi]), inner_mesh=_mesh(surfaces.white[hemi]),
-                                     mask_img=mask_img, interpolation="linear")
+        values = surface.vol_to_surf(
+            img,
+            _mesh(surfaces.pial[hemi]),
+            inner_mesh=_mesh(surfaces.white[hemi]),
+            mask_img=mask_img,
+            interpolation="linear",
+        )
     return np.asarray(values, dtype=np.float32)
 
 
@@ -97,20 +108,36 @@ def write_surface_statmap(root, values: np.ndarray, hemi: str, sidecar: dict, **
         Derivative entities (``sub``, ``task``, ``space``, ``desc``, ``stat`` ...).
     """
     stat = entities.get("stat")
-    meta = {"AnatomicalStructurePrimary": STRUCTURES[hemi], "Statistic": str(stat),
-            "Description": STAT_DESCRIPTIONS.get(stat, "")}
-    array = nib.gifti.GiftiDataArray(np.asarray(values, dtype=np.float32), intent="NIFTI_INTENT_ESTIMATE",
-                                     datatype="NIFTI_TYPE_FLOAT32", meta=nib.gifti.GiftiMetaData(meta))
-    img = nib.GiftiImage(darrays=[array], meta=nib.gifti.GiftiMetaData(
-        {"AnatomicalStructurePrimary": STRUCTURES[hemi], "GeneratedBy": "bids_taskenc"}))
+    meta = {
+        "AnatomicalStructurePrimary": STRUCTURES[hemi],
+        "Statistic": str(stat),
+        "Description": STAT_DESCRIPTIONS.get(stat, ""),
+    }
+    array = nib.gifti.GiftiDataArray(
+        np.asarray(values, dtype=np.float32),
+        intent="NIFTI_INTENT_ESTIMATE",
+        datatype="NIFTI_TYPE_FLOAT32",
+        meta=nib.gifti.GiftiMetaData(meta),
+    )
+    img = nib.GiftiImage(
+        darrays=[array],
+        meta=nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": STRUCTURES[hemi], "GeneratedBy": "bids_taskenc"}),
+    )
     path = derivative_path(root, suffix="statmap", extension=".func.gii", hemi=hemi, **entities)
     write_image(path, img)
     write_json(sidecar_path(path), {**meta, **sidecar})
     return path
 
 
-def project_statmaps(root, maps: list[tuple[np.ndarray, float, dict, dict]], surfaces: SurfaceSet, *,
-                     unmask, mask_img: nib.Nifti1Image | None = None, chunk: int = 24) -> list:
+def project_statmaps(
+    root,
+    maps: list[tuple[np.ndarray, float, dict, dict]],
+    surfaces: SurfaceSet,
+    *,
+    unmask,
+    mask_img: nib.Nifti1Image | None = None,
+    chunk: int = 24,
+) -> list:
     """Sample volume maps onto both hemispheres and write one GIFTI per map and hemisphere.
 
     Parameters
@@ -137,14 +164,13 @@ def project_statmaps(root, maps: list[tuple[np.ndarray, float, dict, dict]], sur
     """
     discrete = [m for m in maps if m[3].get("stat") in DISCRETE_STATS]
     continuous = [m for m in maps if m[3].get("stat") not in DISCRETE_STATS]
-    batches = [continuous[i:i + chunk] for i in range(0, len(continuous), chunk)] + [[m] for m in discrete]
+    batches = [continuous[i : i + chunk] for i in range(0, len(continuous), chunk)] + [[m] for m in discrete]
     paths = []
     for batch in batches:
         images = [unmask(values, fill) for values, fill, _, _ in batch]
         is_discrete = batch[0][3].get("stat") in DISCRETE_STATS
         if not is_discrete:
-            stack = nib.Nifti1Image(np.stack([np.asarray(i.dataobj, np.float32) for i in images], -1),
-                                    images[0].affine)
+            stack = nib.Nifti1Image(np.stack([np.asarray(i.dataobj, np.float32) for i in images], -1), images[0].affine)
         for hemi in HEMIS:
             if is_discrete:
                 sampled = sample_to_surface(images[0], surfaces, hemi, mask_img=mask_img, discrete=True)[:, None]
@@ -152,11 +178,15 @@ def project_statmaps(root, maps: list[tuple[np.ndarray, float, dict, dict]], sur
                 sampled = sample_to_surface(stack, surfaces, hemi, mask_img=mask_img).reshape(-1, len(batch))
             for (_, _, sidecar, entities), values in zip(batch, sampled.T):
                 stat = entities.get("stat")
-                meta = {**sidecar, "SurfaceSource": surfaces.source,
-                        "SurfaceSampling": {"Method": "nilearn.surface.vol_to_surf, line from white to pial",
-                                            "Interpolation": ("nearest voxel at mid-thickness" if is_discrete
-                                                              else "linear"),
-                                            "OutsideMask": "NaN"}}
+                meta = {
+                    **sidecar,
+                    "SurfaceSource": surfaces.source,
+                    "SurfaceSampling": {
+                        "Method": "nilearn.surface.vol_to_surf, line from white to pial",
+                        "Interpolation": ("nearest voxel at mid-thickness" if is_discrete else "linear"),
+                        "OutsideMask": "NaN",
+                    },
+                }
                 if stat in ("p", "q"):
                     meta["SurfaceNote"] = "sampled from the volume for display; not recomputed on the surface"
                 paths.append(write_surface_statmap(root, values, hemi, meta, **{**entities, "space": surfaces.space}))

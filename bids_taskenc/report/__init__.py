@@ -103,10 +103,21 @@ def build_reports(
     for p in labels:
         tasks = find_tasks(out, p) if task is None else [task]
         if len(tasks) > 1:
-            log.warning("sub-%s has tasks %s; its report covers task %s (choose with --task-label)", p,
-                        ", ".join(tasks), tasks[0])
-        attempt(f"sub-{p}", write_participant_report, out, p, task=task,
-                pycortex_subject=_pycortex_for(pycortex_subject, p), pycortex_xfm=pycortex_xfm)
+            log.warning(
+                "sub-%s has tasks %s; its report covers task %s (choose with --task-label)",
+                p,
+                ", ".join(tasks),
+                tasks[0],
+            )
+        attempt(
+            f"sub-{p}",
+            write_participant_report,
+            out,
+            p,
+            task=task,
+            pycortex_subject=_pycortex_for(pycortex_subject, p),
+            pycortex_xfm=pycortex_xfm,
+        )
     if group and (out / "group").is_dir():
         attempt("group", write_group_report, out, task=task)
     if citation:

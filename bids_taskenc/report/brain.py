@@ -135,8 +135,9 @@ def is_template_space(space: str | None) -> bool:
 # --------------------------------------------------------------------------- choosing
 
 
-def find_pycortex_subject(participant: str, requested: str | None = None,
-                          xfm: str | None = None) -> tuple[str | None, str | None, str]:
+def find_pycortex_subject(
+    participant: str, requested: str | None = None, xfm: str | None = None
+) -> tuple[str | None, str | None, str]:
     """A pycortex subject and transform for a participant, or the reason there is none.
 
     Parameters
@@ -156,8 +157,11 @@ def find_pycortex_subject(participant: str, requested: str | None = None,
         or which subject was found and how.
     """
     if importlib.util.find_spec("cortex") is None:
-        return None, None, ("pycortex is not installed (optional: pip install 'bids_taskenc[flatmaps]', "
-                            "needs a C compiler)")
+        return (
+            None,
+            None,
+            ("pycortex is not installed (optional: pip install 'bids_taskenc[flatmaps]', needs a C compiler)"),
+        )
     try:
         import cortex
     except Exception as exc:  # a broken pycortex install must not break the report
@@ -171,8 +175,14 @@ def find_pycortex_subject(participant: str, requested: str | None = None,
     transforms = sorted(p.name for p in (store / subject / "transforms").glob("*") if p.is_dir())
     if xfm is None:
         if len(transforms) != 1:
-            return None, None, (f"pycortex subject {subject} has {len(transforms)} transforms "
-                                f"({', '.join(transforms) or 'none'}); name one with --pycortex-xfm")
+            return (
+                None,
+                None,
+                (
+                    f"pycortex subject {subject} has {len(transforms)} transforms "
+                    f"({', '.join(transforms) or 'none'}); name one with --pycortex-xfm"
+                ),
+            )
         xfm = transforms[0]
     elif xfm not in transforms:
         return None, None, f"pycortex subject {subject} has no transform {xfm!r} ({', '.join(transforms) or 'none'})"
@@ -180,23 +190,33 @@ def find_pycortex_subject(participant: str, requested: str | None = None,
     return subject, xfm, f"pycortex subject {subject} ({how}), transform {xfm}"
 
 
-_FLAT_DESCRIPTION = (f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
-                     "sulci dark and gyri light grey underneath, pale where the maps have no data")
-_SLICES_DESCRIPTION = ("orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
-                       "and an axial mosaic; grey is the {mask}, there is no anatomical background")
-_PARTICIPANT_SLICES = ("orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, and "
-                       "evenly spaced axial slices, in neurological orientation (letters from the affine)")
+_FLAT_DESCRIPTION = (
+    f"flat maps of both hemispheres on nilearn's bundled {FLAT_SPACE} flat meshes, "
+    "sulci dark and gyri light grey underneath, pale where the maps have no data"
+)
+_SLICES_DESCRIPTION = (
+    "orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, "
+    "and an axial mosaic; grey is the {mask}, there is no anatomical background"
+)
+_PARTICIPANT_SLICES = (
+    "orthogonal slices (sagittal, coronal, axial) through one cut shared by every map, and "
+    "evenly spaced axial slices, in neurological orientation (letters from the affine)"
+)
 
 
-def choose_view(data: ParticipantOutputs, *, pycortex_subject: str | None = None,
-                pycortex_xfm: str | None = None) -> BrainView:
+def choose_view(
+    data: ParticipantOutputs, *, pycortex_subject: str | None = None, pycortex_xfm: str | None = None
+) -> BrainView:
     """Pick the brain picture for one participant's maps (see the module docstring for the order)."""
     subject, xfm, message = find_pycortex_subject(data.participant, pycortex_subject, pycortex_xfm)
     if subject is not None:
         return BrainView(
-            "pycortex", f"pycortex flatmaps of {subject}'s cortex (quickflat, curvature background)",
+            "pycortex",
+            f"pycortex flatmaps of {subject}'s cortex (quickflat, curvature background)",
             f"a pycortex subject exists for this participant: {message}.",
-            pycortex_subject=subject, pycortex_xfm=xfm)
+            pycortex_subject=subject,
+            pycortex_xfm=xfm,
+        )
     return _view_without_pycortex(data, f"No pycortex flatmap: {message}.")
 
 
@@ -204,32 +224,45 @@ def fallback_view(data: ParticipantOutputs, view: BrainView, error: Exception) -
     """The view after a failed pycortex drawing: the one :func:`choose_view` picks without pycortex."""
     why = f"{type(error).__name__}: {error}".strip()
     return _view_without_pycortex(
-        data, f"No pycortex flatmap: drawing pycortex subject {view.pycortex_subject} with transform "
-              f"{view.pycortex_xfm} failed ({why[:300]}); a transform made for another grid than the maps' does this.")
+        data,
+        f"No pycortex flatmap: drawing pycortex subject {view.pycortex_subject} with transform "
+        f"{view.pycortex_xfm} failed ({why[:300]}); a transform made for another grid than the maps' does this.",
+    )
 
 
 def _view_without_pycortex(data: ParticipantOutputs, not_pycortex: str) -> BrainView:
     first = data.features[0].label if data.features else None
     if first is not None and data.surface_map(first, "r") is not None:
         return BrainView(
-            "flat", _FLAT_DESCRIPTION,
+            "flat",
+            _FLAT_DESCRIPTION,
             f"the participant level wrote {FLAT_SPACE} GIFTI maps (space {data.space} is a template), "
-            f"drawn here as they are. {not_pycortex}", source="gifti")
+            f"drawn here as they are. {not_pycortex}",
+            source="gifti",
+        )
     if is_template_space(data.space):
         return BrainView(
-            "flat", _FLAT_DESCRIPTION,
+            "flat",
+            _FLAT_DESCRIPTION,
             f"space {data.space} is an MNI template, to which {FLAT_SPACE} is registered; no {FLAT_SPACE} "
             "GIFTI maps were found, so the volume was sampled onto the surface here "
-            f"(nilearn vol_to_surf, white-to-pial line). {not_pycortex}", source="vol_to_surf")
+            f"(nilearn vol_to_surf, white-to-pial line). {not_pycortex}",
+            source="vol_to_surf",
+        )
     return BrainView(
-        "slices", _PARTICIPANT_SLICES,
-        f"space {data.space} is the participant's own, so no template surface applies. {not_pycortex}")
+        "slices",
+        _PARTICIPANT_SLICES,
+        f"space {data.space} is the participant's own, so no template surface applies. {not_pycortex}",
+    )
 
 
 def volume_view(data: ParticipantOutputs) -> BrainView:
     """Slices of a template-space participant's volume, drawn beside its flat maps."""
-    return BrainView("slices", _PARTICIPANT_SLICES,
-                     f"the flat maps show the cortical ribbon only; space {data.space} is a volume, shown here too.")
+    return BrainView(
+        "slices",
+        _PARTICIPANT_SLICES,
+        f"the flat maps show the cortical ribbon only; space {data.space} is a volume, shown here too.",
+    )
 
 
 def choose_group_view(space: str) -> BrainView:
@@ -239,13 +272,17 @@ def choose_group_view(space: str) -> BrainView:
     """
     if is_template_space(space):
         return BrainView(
-            "flat", _FLAT_DESCRIPTION,
+            "flat",
+            _FLAT_DESCRIPTION,
             f"space {space} is an MNI template, to which {FLAT_SPACE} is registered; the group volume "
             "was sampled onto the surface here (nilearn vol_to_surf, white-to-pial line).",
-            source="vol_to_surf")
+            source="vol_to_surf",
+        )
     return BrainView(
-        "slices", _SLICES_DESCRIPTION.format(mask="group mask"),
-        f"space {space} is not an MNI template, so no template surface applies.")
+        "slices",
+        _SLICES_DESCRIPTION.format(mask="group mask"),
+        f"space {space} is not an MNI template, so no template surface applies.",
+    )
 
 
 # --------------------------------------------------------------------------- slices
@@ -272,8 +309,14 @@ class SliceCanvas:
         ``{name: (n_voxels,) bool}`` over the mask voxels: outlined in colour.
     """
 
-    def __init__(self, mask_img: nib.Nifti1Image, cut_index: int | None = None, n_axial: int = 6,
-                 underlay: np.ndarray | None = None, rois: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        mask_img: nib.Nifti1Image,
+        cut_index: int | None = None,
+        n_axial: int = 6,
+        underlay: np.ndarray | None = None,
+        rois: dict[str, np.ndarray] | None = None,
+    ):
         mask = mask_array(mask_img)
         index = np.full(mask.shape, -1, dtype=np.int64)
         index[mask] = np.arange(int(mask.sum()))
@@ -325,9 +368,12 @@ class SliceCanvas:
         """(index expression, (horizontal axis, vertical axis)) of every panel of a tile."""
         lo, hi = self.lo, self.hi
         x, y, z = self.cut
-        out = [(np.s_[x, lo[1]:hi[1], lo[2]:hi[2]], (1, 2)), (np.s_[lo[0]:hi[0], y, lo[2]:hi[2]], (0, 2)),
-               (np.s_[lo[0]:hi[0], lo[1]:hi[1], z], (0, 1))]
-        return out + [(np.s_[lo[0]:hi[0], lo[1]:hi[1], k], (0, 1)) for k in self.axial]
+        out = [
+            (np.s_[x, lo[1] : hi[1], lo[2] : hi[2]], (1, 2)),
+            (np.s_[lo[0] : hi[0], y, lo[2] : hi[2]], (0, 2)),
+            (np.s_[lo[0] : hi[0], lo[1] : hi[1], z], (0, 1)),
+        ]
+        return out + [(np.s_[lo[0] : hi[0], lo[1] : hi[1], k], (0, 1)) for k in self.axial]
 
     def _scaled(self, img: np.ndarray, axes) -> np.ndarray:
         for dim, axis in enumerate(axes):
@@ -375,7 +421,10 @@ def evenly_spaced(lo: int, hi: int, n: int) -> list[int]:
 
 
 def _edges(region: np.ndarray) -> np.ndarray:
-    """Boundary of a 2-D boolean ``(w, h)`` region as unit segments between pixels, ``(n, 2, 2)`` as ((x0, y0), (x1, y1))."""
+    """Boundary of a 2-D boolean ``(w, h)`` region as unit segments between pixels.
+
+    Returns ``(n, 2, 2)``: ((x0, y0), (x1, y1)) per segment.
+    """
     if not region.any():
         return np.zeros((0, 2, 2))
     padded = np.pad(region, 1)
@@ -411,7 +460,7 @@ def _hstack(images: list[np.ndarray], gap: int) -> tuple[np.ndarray, list[tuple[
     row = np.ones((width, height, 3))
     spans, left = [], 0
     for img in images:
-        row[left:left + img.shape[0], :img.shape[1]] = img
+        row[left : left + img.shape[0], : img.shape[1]] = img
         spans.append((left, img.shape[0]))
         left += img.shape[0] + gap
     return row, spans
@@ -485,14 +534,20 @@ def sample_to_fsaverage5(volumes: list[nib.Nifti1Image], mask_img: nib.Nifti1Ima
     from nilearn.surface import vol_to_surf
 
     fs = load_fsaverage(FLAT_SPACE)
-    stack = nib.Nifti1Image(np.stack([np.asarray(v.dataobj, dtype=np.float32) for v in volumes], axis=-1),
-                            volumes[0].affine)
+    stack = nib.Nifti1Image(
+        np.stack([np.asarray(v.dataobj, dtype=np.float32) for v in volumes], axis=-1), volumes[0].affine
+    )
     out = [dict() for _ in volumes]
     for hemi, part in (("L", "left"), ("R", "right")):
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values = vol_to_surf(stack, fs["pial"].parts[part], inner_mesh=fs["white_matter"].parts[part],
-                                 mask_img=mask_img, interpolation="linear")
+            values = vol_to_surf(
+                stack,
+                fs["pial"].parts[part],
+                inner_mesh=fs["white_matter"].parts[part],
+                mask_img=mask_img,
+                interpolation="linear",
+            )
         values = np.asarray(values, dtype=np.float64).reshape(values.shape[0], -1)
         for i in range(len(volumes)):
             out[i][hemi] = values[:, i]
@@ -515,10 +570,18 @@ class PycortexCanvas:
         import cortex
 
         vol = to_volume(np.where(spec.shown, spec.values, np.nan), self.data.mask, fill=np.nan)
-        braindata = cortex.Volume(vol.T, self.view.pycortex_subject, self.view.pycortex_xfm,
-                                  vmin=norm.vmin, vmax=norm.vmax, cmap=cmap.name)
-        fig = cortex.quickflat.make_figure(braindata, with_rois=False, with_labels=False, with_sulci=False,
-                                           with_curvature=True, with_colorbar=False, height=600)
+        braindata = cortex.Volume(
+            vol.T, self.view.pycortex_subject, self.view.pycortex_xfm, vmin=norm.vmin, vmax=norm.vmax, cmap=cmap.name
+        )
+        fig = cortex.quickflat.make_figure(
+            braindata,
+            with_rois=False,
+            with_labels=False,
+            with_sulci=False,
+            with_curvature=True,
+            with_colorbar=False,
+            height=600,
+        )
         fig.canvas.draw()
         rgb = np.asarray(fig.canvas.buffer_rgba())[::-1, :, :3].transpose(1, 0, 2) / 255.0
         plt.close(fig)
@@ -548,17 +611,26 @@ def slice_background(data: ParticipantOutputs) -> tuple[np.ndarray | None, str]:
         from nilearn.datasets import load_mni152_template
 
         source = load_mni152_template()
-        text = (f"nilearn's bundled MNI152 template (ICBM152 2009a asymmetric; space {data.space} is an MNI "
-                f"template and {where})")
+        text = (
+            f"nilearn's bundled MNI152 template (ICBM152 2009a asymmetric; space {data.space} is an MNI "
+            f"template and {where})"
+        )
     try:
         img = source if source.ndim == 3 else source.slicer[..., 0]
-        resampled = resample_to_img(img, data.mask_img, interpolation="continuous", force_resample=True,
-                                    copy_header=True)
+        resampled = resample_to_img(
+            img, data.mask_img, interpolation="continuous", force_resample=True, copy_header=True
+        )
     except Exception as exc:  # a broken anatomical file must not cost the report
-        log.warning("sub-%s: cannot resample the anatomy %s to the maps' grid (%s); slices without it",
-                    data.participant, path or "MNI152 template", exc)
+        log.warning(
+            "sub-%s: cannot resample the anatomy %s to the maps' grid (%s); slices without it",
+            data.participant,
+            path or "MNI152 template",
+            exc,
+        )
         return None, f"grey is the brain mask: the anatomy could not be resampled ({type(exc).__name__}: {exc})"
-    return np.asarray(resampled.dataobj, dtype=np.float32), f"over {text}, resampled to the maps' grid; paler outside the analysed voxels"
+    return np.asarray(
+        resampled.dataobj, dtype=np.float32
+    ), f"over {text}, resampled to the maps' grid; paler outside the analysed voxels"
 
 
 class BrainRenderer:
@@ -572,8 +644,15 @@ class BrainRenderer:
     (``view`` then holds the new view and why).
     """
 
-    def __init__(self, data: ParticipantOutputs, view: BrainView, cut_index: int | None = None, *,
-                 underlay: np.ndarray | None = None, rois: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        data: ParticipantOutputs,
+        view: BrainView,
+        cut_index: int | None = None,
+        *,
+        underlay: np.ndarray | None = None,
+        rois: dict[str, np.ndarray] | None = None,
+    ):
         self.data, self.view, self.cut_index = data, view, cut_index
         self.underlay, self.rois = underlay, rois
         self._canvas = None
@@ -582,8 +661,7 @@ class BrainRenderer:
     def canvas(self):
         if self._canvas is None:
             if self.view.kind == "slices":
-                self._canvas = SliceCanvas(self.data.mask_img, self.cut_index, underlay=self.underlay,
-                                           rois=self.rois)
+                self._canvas = SliceCanvas(self.data.mask_img, self.cut_index, underlay=self.underlay, rois=self.rois)
             elif self.view.kind == "flat":
                 self._canvas = _flat_canvas()
             else:
@@ -596,7 +674,8 @@ class BrainRenderer:
         if not todo:
             return
         volumes = [self.data.volume(s.values) for s in todo] + [
-            self.data.volume(s.shown.astype(np.float32)) for s in todo]
+            self.data.volume(s.shown.astype(np.float32)) for s in todo
+        ]
         sampled = sample_to_fsaverage5(volumes, self.data.mask_img)
         for i, spec in enumerate(todo):
             spec.surface = sampled[i]
@@ -605,8 +684,10 @@ class BrainRenderer:
     def _tiles(self, specs: list[MapSpec]):
         if self.view.kind == "flat":
             self._sample(specs)
-        return [self.canvas.tile(spec, plt.get_cmap(spec.cmap), mcolors.Normalize(spec.vmin, spec.vmax, clip=True))
-                for spec in specs]
+        return [
+            self.canvas.tile(spec, plt.get_cmap(spec.cmap), mcolors.Normalize(spec.vmin, spec.vmax, clip=True))
+            for spec in specs
+        ]
 
     def figure(self, specs: list[MapSpec], path: Path, *, title: str) -> Path:
         """One PNG with a row per map and a colour bar per colour scale (one when all rows share theirs)."""
@@ -616,9 +697,15 @@ class BrainRenderer:
             except Exception as exc:  # pycortex raises many types (shape mismatch, missing files, ...)
                 old = self.view
                 self.view, self._canvas = fallback_view(self.data, old, exc), None
-                log.warning("sub-%s: pycortex flatmap failed for subject %s, transform %s (%s: %s); "
-                            "drawing %s instead", getattr(self.data, "participant", "?"), old.pycortex_subject,
-                            old.pycortex_xfm, type(exc).__name__, exc, self.view.kind)
+                log.warning(
+                    "sub-%s: pycortex flatmap failed for subject %s, transform %s (%s: %s); drawing %s instead",
+                    getattr(self.data, "participant", "?"),
+                    old.pycortex_subject,
+                    old.pycortex_xfm,
+                    type(exc).__name__,
+                    exc,
+                    self.view.kind,
+                )
                 return self.figure(specs, path, title=title)
         else:
             tiles = self._tiles(specs)
@@ -681,8 +768,16 @@ def _draw_rows(tiles, specs: list[MapSpec], canvas, path: Path, *, title: str) -
             anchor = ((inches_w + 0.05) / fig_w, (bars[-1][0] - 0.15) / fig_h)
         else:  # right of the colour bars
             anchor = ((inches_w + 1.45) / fig_w, (inches_h - 0.1) / fig_h)
-        legend = fig.legend(handles, [name for name, _, _ in stacked.outlines], loc="upper left", fontsize=7,
-                            title="ROI outlines", title_fontsize=7, frameon=True, bbox_to_anchor=anchor)
+        legend = fig.legend(
+            handles,
+            [name for name, _, _ in stacked.outlines],
+            loc="upper left",
+            fontsize=7,
+            title="ROI outlines",
+            title_fontsize=7,
+            frameon=True,
+            bbox_to_anchor=anchor,
+        )
         legend.get_frame().set_facecolor("#777777")
     fig.suptitle(title, fontsize=11, y=1.0, va="top")
     return save(fig, path, tight=False)
@@ -710,18 +805,22 @@ def _stack_rows(tiles, specs: list[MapSpec], canvas) -> _Rows:
     outlines = canvas.outlines(spans) if hasattr(canvas, "outlines") else []
     segments: dict[str, list] = {name: [] for name, _, _ in outlines}
     for i, ((rgb, _), spec, row_h) in enumerate(zip(tiles, specs, heights)):
-        texts.append((0, top - label_h * 0.45, spec.title, "left", 9,
-                      group_color(spec.group) if spec.group else "black", "bold"))
+        texts.append(
+            (0, top - label_h * 0.45, spec.title, "left", 9, group_color(spec.group) if spec.group else "black", "bold")
+        )
         bottom = top - row_h
-        image[:rgb.shape[0], bottom:bottom + rgb.shape[1]] = rgb
+        image[: rgb.shape[0], bottom : bottom + rgb.shape[1]] = rgb
         if i == 0 and inside_letters:
-            for (left, w), (low, high), (a, b), img_h in zip(spans, canvas.vletters, canvas.letters,
-                                                             canvas.panel_heights):
+            for (left, w), (low, high), (a, b), img_h in zip(
+                spans, canvas.vletters, canvas.letters, canvas.panel_heights
+            ):
                 mid = bottom + img_h / 2
-                texts += [(left + 0.5, mid, a, "left", 7, "white", "bold", "center"),
-                          (left + w - 0.5, mid, b, "right", 7, "white", "bold", "center"),
-                          (left + w / 2, bottom + img_h - 0.5, high, "center", 7, "white", "bold", "top"),
-                          (left + w / 2, bottom + 0.5, low, "center", 7, "white", "bold", "bottom")]
+                texts += [
+                    (left + 0.5, mid, a, "left", 7, "white", "bold", "center"),
+                    (left + w - 0.5, mid, b, "right", 7, "white", "bold", "center"),
+                    (left + w / 2, bottom + img_h - 0.5, high, "center", 7, "white", "bold", "top"),
+                    (left + w / 2, bottom + 0.5, low, "center", 7, "white", "bold", "bottom"),
+                ]
         for name, _, segs in outlines:
             shifted = segs.copy()
             shifted[:, :, 1] += bottom
@@ -734,8 +833,7 @@ def _stack_rows(tiles, specs: list[MapSpec], canvas) -> _Rows:
 def _draw_canvas(ax, stacked: _Rows) -> None:
     """The stacked image, the ROI outlines and the texts (white ones with a black edge) on one axes."""
     width, height = stacked.width, stacked.height
-    ax.imshow(stacked.image.transpose(1, 0, 2), origin="lower", interpolation="nearest",
-              extent=(0, width, 0, height))
+    ax.imshow(stacked.image.transpose(1, 0, 2), origin="lower", interpolation="nearest", extent=(0, width, 0, height))
     for name, colour, _ in stacked.outlines:
         ax.add_collection(LineCollection(np.concatenate(stacked.segments[name]), colors=colour, linewidths=1.0))
     ax.set_xlim(0, width)
@@ -744,8 +842,17 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
     outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
     for x, y, text, ha, size, colour, weight, *va in stacked.texts:
         if text:
-            ax.text(x, y, text, ha=ha, va=va[0] if va else "center", fontsize=size, color=colour, weight=weight,
-                    path_effects=outline if colour == "white" else None)
+            ax.text(
+                x,
+                y,
+                text,
+                ha=ha,
+                va=va[0] if va else "center",
+                fontsize=size,
+                color=colour,
+                weight=weight,
+                path_effects=outline if colour == "white" else None,
+            )
 
 
 def _colour_bars(fig, stacked: _Rows, specs: list[MapSpec], shared: bool, inches: tuple[float, float]) -> list:
@@ -757,8 +864,10 @@ def _colour_bars(fig, stacked: _Rows, specs: list[MapSpec], shared: bool, inches
         bar_h = min(3.0, 0.8 * inches_h)  # inches, from the top of the maps: visible without scrolling
         bars = [((inches_h - 0.2 - bar_h), bar_h, specs[0])]
     else:
-        bars = [(bottom * px_h + 0.1 * row_h * px_h, 0.75 * row_h * px_h, spec)
-                for (bottom, row_h), spec in zip(stacked.rows, specs)]
+        bars = [
+            (bottom * px_h + 0.1 * row_h * px_h, 0.75 * row_h * px_h, spec)
+            for (bottom, row_h), spec in zip(stacked.rows, specs)
+        ]
     for y0, h, spec in bars:
         cax = fig.add_axes([(inches_w + 0.3) / fig_w, y0 / fig_h, 0.15 / fig_w, h / fig_h])
         norm = mcolors.Normalize(spec.vmin, spec.vmax, clip=True)

@@ -32,8 +32,14 @@ _ENTRY_RE = re.compile(r"@(\w+)\{([^,]+),(.*?)\n\}", re.S)
 _FIELD_RE = re.compile(r"(\w+)\s*=\s*\{(.*?)\},?\s*$", re.M)
 _CITE_RE = re.compile(r"\[@([\w-]+)\]")
 #: Participant settings that the methods text states once; a difference between participants is reported.
-SHARED_SETTINGS = {"CVFolds": "CV folds", "AlphaGrid": "alpha grid", "FDRLevel": "FDR level",
-                   "Precision": "precision", "PValueMethod": "p-value method", "NPermutations": "permutations"}
+SHARED_SETTINGS = {
+    "CVFolds": "CV folds",
+    "AlphaGrid": "alpha grid",
+    "FDRLevel": "FDR level",
+    "Precision": "precision",
+    "PValueMethod": "p-value method",
+    "NPermutations": "permutations",
+}
 #: ``<meta>`` through which a participant page records the brain view it used (read back here).
 VIEW_META = "bids_taskenc-brain-view"
 
@@ -60,8 +66,9 @@ def reference_list() -> dict[str, str]:
     for _kind, key, body in _ENTRY_RE.findall(bibtex()):
         f = {k: _plain(v) for k, v in _FIELD_RE.findall(body)}
         authors = f.get("author", "").split(" and ")
-        who = authors[0].split(",")[0] + (" et al." if len(authors) > 2 else
-                                          f" & {authors[1].split(',')[0]}" if len(authors) == 2 else "")
+        who = authors[0].split(",")[0] + (
+            " et al." if len(authors) > 2 else f" & {authors[1].split(',')[0]}" if len(authors) == 2 else ""
+        )
         venue = f.get("journal") or f.get("booktitle") or f.get("publisher", "")
         parts = [f"{who} ({f.get('year', 'n.d.')}). {f.get('title', '')}. {venue}"]
         if f.get("volume"):
@@ -144,8 +151,10 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         **_roi_facts(loaded),
         "contrasts": _contrast_facts(loaded),
         "partitionings": _partitioning_facts(loaded),
-        "gifti": any(next(iter(Path(out, f"sub-{d.participant}", "func").glob("*_space-fsaverage5_*.func.gii")),
-                          None) for d in loaded),
+        "gifti": any(
+            next(iter(Path(out, f"sub-{d.participant}", "func").glob("*_space-fsaverage5_*.func.gii")), None)
+            for d in loaded
+        ),
         "group_ran": bool(sim_meta),
         "group_settings": sim_meta.get("Settings", {}),
         "group_participants": sim_meta.get("Participants", []),
@@ -162,10 +171,15 @@ def _participant_facts(data) -> dict:
     resp = data.first_sidecar.get("Responses", {})
     split = data.first_sidecar.get("Split", {})
     return {
-        "participant": data.participant, "sessions": len(data.sessions()), "runs": resp.get("NRuns", "n/a"),
-        "trials": resp.get("NTrials", "n/a"), "images": resp.get("NImages", "n/a"),
-        "repeated": resp.get("NRepeatedImages", "n/a"), "voxels": resp.get("NVoxels", int(data.mask.sum())),
-        "n_train": split.get("NTrain", "n/a"), "n_test": split.get("NTest", "n/a"),
+        "participant": data.participant,
+        "sessions": len(data.sessions()),
+        "runs": resp.get("NRuns", "n/a"),
+        "trials": resp.get("NTrials", "n/a"),
+        "images": resp.get("NImages", "n/a"),
+        "repeated": resp.get("NRepeatedImages", "n/a"),
+        "voxels": resp.get("NVoxels", int(data.mask.sum())),
+        "n_train": split.get("NTrain", "n/a"),
+        "n_test": split.get("NTest", "n/a"),
     }
 
 
@@ -187,10 +201,15 @@ def _feature_facts(loaded: list) -> dict:
     features = {}
     for data in loaded:
         for f in data.features:
-            features.setdefault(f.label, {
-                "label": f.label, "name": f.name, "group": f.group,
-                "dimension": f.sidecar.get("FeatureDimension", f.sidecar.get("NFeatures", "n/a")),
-            })
+            features.setdefault(
+                f.label,
+                {
+                    "label": f.label,
+                    "name": f.name,
+                    "group": f.group,
+                    "dimension": f.sidecar.get("FeatureDimension", f.sidecar.get("NFeatures", "n/a")),
+                },
+            )
     names = [f["name"] for f in features.values()]
     return {
         "features": sorted(features.values(), key=lambda f: (group_rank(f["group"]), f["label"])),
@@ -217,8 +236,9 @@ def _fit_facts(first: dict) -> dict:
         "alpha_min": f"{min(grid):g}" if grid else "n/a",
         "alpha_max": f"{max(grid):g}" if grid else "n/a",
         "precision": first.get("Precision", "n/a"),
-        "device_text": ("a CUDA GPU" if device.startswith("cuda") else "the CPU" if device == "cpu"
-                        else f"device {device}"),
+        "device_text": (
+            "a CUDA GPU" if device.startswith("cuda") else "the CPU" if device == "cpu" else f"device {device}"
+        ),
         "pvalue_method": first.get("PValueMethod", "n/a"),
         "pvalue_sides": first.get("PValueSides", "n/a"),
         "n_permutations": first.get("NPermutations", 0),
@@ -238,12 +258,19 @@ def _contrast_facts(loaded: list) -> list[dict]:
     contrasts = {}
     for data in loaded:
         for c in data.contrasts:
-            contrasts.setdefault(c.label, {"name": c.info.get("Name", c.label), "a": c.info.get("A", []),
-                                           "b": c.info.get("B", []), "n_bootstrap": c.info.get("NBootstrap"),
-                                           "test": c.info.get("Test"),
-                                           # maps written before Williams' t only had the bootstrap p
-                                           "method": c.info.get("PValueMethod", "bootstrap"),
-                                           "ci_level": c.info.get("CILevel")})
+            contrasts.setdefault(
+                c.label,
+                {
+                    "name": c.info.get("Name", c.label),
+                    "a": c.info.get("A", []),
+                    "b": c.info.get("B", []),
+                    "n_bootstrap": c.info.get("NBootstrap"),
+                    "test": c.info.get("Test"),
+                    # maps written before Williams' t only had the bootstrap p
+                    "method": c.info.get("PValueMethod", "bootstrap"),
+                    "ci_level": c.info.get("CILevel"),
+                },
+            )
     return list(contrasts.values())
 
 
@@ -251,11 +278,16 @@ def _partitioning_facts(loaded: list) -> list[dict]:
     partitionings = {}
     for data in loaded:
         for info in (vp.info for vp in data.partitionings):
-            partitionings.setdefault(info.get("Name"), {
-                "name": info.get("Name"),
-                "sets": [{"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])],
-                "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
-            })
+            partitionings.setdefault(
+                info.get("Name"),
+                {
+                    "name": info.get("Name"),
+                    "sets": [
+                        {"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])
+                    ],
+                    "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
+                },
+            )
     return list(partitionings.values())
 
 

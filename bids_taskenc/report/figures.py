@@ -47,12 +47,21 @@ def save(fig, path: str | Path, *, tight: bool = True) -> Path:
     return path
 
 
-def margins(fig, *, left: float = 1.3, right: float = 0.2, bottom: float = 0.6, top: float = 0.45,
-            wspace: float | None = None, hspace: float | None = None) -> None:
+def margins(
+    fig,
+    *,
+    left: float = 1.3,
+    right: float = 0.2,
+    bottom: float = 0.6,
+    top: float = 0.45,
+    wspace: float | None = None,
+    hspace: float | None = None,
+) -> None:
     """Fixed margins in inches (instead of tight_layout, which costs extra draws of the figure)."""
     w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
-                        wspace=wspace, hspace=hspace)
+    fig.subplots_adjust(
+        left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, wspace=wspace, hspace=hspace
+    )
 
 
 def group_legend(ax, groups, **kwargs) -> None:
@@ -60,8 +69,7 @@ def group_legend(ax, groups, **kwargs) -> None:
     from matplotlib.patches import Patch
 
     seen = [g for g in GROUP_COLORS if g in set(groups)]
-    ax.legend(handles=[Patch(color=group_color(g), label=g) for g in seen], fontsize=8,
-              **({"loc": "best"} | kwargs))
+    ax.legend(handles=[Patch(color=group_color(g), label=g) for g in seen], fontsize=8, **({"loc": "best"} | kwargs))
 
 
 def mean_r_bars(labels, groups, mean_all, mean_sig, path) -> Path:
@@ -122,8 +130,7 @@ def roi_bars(table: pd.DataFrame, labels: list[str], path, *, alpha: float = 0.0
     groups = table.drop_duplicates("feature_space").set_index("feature_space")["feature_group"].to_dict()
     labels = [lab for lab in labels if lab in groups]
     n = len(labels)
-    fig, axes = plt.subplots(n_rows, per_row, figsize=(2.4 + 1.9 * per_row, n_rows * (0.2 * n + 1.1)),
-                             squeeze=False)
+    fig, axes = plt.subplots(n_rows, per_row, figsize=(2.4 + 1.9 * per_row, n_rows * (0.2 * n + 1.1)), squeeze=False)
     y = np.arange(n)[::-1]
     xmax = np.nanmax(np.abs(table["mean_r"].to_numpy(dtype=float))) if len(table) else 1.0
     has_p = "p_mean_r" in table.columns
@@ -135,27 +142,27 @@ def roi_bars(table: pd.DataFrame, labels: list[str], path, *, alpha: float = 0.0
             for yi, lab in zip(y, labels):
                 p = float(sub["p_mean_r"].get(lab, np.nan))
                 if p < alpha:
-                    ax.text(max(float(sub["mean_r"].get(lab, 0)), 0) + 0.02 * xmax, yi, "*", va="center",
-                            fontsize=9)
+                    ax.text(max(float(sub["mean_r"].get(lab, 0)), 0) + 0.02 * xmax, yi, "*", va="center", fontsize=9)
         n_vox = int(sub["n_voxels"].iloc[0]) if "n_voxels" in sub and len(sub) else 0
         ax.set_title(f"{roi} ({n_vox} vox)", fontsize=9)
         ax.axvline(0, color="k", lw=0.5)
-        ax.set_xlim(min(0.0, np.nanmin(np.nan_to_num(table["mean_r"].to_numpy(dtype=float)))) * 1.1,
-                    xmax * 1.15 if xmax > 0 else 1)
+        ax.set_xlim(
+            min(0.0, np.nanmin(np.nan_to_num(table["mean_r"].to_numpy(dtype=float)))) * 1.1,
+            xmax * 1.15 if xmax > 0 else 1,
+        )
         ax.grid(axis="x", lw=0.3)
         ax.tick_params(axis="x", labelsize=7)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
         ax.set_xlabel("mean r", fontsize=8)
         ax.set_ylim(-0.6, n - 0.4)
         ax.set_yticks([])
-    for ax in axes.flat[len(rois):]:
+    for ax in axes.flat[len(rois) :]:
         ax.set_axis_off()
     for row in axes:
         row[0].set_yticks(y, labels, fontsize=8)
         for tick, lab in zip(row[0].get_yticklabels(), labels):
             tick.set_color(group_color(groups[lab]))
-    group_legend(axes.flat[per_row - 1], [groups[lab] for lab in labels], loc="upper left",
-                 bbox_to_anchor=(1.04, 1.0))
+    group_legend(axes.flat[per_row - 1], [groups[lab] for lab in labels], loc="upper left", bbox_to_anchor=(1.04, 1.0))
     margins(fig, wspace=0.1, right=1.1, hspace=0.6 / n_rows if n_rows > 1 else None)
     return save(fig, path, tight=False)
 
@@ -195,8 +202,11 @@ def alpha_distribution(labels, groups, alphas, alpha_grid, path) -> Path:
 
     ``alphas``: one ``(n_voxels,)`` array per feature space (empty when absent).
     """
-    grid = (np.asarray(alpha_grid, dtype=float) if alpha_grid
-            else np.unique(np.concatenate([np.asarray(a, float) for a in alphas] + [np.array([1.0])])))
+    grid = (
+        np.asarray(alpha_grid, dtype=float)
+        if alpha_grid
+        else np.unique(np.concatenate([np.asarray(a, float) for a in alphas] + [np.array([1.0])]))
+    )
     counts = np.zeros((len(labels), grid.size))
     for i, a in enumerate(alphas):
         a = np.asarray(a, dtype=float)
@@ -242,16 +252,26 @@ def partition_bars(table: pd.DataFrame, path) -> Path:
         x = np.arange(len(rois))
         bottom = np.zeros(len(rois))
         for comp in order:
-            vals = np.array([float(sub[(sub["roi"].astype(str) == r) & (sub["component"] == comp)]["mean_rsquared"]
-                                   .mean()) for r in rois])
-            label = comp[len("unique"):] if comp.startswith("unique") else comp
+            vals = np.array(
+                [
+                    float(sub[(sub["roi"].astype(str) == r) & (sub["component"] == comp)]["mean_rsquared"].mean())
+                    for r in rois
+                ]
+            )
+            label = comp[len("unique") :] if comp.startswith("unique") else comp
             if comp == "shared":
                 colour = SHARED_COLOR
             else:
                 colour = colours.setdefault(label, GROUP_COLORS.get(label) or next(fallback, "#7f7f7f"))
             shown = np.clip(np.nan_to_num(vals), 0.0, None)
-            ax.bar(x, shown, bottom=bottom, color=colour, width=0.7,
-                   label=f"unique {label}" if comp != "shared" else "shared")
+            ax.bar(
+                x,
+                shown,
+                bottom=bottom,
+                color=colour,
+                width=0.7,
+                label=f"unique {label}" if comp != "shared" else "shared",
+            )
             for xi, v in zip(x, vals):
                 if v < 0:
                     ax.text(xi, bottom[xi], f"{v:.2f}", ha="center", va="bottom", fontsize=6, color=colour)

@@ -11,17 +11,18 @@ from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
-from bids_taskenc.report.inputs import (find_tasks, group_file, load_group_maps, matrix_from_table, read_json,
-                                        read_table)
-from bids_taskenc.report.render import Figures, prune_figures, render_page
+from bids_taskenc.report.inputs import find_tasks, group_file, load_group_maps, matrix_from_table, read_json, read_table
 from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.render import Figures, prune_figures, render_page
 
 
 def _records(table) -> list[dict]:
     if table is None:
         return []
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-            for row in table.to_dict(orient="records")]
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def _reorder(labels: list[str], matrix: np.ndarray, order: list[str]) -> tuple[list[str], np.ndarray]:
@@ -39,8 +40,9 @@ def fdr_level(settings: dict) -> float | None:
     return recorded_fdr_level(settings)
 
 
-def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, settings: dict,
-                      n_participants: int, fig) -> dict | None:
+def _group_map_figure(
+    out: Path, task: str, labels: list[str], group_of: dict, settings: dict, n_participants: int, fig
+) -> dict | None:
     """Draw the group mean-r maps (one row per feature space); the page's facts about them, or None."""
     maps = load_group_maps(out, task, labels)
     if maps is None:
@@ -52,17 +54,42 @@ def _group_map_figure(out: Path, task: str, labels: list[str], group_of: dict, s
     specs, rows = [], []
     for label, r in maps.meanr.items():
         n_sig = None if level is None else int(np.sum(below_fdr_level(maps.q[label], level)))
-        rows.append({"label": label, "group": group_of.get(label, "other"), "n_sig": n_sig,
-                     "max_r": float(np.nanmax(r)) if r.size else float("nan"),
-                     "median_r": float(np.nanmedian(r)) if r.size else float("nan")})
+        rows.append(
+            {
+                "label": label,
+                "group": group_of.get(label, "other"),
+                "n_sig": n_sig,
+                "max_r": float(np.nanmax(r)) if r.size else float("nan"),
+                "median_r": float(np.nanmedian(r)) if r.size else float("nan"),
+            }
+        )
         counted = f"{n_sig} voxels group q < {level:g}" if level is not None else "FDR level not recorded"
-        specs.append(MapSpec(f"{label} ({rows[-1]['group']}; {counted})",
-                             r, shown, "RdBu_r", -vmax, vmax, "group mean r", group=group_of.get(label)))
+        specs.append(
+            MapSpec(
+                f"{label} ({rows[-1]['group']}; {counted})",
+                r,
+                shown,
+                "RdBu_r",
+                -vmax,
+                vmax,
+                "group mean r",
+                group=group_of.get(label),
+            )
+        )
     BrainRenderer(maps, view).figure(
-        specs, fig("groupmaps"),
-        title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded")
-    return {"space": maps.space, "n_voxels": int(maps.mask.sum()), "level": level, "rows": rows,
-            "view": view.description, "reason": view.reason, "n_participants": n_participants}
+        specs,
+        fig("groupmaps"),
+        title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded",
+    )
+    return {
+        "space": maps.space,
+        "n_voxels": int(maps.mask.sum()),
+        "level": level,
+        "rows": rows,
+        "view": view.description,
+        "reason": view.reason,
+        "n_participants": n_participants,
+    }
 
 
 def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Path:
@@ -145,27 +172,46 @@ def _similarity(out: Path, task: str) -> tuple[list[str], np.ndarray]:
     """The averaged similarity matrix (labels, ``(F, F)``); FileNotFoundError when the group level has not run."""
     sim = matrix_from_table(read_table(group_file(out, task, "similarity", "matrix", ".tsv")))
     if sim is None:
-        raise FileNotFoundError(f"{group_file(out, task, 'similarity', 'matrix', '.tsv')} is missing: "
-                                "run the group level first")
+        raise FileNotFoundError(
+            f"{group_file(out, task, 'similarity', 'matrix', '.tsv')} is missing: run the group level first"
+        )
     return sim
 
 
-def _matrix_figures(out: Path, task: str, order: list[str], brain: tuple[list[str], np.ndarray], group_of: dict,
-                    participants: list[str], figs: Figures) -> tuple[list[str], np.ndarray] | None:
+def _matrix_figures(
+    out: Path,
+    task: str,
+    order: list[str],
+    brain: tuple[list[str], np.ndarray],
+    group_of: dict,
+    participants: list[str],
+    figs: Figures,
+) -> tuple[list[str], np.ndarray] | None:
     """Heat maps: the brain's similarity, Taskonomy's (returned, in tree order; None without it), each participant's."""
     ordered, ordered_matrix = brain
-    groupfigs.similarity_heatmap(ordered_matrix, ordered, group_of, figs("similarity"),
-                                 title="brain: cosine similarity of the thresholded r maps (tree order)")
+    groupfigs.similarity_heatmap(
+        ordered_matrix,
+        ordered,
+        group_of,
+        figs("similarity"),
+        title="brain: cosine similarity of the thresholded r maps (tree order)",
+    )
     ref = matrix_from_table(read_table(group_file(out, task, "taskonomysimilarity", "matrix", ".tsv")))
     if ref is not None:
         ref = _reorder(*ref, order)
-        groupfigs.similarity_heatmap(ref[1], ref[0], group_of, figs("taskonomysimilarity"),
-                                     title="Taskonomy: transfer-out similarity (brain's tree order)",
-                                     vmin=float(np.floor(10 * np.nanmin(ref[1])) / 10))
+        groupfigs.similarity_heatmap(
+            ref[1],
+            ref[0],
+            group_of,
+            figs("taskonomysimilarity"),
+            title="Taskonomy: transfer-out similarity (brain's tree order)",
+            vmin=float(np.floor(10 * np.nanmin(ref[1])) / 10),
+        )
     per = []
     for p in participants:
-        m = matrix_from_table(read_table(derivative_path(out, sub=p, task=task, desc="similarity",
-                                                          suffix="matrix", extension=".tsv")))
+        m = matrix_from_table(
+            read_table(derivative_path(out, sub=p, task=task, desc="similarity", suffix="matrix", extension=".tsv"))
+        )
         if m is not None:
             per.append((f"sub-{p}", _reorder(*m, order)[1]))
     if len(per) > 1:
@@ -204,8 +250,9 @@ def _comparison_figure(out: Path, task: str, figs: Figures) -> dict:
     return comparison
 
 
-def _roi_figure(out: Path, task: str, order: list[str], ordered: list[str], group_of: dict,
-                figs: Figures) -> list[tuple[str, np.ndarray]]:
+def _roi_figure(
+    out: Path, task: str, order: list[str], ordered: list[str], group_of: dict, figs: Figures
+) -> list[tuple[str, np.ndarray]]:
     """The similarity within each ROI, one heat map each; returns ``(roi, matrix)`` panels."""
     roi_panels = []
     for path in sorted((out / "group").glob(f"task-{task}_roi-*_desc-similarity_matrix.tsv")):

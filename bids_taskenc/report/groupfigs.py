@@ -14,8 +14,9 @@ def _color_ticks(ticklabels, group_of: dict) -> None:
         tick.set_color(group_color(group_of.get(tick.get_text())))
 
 
-def similarity_heatmap(matrix, labels, group_of: dict, path, *, title: str, vmin: float = 0.0,
-                       cbar_label: str = "cosine similarity") -> Path:
+def similarity_heatmap(
+    matrix, labels, group_of: dict, path, *, title: str, vmin: float = 0.0, cbar_label: str = "cosine similarity"
+) -> Path:
     """One ``(F, F)`` similarity matrix as a heat map, rows/columns in the given order (Fig. 5)."""
     matrix = np.asarray(matrix, dtype=float)
     n = len(labels)
@@ -51,8 +52,9 @@ def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Pa
     fit = max(1, int((PAGE_WIDTH_IN - label_in - cbar_in) // size))
     cols = max(1, min(per_row, len(panels), fit))
     n_rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(n_rows, cols, figsize=(size * cols + label_in + cbar_in, (size + 0.35) * n_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, cols, figsize=(size * cols + label_in + cbar_in, (size + 0.35) * n_rows), squeeze=False
+    )
     im = None
     for ax, (title, matrix) in zip(axes.flat, panels):
         im = ax.imshow(np.asarray(matrix, dtype=float), cmap="magma", vmin=0, vmax=1)
@@ -63,7 +65,7 @@ def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Pa
             _color_ticks(ax.get_yticklabels(), group_of)
         else:
             ax.set_yticks([])
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     if im is not None:
         fig.colorbar(im, ax=axes, fraction=0.03 if cols > 1 else 0.06, label="cosine similarity")
@@ -81,8 +83,15 @@ def dendrograms(trees, path) -> Path:
     n = max(len(t[2]) for t in trees)
     fig, axes = plt.subplots(1, len(trees), figsize=(5.2 * len(trees), 0.26 * n + 1.6), squeeze=False)
     for ax, (title, linkage, leaves, group_of) in zip(axes[0], trees):
-        dendrogram(np.asarray(linkage, dtype=float), labels=list(leaves), ax=ax, orientation="left",
-                   color_threshold=0, above_threshold_color="#333333", leaf_font_size=8)
+        dendrogram(
+            np.asarray(linkage, dtype=float),
+            labels=list(leaves),
+            ax=ax,
+            orientation="left",
+            color_threshold=0,
+            above_threshold_color="#333333",
+            leaf_font_size=8,
+        )
         _color_ticks(ax.get_yticklabels(), group_of)
         ax.set_xlabel("1 - similarity")
         ax.set_title(title, fontsize=10)
@@ -148,8 +157,9 @@ def _label_offsets(ax, pos: dict, labels, radius_pt: float) -> dict[str, tuple[f
             if score > best_score + 1e-9:
                 best, best_score = d, score
         out[lab] = (best[0] * (radius_pt + 4), best[1] * (radius_pt + 4))
-        placed.append(xy[lab] + np.array(best) * dist
-                      + np.array([np.sign(best[0]) * 3.0 * len(lab), np.sign(best[1]) * 5.0]) * pt)
+        placed.append(
+            xy[lab] + np.array(best) * dist + np.array([np.sign(best[0]) * 3.0 * len(lab), np.sign(best[1]) * 5.0]) * pt
+        )
     return out
 
 
@@ -198,22 +208,34 @@ def task_graphs(panels, group_of: dict, k: int, path) -> Path:
             graph.add_edge(labels[i], labels[j], weight=w)
         widths = [0.6 + 3.4 * (graph[a][b]["weight"] - lo) / (hi - lo if hi > lo else 1) for a, b in graph.edges]
         nx.draw_networkx_edges(graph, pos, ax=ax, width=widths, edge_color="#9a9a9a")
-        nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=node_size,
-                               node_color=[group_color(group_of.get(lab)) for lab in graph.nodes])
+        nx.draw_networkx_nodes(
+            graph, pos, ax=ax, node_size=node_size, node_color=[group_color(group_of.get(lab)) for lab in graph.nodes]
+        )
         ax.set_title(f"{title}\n(each task joined to up to {k} most similar; width = similarity)", fontsize=9)
         ax.margins(0.15)
         ax.axis("off")
     # outside the axes, so it can cover no node
-    group_legend(axes[0][-1], [group_of.get(lab) for lab in first_labels], loc="upper left",
-                 bbox_to_anchor=(1.0, 1.0), borderaxespad=0.0)
+    group_legend(
+        axes[0][-1],
+        [group_of.get(lab) for lab in first_labels],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        borderaxespad=0.0,
+    )
     fig.tight_layout()
     for ax, (_, labels, _) in zip(axes[0], panels):
         # labels beside their node, on the side with most room (never on a node)
         for lab, (dx, dy) in _label_offsets(ax, pos, list(labels), radius_pt).items():
-            ax.annotate(lab, pos[lab], xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                        ha="center" if dx == 0 else "left" if dx > 0 else "right",
-                        va="center" if dy == 0 else "bottom" if dy > 0 else "top",
-                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
+            ax.annotate(
+                lab,
+                pos[lab],
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=8,
+                ha="center" if dx == 0 else "left" if dx > 0 else "right",
+                va="center" if dy == 0 else "bottom" if dy > 0 else "top",
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+            )
     return save(fig, path)
 
 

@@ -172,7 +172,6 @@ class ParticipantOutputs(_OnMask):
     def first_sidecar(self) -> dict:
         return self.features[0].sidecar if self.features else {}
 
-
     def voxel_mm(self, index: np.ndarray) -> np.ndarray:
         """World (mm) coordinates of brain voxels given by their index into the mask vector; ``(k, 3)``."""
         ijk = np.argwhere(self.mask)[np.asarray(index, dtype=int)]
@@ -182,8 +181,17 @@ class ParticipantOutputs(_OnMask):
         """Both hemispheres of a GIFTI map (``{'L': (n_vertices,), 'R': ...}``), or None if either is missing."""
         out = {}
         for hemi in ("L", "R"):
-            path = derivative_path(self.output_dir, sub=self.participant, task=self.task, hemi=hemi, space=space,
-                                   desc=desc, stat=stat, suffix="statmap", extension=".func.gii")
+            path = derivative_path(
+                self.output_dir,
+                sub=self.participant,
+                task=self.task,
+                hemi=hemi,
+                space=space,
+                desc=desc,
+                stat=stat,
+                suffix="statmap",
+                extension=".func.gii",
+            )
             if not path.exists():
                 return None
             out[hemi] = np.asarray(nib.load(path).darrays[0].data, dtype=np.float64)
@@ -220,13 +228,16 @@ def _linked_datasets(data: ParticipantOutputs) -> list[Path]:
             continue
         parts = Path(ref).parts
         if f"sub-{data.participant}" in parts:
-            folders.append(Path(*parts[:parts.index(f"sub-{data.participant}")]))
+            folders.append(Path(*parts[: parts.index(f"sub-{data.participant}")]))
     folders += [f for n, f in links.items() if n != "raw"] + [f for n, f in links.items() if n == "raw"]
     return list(dict.fromkeys(f for f in folders if f.is_dir()))
 
 
 def _is_anatomy(name: str, participant: str, space: str | None) -> bool:
-    """fMRIPrep's preprocessed T1w of ``participant`` in ``space``: modern (``desc-preproc_T1w``) or 1.x (``T1w_preproc``)."""
+    """fMRIPrep's preprocessed T1w of ``participant`` in ``space``.
+
+    Both namings: modern (``desc-preproc_T1w``) and 1.x (``T1w_preproc``).
+    """
     if not name.startswith(f"sub-{participant}_") or not name.endswith((".nii", ".nii.gz")):
         return False
     stem = name.split(".nii")[0]
@@ -234,7 +245,8 @@ def _is_anatomy(name: str, participant: str, space: str | None) -> bool:
         own = "_space-" not in stem or "_space-T1w_" in stem
         return own and stem.endswith(("_desc-preproc_T1w", "_T1w_preproc"))
     return (f"_space-{space}_" in stem and stem.endswith("_desc-preproc_T1w")) or stem.endswith(
-        f"_T1w_space-{space}_preproc")
+        f"_T1w_space-{space}_preproc"
+    )
 
 
 def find_anatomy(data: ParticipantOutputs) -> tuple[Path | None, str]:
@@ -248,13 +260,21 @@ def find_anatomy(data: ParticipantOutputs) -> tuple[Path | None, str]:
     folders = _linked_datasets(data)
     for folder in folders:
         sub_dir = folder / f"sub-{data.participant}"
-        found = sorted(p for p in sub_dir.rglob("*T1w*") if _is_anatomy(p.name, data.participant, data.space)) \
-            if sub_dir.is_dir() else []
+        found = (
+            sorted(p for p in sub_dir.rglob("*T1w*") if _is_anatomy(p.name, data.participant, data.space))
+            if sub_dir.is_dir()
+            else []
+        )
         if found:
-            return found[0], f"sub-{data.participant}'s preprocessed T1w from {found[0].relative_to(folder)} in {folder}"
+            return found[
+                0
+            ], f"sub-{data.participant}'s preprocessed T1w from {found[0].relative_to(folder)} in {folder}"
     where = ", ".join(str(f) for f in folders) or "no linked dataset (no DatasetLinks or Sources in the outputs)"
-    wanted = ("desc-preproc_T1w (or fMRIPrep 1.x T1w_preproc)" if data.space in (None, "T1w")
-              else f"space-{data.space}_desc-preproc_T1w (or fMRIPrep 1.x T1w_space-{data.space}_preproc)")
+    wanted = (
+        "desc-preproc_T1w (or fMRIPrep 1.x T1w_preproc)"
+        if data.space in (None, "T1w")
+        else f"space-{data.space}_desc-preproc_T1w (or fMRIPrep 1.x T1w_space-{data.space}_preproc)"
+    )
     return None, f"no {wanted} of sub-{data.participant} in {where}"
 
 
@@ -269,8 +289,9 @@ def find_roi_masks_of(data: ParticipantOutputs) -> tuple[dict[str, np.ndarray] |
     -------
     ({roi: (n_voxels,) bool} or None, sentence saying where they came from or why there are none)
     """
-    table = derivative_path(data.output_dir, sub=data.participant, task=data.task, desc="roi", suffix="scores",
-                            extension=".tsv")
+    table = derivative_path(
+        data.output_dir, sub=data.participant, task=data.task, desc="roi", suffix="scores", extension=".tsv"
+    )
     if not table.exists():
         return None, "no ROI outlines: the run wrote no ROI table (it had no ROI masks)"
     roi_dir = read_json(sidecar_path(table)).get("ROIDirectory")
@@ -327,7 +348,9 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
     r_maps = [
         (e, p)
         for e, p in maps
-        if e.get("suffix") == "statmap" and e.get("stat") == "r" and e.get("task") == task
+        if e.get("suffix") == "statmap"
+        and e.get("stat") == "r"
+        and e.get("task") == task
         and "FeatureSpace" in read_json(sidecar_path(p))
     ]
     if not r_maps:
@@ -335,12 +358,18 @@ def load_participant(output_dir: str | Path, participant: str, task: str | None 
     space = r_maps[0][0].get("space")
     mask, mask_img, _ = reading.read_brain_mask(output_dir, participant, task, space)
     out = ParticipantOutputs(output_dir, participant, task, space, mask_img, mask)
-    out.features = sorted((_feature_maps(out, ents["desc"], path) for ents, path in r_maps),
-                          key=lambda f: (group_rank(f.group), f.label))
+    out.features = sorted(
+        (_feature_maps(out, ents["desc"], path) for ents, path in r_maps), key=lambda f: (group_rank(f.group), f.label)
+    )
     here = [(e, p) for e, p in maps if e.get("task") == task and e.get("space") == space]
     out.contrasts = [_contrast_maps(out, e["desc"], p) for e, p in here if e.get("stat") == "rdiff"]
-    out.partitionings = [vp for e, p in here if e.get("stat") == "jointrsquared"
-                         for vp in [_partition_maps(out, e["desc"], p)] if vp is not None]
+    out.partitionings = [
+        vp
+        for e, p in here
+        if e.get("stat") == "jointrsquared"
+        for vp in [_partition_maps(out, e["desc"], p)]
+        if vp is not None
+    ]
     _read_noise(out)
     _read_tables(out)
     return out
@@ -355,13 +384,24 @@ def _maybe(out: ParticipantOutputs, desc: str, stat: str) -> np.ndarray | None:
 
 
 def _feature_maps(out: ParticipantOutputs, label: str, r_path: Path) -> FeatureMaps:
-    return FeatureMaps(label=label, sidecar=read_json(sidecar_path(r_path)), r=reading.read_masked(r_path, out.mask),
-                       q=_maybe(out, label, "q"), alpha=_maybe(out, label, "alpha"), r_path=r_path)
+    return FeatureMaps(
+        label=label,
+        sidecar=read_json(sidecar_path(r_path)),
+        r=reading.read_masked(r_path, out.mask),
+        q=_maybe(out, label, "q"),
+        alpha=_maybe(out, label, "alpha"),
+        r_path=r_path,
+    )
 
 
 def _contrast_maps(out: ParticipantOutputs, label: str, path: Path) -> ContrastMaps:
-    return ContrastMaps(label=label, sidecar=read_json(sidecar_path(path)), rdiff=reading.read_masked(path, out.mask),
-                        p=_maybe(out, label, "p"), q=_maybe(out, label, "q"))
+    return ContrastMaps(
+        label=label,
+        sidecar=read_json(sidecar_path(path)),
+        rdiff=reading.read_masked(path, out.mask),
+        p=_maybe(out, label, "p"),
+        q=_maybe(out, label, "q"),
+    )
 
 
 def _partition_maps(out: ParticipantOutputs, desc: str, joint_path: Path) -> PartitionMaps | None:
@@ -372,10 +412,14 @@ def _partition_maps(out: ParticipantOutputs, desc: str, joint_path: Path) -> Par
         return None
     labels = [st.get("Label") for st in info.get("Sets", [])]
     return PartitionMaps(
-        label=desc, info=info, fdr_level=recorded_fdr_level(side, DEFAULT_FDR_LEVEL),
-        joint=reading.read_masked(joint_path, out.mask), shared=_maybe(out, desc, "sharedrsquared"),
+        label=desc,
+        info=info,
+        fdr_level=recorded_fdr_level(side, DEFAULT_FDR_LEVEL),
+        joint=reading.read_masked(joint_path, out.mask),
+        shared=_maybe(out, desc, "sharedrsquared"),
         unique={lab: _maybe(out, desc, f"uniquersquared{lab}") for lab in labels},
-        unique_q={lab: _maybe(out, desc, f"uniqueq{lab}") for lab in labels})
+        unique_q={lab: _maybe(out, desc, f"uniqueq{lab}") for lab in labels},
+    )
 
 
 def _read_noise(out: ParticipantOutputs) -> None:
@@ -389,8 +433,11 @@ def _read_noise(out: ParticipantOutputs) -> None:
 
 def _read_tables(out: ParticipantOutputs) -> None:
     def table(desc: str, suffix: str) -> pd.DataFrame | None:
-        return read_table(derivative_path(out.output_dir, sub=out.participant, task=out.task, desc=desc,
-                                          suffix=suffix, extension=".tsv"))
+        return read_table(
+            derivative_path(
+                out.output_dir, sub=out.participant, task=out.task, desc=desc, suffix=suffix, extension=".tsv"
+            )
+        )
 
     out.roi_table = table("roi", "scores")
     out.partition_table = table(PARTITIONING_ROI_DESC, "scores")
@@ -425,7 +472,6 @@ class GroupMaps(_OnMask):
     q: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-
 def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> GroupMaps | None:
     """The group mean-r and q maps of ``labels`` (in that order), or None when none were written."""
     out = Path(output_dir)
@@ -437,8 +483,9 @@ def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> Gro
     mask = mask_array(mask_img)
     maps = GroupMaps(space, mask_img, mask)
     for label in labels:
-        paths = {stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat)
-                 for stat in ("meanr", "q")}
+        paths = {
+            stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat) for stat in ("meanr", "q")
+        }
         if all(p.exists() for p in paths.values()):
             maps.meanr[label] = reading.read_masked(paths["meanr"], mask)
             maps.q[label] = reading.read_masked(paths["q"], mask)

@@ -42,7 +42,7 @@ def _command(path: Path) -> list[str] | None:
                 at = line.find(_COMMAND)
                 if at >= 0 and "bids_taskenc" in line[at:]:
                     try:
-                        return shlex.split(line[at + len(_COMMAND):].strip())
+                        return shlex.split(line[at + len(_COMMAND) :].strip())
                     except ValueError:
                         return None
     except OSError:
@@ -52,15 +52,21 @@ def _command(path: Path) -> list[str] | None:
 
 def _matches(words: list[str], level: str, participant: str | None) -> bool:
     # the analysis level: the first 'participant'/'group' that is not an option's value
-    found = next((w for i, w in enumerate(words) if i >= 3 and w in ("participant", "group")
-                  and not words[i - 1].startswith("-")), None)
+    found = next(
+        (
+            w
+            for i, w in enumerate(words)
+            if i >= 3 and w in ("participant", "group") and not words[i - 1].startswith("-")
+        ),
+        None,
+    )
     if found != level:
         return False
     if participant is None or "--participant-label" not in words and "--participant_label" not in words:
         return True  # a run without a selection processed every participant
     flag = next(i for i, w in enumerate(words) if w in ("--participant-label", "--participant_label"))
     labels = []
-    for w in words[flag + 1:]:
+    for w in words[flag + 1 :]:
         if w.startswith("-"):
             break
         labels.append(w[4:] if w.startswith("sub-") else w)
@@ -71,8 +77,9 @@ def log_links(output_dir: str | Path, level: str, participant: str | None = None
     """Links for a page of ``level`` (``participant`` or ``group``) in ``output_dir``."""
     out = Path(output_dir)
     links = LogLinks()
-    matching = [p for p in reversed(run_logs(out))
-                if (words := _command(p)) is not None and _matches(words, level, participant)]
+    matching = [
+        p for p in reversed(run_logs(out)) if (words := _command(p)) is not None and _matches(words, level, participant)
+    ]
     # the run that computed the outputs, rather than a later --reports-only rebuild
     computing = [p for p in matching if not {"--reports-only", "--boilerplate-only"} & set(_command(p))]
     if computing or matching:
@@ -80,6 +87,5 @@ def log_links(output_dir: str | Path, level: str, participant: str | None = None
     who = participant if level == "participant" else "group"
     if who:
         label = "".join(c for c in who if c.isalnum())
-        links.crashes = [p.relative_to(out).as_posix() for p in crash_files(out)
-                         if p.name.split("-")[3:4] == [label]]
+        links.crashes = [p.relative_to(out).as_posix() for p in crash_files(out) if p.name.split("-")[3:4] == [label]]
     return links

@@ -21,8 +21,8 @@ from bids_taskenc.report.brain import (
     volume_view,
 )
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
-from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 
 #: Voxels listed per feature space in the table of top voxels.
@@ -47,28 +47,37 @@ def feature_rows(data: ParticipantOutputs) -> list[dict]:
         top = []
         if sig.any():
             idx = np.flatnonzero(sig)[np.argsort(-f.r[sig], kind="stable")[:TOP_VOXELS]]
-            top = [{"mm": tuple(round(float(c)) for c in xyz), "r": float(f.r[i])}
-                   for i, xyz in zip(idx, data.voxel_mm(idx))]
+            top = [
+                {"mm": tuple(round(float(c)) for c in xyz), "r": float(f.r[i])}
+                for i, xyz in zip(idx, data.voxel_mm(idx))
+            ]
         top_rois = []
         if pooled is not None:
             sub = pooled[pooled["feature_space"].astype(str) == f.label].sort_values("mean_r", ascending=False)
             for rec in sub.head(TOP_ROIS).to_dict(orient="records"):
-                top_rois.append({"roi": rec["roi"], "mean_r": float(rec["mean_r"]),
-                                 "p": float(rec["p_mean_r"]) if "p_mean_r" in rec else None,
-                                 "fraction": float(rec.get("fraction_significant", np.nan))})
-        rows.append({
-            "label": f.label,
-            "name": f.name,
-            "group": f.group,
-            "fdr": f.fdr_level,
-            "n_voxels": int(f.r.size),
-            "n_sig": int(sig.sum()),
-            "mean_r_all": float(np.nanmean(f.r)) if f.r.size else float("nan"),
-            "mean_r_sig": float(np.nanmean(r_sig)) if r_sig.size else float("nan"),
-            "max_r": float(np.nanmax(f.r)) if f.r.size else float("nan"),
-            "top_voxels": top,
-            "top_rois": top_rois,
-        })
+                top_rois.append(
+                    {
+                        "roi": rec["roi"],
+                        "mean_r": float(rec["mean_r"]),
+                        "p": float(rec["p_mean_r"]) if "p_mean_r" in rec else None,
+                        "fraction": float(rec.get("fraction_significant", np.nan)),
+                    }
+                )
+        rows.append(
+            {
+                "label": f.label,
+                "name": f.name,
+                "group": f.group,
+                "fdr": f.fdr_level,
+                "n_voxels": int(f.r.size),
+                "n_sig": int(sig.sum()),
+                "mean_r_all": float(np.nanmean(f.r)) if f.r.size else float("nan"),
+                "mean_r_sig": float(np.nanmean(r_sig)) if r_sig.size else float("nan"),
+                "max_r": float(np.nanmax(f.r)) if f.r.size else float("nan"),
+                "top_voxels": top,
+                "top_rois": top_rois,
+            }
+        )
     return rows
 
 
@@ -88,8 +97,9 @@ def data_summary(data: ParticipantOutputs) -> dict:
         "Runs": resp.get("NRuns"),
         "Trials": resp.get("NTrials"),
         "Unique images": resp.get("NImages"),
-        "Repeated images": (f"{repeated} (median {k:g} presentations each)" if repeated is not None and k
-                            else repeated),
+        "Repeated images": (
+            f"{repeated} (median {k:g} presentations each)" if repeated is not None and k else repeated
+        ),
         "Voxels analysed": resp.get("NVoxels", int(data.mask.sum())),
         "Voxels dropped": resp.get("NVoxelsDropped"),
         "Response model": resp.get("ResponseModel"),
@@ -119,8 +129,14 @@ def _surface_below(data: ParticipantOutputs, desc: str, stat: str, level: float)
     return None if q is None else {h: below_fdr_level(q[h], level) for h in q}
 
 
-def write_participant_report(output_dir: str | Path, participant: str, *, task: str | None = None,
-                             pycortex_subject: str | None = None, pycortex_xfm: str | None = None) -> Path:
+def write_participant_report(
+    output_dir: str | Path,
+    participant: str,
+    *,
+    task: str | None = None,
+    pycortex_subject: str | None = None,
+    pycortex_xfm: str | None = None,
+) -> Path:
     """Write ``<output_dir>/sub-<participant>.html`` and its PNG figures under ``figures/``.
 
     Parameters
@@ -214,9 +230,12 @@ def _quality_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRender
     if specs:
         brain.figure(specs, figs("reliabilitymaps"), title="reliability of the responses")
     figures.alpha_distribution(
-        [f.label for f in data.features], [f.group for f in data.features],
+        [f.label for f in data.features],
+        [f.group for f in data.features],
         [f.alpha if f.alpha is not None else np.array([]) for f in data.features],
-        data.first_sidecar.get("AlphaGrid"), figs("alpha"))
+        data.first_sidecar.get("AlphaGrid"),
+        figs("alpha"),
+    )
 
 
 def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
@@ -226,8 +245,19 @@ def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
         nc = np.nan_to_num(data.noise_ceiling)
         surf = data.surface_map("noise", "noiseceiling")
         top = min(1.0, shared_vmax([nc], [np.isfinite(data.noise_ceiling)], 0.05))
-        specs.append(MapSpec("noise ceiling", nc, np.isfinite(data.noise_ceiling), "viridis", 0.0, top,
-                             "noise ceiling (fraction of variance)", surface=surf, surface_shown=_all_finite(surf)))
+        specs.append(
+            MapSpec(
+                "noise ceiling",
+                nc,
+                np.isfinite(data.noise_ceiling),
+                "viridis",
+                0.0,
+                top,
+                "noise ceiling (fraction of variance)",
+                surface=surf,
+                surface_shown=_all_finite(surf),
+            )
+        )
     if reliability is not None:
         rel = np.nan_to_num(reliability)
         surf = data.surface_map("noise", "splithalf")
@@ -237,13 +267,25 @@ def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
             surf = None if snr is None else {h: snr[h] ** 2 / (snr[h] ** 2 + 2.0 / k) for h in snr}
         # a correlation: diverging and symmetric, so that negative r shows (blue)
         top = min(1.0, shared_vmax([rel], [np.isfinite(reliability)], 0.1))
-        specs.append(MapSpec("split-half reliability", rel, np.isfinite(reliability), "RdBu_r", -top, top,
-                             "split-half r", surface=surf, surface_shown=_all_finite(surf)))
+        specs.append(
+            MapSpec(
+                "split-half reliability",
+                rel,
+                np.isfinite(reliability),
+                "RdBu_r",
+                -top,
+                top,
+                "split-half r",
+                surface=surf,
+                surface_shown=_all_finite(surf),
+            )
+        )
     return specs
 
 
-def _accuracy_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRenderer, rows: list[dict],
-                      cut: int | None) -> tuple[BrainView | None, float | None]:
+def _accuracy_figures(
+    data: ParticipantOutputs, figs: Figures, brain: BrainRenderer, rows: list[dict], cut: int | None
+) -> tuple[BrainView | None, float | None]:
     """Results: mean r per ROI (or whole brain), the r maps, and in a template space the volume beside the flat maps.
 
     Returns the volume view (or None) and the fraction of flat-map vertices with a value (or None).
@@ -252,15 +294,31 @@ def _accuracy_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRende
     if data.roi_table is not None and len(data.roi_table):
         figures.roi_bars(data.roi_table, labels, figs("roibars"))
     else:  # without ROIs, the whole-brain means stand in for Fig. 1 (with ROIs the table below has them)
-        figures.mean_r_bars(labels, [r["group"] for r in rows], [r["mean_r_all"] for r in rows],
-                            [r["mean_r_sig"] for r in rows], figs("meanr"))
+        figures.mean_r_bars(
+            labels,
+            [r["group"] for r in rows],
+            [r["mean_r_all"] for r in rows],
+            [r["mean_r_sig"] for r in rows],
+            figs("meanr"),
+        )
     vmax_r = shared_vmax([f.r for f in data.features], [f.significant for f in data.features], 0.1)
     specs = []
     for f, row in zip(data.features, rows):
         note = f"{row['n_sig']} voxels q < {f.fdr_level:g}" if row["n_sig"] else f"no voxel q < {f.fdr_level:g}"
-        specs.append(MapSpec(f"{f.label} ({f.group}; {note})", f.r, f.significant, "inferno", 0.0, vmax_r,
-                             "r (test set)", group=f.group, surface=data.surface_map(f.label, "r"),
-                             surface_shown=_surface_shown(data, f.label, f.fdr_level)))
+        specs.append(
+            MapSpec(
+                f"{f.label} ({f.group}; {note})",
+                f.r,
+                f.significant,
+                "inferno",
+                0.0,
+                vmax_r,
+                "r (test set)",
+                group=f.group,
+                surface=data.surface_map(f.label, "r"),
+                surface_shown=_surface_shown(data, f.label, f.fdr_level),
+            )
+        )
     coverage = None
     if specs:
         brain.figure(specs, figs("rmaps"), title="prediction accuracy r where q is below the FDR level")
@@ -274,7 +332,8 @@ def _accuracy_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRende
         rois, slices_view.outlines = find_roi_masks_of(data)
         volume, slices_view.underlay = slice_background(data)
         BrainRenderer(data, slices_view, cut_index=cut, underlay=volume, rois=rois).figure(
-            specs, figs("rslices"), title="prediction accuracy r in the volume, where q is below the FDR level")
+            specs, figs("rslices"), title="prediction accuracy r in the volume, where q is below the FDR level"
+        )
     return slices_view, coverage
 
 
@@ -285,19 +344,38 @@ def _contrast_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRende
     for c in data.contrasts:
         sig = c.significant
         info = c.info
-        entry = {"label": c.label, "name": info.get("Name", c.label), "a": info.get("A", []),
-                 "b": info.get("B", []), "statistic": info.get("Statistic", "r difference"),
-                 "test": info.get("Test"), "n_bootstrap": info.get("NBootstrap"), "fdr": c.fdr_level,
-                 "n_a": int(np.sum(sig & (c.rdiff > 0))), "n_b": int(np.sum(sig & (c.rdiff < 0))),
-                 "mean_rdiff": float(np.nanmean(c.rdiff)), "has_q": c.q is not None}
+        entry = {
+            "label": c.label,
+            "name": info.get("Name", c.label),
+            "a": info.get("A", []),
+            "b": info.get("B", []),
+            "statistic": info.get("Statistic", "r difference"),
+            "test": info.get("Test"),
+            "n_bootstrap": info.get("NBootstrap"),
+            "fdr": c.fdr_level,
+            "n_a": int(np.sum(sig & (c.rdiff > 0))),
+            "n_b": int(np.sum(sig & (c.rdiff < 0))),
+            "mean_rdiff": float(np.nanmean(c.rdiff)),
+            "has_q": c.q is not None,
+        }
         contrasts.append(entry)
-        specs.append(MapSpec(f"{entry['name']} (A > B: {entry['n_a']}, B > A: {entry['n_b']} voxels)",
-                             c.rdiff, sig, "RdBu_r", -vmax_c, vmax_c, "r(A) - r(B)",
-                             surface=data.surface_map(c.label, "rdiff"),
-                             surface_shown=_surface_shown(data, c.label, c.fdr_level)))
+        specs.append(
+            MapSpec(
+                f"{entry['name']} (A > B: {entry['n_a']}, B > A: {entry['n_b']} voxels)",
+                c.rdiff,
+                sig,
+                "RdBu_r",
+                -vmax_c,
+                vmax_c,
+                "r(A) - r(B)",
+                surface=data.surface_map(c.label, "rdiff"),
+                surface_shown=_surface_shown(data, c.label, c.fdr_level),
+            )
+        )
     if specs:
-        brain.figure(specs, figs("contrasts"),
-                     title="contrasts: r(A) - r(B) where the contrast's q is below the FDR level")
+        brain.figure(
+            specs, figs("contrasts"), title="contrasts: r(A) - r(B) where the contrast's q is below the FDR level"
+        )
     return contrasts
 
 
@@ -306,19 +384,30 @@ def _partitioning_figures(data: ParticipantOutputs, figs: Figures, brain: BrainR
     if not data.partitionings:
         return []
     vps = data.partitionings
-    vmax_u = shared_vmax([vp.unique[lab] for vp in vps for lab in vp.set_labels if vp.unique.get(lab) is not None],
-                         [vp.significant(lab) for vp in vps for lab in vp.set_labels
-                          if vp.unique.get(lab) is not None], 0.02)
+    vmax_u = shared_vmax(
+        [vp.unique[lab] for vp in vps for lab in vp.set_labels if vp.unique.get(lab) is not None],
+        [vp.significant(lab) for vp in vps for lab in vp.set_labels if vp.unique.get(lab) is not None],
+        0.02,
+    )
     vmax_u = min(1.0, vmax_u)  # an R² difference can pass 1 only where the reduced model's R² is below 0
     partitionings, specs = [], []
     for vp in vps:
         sets = [_partition_set(data, vp, st, vmax_u, specs) for st in vp.info.get("Sets", [])]
-        partitionings.append({"label": vp.label, "sets": sets, "fdr": vp.fdr_level,
-                              "mean_joint": float(np.nanmean(vp.joint)),
-                              "mean_shared": float(np.nanmean(vp.shared)) if vp.shared is not None else None})
+        partitionings.append(
+            {
+                "label": vp.label,
+                "sets": sets,
+                "fdr": vp.fdr_level,
+                "mean_joint": float(np.nanmean(vp.joint)),
+                "mean_shared": float(np.nanmean(vp.shared)) if vp.shared is not None else None,
+            }
+        )
     if specs:
-        brain.figure(specs, figs("uniquemaps"),
-                     title="variance partitioning: unique R² of each set where its q is below the FDR level")
+        brain.figure(
+            specs,
+            figs("uniquemaps"),
+            title="variance partitioning: unique R² of each set where its q is below the FDR level",
+        )
     if data.partition_table is not None and len(data.partition_table):
         figures.partition_bars(data.partition_table, figs("partitionbars"))
     return partitionings
@@ -330,13 +419,26 @@ def _partition_set(data: ParticipantOutputs, vp, st: dict, vmax_u: float, specs:
     values = vp.unique.get(lab)
     n_sig = int(vp.significant(lab).sum())
     if values is not None:
-        specs.append(MapSpec(f"{vp.label}: unique R² of {lab} ({n_sig} voxels q < {vp.fdr_level:g})",
-                             np.nan_to_num(values), vp.significant(lab), "inferno", 0.0, vmax_u,
-                             "unique R² (test set)", group=lab if lab in figures.GROUP_COLORS else None,
-                             surface=data.surface_map(vp.label, f"uniquersquared{lab}"),
-                             surface_shown=_surface_below(data, vp.label, f"uniqueq{lab}", vp.fdr_level)))
-    return {"label": lab, "spaces": st.get("FeatureSpaces", []), "n_sig": n_sig,
-            "mean_unique": float(np.nanmean(values)) if values is not None else float("nan")}
+        specs.append(
+            MapSpec(
+                f"{vp.label}: unique R² of {lab} ({n_sig} voxels q < {vp.fdr_level:g})",
+                np.nan_to_num(values),
+                vp.significant(lab),
+                "inferno",
+                0.0,
+                vmax_u,
+                "unique R² (test set)",
+                group=lab if lab in figures.GROUP_COLORS else None,
+                surface=data.surface_map(vp.label, f"uniquersquared{lab}"),
+                surface_shown=_surface_below(data, vp.label, f"uniqueq{lab}", vp.fdr_level),
+            )
+        )
+    return {
+        "label": lab,
+        "spaces": st.get("FeatureSpaces", []),
+        "n_sig": n_sig,
+        "mean_unique": float(np.nanmean(values)) if values is not None else float("nan"),
+    }
 
 
 def _all_finite(surface: dict | None) -> dict | None:

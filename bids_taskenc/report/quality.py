@@ -84,9 +84,11 @@ def split_half_reliability(data: ParticipantOutputs) -> tuple[np.ndarray | None,
     k = repeats_per_image(data) or 2.0
     snr2 = np.asarray(data.ncsnr, dtype=float) ** 2
     values = snr2 / (snr2 + 2.0 / k)
-    return values, (f"derived from the noise-ceiling SNR map (ncsnr² / (ncsnr² + 2/k), k = {k:g} presentations "
-                    "per repeated image): the expected correlation, across the repeated images, between the "
-                    "means of two halves of their presentations")
+    return values, (
+        f"derived from the noise-ceiling SNR map (ncsnr² / (ncsnr² + 2/k), k = {k:g} presentations "
+        "per repeated image): the expected correlation, across the repeated images, between the "
+        "means of two halves of their presentations"
+    )
 
 
 def findings(data: ParticipantOutputs) -> list[Finding]:
@@ -108,41 +110,72 @@ def findings(data: ParticipantOutputs) -> list[Finding]:
             if hi >= ALPHA_EDGE_FRACTION:
                 high_edge.append(f"{f.label} ({hi:.0%})")
     if low_edge:
-        out.append(Finding("warning", f"The smallest alpha of the grid ({min(grid):g}) was chosen by "
-                                      f"≥ {ALPHA_EDGE_FRACTION:.0%} of the significant voxels of: "
-                                      f"{', '.join(low_edge)}. The grid may be too narrow; extend --alphas "
-                                      "downwards."))
+        out.append(
+            Finding(
+                "warning",
+                f"The smallest alpha of the grid ({min(grid):g}) was chosen by "
+                f"≥ {ALPHA_EDGE_FRACTION:.0%} of the significant voxels of: "
+                f"{', '.join(low_edge)}. The grid may be too narrow; extend --alphas "
+                "downwards.",
+            )
+        )
     if high_edge:
-        out.append(Finding("warning", f"The largest alpha of the grid ({max(grid):g}) was chosen by "
-                                      f"≥ {ALPHA_EDGE_FRACTION:.0%} of the significant voxels of: "
-                                      f"{', '.join(high_edge)}. The grid may be too narrow; extend --alphas "
-                                      "upwards."))
+        out.append(
+            Finding(
+                "warning",
+                f"The largest alpha of the grid ({max(grid):g}) was chosen by "
+                f"≥ {ALPHA_EDGE_FRACTION:.0%} of the significant voxels of: "
+                f"{', '.join(high_edge)}. The grid may be too narrow; extend --alphas "
+                "upwards.",
+            )
+        )
     if few:
-        out.append(Finding("warning", f"Few voxels survive the FDR threshold (fewer than "
-                                      f"max({FEW_SIGNIFICANT}, 0.1 % of {n_vox})) for: {', '.join(few)}."))
+        out.append(
+            Finding(
+                "warning",
+                f"Few voxels survive the FDR threshold (fewer than "
+                f"max({FEW_SIGNIFICANT}, 0.1 % of {n_vox})) for: {', '.join(few)}.",
+            )
+        )
     if data.noise_ceiling is None:
         out.append(Finding("note", "No noise ceiling was computed (fewer than two repeated images)."))
     else:
         nc = data.noise_ceiling[np.isfinite(data.noise_ceiling)]
         p90 = float(np.percentile(nc, 90)) if nc.size else float("nan")
         if not p90 >= LOW_NOISE_CEILING:
-            out.append(Finding("warning", f"The noise ceiling is low: 90 % of the voxels are below {p90:.3g} "
-                                          f"(threshold {LOW_NOISE_CEILING:g}). Few responses are reliable; "
-                                          "expect low r everywhere."))
+            out.append(
+                Finding(
+                    "warning",
+                    f"The noise ceiling is low: 90 % of the voxels are below {p90:.3g} "
+                    f"(threshold {LOW_NOISE_CEILING:g}). Few responses are reliable; "
+                    "expect low r everywhere.",
+                )
+            )
         n_rep = data.noise_sidecar.get("NImagesWithRepeats")
         if n_rep is not None and n_rep < FEW_REPEATED:
-            out.append(Finding("note", f"The noise ceiling rests on {n_rep} repeated images (fewer than "
-                                       f"{FEW_REPEATED}); it is itself a noisy estimate."))
+            out.append(
+                Finding(
+                    "note",
+                    f"The noise ceiling rests on {n_rep} repeated images (fewer than "
+                    f"{FEW_REPEATED}); it is itself a noisy estimate.",
+                )
+            )
     n_test = side.get("Split", {}).get("NTest", side.get("NTest"))
     if n_test is not None and n_test < SMALL_TEST_SET:
-        out.append(Finding("warning", f"The test set has {n_test} images (fewer than {SMALL_TEST_SET}): the "
-                                      f"standard deviation of r under the null is about "
-                                      f"{1 / np.sqrt(max(n_test - 3, 1)):.2f}, so single-voxel r values are "
-                                      "imprecise."))
+        out.append(
+            Finding(
+                "warning",
+                f"The test set has {n_test} images (fewer than {SMALL_TEST_SET}): the "
+                f"standard deviation of r under the null is about "
+                f"{1 / np.sqrt(max(n_test - 3, 1)):.2f}, so single-voxel r values are "
+                "imprecise.",
+            )
+        )
     dropped = side.get("Responses", {}).get("NVoxelsDropped")
     if dropped:
-        out.append(Finding("note", f"{dropped} voxels of the brain mask were dropped (constant or not finite "
-                                   "in some run)."))
+        out.append(
+            Finding("note", f"{dropped} voxels of the brain mask were dropped (constant or not finite in some run).")
+        )
     if data.roi_table is None:
         out.append(Finding("note", "No ROI table was written (no ROI masks: --roi-dir)."))
     if not data.contrasts:

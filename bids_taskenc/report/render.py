@@ -37,8 +37,10 @@ def boilerplate_dir() -> Path:
     for folder in BOILERPLATE_CANDIDATES:
         if (folder / "methods.md.j2").is_file() and (folder / "references.bib").is_file():
             return folder
-    raise FileNotFoundError("boilerplate (methods.md.j2, references.bib) not found in "
-                            + " or ".join(str(f) for f in BOILERPLATE_CANDIDATES))
+    raise FileNotFoundError(
+        "boilerplate (methods.md.j2, references.bib) not found in "
+        + " or ".join(str(f) for f in BOILERPLATE_CANDIDATES)
+    )
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -23,8 +23,9 @@ from bids_taskenc.features.taskonomy import PAPER_TASKS
 
 def demo_feature_spaces(features_dir: str | Path) -> tuple[list[str], str]:
     """Feature-space names for the demo and one sentence saying which Taskonomy encoders are in and why."""
-    names = [f"user:{p.name}" for p in sorted(Path(features_dir).iterdir())
-             if p.is_dir() and (p / "features.npy").exists()]
+    names = [
+        f"user:{p.name}" for p in sorted(Path(features_dir).iterdir()) if p.is_dir() and (p / "features.npy").exists()
+    ]
     names += [f"baseline:{b}" for b in BASELINES]
     directory = store.weights_dir(None)
     present = [t for t in PAPER_TASKS if store.candidates(t, directory)]
@@ -33,10 +34,13 @@ def demo_feature_spaces(features_dir: str | Path) -> tuple[list[str], str]:
     import torch
 
     if torch.cuda.is_available() or os.environ.get("BIDS_TASKENC_DEMO_TASKONOMY") == "1":
-        return names + [f"taskonomy:{t}" for t in present], \
-            f"Taskonomy encoders with weights in {directory}: {', '.join(present)}"
-    return names, (f"{len(present)} Taskonomy encoder(s) in {directory} left out: no CUDA GPU, and on CPU each "
-                   "takes minutes (set BIDS_TASKENC_DEMO_TASKONOMY=1 to include them)")
+        return names + [
+            f"taskonomy:{t}" for t in present
+        ], f"Taskonomy encoders with weights in {directory}: {', '.join(present)}"
+    return names, (
+        f"{len(present)} Taskonomy encoder(s) in {directory} left out: no CUDA GPU, and on CPU each "
+        "takes minutes (set BIDS_TASKENC_DEMO_TASKONOMY=1 to include them)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

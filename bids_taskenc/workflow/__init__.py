@@ -17,10 +17,23 @@ import importlib
 #: Public name -> the module that defines it (imported on first use, so ``cli`` importing one step of the workflow
 #: does not load them all).
 _PUBLIC = {
-    "Dataset": "dataset", "open_dataset": "dataset",
-    "ParticipantOutcome": "participant", "run_participant": "participant",
-    **{name: "settings" for name in ("ComparisonSettings", "FeatureSettings", "FitSettings", "InputSettings",
-                                     "OutputSettings", "ParticipantSettings", "ResourceSettings", "ResponseSettings")},
+    "Dataset": "dataset",
+    "open_dataset": "dataset",
+    "ParticipantOutcome": "participant",
+    "run_participant": "participant",
+    **{
+        name: "settings"
+        for name in (
+            "ComparisonSettings",
+            "FeatureSettings",
+            "FitSettings",
+            "InputSettings",
+            "OutputSettings",
+            "ParticipantSettings",
+            "ResourceSettings",
+            "ResponseSettings",
+        )
+    },
 }
 __all__ = sorted(_PUBLIC)
 

@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ..__about__ import __version__
-from ..encoding.result import EncodingResult
 from ..core.atomic import replace_folder
+from ..encoding.result import EncodingResult
 from ..outputs.atomic import write_json, write_npy
 from ..responses.base import Responses
 from ..responses.images import image_means
@@ -73,9 +73,13 @@ def _image_means(fields: dict) -> np.ndarray:
         counts = np.asarray(fields["n_presentations"])
     except KeyError as exc:
         raise CacheEntryError(f"Responses: field {exc} missing") from exc
-    if (trial_data.ndim != 2 or index.shape != (trial_data.shape[0],) or index.dtype.kind not in "iu"
-            or (index.size and (index.min() < 0 or index.max() >= len(counts)))
-            or not np.array_equal(np.bincount(index, minlength=len(counts)), counts)):
+    if (
+        trial_data.ndim != 2
+        or index.shape != (trial_data.shape[0],)
+        or index.dtype.kind not in "iu"
+        or (index.size and (index.min() < 0 or index.max() >= len(counts)))
+        or not np.array_equal(np.bincount(index, minlength=len(counts)), counts)
+    ):
         raise CacheEntryError("Responses: trial_data, trial_image_index and n_presentations do not agree")
     return image_means(trial_data, index, counts)
 
@@ -95,24 +99,39 @@ VOLUME_CHOICE = "nearest to onset + L*TR"
 def response_key(settings: ParticipantSettings, preprocessed: list, beta_files: list) -> dict:
     """What one participant's responses depend on: the response settings, the identity of every input file."""
     values = settings.responses.to_dict()
-    key = {"responses": {k: v for k, v in values.items() if k not in ("mask", "betas_dir")},
-           "mask": file_identity(settings.responses.mask),
-           "runs": [[file_identity(p.bold), file_identity(p.mask), file_identity(p.confounds),
-                     file_identity(p.raw.events), p.raw.repetition_time, p.start_time] for p in preprocessed],
-           "volume_choice": VOLUME_CHOICE}
+    key = {
+        "responses": {k: v for k, v in values.items() if k not in ("mask", "betas_dir")},
+        "mask": file_identity(settings.responses.mask),
+        "runs": [
+            [
+                file_identity(p.bold),
+                file_identity(p.mask),
+                file_identity(p.confounds),
+                file_identity(p.raw.events),
+                p.raw.repetition_time,
+                p.start_time,
+            ]
+            for p in preprocessed
+        ],
+        "volume_choice": VOLUME_CHOICE,
+    }
     if settings.responses.model == "betas":
         key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
     return key
 
 
-def fit_key(settings: ParticipantSettings, responses_key: dict, X: np.ndarray, device: str,
-            predictions: bool) -> dict:
+def fit_key(settings: ParticipantSettings, responses_key: dict, X: np.ndarray, device: str, predictions: bool) -> dict:
     """What one space's fit depends on: the responses, the features' bytes, the fit settings, the device, and
     what the fit returns besides its maps (the weights when they are written, the test predictions when a contrast
     or an ROI permutation needs them)."""
-    return {"responses": responses_key, "features": hashlib.sha256(X.tobytes()).hexdigest(),
-            "fit": settings.fit.to_dict(), "device": device, "weights": settings.outputs.save_weights,
-            "predictions": predictions}
+    return {
+        "responses": responses_key,
+        "features": hashlib.sha256(X.tobytes()).hexdigest(),
+        "fit": settings.fit.to_dict(),
+        "device": device,
+        "weights": settings.outputs.save_weights,
+        "predictions": predictions,
+    }
 
 
 class CacheEntryError(ValueError):
@@ -131,9 +150,13 @@ class _Encoder:
             self.arrays[name] = a
             return {"__npy__": name}
         if a.dtype.kind in "OUS":
-            return {"__array__": [self.value(x) for x in a.tolist()] if a.ndim == 1 else
-                    [self.value(x) for x in a.ravel().tolist()], "dtype": a.dtype.str if a.dtype.kind != "O"
-                    else "object", "shape": list(a.shape)}
+            return {
+                "__array__": [self.value(x) for x in a.tolist()]
+                if a.ndim == 1
+                else [self.value(x) for x in a.ravel().tolist()],
+                "dtype": a.dtype.str if a.dtype.kind != "O" else "object",
+                "shape": list(a.shape),
+            }
         raise CacheEntryError(f"array of dtype {a.dtype} cannot be cached as data")
 
     def value(self, v):
@@ -167,17 +190,22 @@ class _Encoder:
                 if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
                     data[c] = {"dtype": s.dtype.str, "values": self.array(s.to_numpy())}
                 else:
-                    values = [None if (x is None or (not isinstance(x, str) and pd.isna(x))) else self.value(x)
-                              for x in s.tolist()]
+                    values = [
+                        None if (x is None or (not isinstance(x, str) and pd.isna(x))) else self.value(x)
+                        for x in s.tolist()
+                    ]
                     data[c] = {"dtype": str(s.dtype), "values": values}
             return {"__table__": {"columns": columns, "data": data, "n_rows": len(v)}}
         if isinstance(v, nib.Nifti1Image):
             return {"__nifti__": {"data": self.array(np.asarray(v.dataobj)), "affine": self.array(v.affine)}}
         if dataclasses.is_dataclass(v) and type(v).__name__ in _TYPES and type(v) is _TYPES[type(v).__name__]:
             derived = _DERIVED.get(type(v).__name__, ())
-            return {"__dataclass__": type(v).__name__,
-                    "fields": {f.name: self.value(getattr(v, f.name)) for f in dataclasses.fields(v)
-                               if f.name not in derived}}
+            return {
+                "__dataclass__": type(v).__name__,
+                "fields": {
+                    f.name: self.value(getattr(v, f.name)) for f in dataclasses.fields(v) if f.name not in derived
+                },
+            }
         raise CacheEntryError(f"{type(v).__name__} cannot be cached as data")
 
 
@@ -273,11 +301,13 @@ class WorkCache:
         except ValueError as exc:
             raise CacheEntryError(f"entry.json does not parse ({exc})") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise CacheEntryError(f"entry format {meta.get('format') if isinstance(meta, dict) else None!r}, "
-                                  f"expected {FORMAT}")
+            raise CacheEntryError(
+                f"entry format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT}"
+            )
         if meta.get("kind") != kind or meta.get("key") != key:
-            raise CacheEntryError(f"entry records kind {meta.get('kind')!r} key {meta.get('key')!r}, "
-                                  f"not {kind!r} {key!r}")
+            raise CacheEntryError(
+                f"entry records kind {meta.get('kind')!r} key {meta.get('key')!r}, not {kind!r} {key!r}"
+            )
         try:
             return _Decoder(folder).value(meta["value"])
         except (KeyError, TypeError, ValueError) as exc:  # CacheEntryError is a ValueError
@@ -298,8 +328,10 @@ class WorkCache:
         try:
             for name, array in enc.arrays.items():
                 write_npy(tmp / name, array)
-            write_json(tmp / "entry.json", {"format": FORMAT, "kind": kind, "key": key, "version": __version__,
-                                            "value": described})
+            write_json(
+                tmp / "entry.json",
+                {"format": FORMAT, "kind": kind, "key": key, "version": __version__, "value": described},
+            )
             try:
                 replace_folder(tmp, final)  # replacing a broken entry
             except OSError:

@@ -20,22 +20,40 @@ def plan_contrasts(run: TaskRun) -> tuple[list, ContrastAccumulator | None]:
     test = run.split.test
     contrasts = default_contrasts([(s.name, s.label, s.group) for s in run.ds.spaces]) if cs.contrast_bootstrap else []
     if contrasts and cs.contrast_p == "analytic" and len(test) < 4:
-        log.warning("sub-%s task-%s: %d test images; the contrast t needs at least 4, so no contrast maps",
-                    run.subject, run.task, len(test))
+        log.warning(
+            "sub-%s task-%s: %d test images; the contrast t needs at least 4, so no contrast maps",
+            run.subject,
+            run.task,
+            len(test),
+        )
         contrasts = []
     if not contrasts:
         return [], None
-    accumulator = ContrastAccumulator(run.Y[test], contrasts, n_bootstrap=cs.contrast_bootstrap,
-                                      p_method=cs.contrast_p, seed=fit.seed, device=run.ds.device)
+    accumulator = ContrastAccumulator(
+        run.Y[test],
+        contrasts,
+        n_bootstrap=cs.contrast_bootstrap,
+        p_method=cs.contrast_p,
+        seed=fit.seed,
+        device=run.ds.device,
+    )
     n_voxels = run.responses.n_voxels
     if accumulator.p_floor > 0:
         needed = fdr_tests_needed_at_floor(accumulator.p_floor, n_voxels, fit.fdr_alpha)
         if needed > 1:
-            log.warning("sub-%s task-%s: with %d bootstrap resamples the smallest contrast p is %.3g, so FDR at %.3g "
-                        "over %d voxels declares contrast voxels only when at least %d of them reach it; use "
-                        "--contrast-p analytic (Williams' t, continuous p) or at least %d resamples", run.subject,
-                        run.task, cs.contrast_bootstrap, accumulator.p_floor, fit.fdr_alpha, n_voxels,
-                        int(np.ceil(needed)), int(np.ceil(2 * n_voxels / fit.fdr_alpha - 1)))
+            log.warning(
+                "sub-%s task-%s: with %d bootstrap resamples the smallest contrast p is %.3g, so FDR at %.3g "
+                "over %d voxels declares contrast voxels only when at least %d of them reach it; use "
+                "--contrast-p analytic (Williams' t, continuous p) or at least %d resamples",
+                run.subject,
+                run.task,
+                cs.contrast_bootstrap,
+                accumulator.p_floor,
+                fit.fdr_alpha,
+                n_voxels,
+                int(np.ceil(needed)),
+                int(np.ceil(2 * n_voxels / fit.fdr_alpha - 1)),
+            )
     return contrasts, accumulator
 
 
@@ -47,11 +65,19 @@ def plan_permutations(run: TaskRun) -> np.ndarray | None:
     if fit.n_permutations:
         needed = fdr_tests_needed_at_floor(1.0 / (fit.n_permutations + 1), n_voxels, fit.fdr_alpha)
         if needed > 1:
-            log.warning("sub-%s task-%s: with %d permutations the smallest p is 1/%d, so FDR at %.3g over %d voxels "
-                        "declares voxels only when at least %d of them reach it; use at least %d permutations for "
-                        "single-voxel resolution, or analytic p (--n-permutations 0)", run.subject, run.task,
-                        fit.n_permutations, fit.n_permutations + 1, fit.fdr_alpha, n_voxels,
-                        int(np.ceil(needed)), int(np.ceil(n_voxels / fit.fdr_alpha)))
+            log.warning(
+                "sub-%s task-%s: with %d permutations the smallest p is 1/%d, so FDR at %.3g over %d voxels "
+                "declares voxels only when at least %d of them reach it; use at least %d permutations for "
+                "single-voxel resolution, or analytic p (--n-permutations 0)",
+                run.subject,
+                run.task,
+                fit.n_permutations,
+                fit.n_permutations + 1,
+                fit.fdr_alpha,
+                n_voxels,
+                int(np.ceil(needed)),
+                int(np.ceil(n_voxels / fit.fdr_alpha)),
+            )
     if run.rois and fit.n_permutations:
         return make_permutations(len(run.split.test), fit.n_permutations, fit.seed)
     return None
@@ -63,22 +89,49 @@ def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumula
     alpha, emit = fit.fdr_alpha, run.writer.emit
     for contrast in contrasts:
         res = accumulator.result(contrast.name, alpha)
-        meta = {**run.writer.common, "Contrast": {
-            "Name": contrast.name, "A": list(contrast.a), "B": list(contrast.b),
-            "Statistic": "mean test-set Pearson r of A minus mean test-set Pearson r of B",
-            "PValueMethod": res.method, "Test": P_METHODS[res.method], "NTest": len(run.split.test),
-            **({"DegreesOfFreedom": res.df} if res.df is not None else {}),
-            "NBootstrap": res.n_bootstrap, **({"CILevel": res.ci_level} if res.n_bootstrap else {}),
-            "Seed": fit.seed}, "FDRLevel": alpha}
+        meta = {
+            **run.writer.common,
+            "Contrast": {
+                "Name": contrast.name,
+                "A": list(contrast.a),
+                "B": list(contrast.b),
+                "Statistic": "mean test-set Pearson r of A minus mean test-set Pearson r of B",
+                "PValueMethod": res.method,
+                "Test": P_METHODS[res.method],
+                "NTest": len(run.split.test),
+                **({"DegreesOfFreedom": res.df} if res.df is not None else {}),
+                "NBootstrap": res.n_bootstrap,
+                **({"CILevel": res.ci_level} if res.n_bootstrap else {}),
+                "Seed": fit.seed,
+            },
+            "FDRLevel": alpha,
+        }
         emit(res.difference, meta, desc=contrast.name, stat="rdiff")
-        emit(res.p, {**meta, "Description": f"Two-sided p of rdiff != 0 ({res.method})"}, fill=1.0,
-             desc=contrast.name, stat="p")
+        emit(
+            res.p,
+            {**meta, "Description": f"Two-sided p of rdiff != 0 ({res.method})"},
+            fill=1.0,
+            desc=contrast.name,
+            stat="p",
+        )
         if res.ci_low is not None:
             for stat, values in (("rdifflow", res.ci_low), ("rdiffhigh", res.ci_high)):
                 emit(values, meta, desc=contrast.name, stat=stat)
-        emit(res.q, {**meta, "Description": "Benjamini-Hochberg FDR q of the contrast p, over the mask voxels"},
-             fill=1.0, desc=contrast.name, stat="q")
+        emit(
+            res.q,
+            {**meta, "Description": "Benjamini-Hochberg FDR q of the contrast p, over the mask voxels"},
+            fill=1.0,
+            desc=contrast.name,
+            stat="q",
+        )
         significant = res.q < alpha
-        log.info("sub-%s task-%s contrast %s: %d voxels q<%.3g (A>B %d, B>A %d)", run.subject, run.task,
-                 contrast.name, int(np.sum(significant)), alpha, int(np.sum(significant & (res.difference > 0))),
-                 int(np.sum(significant & (res.difference < 0))))
+        log.info(
+            "sub-%s task-%s contrast %s: %d voxels q<%.3g (A>B %d, B>A %d)",
+            run.subject,
+            run.task,
+            contrast.name,
+            int(np.sum(significant)),
+            alpha,
+            int(np.sum(significant & (res.difference > 0))),
+            int(np.sum(significant & (res.difference < 0))),
+        )

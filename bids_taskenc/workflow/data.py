@@ -32,22 +32,49 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
     progress = settings.outputs.progress
     if rs.model == "betas":
         beta_files = inputs.beta_files
-        responses = cache.get_or_compute("responses", key, lambda: beta_responses(
-            beta_files, user_mask=user_mask(rs, beta_files[0].path if beta_files else None)))
+        responses = cache.get_or_compute(
+            "responses",
+            key,
+            lambda: beta_responses(beta_files, user_mask=user_mask(rs, beta_files[0].path if beta_files else None)),
+        )
         missing = sorted(set(responses.image_ids) - set(inputs.trials["image_id"]))
         if missing:
-            raise InputDataError(f"{rs.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
-                                 f"of sub-{inputs.subject} ({len(missing)} such)")
+            raise InputDataError(
+                f"{rs.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
+                f"of sub-{inputs.subject} ({len(missing)} such)"
+            )
     elif rs.model == "lsa":
-        responses = cache.get_or_compute("responses", key, lambda: lsa_responses(
-            inputs.preprocessed, inputs.trials, hrf_model=rs.hrf_model, high_pass=rs.high_pass,
-            confounds=confounds, user_mask=user_mask(rs, inputs.preprocessed[0].bold), device=ds.device,
-            n_threads=res.nprocs, mem_gb=res.mem_gb, progress=progress))
+        responses = cache.get_or_compute(
+            "responses",
+            key,
+            lambda: lsa_responses(
+                inputs.preprocessed,
+                inputs.trials,
+                hrf_model=rs.hrf_model,
+                high_pass=rs.high_pass,
+                confounds=confounds,
+                user_mask=user_mask(rs, inputs.preprocessed[0].bold),
+                device=ds.device,
+                n_threads=res.nprocs,
+                mem_gb=res.mem_gb,
+                progress=progress,
+            ),
+        )
     else:
-        responses = cache.get_or_compute("responses", key, lambda: tr_average_responses(
-            inputs.preprocessed, inputs.trials, response_trs=list(rs.response_trs), confounds=confounds,
-            user_mask=user_mask(rs, inputs.preprocessed[0].bold), n_threads=res.nprocs, mem_gb=res.mem_gb,
-            progress=progress))
+        responses = cache.get_or_compute(
+            "responses",
+            key,
+            lambda: tr_average_responses(
+                inputs.preprocessed,
+                inputs.trials,
+                response_trs=list(rs.response_trs),
+                confounds=confounds,
+                user_mask=user_mask(rs, inputs.preprocessed[0].bold),
+                n_threads=res.nprocs,
+                mem_gb=res.mem_gb,
+                progress=progress,
+            ),
+        )
     return responses, key
 
 
@@ -56,9 +83,15 @@ def compute_features(ds: Dataset, inputs: TaskInputs, responses, settings: Parti
     and the seconds they took."""
     paths_by_image = dict(zip(inputs.trials["image_id"], inputs.trials["stimulus_path"]))
     t0 = time.perf_counter()
-    features = featurize(ds.spaces, responses.image_ids, [paths_by_image[i] for i in responses.image_ids],
-                         cache_dir=ds.work_dir / "features", device=ds.device, progress=settings.outputs.progress,
-                         num_workers=settings.resources.nprocs or 2)
+    features = featurize(
+        ds.spaces,
+        responses.image_ids,
+        [paths_by_image[i] for i in responses.image_ids],
+        cache_dir=ds.work_dir / "features",
+        device=ds.device,
+        progress=settings.outputs.progress,
+        num_workers=settings.resources.nprocs or 2,
+    )
     return features, time.perf_counter() - t0
 
 
@@ -71,15 +104,24 @@ def check_feature_values(space, X: np.ndarray, image_ids: list[str], train: np.n
         raise InputDataError(
             f"feature space {space.name}: {int((~finite).sum())} feature value(s) are NaN or infinite (first: "
             f"image {image_ids[rows[0]]!r}, column {int(cols[0])}); features are float32, so |x| must stay "
-            f"below {float(np.finfo(np.float32).max):.3g}: rescale the features")
+            f"below {float(np.finfo(np.float32).max):.3g}: rescale the features"
+        )
     Xt = X[train]
     constant = Xt.max(0) == Xt.min(0) if len(Xt) else np.ones(X.shape[1], bool)
     if constant.all():
-        log.warning("feature space %s: every one of its %d columns is constant over the training images; "
-                    "it cannot predict anything (r = 0, p = 1 everywhere)", space.name, X.shape[1])
+        log.warning(
+            "feature space %s: every one of its %d columns is constant over the training images; "
+            "it cannot predict anything (r = 0, p = 1 everywhere)",
+            space.name,
+            X.shape[1],
+        )
     elif constant.mean() > 0.5:
-        log.warning("feature space %s: %d of its %d columns are constant over the training images",
-                    space.name, int(constant.sum()), X.shape[1])
+        log.warning(
+            "feature space %s: %d of its %d columns are constant over the training images",
+            space.name,
+            int(constant.sum()),
+            X.shape[1],
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +146,8 @@ def split_images(inputs: TaskInputs, responses, features: dict, spaces, settings
     if fit.cv_scheme == "session":
         cv_groups = np.asarray(responses.image_sessions, dtype=object)[train_idx].astype(str)
         if len(set(cv_groups)) < 2:
-            raise InputDataError(f"sub-{inputs.subject} task-{inputs.task}: --cv-scheme session needs training "
-                                 f"images from at least 2 sessions (found {sorted(set(cv_groups))})")
+            raise InputDataError(
+                f"sub-{inputs.subject} task-{inputs.task}: --cv-scheme session needs training "
+                f"images from at least 2 sessions (found {sorted(set(cv_groups))})"
+            )
     return Split(train=train_idx, test=test_idx, cv_groups=cv_groups)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..__about__ import __version__
+from ..core.versions import software_versions
 from ..errors import InputMissingError, UsageError
 from .faults import describe_error
-from ..core.versions import software_versions
 from .resources import apply_resources, resolve_device
 from .settings import ParticipantSettings
 
@@ -53,8 +53,10 @@ def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
     if output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"{output_dir}: output_dir exists and is not a folder")
     if output_dir == bids_dir:
-        raise UsageError(f"{output_dir}: output_dir must not be the BIDS dataset itself "
-                         f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})")
+        raise UsageError(
+            f"{output_dir}: output_dir must not be the BIDS dataset itself "
+            f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})"
+        )
     if output_dir in bids_dir.parents:
         raise UsageError(f"{output_dir}: output_dir must not contain the BIDS dataset {bids_dir}")
     if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
@@ -89,8 +91,7 @@ def _derivatives(bids_dir: Path, settings: ParticipantSettings, runs: list) -> t
         return [], inputs.space or "T1w"
     deriv_dirs = list(inputs.derivatives) or [bids_dir / "derivatives" / "fmriprep"]
     if not inputs.derivatives and not deriv_dirs[0].is_dir():
-        raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR "
-                                "(fMRIPrep outputs)")
+        raise InputMissingError(f"{deriv_dirs[0]}: no preprocessed data; give --derivatives DIR (fMRIPrep outputs)")
     layouts = open_derivatives(deriv_dirs)
     return layouts, choose_space(layouts, runs, inputs.space)
 
@@ -108,8 +109,9 @@ def _feature_spaces(bids_dir: Path, settings: ParticipantSettings) -> tuple[list
             if path.is_symlink() or path.is_file():
                 check_present(path, "user feature file")
     try:
-        spaces = resolve_feature_spaces(list(fs.spaces) or None, features_dir=fs.features_dir,
-                                        weights_dir=fs.taskonomy_weights, offline=fs.offline)
+        spaces = resolve_feature_spaces(
+            list(fs.spaces) or None, features_dir=fs.features_dir, weights_dir=fs.taskonomy_weights, offline=fs.offline
+        )
     except FeatureLabelConflict as exc:
         raise UsageError(str(exc)) from exc
     except FeatureError as exc:
@@ -119,8 +121,10 @@ def _feature_spaces(bids_dir: Path, settings: ParticipantSettings) -> tuple[list
     if any(s.needs_images for s in spaces):
         for d in stimuli_dirs:
             if not d.is_dir():
-                raise InputMissingError(f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
-                                        "images come as Scene_Stimuli/Presented_Stimuli)")
+                raise InputMissingError(
+                    f"{d}: stimuli folder does not exist (give --stimuli-dir; BOLD5000's "
+                    "images come as Scene_Stimuli/Presented_Stimuli)"
+                )
     return spaces, stimuli_dirs
 
 
@@ -134,18 +138,27 @@ def _make_folders(work_dir: Path, output_dir: Path) -> None:
         raise UsageError(f"cannot create the work or output folder: {describe_error(exc)}") from exc
 
 
-def _provenance(settings: ParticipantSettings, device: str, command_line: str | None,
-                config: dict | None) -> dict:
+def _provenance(settings: ParticipantSettings, device: str, command_line: str | None, config: dict | None) -> dict:
     """The run's record in every sidecar: versions, how it was called, its settings, device and resources."""
-    return {"SoftwareVersions": software_versions(),
-            "CommandLine": command_line or f"bids_taskenc {__version__}: bids_taskenc.workflow.run_participant",
-            "Config": settings.to_dict() if config is None else config, "Device": device,
-            "Resources": apply_resources(settings.resources)}
+    return {
+        "SoftwareVersions": software_versions(),
+        "CommandLine": command_line or f"bids_taskenc {__version__}: bids_taskenc.workflow.run_participant",
+        "Config": settings.to_dict() if config is None else config,
+        "Device": device,
+        "Resources": apply_resources(settings.resources),
+    }
 
 
-def open_dataset(bids_dir: str | Path, output_dir: str | Path, settings: ParticipantSettings, *,
-                 participants: list[str] | None = None, command_line: str | None = None,
-                 config: dict | None = None, laps=None) -> Dataset:
+def open_dataset(
+    bids_dir: str | Path,
+    output_dir: str | Path,
+    settings: ParticipantSettings,
+    *,
+    participants: list[str] | None = None,
+    command_line: str | None = None,
+    config: dict | None = None,
+    laps=None,
+) -> Dataset:
     """Index the inputs and check the settings for a run of ``participants`` (None: all); create the folders.
 
     ``command_line`` and ``config`` are the run's record in the sidecars (``CommandLine``, ``Config``); without
@@ -159,9 +172,12 @@ def open_dataset(bids_dir: str | Path, output_dir: str | Path, settings: Partici
     bids_dir = Path(bids_dir).resolve()
     layout = open_layout(bids_dir, validate=not inputs.skip_bids_validation)
     output_dir = check_output_dir(bids_dir, Path(output_dir))
-    selection = Selection(participants=list(participants) if participants else None,
-                          sessions=list(inputs.sessions) or None, tasks=list(inputs.tasks) or None,
-                          filters=load_bids_filters(inputs.bids_filter_file))
+    selection = Selection(
+        participants=list(participants) if participants else None,
+        sessions=list(inputs.sessions) or None,
+        tasks=list(inputs.tasks) or None,
+        filters=load_bids_filters(inputs.bids_filter_file),
+    )
     runs = select_runs(layout, selection)
     if laps is not None:
         laps.lap("index")
@@ -172,12 +188,23 @@ def open_dataset(bids_dir: str | Path, output_dir: str | Path, settings: Partici
     work_dir = settings.outputs.work_dir.resolve()
     _make_folders(work_dir, output_dir)
     betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []
-    links = dataset_links(bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas,
-                          existing=read_dataset_links(output_dir))
-    return Dataset(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir, runs=runs,
-                   derivative_layouts=deriv_layouts, space=space, spaces=spaces, stimuli_dirs=stimuli_dirs,
-                   roi_dir=roi_dir, device=device, provenance=_provenance(settings, device, command_line, config),
-                   links=links)
+    links = dataset_links(
+        bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas, existing=read_dataset_links(output_dir)
+    )
+    return Dataset(
+        bids_dir=bids_dir,
+        output_dir=output_dir,
+        work_dir=work_dir,
+        runs=runs,
+        derivative_layouts=deriv_layouts,
+        space=space,
+        spaces=spaces,
+        stimuli_dirs=stimuli_dirs,
+        roi_dir=roi_dir,
+        device=device,
+        provenance=_provenance(settings, device, command_line, config),
+        links=links,
+    )
 
 
 def command_line(argv: list[str]) -> str:

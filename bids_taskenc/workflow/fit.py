@@ -34,7 +34,8 @@ WEIGHT_ARRAYS = {
     "feature_mean, feature_scale": "training statistics: x_std = (x - mean) / scale",
     "intercept": "(n_voxels,) training mean of the responses",
     "alpha": "(n_voxels,) chosen ridge penalty",
-    "voxel_indices": "(n_voxels,) flat C-order indices of the voxels in the brain mask grid"}
+    "voxel_indices": "(n_voxels,) flat C-order indices of the voxels in the brain mask grid",
+}
 
 
 def rss_bytes() -> int:
@@ -64,9 +65,11 @@ def fit_mem_gb(mem_gb: float | None, device: str, inputs: int, outputs: int) -> 
         return mem_gb
     left = mem_gb * 1e9 - rss_bytes() - inputs - outputs
     if left < 0.05 * mem_gb * 1e9:
-        raise UsageError(f"--mem-gb {mem_gb:g}: the process already holds {rss_bytes() / 1e9:.2f} GB and the fit's "
-                         f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
-                         "batches; raise --mem-gb")
+        raise UsageError(
+            f"--mem-gb {mem_gb:g}: the process already holds {rss_bytes() / 1e9:.2f} GB and the fit's "
+            f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
+            "batches; raise --mem-gb"
+        )
     return left / 1e9
 
 
@@ -78,19 +81,44 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
     # input rows already copied), its float64 copies of X and its outputs (test predictions, weights) come off
     extra = (2 * X.nbytes, keep_predictions * 4 * len(test) * Y.shape[1] + save_weights * 4 * X.shape[1] * Y.shape[1])
     key = fit_key(run.settings, run.response_key, X, device, keep_predictions)
-    return run.cache.get_or_compute("encoding", key, lambda: fit_encoding_model(
-        X[train], Y[train], X[test], Y[test], alphas=np.asarray(fit.alphas), n_folds=fit.cv_folds,
-        groups=run.split.cv_groups, cv_score=fit.cv_score, standardize=fit.standardize, return_weights=save_weights,
-        precision=fit.precision, device=device, mem_gb=fit_mem_gb(run.settings.resources.mem_gb, device, *extra),
-        seed=fit.seed, n_permutations=fit.n_permutations, fdr_alpha=fit.fdr_alpha,
-        return_predictions=keep_predictions, progress=run.settings.outputs.progress))
+    return run.cache.get_or_compute(
+        "encoding",
+        key,
+        lambda: fit_encoding_model(
+            X[train],
+            Y[train],
+            X[test],
+            Y[test],
+            alphas=np.asarray(fit.alphas),
+            n_folds=fit.cv_folds,
+            groups=run.split.cv_groups,
+            cv_score=fit.cv_score,
+            standardize=fit.standardize,
+            return_weights=save_weights,
+            precision=fit.precision,
+            device=device,
+            mem_gb=fit_mem_gb(run.settings.resources.mem_gb, device, *extra),
+            seed=fit.seed,
+            n_permutations=fit.n_permutations,
+            fdr_alpha=fit.fdr_alpha,
+            return_predictions=keep_predictions,
+            progress=run.settings.outputs.progress,
+        ),
+    )
 
 
 def space_metadata(run: TaskRun, space, X: np.ndarray, result) -> dict:
-    return {**run.writer.common, "FeatureSpace": space.name, "FeatureLabel": space.label,
-            "FeatureGroup": space.group, "FeatureDescription": space.description,
-            "FeatureDimension": int(X.shape[1]), "FeatureProvenance": space.provenance,
-            "FDRLevel": run.settings.fit.fdr_alpha, **result.metadata()}
+    return {
+        **run.writer.common,
+        "FeatureSpace": space.name,
+        "FeatureLabel": space.label,
+        "FeatureGroup": space.group,
+        "FeatureDescription": space.description,
+        "FeatureDimension": int(X.shape[1]),
+        "FeatureProvenance": space.provenance,
+        "FDRLevel": run.settings.fit.fdr_alpha,
+        **result.metadata(),
+    }
 
 
 def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling | None) -> None:
@@ -103,18 +131,37 @@ def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling |
     norm = noise_normalized_score(result.r, ceiling.nc, ceiling.reliable)
     n_above = int(np.sum(norm > 1))
     if n_above:
-        log.warning("sub-%s task-%s %s: %d voxel(s) score above their noise ceiling (rsquarednorm > 1, "
-                    "max %.2f); kept as they are (noise in r or in the ceiling)", run.subject, run.task,
-                    space.name, n_above, float(np.nanmax(norm)))
-    emit(norm, {**meta, **NORMALIZED_RULE, "NVoxelsCeilingReliable": int(ceiling.reliable.sum()),
-                "NVoxelsAboveCeiling": n_above}, fill=np.nan, desc=space.label, stat="rsquarednorm")
+        log.warning(
+            "sub-%s task-%s %s: %d voxel(s) score above their noise ceiling (rsquarednorm > 1, "
+            "max %.2f); kept as they are (noise in r or in the ceiling)",
+            run.subject,
+            run.task,
+            space.name,
+            n_above,
+            float(np.nanmax(norm)),
+        )
+    emit(
+        norm,
+        {
+            **meta,
+            **NORMALIZED_RULE,
+            "NVoxelsCeilingReliable": int(ceiling.reliable.sum()),
+            "NVoxelsAboveCeiling": n_above,
+        },
+        fill=np.nan,
+        desc=space.label,
+        stat="rsquarednorm",
+    )
 
 
 def add_roi_rows(run: TaskRun, space, result) -> None:
     """The space's rows of the ROI table (with the permutation p of each ROI's mean r when asked for)."""
     test = run.split.test
-    roi_p = ({} if run.roi_permutations is None else
-             roi_permutation_p(run.Y[test], result.predictions, run.rois, run.roi_permutations))
+    roi_p = (
+        {}
+        if run.roi_permutations is None
+        else roi_permutation_p(run.Y[test], result.predictions, run.rois, run.roi_permutations)
+    )
     for row in roi_summary(result.r, result.r2, result.q, run.rois, run.settings.fit.fdr_alpha):
         if run.roi_permutations is not None:
             row["p_mean_r"] = roi_p[row["roi"]]
@@ -125,19 +172,34 @@ def write_weights(run: TaskRun, space, result, meta: dict) -> None:
     """``..._desc-<label>_weights.npz`` and its sidecar: what predicts a new image's responses."""
     weights_path = run.writer.path(desc=space.label, suffix="weights", extension=".npz")
     with atomic_path(weights_path) as tmp:
-        np.savez(tmp, weights=result.weights, feature_mean=result.feature_mean,
-                 feature_scale=result.feature_scale, intercept=result.intercept, alpha=result.alpha,
-                 voxel_indices=np.flatnonzero(np.asarray(run.responses.mask_img.dataobj).ravel() > 0))
-    write_json(sidecar_path(weights_path), {
-        **meta, "Arrays": WEIGHT_ARRAYS,
-        "Prediction": "y = ((x - feature_mean) / feature_scale) @ weights + intercept"})
+        np.savez(
+            tmp,
+            weights=result.weights,
+            feature_mean=result.feature_mean,
+            feature_scale=result.feature_scale,
+            intercept=result.intercept,
+            alpha=result.alpha,
+            voxel_indices=np.flatnonzero(np.asarray(run.responses.mask_img.dataobj).ravel() > 0),
+        )
+    write_json(
+        sidecar_path(weights_path),
+        {
+            **meta,
+            "Arrays": WEIGHT_ARRAYS,
+            "Prediction": "y = ((x - feature_mean) / feature_scale) @ weights + intercept",
+        },
+    )
 
 
 def save_features(run: TaskRun, space, X: np.ndarray) -> None:
     """``features/sub-X/task-Y/<label>/`` in the staging folder, as a user feature space reads it back."""
     folder = run.writer.staging / "features" / f"sub-{run.subject}" / f"task-{run.task}" / space.label
-    save_feature_space(folder, X, run.responses.image_ids, {"group": space.group, "description": space.description,
-                                                            "name": space.name, "provenance": space.provenance})
+    save_feature_space(
+        folder,
+        X,
+        run.responses.image_ids,
+        {"group": space.group, "description": space.description, "name": space.name, "provenance": space.provenance},
+    )
 
 
 def fit_and_write_space(run: TaskRun, space, ceiling: Ceiling | None, accumulator) -> dict:
@@ -157,8 +219,17 @@ def fit_and_write_space(run: TaskRun, space, ceiling: Ceiling | None, accumulato
     if run.settings.outputs.save_weights:
         write_weights(run, space, result, meta)
     n_sig = int(np.sum(below_fdr_level(result.q, fdr_alpha)))
-    log.info("sub-%s task-%s %s: %d/%d voxels q<%.3g, max r %.3f (%.2f s)", run.subject, run.task, space.name,
-             n_sig, run.responses.n_voxels, fdr_alpha, np.nanmax(result.r), seconds)
+    log.info(
+        "sub-%s task-%s %s: %d/%d voxels q<%.3g, max r %.3f (%.2f s)",
+        run.subject,
+        run.task,
+        space.name,
+        n_sig,
+        run.responses.n_voxels,
+        fdr_alpha,
+        np.nanmax(result.r),
+        seconds,
+    )
     if run.settings.outputs.save_features:
         save_features(run, space, X)
     return {"n_significant": n_sig, "max_r": float(np.nanmax(result.r)), "seconds": round(seconds, 3)}

@@ -127,12 +127,26 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
     """
     output_dir = Path(output_dir)
     roi_dir = resolve_roi_dir(settings.roi_dir, Path(bids_dir))
-    inputs = read_group_inputs(output_dir, task=settings.task, participants=settings.participants,
-                               space=settings.space, fdr_alpha=settings.fdr_alpha, thresholded=settings.thresholded)
+    inputs = read_group_inputs(
+        output_dir,
+        task=settings.task,
+        participants=settings.participants,
+        space=settings.space,
+        fdr_alpha=settings.fdr_alpha,
+        thresholded=settings.thresholded,
+    )
     reference = resolve_reference(settings.reference_affinities, settings.offline, settings.reference_cache_dir)
     result = compute_group(
-        inputs, reference=reference, roi_masks=group_roi_masks(roi_dir, inputs), n_bootstrap=settings.n_bootstrap,
-        tree_bootstrap=settings.tree_bootstrap, bootstrap_block_mm=settings.bootstrap_block_mm,
-        n_permutations=settings.n_permutations, top_k=settings.top_k, seed=settings.seed, progress=settings.progress)
+        inputs,
+        reference=reference,
+        roi_masks=group_roi_masks(roi_dir, inputs),
+        n_bootstrap=settings.n_bootstrap,
+        tree_bootstrap=settings.tree_bootstrap,
+        bootstrap_block_mm=settings.bootstrap_block_mm,
+        n_permutations=settings.n_permutations,
+        top_k=settings.top_k,
+        seed=settings.seed,
+        progress=settings.progress,
+    )
     files = write_group_results(result, output_dir, command_line=settings.command_line)
     return GroupOutcome(result, files)

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.masks import mask_array
 from ..bids.betas import find_beta_files
 from ..bids.files import check_nifti, check_present
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks
 from ..bids.surfaces import find_surfaces
 from ..bids.trials import attach_stimulus_paths, build_trials
+from ..core.masks import mask_array
 from ..errors import InputDataError
 from ..features.base import FeatureError
 from .dataset import Dataset
@@ -63,12 +63,16 @@ def check_feature_spaces(spaces, image_ids: list[str]) -> None:
     """Reject labels that would collide with our own outputs; look every image up before any heavy work."""
     for space in spaces:
         if space.label.lower() in NA_STRINGS:
-            raise FeatureError(f"feature space {space.name}: its label {space.label!r} reads as a missing value in "
-                               "TSV files (pandas and R); rename its folder")
+            raise FeatureError(
+                f"feature space {space.name}: its label {space.label!r} reads as a missing value in "
+                "TSV files (pandas and R); rename its folder"
+            )
         if space.label in RESERVED_LABELS or "VS" in space.label:
-            raise FeatureError(f"feature space {space.name}: its label {space.label!r} is reserved for the run's "
-                               f"own outputs ({', '.join(sorted(RESERVED_LABELS))}, or containing 'VS' as the "
-                               "contrasts do); rename its folder")
+            raise FeatureError(
+                f"feature space {space.name}: its label {space.label!r} is reserved for the run's "
+                f"own outputs ({', '.join(sorted(RESERVED_LABELS))}, or containing 'VS' as the "
+                "contrasts do); rename its folder"
+            )
     for space in spaces:
         if not space.needs_images:
             space.lookup(image_ids)
@@ -86,8 +90,14 @@ def user_mask(responses: ResponseSettings, target):
         return responses.mask
     log.info("%s: --mask resampled (nearest neighbour) onto the grid of %s", responses.mask, target)
     data = mask_array(mask).astype(np.uint8)
-    out = resample_img(nib.Nifti1Image(data, mask.affine), target_affine=ref.affine, target_shape=ref.shape[:3],
-                       interpolation="nearest", force_resample=True, copy_header=True)
+    out = resample_img(
+        nib.Nifti1Image(data, mask.affine),
+        target_affine=ref.affine,
+        target_shape=ref.shape[:3],
+        interpolation="nearest",
+        force_resample=True,
+        copy_header=True,
+    )
     return nib.Nifti1Image(mask_array(out).astype(np.uint8), ref.affine)
 
 
@@ -102,8 +112,9 @@ def _trials(ds: Dataset, runs: list) -> pd.DataFrame:
     return trials
 
 
-def _check_files(subject: str, ds: Dataset, settings: ParticipantSettings, trials: pd.DataFrame,
-                 preprocessed: list, surfaces) -> None:
+def _check_files(
+    subject: str, ds: Dataset, settings: ParticipantSettings, trials: pd.DataFrame, preprocessed: list, surfaces
+) -> None:
     """Every input file of a participant is present and readable, before anything is computed.
 
     git-annex content never fetched (with the ``datalad get`` that fetches it),
@@ -148,10 +159,21 @@ def gather_inputs(ds: Dataset, subject: str, task: str, runs: list, settings: Pa
     except FeatureError as exc:
         raise InputDataError(str(exc)) from exc
     partitionings = resolve_partitionings(settings.comparisons.partitionings, ds.spaces)
-    preprocessed = ([] if settings.responses.model == "betas" else
-                    [find_preprocessed(ds.derivative_layouts, r, ds.space) for r in runs])
+    preprocessed = (
+        []
+        if settings.responses.model == "betas"
+        else [find_preprocessed(ds.derivative_layouts, r, ds.space) for r in runs]
+    )
     surfaces, surface_note = find_surfaces(ds.space, [Path(lay.root) for lay in ds.derivative_layouts], subject)
     _check_files(subject, ds, settings, trials, preprocessed, surfaces)
-    return TaskInputs(subject=subject, task=task, runs=runs, trials=trials, preprocessed=preprocessed,
-                      beta_files=_beta_files(subject, runs, settings), partitionings=partitionings,
-                      surfaces=surfaces, surface_note=surface_note)
+    return TaskInputs(
+        subject=subject,
+        task=task,
+        runs=runs,
+        trials=trials,
+        preprocessed=preprocessed,
+        beta_files=_beta_files(subject, runs, settings),
+        partitionings=partitionings,
+        surfaces=surfaces,
+        surface_note=surface_note,
+    )

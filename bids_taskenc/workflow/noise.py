@@ -28,16 +28,21 @@ NORMALIZED_RULE = {
     "Units": "fraction of the noise ceiling (1 = at the ceiling; x100 for Algonauts' percent)",
     "Formula": "max(r, 0)^2 / NC (Algonauts 2023 / NSD), r the test-set Pearson r, NC the stat-noiseceiling map",
     "CeilingReliability": "NaN where the noise ceiling is not reliably above 0: one-way ANOVA F test over the "
-                          "repeated images (trial responses z-scored within session) that their mean responses "
-                          "differ (signal variance > 0), BH-FDR over the voxels, kept where q < FDRLevel",
-    "AboveCeiling": "values above 1 are kept as they are; NVoxelsAboveCeiling counts them"}
+    "repeated images (trial responses z-scored within session) that their mean responses "
+    "differ (signal variance > 0), BH-FDR over the voxels, kept where q < FDRLevel",
+    "AboveCeiling": "values above 1 are kept as they are; NVoxelsAboveCeiling counts them",
+}
 
 #: How the noise ceiling is computed (its sidecar).
-CEILING_METHOD = ("NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / (ncsnr^2 + mean over "
-                  "test images of 1/n_i), n_i the presentations averaged into test image i (NAveragedTrials is the "
-                  "harmonic mean of n_i)")
-SPLIT_HALF_METHOD = ("presentations of each repeated image split at random into two halves; Pearson r across images "
-                     "of the two half-averages (not Spearman-Brown corrected)")
+CEILING_METHOD = (
+    "NSD: ncsnr = sqrt(max(0, 1 - noise_var)) / sqrt(noise_var); NC = ncsnr^2 / (ncsnr^2 + mean over "
+    "test images of 1/n_i), n_i the presentations averaged into test image i (NAveragedTrials is the "
+    "harmonic mean of n_i)"
+)
+SPLIT_HALF_METHOD = (
+    "presentations of each repeated image split at random into two halves; Pearson r across images "
+    "of the two half-averages (not Spearman-Brown corrected)"
+)
 
 
 def in_voxel_blocks(fn, trial_data: np.ndarray, *args, **kwargs):
@@ -53,7 +58,7 @@ def in_voxel_blocks(fn, trial_data: np.ndarray, *args, **kwargs):
     step = max(1, NOISE_CEILING_BLOCK_BYTES // (32 * max(1, n_trials)))
     if step >= n_voxels:
         return fn(trial_data, *args, **kwargs)
-    parts = [fn(trial_data[:, a:a + step], *args, **kwargs) for a in range(0, n_voxels, step)]
+    parts = [fn(trial_data[:, a : a + step], *args, **kwargs) for a in range(0, n_voxels, step)]
     if isinstance(parts[0], tuple):  # per-voxel arrays, or a count shared by every block
         return tuple(np.concatenate(col) if isinstance(col[0], np.ndarray) else col[0] for col in zip(*parts))
     return np.concatenate(parts)
@@ -75,26 +80,46 @@ def noise_ceiling_maps(writer: TaskWriter, responses, split: Split, *, fdr_alpha
     if n_repeated >= 2:
         test_counts = responses.n_presentations[split.test]
         trial_sessions = responses.trials["session"].to_numpy(object)
-        ncsnr, nc = in_voxel_blocks(noise_ceiling, responses.trial_data, responses.trial_image_index,
-                                    n_average=test_counts, sessions=trial_sessions)
-        reliable = fdr_bh(in_voxel_blocks(ceiling_pvalue, responses.trial_data, responses.trial_image_index,
-                                          sessions=trial_sessions), fdr_alpha)
+        ncsnr, nc = in_voxel_blocks(
+            noise_ceiling,
+            responses.trial_data,
+            responses.trial_image_index,
+            n_average=test_counts,
+            sessions=trial_sessions,
+        )
+        reliable = fdr_bh(
+            in_voxel_blocks(ceiling_pvalue, responses.trial_data, responses.trial_image_index, sessions=trial_sessions),
+            fdr_alpha,
+        )
         reliable = below_fdr_level(reliable, fdr_alpha)
-        nc_meta = {**writer.common, "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),
-                   "NImagesWithRepeats": n_repeated,
-                   "ZScoring": "trial responses z-scored per voxel within each session (NSD)",
-                   "Method": CEILING_METHOD}
+        nc_meta = {
+            **writer.common,
+            "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),
+            "NImagesWithRepeats": n_repeated,
+            "ZScoring": "trial responses z-scored per voxel within each session (NSD)",
+            "Method": CEILING_METHOD,
+        }
         writer.emit(nc, nc_meta, desc="noise", stat="noiseceiling")
         writer.emit(ncsnr, nc_meta, desc="noise", stat="ncsnr")
         ceiling = Ceiling(nc=nc, reliable=reliable)
     else:
-        log.warning("sub-%s task-%s: %d image(s) shown more than once; the noise ceiling needs at least 2, so "
-                    "no noise-ceiling or normalised R² maps", subject, task, n_repeated)
+        log.warning(
+            "sub-%s task-%s: %d image(s) shown more than once; the noise ceiling needs at least 2, so "
+            "no noise-ceiling or normalised R² maps",
+            subject,
+            task,
+            n_repeated,
+        )
     if n_repeated >= 3:
-        reliability, n_rel = in_voxel_blocks(split_half_reliability, responses.trial_data,
-                                             responses.trial_image_index, seed=seed)
-        writer.emit(reliability, {**writer.common, "NImages": n_rel, "Seed": seed, "Method": SPLIT_HALF_METHOD},
-                    desc="noise", stat="splithalf")
+        reliability, n_rel = in_voxel_blocks(
+            split_half_reliability, responses.trial_data, responses.trial_image_index, seed=seed
+        )
+        writer.emit(
+            reliability,
+            {**writer.common, "NImages": n_rel, "Seed": seed, "Method": SPLIT_HALF_METHOD},
+            desc="noise",
+            stat="splithalf",
+        )
     elif n_repeated == 2:
         log.warning("sub-%s task-%s: only 2 repeated images; no split-half reliability map (needs 3)", subject, task)
     return ceiling

@@ -52,9 +52,14 @@ class ParticipantOutcome:
         return {name: s["n_significant"] for name, s in summary["feature_spaces"].items()}
 
 
-def run_participant(bids_dir: str | Path, output_dir: str | Path, participant: str,
-                    settings: ParticipantSettings | None = None, *, dataset: Dataset | None = None
-                    ) -> ParticipantOutcome:
+def run_participant(
+    bids_dir: str | Path,
+    output_dir: str | Path,
+    participant: str,
+    settings: ParticipantSettings | None = None,
+    *,
+    dataset: Dataset | None = None,
+) -> ParticipantOutcome:
     """Fit and write everything for one participant, every task; the outputs go to ``output_dir/sub-<label>``.
 
     ``settings`` default to the command line's defaults. ``dataset`` (from :func:`open_dataset`) is the indexed
@@ -78,8 +83,9 @@ def run_participant(bids_dir: str | Path, output_dir: str | Path, participant: s
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     outcome.seconds = round(time.perf_counter() - t0, 2)
-    write_dataset_description(dataset.output_dir, source_dir=dataset.bids_dir, container=container_info(),
-                              links=dataset.links)
+    write_dataset_description(
+        dataset.output_dir, source_dir=dataset.bids_dir, container=container_info(), links=dataset.links
+    )
     return outcome
 
 
@@ -125,22 +131,38 @@ def _prepare(ds: Dataset, settings: ParticipantSettings, inputs: TaskInputs, sta
     laps.lap("features")
     split = split_images(inputs, responses, features, ds.spaces, settings)
     writer = TaskWriter.start(staging, ds, inputs, responses, split, settings)
-    run = TaskRun(ds=ds, settings=settings, inputs=inputs, responses=responses, features=features, split=split,
-                  writer=writer, cache=cache, response_key=response_key, laps=laps)
+    run = TaskRun(
+        ds=ds,
+        settings=settings,
+        inputs=inputs,
+        responses=responses,
+        features=features,
+        split=split,
+        writer=writer,
+        cache=cache,
+        response_key=response_key,
+        laps=laps,
+    )
     return run, feature_seconds
 
 
-def run_task(ds: Dataset, settings: ParticipantSettings, subject: str, task: str, runs: list,
-             staging: Path) -> dict:
+def run_task(ds: Dataset, settings: ParticipantSettings, subject: str, task: str, runs: list, staging: Path) -> dict:
     """One task of one participant, written into ``staging``; its summary."""
     laps = Laps(f"sub-{subject} task-{task}")
     inputs = gather_inputs(ds, subject, task, runs, settings)
     laps.lap("events and input checks")
-    log.info("sub-%s task-%s: %d runs, %d trials, %d images", subject, task, len(runs), len(inputs.trials),
-             len(inputs.image_ids))
+    log.info(
+        "sub-%s task-%s: %d runs, %d trials, %d images",
+        subject,
+        task,
+        len(runs),
+        len(inputs.trials),
+        len(inputs.image_ids),
+    )
     run, feature_seconds = _prepare(ds, settings, inputs, staging, laps)
-    ceiling = noise_ceiling_maps(run.writer, run.responses, run.split, fdr_alpha=settings.fit.fdr_alpha,
-                                 seed=settings.fit.seed)
+    ceiling = noise_ceiling_maps(
+        run.writer, run.responses, run.split, fdr_alpha=settings.fit.fdr_alpha, seed=settings.fit.seed
+    )
     run.rois = _load_rois(ds, subject, run.responses)
     run.responses.trial_data = None  # nothing below reads the single trials: release them (n_trials x n_voxels)
     contrasts, accumulator = plan_contrasts(run)
@@ -153,9 +175,17 @@ def run_task(ds: Dataset, settings: ParticipantSettings, subject: str, task: str
     write_contrasts(run, contrasts, accumulator)
     partitions = run_partitionings(run) if inputs.partitionings else {}
     laps.lap("variance partitioning and maps" if inputs.partitionings else "maps and tables")
-    run.writer.finish(run.roi_rows, fdr_alpha=settings.fit.fdr_alpha, roi_dir=ds.roi_dir,
-                      n_permutations=settings.fit.n_permutations if run.roi_permutations is not None else None)
+    run.writer.finish(
+        run.roi_rows,
+        fdr_alpha=settings.fit.fdr_alpha,
+        roi_dir=ds.roi_dir,
+        n_permutations=settings.fit.n_permutations if run.roi_permutations is not None else None,
+    )
     laps.lap("surfaces and ROI table")
-    return {"n_images": len(run.responses.image_ids), "n_voxels": run.responses.n_voxels,
-            "feature_seconds": round(feature_seconds, 2), "feature_spaces": spaces,
-            **({"variance_partitioning": partitions} if inputs.partitionings else {})}
+    return {
+        "n_images": len(run.responses.image_ids),
+        "n_voxels": run.responses.n_voxels,
+        "feature_seconds": round(feature_seconds, 2),
+        "feature_spaces": spaces,
+        **({"variance_partitioning": partitions} if inputs.partitionings else {}),
+    }

@@ -70,15 +70,19 @@ def _resolve_set(token: str, spaces) -> FeatureSet:
             wanted = part.split(":", 1)[1]
             group = groups.get(wanted.lower())
             if group is None:
-                raise UsageError(f"--variance-partitioning: no feature space of this run is in group {wanted!r} "
-                                 f"(groups here: {', '.join(sorted(set(groups.values()))) or 'none'})")
+                raise UsageError(
+                    f"--variance-partitioning: no feature space of this run is in group {wanted!r} "
+                    f"(groups here: {', '.join(sorted(set(groups.values()))) or 'none'})"
+                )
             names = [s.name for s in spaces if s.group == group]
             labels.append(bids_label(group))
         else:
             space = by_name.get(part) or by_label.get(part) or by_label.get(bids_label(part))
             if space is None:
-                raise UsageError(f"--variance-partitioning: {part!r} is not a feature space of this run "
-                                 f"(spaces: {', '.join(s.name for s in spaces)})")
+                raise UsageError(
+                    f"--variance-partitioning: {part!r} is not a feature space of this run "
+                    f"(spaces: {', '.join(s.name for s in spaces)})"
+                )
             names = [space.name]
             labels.append(space.label)
         chosen += [n for n in names if n not in chosen]
@@ -105,8 +109,10 @@ def resolve_partitionings(specs, spaces) -> list[Partitioning]:
         for s in sets:
             for name in s.spaces:
                 if name in seen:
-                    raise UsageError(f"--variance-partitioning {' '.join(tokens)}: {name} is in sets "
-                                     f"{seen[name]!r} and {s.token!r}; sets must not overlap")
+                    raise UsageError(
+                        f"--variance-partitioning {' '.join(tokens)}: {name} is in sets "
+                        f"{seen[name]!r} and {s.token!r}; sets must not overlap"
+                    )
                 seen[name] = s.token
         name = "vp" + "VS".join(s.label for s in sets)
         if any(p.name == name for p in out):
@@ -118,43 +124,99 @@ def resolve_partitionings(specs, spaces) -> list[Partitioning]:
 def _fit_plan(run: TaskRun, plan: Partitioning):
     """The banded ridge models of one partitioning: its sets' feature matrices and the result."""
     fit, features, train, test = run.settings.fit, run.features, run.split.train, run.split.test
-    xs = [np.concatenate([features[n] for n in s.spaces], axis=1) if len(s.spaces) > 1 else features[s.spaces[0]]
-          for s in plan.sets]
+    xs = [
+        np.concatenate([features[n] for n in s.spaces], axis=1) if len(s.spaces) > 1 else features[s.spaces[0]]
+        for s in plan.sets
+    ]
     res = variance_partitioning(
-        [x[train] for x in xs], run.Y[train], [x[test] for x in xs], run.Y[test],
-        set_names=[s.label for s in plan.sets], fdr_alpha=fit.fdr_alpha, alphas=np.asarray(fit.alphas),
-        n_folds=fit.cv_folds, groups=run.split.cv_groups, cv_score=PARTITIONING_CV_SCORE,
-        standardize=fit.standardize, precision=fit.precision, device=run.ds.device,
-        mem_gb=run.settings.resources.mem_gb, seed=fit.seed,
+        [x[train] for x in xs],
+        run.Y[train],
+        [x[test] for x in xs],
+        run.Y[test],
+        set_names=[s.label for s in plan.sets],
+        fdr_alpha=fit.fdr_alpha,
+        alphas=np.asarray(fit.alphas),
+        n_folds=fit.cv_folds,
+        groups=run.split.cv_groups,
+        cv_score=PARTITIONING_CV_SCORE,
+        standardize=fit.standardize,
+        precision=fit.precision,
+        device=run.ds.device,
+        mem_gb=run.settings.resources.mem_gb,
+        seed=fit.seed,
     )
     return xs, res
 
 
 def _write_plan_maps(run: TaskRun, plan: Partitioning, xs: list, res) -> None:
     emit = run.writer.emit
-    sets_meta = [{"Label": s.label, "Given": s.token, "FeatureSpaces": list(s.spaces),
-                  "NFeatures": int(x.shape[1])} for s, x in zip(plan.sets, xs)]
-    meta = {**run.writer.common, "VariancePartitioning": {**res.metadata(), "Name": plan.name, "Sets": sets_meta},
-            "FDRLevel": run.settings.fit.fdr_alpha}
+    sets_meta = [
+        {"Label": s.label, "Given": s.token, "FeatureSpaces": list(s.spaces), "NFeatures": int(x.shape[1])}
+        for s, x in zip(plan.sets, xs)
+    ]
+    meta = {
+        **run.writer.common,
+        "VariancePartitioning": {**res.metadata(), "Name": plan.name, "Sets": sets_meta},
+        "FDRLevel": run.settings.fit.fdr_alpha,
+    }
     d = plan.name
-    emit(res.joint.r, {**meta, "Description": "test-set Pearson r of the joint banded ridge model"},
-         desc=d, stat="jointr")
-    emit(res.joint.r2, {**meta, "Description": "test-set R-squared of the joint banded ridge model"},
-         desc=d, stat="jointrsquared")
-    emit(res.shared_r2, {**meta, "Description": "shared R-squared: joint R-squared minus the sum of every "
-                                                "set's unique R-squared"}, desc=d, stat="sharedrsquared")
+    emit(
+        res.joint.r,
+        {**meta, "Description": "test-set Pearson r of the joint banded ridge model"},
+        desc=d,
+        stat="jointr",
+    )
+    emit(
+        res.joint.r2,
+        {**meta, "Description": "test-set R-squared of the joint banded ridge model"},
+        desc=d,
+        stat="jointrsquared",
+    )
+    emit(
+        res.shared_r2,
+        {**meta, "Description": "shared R-squared: joint R-squared minus the sum of every set's unique R-squared"},
+        desc=d,
+        stat="sharedrsquared",
+    )
     for b, s in enumerate(plan.sets):
-        emit(res.unique_r2[b], {**meta, "Description": f"unique R-squared of set {s.label}: joint R-squared "
-                                                       "minus that of the model without the set"},
-             desc=d, stat=f"uniquersquared{s.label}")
-        emit(res.unique_p[b], {**meta, "Description": f"one-sided p that the joint model predicts better than "
-                                                      f"the model without {s.label} (Williams' test)"},
-             fill=1.0, desc=d, stat=f"uniquep{s.label}")
-        emit(res.unique_q[b], {**meta, "Description": f"Benjamini-Hochberg q of uniquep{s.label} over the mask "
-                                                      "voxels"}, fill=1.0, desc=d, stat=f"uniqueq{s.label}")
-        emit(res.split_r2[b], {**meta, "Description": f"product-measure share of set {s.label} in the joint "
-                                                      "R-squared (himalaya's r2_score_split)"},
-             desc=d, stat=f"splitrsquared{s.label}")
+        emit(
+            res.unique_r2[b],
+            {
+                **meta,
+                "Description": f"unique R-squared of set {s.label}: joint R-squared "
+                "minus that of the model without the set",
+            },
+            desc=d,
+            stat=f"uniquersquared{s.label}",
+        )
+        emit(
+            res.unique_p[b],
+            {
+                **meta,
+                "Description": f"one-sided p that the joint model predicts better than "
+                f"the model without {s.label} (Williams' test)",
+            },
+            fill=1.0,
+            desc=d,
+            stat=f"uniquep{s.label}",
+        )
+        emit(
+            res.unique_q[b],
+            {**meta, "Description": f"Benjamini-Hochberg q of uniquep{s.label} over the mask voxels"},
+            fill=1.0,
+            desc=d,
+            stat=f"uniqueq{s.label}",
+        )
+        emit(
+            res.split_r2[b],
+            {
+                **meta,
+                "Description": f"product-measure share of set {s.label} in the joint "
+                "R-squared (himalaya's r2_score_split)",
+            },
+            desc=d,
+            stat=f"splitrsquared{s.label}",
+        )
 
 
 def _plan_roi_rows(run: TaskRun, plan: Partitioning, res) -> list[dict]:
@@ -166,30 +228,43 @@ def _plan_roi_rows(run: TaskRun, plan: Partitioning, res) -> list[dict]:
         def mean(v, inside=inside, n=n):
             return float(np.nanmean(v[inside])) if n else np.nan
 
-        rows.append({**base, "component": "joint", "mean_rsquared": mean(res.joint.r2),
-                     "fraction_significant": np.nan})
-        rows.append({**base, "component": "shared", "mean_rsquared": mean(res.shared_r2),
-                     "fraction_significant": np.nan})
+        rows.append({**base, "component": "joint", "mean_rsquared": mean(res.joint.r2), "fraction_significant": np.nan})
+        rows.append(
+            {**base, "component": "shared", "mean_rsquared": mean(res.shared_r2), "fraction_significant": np.nan}
+        )
         for b, s in enumerate(plan.sets):
-            rows.append({**base, "component": f"unique{s.label}", "mean_rsquared": mean(res.unique_r2[b]),
-                         "fraction_significant": mean(below_fdr_level(res.unique_q[b], run.settings.fit.fdr_alpha))})
+            rows.append(
+                {
+                    **base,
+                    "component": f"unique{s.label}",
+                    "mean_rsquared": mean(res.unique_r2[b]),
+                    "fraction_significant": mean(below_fdr_level(res.unique_q[b], run.settings.fit.fdr_alpha)),
+                }
+            )
     return rows
 
 
 def _write_roi_table(run: TaskRun, roi_rows: list[dict]) -> None:
     ents = run.writer.ents
-    path = derivative_path(run.writer.staging, sub=ents["sub"], task=ents["task"], desc=ROI_TABLE_DESC,
-                           suffix="scores", extension=".tsv")
+    path = derivative_path(
+        run.writer.staging, sub=ents["sub"], task=ents["task"], desc=ROI_TABLE_DESC, suffix="scores", extension=".tsv"
+    )
     write_tsv(path, pd.DataFrame(roi_rows))
-    write_json(sidecar_path(path), {
-        **run.writer.common, "FDRLevel": run.settings.fit.fdr_alpha,
-        "Columns": {"partitioning": "desc- of the partitioning's maps",
-                    "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
-                    "n_voxels": "analysed voxels inside the ROI",
-                    "component": "joint, shared, or unique<set label>",
-                    "mean_rsquared": "mean over the ROI's voxels of the component's test-set R-squared",
-                    "fraction_significant": "unique rows: fraction of ROI voxels whose unique q is below "
-                                            "FDRLevel"}})
+    write_json(
+        sidecar_path(path),
+        {
+            **run.writer.common,
+            "FDRLevel": run.settings.fit.fdr_alpha,
+            "Columns": {
+                "partitioning": "desc- of the partitioning's maps",
+                "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
+                "n_voxels": "analysed voxels inside the ROI",
+                "component": "joint, shared, or unique<set label>",
+                "mean_rsquared": "mean over the ROI's voxels of the component's test-set R-squared",
+                "fraction_significant": "unique rows: fraction of ROI voxels whose unique q is below FDRLevel",
+            },
+        },
+    )
 
 
 def run_partitionings(run: TaskRun) -> dict:
@@ -204,8 +279,14 @@ def run_partitionings(run: TaskRun) -> dict:
         roi_rows += _plan_roi_rows(run, plan, res)
         n_sig = {s.label: int(np.sum(res.unique_q[b] < alpha)) for b, s in enumerate(plan.sets)}
         summary[plan.name] = {"n_unique_significant": n_sig, "seconds": round(res.joint.timings.get("total", 0.0), 2)}
-        log.info("sub-%s task-%s partitioning %s: voxels with unique variance (q<%.3g): %s", run.subject, run.task,
-                 plan.name, alpha, ", ".join(f"{k} {v}" for k, v in n_sig.items()))
+        log.info(
+            "sub-%s task-%s partitioning %s: voxels with unique variance (q<%.3g): %s",
+            run.subject,
+            run.task,
+            plan.name,
+            alpha,
+            ", ".join(f"{k} {v}" for k, v in n_sig.items()),
+        )
     if roi_rows:
         _write_roi_table(run, roi_rows)
     return summary

@@ -37,8 +37,12 @@ def apply_resources(resources: ResourceSettings) -> dict:
         from threadpoolctl import threadpool_limits
 
         _blas_limits = threadpool_limits(limits=n)
-    return {"NProcs": resources.nprocs or available_cpus(), "OMPNThreads": resources.omp_nthreads,
-            "TorchThreads": torch.get_num_threads(), "MemMB": resources.mem_mb}
+    return {
+        "NProcs": resources.nprocs or available_cpus(),
+        "OMPNThreads": resources.omp_nthreads,
+        "TorchThreads": torch.get_num_threads(),
+        "MemMB": resources.mem_mb,
+    }
 
 
 def resolve_device(requested: str) -> str:

@@ -27,14 +27,18 @@ from .settings import ParticipantSettings
 log = logging.getLogger(__name__)
 
 #: Columns of the ROI table (its sidecar); ``p_mean_r`` only with ROI permutations.
-ROI_COLUMNS = {"feature_space": "feature space label (desc- of the maps)",
-               "feature_group": "2D, 3D, semantic or other",
-               "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
-               "n_voxels": "analysed voxels inside the ROI",
-               "mean_r": "mean test-set Pearson r", "mean_rsquared": "mean test-set R-squared",
-               "fraction_significant": "fraction of ROI voxels with q below FDRLevel"}
-ROI_P_COLUMN = {"p_mean_r": "permutation p of the ROI's mean r (test images permuted, the same permutation for "
-                            "every voxel)"}
+ROI_COLUMNS = {
+    "feature_space": "feature space label (desc- of the maps)",
+    "feature_group": "2D, 3D, semantic or other",
+    "roi": "ROI; 'LH-'/'RH-' prefix for one hemisphere, none for both pooled",
+    "n_voxels": "analysed voxels inside the ROI",
+    "mean_r": "mean test-set Pearson r",
+    "mean_rsquared": "mean test-set R-squared",
+    "fraction_significant": "fraction of ROI voxels with q below FDRLevel",
+}
+ROI_P_COLUMN = {
+    "p_mean_r": "permutation p of the ROI's mean r (test images permuted, the same permutation for every voxel)"
+}
 
 
 def common_metadata(ds: Dataset, inputs: TaskInputs, responses, split: Split, settings: ParticipantSettings) -> dict:
@@ -42,13 +46,21 @@ def common_metadata(ds: Dataset, inputs: TaskInputs, responses, split: Split, se
     subject, task = inputs.subject, inputs.task
     n = len(responses.image_ids)
     common = {
-        "Participant": subject, "Task": task, "Space": ds.space,
+        "Participant": subject,
+        "Task": task,
+        "Space": ds.space,
         "Sources": [bids_uri(p, ds.links) for p in inputs.sources],
         "Responses": responses.provenance,
-        "Split": {"NImages": n, "NTrain": int(len(split.train)), "NTest": int(len(split.test)),
-                  "TestFraction": settings.fit.test_fraction, "Seed": settings.fit.seed,
-                  "SplitFile": derivative_path("", desc="split", suffix="stimuli", extension=".tsv",
-                                               sub=subject, task=task).name},
+        "Split": {
+            "NImages": n,
+            "NTrain": int(len(split.train)),
+            "NTest": int(len(split.test)),
+            "TestFraction": settings.fit.test_fraction,
+            "Seed": settings.fit.seed,
+            "SplitFile": derivative_path(
+                "", desc="split", suffix="stimuli", extension=".tsv", sub=subject, task=task
+            ).name,
+        },
         **ds.provenance,
     }
     reference = _reference(ds, inputs)
@@ -65,9 +77,14 @@ def _reference(ds: Dataset, inputs: TaskInputs) -> str | None:
 def split_table(responses, split: Split) -> pd.DataFrame:
     labels = np.full(len(responses.image_ids), "train", dtype=object)
     labels[split.test] = "test"
-    return pd.DataFrame({"stimulus": responses.image_ids, "split": labels,
-                         "n_presentations": responses.n_presentations,
-                         "session": responses.image_sessions})
+    return pd.DataFrame(
+        {
+            "stimulus": responses.image_ids,
+            "split": labels,
+            "n_presentations": responses.n_presentations,
+            "session": responses.image_sessions,
+        }
+    )
 
 
 @dataclass
@@ -82,17 +99,23 @@ class TaskWriter:
     surface_queue: list = field(default_factory=list)
 
     @classmethod
-    def start(cls, staging: Path, ds: Dataset, inputs: TaskInputs, responses, split: Split,
-              settings: ParticipantSettings) -> TaskWriter:
+    def start(
+        cls, staging: Path, ds: Dataset, inputs: TaskInputs, responses, split: Split, settings: ParticipantSettings
+    ) -> TaskWriter:
         """A writer for the task, after writing what every task has: the brain mask and the split table."""
         subject, task = inputs.subject, inputs.task
         ents = {"sub": subject, "task": task, "space": ds.space}
         common = common_metadata(ds, inputs, responses, split, settings)
         # the mask is a BIDS file the validator checks: only keys the spec defines or leaves free
-        mask_meta = {"Description": "Voxels analysed: inside the brain masks of all runs (and --mask), "
-                                    "finite and not constant", "Sources": common["Sources"],
-                     "Participant": subject, "Task": task, "Space": ds.space, "NVoxels": responses.n_voxels,
-                     "CommandLine": ds.provenance.get("CommandLine")}
+        mask_meta = {
+            "Description": "Voxels analysed: inside the brain masks of all runs (and --mask), finite and not constant",
+            "Sources": common["Sources"],
+            "Participant": subject,
+            "Task": task,
+            "Space": ds.space,
+            "NVoxels": responses.n_voxels,
+            "CommandLine": ds.provenance.get("CommandLine"),
+        }
         reference = _reference(ds, inputs)
         if reference:  # the mask is validated: it names the grid it is on in every space, template spaces too
             mask_meta["SpatialReference"] = reference
@@ -100,8 +123,10 @@ class TaskWriter:
         log.info("sub-%s task-%s: %s", subject, task, inputs.surface_note)
         common["Surfaces"] = inputs.surface_note
         writer = cls(staging=staging, ents=ents, common=common, responses=responses, surfaces=inputs.surfaces)
-        write_tsv(derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
-                  split_table(responses, split))
+        write_tsv(
+            derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
+            split_table(responses, split),
+        )
         return writer
 
     def emit(self, values: np.ndarray, meta: dict, fill: float = 0.0, **entities) -> None:
@@ -115,22 +140,41 @@ class TaskWriter:
         """A derivative's path in the staging folder, the task's entities filled in."""
         return derivative_path(self.staging, **{**self.ents, **entities})
 
-    def finish(self, roi_rows: list[dict], *, fdr_alpha: float, roi_dir: Path | None,
-               n_permutations: int | None) -> None:
+    def finish(
+        self, roi_rows: list[dict], *, fdr_alpha: float, roi_dir: Path | None, n_permutations: int | None
+    ) -> None:
         """The surface maps of everything emitted, and the ROI table (``n_permutations``: its p column's)."""
         if self.surfaces is not None:
             t0 = time.perf_counter()
             responses = self.responses
-            written = project_statmaps(self.staging, self.surface_queue, self.surfaces, mask_img=responses.mask_img,
-                                       unmask=lambda values, fill: responses.unmask(values, fill=fill))
-            log.info("sub-%s task-%s: %d GIFTI maps on %s (%.1f s)", self.ents["sub"], self.ents["task"],
-                     len(written), self.surfaces.space, time.perf_counter() - t0)
+            written = project_statmaps(
+                self.staging,
+                self.surface_queue,
+                self.surfaces,
+                mask_img=responses.mask_img,
+                unmask=lambda values, fill: responses.unmask(values, fill=fill),
+            )
+            log.info(
+                "sub-%s task-%s: %d GIFTI maps on %s (%.1f s)",
+                self.ents["sub"],
+                self.ents["task"],
+                len(written),
+                self.surfaces.space,
+                time.perf_counter() - t0,
+            )
         if not roi_rows:
             return
-        table_path = derivative_path(self.staging, sub=self.ents["sub"], task=self.ents["task"], desc="roi",
-                                     suffix="scores", extension=".tsv")
+        table_path = derivative_path(
+            self.staging, sub=self.ents["sub"], task=self.ents["task"], desc="roi", suffix="scores", extension=".tsv"
+        )
         write_tsv(table_path, pd.DataFrame(roi_rows))
-        write_json(sidecar_path(table_path), {
-            **self.common, "FDRLevel": fdr_alpha, "ROIDirectory": str(roi_dir),
-            "Columns": {**ROI_COLUMNS, **(ROI_P_COLUMN if n_permutations is not None else {})},
-            **({"NPermutations": n_permutations} if n_permutations is not None else {})})
+        write_json(
+            sidecar_path(table_path),
+            {
+                **self.common,
+                "FDRLevel": fdr_alpha,
+                "ROIDirectory": str(roi_dir),
+                "Columns": {**ROI_COLUMNS, **(ROI_P_COLUMN if n_permutations is not None else {})},
+                **({"NPermutations": n_permutations} if n_permutations is not None else {}),
+            },
+        )

@@ -30,20 +30,28 @@ from nilearn import plotting  # noqa: E402
 
 from bids_taskenc.testing.synthetic import make_synthetic_dataset  # noqa: E402
 from bids_taskenc.workflow import (  # noqa: E402
-                                   ComparisonSettings,
-                                   FeatureSettings,
-                                   FitSettings,
-                                   OutputSettings,
-                                   ParticipantSettings,
-                                   run_participant,
+    ComparisonSettings,
+    FeatureSettings,
+    FitSettings,
+    OutputSettings,
+    ParticipantSettings,
+    run_participant,
 )
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BIDS_TASKENC_EXAMPLE_OUT", "example_output"))
 
 # %%
 # A synthetic dataset: one participant, two sessions of two short runs (96 trials) on a 12 x 12 x 10 grid.
-data = make_synthetic_dataset(out / "data", n_participants=1, n_sessions=2, runs_per_session=2,
-                              trials_per_run=24, n_repeated=4, shape=(12, 12, 10), seed=0)
+data = make_synthetic_dataset(
+    out / "data",
+    n_participants=1,
+    n_sessions=2,
+    runs_per_session=2,
+    trials_per_run=24,
+    n_repeated=4,
+    shape=(12, 12, 10),
+    seed=0,
+)
 
 # %%
 # The settings: two of the user feature spaces, a 3-fold CV, no contrast bootstrap; everything else as the
@@ -64,8 +72,15 @@ print(f"sub-CSI1 fitted in {outcome.seconds} s; voxels with q < 0.05: {outcome.n
 # Plot the r map of scene3da: the planted scene regions should stand out, the null space's map should not.
 r_map = next(outcome.output_dir.glob("func/*_desc-scene3da_stat-r_statmap.nii.gz"))
 figure = out / "sub-CSI1_desc-scene3da_stat-r.png"
-display = plotting.plot_stat_map(str(r_map), bg_img=None, threshold=0.2, display_mode="z", cut_coords=5,
-                                 title="sub-CSI1 scene3da: test-set r", colorbar=True)
+display = plotting.plot_stat_map(
+    str(r_map),
+    bg_img=None,
+    threshold=0.2,
+    display_mode="z",
+    cut_coords=5,
+    title="sub-CSI1 scene3da: test-set r",
+    colorbar=True,
+)
 display.savefig(str(figure))
 display.close()
 print(f"map: {r_map}\nfigure: {figure}")

@@ -30,8 +30,9 @@ def modern_run(modern_dataset, tmp_path_factory):
     ds = modern_dataset
     out = ds.bids_dir / "derivatives" / "bids_taskenc"
     work = tmp_path_factory.mktemp("work")
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir", work,
-                   "--seed", "0")
+    code = run_app(
+        ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir", work, "--seed", "0"
+    )
     assert code == 0
     code = run_app(ds.bids_dir, out, "group", "--offline", "--n-bootstrap", "100")
     assert code == 0
@@ -41,8 +42,16 @@ def modern_run(modern_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory):
     """One small participant, for error cases (copied before being broken)."""
-    return make_synthetic_dataset(tmp_path_factory.mktemp("small"), n_participants=1, n_sessions=1,
-                                  runs_per_session=2, trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("small"),
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=3,
+    )
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ def case_toml(text):
     def case(root):
         (root / "c.toml").write_text(text + "\n")
         return _run(root, "--config", root / "c.toml"), ("error",)
+
     return case
 
 
@@ -130,6 +131,7 @@ def case_mask(shift=0.0, zoom=1.0):
     def case(root):
         user = _shifted(_brainmask(root), root / "m.nii.gz", shift, zoom)
         return _run(root, "--mask", user), ("sub-CSI1: FAILED", "error", "succeeded")
+
     return case
 
 
@@ -161,16 +163,21 @@ def case_constant(root):
 
 def case_annex(which):
     def case(root):
-        path = {"bold": _bold(root), "mask": _brainmask(root),
-                "events": sorted((root / "bids/sub-CSI1").rglob("*5000scenes*_events.tsv"))[-1]}[which]
+        path = {
+            "bold": _bold(root),
+            "mask": _brainmask(root),
+            "events": sorted((root / "bids/sub-CSI1").rglob("*5000scenes*_events.tsv"))[-1],
+        }[which]
         _annex(path)
         return _run(root), ("sub-CSI1: FAILED", "error")
+
     return case
 
 
 def case_option(*opt):
     def case(root):
         return _run(root, *opt), ("error", "FAILED")
+
     return case
 
 
@@ -195,15 +202,19 @@ def case_modes(root):
         code, err = _run(root)
     finally:
         os.umask(old)
-    modes = sorted({oct(stat.S_IMODE(p.stat().st_mode)) for d in ("out", "work") for p in (root / d).rglob("*")
-                    if p.is_file()})
+    modes = sorted(
+        {oct(stat.S_IMODE(p.stat().st_mode)) for d in ("out", "work") for p in (root / d).rglob("*") if p.is_file()}
+    )
     return (code, f"file modes under umask 022: {', '.join(modes)}"), ()
 
 
 def _group_files(root):
     out = root / "out"
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
-            if p.is_file() and (p.relative_to(out).parts[0] == "group" or "_matrix." in p.name)}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and (p.relative_to(out).parts[0] == "group" or "_matrix." in p.name)
+    }
 
 
 THREE = ["--feature-spaces", "user:scene3da", "user:edge2da", "user:random"]
@@ -270,8 +281,16 @@ def run_cases(base: Path) -> None:
     base = Path(base)
     template = base / "template"
     if not template.exists():
-        make_synthetic_dataset(template, n_participants=2, n_sessions=1, runs_per_session=2, trials_per_run=16,
-                               n_repeated=2, shape=(10, 10, 8), seed=4)
+        make_synthetic_dataset(
+            template,
+            n_participants=2,
+            n_sessions=1,
+            runs_per_session=2,
+            trials_per_run=16,
+            n_repeated=2,
+            shape=(10, 10, 8),
+            seed=4,
+        )
     print("| case | exit | what the user sees |\n|---|---|---|")
     for i, (name, case) in enumerate(CASES.items()):
         if len(sys.argv) > 2 and not any(k in name for k in sys.argv[2:]):

@@ -19,16 +19,18 @@ from pathlib import Path
 import pytest
 
 VALIDATOR = Path(sys.executable).parent / "bids-validator-deno"
-pytestmark = pytest.mark.skipif(not VALIDATOR.exists(),
-                                reason="bids-validator-deno (test extra) is not installed in this environment")
+pytestmark = pytest.mark.skipif(
+    not VALIDATOR.exists(), reason="bids-validator-deno (test extra) is not installed in this environment"
+)
 
 #: Output files outside today's BIDS schema, by pattern (also in the output's .bidsignore).
 NOT_YET_BIDS = ("_statmap.", "_scores.", "_matrix.", "_stimuli.tsv", "/group", "/logs", "/figures", ".html")
 
 
 def validate(folder: Path) -> list[dict]:
-    proc = subprocess.run([str(VALIDATOR), str(folder), "--format", "json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [str(VALIDATOR), str(folder), "--format", "json"], capture_output=True, text=True, timeout=300
+    )
     assert proc.stdout, proc.stderr[-2000:]
     return json.loads(proc.stdout)["issues"]["issues"]
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_taskenc.workflow.cache import WorkCache
 from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE
 from bids_taskenc.outputs.logs import crash_files, run_logs
 from bids_taskenc.testing import make_synthetic_dataset
+from bids_taskenc.workflow.cache import WorkCache
 
 from .conftest import derivatives_under, files_under, run_app
 
@@ -33,8 +33,16 @@ FAST = ("--feature-spaces", "user:scene3da", "--contrast-bootstrap", "0", "--no-
 @pytest.fixture(scope="session")
 def pair_dataset(tmp_path_factory):
     """Two small participants (the second must go on when the first breaks)."""
-    return make_synthetic_dataset(tmp_path_factory.mktemp("pair"), n_participants=2, n_sessions=1,
-                                  runs_per_session=2, trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=4)
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("pair"),
+        n_participants=2,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=4,
+    )
 
 
 @pytest.fixture
@@ -47,8 +55,17 @@ def pair(pair_dataset, tmp_path):
 def _run(root, *extra, out=None):
     bids = root / "bids"
     out = out or root / "out"
-    code = run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features",
-                   "--work-dir", root / "work", *FAST, *extra)
+    code = run_app(
+        bids,
+        out,
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        root / "work",
+        *FAST,
+        *extra,
+    )
     return code, out
 
 
@@ -63,8 +80,11 @@ def _bold(root, sub="CSI1"):
 def _annex(path):
     """Make ``path`` what a DataLad clone holds before ``datalad get``: a link into .git/annex that points nowhere."""
     path.unlink()
-    os.symlink(f"../../../.git/annex/objects/Xk/9P/SHA256E-s1234--abcd{''.join(path.suffixes)}/"
-               f"SHA256E-s1234--abcd{''.join(path.suffixes)}", path)
+    os.symlink(
+        f"../../../.git/annex/objects/Xk/9P/SHA256E-s1234--abcd{''.join(path.suffixes)}/"
+        f"SHA256E-s1234--abcd{''.join(path.suffixes)}",
+        path,
+    )
 
 
 def _truncate(path):
@@ -112,8 +132,9 @@ def _case(root, kind):
     raise ValueError(kind)
 
 
-@pytest.mark.parametrize("kind", ["truncated-gz", "corrupt-nifti", "bad-onset", "annexed-bold", "annexed-mask",
-                                  "annexed-events"])
+@pytest.mark.parametrize(
+    "kind", ["truncated-gz", "corrupt-nifti", "bad-onset", "annexed-bold", "annexed-mask", "annexed-events"]
+)
 def test_a_broken_input_fails_its_participant_only_naming_the_file(pair, kind, capfd):
     named, words = _case(pair, kind)
     code, out = _run(pair)
@@ -200,8 +221,16 @@ def test_a_full_disk_names_the_file(small_copy, capfd, monkeypatch):
 
 # --- option values -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("toml,word", [("alphas = 10", "alphas"), ("seed = 1.5", "seed"),
-                                       ("cv_folds = \"3\"", "cv_folds"), ("no_reports = 1", "no_reports")])
+
+@pytest.mark.parametrize(
+    "toml,word",
+    [
+        ("alphas = 10", "alphas"),
+        ("seed = 1.5", "seed"),
+        ('cv_folds = "3"', "cv_folds"),
+        ("no_reports = 1", "no_reports"),
+    ],
+)
 def test_config_values_of_the_wrong_type_are_usage_errors(small_copy, tmp_path, capsys, toml, word):
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(toml + "\n")
@@ -239,6 +268,7 @@ def test_an_output_path_that_is_a_file(small_copy, capsys, which):
 
 
 # --- inputs that gave wrong answers without a word -----------------------------------------------------------
+
 
 def _shifted(img, shift_mm=0.0, zoom=1.0):
     affine = img.affine.copy()
@@ -322,6 +352,7 @@ def test_constant_features_are_warned_about(small_copy, capfd):
 
 # --- the work cache holds data, not code ----------------------------------------------------------------------
 
+
 class _Planted:
     """A pickle that, loaded, creates a file: what an attacker with write access to the work dir would plant."""
 
@@ -378,6 +409,7 @@ def test_work_cache_entry_with_another_key_is_recomputed(tmp_path, caplog):
 
 # --- outputs readable by the group ------------------------------------------------------------------------------
 
+
 def test_outputs_and_cache_entries_get_the_umask_mode(small_copy):
     old = os.umask(0o022)
     try:
@@ -391,19 +423,34 @@ def test_outputs_and_cache_entries_get_the_umask_mode(small_copy):
     assert {m for m in modes.values()} == {"0o644"}, {k: m for k, m in modes.items() if m != "0o644"}
     dirs = [p for p in out.rglob("*") if p.is_dir()]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o755 for p in dirs), [
-        (p, oct(stat.S_IMODE(p.stat().st_mode))) for p in dirs if stat.S_IMODE(p.stat().st_mode) != 0o755]
+        (p, oct(stat.S_IMODE(p.stat().st_mode))) for p in dirs if stat.S_IMODE(p.stat().st_mode) != 0o755
+    ]
 
 
 # --- the group level is staged and swapped in ---------------------------------------------------------------------
 
+
 def _group(root, *extra, out):
-    return run_app(root / "bids", out, "group", "--offline", "--n-bootstrap", "20", "--group-permutations", "50",
-                   "--no-reports", *extra)
+    return run_app(
+        root / "bids",
+        out,
+        "group",
+        "--offline",
+        "--n-bootstrap",
+        "20",
+        "--group-permutations",
+        "50",
+        "--no-reports",
+        *extra,
+    )
 
 
 def _group_files(out):
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in files_under(out)
-            if p.relative_to(out).parts[0] == "group" or "_matrix." in p.name}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in files_under(out)
+        if p.relative_to(out).parts[0] == "group" or "_matrix." in p.name
+    }
 
 
 def test_group_rerun_over_fewer_participants_leaves_no_older_file(pair):

@@ -15,12 +15,34 @@ from .conftest import run_app
 
 
 def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=3, runs_per_session=2, trials_per_run=20,
-                                n_repeated=3, shape=(10, 10, 8), seed=7)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=3,
+        runs_per_session=2,
+        trials_per_run=20,
+        n_repeated=3,
+        shape=(10, 10, 8),
+        seed=7,
+    )
     out = tmp_path / "out"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir",
-                   tmp_path / "work", "--feature-spaces", "scene3da", "--cv-scheme", "session", "--no-standardize",
-                   "--save-weights", "--contrast-bootstrap", "0")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--work-dir",
+        tmp_path / "work",
+        "--feature-spaces",
+        "scene3da",
+        "--cv-scheme",
+        "session",
+        "--no-standardize",
+        "--save-weights",
+        "--contrast-bootstrap",
+        "0",
+    )
     assert code == 0
     ents = dict(sub="CSI1", task="5000scenes", space="T1w", desc="scene3da")
     r_path = derivative_path(out, **ents, stat="r", suffix="statmap", extension=".nii.gz")
@@ -28,17 +50,27 @@ def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):
     assert meta["CVScheme"] == "leave-one-group-out" and meta["CVFolds"] == 3 and meta["Standardize"] is False
 
     saved = np.load(derivative_path(out, **ents, suffix="weights", extension=".npz"))
-    mask = np.asarray(nib.load(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="brain",
-                                               suffix="mask", extension=".nii.gz")).dataobj) > 0
+    mask = (
+        np.asarray(
+            nib.load(
+                derivative_path(
+                    out, sub="CSI1", task="5000scenes", space="T1w", desc="brain", suffix="mask", extension=".nii.gz"
+                )
+            ).dataobj
+        )
+        > 0
+    )
     np.testing.assert_array_equal(saved["voxel_indices"], np.flatnonzero(mask.ravel()))
     np.testing.assert_array_equal(saved["feature_scale"], 1.0)  # --no-standardize: centred only
-    alpha = np.asarray(nib.load(derivative_path(out, **ents, stat="alpha", suffix="statmap",
-                                                extension=".nii.gz")).dataobj)[mask]
+    alpha = np.asarray(
+        nib.load(derivative_path(out, **ents, stat="alpha", suffix="statmap", extension=".nii.gz")).dataobj
+    )[mask]
     np.testing.assert_allclose(saved["alpha"], alpha)
 
     # the weights predict the test images; their correlation with the planted latent is what r measured
-    split = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli",
-                                        extension=".tsv"), sep="\t")
+    split = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli", extension=".tsv"), sep="\t"
+    )
     stimuli = pd.read_csv(ds.features_dir / "scene3da" / "stimuli.tsv", sep="\t")["stimulus"].tolist()
     features = np.load(ds.features_dir / "scene3da" / "features.npy")
     test = [stimuli.index(s) for s in split.loc[split["split"] == "test", "stimulus"]]
@@ -53,9 +85,21 @@ def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):
 
 def test_too_few_permutations_for_fdr_are_called_out(small_copy, capfd):
     bids = small_copy / "bids"
-    code = run_app(bids, small_copy / "out", "participant", "--features-dir", bids / "derivatives" / "features",
-                   "--work-dir", small_copy / "work", "--feature-spaces", "scene3da", "--n-permutations", "20",
-                   "--contrast-bootstrap", "0")
+    code = run_app(
+        bids,
+        small_copy / "out",
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        small_copy / "work",
+        "--feature-spaces",
+        "scene3da",
+        "--n-permutations",
+        "20",
+        "--contrast-bootstrap",
+        "0",
+    )
     assert code == 0
     err = capfd.readouterr().err
     assert "with 20 permutations the smallest p is 1/21" in err and "--n-permutations 0" in err
@@ -64,10 +108,29 @@ def test_too_few_permutations_for_fdr_are_called_out(small_copy, capfd):
 def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy, capfd):
     """A bootstrap contrast p too coarse for FDR over the mask is warned about; the continuous Williams' t is not."""
     bids = small_copy / "bids"
-    common = ("--features-dir", bids / "derivatives" / "features", "--feature-spaces", "scene3da", "edge2da",
-              "--contrast-bootstrap", "20", "--no-reports")
-    assert run_app(bids, small_copy / "out", "participant", "--work-dir", small_copy / "work", *common,
-                   "--contrast-p", "bootstrap") == 0
+    common = (
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--feature-spaces",
+        "scene3da",
+        "edge2da",
+        "--contrast-bootstrap",
+        "20",
+        "--no-reports",
+    )
+    assert (
+        run_app(
+            bids,
+            small_copy / "out",
+            "participant",
+            "--work-dir",
+            small_copy / "work",
+            *common,
+            "--contrast-p",
+            "bootstrap",
+        )
+        == 0
+    )
     err = capfd.readouterr().err
     assert "with 20 bootstrap resamples the smallest contrast p is 0.0952" in err and "--contrast-p analytic" in err
     meta = json.loads(next((small_copy / "out").rglob("*_desc-group3DVSgroup2D_stat-p_statmap.json")).read_text())
@@ -92,10 +155,26 @@ def test_contrast_p_resolution_is_called_out_only_for_the_bootstrap_p(small_copy
 
 def test_too_few_test_images_for_the_contrast_t_skip_the_contrasts(tmp_path, capfd):
     """20 images, 3 held out: the fit runs, the contrast t (n - 3 df) cannot, and the log says why."""
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=1, trials_per_run=26,
-                                n_repeated=2)
-    assert run_app(ds.bids_dir, tmp_path / "out", "participant", "--features-dir", ds.features_dir,
-                   "--work-dir", tmp_path / "work", "--feature-spaces", "scene3da", "edge2da", "--no-reports",
-                   "--cv-folds", "3") == 0
+    ds = make_synthetic_dataset(
+        tmp_path, n_participants=1, n_sessions=1, runs_per_session=1, trials_per_run=26, n_repeated=2
+    )
+    assert (
+        run_app(
+            ds.bids_dir,
+            tmp_path / "out",
+            "participant",
+            "--features-dir",
+            ds.features_dir,
+            "--work-dir",
+            tmp_path / "work",
+            "--feature-spaces",
+            "scene3da",
+            "edge2da",
+            "--no-reports",
+            "--cv-folds",
+            "3",
+        )
+        == 0
+    )
     assert "3 test images; the contrast t needs at least 4, so no contrast maps" in capfd.readouterr().err
     assert not list((tmp_path / "out").rglob("*VS*"))

@@ -18,11 +18,26 @@ def test_group_options_reach_the_group_level(modern_run, tmp_path, capfd):
     ds, out = modern_run
     copy = tmp_path / "out"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("group", "figures", "*.html"))
-    code = run_app(ds.bids_dir, copy, "group", "--offline", "--n-bootstrap", "10", "--fdr-alpha", "0.001",
-                   "--unthresholded", "--top-k", "2", "--group-permutations", "0", "--no-reports")
+    code = run_app(
+        ds.bids_dir,
+        copy,
+        "group",
+        "--offline",
+        "--n-bootstrap",
+        "10",
+        "--fdr-alpha",
+        "0.001",
+        "--unthresholded",
+        "--top-k",
+        "2",
+        "--group-permutations",
+        "0",
+        "--no-reports",
+    )
     assert code == 0
-    meta = json.loads(derivative_path(copy, task=TASK, desc="similarity", suffix="matrix",
-                                      extension=".json").read_text())
+    meta = json.loads(
+        derivative_path(copy, task=TASK, desc="similarity", suffix="matrix", extension=".json").read_text()
+    )
     settings = meta["Settings"]
     assert settings["FDRLevel"] == 0.001 and settings["Thresholded"] is False
     assert settings["TopK"] == 2 and settings["NPermutations"] == 0 and settings["NBootstrap"] == 10

@@ -27,31 +27,90 @@ def _error_line(capsys) -> str:
 def _participant(root, out=None, *extra):
     bids = root / "bids"
     out = out or bids / "derivatives" / "bids_taskenc"
-    return run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features",
-                   "--work-dir", root / "work", "--cv-folds", "3", *extra), out
+    return run_app(
+        bids,
+        out,
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        root / "work",
+        "--cv-folds",
+        "3",
+        *extra,
+    ), out
 
 
 def test_legacy_fmriprep_names_and_bold5000_stimuli_layout(tmp_path):
     """ds001499's fMRIPrep 1.x names; images only in Scene_Stimuli/Presented_Stimuli/{COCO,...}."""
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=2, runs_per_session=3,
-                                fmriprep_naming="legacy", stimuli_layout="bold5000", seed=5)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=2,
+        runs_per_session=3,
+        fmriprep_naming="legacy",
+        stimuli_layout="bold5000",
+        seed=5,
+    )
     assert not (ds.bids_dir / "stimuli").exists()
     out = ds.bids_dir / "derivatives" / "bids_taskenc"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir,
-                   "--feature-spaces", "user:edge2da", "baseline:gabor",
-                   "--stimuli-dir", tmp_path / "Scene_Stimuli", "--work-dir", tmp_path / "work")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--feature-spaces",
+        "user:edge2da",
+        "baseline:gabor",
+        "--stimuli-dir",
+        tmp_path / "Scene_Stimuli",
+        "--work-dir",
+        tmp_path / "work",
+    )
     assert code == 0
-    q_user = nib.load(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="edge2da", stat="q",
-                                      suffix="statmap", extension=".nii.gz")).get_fdata()
+    q_user = nib.load(
+        derivative_path(
+            out,
+            sub="CSI1",
+            task="5000scenes",
+            space="T1w",
+            desc="edge2da",
+            stat="q",
+            suffix="statmap",
+            extension=".nii.gz",
+        )
+    ).get_fdata()
     truth = ds.truth_masks["CSI1"]["edge"]
     assert ((q_user < 0.05) & truth).sum() >= 0.9 * truth.sum()
-    r_gabor = nib.load(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="gabor", stat="r",
-                                       suffix="statmap", extension=".nii.gz")).get_fdata()
+    r_gabor = nib.load(
+        derivative_path(
+            out,
+            sub="CSI1",
+            task="5000scenes",
+            space="T1w",
+            desc="gabor",
+            stat="r",
+            suffix="statmap",
+            extension=".nii.gz",
+        )
+    ).get_fdata()
     # the images' grating energy follows the early-visual latent: Gabor energy predicts that region best
     assert r_gabor[truth].mean() > r_gabor[ds.brain_masks["CSI1"] & ~truth].mean() + 0.2
-    meta = json.loads(sidecar_path(derivative_path(
-        out, sub="CSI1", task="5000scenes", space="T1w", desc="gabor", stat="r", suffix="statmap",
-        extension=".nii.gz")).read_text())
+    meta = json.loads(
+        sidecar_path(
+            derivative_path(
+                out,
+                sub="CSI1",
+                task="5000scenes",
+                space="T1w",
+                desc="gabor",
+                stat="r",
+                suffix="statmap",
+                extension=".nii.gz",
+            )
+        ).read_text()
+    )
     assert meta["Sources"][0].endswith("_bold_space-T1w_preproc.nii.gz")
 
 
@@ -60,9 +119,20 @@ def test_config_file_and_command_line_override(small_copy, tmp_path):
     cfg.write_text('cv_folds = 4\ntest-fraction = 0.2\nfeature_spaces = ["user:scene3da"]\n')
     code, out = _participant(small_copy, None, "--config", cfg, "--cv-folds", "5")
     assert code == 0
-    meta = json.loads(sidecar_path(derivative_path(
-        out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="r", suffix="statmap",
-        extension=".nii.gz")).read_text())
+    meta = json.loads(
+        sidecar_path(
+            derivative_path(
+                out,
+                sub="CSI1",
+                task="5000scenes",
+                space="T1w",
+                desc="scene3da",
+                stat="r",
+                suffix="statmap",
+                extension=".nii.gz",
+            )
+        ).read_text()
+    )
     assert meta["CVFolds"] == 5 and meta["Split"]["TestFraction"] == 0.2
     assert len(list((out / "sub-CSI1" / "func").glob("*_stat-r_statmap.nii.gz"))) == 1
 
@@ -176,15 +246,32 @@ def test_group_without_participant_outputs(small_copy, capsys):
 
 
 def test_second_participant_failing_leaves_the_first_intact(tmp_path, capsys):
-    ds = make_synthetic_dataset(tmp_path, n_participants=2, n_sessions=1, runs_per_session=2, trials_per_run=16,
-                                n_repeated=2, shape=(10, 10, 8), seed=4)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=2,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=4,
+    )
     events = sorted((ds.bids_dir / "sub-CSI2").rglob("*task-5000scenes*_events.tsv"))[0]
     table = pd.read_csv(events, sep="\t")
     table["ImgName"] = table["stim_file"] = "not_in_the_features.jpg"
     table.to_csv(events, sep="\t", index=False)
     out = ds.bids_dir / "derivatives" / "bids_taskenc"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir,
-                   "--feature-spaces", "user:random", "--work-dir", tmp_path / "work")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--feature-spaces",
+        "user:random",
+        "--work-dir",
+        tmp_path / "work",
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "sub-CSI2: FAILED" in err and "not_in_the_features.jpg" in err
@@ -196,11 +283,32 @@ def test_second_participant_failing_leaves_the_first_intact(tmp_path, capsys):
 def test_single_trial_glm_responses(tmp_path):
     ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=2, runs_per_session=3, seed=6)
     out = ds.bids_dir / "derivatives" / "bids_taskenc"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--responses", "lsa",
-                   "--hrf-model", "spm", "--feature-spaces", "user:scene3da", "--work-dir", tmp_path / "work")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--responses",
+        "lsa",
+        "--hrf-model",
+        "spm",
+        "--feature-spaces",
+        "user:scene3da",
+        "--work-dir",
+        tmp_path / "work",
+    )
     assert code == 0
-    path = derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="q",
-                           suffix="statmap", extension=".nii.gz")
+    path = derivative_path(
+        out,
+        sub="CSI1",
+        task="5000scenes",
+        space="T1w",
+        desc="scene3da",
+        stat="q",
+        suffix="statmap",
+        extension=".nii.gz",
+    )
     q = nib.load(path).get_fdata()
     truth = ds.truth_masks["CSI1"]["scene"]
     assert ((q < 0.05) & truth).sum() >= 0.9 * truth.sum()

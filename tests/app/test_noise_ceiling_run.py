@@ -18,11 +18,31 @@ ENTS = dict(sub="CSI1", task="5000scenes", space="T1w")
 
 
 def _run(tmp_path, n_repeated: int):
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=2, runs_per_session=2, trials_per_run=20,
-                                n_repeated=n_repeated, shape=(8, 8, 6), seed=3)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=2,
+        runs_per_session=2,
+        trials_per_run=20,
+        n_repeated=n_repeated,
+        shape=(8, 8, 6),
+        seed=3,
+    )
     out = tmp_path / "out"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir",
-                   tmp_path / "work", "--feature-spaces", "scene3da", "--contrast-bootstrap", "0", "--no-reports")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--work-dir",
+        tmp_path / "work",
+        "--feature-spaces",
+        "scene3da",
+        "--contrast-bootstrap",
+        "0",
+        "--no-reports",
+    )
     return code, out, ds
 
 
@@ -32,16 +52,21 @@ def _map(out, desc, stat):
 
 
 def _mask(out):
-    return np.asarray(nib.load(derivative_path(out, **ENTS, desc="brain", suffix="mask",
-                                               extension=".nii.gz")).dataobj) > 0
+    return (
+        np.asarray(nib.load(derivative_path(out, **ENTS, desc="brain", suffix="mask", extension=".nii.gz")).dataobj) > 0
+    )
 
 
 def test_without_repeated_images_the_run_succeeds_without_noise_maps(tmp_path, capfd):
     code, out, _ = _run(tmp_path, n_repeated=0)
     assert code == 0
     assert _map(out, "scene3da", "r") is not None
-    for desc, stat in (("noise", "noiseceiling"), ("noise", "ncsnr"), ("noise", "splithalf"),
-                       ("scene3da", "rsquarednorm")):
+    for desc, stat in (
+        ("noise", "noiseceiling"),
+        ("noise", "ncsnr"),
+        ("noise", "splithalf"),
+        ("scene3da", "rsquarednorm"),
+    ):
         assert _map(out, desc, stat) is None
     assert "0 image(s) shown more than once" in capfd.readouterr().err
 
@@ -58,16 +83,20 @@ def test_two_repeated_images_give_a_noise_ceiling_and_normalised_r2(tmp_path, ca
 def test_noise_ceiling_uses_the_mean_of_one_over_n_over_test_images(tmp_path):
     code, out, _ = _run(tmp_path, n_repeated=12)
     assert code == 0
-    split = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli",
-                                        extension=".tsv"), sep="\t")
+    split = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli", extension=".tsv"), sep="\t"
+    )
     n_test = split.loc[split["split"] == "test", "n_presentations"].to_numpy(float)
     assert n_test.min() == 1 and n_test.max() > 1  # a mixed test set: the two formulas differ
     mask = _mask(out)
     ncsnr, nc = _map(out, "noise", "ncsnr")[mask], _map(out, "noise", "noiseceiling")[mask]
-    expected = ncsnr ** 2 / (ncsnr ** 2 + np.mean(1.0 / n_test))
+    expected = ncsnr**2 / (ncsnr**2 + np.mean(1.0 / n_test))
     np.testing.assert_allclose(nc, expected, rtol=1e-4, atol=1e-6)
-    meta = json.loads(sidecar_path(derivative_path(out, **ENTS, desc="noise", stat="noiseceiling",
-                                                   suffix="statmap", extension=".nii.gz")).read_text())
+    meta = json.loads(
+        sidecar_path(
+            derivative_path(out, **ENTS, desc="noise", stat="noiseceiling", suffix="statmap", extension=".nii.gz")
+        ).read_text()
+    )
     assert meta["NAveragedTrials"] == pytest.approx(1.0 / np.mean(1.0 / n_test), rel=1e-12)
 
 
@@ -83,8 +112,9 @@ def test_ceiling_is_z_scored_within_session_and_normalised_scores_only_where_it_
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])
     resp = tr_average_responses([find_preprocessed(layouts, r, "T1w") for r in runs], build_trials(runs))
-    split = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli",
-                                        extension=".tsv"), sep="\t")
+    split = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli", extension=".tsv"), sep="\t"
+    )
     n_test = split.loc[split["split"] == "test", "n_presentations"].to_numpy(float)
     sessions = resp.trials["session"].to_numpy(object)
     _, per_session = noise_ceiling(resp.trial_data, resp.trial_image_index, n_average=n_test, sessions=sessions)
@@ -94,8 +124,9 @@ def test_ceiling_is_z_scored_within_session_and_normalised_scores_only_where_it_
     np.testing.assert_allclose(nc, per_session, rtol=1e-4, atol=1e-6)
     assert np.abs(per_session - all_trials).max() > 1e-3  # the two z-scorings differ on these data
 
-    norm_path = derivative_path(out, **ENTS, desc="scene3da", stat="rsquarednorm", suffix="statmap",
-                                extension=".nii.gz")
+    norm_path = derivative_path(
+        out, **ENTS, desc="scene3da", stat="rsquarednorm", suffix="statmap", extension=".nii.gz"
+    )
     norm = np.asarray(nib.load(norm_path).dataobj)[mask]
     r = _map(out, "scene3da", "r")[mask]
     meta = json.loads(sidecar_path(norm_path).read_text())

@@ -34,8 +34,19 @@ def test_repeatable_option_in_config_and_command_line_wins(tmp_path):
         parse_args(base)
 
 
-@pytest.mark.parametrize("value, mb", [("16000", 16000.0), ("16GB", 16000.0), ("16G", 16000.0), ("16g", 16000.0),
-                                       ("500MB", 500.0), ("500M", 500.0), ("1.5G", 1500.0), ("1TB", 1e6)])
+@pytest.mark.parametrize(
+    "value, mb",
+    [
+        ("16000", 16000.0),
+        ("16GB", 16000.0),
+        ("16G", 16000.0),
+        ("16g", 16000.0),
+        ("500MB", 500.0),
+        ("500M", 500.0),
+        ("1.5G", 1500.0),
+        ("1TB", 1e6),
+    ],
+)
 def test_mem_is_megabytes_with_optional_unit(value, mb):
     """fMRIPrep's --mem: a plain number is MB; the fit gets the same budget in GB."""
     args = parse_args(["bids", "out", "participant", "--mem", value])
@@ -89,6 +100,7 @@ def test_omp_nthreads_sets_torch_and_blas_threads(monkeypatch):
             assert pools and all(p["num_threads"] == 1 for p in pools)
             assert resources == {"NProcs": 3, "OMPNThreads": 1, "TorchThreads": 1, "MemMB": 2000.0}
             import os
+
             assert os.environ["OMP_NUM_THREADS"] == "1"
         finally:
             torch.set_num_threads(before)

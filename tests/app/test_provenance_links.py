@@ -17,8 +17,16 @@ def test_sources_and_spatial_reference_resolve_through_dataset_links(modern_run)
     ds, out = modern_run
     links = read_dataset_links(out)
     assert links["raw"] == ds.bids_dir.resolve()
-    r_path = derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da", stat="r",
-                             suffix="statmap", extension=".nii.gz")
+    r_path = derivative_path(
+        out,
+        sub="CSI1",
+        task="5000scenes",
+        space="T1w",
+        desc="scene3da",
+        stat="r",
+        suffix="statmap",
+        extension=".nii.gz",
+    )
     meta = json.loads(sidecar_path(r_path).read_text())
     assert meta["Sources"] and all(s.startswith("bids:fmriprep:sub-CSI1/") for s in meta["Sources"])
     assert all(_resolve(s, links).is_file() for s in meta["Sources"])
@@ -75,13 +83,43 @@ def test_betas_run_names_its_betas_as_sources(small_copy):
         nib.save(nib.Nifti1Image(data, grid.affine), folder / f"{stem}.nii.gz")
         pd.DataFrame({"stimulus": stimuli}).to_csv(folder / f"{stem}.tsv", sep="\t", index=False)
     out = small_copy / "out"
-    assert run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
-                   small_copy / "work", "--feature-spaces", "user:scene3da", "--responses", "betas", "--betas-dir",
-                   betas, "--contrast-bootstrap", "0", "--no-reports") == 0
+    assert (
+        run_app(
+            bids,
+            out,
+            "participant",
+            "--features-dir",
+            bids / "derivatives" / "features",
+            "--work-dir",
+            small_copy / "work",
+            "--feature-spaces",
+            "user:scene3da",
+            "--responses",
+            "betas",
+            "--betas-dir",
+            betas,
+            "--contrast-bootstrap",
+            "0",
+            "--no-reports",
+        )
+        == 0
+    )
     links = read_dataset_links(out)
     assert set(links) >= {"raw", "betas"}
-    meta = json.loads(sidecar_path(derivative_path(out, sub="CSI1", task="5000scenes", space="T1w", desc="scene3da",
-                                                   stat="r", suffix="statmap", extension=".nii.gz")).read_text())
+    meta = json.loads(
+        sidecar_path(
+            derivative_path(
+                out,
+                sub="CSI1",
+                task="5000scenes",
+                space="T1w",
+                desc="scene3da",
+                stat="r",
+                suffix="statmap",
+                extension=".nii.gz",
+            )
+        ).read_text()
+    )
     assert meta["Responses"]["ResponseModel"] == "betas"
     assert meta["Sources"] and all(s.startswith("bids:betas:sub-CSI1/") for s in meta["Sources"])
     assert meta["SpatialReference"] == meta["Sources"][0] and _resolve(meta["SpatialReference"], links).is_file()

@@ -30,8 +30,19 @@ def _snapshot(out):
 
 def test_crash_then_restart_gives_identical_outputs(small_copy, monkeypatch, capsys):
     bids = small_copy / "bids"
-    argv = ["participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
-            small_copy / "work", "--cv-folds", "3", "--feature-spaces", "user:scene3da", "user:edge2da", "user:random"]
+    argv = [
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        small_copy / "work",
+        "--cv-folds",
+        "3",
+        "--feature-spaces",
+        "user:scene3da",
+        "user:edge2da",
+        "user:random",
+    ]
     out = small_copy / "out"
     assert run_app(bids, out, *argv) == 0
     reference = _snapshot(out)
@@ -71,7 +82,7 @@ def test_staging_left_by_a_killed_run_is_removed(small_copy):
     out.mkdir()
     killed = out / ".sub-CSI1.k1ll3d"
     (killed / "sub-CSI1" / "func").mkdir(parents=True)
-    (killed / "owner.json").write_text(json.dumps({"host": socket.gethostname(), "pid": 2 ** 22 + 12345}))
+    (killed / "owner.json").write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345}))
     no_owner = out / ".old-sub-CSI1.abc"
     no_owner.mkdir()
     running = out / ".sub-CSI1.running"  # a concurrent run of this participant, still alive: kept
@@ -79,9 +90,23 @@ def test_staging_left_by_a_killed_run_is_removed(small_copy):
     (running / "owner.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     other = out / ".sub-CSI10.x"  # another participant's
     other.mkdir()
-    assert run_app(bids, out, "participant", "--features-dir", bids / "derivatives" / "features", "--work-dir",
-                   small_copy / "work", "--feature-spaces", "user:scene3da", "--contrast-bootstrap", "0",
-                   "--no-reports") == 0
+    assert (
+        run_app(
+            bids,
+            out,
+            "participant",
+            "--features-dir",
+            bids / "derivatives" / "features",
+            "--work-dir",
+            small_copy / "work",
+            "--feature-spaces",
+            "user:scene3da",
+            "--contrast-bootstrap",
+            "0",
+            "--no-reports",
+        )
+        == 0
+    )
     assert not killed.exists() and not no_owner.exists()
     assert running.exists() and other.exists()
     assert sorted(p.name for p in out.glob(".sub-CSI1.*")) == [".sub-CSI1.running"]

@@ -18,8 +18,9 @@ FDR = 0.05
 
 
 def _map(out, sub, label, stat):
-    path = derivative_path(out, sub=sub, task="5000scenes", space="T1w", desc=label, stat=stat,
-                           suffix="statmap", extension=".nii.gz")
+    path = derivative_path(
+        out, sub=sub, task="5000scenes", space="T1w", desc=label, stat=stat, suffix="statmap", extension=".nii.gz"
+    )
     return np.asarray(nib.load(path).dataobj), path
 
 
@@ -58,13 +59,27 @@ def test_sidecars_make_the_numbers_reproducible(modern_run):
     ds, out = modern_run
     _, path = _map(out, "CSI1", "scene3da", "r")
     meta = json.loads(sidecar_path(path).read_text())
-    for key in ("FeatureSpace", "FeatureGroup", "Split", "AlphaGrid", "CVFolds", "Seed", "SoftwareVersions",
-                "CommandLine", "Config", "FDRLevel", "PValueMethod", "Responses", "SpatialReference"):
+    for key in (
+        "FeatureSpace",
+        "FeatureGroup",
+        "Split",
+        "AlphaGrid",
+        "CVFolds",
+        "Seed",
+        "SoftwareVersions",
+        "CommandLine",
+        "Config",
+        "FDRLevel",
+        "PValueMethod",
+        "Responses",
+        "SpatialReference",
+    ):
         assert key in meta, key
     assert meta["FeatureSpace"] == "user:scene3da" and meta["FeatureGroup"] == "3D"
     assert meta["CVFolds"] == 7 and meta["Split"]["NTest"] + meta["Split"]["NTrain"] == meta["Split"]["NImages"]
-    split = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli",
-                                        extension=".tsv"), sep="\t")
+    split = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli", extension=".tsv"), sep="\t"
+    )
     assert (split["split"] == "test").sum() == meta["Split"]["NTest"]
     desc = json.loads((out / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "bids_taskenc"
@@ -83,14 +98,25 @@ def test_noise_ceiling_is_high_in_driven_regions(modern_run):
 
 def test_group_tree_separates_the_planted_clusters(modern_run):
     ds, out = modern_run
-    matrix = pd.read_csv(derivative_path(out, task="5000scenes", desc="similarity", suffix="matrix",
-                                         extension=".tsv"), sep="\t", index_col=0)
+    matrix = pd.read_csv(
+        derivative_path(out, task="5000scenes", desc="similarity", suffix="matrix", extension=".tsv"),
+        sep="\t",
+        index_col=0,
+    )
     spaces = [s for s, c in ds.feature_spaces.items() if c]
     sim = matrix.loc[spaces, spaces].to_numpy()
-    within = [sim[i, j] for i in range(len(spaces)) for j in range(len(spaces))
-              if i != j and ds.feature_spaces[spaces[i]] == ds.feature_spaces[spaces[j]]]
-    across = [sim[i, j] for i in range(len(spaces)) for j in range(len(spaces))
-              if ds.feature_spaces[spaces[i]] != ds.feature_spaces[spaces[j]]]
+    within = [
+        sim[i, j]
+        for i in range(len(spaces))
+        for j in range(len(spaces))
+        if i != j and ds.feature_spaces[spaces[i]] == ds.feature_spaces[spaces[j]]
+    ]
+    across = [
+        sim[i, j]
+        for i in range(len(spaces))
+        for j in range(len(spaces))
+        if ds.feature_spaces[spaces[i]] != ds.feature_spaces[spaces[j]]
+    ]
     assert min(within) > 0.8 and max(across) < 0.3
     tree = linkage(squareform(1 - sim, checks=False), method="average")
     found = fcluster(tree, t=len(CLUSTERS), criterion="maxclust")
@@ -102,16 +128,18 @@ def test_group_tree_separates_the_planted_clusters(modern_run):
     assert all(s in newick for s in spaces)
     # the null space has no surviving voxel: it is left out of the tree (its place would be a tie), and said so
     assert NULL_SPACE not in newick
-    tree_meta = json.loads(derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram",
-                                           extension=".json").read_text())
+    tree_meta = json.loads(
+        derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram", extension=".json").read_text()
+    )
     assert [e["FeatureLabel"] for e in tree_meta["ExcludedFeatureSpaces"]] == [NULL_SPACE]
 
 
 def test_roi_table_reads_the_release_aliases_and_ranks_regions(modern_run):
     ds, out = modern_run
     for sub in ("CSI1", "CSI2"):  # CSI2's release files say LHLO/RHLO and RHRRSC
-        table = pd.read_csv(derivative_path(out, sub=sub, task="5000scenes", desc="roi", suffix="scores",
-                                            extension=".tsv"), sep="\t")
+        table = pd.read_csv(
+            derivative_path(out, sub=sub, task="5000scenes", desc="roi", suffix="scores", extension=".tsv"), sep="\t"
+        )
         assert {"LH-LOC", "RH-LOC", "LOC", "RH-RSC", "PPA", "EarlyVis"} <= set(table["roi"])
         scores = table.set_index(["feature_space", "roi"])["mean_r"]
         assert scores["scene3da", "PPA"] > 0.6 > scores["scene3da", "EarlyVis"]
@@ -144,4 +172,6 @@ def test_3d_vs_2d_contrast_points_to_the_planted_regions(modern_run):
     low, _ = _map(out, sub, "group3DVSgroup2D", "rdifflow")
     high, _ = _map(out, sub, "group3DVSgroup2D", "rdiffhigh")
     brain = ds.brain_masks[sub]
-    assert np.all(low[brain] <= high[brain]) and np.mean((low[brain] <= diff[brain]) & (diff[brain] <= high[brain])) > 0.99
+    assert (
+        np.all(low[brain] <= high[brain]) and np.mean((low[brain] <= diff[brain]) & (diff[brain] <= high[brain])) > 0.99
+    )

@@ -15,7 +15,10 @@ def test_laps_log_each_step_and_sum_repeats(caplog, monkeypatch):
         assert laps.lap("fit a") == 0.25
         assert laps.lap("maps") == 5.75
     assert [r.getMessage() for r in caplog.records][0] == "sub-1 task-x: step responses took 1.50 s"
-    assert timing.summary_lines() == ["sub-1 task-x: responses 1.50 s", "sub-1 task-x: maps 8.25 s",
-                                      "sub-1 task-x: fit a 0.25 s"]
+    assert timing.summary_lines() == [
+        "sub-1 task-x: responses 1.50 s",
+        "sub-1 task-x: maps 8.25 s",
+        "sub-1 task-x: fit a 0.25 s",
+    ]
     timing.reset()
     assert timing.summary_lines() == []

@@ -27,18 +27,31 @@ DENO = Path(sys.executable).parent / "bids-validator-deno"
 
 def _deno_not_included(bids_dir: Path) -> list[str]:
     """Files the official validator flags NOT_INCLUDED (it also names a folder none of whose files is covered)."""
-    proc = subprocess.run([str(DENO), str(bids_dir), "--format", "json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([str(DENO), str(bids_dir), "--format", "json"], capture_output=True, text=True, timeout=300)
     issues = json.loads(proc.stdout)["issues"]["issues"]
-    return sorted(i["location"] for i in issues if i["severity"] == "error" and i["code"] == "NOT_INCLUDED"
-                  and not i["location"].endswith("/"))
+    return sorted(
+        i["location"]
+        for i in issues
+        if i["severity"] == "error" and i["code"] == "NOT_INCLUDED" and not i["location"].endswith("/")
+    )
 
 
 def _run(root: Path) -> int:
     bids = root / "bids"
-    return run_app(bids, root / "out", "participant", "--features-dir", bids / "derivatives" / "features",
-                   "--work-dir", root / "work", "--cv-folds", "3", "--feature-spaces", "user:random",
-                   "--no-reports")
+    return run_app(
+        bids,
+        root / "out",
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        root / "work",
+        "--cv-folds",
+        "3",
+        "--feature-spaces",
+        "user:random",
+        "--no-reports",
+    )
 
 
 @pytest.fixture
@@ -72,22 +85,27 @@ def test_schema_rules_accept_bold5000_names_and_reject_mismatched_entities():
     assert is_valid_name("sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_bold.nii.gz")
     assert is_valid_name("sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_events.tsv")
     assert is_valid_name("sub-CSI1/ses-01/sub-CSI1_ses-01_scans.tsv")
-    assert not is_valid_name("sub-CSI1/ses-01/func/sub-CSI1_ses-02_task-5000scenes_run-01_bold.nii.gz")  # ses-02 in ses-01
+    assert not is_valid_name(
+        "sub-CSI1/ses-01/func/sub-CSI1_ses-02_task-5000scenes_run-01_bold.nii.gz"
+    )  # ses-02 in ses-01
     assert not is_valid_name("sub-CSI1/ses-01/func/sub-CSI2_ses-01_task-5000scenes_run-01_bold.nii.gz")
     assert not is_valid_name("sub-CSI1/ses-01/func/notes_about_run.txt")
 
 
 def test_bidsignore_patterns_are_honoured(with_extras):
     assert invalid_file_names(with_extras) == [
-        "/sub-CSI1/scan_notes.txt", "/sub-CSI1/ses-01/eyetracking/raw.edf",
-        "/sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_presentation.log"]
+        "/sub-CSI1/scan_notes.txt",
+        "/sub-CSI1/ses-01/eyetracking/raw.edf",
+        "/sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_presentation.log",
+    ]
     # gitignore style: a bare name anywhere, a folder, a glob
     (with_extras / ".bidsignore").write_text("scan_notes.txt\n**/eyetracking/\n*.log\n")
     assert invalid_file_names(with_extras) == []
     # a pattern with a slash is anchored at the dataset root
     (with_extras / ".bidsignore").write_text("ses-01/func/*.log\nscan_notes.txt\neyetracking\n")
     assert invalid_file_names(with_extras) == [
-        "/sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_presentation.log"]
+        "/sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01_presentation.log"
+    ]
 
 
 def test_dataset_with_an_ignored_file_under_sub_is_accepted(small_copy):
@@ -129,11 +147,35 @@ def test_template_space_mask_names_its_spatial_reference(tmp_path):
     from bids_taskenc.testing import make_synthetic_dataset
 
     space = "MNI152NLin2009cAsym"
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=2, trials_per_run=16,
-                                n_repeated=2, shape=(10, 10, 8), space=space, seed=3)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        space=space,
+        seed=3,
+    )
     out = tmp_path / "out"
-    assert run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir",
-                   tmp_path / "work", "--cv-folds", "3", "--feature-spaces", "user:random", "--no-reports") == 0
+    assert (
+        run_app(
+            ds.bids_dir,
+            out,
+            "participant",
+            "--features-dir",
+            ds.features_dir,
+            "--work-dir",
+            tmp_path / "work",
+            "--cv-folds",
+            "3",
+            "--feature-spaces",
+            "user:random",
+            "--no-reports",
+        )
+        == 0
+    )
     links = read_dataset_links(out)
     ents = dict(sub="CSI1", task="5000scenes", space=space)
     for path in (derivative_path(out, **ents, desc="brain", suffix="mask", extension=".nii.gz"),):

@@ -8,25 +8,54 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_taskenc.workflow.partitioning import ROI_TABLE_DESC
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
+from bids_taskenc.workflow.partitioning import ROI_TABLE_DESC
 
 from .conftest import run_app
 
 
 def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=2, runs_per_session=3, trials_per_run=24,
-                                n_repeated=3, shape=(10, 10, 8), seed=11)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=2,
+        runs_per_session=3,
+        trials_per_run=24,
+        n_repeated=3,
+        shape=(10, 10, 8),
+        seed=11,
+    )
     out = tmp_path / "out"
-    code = run_app(ds.bids_dir, out, "participant", "--features-dir", ds.features_dir, "--work-dir",
-                   tmp_path / "work", "--feature-spaces", "scene3da", "scene3db", "edge2da", "--contrast-bootstrap",
-                   "0", "--cv-folds", "4", "--no-reports", "--variance-partitioning", "group:3D", "group:2D",
-                   "--variance-partitioning", "scene3da", "edge2da")
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        "--features-dir",
+        ds.features_dir,
+        "--work-dir",
+        tmp_path / "work",
+        "--feature-spaces",
+        "scene3da",
+        "scene3db",
+        "edge2da",
+        "--contrast-bootstrap",
+        "0",
+        "--cv-folds",
+        "4",
+        "--no-reports",
+        "--variance-partitioning",
+        "group:3D",
+        "group:2D",
+        "--variance-partitioning",
+        "scene3da",
+        "edge2da",
+    )
     assert code == 0
     ents = dict(sub="CSI1", task="5000scenes", space="T1w")
-    mask = np.asarray(nib.load(derivative_path(out, **ents, desc="brain", suffix="mask",
-                                               extension=".nii.gz")).dataobj) > 0
+    mask = (
+        np.asarray(nib.load(derivative_path(out, **ents, desc="brain", suffix="mask", extension=".nii.gz")).dataobj) > 0
+    )
 
     def load(desc, stat):
         path = derivative_path(out, **ents, desc=desc, stat=stat, suffix="statmap", extension=".nii.gz")
@@ -49,11 +78,14 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     assert (q2[edge] < 0.05).mean() > 0.8 and (q2[~edge] < 0.05).mean() < 0.1
     np.testing.assert_allclose(shared, joint - u3 - u2, atol=1e-5)
     # the single-space pair too, named from the labels
-    assert derivative_path(out, **ents, desc="vpscene3daVSedge2da", stat="splitrsquaredscene3da", suffix="statmap",
-                           extension=".nii.gz").exists()
+    assert derivative_path(
+        out, **ents, desc="vpscene3daVSedge2da", stat="splitrsquaredscene3da", suffix="statmap", extension=".nii.gz"
+    ).exists()
 
-    table = pd.read_csv(derivative_path(out, sub="CSI1", task="5000scenes", desc=ROI_TABLE_DESC, suffix="scores",
-                                        extension=".tsv"), sep="\t")
+    table = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc=ROI_TABLE_DESC, suffix="scores", extension=".tsv"),
+        sep="\t",
+    )
     ppa = table[(table.partitioning == "vp3DVS2D") & (table.roi == "PPA")].set_index("component")
     assert set(ppa.index) == {"joint", "shared", "unique3D", "unique2D"}
     assert ppa.loc["unique3D", "mean_rsquared"] > ppa.loc["unique2D", "mean_rsquared"]
@@ -74,8 +106,18 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
 
 def test_bad_sets_are_usage_errors(small_copy, capfd):
     bids = small_copy / "bids"
-    common = [bids, small_copy / "out", "participant", "--features-dir", bids / "derivatives" / "features",
-              "--work-dir", small_copy / "work", "--feature-spaces", "scene3da", "edge2da"]
+    common = [
+        bids,
+        small_copy / "out",
+        "participant",
+        "--features-dir",
+        bids / "derivatives" / "features",
+        "--work-dir",
+        small_copy / "work",
+        "--feature-spaces",
+        "scene3da",
+        "edge2da",
+    ]
     assert run_app(*common, "--variance-partitioning", "group:3D") == 64
     assert run_app(*common, "--variance-partitioning", "group:semantic", "edge2da") == 64
     assert "group 'semantic'" in capfd.readouterr().err
@@ -91,10 +133,13 @@ def test_sets_resolve_from_names_labels_unions_and_groups(tmp_path):
     from bids_taskenc.cli.parser import parse_args
     from bids_taskenc.workflow.partitioning import resolve_partitionings
 
-    spaces = [SimpleNamespace(name=f"taskonomy:{n}", label=n, group=g) for n, g in
-              [("keypoints3d", "3D"), ("depthzbuffer", "3D"), ("keypoints2d", "2D"), ("class1000", "semantic")]]
-    plans = resolve_partitionings([["group:3D", "group:2D"], ["taskonomy:keypoints3d+depthzbuffer", "keypoints2d",
-                                                              "group:semantic"]], spaces)
+    spaces = [
+        SimpleNamespace(name=f"taskonomy:{n}", label=n, group=g)
+        for n, g in [("keypoints3d", "3D"), ("depthzbuffer", "3D"), ("keypoints2d", "2D"), ("class1000", "semantic")]
+    ]
+    plans = resolve_partitionings(
+        [["group:3D", "group:2D"], ["taskonomy:keypoints3d+depthzbuffer", "keypoints2d", "group:semantic"]], spaces
+    )
     assert [p.name for p in plans] == ["vp3DVS2D", "vpkeypoints3dPLUSdepthzbufferVSkeypoints2dVSsemantic"]
     assert plans[0].sets[0].spaces == ("taskonomy:keypoints3d", "taskonomy:depthzbuffer")
     assert plans[1].sets[2].spaces == ("taskonomy:class1000",)

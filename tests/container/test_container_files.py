@@ -109,7 +109,7 @@ def _final_env(final) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- Dockerfile
 def test_parser_handles_continuations_and_comments():
-    ins = parse_dockerfile("# c\nFROM a AS b\nRUN x \\\n  # inner\n  && y\n\nENTRYPOINT [\"e\"]\n")
+    ins = parse_dockerfile('# c\nFROM a AS b\nRUN x \\\n  # inner\n  && y\n\nENTRYPOINT ["e"]\n')
     assert ins == [("FROM", "a AS b"), ("RUN", "x  && y"), ("ENTRYPOINT", '["e"]')]
 
 
@@ -156,7 +156,9 @@ def test_oci_labels(docker):
     for key in ("title", "version", "source", "licenses"):
         assert labels.get(f"org.opencontainers.image.{key}"), f"label org.opencontainers.image.{key} missing"
     license_ = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
-    assert labels["org.opencontainers.image.licenses"] == license_.get("text", labels["org.opencontainers.image.licenses"])
+    assert labels["org.opencontainers.image.licenses"] == license_.get(
+        "text", labels["org.opencontainers.image.licenses"]
+    )
 
 
 def test_version_arg_matches_package(docker):
@@ -189,8 +191,9 @@ def test_env_var_names_exist_in_the_code():
 
 
 def test_dockerignore_keeps_what_the_build_copies():
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     for needed in ("pyproject.toml", "README.md", "bids_taskenc"):
         assert needed not in patterns and f"{needed}/" not in patterns
     assert "**/.venv" in patterns or ".venv" in patterns
@@ -265,7 +268,7 @@ def _prefetch_branch(final) -> str:
     runs = [args for word, args in final if word == "RUN" and "PREFETCH" in args]
     assert len(runs) == 1, "one RUN of the final stage handles PREFETCH"
     match = re.search(r'if \[ "\$\{PREFETCH\}" = "1" \]; then.*?\bfi;', runs[0], re.S)
-    assert match, "the PREFETCH RUN has an `if [ \"${PREFETCH}\" = \"1\" ]; then ... fi;` branch"
+    assert match, 'the PREFETCH RUN has an `if [ "${PREFETCH}" = "1" ]; then ... fi;` branch'
     return match.group(0)
 
 
@@ -298,8 +301,11 @@ def test_prefetch_branch_runs_the_store_commands(docker, tmp_path, tasks):
 
     subprocess.run(["sh", "-eu", "-c", branch], env={**env, "PREFETCH": "1"}, check=True)
     calls = [line.split("\0")[:-1] for line in log.read_text().splitlines()]
-    assert [c[:2] for c in calls] == [["bids_taskenc-models", "fetch"], ["bids_taskenc-models", "verify"],
-                                     ["python", "-c"]]
+    assert [c[:2] for c in calls] == [
+        ["bids_taskenc-models", "fetch"],
+        ["bids_taskenc-models", "verify"],
+        ["python", "-c"],
+    ]
     for call in calls[:2]:
         args = models.build_parser().parse_args(call[1:])
         assert args.tasks == (tasks.split() or None)
@@ -307,7 +313,8 @@ def test_prefetch_branch_runs_the_store_commands(docker, tmp_path, tasks):
     code = calls[2][2]
     imports = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)]
     assert [(i.module, [a.name for a in i.names]) for i in imports] == [
-        ("bids_taskenc.group.reference", ["fetch_affinities"])]
+        ("bids_taskenc.group.reference", ["fetch_affinities"])
+    ]
     inspect.signature(reference.fetch_affinities).bind()  # callable without arguments
 
 
@@ -375,8 +382,11 @@ def test_builder_copies_what_the_wheel_build_needs(docker):
     needed |= set(wheel.get("force-include", {}))
     for path in sorted(needed):
         assert any(path == c or path.startswith(c + "/") for c in copied), f"{path} is not copied into /src"
-    ignored = {p.strip().rstrip("/") for p in (ROOT / ".dockerignore").read_text().splitlines()
-               if p.strip() and not p.startswith("#")}
+    ignored = {
+        p.strip().rstrip("/")
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    }
     assert not {c.split("/")[0] for c in copied} & ignored, ".dockerignore drops a copied path"
 
 
@@ -430,8 +440,13 @@ def test_slurm_example_submits_participants_then_group(tmp_path, warm):
     (bids / "participants.tsv").write_text("participant_id\tage\nsub-CSI1\t1\nsub-CSI2\t2\nsub-CSI3\t3\n")
     (tmp_path / "bids_taskenc.sif").touch()
     env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "SIM": str(tmp_path), "WARM_CACHE": warm}
-    subprocess.run(["bash", str(ROOT / "examples" / "slurm_array.sh"), str(bids), str(tmp_path / "out")],
-                   cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", str(ROOT / "examples" / "slurm_array.sh"), str(bids), str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     log = (tmp_path / "log").read_text().splitlines()
     submits = [line.split() for line in log if line.startswith("SBATCH ")]
     runs = [line for line in log if line.startswith("SINGULARITY ")]
@@ -450,8 +465,10 @@ def test_slurm_example_submits_participants_then_group(tmp_path, warm):
 def test_readme_shows_the_singularity_command():
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"^## .*[Cc]ontainer", readme, re.M), "README has a section named for containers"
-    assert ("singularity run --nv -B data:/data -B out:/out bids_taskenc.sif /data /out participant "
-            "--participant-label CSI1") in readme
+    assert (
+        "singularity run --nv -B data:/data -B out:/out bids_taskenc.sif /data /out participant "
+        "--participant-label CSI1"
+    ) in readme
 
 
 def test_license_and_citation_match_the_package():

@@ -16,8 +16,10 @@ from PIL import Image
 from bids_taskenc.features.pipeline import featurize
 from bids_taskenc.features.taskonomy import PAPER_TASKS, TaskonomyFeatureSpace
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)"),
+]
 
 N_IMAGES = 4
 

@@ -8,8 +8,10 @@ import torch
 
 from bids_taskenc.responses.lsa import lsa_design, solve_ols
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)"),
+]
 
 
 def _run(seed=0, n_vols=194, n_trials=37, n_voxels=20_000, rank_deficient=False):
@@ -44,8 +46,16 @@ def test_lsa_responses_gpu_matches_cpu(tmp_path):
     from bids_taskenc.responses.lsa import lsa_responses
     from bids_taskenc.testing import make_synthetic_dataset
 
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=2, trials_per_run=16,
-                                n_repeated=2, shape=(10, 10, 8), seed=3)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=3,
+    )
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])
     pre = [find_preprocessed(layouts, r, "T1w") for r in runs]

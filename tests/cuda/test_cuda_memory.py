@@ -10,8 +10,10 @@ from bids_taskenc.encoding import fit as fit_mod
 from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
 from bids_taskenc.encoding.device import CUDA_MEMORY_FRACTION, memory_budget_bytes
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)"),
+]
 
 
 def _data(n=2000, p=512, v=6000, seed=0):

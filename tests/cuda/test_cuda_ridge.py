@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
 from bids_taskenc.encoding import device as dev_mod
+from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
 from bids_taskenc.testing.encoding_data import correlated_encoding_data
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)"),
+]
 
 ALPHAS = np.logspace(0, 8, 17)
-
-
 
 
 def tf32_state():
@@ -61,8 +61,7 @@ def test_exact_on_gpu_matches_cpu(fits):
     assert frac >= 0.995, f"exact: GPU and CPU chose the same alpha on only {100 * frac:.2f}% of voxels"
     assert max_dr <= 1e-4, f"exact: r differs by up to {max_dr:.2e} between GPU and CPU"
     np.testing.assert_allclose(fits["gpu_exact"].r2[same], fits["cpu_exact"].r2[same], atol=1e-4)
-    np.testing.assert_allclose(fits["gpu_exact"].cv_scores_per_alpha, fits["cpu_exact"].cv_scores_per_alpha,
-                               atol=1e-5)
+    np.testing.assert_allclose(fits["gpu_exact"].cv_scores_per_alpha, fits["cpu_exact"].cv_scores_per_alpha, atol=1e-5)
 
 
 def test_fast_on_gpu_picks_the_same_alphas(fits):

@@ -33,8 +33,14 @@ def _env(**extra):
 
 def test_dry_run_lists_the_steps_and_runs_nothing(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", "--work", str(tmp_path / "work")], cwd=tmp_path,
-                          env=_env(OUT=str(out)), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--work", str(tmp_path / "work")],
+        cwd=tmp_path,
+        env=_env(OUT=str(out)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     positions = [text.index(f" {name}: ") for name in STEPS]
@@ -63,15 +69,29 @@ def test_runner_records_failure_and_timeout_and_goes_on(tmp_path):
     pidfile = tmp_path / "child.pid"
     steps = [
         mod.Step("fails", "exits 3", [py, "-c", "import sys; print('boom'); sys.exit(3)"], max_s=20, reserve_s=1),
-        mod.Step("bg", "background", [py, "-c", "import time; time.sleep(0.2)"], max_s=0, reserve_s=0,
-                 background=True),
-        mod.Step("hangs", "sleeps, and so does a child it started",
-                 [py, "-c", "import subprocess, time; c = subprocess.Popen(['sleep', '60']); "
-                            f"open({str(pidfile)!r}, 'w').write(str(c.pid)); print('waiting', flush=True); "
-                            "time.sleep(60)"],
-                 max_s=2, reserve_s=1),
-        mod.Step("third", "writes json", [py, "-c", f"open({str(res)!r}, 'w').write('{{\"x\": 1}}')"],
-                 max_s=20, reserve_s=1, result_file=res, needs="bg"),
+        mod.Step("bg", "background", [py, "-c", "import time; time.sleep(0.2)"], max_s=0, reserve_s=0, background=True),
+        mod.Step(
+            "hangs",
+            "sleeps, and so does a child it started",
+            [
+                py,
+                "-c",
+                "import subprocess, time; c = subprocess.Popen(['sleep', '60']); "
+                f"open({str(pidfile)!r}, 'w').write(str(c.pid)); print('waiting', flush=True); "
+                "time.sleep(60)",
+            ],
+            max_s=2,
+            reserve_s=1,
+        ),
+        mod.Step(
+            "third",
+            "writes json",
+            [py, "-c", f"open({str(res)!r}, 'w').write('{{\"x\": 1}}')"],
+            max_s=20,
+            reserve_s=1,
+            result_file=res,
+            needs="bg",
+        ),
     ]
     out, work = tmp_path / "out", tmp_path / "work"
     out.mkdir()
@@ -98,8 +118,10 @@ def test_runner_records_failure_and_timeout_and_goes_on(tmp_path):
 def test_runner_skips_a_step_whose_data_failed(tmp_path):
     mod = _load()
     py = sys.executable
-    steps = [mod.Step("data", "fails", [py, "-c", "raise SystemExit(1)"], max_s=0, reserve_s=0, background=True),
-             mod.Step("use", "needs data", [py, "-c", "pass"], max_s=20, reserve_s=1, needs="data")]
+    steps = [
+        mod.Step("data", "fails", [py, "-c", "raise SystemExit(1)"], max_s=0, reserve_s=0, background=True),
+        mod.Step("use", "needs data", [py, "-c", "pass"], max_s=20, reserve_s=1, needs="data"),
+    ]
     (tmp_path / "o").mkdir()
     (tmp_path / "w").mkdir()
     doc = mod.Runner("gpu", tmp_path / "o", tmp_path / "w", 60, py).run(steps)
@@ -113,7 +135,9 @@ def test_goals_are_judged_only_at_the_goal_sizes():
         "cuda_tests": {"result": {"tests": 11, "passed": 11, "failures": 0, "errors": 0, "skipped": 0}},
         "ridge": {"result": {"ours": {"fast": {"seconds": 0.30, "ratio_himalaya_over_ours": 8.0}}}},
         "featurize": {"result": {"n_images": 4916, "all21_seconds": 9.0}},
-        "featurize_compile": {"result": {"n_images": 4916, "all21_seconds": 12.0, "sample_vs_ref": {"min_corr": 0.9999}}},
+        "featurize_compile": {
+            "result": {"n_images": 4916, "all21_seconds": 12.0, "sample_vs_ref": {"min_corr": 0.9999}}
+        },
         "participant": {"result": {"app_seconds": 170.0}},
         "participant_data": {"result": {"size": "bold5000"}},
     }
@@ -154,7 +178,11 @@ def test_generator_options_fall_back_and_say_so():
     assert set(rec["missing_options"]) == {"--bold5000-counts", "--grid", "--image-size"}
     new_help = old_help + " [--bold5000-counts] [--grid X Y Z] [--image-size N]"
     args, rec = mod.generator_options(new_help, small=False)
-    assert "--bold5000-counts" in args and args[args.index("--grid") + 1:args.index("--grid") + 4] == ["56", "56", "36"]
+    assert "--bold5000-counts" in args and args[args.index("--grid") + 1 : args.index("--grid") + 4] == [
+        "56",
+        "56",
+        "36",
+    ]
     assert "--sessions" not in args and "missing_options" not in rec
 
 
@@ -162,8 +190,14 @@ def test_generator_options_fall_back_and_say_so():
 def test_cpu_smoke_run_end_to_end(tmp_path):
     """Every step at tiny sizes on the CPU through the real script (about a minute on 2 cores)."""
     out = tmp_path / "out"
-    proc = subprocess.run(["bash", str(SCRIPT), "--cpu-smoke", "--work", str(tmp_path / "work")], cwd=REPO,
-                          env=_env(OUT=str(out), OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cpu-smoke", "--work", str(tmp_path / "work")],
+        cwd=REPO,
+        env=_env(OUT=str(out), OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     doc = json.loads((out / "gpu_check.json").read_text())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert list(doc["steps"]) == STEPS and doc["all_steps_ok"] and doc["mode"] == "cpu-smoke"

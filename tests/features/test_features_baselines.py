@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from bids_taskenc.features.baselines import make_baseline, srgb_to_lab
 from bids_taskenc.features.base import FeatureError
+from bids_taskenc.features.baselines import make_baseline, srgb_to_lab
 
 
 def _grating(angle_deg: float, cycles_per_px: float = 1 / 32, size: int = 256) -> torch.Tensor:
-    y, x = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                          indexing="ij")
+    y, x = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     th = math.radians(angle_deg)
     g = 0.5 + 0.4 * torch.cos(2 * math.pi * cycles_per_px * (x * math.cos(th) + y * math.sin(th)))
     return g.expand(1, 3, size, size).clone()

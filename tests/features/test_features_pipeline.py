@@ -40,12 +40,16 @@ def test_shapes_order_duplicates_and_cache(weights_store, images, tmp_path, monk
     paths = list(images) + [images[0]]
     decodes = []
     real_decode = img_mod.decode
-    monkeypatch.setattr("bids_taskenc.features.pipeline.decode",
-                        lambda p, sizes: decodes.append(p) or real_decode(p, sizes))
+    monkeypatch.setattr(
+        "bids_taskenc.features.pipeline.decode", lambda p, sizes: decodes.append(p) or real_decode(p, sizes)
+    )
     cache = tmp_path / "cache"
     out = featurize(spaces, names, paths, cache_dir=cache, batch_size=3, progress=False)
     assert {k: v.shape for k, v in out.items()} == {
-        "taskonomy:normal": (5, 2048), "taskonomy:colorization": (5, 2048), "baseline:gabor": (5, 512)}
+        "taskonomy:normal": (5, 2048),
+        "taskonomy:colorization": (5, 2048),
+        "baseline:gabor": (5, 512),
+    }
     assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in out.values())
     np.testing.assert_array_equal(out["taskonomy:normal"][0], out["taskonomy:normal"][4])
     # same weights, different task input (low-saturation RGB vs lightness) -> different features
@@ -97,8 +101,9 @@ def test_missing_and_undecodable_images_are_named(images, tmp_path):
 
 def test_user_spaces_need_no_paths_and_name_missing_stimuli(tmp_path):
     fdir = tmp_path / "features"
-    save_feature_space(fdir / "scenes", np.arange(6, dtype=np.float32).reshape(3, 2), ["x.jpg", "y.jpg", "z.jpg"],
-                       meta={"group": "3D"})
+    save_feature_space(
+        fdir / "scenes", np.arange(6, dtype=np.float32).reshape(3, 2), ["x.jpg", "y.jpg", "z.jpg"], meta={"group": "3D"}
+    )
     spaces = _resolve(None, features_dir=fdir)
     assert [s.name for s in spaces] == ["user:scenes"] and spaces[0].group == "3D"
     out = featurize(spaces, ["z.jpg", "sub/x.jpg"], [None, None], progress=False)

@@ -21,15 +21,21 @@ def test_available_lists_paper_tasks_baselines_and_user(tmp_path):
 
 def test_default_is_the_paper_21(monkeypatch):
     asked = []
-    monkeypatch.setattr(registry, "_taskonomy", lambda task, wd, off: asked.append(task) or
-                        registry.make_baseline("pixels").__class__(name=f"taskonomy:{task}", kind="pixels"))
+    monkeypatch.setattr(
+        registry,
+        "_taskonomy",
+        lambda task, wd, off: (
+            asked.append(task) or registry.make_baseline("pixels").__class__(name=f"taskonomy:{task}", kind="pixels")
+        ),
+    )
     spaces = registry.resolve_feature_spaces(None)
     assert asked == list(PAPER_TASKS) and len(spaces) == 21
 
 
 def test_names_aliases_and_errors(weights_store, tmp_path):
-    spaces = registry.resolve_feature_spaces(["normal", "rgb2sfnorm", "gabor", "taskonomy:colorization"],
-                                             weights_dir=weights_store, offline=True)
+    spaces = registry.resolve_feature_spaces(
+        ["normal", "rgb2sfnorm", "gabor", "taskonomy:colorization"], weights_dir=weights_store, offline=True
+    )
     assert [s.name for s in spaces] == ["taskonomy:normal", "baseline:gabor", "taskonomy:colorization"]
     assert [s.label for s in spaces] == ["normal", "gabor", "colorization"]
     with pytest.raises(FeatureError, match="available: taskonomy:autoencoding"):

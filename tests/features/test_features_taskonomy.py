@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bids_taskenc.features import taskonomy as T
-from bids_taskenc.features.base import FeatureError, GROUPS
+from bids_taskenc.features.base import GROUPS, FeatureError
 
 
 def test_task_tables_are_consistent():

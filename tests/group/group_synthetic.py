@@ -69,7 +69,9 @@ def write_participant(
     rest = order[360:]
     if write_mask:
         write_image(
-            derivative_path(root, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"),
+            derivative_path(
+                root, sub=participant, task=task, space=space, desc="brain", suffix="mask", extension=".nii.gz"
+            ),
             nib.Nifti1Image(mask.astype(np.uint8), affine),
         )
     volumes = {}
@@ -93,7 +95,14 @@ def write_participant(
             if stat == "q" and not write_q:
                 continue
             path = derivative_path(
-                root, sub=participant, task=task, space=space, desc=label, stat=stat, suffix="statmap", extension=".nii.gz"
+                root,
+                sub=participant,
+                task=task,
+                space=space,
+                desc=label,
+                stat=stat,
+                suffix="statmap",
+                extension=".nii.gz",
             )
             write_image(path, nib.Nifti1Image(vol.astype(np.float32), affine))
             write_json(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from group_synthetic import LABELS, TASK, write_participant, run_group
+from group_synthetic import LABELS, TASK, run_group, write_participant
 
 from bids_taskenc.group import GroupInputError
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
@@ -55,7 +55,9 @@ def test_unknown_participant(outputs, tmp_path):
 def test_missing_mask_names_the_file(tmp_path):
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:3], write_mask=False)
-    with pytest.raises(GroupInputError, match=r"sub-CSI1_task-5000scenes_space-T1w_desc-brain_mask\.nii\.gz is missing"):
+    with pytest.raises(
+        GroupInputError, match=r"sub-CSI1_task-5000scenes_space-T1w_desc-brain_mask\.nii\.gz is missing"
+    ):
         _run(root, tmp_path)
 
 
@@ -70,7 +72,9 @@ def test_missing_q_map_only_matters_when_thresholding(tmp_path):
 def test_missing_fdr_level(tmp_path):
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:3])
-    r_path = derivative_path(root, sub="CSI1", task=TASK, space="T1w", desc=LABELS[0], stat="r", suffix="statmap", extension=".nii.gz")
+    r_path = derivative_path(
+        root, sub="CSI1", task=TASK, space="T1w", desc=LABELS[0], stat="r", suffix="statmap", extension=".nii.gz"
+    )
     side = json.loads(sidecar_path(r_path).read_text())
     del side["FDRLevel"]
     sidecar_path(r_path).write_text(json.dumps(side))
@@ -115,7 +119,9 @@ def test_mismatched_map_shape(tmp_path):
 
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:3])
-    bad = derivative_path(root, sub="CSI1", task=TASK, space="T1w", desc=LABELS[1], stat="r", suffix="statmap", extension=".nii.gz")
+    bad = derivative_path(
+        root, sub="CSI1", task=TASK, space="T1w", desc=LABELS[1], stat="r", suffix="statmap", extension=".nii.gz"
+    )
     nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.float32), np.eye(4)), bad)
     with pytest.raises(GroupInputError, match=rf"{bad.name} has shape"):
         _run(root, tmp_path)

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from group_synthetic import LABELS, TASK, write_participant, run_group
+from group_synthetic import LABELS, TASK, run_group, write_participant
 
 from bids_taskenc.group import GroupInputError, tree
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
@@ -25,8 +25,11 @@ def _json(root, desc, suffix, **ents):
 
 
 def _r_sidecar(root, participant, label, space="T1w"):
-    return sidecar_path(derivative_path(root, sub=participant, task=TASK, space=space, desc=label, stat="r",
-                                        suffix="statmap", extension=".nii.gz"))
+    return sidecar_path(
+        derivative_path(
+            root, sub=participant, task=TASK, space=space, desc=label, stat="r", suffix="statmap", extension=".nii.gz"
+        )
+    )
 
 
 def test_level_from_the_sidecars_is_recorded_as_a_number(tmp_path):
@@ -65,13 +68,21 @@ def test_group_maps_and_report_use_the_recorded_level(tmp_path):
     ents = dict(task=TASK, space="MNI152NLin2009cAsym", desc=LABELS[0], stat="q", suffix="statmap")
     q_path = derivative_path(root, extension=".nii.gz", **ents)
     q = np.asarray(nib.load(q_path).dataobj)
-    mask = np.asarray(nib.load(derivative_path(root, task=TASK, space="MNI152NLin2009cAsym", desc="brain",
-                                               suffix="mask", extension=".nii.gz")).dataobj) > 0
+    mask = (
+        np.asarray(
+            nib.load(
+                derivative_path(
+                    root, task=TASK, space="MNI152NLin2009cAsym", desc="brain", suffix="mask", extension=".nii.gz"
+                )
+            ).dataobj
+        )
+        > 0
+    )
     n_sig = int(np.sum(q[mask] < 0.5))
     assert n_sig != int(np.sum(q[mask] < 0.05))  # the level matters for this count
     html = write_group_report(root).read_text()
-    assert f"{LABELS[0]}</td><td class=\"g-2D\">2D</td>" in html
-    row = html.split(f"<tr><td>{LABELS[0]}</td><td class=\"g-2D\">")[-1].split("</tr>")[0]
+    assert f'{LABELS[0]}</td><td class="g-2D">2D</td>' in html
+    row = html.split(f'<tr><td>{LABELS[0]}</td><td class="g-2D">')[-1].split("</tr>")[0]
     assert row.endswith(f"<td>{n_sig}</td>")
     assert "q &lt; 0.5" in html and "q &lt; 0.05" not in html
     assert json.loads(sidecar_path(q_path).read_text())["FDRLevel"] == 0.5
@@ -82,8 +93,9 @@ def test_group_maps_and_report_use_the_recorded_level(tmp_path):
 
 def _silence(root, participant, label):
     """Make every voxel of a feature space non-significant (q = 1)."""
-    path = derivative_path(root, sub=participant, task=TASK, space="T1w", desc=label, stat="q", suffix="statmap",
-                           extension=".nii.gz")
+    path = derivative_path(
+        root, sub=participant, task=TASK, space="T1w", desc=label, stat="q", suffix="statmap", extension=".nii.gz"
+    )
     img = nib.load(path)
     nib.save(nib.Nifti1Image(np.ones(img.shape, np.float32), img.affine), path)
 
@@ -110,7 +122,9 @@ def test_spaces_without_surviving_voxels_are_left_out_of_the_tree(outputs, affin
     nwk = derivative_path(outputs, task=TASK, desc="tree", suffix="dendrogram", extension=".nwk").read_text()
     assert "classscene" not in nwk and "normal:" not in nwk
     # still in the matrix (similarity 0), not in the Taskonomy comparison
-    matrix = pd.read_csv(derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"), sep="\t")
+    matrix = pd.read_csv(
+        derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"), sep="\t"
+    )
     assert "classscene" in matrix.columns
     comparison = _json(outputs, "taskonomy", "comparison")
     assert not set(empty) & set(comparison["SharedTasks"])

@@ -93,8 +93,9 @@ def test_compare_reports_both_tests():
     assert summary["p_mantel"] < 0.05 and summary["p_mantel_partial"] < 0.05
     assert summary["partial_correlation"] == pytest.approx(1.0)
     np.testing.assert_allclose(pairs["brain_residual"], pairs["reference_residual"])
-    few, pairs = compare_structures(s[:4, :4], s[:4, :4], list("abcd"), n_permutations=19, rng=rng,
-                                    chance=chance[:4, :4])
+    few, pairs = compare_structures(
+        s[:4, :4], s[:4, :4], list("abcd"), n_permutations=19, rng=rng, chance=chance[:4, :4]
+    )
     assert few["partial_correlation"] is None and few["p_mantel_partial"] is None
     assert pairs["brain_residual"].isna().all()
     without, _ = compare_structures(s, s, list("abcdefg"), n_permutations=19, rng=rng)

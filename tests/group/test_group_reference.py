@@ -20,11 +20,31 @@ from bids_taskenc.outputs.naming import bids_label
 needs_reference = pytest.mark.skipif(not REFERENCE_DIR.is_dir(), reason=f"{REFERENCE_DIR} absent")
 
 BANK_TASKS = {
-    "autoencoding", "class_object", "class_scene", "colorization", "curvature", "denoising",
-    "depth_euclidean", "depth_zbuffer", "edge_occlusion", "edge_texture", "egomotion",
-    "fixated_pose", "inpainting", "jigsaw", "keypoints2d", "keypoints3d", "nonfixated_pose",
-    "normal", "point_matching", "reshading", "room_layout", "segment_semantic",
-    "segment_unsup25d", "segment_unsup2d", "vanishing_point",
+    "autoencoding",
+    "class_object",
+    "class_scene",
+    "colorization",
+    "curvature",
+    "denoising",
+    "depth_euclidean",
+    "depth_zbuffer",
+    "edge_occlusion",
+    "edge_texture",
+    "egomotion",
+    "fixated_pose",
+    "inpainting",
+    "jigsaw",
+    "keypoints2d",
+    "keypoints3d",
+    "nonfixated_pose",
+    "normal",
+    "point_matching",
+    "reshading",
+    "room_layout",
+    "segment_semantic",
+    "segment_unsup25d",
+    "segment_unsup2d",
+    "vanishing_point",
 }
 
 
@@ -49,7 +69,9 @@ def test_every_2018_name_maps_to_the_model_bank():
 def test_loader_reads_real_pickles(name):
     frame = ref.load_affinities(REFERENCE_DIR / name)
     assert set(frame.columns) <= BANK_TASKS and set(frame.index) <= BANK_TASKS
-    assert {"normal", "depth_zbuffer", "keypoints3d", "class_object", "class_scene", "segment_semantic"} <= set(frame.columns)
+    assert {"normal", "depth_zbuffer", "keypoints3d", "class_object", "class_scene", "segment_semantic"} <= set(
+        frame.columns
+    )
     assert "self" not in frame.columns and "random" not in frame.columns
     assert frame.shape[1] >= 24 and frame.shape[0] >= 22
     assert np.isfinite(frame.loc["normal", "depth_zbuffer"])
@@ -95,7 +117,9 @@ def test_real_transfer_out_structure_groups_3d_tasks():
 
 def test_long_csv(tmp_path):
     path = tmp_path / "aff.tsv"
-    path.write_text("source\ttarget\taffinity\nrgb2depth\trgb2sfnorm\t0.3\nrgb2sfnorm\trgb2depth\t0.2\nself\trgb2depth\t1\n")
+    path.write_text(
+        "source\ttarget\taffinity\nrgb2depth\trgb2sfnorm\t0.3\nrgb2sfnorm\trgb2depth\t0.2\nself\trgb2depth\t1\n"
+    )
     frame = ref.load_affinities(path)
     assert frame.loc["normal", "depth_zbuffer"] == 0.3
     assert frame.loc["depth_zbuffer", "normal"] == 0.2
@@ -125,7 +149,12 @@ def test_fetch_good_hash_caches(source_file, tmp_path):
     got = ref.fetch_affinities(cache, url=path.as_uri(), sha256=digest)
     assert got == cache / "all_affinities.pkl" and got.read_bytes() == path.read_bytes()
     path.unlink()  # served from the cache now, even offline
-    assert ref.fetch_affinities(cache, url=(tmp_path / "remote" / "all_affinities.pkl").as_uri(), sha256=digest, offline=True) == got
+    assert (
+        ref.fetch_affinities(
+            cache, url=(tmp_path / "remote" / "all_affinities.pkl").as_uri(), sha256=digest, offline=True
+        )
+        == got
+    )
     assert sorted(p.name for p in cache.iterdir()) == ["all_affinities.pkl"]
 
 

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from group_synthetic import TASK, smooth_noise, star_tree_maps, run_group
+from group_synthetic import TASK, run_group, smooth_noise, star_tree_maps
 
 from bids_taskenc.group import GroupInputError, resampling, similarity, tree
 from bids_taskenc.outputs.naming import derivative_path
@@ -158,8 +158,10 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
 
     run_group(outputs, bootstrap_block_mm=8.0, **common)
     boot = _tree_doc(outputs)["Bootstrap"]
-    assert all(info["BlockEdgeVoxels"] == [4, 4, 4] and info["EstimatedFWHMVoxels"] is None
-               for info in boot["Participants"].values())
+    assert all(
+        info["BlockEdgeVoxels"] == [4, 4, 4] and info["EstimatedFWHMVoxels"] is None
+        for info in boot["Participants"].values()
+    )
     assert boot["BlockSizeRule"].startswith("8 mm")
 
     run_group(outputs, tree_bootstrap="participant", **common)
@@ -170,8 +172,15 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
 
 def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
     with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
-        run_group(outputs, participants=["CSI1", "CSI2"], tree_bootstrap="participant", n_bootstrap=10,
-                  n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+        run_group(
+            outputs,
+            participants=["CSI1", "CSI2"],
+            tree_bootstrap="participant",
+            n_bootstrap=10,
+            n_permutations=0,
+            offline=True,
+            cache_dir=tmp_path / "c",
+        )
     with pytest.raises(ValueError, match="tree_bootstrap"):
         run_group(outputs, tree_bootstrap="voxels", offline=True)
 
@@ -180,8 +189,9 @@ def test_cli_flags_reach_the_settings(tmp_path):
     from bids_taskenc.cli.parser import parse_args
     from bids_taskenc.errors import UsageError
 
-    args = parse_args([str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant",
-                       "--bootstrap-block-mm", "12"])
+    args = parse_args(
+        [str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant", "--bootstrap-block-mm", "12"]
+    )
     assert args.tree_bootstrap == "participant" and args.bootstrap_block_mm == 12.0
     assert parse_args([str(tmp_path), str(tmp_path / "out"), "group"]).tree_bootstrap == "block"
     with pytest.raises(UsageError, match="bootstrap-block-mm"):

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from group_synthetic import CLUSTER_OF, CLUSTERS, LABELS, TASK, write_participant, run_group
+from group_synthetic import CLUSTER_OF, CLUSTERS, LABELS, TASK, run_group, write_participant
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
@@ -54,7 +54,9 @@ def test_per_participant_and_average_matrices(result):
     off = ~np.eye(len(LABELS), dtype=bool)
     assert avg[same & off].min() > 0.4
     assert avg[~same].max() < 0.2
-    side = json.loads(sidecar_path(derivative_path(root, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")).read_text())
+    side = json.loads(
+        sidecar_path(derivative_path(root, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")).read_text()
+    )
     assert side["Participants"] == ["CSI1", "CSI2", "CSI3"]
     assert side["Settings"]["Seed"] == 0
     assert side["CommandLine"] == "bids_taskenc bids out group"
@@ -114,7 +116,9 @@ def test_consistency_significant(result):
     cons = summary.consistency.summary()
     assert cons["mean_spearman"] > 0.5
     assert cons["p"] < 0.01
-    table = pd.read_csv(derivative_path(root, task=TASK, desc="consistency", suffix="stats", extension=".tsv"), sep="\t")
+    table = pd.read_csv(
+        derivative_path(root, task=TASK, desc="consistency", suffix="stats", extension=".tsv"), sep="\t"
+    )
     assert len(table) == 3
 
 
@@ -128,10 +132,14 @@ def test_planted_reference_detected(result):
     # test must keep the pairwise agreement (removing each matrix's own row effects did not: p = 0.38)
     assert comp["partial_correlation"] > 0.5 and comp["p_mantel_partial"] < 0.05
     assert comp["cophenetic_correlation"] > 0.5
-    doc = json.loads(derivative_path(root, task=TASK, desc="taskonomy", suffix="comparison", extension=".json").read_text())
+    doc = json.loads(
+        derivative_path(root, task=TASK, desc="taskonomy", suffix="comparison", extension=".json").read_text()
+    )
     assert doc["PValueMantel"] == comp["p_mantel"] and doc["PValueMantelPartial"] == comp["p_mantel_partial"]
     assert "chance similarity" in doc["PartialMethod"]
-    pairs = pd.read_csv(derivative_path(root, task=TASK, desc="taskonomy", suffix="comparison", extension=".tsv"), sep="\t")
+    pairs = pd.read_csv(
+        derivative_path(root, task=TASK, desc="taskonomy", suffix="comparison", extension=".tsv"), sep="\t"
+    )
     assert len(pairs) == len(LABELS) * (len(LABELS) - 1) // 2
     assert np.all(np.diff(np.abs(pairs["rank_difference"])) >= 0)
     assert derivative_path(root, task=TASK, desc="taskonomysimilarity", suffix="matrix", extension=".tsv").exists()
@@ -168,8 +176,19 @@ def test_threshold_changes_similarity(tmp_path):
     write_participant(root, "CSI1", labels=["edgetexture", "normal", "classobject"], seed=1)
     # make 'normal' equal to 'edgetexture' but with q = 0.5 everywhere
     for stat in ("r", "q"):
-        src = derivative_path(root, sub="CSI1", task=TASK, space="T1w", desc="edgetexture", stat=stat, suffix="statmap", extension=".nii.gz")
-        dst = derivative_path(root, sub="CSI1", task=TASK, space="T1w", desc="normal", stat=stat, suffix="statmap", extension=".nii.gz")
+        src = derivative_path(
+            root,
+            sub="CSI1",
+            task=TASK,
+            space="T1w",
+            desc="edgetexture",
+            stat=stat,
+            suffix="statmap",
+            extension=".nii.gz",
+        )
+        dst = derivative_path(
+            root, sub="CSI1", task=TASK, space="T1w", desc="normal", stat=stat, suffix="statmap", extension=".nii.gz"
+        )
         img = nib.load(src)
         data = np.asarray(img.dataobj)
         if stat == "q":
@@ -197,23 +216,28 @@ def test_roi_matrices(outputs, tmp_path):
         left[:, 5:] = right[:, :5] = 0  # the two hemispheres' halves of the ROI
         nib.save(nib.Nifti1Image(left, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-LHPPA.nii.gz")
         nib.save(nib.Nifti1Image(right, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-RHPPA.nii.gz")
-    summary = run_group(outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True,
-                        cache_dir=tmp_path / "c")
+    summary = run_group(
+        outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c"
+    )
     assert summary.roi_labels == ["PPA"]
     for p in ("CSI1", "CSI2", "CSI3"):
-        path = derivative_path(outputs, sub=p, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
-                               extension=".tsv")
+        path = derivative_path(
+            outputs, sub=p, task=TASK, roi="PPA", desc="similarity", suffix="matrix", extension=".tsv"
+        )
         assert path.exists()
         assert json.loads(sidecar_path(path).read_text())["NVoxels"] == 5 * 8 * 8
-    group = _matrix(derivative_path(outputs, task=TASK, roi="PPA", desc="similarity", suffix="matrix",
-                                    extension=".tsv"))
+    group = _matrix(
+        derivative_path(outputs, task=TASK, roi="PPA", desc="similarity", suffix="matrix", extension=".tsv")
+    )
     whole = _matrix(derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"))
     assert not np.allclose(group.to_numpy(), whole.to_numpy())
 
 
 def test_group_maps_in_template_space(tmp_path):
     root = tmp_path / "out"
-    vols = [write_participant(root, p, space="MNI152NLin2009cAsym", seed=i) for i, p in enumerate(("CSI1", "CSI2", "CSI3"))]
+    vols = [
+        write_participant(root, p, space="MNI152NLin2009cAsym", seed=i) for i, p in enumerate(("CSI1", "CSI2", "CSI3"))
+    ]
     summary = run_group(root, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
     assert summary.group_maps
     ents = dict(task=TASK, space="MNI152NLin2009cAsym", desc="normal", suffix="statmap", extension=".nii.gz")
@@ -229,7 +253,9 @@ def test_group_maps_in_template_space(tmp_path):
     q = np.asarray(nib.load(derivative_path(root, stat="q", **ents)).dataobj)
     p = np.asarray(nib.load(derivative_path(root, stat="p", **ents)).dataobj)
     assert np.all(q[mask] >= p[mask] - 1e-7)
-    assert derivative_path(root, task=TASK, space="MNI152NLin2009cAsym", desc="brain", suffix="mask", extension=".nii.gz").exists()
+    assert derivative_path(
+        root, task=TASK, space="MNI152NLin2009cAsym", desc="brain", suffix="mask", extension=".nii.gz"
+    ).exists()
 
 
 def test_no_group_maps_in_native_space(result):

@@ -18,7 +18,9 @@ def test_weighted_cosine_equals_resampled_data():
     x[:, rng.random(200) < 0.5] = 0.0
     idx = rng.integers(0, 200, 200)
     counts = np.bincount(idx, minlength=200).astype(float)
-    np.testing.assert_allclose(similarity.cosine_similarity(x, counts), similarity.cosine_similarity(x[:, idx]), atol=1e-12)
+    np.testing.assert_allclose(
+        similarity.cosine_similarity(x, counts), similarity.cosine_similarity(x[:, idx]), atol=1e-12
+    )
 
 
 def test_bootstrap_similarities_match_explicit_resampling_in_distribution():
@@ -29,7 +31,10 @@ def test_bootstrap_similarities_match_explicit_resampling_in_distribution():
     assert boots.shape == (400, 4, 4)
     np.testing.assert_allclose(boots[:, [0, 1, 2, 3], [0, 1, 2, 3]], 1.0)
     explicit = np.stack(
-        [similarity.cosine_similarity(x[:, r.integers(0, 300, 300)]) for r in [np.random.default_rng(s) for s in range(400)]]
+        [
+            similarity.cosine_similarity(x[:, r.integers(0, 300, 300)])
+            for r in [np.random.default_rng(s) for s in range(400)]
+        ]
     )
     np.testing.assert_allclose(boots.mean(0), explicit.mean(0), atol=0.03)
     np.testing.assert_allclose(boots.std(0), explicit.std(0), atol=0.03)

@@ -19,8 +19,9 @@ def test_compute_writes_nothing_and_write_writes_it(outputs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="bids_taskenc")
     before = sorted(p for p in outputs.rglob("*"))
     inputs = read_group_inputs(outputs)
-    result = compute_group(inputs, reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
-                           n_bootstrap=10, n_permutations=9)
+    result = compute_group(
+        inputs, reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"), n_bootstrap=10, n_permutations=9
+    )
     assert sorted(p for p in outputs.rglob("*")) == before
     assert result.participants == ["CSI1", "CSI2", "CSI3"] and result.labels == LABELS
     assert result.mean_similarity.shape == (len(LABELS), len(LABELS))
@@ -38,12 +39,22 @@ def test_roi_vectors_must_cover_the_brain_mask(outputs, tmp_path):
     inputs = read_group_inputs(outputs)
     n = inputs.maps[0].n_voxels
     ok = {m.participant: np.arange(m.n_voxels) < 20 for m in inputs.maps}
-    result = compute_group(inputs, reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
-                           roi_masks={"my roi": ok}, n_bootstrap=0, n_permutations=0)
+    result = compute_group(
+        inputs,
+        reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
+        roi_masks={"my roi": ok},
+        n_bootstrap=0,
+        n_permutations=0,
+    )
     assert result.roi_labels == ["myroi"] and set(result.rois[0].n_voxels.values()) == {20}
     with pytest.raises(ValueError, match="brain-mask"):
-        compute_group(inputs, reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
-                      roi_masks={"x": {"CSI1": np.ones(n + 1, bool)}}, n_bootstrap=0, n_permutations=0)
+        compute_group(
+            inputs,
+            reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
+            roi_masks={"x": {"CSI1": np.ones(n + 1, bool)}},
+            n_bootstrap=0,
+            n_permutations=0,
+        )
 
 
 def test_command_line_builds_every_group_setting(tmp_path):
@@ -51,17 +62,59 @@ def test_command_line_builds_every_group_setting(tmp_path):
     from bids_taskenc.cli.run import group_settings
 
     (tmp_path / "a.pkl").write_bytes(b"")
-    argv = [str(tmp_path), str(tmp_path / "out"), "group", "--participant-label", "sub-CSI1", "CSI2",
-            "--task-label", "5000scenes", "--space", "T1w", "--fdr-alpha", "0.01", "--unthresholded",
-            "--roi-dir", str(tmp_path), "--reference-affinities", str(tmp_path / "a.pkl"), "--offline",
-            "--n-bootstrap", "7", "--group-permutations", "8", "--tree-bootstrap", "participant",
-            "--bootstrap-block-mm", "6", "--top-k", "2", "--seed", "5", "-v"]
+    argv = [
+        str(tmp_path),
+        str(tmp_path / "out"),
+        "group",
+        "--participant-label",
+        "sub-CSI1",
+        "CSI2",
+        "--task-label",
+        "5000scenes",
+        "--space",
+        "T1w",
+        "--fdr-alpha",
+        "0.01",
+        "--unthresholded",
+        "--roi-dir",
+        str(tmp_path),
+        "--reference-affinities",
+        str(tmp_path / "a.pkl"),
+        "--offline",
+        "--n-bootstrap",
+        "7",
+        "--group-permutations",
+        "8",
+        "--tree-bootstrap",
+        "participant",
+        "--bootstrap-block-mm",
+        "6",
+        "--top-k",
+        "2",
+        "--seed",
+        "5",
+        "-v",
+    ]
     settings = group_settings(parse_args(argv), argv)
     assert dataclasses.asdict(settings) == {
-        "task": "5000scenes", "participants": ("CSI1", "CSI2"), "space": "T1w", "fdr_alpha": 0.01,
-        "thresholded": False, "roi_dir": tmp_path, "reference_affinities": tmp_path / "a.pkl", "offline": True,
-        "reference_cache_dir": None, "n_bootstrap": 7, "n_permutations": 8, "tree_bootstrap": "participant",
-        "bootstrap_block_mm": 6.0, "top_k": 2, "seed": 5, "command_line": settings.command_line, "progress": True}
+        "task": "5000scenes",
+        "participants": ("CSI1", "CSI2"),
+        "space": "T1w",
+        "fdr_alpha": 0.01,
+        "thresholded": False,
+        "roi_dir": tmp_path,
+        "reference_affinities": tmp_path / "a.pkl",
+        "offline": True,
+        "reference_cache_dir": None,
+        "n_bootstrap": 7,
+        "n_permutations": 8,
+        "tree_bootstrap": "participant",
+        "bootstrap_block_mm": 6.0,
+        "top_k": 2,
+        "seed": 5,
+        "command_line": settings.command_line,
+        "progress": True,
+    }
     assert settings.command_line.startswith("bids_taskenc ") and "--top-k 2" in settings.command_line
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.seed = 1

@@ -10,7 +10,6 @@ group report shows that comparison too.
 from __future__ import annotations
 
 import pytest
-
 from report_fixtures import REFERENCE, taskonomy_named_features
 
 from bids_taskenc.cli.run import main as app_main

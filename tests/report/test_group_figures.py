@@ -44,15 +44,47 @@ def _crowded(n_clusters=3, size=4, isolated=2):
 def _demo_like():
     """The 3-participant demo's similarity matrix (tree order), where the spring layout drew 'pixels', which has
     no neighbour, on the objectb-scene3da edge."""
-    labels = ["pixels", "gabor", "edge2db", "edge2da", "edge2dc", "objecta", "objectb", "scene3da", "scene3db",
-              "scene3dc", "color", "random"]
+    labels = [
+        "pixels",
+        "gabor",
+        "edge2db",
+        "edge2da",
+        "edge2dc",
+        "objecta",
+        "objectb",
+        "scene3da",
+        "scene3db",
+        "scene3dc",
+        "color",
+        "random",
+    ]
     s = np.eye(len(labels))
-    for (i, j), v in {(1, 2): 0.956286, (1, 3): 0.962587, (1, 4): 0.959302, (2, 3): 0.988029, (2, 4): 0.984499,
-                      (3, 4): 0.99122, (4, 6): 0.002548, (5, 6): 0.987983, (5, 7): 0.002714, (6, 7): 0.002722,
-                      (7, 8): 0.98819, (7, 9): 0.987668, (8, 9): 0.988875}.items():
+    for (i, j), v in {
+        (1, 2): 0.956286,
+        (1, 3): 0.962587,
+        (1, 4): 0.959302,
+        (2, 3): 0.988029,
+        (2, 4): 0.984499,
+        (3, 4): 0.99122,
+        (4, 6): 0.002548,
+        (5, 6): 0.987983,
+        (5, 7): 0.002714,
+        (6, 7): 0.002722,
+        (7, 8): 0.98819,
+        (7, 9): 0.987668,
+        (8, 9): 0.988875,
+    }.items():
         s[i, j] = s[j, i] = v
-    groups = {"color": "other", "gabor": "other", "pixels": "other", "random": "other", "objecta": "semantic",
-              "objectb": "semantic", **{f"edge2d{c}": "2D" for c in "abc"}, **{f"scene3d{c}": "3D" for c in "abc"}}
+    groups = {
+        "color": "other",
+        "gabor": "other",
+        "pixels": "other",
+        "random": "other",
+        "objecta": "semantic",
+        "objectb": "semantic",
+        **{f"edge2d{c}": "2D" for c in "abc"},
+        **{f"scene3d{c}": "3D" for c in "abc"},
+    }
     return labels, s, groups
 
 
@@ -128,7 +160,8 @@ def test_histogram_y_label_is_not_cut_by_six_digit_counts(tmp_path, keep_figure)
         assert all(len(t.get_text()) <= 4 for t in ax.get_yticklabels())
 
 
-@pytest.mark.parametrize("value, text", [(0, "0"), (950, "950"), (1200, "1.2k"), (120_000, "120k"),
-                                         (3_400_000, "3.4M"), (10_000, "10k")])
+@pytest.mark.parametrize(
+    "value, text", [(0, "0"), (950, "950"), (1200, "1.2k"), (120_000, "120k"), (3_400_000, "3.4M"), (10_000, "10k")]
+)
 def test_count_labels(value, text):
     assert figures._count_label(value) == text

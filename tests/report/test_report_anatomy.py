@@ -75,9 +75,13 @@ def test_roi_outlines_come_from_the_recorded_roi_directory(tmp_path):
     rois, text = find_roi_masks_of(data)
     assert sorted(rois) == ["EarlyVis", "PPA"] and str(tmp_path / "rois") in text
     canvas = SliceCanvas(data.mask_img, rois=rois)
-    outlines = canvas.outlines(canvas.tile(MapSpec("x", np.zeros(int(data.mask.sum())),
-                                                   np.zeros(int(data.mask.sum()), bool), "inferno", 0, 1, "r"),
-                                           brain.plt.get_cmap("inferno"), brain.mcolors.Normalize(0, 1))[1])
+    outlines = canvas.outlines(
+        canvas.tile(
+            MapSpec("x", np.zeros(int(data.mask.sum())), np.zeros(int(data.mask.sum()), bool), "inferno", 0, 1, "r"),
+            brain.plt.get_cmap("inferno"),
+            brain.mcolors.Normalize(0, 1),
+        )[1]
+    )
     assert [name for name, _, _ in outlines] == ["EarlyVis", "PPA"] and all(len(s) > 8 for _, _, s in outlines)
     html = write_participant_report(out, "01").read_text()
     assert "ROI outlines from the masks in" in html
@@ -85,6 +89,7 @@ def test_roi_outlines_come_from_the_recorded_roi_directory(tmp_path):
     import json
 
     from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+
     side = sidecar_path(derivative_path(out, sub="01", task="x", desc="roi", suffix="scores", extension=".tsv"))
     side.write_text(json.dumps({"FDRLevel": 0.05}))
     assert find_roi_masks_of(load_participant(out, "01"))[0] is None
@@ -117,7 +122,7 @@ def test_orientation_letters_and_sides_follow_the_affine(flip):
     spec = MapSpec("x", values, values > 0, "inferno", 0, 1, "r")
     rgb, spans = canvas.tile(spec, brain.plt.get_cmap("inferno"), brain.mcolors.Normalize(0, 1))
     left, width = spans[2]
-    axial = rgb[left:left + width]
+    axial = rgb[left : left + width]
     coloured = np.argwhere(~np.all(np.isclose(axial, brain.MASK_GREY), axis=-1) & ~np.all(axial == 1, axis=-1))
     assert coloured[:, 0].min() > width / 2 and coloured[:, 1].min() > axial.shape[1] / 2
 
@@ -150,6 +155,7 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
         return real_save(fig, path, **kw)
 
     from pathlib import Path
+
     monkeypatch.setattr(brain, "save", count)
     write_participant_report(out, "01")
     nc, half = drawn["sub-01_task-x_desc-reliabilitymaps_figure.png"]
@@ -158,8 +164,10 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
     assert half.cmap == "RdBu_r" and half.vmin == -half.vmax and half.label == "split-half r"
     assert (data.splithalf < -0.3).sum() > 50  # the map has clearly negative r ...
     assert np.allclose(half.values, data.splithalf)  # ... drawn as it is, below the middle of the scale
-    assert bars["sub-01_task-x_desc-reliabilitymaps_figure.png"] == ["noise ceiling (fraction of variance)",
-                                                                     "split-half r"]
+    assert bars["sub-01_task-x_desc-reliabilitymaps_figure.png"] == [
+        "noise ceiling (fraction of variance)",
+        "split-half r",
+    ]
     assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"]  # one shared bar for the r maps
 
 

@@ -37,9 +37,22 @@ window.addEventListener('load', () => {
 
 
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *extra, url]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *extra,
+        url,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -47,9 +60,14 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
 
 def console_lines(log: str) -> list[str]:
     """Messages the page wrote to the console, and resource-load failures."""
-    return [line for line in log.splitlines()
-            if ":CONSOLE" in line or "Failed to load resource" in line or "ERR_FILE_NOT_FOUND" in line
-            or "Not allowed to load local resource" in line]
+    return [
+        line
+        for line in log.splitlines()
+        if ":CONSOLE" in line
+        or "Failed to load resource" in line
+        or "ERR_FILE_NOT_FOUND" in line
+        or "Not allowed to load local resource" in line
+    ]
 
 
 def image_check(page: Path, work: Path, figures: Path) -> tuple[dict, list[str]]:
@@ -59,8 +77,13 @@ def image_check(page: Path, work: Path, figures: Path) -> tuple[dict, list[str]]
         (work / "figures").symlink_to(figures, target_is_directory=True)
     html = page.read_text()
     (work / page.name).write_text(html.replace("</body>", CHECK + "\n</body>"))
-    proc = chromium((work / page.name).as_uri(), work / "profile", f"--window-size={WIDTH},1000",
-                    "--virtual-time-budget=10000", "--dump-dom")
+    proc = chromium(
+        (work / page.name).as_uri(),
+        work / "profile",
+        f"--window-size={WIDTH},1000",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+    )
     match = re.search(r'<pre id="imgcheck">(.*?)</pre>', proc.stdout)
     assert match, "the check script did not run:\n" + proc.stdout[-1000:]
     return json.loads(match.group(1)), console_lines(proc.stderr)
@@ -77,8 +100,9 @@ def test_reports_render_in_chromium(report_run, tmp_path, page):
     # the real page, unchanged, at its full height
     png = tmp_path / (Path(page).stem + ".png")
     height = min(int(result["height"]) + 20, 16000)
-    proc = chromium((out / page).as_uri(), tmp_path / "profile", f"--window-size={WIDTH},{height}",
-                    f"--screenshot={png}")
+    proc = chromium(
+        (out / page).as_uri(), tmp_path / "profile", f"--window-size={WIDTH},{height}", f"--screenshot={png}"
+    )
     assert console_lines(proc.stderr) == []
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
     keep = os.environ.get("BIDS_TASKENC_SCREENSHOTS")

@@ -31,8 +31,11 @@ def _copy(report_run: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _snapshot(out: Path) -> dict:
-    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and "func" in p.parts or
-            p.is_file() and "group" in p.parts}
+    return {
+        p: p.stat().st_mtime_ns
+        for p in out.rglob("*")
+        if p.is_file() and "func" in p.parts or p.is_file() and "group" in p.parts
+    }
 
 
 def test_reports_only_rebuilds_from_the_outputs_without_fitting(report_run, tmp_path, capsys):
@@ -61,7 +64,10 @@ def test_boilerplate_only_writes_just_the_citation_files(report_run, tmp_path):
     bids, out = _copy(report_run, tmp_path)
     assert main([str(bids), str(out), "group", "--boilerplate-only"]) == 0
     assert sorted(p.name for p in (out / "logs").iterdir() if p not in run_logs(out)) == [
-        "CITATION.bib", "CITATION.html", "CITATION.md"]
+        "CITATION.bib",
+        "CITATION.html",
+        "CITATION.md",
+    ]
     assert not (out / "figures").exists() and not any((out / page).exists() for page in PAGES)
     assert "Task structure" in (out / "logs" / "CITATION.md").read_text()
 
@@ -89,8 +95,16 @@ def test_a_failing_report_is_loud_and_exits_1(report_run, tmp_path, monkeypatch,
 
 @pytest.fixture(scope="module")
 def small_bids(tmp_path_factory):
-    ds = make_synthetic_dataset(tmp_path_factory.mktemp("small_report"), n_participants=1, n_sessions=1,
-                                runs_per_session=2, trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+    ds = make_synthetic_dataset(
+        tmp_path_factory.mktemp("small_report"),
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=3,
+    )
     return ds
 
 
@@ -101,6 +115,7 @@ def test_participant_level_writes_its_report_unless_told_not_to(small_bids, tmp_
     assert main(args + ["--no-reports"]) == 0
     assert (out / "sub-CSI1" / "func").is_dir()
     assert not (out / "sub-CSI1.html").exists() and not list((out / "logs").glob("CITATION.*"))
+
     # a report failure after a successful fit: outputs intact, exit 1, said on stderr
     def no_figure(*args, **kwargs):
         raise ValueError("no figure for you")

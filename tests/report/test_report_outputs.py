@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import REFERENCE
 
-from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import write_group_report, write_participant_report
 from bids_taskenc.report.citation import bib_entries, reference_list
 
@@ -55,8 +55,14 @@ def _r_sidecar(out: Path, sub: str) -> dict:
 
 def test_the_cli_wrote_every_page(report_run):
     out = report_run
-    for name in ("sub-CSI1.html", "sub-CSI2.html", "group.html", "logs/CITATION.md", "logs/CITATION.html",
-                 "logs/CITATION.bib"):
+    for name in (
+        "sub-CSI1.html",
+        "sub-CSI2.html",
+        "group.html",
+        "logs/CITATION.md",
+        "logs/CITATION.html",
+        "logs/CITATION.bib",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.rglob(".*.png")) and not list(out.rglob(".*.html")), "temporary files left behind"
 
@@ -114,8 +120,11 @@ def test_participant_report_sections(report_run):
     assert "empirical split-half correlation written by the participant level" in html
     assert 'id="warnings"' in html and "The test set has 19 images" in html
     # every feature space is in the maps figure's rows and in the table; the view and its reason are given
-    labels = sorted(json.loads(p.read_text())["FeatureLabel"] for p in (out / "sub-CSI1" / "func").glob(
-        "*_stat-r_statmap.json") if "FeatureLabel" in json.loads(p.read_text()))
+    labels = sorted(
+        json.loads(p.read_text())["FeatureLabel"]
+        for p in (out / "sub-CSI1" / "func").glob("*_stat-r_statmap.json")
+        if "FeatureLabel" in json.loads(p.read_text())
+    )
     assert "keypoints3d" in labels and len(labels) == 9
     top = html.split('id="top"')[1]
     for label in labels:
@@ -124,8 +133,9 @@ def test_participant_report_sections(report_run):
     assert "space T1w is the participant&#39;s own" in html and "pycortex is not installed" in html
     assert '<meta name="bids_taskenc-brain-view" content="slices">' in html
     # the 3D-vs-2D contrast written by the participant level, with its voxel counts
-    contrast = json.loads(next((out / "sub-CSI1" / "func").glob("*_desc-group3DVSgroup2D_stat-rdiff_statmap.json"))
-                          .read_text())["Contrast"]
+    contrast = json.loads(
+        next((out / "sub-CSI1" / "func").glob("*_desc-group3DVSgroup2D_stat-rdiff_statmap.json")).read_text()
+    )["Contrast"]
     assert "<td>group3DVSgroup2D</td>" in html and ", ".join(contrast["A"]) in html
     assert re.search(r"<td>group3DVSgroup2D</td>.*?<td class=\"num\">[1-9]\d*</td>", html, re.S)
     # the ROI chart's ROIs and the table of top voxels / ROIs
@@ -138,8 +148,10 @@ def test_roi_chart_follows_the_planted_truth(report_run):
     """The 3D spaces predict the scene ROIs best, the 2D spaces EarlyVis (what Fig. 1 should show)."""
     import pandas as pd
 
-    table = pd.read_csv(derivative_path(report_run, sub="CSI1", task="5000scenes", desc="roi", suffix="scores",
-                                        extension=".tsv"), sep="\t")
+    table = pd.read_csv(
+        derivative_path(report_run, sub="CSI1", task="5000scenes", desc="roi", suffix="scores", extension=".tsv"),
+        sep="\t",
+    )
     pooled = table[~table["roi"].str.startswith(("LH-", "RH-"))]
     best = pooled.loc[pooled.groupby("roi")["mean_r"].idxmax()].set_index("roi")["feature_group"]
     assert best["PPA"] == "3D" and best["EarlyVis"] == "2D" and best["LOC"] == "semantic"
@@ -150,13 +162,15 @@ def test_group_report_has_the_paper_figures(report_run):
     html = (out / "group.html").read_text()
     for desc in ("similarity", "participantsimilarity", "trees", "graph"):
         assert f"figures/task-5000scenes_desc-{desc}_figure.png" in html
-    consistency = json.loads(derivative_path(out, task="5000scenes", desc="consistency", suffix="stats",
-                                             extension=".json").read_text())
+    consistency = json.loads(
+        derivative_path(out, task="5000scenes", desc="consistency", suffix="stats", extension=".json").read_text()
+    )
     assert f"{consistency['MeanSpearman']:.3g}" in html
     if not REFERENCE.exists():
         pytest.skip("no Taskonomy reference affinities in ../shared/reference")
-    comparison = json.loads(derivative_path(out, task="5000scenes", desc="taskonomy", suffix="comparison",
-                                            extension=".json").read_text())
+    comparison = json.loads(
+        derivative_path(out, task="5000scenes", desc="taskonomy", suffix="comparison", extension=".json").read_text()
+    )
     for desc in ("taskonomysimilarity", "comparison"):
         assert f"figures/task-5000scenes_desc-{desc}_figure.png" in html
     assert f"{comparison['Spearman']:.3g}" in html and f"{comparison['CopheneticCorrelation']:.3g}" in html
@@ -181,8 +195,10 @@ def test_citation_holds_what_actually_ran(report_run):
     assert side["SoftwareVersions"]["torch"] in md
     assert "group3DVSgroup2D" in md and "1000 bootstrap resamples" in md
     # the contrast p as the sidecars say (here the group t: three spaces a side), cited; the bootstrap gives intervals
-    methods = {json.loads(p.read_text())["Contrast"]["PValueMethod"]
-               for p in (out / "sub-CSI1" / "func").glob("*VS*_stat-p_statmap.json")}
+    methods = {
+        json.loads(p.read_text())["Contrast"]["PValueMethod"]
+        for p in (out / "sub-CSI1" / "func").glob("*VS*_stat-p_statmap.json")
+    }
     assert methods == {"olkinfinn"}
     assert "difference of mean correlations over its normal-theory standard error" in md
     assert "[@olkin1990testing]" in md and "Williams' t" not in md and "percentile bootstrap p" not in md
@@ -198,8 +214,16 @@ def test_citation_holds_what_actually_ran(report_run):
     bib = (out / "logs" / "CITATION.bib").read_text()
     keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
     assert set(keys) == set(cited) and len(keys) == len(set(keys))
-    for key in ("wang2019neural", "zamir2018taskonomy", "chang2019bold5000", "yarkoni2019pybids",
-                "abraham2014nilearn", "benjamini1995fdr", "paszke2019pytorch", "allen2022nsd"):
+    for key in (
+        "wang2019neural",
+        "zamir2018taskonomy",
+        "chang2019bold5000",
+        "yarkoni2019pybids",
+        "abraham2014nilearn",
+        "benjamini1995fdr",
+        "paszke2019pytorch",
+        "allen2022nsd",
+    ):
         assert key in keys
     assert set(cited) <= set(reference_list()) == set(bib_entries())
 
@@ -234,6 +258,7 @@ def test_pages_link_their_run_log_with_command_settings_versions_and_timings(rep
         for what in ("settings: {", "resources: {", "versions: {", "step ", "timing: ", "done in"):
             assert what in text, (page, what)
     assert "the group-level log says which" not in (out / "group.html").read_text()
-    text = (out / re.findall(r'href="(logs/bids_taskenc-[0-9-]+\.log)"',
-                             (out / "sub-CSI1.html").read_text())[0]).read_text()
+    text = (
+        out / re.findall(r'href="(logs/bids_taskenc-[0-9-]+\.log)"', (out / "sub-CSI1.html").read_text())[0]
+    ).read_text()
     assert "step fit " in text and "step responses took" in text and "feature space 1 of " in text

@@ -61,10 +61,28 @@ def test_flat_canvas_colours_exactly_the_shown_vertices():
     canvas = FlatCanvas()
     n = canvas.n_vertices
     values = {h: np.full(n[h], 0.5) for h in n}
-    none = MapSpec("none", np.zeros(1), np.zeros(1, bool), "inferno", 0, 1, "r", surface=values,
-                   surface_shown={h: np.zeros(n[h], bool) for h in n})
-    every = MapSpec("all", np.zeros(1), np.zeros(1, bool), "inferno", 0, 1, "r", surface=values,
-                    surface_shown={h: np.ones(n[h], bool) for h in n})
+    none = MapSpec(
+        "none",
+        np.zeros(1),
+        np.zeros(1, bool),
+        "inferno",
+        0,
+        1,
+        "r",
+        surface=values,
+        surface_shown={h: np.zeros(n[h], bool) for h in n},
+    )
+    every = MapSpec(
+        "all",
+        np.zeros(1),
+        np.zeros(1, bool),
+        "inferno",
+        0,
+        1,
+        "r",
+        surface=values,
+        surface_shown={h: np.ones(n[h], bool) for h in n},
+    )
     cmap, norm = plt.get_cmap("inferno"), plt.Normalize(0, 1)
     grey, _ = canvas.tile(none, cmap, norm)
     full, _ = canvas.tile(every, cmap, norm)
@@ -149,12 +167,23 @@ def test_roi_permutation_stars_and_quality_warnings(tmp_path):
     from bids_taskenc.outputs.naming import derivative_path
 
     out = fake_outputs(tmp_path, space="T1w", shape=(12, 14, 10), voxel_mm=10.0)
-    rows = [{"feature_space": label, "feature_group": group, "roi": roi, "n_voxels": 30, "mean_r": r,
-             "mean_rsquared": r * r, "fraction_significant": 0.5, "p_mean_r": p}
-            for label, group, r, p in (("keypoints3d", "3D", 0.4, 0.001), ("keypoints2d", "2D", 0.05, 0.4))
-            for roi in ("PPA", "LH-PPA", "RH-PPA", "EarlyVis")]
-    write_tsv(derivative_path(out, sub="01", task="x", desc="roi", suffix="scores", extension=".tsv"),
-              pd.DataFrame(rows))
+    rows = [
+        {
+            "feature_space": label,
+            "feature_group": group,
+            "roi": roi,
+            "n_voxels": 30,
+            "mean_r": r,
+            "mean_rsquared": r * r,
+            "fraction_significant": 0.5,
+            "p_mean_r": p,
+        }
+        for label, group, r, p in (("keypoints3d", "3D", 0.4, 0.001), ("keypoints2d", "2D", 0.05, 0.4))
+        for roi in ("PPA", "LH-PPA", "RH-PPA", "EarlyVis")
+    ]
+    write_tsv(
+        derivative_path(out, sub="01", task="x", desc="roi", suffix="scores", extension=".tsv"), pd.DataFrame(rows)
+    )
     html = write_participant_report(out, "01").read_text()
     assert "figures/sub-01_task-x_desc-roibars_figure.png" in html
     assert "*: permutation p of the ROI's mean r &lt; 0.05" in html and "<th>p (mean r)</th>" in html
@@ -170,7 +199,9 @@ def _group_of_fakes(tmp_path, space: str):
     out = tmp_path / "out"
     for i, participant in enumerate(("01", "02", "03", "04", "05")):
         fake_outputs(out, space=space, seed=i, participant=participant, hot_seed=7)
-    run_group(out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True, reference_cache_dir=tmp_path / "c"))
+    run_group(
+        out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True, reference_cache_dir=tmp_path / "c")
+    )
     return out
 
 
@@ -204,6 +235,7 @@ def test_group_maps_outside_a_template_are_drawn_as_slices(tmp_path):
 @pytest.fixture
 def failing_pycortex(fake_pycortex, monkeypatch):
     """The stand-in pycortex whose drawing fails as a transform made for another grid does."""
+
     def make_figure(braindata, **kwargs):
         raise ValueError("Volume shape (10, 14, 12) does not match transform shape (31, 100, 100)")
 

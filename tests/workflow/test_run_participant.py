@@ -21,19 +21,39 @@ from bids_taskenc.workflow import (
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    return make_synthetic_dataset(tmp_path_factory.mktemp("wf"), n_participants=1, n_sessions=1, runs_per_session=2,
-                                  trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("wf"),
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=3,
+    )
 
 
 def test_python_run_equals_the_command_line_run(small, tmp_path):
-    flags = ["--features-dir", small.features_dir, "--feature-spaces", "user:scene3da", "user:random",
-             "--cv-folds", "3", "--contrast-bootstrap", "0", "--no-reports"]
+    flags = [
+        "--features-dir",
+        small.features_dir,
+        "--feature-spaces",
+        "user:scene3da",
+        "user:random",
+        "--cv-folds",
+        "3",
+        "--contrast-bootstrap",
+        "0",
+        "--no-reports",
+    ]
     cli_out = tmp_path / "cli"
     assert main([str(a) for a in [small.bids_dir, cli_out, "participant", "--work-dir", tmp_path / "w1", *flags]]) == 0
     settings = ParticipantSettings(
         features=FeatureSettings(spaces=("user:scene3da", "user:random"), features_dir=small.features_dir),
-        fit=FitSettings(cv_folds=3), comparisons=ComparisonSettings(contrast_bootstrap=0),
-        outputs=OutputSettings(work_dir=tmp_path / "w2"))
+        fit=FitSettings(cv_folds=3),
+        comparisons=ComparisonSettings(contrast_bootstrap=0),
+        outputs=OutputSettings(work_dir=tmp_path / "w2"),
+    )
     py_out = tmp_path / "py"
     outcome = run_participant(small.bids_dir, py_out, "sub-CSI1", settings)
     assert outcome.participant == "CSI1" and outcome.output_dir == py_out.resolve() / "sub-CSI1"
@@ -58,9 +78,11 @@ def test_python_run_equals_the_command_line_run(small, tmp_path):
 
 
 def test_a_bad_setting_is_raised_before_any_folder_is_made(small, tmp_path):
-    settings = ParticipantSettings(features=FeatureSettings(features_dir=small.features_dir),
-                                   comparisons=ComparisonSettings(partitionings=(("user:nosuch", "user:random"),)),
-                                   outputs=OutputSettings(work_dir=tmp_path / "work"))
+    settings = ParticipantSettings(
+        features=FeatureSettings(features_dir=small.features_dir),
+        comparisons=ComparisonSettings(partitionings=(("user:nosuch", "user:random"),)),
+        outputs=OutputSettings(work_dir=tmp_path / "work"),
+    )
     with pytest.raises(UsageError, match="nosuch"):
         run_participant(small.bids_dir, tmp_path / "out", "CSI1", settings)
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()

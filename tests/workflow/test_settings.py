@@ -45,20 +45,45 @@ def test_command_line_defaults_are_the_settings_defaults():
 
 def test_a_toml_config_of_default_values_gives_the_defaults(tmp_path):
     config = tmp_path / "defaults.toml"
-    config.write_text('cv_folds = 7\nresponses = "travg"\nresponse_trs = [3, 4]\ntest_fraction = 0.15\n'
-                      'fdr_alpha = 0.05\ncontrast_bootstrap = 1000\n')
-    assert participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)])) == \
-        ParticipantSettings()
+    config.write_text(
+        'cv_folds = 7\nresponses = "travg"\nresponse_trs = [3, 4]\ntest_fraction = 0.15\n'
+        "fdr_alpha = 0.05\ncontrast_bootstrap = 1000\n"
+    )
+    assert (
+        participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)]))
+        == ParticipantSettings()
+    )
 
 
 def test_toml_config_gives_the_same_settings_as_the_command_line(tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('cv_folds = 4\nalphas = [1, 10]\nfeature_spaces = ["user:a"]\nsave_weights = true\n'
-                      'variance_partitioning = [["group:3D", "group:2D"]]\nmem = "2GB"\n')
+    config.write_text(
+        'cv_folds = 4\nalphas = [1, 10]\nfeature_spaces = ["user:a"]\nsave_weights = true\n'
+        'variance_partitioning = [["group:3D", "group:2D"]]\nmem = "2GB"\n'
+    )
     from_toml = participant_settings(parse_args(["bids", "out", "participant", "--config", str(config)]))
-    from_flags = participant_settings(parse_args(
-        ["bids", "out", "participant", "--cv-folds", "4", "--alphas", "1", "10", "--feature-spaces", "user:a",
-         "--save-weights", "--variance-partitioning", "group:3D", "group:2D", "--mem", "2GB"]))
+    from_flags = participant_settings(
+        parse_args(
+            [
+                "bids",
+                "out",
+                "participant",
+                "--cv-folds",
+                "4",
+                "--alphas",
+                "1",
+                "10",
+                "--feature-spaces",
+                "user:a",
+                "--save-weights",
+                "--variance-partitioning",
+                "group:3D",
+                "group:2D",
+                "--mem",
+                "2GB",
+            ]
+        )
+    )
     assert from_toml == from_flags
     assert from_toml.fit.cv_folds == 4 and from_toml.fit.alphas == (1.0, 10.0)
     assert from_toml.resources.mem_gb == 2.0 and from_toml.outputs.save_weights
@@ -68,7 +93,9 @@ def test_to_dict_is_json_and_round_trips():
     s = ParticipantSettings(
         features=FeatureSettings(spaces=("user:edge2da",), features_dir=Path("/data/features")),
         responses=ResponseSettings(confounds=("csf",), mask=Path("m.nii.gz")),
-        fit=FitSettings(alphas=(1.0, 100.0), seed=3), resources=ResourceSettings(mem_mb=1500.0))
+        fit=FitSettings(alphas=(1.0, 100.0), seed=3),
+        resources=ResourceSettings(mem_mb=1500.0),
+    )
     d = json.loads(json.dumps(s.to_dict()))
     assert d["features"]["features_dir"] == "/data/features" and d["fit"]["alphas"] == [1.0, 100.0]
     back = ParticipantSettings.from_dict(d)
@@ -78,8 +105,9 @@ def test_to_dict_is_json_and_round_trips():
 
 
 def _key_inputs():
-    run = SimpleNamespace(bold=None, mask=None, confounds=None, raw=SimpleNamespace(events=None, repetition_time=2.0),
-                          start_time=0.0)
+    run = SimpleNamespace(
+        bold=None, mask=None, confounds=None, raw=SimpleNamespace(events=None, repetition_time=2.0), start_time=0.0
+    )
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
     return [run], X
 
@@ -101,9 +129,11 @@ def test_cache_keys_follow_fit_and_response_settings_not_output_only_ones(tmp_pa
     r2, f2 = _keys(base.replace(responses=base.responses.replace(response_trs=(2, 3))))
     assert r2 != r0 and f2 != f0
     # output-only and resource settings change neither
-    for changed in (base.replace(outputs=OutputSettings(save_features=True, progress=True, work_dir=tmp_path)),
-                    base.replace(resources=ResourceSettings(nprocs=7, mem_mb=1000.0)),
-                    base.replace(comparisons=base.comparisons.replace(contrast_bootstrap=10))):
+    for changed in (
+        base.replace(outputs=OutputSettings(save_features=True, progress=True, work_dir=tmp_path)),
+        base.replace(resources=ResourceSettings(nprocs=7, mem_mb=1000.0)),
+        base.replace(comparisons=base.comparisons.replace(contrast_bootstrap=10)),
+    ):
         assert _keys(changed) == (r0, f0)
     # the weights are part of what a fit returns
     assert _keys(base.replace(outputs=OutputSettings(save_weights=True)))[1] != f0
