@@ -85,6 +85,8 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
                "--seed", str(seed)]
         if _has(help_text, "--n-features"):
             cmd += ["--n-features", str(n_features)]
+        if _has(help_text, "--preproc-dtype"):  # int16 with a scale factor, as BOLD5000's: no rewrite needed
+            cmd += ["--preproc-dtype", "int16"]
         subprocess.run(cmd, check=True)
         how = {"generator": "bids_taskenc-synthetic", "command": cmd[3:]}
         if not _has(help_text, "--n-features"):
@@ -162,6 +164,53 @@ def _hwm_bytes() -> int:
     return 0
 
 
+def _status_bytes(*keys: str) -> dict:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key = line.split(":", 1)[0]
+            if key in keys:
+                out[key] = int(line.split()[1]) * 1024
+    return out
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's RSS high-water mark (Linux ``clear_refs`` 5); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def track_step_peaks(extra: dict) -> None:
+    """Record the RSS high-water mark of every participant step (the app's ``Laps``), reset at each lap.
+
+    ``extra["step_peak_rss_bytes"]`` maps each step to its peak (repeats of a
+    step: the largest) and ``extra["step_end_rss_bytes"]`` to the resident
+    memory when it ended; ``extra["peak_rss_bytes_tracked"]`` is the largest
+    peak seen (``wait4``'s ``ru_maxrss`` no longer holds the whole run's peak
+    once the mark is reset).
+    """
+    from bids_taskenc.cli import timing
+
+    if not _reset_hwm():
+        return
+    peaks, ends = extra.setdefault("step_peak_rss_bytes", {}), extra.setdefault("step_end_rss_bytes", {})
+    original = timing.Laps.lap
+
+    def lap(self, step, *args, **kwargs):
+        now = _status_bytes("VmHWM", "VmRSS")
+        peaks[step] = max(peaks.get(step, 0), now.get("VmHWM", 0))
+        ends[step] = now.get("VmRSS", 0)
+        extra["peak_rss_bytes_tracked"] = max(extra.get("peak_rss_bytes_tracked", 0), now.get("VmHWM", 0))
+        _reset_hwm()
+        return original(self, step, *args, **kwargs)
+
+    timing.Laps.lap = lap
+
+
 def child(ns) -> dict:
     """In the child process: the timed app run of benchmarks/participant.py, plus read and contrast timings."""
     sys.path.insert(0, str(HERE))
@@ -173,6 +222,7 @@ def child(ns) -> dict:
 
     lock = threading.Lock()
     extra = {"read_thread_seconds": 0.0, "read_calls": 0, "contrasts_seconds": 0.0}
+    track_step_peaks(extra)
 
     original_read = travg.read_masked
 
@@ -212,6 +262,8 @@ def child(ns) -> dict:
     rns = argparse.Namespace(bids=ns.bids, work=ns.work, models=None, device="cpu", precision="exact", tasks=None,
                              feature_spaces=ns.spaces, app_args=ns.app_args)
     res = bench.cmd_run(rns)
+    extra["peak_rss_bytes_tracked"] = max(extra.get("peak_rss_bytes_tracked", 0),
+                                          _status_bytes("VmHWM").get("VmHWM", 0))
     res.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in extra.items()})
     return res
 
@@ -231,7 +283,8 @@ def run_child(bids: Path, work: Path, spaces: list[str], app_args: list[str], re
     proc.returncode = os.waitstatus_to_exitcode(status)
     res = json.loads(out_json.read_text()) if out_json.exists() else {}
     res["child_exit"] = proc.returncode
-    res["peak_rss_bytes"] = usage.ru_maxrss * 1024  # kB on Linux
+    # the child resets its high-water mark at each step and records each step's: the largest is the peak
+    res["peak_rss_bytes"] = max(usage.ru_maxrss * 1024, res.get("peak_rss_bytes_tracked", 0))  # kB on Linux
     res["work_dir_bytes"] = _tree_bytes(work / "work")
     res["output_bytes"] = _tree_bytes(work / "derivatives")
     return res
@@ -266,7 +319,9 @@ def summarize(grid: str, rec: dict) -> dict:
            "surfaces_s": steps.get("surfaces"), "report_s": steps.get("report"), "app_s": run.get("app_seconds"),
            "rss_after_responses_gb": (run.get("hwm_after_responses_bytes") or 0) / 1e9,
            "peak_rss_gb": run["peak_rss_bytes"] / 1e9, "work_dir_gb": run["work_dir_bytes"] / 1e9,
-           "exit": run.get("exit_code", run.get("child_exit"))}
+           "exit": run.get("exit_code", run.get("child_exit")),
+           "step_peak_rss_gb": {k: v / 1e9 for k, v in run.get("step_peak_rss_bytes", {}).items()},
+           "step_end_rss_gb": {k: v / 1e9 for k, v in run.get("step_end_rss_bytes", {}).items()}}
     row["read_inflate_ratio"] = (row["responses_s"] / row["zlib_s"]) if row["responses_s"] and row["zlib_s"] else None
     return row
 
@@ -286,6 +341,21 @@ def print_table(rows: list[dict]) -> None:
                           f(r["features_s"]), fits, f(r["noise_ceiling_s"]), f(r["contrasts_s"]), f(r["maps_s"]),
                           f(r["surfaces_s"]), f(r["report_s"]), f(r["app_s"]), f(r["rss_after_responses_gb"], 2),
                           f(r["peak_rss_gb"], 2), f(r["work_dir_gb"], 2)]))
+
+
+def print_step_peaks(rows: list[dict]) -> None:
+    """Peak RSS of each participant step (GB), one column per grid."""
+    steps = list(dict.fromkeys(k for r in rows for k in r.get("step_peak_rss_gb", {})))
+    if not steps:
+        return
+    print("peak RSS per step, GB (end-of-step RSS in brackets): step | " + " | ".join(
+        f"{r['grid']} ({r['voxels']} voxels)" for r in rows))
+    for step in steps:
+        cells = []
+        for r in rows:
+            peak, end = r.get("step_peak_rss_gb", {}).get(step), r.get("step_end_rss_gb", {}).get(step)
+            cells.append("-" if peak is None else f"{peak:.2f} ({end:.2f})")
+        print(f"  {step} | " + " | ".join(cells))
 
 
 def extrapolate(rows: list[dict], voxels: int = 200_000) -> dict | None:
@@ -380,6 +450,7 @@ def main(argv=None) -> int:
         ns.json.parent.mkdir(parents=True, exist_ok=True)
         ns.json.write_text(json.dumps(result, indent=2, default=str))
     print()
+    print_step_peaks(rows)
     print_table(rows)
     if extra:
         print(f"EXTRAPOLATION (least-squares line over {len(rows)} grids, not a measurement): at "
