@@ -358,6 +358,71 @@ def print_step_peaks(rows: list[dict]) -> None:
         print(f"  {step} | " + " | ".join(cells))
 
 
+#: Steps of the app's participant log that run before the first fit and hold the single trials.
+BEFORE_FITS = "split, noise ceiling, masks"
+
+
+def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
+    """Peak RSS split by phase, as lines against voxels (bytes per voxel), and what they give at ``voxels``.
+
+    A straight line through the whole run's peaks overstates large grids: at
+    small ones every voxel fits in one batch of the ridge fit, so the fit's
+    working memory grows with the voxels, but its batches are capped (half the
+    RAM available when it starts, or what ``--mem`` leaves). So three lines:
+
+    * ``other``: the largest peak of the steps that are not fits (reading, the
+      responses, the noise ceiling, features, maps, surfaces, report);
+    * ``resident``: the RSS when the fits start (image means, test rows,
+      contrast sums, features): what a fit cannot free;
+    * ``fit_working``: a fit step's peak minus that resident memory, while one
+      batch holds every voxel: the most the fits would ever take.
+
+    At ``voxels`` the peak is ``max(other, resident + the fits' batches)``,
+    the batches ``min(fit_working, budget)``; the smallest ``--mem`` that
+    keeps every voxel in one batch is ``resident + fit_working``, and any
+    ``--mem`` above ``max(other, resident + 1 GB)`` runs (in more batches).
+    """
+    pts = []
+    for r in rows:
+        peaks, ends = r.get("step_peak_rss_gb") or {}, r.get("step_end_rss_gb") or {}
+        if not r.get("voxels") or not peaks:
+            continue
+        fits = {k: v for k, v in peaks.items() if k.startswith("fit ")}
+        other = max(v for k, v in peaks.items() if not k.startswith("fit "))
+        resident = max(ends.get(BEFORE_FITS, 0.0), ends.get("maps and tables", 0.0))
+        pts.append((r["voxels"], other, resident, max(fits.values(), default=resident) - resident))
+    if len(pts) < 2:
+        return None
+    import numpy as np
+
+    v = np.array([p[0] for p in pts], float)
+    out = {"voxels": voxels, "from_voxels": [int(x) for x in v]}
+    for i, name in ((1, "other_peak_gb"), (2, "resident_at_fits_gb"), (3, "fit_working_gb")):
+        y = np.array([p[i] for p in pts])
+        slope, icpt = np.polyfit(v, y, 1)
+        out[name] = {"measured": [round(float(x), 3) for x in y], "bytes_per_voxel": round(float(slope * 1e9)),
+                     "intercept_gb": round(float(icpt), 3), "at_voxels_gb": round(float(icpt + slope * voxels), 2)}
+    other, resident, working = (out[k]["at_voxels_gb"] for k in ("other_peak_gb", "resident_at_fits_gb",
+                                                                   "fit_working_gb"))
+    out["mem_one_batch_gb"] = round(resident + working, 2)
+    out["mem_min_gb"] = round(max(other, resident + 1.0), 2)
+    return out
+
+
+def print_memory_model(model: dict) -> None:
+    v = model["voxels"]
+    print(f"MEMORY against voxels (lines through {model['from_voxels']} voxels; at {v:,} an extrapolation):")
+    for key, what in (("other_peak_gb", "peak of the steps other than fits"),
+                      ("resident_at_fits_gb", "RSS when the fits start"),
+                      ("fit_working_gb", "a fit's working memory, all voxels in one batch")):
+        m = model[key]
+        print(f"  {what}: measured {m['measured']} GB, {m['bytes_per_voxel']:,} bytes/voxel + "
+              f"{m['intercept_gb']} GB; at {v:,} voxels {m['at_voxels_gb']} GB")
+    print(f"  at {v:,} voxels: --mem {model['mem_min_gb']} GB is enough (the fits then run in batches); "
+          f"{model['mem_one_batch_gb']} GB would fit every voxel in one batch; without --mem the batches take "
+          "half the RAM available when each fit starts")
+
+
 def extrapolate(rows: list[dict], voxels: int = 200_000) -> dict | None:
     """Least-squares line of peak RSS and work-dir size against voxels, at ``voxels`` (an extrapolation)."""
     pts = [(r["voxels"], r["peak_rss_gb"], r["work_dir_gb"]) for r in rows if r["voxels"]]
@@ -409,8 +474,18 @@ def main(argv=None) -> int:
                     help="folder for datasets and runs (replaced per grid)")
     ap.add_argument("--keep", action="store_true", help="keep each grid's dataset and outputs")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--summary", type=Path, nargs="+", metavar="JSON",
+                    help="print the tables and the memory model of saved --json files (their rows joined) and exit")
     ns = ap.parse_args(argv)
     ns.app_args = app_args
+    if ns.summary:
+        rows = sorted((r for f in ns.summary for r in json.loads(f.read_text())["rows"]), key=lambda r: r["voxels"])
+        print_step_peaks(rows)
+        print_table(rows)
+        model = memory_model(rows)
+        if model:
+            print_memory_model(model)
+        return 0
     grids = ns.grids or [_grid(g) for g in (QUICK_GRIDS if ns.quick else FULL_GRIDS)]
     n_features = ns.n_features or (512 if ns.quick else 2048)
     # BOLD5000's 113 repeated images, in proportion to the sessions asked for
@@ -444,7 +519,9 @@ def main(argv=None) -> int:
                 shutil.rmtree(ns.scratch / f"data-{label}", ignore_errors=True)
         print_table(rows)
     extra = extrapolate(rows)
-    result = {"rows": rows, "records": records, "extrapolation": extra, "cpu_count": os.cpu_count(),
+    model = memory_model(rows)
+    result = {"rows": rows, "records": records, "extrapolation": extra, "memory_model": model,
+              "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "n_features": n_features, "app_args": app_args}
     if ns.json:
         ns.json.parent.mkdir(parents=True, exist_ok=True)
@@ -455,6 +532,8 @@ def main(argv=None) -> int:
     if extra:
         print(f"EXTRAPOLATION (least-squares line over {len(rows)} grids, not a measurement): at "
               f"{extra['voxels']:,} voxels peak RSS {extra['peak_rss_gb']} GB, work dir {extra['work_dir_gb']} GB")
+    if model:
+        print_memory_model(model)
     last = rows[-1]
     ratio = last["read_inflate_ratio"]
     print(f"read/inflate ratio: {'nan' if ratio is None else f'{ratio:.1f}'}x, peak RSS {last['peak_rss_gb']:.1f} GB")
