@@ -294,9 +294,11 @@ def measure(bids: Path, participant: str, work: Path, ns) -> dict:
     files = bold_files(bids, participant)
     if not files:
         raise SystemExit(f"{bids}: no preprocessed task-5000scenes BOLD for sub-{participant}")
-    rec = {"inflate": inflate_seconds(files)}
+    rec = {"inflate": (inflate_seconds(files) if not ns.skip_inflate else
+                       {"gzip_dc_seconds": None, "zlib_seconds": None, "n_files": len(files), "raw_bytes": 0,
+                        "compressed_bytes": sum(f.stat().st_size for f in files)})}
     feats = bids / "derivatives" / "features"
-    spaces = [f"user:{s}" for s in SPACES if (feats / s).is_dir()] + ["baseline:gabor"]
+    spaces = ns.spaces or [f"user:{s}" for s in SPACES if (feats / s).is_dir()] + ["baseline:gabor"]
     app = ["--features-dir", str(feats), "--participant-label", participant]
     rois = bids / "derivatives" / "spm"
     if rois.is_dir():
@@ -469,6 +471,10 @@ def main(argv=None) -> int:
                     help="synthetic sessions (10 runs of 37 trials each; default 15, BOLD5000's)")
     ap.add_argument("--read-threads", type=int, help="runs read at once (default: the app's default)")
     ap.add_argument("--responses-mem-gb", type=float, help="memory ceiling passed to the responses step")
+    ap.add_argument("--spaces", nargs="+", metavar="SPACE",
+                    help=f"feature spaces to fit (default: user:{', user:'.join(SPACES)} and baseline:gabor)")
+    ap.add_argument("--skip-inflate", action="store_true",
+                    help="do not time gzip -dc and zlib on the inputs (minutes for a whole-brain participant)")
     ap.add_argument("--keep-float32", action="store_true", help="leave the generator's float32 BOLD as it is")
     ap.add_argument("--scratch", type=Path, default=Path("participant_scale_out"),
                     help="folder for datasets and runs (replaced per grid)")
