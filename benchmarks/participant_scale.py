@@ -376,8 +376,8 @@ def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
       responses, the noise ceiling, features, maps, surfaces, report);
     * ``resident``: the RSS when the fits start (image means, test rows,
       contrast sums, features): what a fit cannot free;
-    * ``fit_working``: a fit step's peak minus that resident memory, while one
-      batch holds every voxel: the most the fits would ever take.
+    * ``fit_working``: the first fit's peak minus the RSS when it started,
+      while one batch holds every voxel: the most a fit would ever take.
 
     At ``voxels`` the peak is ``max(other, resident + the fits' batches)``,
     the batches ``min(fit_working, budget)``; the smallest ``--mem`` that
@@ -389,10 +389,11 @@ def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
         peaks, ends = r.get("step_peak_rss_gb") or {}, r.get("step_end_rss_gb") or {}
         if not r.get("voxels") or not peaks:
             continue
-        fits = {k: v for k, v in peaks.items() if k.startswith("fit ")}
+        fits = [v for k, v in peaks.items() if k.startswith("fit ")]  # in the order they ran
         other = max(v for k, v in peaks.items() if not k.startswith("fit "))
         resident = max(ends.get(BEFORE_FITS, 0.0), ends.get("maps and tables", 0.0))
-        pts.append((r["voxels"], other, resident, max(fits.values(), default=resident) - resident))
+        first = fits[0] - ends.get(BEFORE_FITS, 0.0) if fits else 0.0
+        pts.append((r["voxels"], other, resident, first))
     if len(pts) < 2:
         return None
     import numpy as np
