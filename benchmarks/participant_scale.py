@@ -85,6 +85,8 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
                "--seed", str(seed)]
         if _has(help_text, "--n-features"):
             cmd += ["--n-features", str(n_features)]
+        if _has(help_text, "--preproc-dtype"):  # int16 with a scale factor, as BOLD5000's: no rewrite needed
+            cmd += ["--preproc-dtype", "int16"]
         subprocess.run(cmd, check=True)
         how = {"generator": "bids_taskenc-synthetic", "command": cmd[3:]}
         if not _has(help_text, "--n-features"):
@@ -162,6 +164,53 @@ def _hwm_bytes() -> int:
     return 0
 
 
+def _status_bytes(*keys: str) -> dict:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key = line.split(":", 1)[0]
+            if key in keys:
+                out[key] = int(line.split()[1]) * 1024
+    return out
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's RSS high-water mark (Linux ``clear_refs`` 5); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def track_step_peaks(extra: dict) -> None:
+    """Record the RSS high-water mark of every participant step (the app's ``Laps``), reset at each lap.
+
+    ``extra["step_peak_rss_bytes"]`` maps each step to its peak (repeats of a
+    step: the largest) and ``extra["step_end_rss_bytes"]`` to the resident
+    memory when it ended; ``extra["peak_rss_bytes_tracked"]`` is the largest
+    peak seen (``wait4``'s ``ru_maxrss`` no longer holds the whole run's peak
+    once the mark is reset).
+    """
+    from bids_taskenc.cli import timing
+
+    if not _reset_hwm():
+        return
+    peaks, ends = extra.setdefault("step_peak_rss_bytes", {}), extra.setdefault("step_end_rss_bytes", {})
+    original = timing.Laps.lap
+
+    def lap(self, step, *args, **kwargs):
+        now = _status_bytes("VmHWM", "VmRSS")
+        peaks[step] = max(peaks.get(step, 0), now.get("VmHWM", 0))
+        ends[step] = now.get("VmRSS", 0)
+        extra["peak_rss_bytes_tracked"] = max(extra.get("peak_rss_bytes_tracked", 0), now.get("VmHWM", 0))
+        _reset_hwm()
+        return original(self, step, *args, **kwargs)
+
+    timing.Laps.lap = lap
+
+
 def child(ns) -> dict:
     """In the child process: the timed app run of benchmarks/participant.py, plus read and contrast timings."""
     sys.path.insert(0, str(HERE))
@@ -173,6 +222,7 @@ def child(ns) -> dict:
 
     lock = threading.Lock()
     extra = {"read_thread_seconds": 0.0, "read_calls": 0, "contrasts_seconds": 0.0}
+    track_step_peaks(extra)
 
     original_read = travg.read_masked
 
@@ -212,6 +262,8 @@ def child(ns) -> dict:
     rns = argparse.Namespace(bids=ns.bids, work=ns.work, models=None, device="cpu", precision="exact", tasks=None,
                              feature_spaces=ns.spaces, app_args=ns.app_args)
     res = bench.cmd_run(rns)
+    extra["peak_rss_bytes_tracked"] = max(extra.get("peak_rss_bytes_tracked", 0),
+                                          _status_bytes("VmHWM").get("VmHWM", 0))
     res.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in extra.items()})
     return res
 
@@ -231,7 +283,8 @@ def run_child(bids: Path, work: Path, spaces: list[str], app_args: list[str], re
     proc.returncode = os.waitstatus_to_exitcode(status)
     res = json.loads(out_json.read_text()) if out_json.exists() else {}
     res["child_exit"] = proc.returncode
-    res["peak_rss_bytes"] = usage.ru_maxrss * 1024  # kB on Linux
+    # the child resets its high-water mark at each step and records each step's: the largest is the peak
+    res["peak_rss_bytes"] = max(usage.ru_maxrss * 1024, res.get("peak_rss_bytes_tracked", 0))  # kB on Linux
     res["work_dir_bytes"] = _tree_bytes(work / "work")
     res["output_bytes"] = _tree_bytes(work / "derivatives")
     return res
@@ -241,9 +294,11 @@ def measure(bids: Path, participant: str, work: Path, ns) -> dict:
     files = bold_files(bids, participant)
     if not files:
         raise SystemExit(f"{bids}: no preprocessed task-5000scenes BOLD for sub-{participant}")
-    rec = {"inflate": inflate_seconds(files)}
+    rec = {"inflate": (inflate_seconds(files) if not ns.skip_inflate else
+                       {"gzip_dc_seconds": None, "zlib_seconds": None, "n_files": len(files), "raw_bytes": 0,
+                        "compressed_bytes": sum(f.stat().st_size for f in files)})}
     feats = bids / "derivatives" / "features"
-    spaces = [f"user:{s}" for s in SPACES if (feats / s).is_dir()] + ["baseline:gabor"]
+    spaces = ns.spaces or [f"user:{s}" for s in SPACES if (feats / s).is_dir()] + ["baseline:gabor"]
     app = ["--features-dir", str(feats), "--participant-label", participant]
     rois = bids / "derivatives" / "spm"
     if rois.is_dir():
@@ -266,7 +321,9 @@ def summarize(grid: str, rec: dict) -> dict:
            "surfaces_s": steps.get("surfaces"), "report_s": steps.get("report"), "app_s": run.get("app_seconds"),
            "rss_after_responses_gb": (run.get("hwm_after_responses_bytes") or 0) / 1e9,
            "peak_rss_gb": run["peak_rss_bytes"] / 1e9, "work_dir_gb": run["work_dir_bytes"] / 1e9,
-           "exit": run.get("exit_code", run.get("child_exit"))}
+           "exit": run.get("exit_code", run.get("child_exit")),
+           "step_peak_rss_gb": {k: v / 1e9 for k, v in run.get("step_peak_rss_bytes", {}).items()},
+           "step_end_rss_gb": {k: v / 1e9 for k, v in run.get("step_end_rss_bytes", {}).items()}}
     row["read_inflate_ratio"] = (row["responses_s"] / row["zlib_s"]) if row["responses_s"] and row["zlib_s"] else None
     return row
 
@@ -286,6 +343,87 @@ def print_table(rows: list[dict]) -> None:
                           f(r["features_s"]), fits, f(r["noise_ceiling_s"]), f(r["contrasts_s"]), f(r["maps_s"]),
                           f(r["surfaces_s"]), f(r["report_s"]), f(r["app_s"]), f(r["rss_after_responses_gb"], 2),
                           f(r["peak_rss_gb"], 2), f(r["work_dir_gb"], 2)]))
+
+
+def print_step_peaks(rows: list[dict]) -> None:
+    """Peak RSS of each participant step (GB), one column per grid."""
+    steps = list(dict.fromkeys(k for r in rows for k in r.get("step_peak_rss_gb", {})))
+    if not steps:
+        return
+    print("peak RSS per step, GB (end-of-step RSS in brackets): step | " + " | ".join(
+        f"{r['grid']} ({r['voxels']} voxels)" for r in rows))
+    for step in steps:
+        cells = []
+        for r in rows:
+            peak, end = r.get("step_peak_rss_gb", {}).get(step), r.get("step_end_rss_gb", {}).get(step)
+            cells.append("-" if peak is None else f"{peak:.2f} ({end:.2f})")
+        print(f"  {step} | " + " | ".join(cells))
+
+
+#: Steps of the app's participant log that run before the first fit and hold the single trials.
+BEFORE_FITS = "split, noise ceiling, masks"
+
+
+def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
+    """Peak RSS split by phase, as lines against voxels (bytes per voxel), and what they give at ``voxels``.
+
+    A straight line through the whole run's peaks overstates large grids: at
+    small ones every voxel fits in one batch of the ridge fit, so the fit's
+    working memory grows with the voxels, but its batches are capped (half the
+    RAM available when it starts, or what ``--mem`` leaves). So three lines:
+
+    * ``other``: the largest peak of the steps that are not fits (reading, the
+      responses, the noise ceiling, features, maps, surfaces, report);
+    * ``resident``: the RSS when the fits start (image means, test rows,
+      contrast sums, features): what a fit cannot free;
+    * ``fit_working``: the first fit's peak minus the RSS when it started,
+      while one batch holds every voxel: the most a fit would ever take.
+
+    At ``voxels`` the peak is ``max(other, resident + the fits' batches)``,
+    the batches ``min(fit_working, budget)``; the smallest ``--mem`` that
+    keeps every voxel in one batch is ``resident + fit_working``, and any
+    ``--mem`` above ``max(other, resident + 1 GB)`` runs (in more batches).
+    """
+    pts = []
+    for r in rows:
+        peaks, ends = r.get("step_peak_rss_gb") or {}, r.get("step_end_rss_gb") or {}
+        if not r.get("voxels") or not peaks:
+            continue
+        fits = [v for k, v in peaks.items() if k.startswith("fit ")]  # in the order they ran
+        other = max(v for k, v in peaks.items() if not k.startswith("fit "))
+        resident = max(ends.get(BEFORE_FITS, 0.0), ends.get("maps and tables", 0.0))
+        first = fits[0] - ends.get(BEFORE_FITS, 0.0) if fits else 0.0
+        pts.append((r["voxels"], other, resident, first))
+    if len(pts) < 2:
+        return None
+    import numpy as np
+
+    v = np.array([p[0] for p in pts], float)
+    out = {"voxels": voxels, "from_voxels": [int(x) for x in v]}
+    for i, name in ((1, "other_peak_gb"), (2, "resident_at_fits_gb"), (3, "fit_working_gb")):
+        y = np.array([p[i] for p in pts])
+        slope, icpt = np.polyfit(v, y, 1)
+        out[name] = {"measured": [round(float(x), 3) for x in y], "bytes_per_voxel": round(float(slope * 1e9)),
+                     "intercept_gb": round(float(icpt), 3), "at_voxels_gb": round(float(icpt + slope * voxels), 2)}
+    other, resident, working = (out[k]["at_voxels_gb"] for k in ("other_peak_gb", "resident_at_fits_gb",
+                                                                   "fit_working_gb"))
+    out["mem_one_batch_gb"] = round(resident + working, 2)
+    out["mem_min_gb"] = round(max(other, resident + 1.0), 2)
+    return out
+
+
+def print_memory_model(model: dict) -> None:
+    v = model["voxels"]
+    print(f"MEMORY against voxels (lines through {model['from_voxels']} voxels; at {v:,} an extrapolation):")
+    for key, what in (("other_peak_gb", "peak of the steps other than fits"),
+                      ("resident_at_fits_gb", "RSS when the fits start"),
+                      ("fit_working_gb", "a fit's working memory, all voxels in one batch")):
+        m = model[key]
+        print(f"  {what}: measured {m['measured']} GB, {m['bytes_per_voxel']:,} bytes/voxel + "
+              f"{m['intercept_gb']} GB; at {v:,} voxels {m['at_voxels_gb']} GB")
+    print(f"  at {v:,} voxels: --mem {model['mem_min_gb']} GB is enough (the fits then run in batches); "
+          f"{model['mem_one_batch_gb']} GB would fit every voxel in one batch; without --mem the batches take "
+          "half the RAM available when each fit starts")
 
 
 def extrapolate(rows: list[dict], voxels: int = 200_000) -> dict | None:
@@ -334,13 +472,27 @@ def main(argv=None) -> int:
                     help="synthetic sessions (10 runs of 37 trials each; default 15, BOLD5000's)")
     ap.add_argument("--read-threads", type=int, help="runs read at once (default: the app's default)")
     ap.add_argument("--responses-mem-gb", type=float, help="memory ceiling passed to the responses step")
+    ap.add_argument("--spaces", nargs="+", metavar="SPACE",
+                    help=f"feature spaces to fit (default: user:{', user:'.join(SPACES)} and baseline:gabor)")
+    ap.add_argument("--skip-inflate", action="store_true",
+                    help="do not time gzip -dc and zlib on the inputs (minutes for a whole-brain participant)")
     ap.add_argument("--keep-float32", action="store_true", help="leave the generator's float32 BOLD as it is")
     ap.add_argument("--scratch", type=Path, default=Path("participant_scale_out"),
                     help="folder for datasets and runs (replaced per grid)")
     ap.add_argument("--keep", action="store_true", help="keep each grid's dataset and outputs")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--summary", type=Path, nargs="+", metavar="JSON",
+                    help="print the tables and the memory model of saved --json files (their rows joined) and exit")
     ns = ap.parse_args(argv)
     ns.app_args = app_args
+    if ns.summary:
+        rows = sorted((r for f in ns.summary for r in json.loads(f.read_text())["rows"]), key=lambda r: r["voxels"])
+        print_step_peaks(rows)
+        print_table(rows)
+        model = memory_model(rows)
+        if model:
+            print_memory_model(model)
+        return 0
     grids = ns.grids or [_grid(g) for g in (QUICK_GRIDS if ns.quick else FULL_GRIDS)]
     n_features = ns.n_features or (512 if ns.quick else 2048)
     # BOLD5000's 113 repeated images, in proportion to the sessions asked for
@@ -374,16 +526,21 @@ def main(argv=None) -> int:
                 shutil.rmtree(ns.scratch / f"data-{label}", ignore_errors=True)
         print_table(rows)
     extra = extrapolate(rows)
-    result = {"rows": rows, "records": records, "extrapolation": extra, "cpu_count": os.cpu_count(),
+    model = memory_model(rows)
+    result = {"rows": rows, "records": records, "extrapolation": extra, "memory_model": model,
+              "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "n_features": n_features, "app_args": app_args}
     if ns.json:
         ns.json.parent.mkdir(parents=True, exist_ok=True)
         ns.json.write_text(json.dumps(result, indent=2, default=str))
     print()
+    print_step_peaks(rows)
     print_table(rows)
     if extra:
         print(f"EXTRAPOLATION (least-squares line over {len(rows)} grids, not a measurement): at "
               f"{extra['voxels']:,} voxels peak RSS {extra['peak_rss_gb']} GB, work dir {extra['work_dir_gb']} GB")
+    if model:
+        print_memory_model(model)
     last = rows[-1]
     ratio = last["read_inflate_ratio"]
     print(f"read/inflate ratio: {'nan' if ratio is None else f'{ratio:.1f}'}x, peak RSS {last['peak_rss_gb']:.1f} GB")

@@ -236,18 +236,24 @@ class ContrastAccumulator:
 
     Notes
     -----
-    Memory (analytic p): the standardised test predictions (float16,
-    n_test × n_voxels) of every space whose contrasts still miss a space,
-    for the correlations between predictions; they are freed as contrasts
-    complete (15 Taskonomy 2D/3D spaces at BOLD5000's size, 737 × 46,536: at
-    most 1 GB). Bootstrap: one float32 (n_bootstrap, n_voxels) sum per
-    contrast.
+    Memory: ``y_test`` as given (no float64 copy: each block of voxels is
+    made float64 when it is used; pass float32 rows). Analytic p: the
+    standardised test predictions (float16, n_test × n_voxels) of every
+    space whose contrasts still miss a space, for the correlations between
+    predictions; they are freed as contrasts complete (15 Taskonomy 2D/3D
+    spaces at BOLD5000's size, 737 × 46,536: at most 1 GB). Bootstrap: one
+    float32 (n_bootstrap, n_voxels) sum per contrast (4 kB a voxel at 1,000
+    resamples), and float64 temporaries of ``voxel_batch`` voxels.
     """
 
     def __init__(self, y_test: np.ndarray, contrasts: Sequence[Contrast], *, n_bootstrap: int = 1000,
                  p_method: str = "analytic", seed: int = 0, device: str = "cpu", voxel_batch: int = 4096,
                  ci_level: float = 0.95):
-        self.y = np.asarray(y_test, dtype=np.float64)
+        # kept as given (the caller's float32 rows: no float64 copy of n_test x n_voxels); each block of voxels
+        # is made float64 when it is used, the same numbers as converting the whole array first
+        self.y = np.asarray(y_test)
+        if not (np.issubdtype(self.y.dtype, np.floating) or np.issubdtype(self.y.dtype, np.integer)):
+            raise ValueError(f"y_test must be a real numeric array, got dtype {self.y.dtype}")
         if self.y.ndim != 2:
             raise ValueError(f"y_test must be (n_test, n_voxels), got shape {self.y.shape}")
         if p_method not in ("analytic", "bootstrap"):
@@ -311,7 +317,7 @@ class ContrastAccumulator:
                 self._z[space] = np.zeros((n, v), np.float16)
         for start in range(0, v, self.voxel_batch):
             sl = slice(start, min(start + self.voxel_batch, v))
-            y = self.y[:, sl]
+            y = np.asarray(self.y[:, sl], dtype=np.float64)
             pred = np.asarray(predictions[:, sl], dtype=np.float64)
             zp = _standardize(pred)
             observed = (_standardize(y) * zp).mean(0)
@@ -367,8 +373,14 @@ class ContrastAccumulator:
             df = n - 3
         ci_low = ci_high = None
         if self.n_bootstrap:
+            # per voxel, a block of voxels at a time: np.quantile sorts a copy of what it is given, which for the
+            # whole (n_bootstrap, n_voxels) sums is their size again (0.8 GB at 1,000 resamples x 200,000 voxels)
             tail = (1.0 - self.ci_level) / 2.0
-            ci_low, ci_high = np.quantile(self._boot[name], [tail, 1.0 - tail], axis=0).astype(np.float32)
+            boot = self._boot[name]
+            ci_low, ci_high = np.empty((2, boot.shape[1]), np.float32)
+            for start in range(0, boot.shape[1], self.voxel_batch):
+                sl = slice(start, start + self.voxel_batch)
+                ci_low[sl], ci_high[sl] = np.quantile(boot[:, sl], [tail, 1.0 - tail], axis=0).astype(np.float32)
         return ContrastResult(
             difference=difference.astype(np.float32), p=p.astype(np.float32),
             q=fdr_bh(p, fdr_alpha).astype(np.float32),

@@ -56,12 +56,31 @@ def _host_float64(name: str, a) -> np.ndarray:
     return a
 
 
-def _columns(a, cols: slice, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Columns ``cols`` of a (n, v) array or tensor as a contiguous tensor on ``device``."""
+def _columns(a, cols: slice, device: torch.device, dtype: torch.dtype, rows: np.ndarray | None = None) -> torch.Tensor:
+    """Columns ``cols`` of a (n, v) array or tensor (its ``rows`` only, if given) as a contiguous tensor on ``device``.
+
+    With ``rows`` only the block is gathered (``a[rows, cols]``): no copy of
+    ``a[rows]`` as a whole is made.
+    """
     if isinstance(a, torch.Tensor):
-        return a[:, cols].to(device=device, dtype=dtype).contiguous()
+        block = a[:, cols] if rows is None else a[torch.as_tensor(rows, device=a.device), cols]
+        return block.to(device=device, dtype=dtype).contiguous()
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    return torch.from_numpy(np.ascontiguousarray(a[:, cols], dtype=np_dtype)).to(device)
+    block = a[:, cols] if rows is None else a[rows, cols]
+    return torch.from_numpy(np.ascontiguousarray(block, dtype=np_dtype)).to(device)
+
+
+def _check_rows(name: str, rows, n: int) -> np.ndarray | None:
+    """``rows`` as a 1-D integer index array into ``n`` rows (None stays None)."""
+    if rows is None:
+        return None
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be a 1-D array of integer row indices, got shape {rows.shape} "
+                         f"dtype {rows.dtype}")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"{name} indexes rows outside 0..{n - 1}")
+    return rows.astype(np.intp, copy=False)
 
 
 def _check_alphas(alphas) -> np.ndarray:
@@ -122,6 +141,8 @@ def fit_encoding_model(
     return_weights: bool = False,
     return_predictions: bool = False,
     progress: bool = False,
+    train_rows=None,
+    test_rows=None,
 ) -> EncodingResult:
     """Voxelwise ridge regression with per-voxel alpha by CV, scored on a test set.
 
@@ -174,6 +195,13 @@ def fit_encoding_model(
         Keep the (p, v) weights / the (n_test, v) test predictions.
     progress : bool
         Show a progress bar over voxel batches.
+    train_rows, test_rows : array of int, optional
+        Rows of ``Y_train`` / ``Y_test`` that are the training / test
+        responses (in that order), when those are passed whole: the rows are
+        gathered one voxel batch at a time, so ``Y[train_idx]`` (n_train × v,
+        the size of the responses) is never copied. ``fit_encoding_model(X[tr],
+        Y, X[te], Y, train_rows=tr, test_rows=te)`` gives exactly the numbers
+        of ``fit_encoding_model(X[tr], Y[tr], X[te], Y[te])``.
 
     Returns
     -------
@@ -192,13 +220,17 @@ def fit_encoding_model(
     X_test = _as_2d("X_test", X_test, allow_1d=False)
     Y_train = _as_2d("Y_train", Y_train, allow_1d=True)
     Y_test = _as_2d("Y_test", Y_test, allow_1d=True)
+    train_rows = _check_rows("train_rows", train_rows, Y_train.shape[0])
+    test_rows = _check_rows("test_rows", test_rows, Y_test.shape[0])
     n_train, p = X_train.shape
     n_test = X_test.shape[0]
     n_voxels = Y_train.shape[1]
-    if Y_train.shape[0] != n_train:
-        raise ValueError(f"X_train has {n_train} samples but Y_train has {Y_train.shape[0]}")
-    if Y_test.shape[0] != n_test:
-        raise ValueError(f"X_test has {n_test} samples but Y_test has {Y_test.shape[0]}")
+    n_y_train = Y_train.shape[0] if train_rows is None else len(train_rows)
+    n_y_test = Y_test.shape[0] if test_rows is None else len(test_rows)
+    if n_y_train != n_train:
+        raise ValueError(f"X_train has {n_train} samples but Y_train has {n_y_train}")
+    if n_y_test != n_test:
+        raise ValueError(f"X_test has {n_test} samples but Y_test has {n_y_test}")
     if X_test.shape[1] != p:
         raise ValueError(f"X_train has {p} features but X_test has {X_test.shape[1]}")
     if Y_test.shape[1] != n_voxels:
@@ -305,8 +337,8 @@ def fit_encoding_model(
         starts = range(0, n_voxels, batch)
         for start in tqdm(starts, disable=not progress, desc="ridge voxel batches", unit="batch"):
             cols = slice(start, min(start + batch, n_voxels))
-            yb = _columns(Y_train, cols, dev, dtype)
-            yt = _columns(Y_test, cols, dev, dtype)
+            yb = _columns(Y_train, cols, dev, dtype, train_rows)
+            yt = _columns(Y_test, cols, dev, dtype, test_rows)
             finite = torch.stack([torch.isfinite(yb).all(), torch.isfinite(yt).all()])
             clock.lap("transfer")
 

@@ -156,10 +156,11 @@ def lsa_responses(
                                       confounds=conf, start_time=prun.start_time)
         if design.shape[1] > n_vols:
             raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
-        # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats)
+        # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats); in place, as the series
+        # is this run's own array (read_masked's), not a second (n_vols, n_voxels) copy
         bad = ~np.isfinite(series).all(0)
         if bad.any():
-            series = np.where(bad[None, :], 0.0, series)
+            series[:, bad] = 0.0
         bad |= ~varying_columns(series)  # constant voxels
         betas = solve_ols(design, series, device=device)[:n_trials]
         z = zscore_columns(betas, dtype=np.float32)

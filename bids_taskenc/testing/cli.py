@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template-resolution", type=float, default=TEMPLATE_RESOLUTION_MM, metavar="MM",
                         help="voxel size of the --template grid in mm (default %(default)s: ~15,000 brain voxels)")
     parser.add_argument("--surfaces", action="store_true", help="also write fMRIPrep-style pial/white surfaces")
+    parser.add_argument("--n-features", type=int, default=32,
+                        help="columns of each synthetic feature space (default %(default)s)")
+    parser.add_argument("--preproc-dtype", choices=("float32", "int16"), default="float32",
+                        help="on-disk type of the preprocessed BOLD: float32 (default) or int16 with a scale factor, "
+                             "as BOLD5000's (half the bytes to write and read)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     counts = {k: getattr(args, k) for k in _COUNT_DEFAULTS}
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp, n_participants=args.participants, **sizes, shape=tuple(args.grid),
             fmriprep_naming=args.fmriprep_naming, stimuli_layout=args.stimuli_layout,
             noise_sd=args.noise_sd, space=args.space, template=args.template,
-            template_resolution_mm=args.template_resolution, surfaces=args.surfaces, seed=args.seed)
+            template_resolution_mm=args.template_resolution, surfaces=args.surfaces,
+            n_features=args.n_features, preproc_dtype=args.preproc_dtype, seed=args.seed)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.rmdir()

@@ -219,9 +219,15 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _save_nifti(path: Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32, tr: float | None = None) -> None:
+def _save_nifti(path: Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32, tr: float | None = None,
+                scaled: bool = False) -> None:
+    """``data`` as ``dtype``; ``scaled``: float data stored as integers with nibabel's slope and intercept."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
+    if scaled:
+        img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
+        img.set_data_dtype(dtype)
+    else:
+        img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
     img.header.set_xyzt_units("mm", "sec")
     if tr is not None:
         zooms = img.header.get_zooms()
@@ -249,6 +255,7 @@ def make_synthetic_dataset(
     template: str | None = None,
     template_resolution_mm: float = TEMPLATE_RESOLUTION_MM,
     surfaces: bool = False,
+    preproc_dtype: str = "float32",
     seed: int = 0,
 ) -> SyntheticDataset:
     """Write the dataset under ``root`` (``root/bids`` is the BIDS folder).
@@ -298,7 +305,13 @@ def make_synthetic_dataset(
     surfaces : bool
         Also write fMRIPrep-style pial and white surfaces per hemisphere (two
         small ellipsoids inside the brain; modern or legacy names).
+    preproc_dtype : {'float32', 'int16'}
+        On-disk type of the preprocessed BOLD: float32, or int16 with a scale
+        factor (nibabel's slope and intercept), as BOLD5000's fMRIPrep
+        outputs are stored; half the bytes to compress, write and read.
     """
+    if preproc_dtype not in ("float32", "int16"):
+        raise ValueError(f"preproc_dtype must be 'float32' or 'int16', got {preproc_dtype!r}")
     if fmriprep_naming not in ("modern", "legacy"):
         raise ValueError("fmriprep_naming must be 'modern' or 'legacy'")
     if stimuli_layout not in ("bids", "bold5000"):
@@ -448,7 +461,7 @@ def make_synthetic_dataset(
                 _save_nifti(func / f"{stem}_bold.nii.gz", np.round(bold), affine, np.int16, TR)
                 _write_events(func / f"{stem}_events.tsv", sub, ses, run, imgs, names, onsets, seen, rng)
                 _write_fmriprep_run(fmriprep / f"sub-{sub}" / f"ses-{ses_l}" / "func", stem, bold, brain,
-                                    affine, fmriprep_naming, rng, space)
+                                    affine, fmriprep_naming, rng, space, preproc_dtype)
         if surfaces:
             _write_surfaces(fmriprep / f"sub-{sub}" / "anat", sub, fmriprep_naming)
         if anatomy is not None:
@@ -539,19 +552,21 @@ def _write_surfaces(anat: Path, sub: str, naming: str) -> None:
 
 
 def _write_fmriprep_run(folder: Path, stem: str, bold: np.ndarray, brain: np.ndarray, affine: np.ndarray,
-                        naming: str, rng: np.random.Generator, space: str = "T1w") -> None:
+                        naming: str, rng: np.random.Generator, space: str = "T1w",
+                        preproc_dtype: str = "float32") -> None:
     n_vols = bold.shape[-1]
+    dtype, scaled = (np.int16, True) if preproc_dtype == "int16" else (np.float32, False)
     conf_modern = pd.DataFrame({
         "global_signal": bold[brain].mean(0), "csf": rng.standard_normal(n_vols),
         "white_matter": rng.standard_normal(n_vols), "framewise_displacement": np.r_[np.nan, rng.uniform(0, 0.2, n_vols - 1)],
         "trans_x": rng.normal(0, 0.05, n_vols), "trans_y": rng.normal(0, 0.05, n_vols), "trans_z": rng.normal(0, 0.05, n_vols),
         "rot_x": rng.normal(0, 0.001, n_vols), "rot_y": rng.normal(0, 0.001, n_vols), "rot_z": rng.normal(0, 0.001, n_vols)})
     if naming == "modern":
-        _save_nifti(folder / f"{stem}_space-{space}_desc-preproc_bold.nii.gz", bold, affine, np.float32, TR)
+        _save_nifti(folder / f"{stem}_space-{space}_desc-preproc_bold.nii.gz", bold, affine, dtype, TR, scaled)
         _save_nifti(folder / f"{stem}_space-{space}_desc-brain_mask.nii.gz", brain, affine, np.uint8)
         conf_modern.to_csv(folder / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False, na_rep="n/a")
     else:
-        _save_nifti(folder / f"{stem}_bold_space-T1w_preproc.nii.gz", bold, affine, np.float32, TR)
+        _save_nifti(folder / f"{stem}_bold_space-T1w_preproc.nii.gz", bold, affine, dtype, TR, scaled)
         _save_nifti(folder / f"{stem}_bold_space-T1w_brainmask.nii.gz", brain, affine, np.uint8)
         legacy = conf_modern.rename(columns={
             "global_signal": "GlobalSignal", "csf": "CSF", "white_matter": "WhiteMatter",

@@ -60,6 +60,21 @@ def test_cli_grid_runs_per_session_and_repeats(tmp_path):
     assert truth["grid"] == [20, 20, 14] and truth["runs_per_session"] == [2, 1] and truth["n_images"] == 28
 
 
+def test_cli_int16_preprocessed_bold_and_feature_width(tmp_path):
+    """--preproc-dtype int16 stores the preprocessed BOLD as BOLD5000's are: int16 with a scale factor."""
+    args = ["--participants", "1", "--sessions", "1", "--runs-per-session", "1", "--trials-per-run", "24",
+            "--repeated", "1", "--grid", "10", "10", "8", "--fmriprep-naming", "legacy", "--n-features", "7"]
+    assert synthetic_main([str(tmp_path / "f32"), *args]) == 0
+    assert synthetic_main([str(tmp_path / "i16"), *args, "--preproc-dtype", "int16"]) == 0
+    f32, i16 = (nib.load(next((tmp_path / d / "derivatives" / "fmriprep").rglob("*_preproc.nii.gz")))
+                for d in ("f32", "i16"))
+    assert f32.get_data_dtype() == np.float32 and i16.get_data_dtype() == np.int16
+    a, b = np.asarray(f32.dataobj), np.asarray(i16.dataobj)
+    assert np.abs(a - b).max() <= 0.6 * i16.dataobj.slope  # the same series, to the int16 step
+    feats = np.load(next((tmp_path / "i16" / "derivatives" / "features").rglob("features.npy")))
+    assert feats.shape[1] == 7
+
+
 def test_cli_bold5000_counts_exclude_explicit_counts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         synthetic_main([str(tmp_path / "ds"), "--bold5000-counts", "--sessions", "2"])

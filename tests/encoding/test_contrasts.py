@@ -60,6 +60,24 @@ def test_accumulator_matches_one_shot_and_needs_every_space():
         np.testing.assert_allclose(two.ci_low, one.ci_low, atol=1e-6)
 
 
+def test_accumulator_keeps_the_float32_responses_it_is_given_not_a_float64_copy():
+    rng = np.random.default_rng(12)
+    y, a, b = _predictions(rng, 30, 50, 0.5, 1.5)
+    y32, a32, b32 = (x.astype(np.float32) for x in (y, a, b))
+    contrast = [Contrast("aVSb", ("a",), ("b",))]
+    acc = ContrastAccumulator(y32, contrast, n_bootstrap=40, seed=3, voxel_batch=16)
+    assert acc.y.dtype == np.float32 and np.shares_memory(acc.y, y32)  # 8 bytes a value less than a float64 copy
+    ref = ContrastAccumulator(y32.astype(np.float64), contrast, n_bootstrap=40, seed=3, voxel_batch=16)
+    for name, pred in (("a", a32), ("b", b32)):
+        acc.add(name, pred)
+        ref.add(name, pred)
+    got, want = acc.result("aVSb"), ref.result("aVSb")
+    for field in ("difference", "p", "q", "ci_low", "ci_high"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-6, atol=1e-7, err_msg=field)
+    with pytest.raises(ValueError, match="numeric"):
+        ContrastAccumulator(y.astype(str), contrast)
+
+
 def test_null_bootstrap_contrast_is_calibrated_and_fdr_finds_nothing():
     """Bootstrap p (still selectable): two equally good predictors, about 5% of voxels at p < 0.05."""
     rng = np.random.default_rng(3)

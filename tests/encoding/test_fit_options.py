@@ -160,3 +160,39 @@ def test_cgroup_memory_limit_caps_the_budget(tmp_path):
     limit.write_text(str(2**63 - 4096))  # cgroup v1 without a limit
     assert _cgroup_available_bytes([(str(tmp_path / "missing"), str(usage)), (str(limit), str(usage))]) is None
     assert _cgroup_available_bytes([(str(tmp_path / "missing"), str(usage))]) is None
+
+
+def test_rows_of_whole_responses_give_the_copied_rows_results_without_a_copy():
+    """train_rows/test_rows gather Y's rows one voxel batch at a time: Y[train_idx] is never made."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    n, p, v = 600, 12, 3000
+    X = rng.standard_normal((n, p))
+    Y = (X[:, :4] @ rng.standard_normal((4, v)) + 2 * rng.standard_normal((n, v))).astype(np.float32)
+    perm = rng.permutation(n)
+    tr, te = perm[:540], np.sort(perm[540:])
+    kw = dict(return_predictions=True, n_permutations=20, mem_gb=0.005)  # batches of a few hundred voxels
+    copied = fit_encoding_model(X[tr], Y[tr], X[te], Y[te], **kw)
+    tracemalloc.start()
+    rows = fit_encoding_model(X[tr], Y, X[te], Y, train_rows=tr, test_rows=te, **kw)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    for name in FIELDS + ("predictions", "intercept", "p_permutation"):
+        np.testing.assert_allclose(getattr(rows, name), getattr(copied, name), rtol=1e-6, atol=1e-7, err_msg=name)
+    # numpy allocations of the fit (outputs, one batch of rows): well under one copy of the training rows
+    assert peak < 0.5 * Y[tr].nbytes, (peak, Y[tr].nbytes)
+    # torch tensors as the whole responses work the same way
+    torch_rows = fit_encoding_model(X[tr], torch.from_numpy(Y), X[te], torch.from_numpy(Y), train_rows=tr,
+                                    test_rows=te, **kw)
+    np.testing.assert_allclose(torch_rows.r, copied.r, rtol=1e-6, atol=1e-7)
+
+
+def test_rows_are_checked():
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 5)).astype(np.float32)
+    tr, te = np.arange(24), np.arange(24, 30)
+    for kw, match in [({"train_rows": tr[:-1]}, "samples"), ({"test_rows": te.astype(float)}, "integer"),
+                      ({"train_rows": tr + 10}, "outside"), ({"test_rows": te[:, None]}, "1-D")]:
+        with pytest.raises(ValueError, match=match):
+            fit_encoding_model(X[tr], Y, X[te], Y, **{"train_rows": tr, "test_rows": te, **kw})
