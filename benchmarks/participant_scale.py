@@ -193,7 +193,7 @@ def track_step_peaks(extra: dict) -> None:
     peak seen (``wait4``'s ``ru_maxrss`` no longer holds the whole run's peak
     once the mark is reset).
     """
-    from bids_taskenc.cli import timing
+    from bids_taskenc.workflow import timing
 
     if not _reset_hwm():
         return

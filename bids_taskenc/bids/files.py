@@ -90,7 +90,8 @@ def check_nifti(path: str | Path, what: str) -> Path:
     try:
         img = nib.load(path)
         header = img.header
-        expected = int(header.get_data_offset()) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
+        # the array proxy's offset: a loaded header reports get_data_offset() == 0, not vox_offset
+        expected = int(img.dataobj.offset) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
     except (nib.filebasedimages.ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
         raise InputDataError(f"{path}: {what} is not a readable NIfTI image ({type(exc).__name__}: {exc})") from exc
     if path.name.endswith(".gz"):

@@ -30,7 +30,7 @@ def plan_contrasts(run: TaskRun) -> tuple[list, ContrastAccumulator | None]:
     if not contrasts:
         return [], None
     accumulator = ContrastAccumulator(
-        run.Y[test],
+        run.y_test,
         contrasts,
         n_bootstrap=cs.contrast_bootstrap,
         p_method=cs.contrast_p,

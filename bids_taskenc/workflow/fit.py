@@ -2,7 +2,7 @@
 
 A fit is taken from the work cache when its key (:func:`bids_taskenc.workflow.cache.fit_key`: the responses, the
 features' bytes, the fit settings, the device, what it returns) is there. Under ``--mem`` the fit's voxel batches
-get what is left of the ceiling (:func:`fit_mem_gb`).
+get what is left of the ceiling (:func:`~bids_taskenc.workflow.resources.fit_mem_gb`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import numpy as np
 from ..core.fdr import below_fdr_level
 from ..encoding import fit_encoding_model, noise_normalized_score
 from ..encoding.roi import roi_permutation_p, roi_summary
-from ..errors import UsageError
 from ..features.user import save_feature_space
 from ..outputs.atomic import atomic_path, write_json
 from ..outputs.naming import sidecar_path
 from .cache import fit_key
 from .noise import NORMALIZED_RULE, Ceiling
+from .resources import fit_mem_gb
 from .task import TaskRun
 
 log = logging.getLogger(__name__)
@@ -38,47 +38,12 @@ WEIGHT_ARRAYS = {
 }
 
 
-def rss_bytes() -> int:
-    """Resident memory of this process (0 where /proc is not there)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def fit_mem_gb(mem_gb: float | None, device: str, inputs: int, outputs: int) -> float | None:
-    """The part of the ``--mem-gb`` ceiling a fit may use for its voxel batches.
-
-    On the CPU, ``--mem-gb`` bounds the whole process: what it holds already
-    (resident memory now: responses, features, contrast sums, the rows passed
-    to the fit), what the fit copies inside (``inputs`` bytes: float64
-    features) and what it returns (``outputs``: test predictions, weights)
-    come off it first. On a GPU
-    it bounds the device memory the fit uses (the host is not counted). An error
-    when nothing would be left.
-    """
-    if mem_gb is None or str(device).startswith("cuda"):
-        return mem_gb
-    left = mem_gb * 1e9 - rss_bytes() - inputs - outputs
-    if left < 0.05 * mem_gb * 1e9:
-        raise UsageError(
-            f"--mem-gb {mem_gb:g}: the process already holds {rss_bytes() / 1e9:.2f} GB and the fit's "
-            f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
-            "batches; raise --mem-gb"
-        )
-    return left / 1e9
-
-
 def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
     """One space's :class:`~bids_taskenc.encoding.result.EncodingResult`, from the work cache when fitted before."""
     fit, save_weights = run.settings.fit, run.settings.outputs.save_weights
     Y, train, test, device = run.Y, run.split.train, run.split.test, run.ds.device
-    # under --mem-gb the fit's batches get what is left: resident memory (taken when the fit starts, with its
-    # input rows already copied), its float64 copies of X and its outputs (test predictions, weights) come off
+    # under --mem the fit's batches get what is left: resident memory (taken when the fit starts), its float64
+    # copies of X and its outputs (test predictions, weights) come off; Y's rows are gathered per voxel batch
     extra = (2 * X.nbytes, keep_predictions * 4 * len(test) * Y.shape[1] + save_weights * 4 * X.shape[1] * Y.shape[1])
     key = fit_key(run.settings, run.response_key, X, device, keep_predictions)
     return run.cache.get_or_compute(
@@ -86,9 +51,11 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
         key,
         lambda: fit_encoding_model(
             X[train],
-            Y[train],
+            Y,
             X[test],
-            Y[test],
+            Y,
+            train_rows=train,
+            test_rows=test,
             alphas=np.asarray(fit.alphas),
             n_folds=fit.cv_folds,
             groups=run.split.cv_groups,
@@ -156,11 +123,10 @@ def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling |
 
 def add_roi_rows(run: TaskRun, space, result) -> None:
     """The space's rows of the ROI table (with the permutation p of each ROI's mean r when asked for)."""
-    test = run.split.test
     roi_p = (
         {}
         if run.roi_permutations is None
-        else roi_permutation_p(run.Y[test], result.predictions, run.rois, run.roi_permutations)
+        else roi_permutation_p(run.y_test, result.predictions, run.rois, run.roi_permutations)
     )
     for row in roi_summary(result.r, result.r2, result.q, run.rois, run.settings.fit.fdr_alpha):
         if run.roi_permutations is not None:

@@ -29,6 +29,7 @@ from ..errors import UsageError
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.naming import PARTITIONING_ROI_DESC as ROI_TABLE_DESC
 from ..outputs.naming import bids_label, derivative_path, sidecar_path
+from .resources import fit_mem_gb
 
 if TYPE_CHECKING:
     from .task import TaskRun
@@ -142,7 +143,9 @@ def _fit_plan(run: TaskRun, plan: Partitioning):
         standardize=fit.standardize,
         precision=fit.precision,
         device=run.ds.device,
-        mem_gb=run.settings.resources.mem_gb,
+        # --mem is a ceiling here too: what the process holds (the rows just copied included) and the models'
+        # float64 copies of the sets come off before the voxel batches are sized
+        mem_gb=fit_mem_gb(run.settings.resources.mem_gb, run.ds.device, 2 * sum(x.nbytes for x in xs), 0),
         seed=fit.seed,
     )
     return xs, res

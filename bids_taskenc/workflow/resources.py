@@ -60,3 +60,38 @@ def container_info() -> dict | None:
     """The container the run is in (``GeneratedBy.Container`` of dataset_description.json), from the environment."""
     kind = os.environ.get("BIDS_TASKENC_CONTAINER")
     return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def fit_mem_gb(mem_gb: float | None, device: str, inputs: int, outputs: int) -> float | None:
+    """The part of the ``--mem-gb`` ceiling a fit may use for its voxel batches.
+
+    On the CPU, ``--mem-gb`` bounds the whole process: what it holds already
+    (resident memory now: responses, features, contrast sums, the rows passed
+    to the fit), what the fit copies inside (``inputs`` bytes: float64
+    features) and what it returns (``outputs``: test predictions, weights)
+    come off it first. On a GPU
+    it bounds the device memory the fit uses (the host is not counted). An error
+    when nothing would be left.
+    """
+    if mem_gb is None or str(device).startswith("cuda"):
+        return mem_gb
+    left = mem_gb * 1e9 - rss_bytes() - inputs - outputs
+    if left < 0.05 * mem_gb * 1e9:
+        raise UsageError(
+            f"--mem-gb {mem_gb:g}: the process already holds {rss_bytes() / 1e9:.2f} GB and the fit's "
+            f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
+            "batches; raise --mem-gb"
+        )
+    return left / 1e9

@@ -218,7 +218,7 @@ def test_noise_ceiling_in_voxel_blocks_equals_one_call(monkeypatch):
 
 
 def test_fit_budget_is_what_is_left_under_the_ceiling():
-    from bids_taskenc.workflow import fit as part
+    from bids_taskenc.workflow import resources as part
 
     rss = part.rss_bytes()
     assert rss > 0
