@@ -23,7 +23,8 @@ computed once per fold and ``K_γ = Σ_b γ_b K_b`` diagonalised per ``γ``, so 
 cost of a ``γ`` does not grow with the number of columns. Otherwise the
 features-side Gram ``XᵀX`` of the fold is weighted by ``sqrt(γ) sqrt(γ)ᵀ``.
 
-One decomposition per ``γ`` instead of one per ``γ`` and fold: with
+One decomposition per ``γ`` instead of one per ``γ`` and fold
+(``cv_solver='hold-out'``): with
 ``standardize=False`` (features centred, not scaled, on each fold's training
 part, himalaya's model) a fold's model is the whole training set's with the
 fold's rows held out, its centring an unpenalised intercept, so the whole
@@ -37,7 +38,12 @@ float64 in every precision (the systems' smallest eigenvalues are about
 per-fold standardisation (``standardize=True``, the single-space engine's
 rule) a fold's features are scaled by that fold's own SDs, which no
 held-out sub-problem of one decomposition reproduces, so each fold is
-diagonalised on its own.
+diagonalised on its own. The hold-out solver does about 1.2-2 times the
+products with the targets of the per-fold one (each fold's validation rows
+against all n training rows, and the n_val × n_val systems), so it is opt-in:
+on a CPU, where a float32 eigh of a fold costs no more than a few of those
+products, it was slower (``benchmarks/banded.py``; README, variance
+partitioning).
 
 The default grid (:func:`band_weight_grid`) spaces the penalty ratios
 ``λ_a/λ_b`` evenly in log10 from 1/100 to 100: half a decade apart for two sets
@@ -74,6 +80,9 @@ from . import ridge as _ridge
 from . import stats as _stats
 from .cv import kfold_indices
 from .fit import DEFAULT_ALPHAS, _as_2d, _check_alphas, _Clock, _host_float64
+
+#: How the CV folds are diagonalised (see :func:`fit_banded_ridge`).
+CV_SOLVERS = ("per-fold", "hold-out")
 
 #: Span of the band-penalty ratios in decades each side of 1 (ratios 1/100 … 100).
 DEFAULT_RATIO_SPAN = 2.0
@@ -188,6 +197,7 @@ class BandedRidgeResult:
     intercept: np.ndarray
     predictions: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+    cv_solver: str = "per-fold"
 
     @property
     def band_penalties(self) -> np.ndarray:
@@ -213,6 +223,7 @@ class BandedRidgeResult:
             "CVScore": self.cv_score_kind,
             "Standardize": self.standardize,
             "Gram": self.gram,
+            "CVSolver": self.cv_solver,
             "Precision": self.precision,
             "Seed": self.seed,
         }
@@ -334,6 +345,7 @@ def fit_banded_ridge(
     seed: int = 0,
     return_predictions: bool = False,
     progress: bool = False,
+    cv_solver: str = "per-fold",
 ) -> BandedRidgeResult:
     """Banded ridge: one penalty per feature set and voxel, chosen by k-fold CV.
 
@@ -352,6 +364,13 @@ def fit_banded_ridge(
         total than a fold has training samples.
     return_predictions : bool
         Keep the (n_test, v) test predictions.
+    cv_solver : {'per-fold', 'hold-out'}
+        ``'per-fold'`` (default) decomposes every fold and ratio on its own;
+        ``'hold-out'`` (only with ``standardize=False``) scores every fold from
+        one decomposition of the whole training set per ratio (see the module
+        docstring): the same model and choices, 9 eigendecompositions instead
+        of 72 for two sets, but about twice the products with the targets, so
+        it pays where decompositions dominate (few voxels; slow ``eigh``).
 
     Returns
     -------
@@ -389,6 +408,10 @@ def fit_banded_ridge(
     if gram not in _ridge.GRAMS:
         raise ValueError(f"gram must be one of {_ridge.GRAMS}, got {gram!r}")
     _dev.check_precision(precision)
+    if cv_solver not in CV_SOLVERS:
+        raise ValueError(f"cv_solver must be one of {CV_SOLVERS}, got {cv_solver!r}")
+    if cv_solver == "hold-out" and standardize:
+        raise ValueError("cv_solver='hold-out' needs standardize=False: per-fold scaling has no hold-out shortcut")
     alpha_grid = _check_alphas(alphas)
     if band_weights is None:
         grid = band_weight_grid(n_sets, ratio_span, ratio_step)
@@ -418,10 +441,10 @@ def fit_banded_ridge(
         xs_test = (xs_test - feat_mean) / feat_scale
         fold_kind = [_ridge.choose_gram(len(tr), p, gram) for tr, _ in folds]
         full_kind = _ridge.choose_gram(n_train, p, gram)
-        # Features only centred (standardize=False): each fold's model is the whole training set's with the
+        # cv_solver='hold-out' (features only centred): each fold's model is the whole training set's with the
         # fold's rows held out (the per-fold centring is an unpenalised intercept), so one decomposition per γ
         # serves every fold and the refit (see _holdout_cv_refit). Per-fold scaling has no such shortcut.
-        holdout = not standardize
+        holdout = cv_solver == "hold-out"
         hold_kind = _ridge.choose_gram(min(len(tr) for tr, _ in folds), p, gram)
         hold_dtype = torch.float32 if fast else torch.float64
         need_b = not holdout and ("features" in fold_kind or full_kind == "features")
@@ -601,6 +624,7 @@ def fit_banded_ridge(
         intercept=intercept,
         predictions=predictions,
         timings=timings,
+        cv_solver=cv_solver,
     )
 
 
