@@ -21,9 +21,18 @@ Timed, on the same synthetic data, folds, alpha grid and band-weight grid:
 
 himalaya centres but does not standardise per fold, so ours runs with
 ``standardize=False`` on features standardised once on the training set (the
-same model), and the fraction of voxels where both choose the same
-(ratio, alpha) is printed. The last line is the speed ratio,
-``ratio himalaya/ours: 3.2x``.
+same model), and the fraction of voxels where both choose the same (ratio,
+alpha) is printed. Precision: himalaya's torch backend works in float32
+throughout; ours in ``fast`` does its decompositions and the products with
+the targets in float32 (``cv_solver='hold-out'``: the decompositions and the
+small per-fold systems in float64). ``--cv-solver per-fold hold-out`` times
+both of our CV solvers (``fit_banded_ridge(cv_solver=...)``) before
+himalaya; the ratio is against the last. ``--standardize`` also times ours
+with per-fold standardisation (the app's default, a different model from
+himalaya's). ``--threads N`` sets torch's thread count for both engines (one
+process, so both run with the same threads); the load average is printed
+before and after, as the machine may be shared. The last line is the speed
+ratio, ``ratio himalaya/ours: 3.2x``.
 
 Run: ``python benchmarks/banded.py --quick``.
 """
@@ -31,6 +40,7 @@ Run: ``python benchmarks/banded.py --quick``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -74,9 +84,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ours(train, ytr, test, yte, grid, alphas, folds, device, precision):
+def time_ours(train, ytr, test, yte, grid, alphas, folds, device, precision, standardize=False, solver="per-fold"):
     kw = dict(band_weights=grid, alphas=alphas, n_folds=folds, device=device, precision=precision, seed=0,
-              standardize=False)
+              standardize=standardize, cv_solver=solver)
     fit_banded_ridge([x[:64] for x in train], ytr[:64, :32], [x[:8] for x in test], yte[:8, :32],
                      **{**kw, "n_folds": 2})  # warm-up
     t0 = time.perf_counter()
@@ -130,7 +140,14 @@ def main(argv=None) -> None:
     parser.add_argument("--himalaya-solver", default="kernel", choices=["kernel", "banded"],
                         help="MultipleKernelRidgeCV on linear kernels (default) or BandedRidgeCV")
     parser.add_argument("--no-himalaya", action="store_true")
+    parser.add_argument("--cv-solver", nargs="+", default=["per-fold"], choices=["per-fold", "hold-out"],
+                        help="our CV solver(s), timed one after the other; the ratio is against the last")
+    parser.add_argument("--standardize", action="store_true",
+                        help="also time ours with per-fold standardisation (the app's default; not himalaya's model)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for both engines (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     shape = dict(QUICK if args.quick else W1)
     for key in ("n", "p", "v"):
@@ -153,6 +170,8 @@ def main(argv=None) -> None:
     test = [xa[test_idx], xb[test_idx]]
     ytr, yte = y[train_idx], y[test_idx]
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    if not device.startswith("cuda") and hasattr(os, "getloadavg"):
+        where += ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     print(
         f"shape: n_train={len(train_idx)} n_test={len(test_idx)} sets=2x{p} v={shape['v']} "
         f"ratios={grid.shape[0]} alphas={shape['n_alphas']} folds={shape['folds']}; device={device} ({where}); "
@@ -160,9 +179,15 @@ def main(argv=None) -> None:
         flush=True,
     )
 
-    t_ours, res = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision)
-    stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
-    print(f"ours ({args.precision}): {t_ours:8.2f} s   [{stages}]", flush=True)
+    if args.standardize:  # the app's default model: per-fold standardisation, one decomposition per fold and ratio
+        t_std, res_std = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision, True)
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in res_std.timings.items() if k != "total")
+        print(f"ours ({args.precision}, standardize=True, per-fold): {t_std:8.2f} s   [{stages}]", flush=True)
+    for solver in args.cv_solver:
+        t_ours, res = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision,
+                                solver=solver)
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
+        print(f"ours ({args.precision}, cv_solver={solver}): {t_ours:8.2f} s   [{stages}]", flush=True)
     if args.no_himalaya:
         return
     t_him, deltas, pred = time_himalaya(train, ytr, test, grid, alphas, shape["folds"], device, args.himalaya_solver)
@@ -174,6 +199,8 @@ def main(argv=None) -> None:
         f"(same ratio and alpha as ours on {100 * same.mean():.1f}% of voxels; "
         f"median |r diff| {np.nanmedian(np.abs(r_him - res.r)):.1e})"
     )
+    if not device.startswith("cuda") and hasattr(os, "getloadavg"):
+        print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(f"ratio himalaya/ours: {t_him / t_ours:.1f}x")
 
 

@@ -23,6 +23,28 @@ computed once per fold and ``K_γ = Σ_b γ_b K_b`` diagonalised per ``γ``, so 
 cost of a ``γ`` does not grow with the number of columns. Otherwise the
 features-side Gram ``XᵀX`` of the fold is weighted by ``sqrt(γ) sqrt(γ)ᵀ``.
 
+One decomposition per ``γ`` instead of one per ``γ`` and fold
+(``cv_solver='hold-out'``): with
+``standardize=False`` (features centred, not scaled, on each fold's training
+part, himalaya's model) a fold's model is the whole training set's with the
+fold's rows held out, its centring an unpenalised intercept, so the whole
+training set's decomposition of ``K_γ`` gives every fold's validation
+predictions through one (n_val × n_val) Cholesky per fold and alpha
+(:func:`_holdout_fold_scores`) and, for the voxels that choose this ``γ``, the
+test predictions: ``n_grid`` eigendecompositions in all instead of
+``n_grid × (n_folds + 1)``. That decomposition, and those small systems, are
+float64 in every precision (the systems' smallest eigenvalues are about
+``α/λ_max``); the products with the targets are in the compute dtype. With
+per-fold standardisation (``standardize=True``, the single-space engine's
+rule) a fold's features are scaled by that fold's own SDs, which no
+held-out sub-problem of one decomposition reproduces, so each fold is
+diagonalised on its own. The hold-out solver does about 1.2-2 times the
+products with the targets of the per-fold one (each fold's validation rows
+against all n training rows, and the n_val × n_val systems), so it is opt-in:
+on a CPU, where a float32 eigh of a fold costs no more than a few of those
+products, it was slower (``benchmarks/banded.py``; README, variance
+partitioning).
+
 The default grid (:func:`band_weight_grid`) spaces the penalty ratios
 ``λ_a/λ_b`` evenly in log10 from 1/100 to 100: half a decade apart for two sets
 (9 points), a decade apart for three or more (19 points for three), the equal
@@ -59,6 +81,9 @@ from . import ridge as _ridge
 from . import stats as _stats
 from .cv import kfold_indices
 from .fit import DEFAULT_ALPHAS, _as_2d, _check_alphas, _Clock, _host_float64
+
+#: How the CV folds are diagonalised (see :func:`fit_banded_ridge`).
+CV_SOLVERS = ("per-fold", "hold-out")
 
 #: Span of the band-penalty ratios in decades each side of 1 (ratios 1/100 … 100).
 DEFAULT_RATIO_SPAN = 2.0
@@ -173,6 +198,7 @@ class BandedRidgeResult:
     intercept: np.ndarray
     predictions: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+    cv_solver: str = "per-fold"
 
     @property
     def band_penalties(self) -> np.ndarray:
@@ -198,6 +224,7 @@ class BandedRidgeResult:
             "CVScore": self.cv_score_kind,
             "Standardize": self.standardize,
             "Gram": self.gram,
+            "CVSolver": self.cv_solver,
             "Precision": self.precision,
             "Seed": self.seed,
         }
@@ -319,6 +346,7 @@ def fit_banded_ridge(
     seed: int = 0,
     return_predictions: bool = False,
     progress: bool = False,
+    cv_solver: str = "per-fold",
 ) -> BandedRidgeResult:
     """Banded ridge: one penalty per feature set and voxel, chosen by k-fold CV.
 
@@ -337,6 +365,13 @@ def fit_banded_ridge(
         total than a fold has training samples.
     return_predictions : bool
         Keep the (n_test, v) test predictions.
+    cv_solver : {'per-fold', 'hold-out'}
+        ``'per-fold'`` (default) decomposes every fold and ratio on its own;
+        ``'hold-out'`` (only with ``standardize=False``) scores every fold from
+        one decomposition of the whole training set per ratio (see the module
+        docstring): the same model and choices, 9 eigendecompositions instead
+        of 72 for two sets, but about twice the products with the targets, so
+        it pays where decompositions dominate (few voxels; slow ``eigh``).
 
     Returns
     -------
@@ -374,6 +409,10 @@ def fit_banded_ridge(
     if gram not in _ridge.GRAMS:
         raise ValueError(f"gram must be one of {_ridge.GRAMS}, got {gram!r}")
     _dev.check_precision(precision)
+    if cv_solver not in CV_SOLVERS:
+        raise ValueError(f"cv_solver must be one of {CV_SOLVERS}, got {cv_solver!r}")
+    if cv_solver == "hold-out" and standardize:
+        raise ValueError("cv_solver='hold-out' needs standardize=False: per-fold scaling has no hold-out shortcut")
     alpha_grid = _check_alphas(alphas)
     if band_weights is None:
         grid = band_weight_grid(n_sets, ratio_span, ratio_step)
@@ -403,8 +442,14 @@ def fit_banded_ridge(
         xs_test = (xs_test - feat_mean) / feat_scale
         fold_kind = [_ridge.choose_gram(len(tr), p, gram) for tr, _ in folds]
         full_kind = _ridge.choose_gram(n_train, p, gram)
-        need_b = "features" in fold_kind or full_kind == "features"
-        gram_xs = xs.T @ xs if need_b else None
+        # cv_solver='hold-out' (features only centred): each fold's model is the whole training set's with the
+        # fold's rows held out (the per-fold centring is an unpenalised intercept), so one decomposition per γ
+        # serves every fold and the refit (see _holdout_cv_refit). Per-fold scaling has no such shortcut.
+        holdout = cv_solver == "hold-out"
+        hold_kind = _ridge.choose_gram(min(len(tr) for tr, _ in folds), p, gram)
+        hold_dtype = torch.float32 if fast else torch.float64
+        need_b = not holdout and ("features" in fold_kind or full_kind == "features")
+        gram_xs = xs.T @ xs if need_b or (holdout and hold_kind == "features") else None
         xs_c = xs.to(dtype) if need_b else None
         alphas_t = torch.from_numpy(alpha_grid).to(dev)
         clock.lap("setup")
@@ -418,7 +463,8 @@ def fit_banded_ridge(
         )
         workers = max(1, min(n_grid, torch.get_num_threads())) if dev.type == "cpu" else 1
         basis_bytes = (8 + itemsize) * (r_max * r_max + (n_val_max + n_test * (n_sets + 1)) * r_max)
-        kernel_bytes = 8 * n_sets * n_train * (n_train + max(n_val_max, n_test)) if "samples" in fold_kind + [full_kind] else 0
+        kinds = [hold_kind] if holdout else fold_kind + [full_kind]
+        kernel_bytes = 8 * n_sets * n_train * (n_train + max(n_val_max, n_test)) if "samples" in kinds else 0
         fixed = (
             workers * basis_bytes + kernel_bytes + itemsize * n_alphas * n_val_max * r_max
             + (8 * p * p if need_b else 0) + 8 * (n_train + n_test) * p
@@ -442,104 +488,113 @@ def fit_banded_ridge(
                 cache[key] = out
             return out
 
-        # ---------------------------------------------------------------- CV over (γ, α)
-        total = torch.zeros((n_grid, n_alphas, n_voxels), dtype=dtype, device=dev)
-        bar = tqdm(total=len(folds) * n_grid, disable=not progress, desc="banded ridge CV", unit="fit")
-        for (tr, va), kind in zip(folds, fold_kind):
-            tr_t, va_t = torch.from_numpy(tr).to(dev), torch.from_numpy(va).to(dev)
-            kernels = _fold_kernels(xs, bands, tr_t, va_t, standardize) if kind == "samples" else None
-            for chunk in _chunks(range(n_grid), workers):
-                if kind == "samples":
+        if holdout:
+            (a_best, g_best, cv_best, per_weight, r, r2, ok, split, intercept, predictions) = _holdout_cv_refit(
+                xs, xs_test, bands, grid, alphas_t, folds, hold_kind, centred, batches, Y_test, n_sets, dtype,
+                hold_dtype, torch.float64, workers, cv_score, return_predictions, clock, progress,
+            )
+            g_host = g_best.cpu().numpy()
+        else:
+            # ---------------------------------------------------------------- CV over (γ, α)
+            total = torch.zeros((n_grid, n_alphas, n_voxels), dtype=dtype, device=dev)
+            bar = tqdm(total=len(folds) * n_grid, disable=not progress, desc="banded ridge CV", unit="fit")
+            for (tr, va), kind in zip(folds, fold_kind):
+                tr_t, va_t = torch.from_numpy(tr).to(dev), torch.from_numpy(va).to(dev)
+                kernels = _fold_kernels(xs, bands, tr_t, va_t, standardize) if kind == "samples" else None
+                for chunk in _chunks(range(n_grid), workers):
+                    if kind == "samples":
+                        jobs = [
+                            functools.partial(_kernel_basis, kernels, grid[g], dtype, tr_t, va_t, eigh_dtype=eigh_dtype)
+                            for g in chunk
+                        ]
+                    else:
+                        jobs = [
+                            functools.partial(
+                                _ridge.decompose_fold, xs, gram_xs, tr_t, va_t, standardize=standardize,
+                                kind="features", dtype=dtype, col_weight=_column_weights(grid[g], bands, p, dev),
+                                eigh_dtype=eigh_dtype,
+                            )
+                            for g in chunk
+                        ]
+                    bases = _decompose_all(jobs, dev)
+                    clock.lap("decompose")
+                    for g, basis in zip(chunk, bases):
+                        scales = _ridge.alpha_scales(basis.eigvals, alphas_t, dtype)
+                        for cols in batches:
+                            ys, y_sum, _, b = centred(cols)
+                            z, a, yv = _ridge.fold_projection(basis, ys, b, y_sum)
+                            total[g, :, cols] += _ridge.score_alphas(basis, z, a, yv, scales, cv_score, fast)
+                            del z, a, yv
+                        bar.update(1)
+                    del bases
+                    clock.lap("cv")
+                del kernels
+            bar.close()
+            mean_scores = total / len(folds)
+            del total
+            best_alpha = torch.stack([_ridge.select_alphas(mean_scores[g]) for g in range(n_grid)])  # (G, v)
+            per_weight = torch.gather(mean_scores, 1, best_alpha.unsqueeze(1)).squeeze(1)  # (G, v)
+            g_best = torch.argmax(per_weight, dim=0)  # first maximum: ties to the earlier row
+            a_best = torch.gather(best_alpha, 0, g_best.unsqueeze(0)).squeeze(0)
+            cv_best = torch.gather(per_weight, 0, g_best.unsqueeze(0)).squeeze(0)
+            del mean_scores
+            clock.lap("select")
+
+            # ---------------------------------------------------------------- refit per chosen γ
+            r = np.zeros(n_voxels, np.float32)
+            r2 = np.zeros(n_voxels, np.float32)
+            ok = np.zeros(n_voxels, bool)
+            split = np.zeros((n_sets, n_voxels), np.float32)
+            intercept = np.zeros(n_voxels, np.float32)
+            predictions = np.empty((n_test, n_voxels), np.float32) if return_predictions else None
+            g_host = g_best.cpu().numpy()
+            used = np.unique(g_host)
+            full_kernels = _full_kernels(xs, xs_test, bands) if full_kind == "samples" else None
+            for chunk in _chunks(list(used), workers):
+                if full_kind == "samples":
                     jobs = [
-                        functools.partial(_kernel_basis, kernels, grid[g], dtype, tr_t, va_t, eigh_dtype=eigh_dtype)
+                        functools.partial(
+                            _kernel_basis, full_kernels, grid[g], dtype, band_u=True, eigh_dtype=eigh_dtype
+                        )
                         for g in chunk
                     ]
                 else:
                     jobs = [
-                        functools.partial(
-                            _ridge.decompose_fold, xs, gram_xs, tr_t, va_t, standardize=standardize,
-                            kind="features", dtype=dtype, col_weight=_column_weights(grid[g], bands, p, dev),
-                            eigh_dtype=eigh_dtype,
-                        )
+                        functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, dtype, eigh_dtype)
                         for g in chunk
                     ]
-                bases = _decompose_all(jobs, dev)
+                fulls = _decompose_all(jobs, dev)
                 clock.lap("decompose")
-                for g, basis in zip(chunk, bases):
-                    scales = _ridge.alpha_scales(basis.eigvals, alphas_t, dtype)
-                    for cols in batches:
-                        ys, y_sum, _, b = centred(cols)
-                        z, a, yv = _ridge.fold_projection(basis, ys, b, y_sum)
-                        total[g, :, cols] += _ridge.score_alphas(basis, z, a, yv, scales, cv_score, fast)
-                        del z, a, yv
-                    bar.update(1)
-                del bases
-                clock.lap("cv")
-            del kernels
-        bar.close()
-        mean_scores = total / len(folds)
-        del total
-        best_alpha = torch.stack([_ridge.select_alphas(mean_scores[g]) for g in range(n_grid)])  # (G, v)
-        per_weight = torch.gather(mean_scores, 1, best_alpha.unsqueeze(1)).squeeze(1)  # (G, v)
-        g_best = torch.argmax(per_weight, dim=0)  # first maximum: ties to the earlier row
-        a_best = torch.gather(best_alpha, 0, g_best.unsqueeze(0)).squeeze(0)
-        cv_best = torch.gather(per_weight, 0, g_best.unsqueeze(0)).squeeze(0)
-        del mean_scores
-        clock.lap("select")
-
-        # ---------------------------------------------------------------- refit per chosen γ
-        r = np.zeros(n_voxels, np.float32)
-        r2 = np.zeros(n_voxels, np.float32)
-        ok = np.zeros(n_voxels, bool)
-        split = np.zeros((n_sets, n_voxels), np.float32)
-        intercept = np.zeros(n_voxels, np.float32)
-        predictions = np.empty((n_test, n_voxels), np.float32) if return_predictions else None
-        g_host = g_best.cpu().numpy()
-        used = np.unique(g_host)
-        full_kernels = _full_kernels(xs, xs_test, bands) if full_kind == "samples" else None
-        for chunk in _chunks(list(used), workers):
-            if full_kind == "samples":
-                jobs = [
-                    functools.partial(_kernel_basis, full_kernels, grid[g], dtype, band_u=True, eigh_dtype=eigh_dtype)
-                    for g in chunk
-                ]
-            else:
-                jobs = [
-                    functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, dtype, eigh_dtype)
-                    for g in chunk
-                ]
-            fulls = _decompose_all(jobs, dev)
-            clock.lap("decompose")
-            for g, (full, band_u) in zip(chunk, fulls):
-                vox = np.flatnonzero(g_host == g)
-                for start in range(0, vox.size, batch):
-                    idx = vox[start : start + batch]
-                    idx_t = torch.from_numpy(idx).to(dev)
-                    ys, _, y_mean, b = centred(idx)
-                    z = _ridge.refit_projection(full, ys, b)
-                    del ys, b
-                    scale = (1.0 / (full.eigvals.unsqueeze(1) + alphas_t[a_best[idx_t]].unsqueeze(0))).to(dtype)
-                    zs = z * scale
-                    del z, scale
-                    parts = [u @ zs for u in band_u]
-                    pred = sum(parts)
-                    yt = _columns_any(Y_test, idx, dev, dtype)
-                    if not bool(torch.isfinite(yt).all()):
-                        raise ValueError("Y_test contains NaN or inf")
-                    yt = yt - y_mean
-                    rb, okb, _, _ = _stats.pearson_torch(yt, pred)
-                    r2b = _stats.r2_torch(yt, pred)
-                    sp = _r2_split_torch(yt, parts)
-                    r[idx] = rb.cpu().numpy()
-                    r2[idx] = r2b.cpu().numpy()
-                    ok[idx] = okb.cpu().numpy()
-                    split[:, idx] = sp.cpu().numpy()
-                    intercept[idx] = y_mean.cpu().numpy()
-                    if return_predictions:
-                        predictions[:, idx] = (pred + y_mean).cpu().numpy()
-                    del parts, pred, yt, zs
-            del fulls
-            clock.lap("refit")
+                for g, (full, band_u) in zip(chunk, fulls):
+                    vox = np.flatnonzero(g_host == g)
+                    for start in range(0, vox.size, batch):
+                        idx = vox[start : start + batch]
+                        idx_t = torch.from_numpy(idx).to(dev)
+                        ys, _, y_mean, b = centred(idx)
+                        z = _ridge.refit_projection(full, ys, b)
+                        del ys, b
+                        scale = (1.0 / (full.eigvals.unsqueeze(1) + alphas_t[a_best[idx_t]].unsqueeze(0))).to(dtype)
+                        zs = z * scale
+                        del z, scale
+                        parts = [u @ zs for u in band_u]
+                        pred = sum(parts)
+                        yt = _columns_any(Y_test, idx, dev, dtype)
+                        if not bool(torch.isfinite(yt).all()):
+                            raise ValueError("Y_test contains NaN or inf")
+                        yt = yt - y_mean
+                        rb, okb, _, _ = _stats.pearson_torch(yt, pred)
+                        r2b = _stats.r2_torch(yt, pred)
+                        sp = _r2_split_torch(yt, parts)
+                        r[idx] = rb.cpu().numpy()
+                        r2[idx] = r2b.cpu().numpy()
+                        ok[idx] = okb.cpu().numpy()
+                        split[:, idx] = sp.cpu().numpy()
+                        intercept[idx] = y_mean.cpu().numpy()
+                        if return_predictions:
+                            predictions[:, idx] = (pred + y_mean).cpu().numpy()
+                        del parts, pred, yt, zs
+                del fulls
+                clock.lap("refit")
 
     p_joint = np.where(ok, _stats.analytic_p(r, n_test), 1.0).astype(np.float32)
     timings = dict(clock.seconds)
@@ -570,6 +625,7 @@ def fit_banded_ridge(
         intercept=intercept,
         predictions=predictions,
         timings=timings,
+        cv_solver=cv_solver,
     )
 
 
@@ -592,6 +648,212 @@ def _decompose_all(jobs, device):
             return list(pool.map(lambda job: job(), jobs))
     finally:
         torch.set_num_threads(n_threads)
+
+
+# --------------------------------------------------------------------------- hold-out CV from one decomposition
+
+
+def _holdout_fold_scores(basis_e, basis_e64, lam, kind, ys, folds_t, alphas_t, cv_score, hdtype):
+    """CV score (a, v) of every alpha, summed over folds, from the whole training set's decomposition.
+
+    With features centred (not scaled) per fold, fold ``f``'s model is the
+    whole training set's with its validation rows ``v`` held out, the
+    centring being an unpenalised intercept. For one alpha ``μ``, with
+    ``M = [[K + μI, 1], [1ᵀ, 0]]`` (``K`` the kernel of the whole training
+    set) and ``N = M⁻¹``, the fold's validation predictions and residuals are
+
+    ``ŷ_v = -N_vv⁻¹ (N y⁽ᶠ⁾)_v`` (``y⁽ᶠ⁾`` = ``y`` with the rows ``v`` set to 0),
+    ``y_v - ŷ_v = N_vv⁻¹ (N y)_v``
+
+    (the Schur complement of the kept rows and the intercept). With
+    ``P = K (K + μI)⁻¹ = E diag(w) Eᵀ`` from the decomposition (samples side:
+    ``E = Q``, ``w = λ/(λ+μ)``; features side: ``E = X V``, ``w = 1/(λ+μ)``),
+    ``ã = μ A⁻¹ 1 = 1 - P 1`` and ``σ = 1ᵀ ã``:
+
+    ``μ N_vv = I - P_vv - ã_v ã_vᵀ / σ`` (samples side: ``Q_v diag(μ/(λ+μ)) Q_vᵀ - …``, no cancellation),
+    ``μ (N y)_v = Q_v diag(μ/(λ+μ)) Qᵀ y - ã_v (ãᵀ y) / σ``,
+    ``-μ (N y⁽ᶠ⁾)_v = E_v diag(w) Eᵀ y⁽ᶠ⁾ + ã_v (ãᵀ y⁽ᶠ⁾) / σ``.
+
+    One (n_val × n_val) Cholesky per fold and alpha replaces a decomposition
+    of the fold. Both right-hand sides are exact; the residual form is taken
+    where most of the spectrum is fitted (mean ``λ/(λ+μ)`` above 1/2, samples
+    side), whose terms then carry the small weights, the prediction form
+    elsewhere, so that neither is a difference of nearly equal numbers.
+    """
+    n = basis_e.shape[0]
+    lam = lam.to(torch.float64)
+    mus = alphas_t.to(torch.float64)
+    den = lam.unsqueeze(0) + mus.unsqueeze(1)  # (a, r)
+    if kind == "samples":
+        w_fit, w_res = lam.unsqueeze(0) / den, mus.unsqueeze(1) / den
+        resid_form = (w_fit.mean(1) > 0.5).tolist()
+    else:
+        w_fit, w_res = 1.0 / den, None
+        resid_form = [False] * mus.numel()
+    e = basis_e
+    ys = ys.to(hdtype)
+    n_alphas = mus.numel()
+    ones = torch.ones(n, dtype=torch.float64, device=e.device)
+    e1 = basis_e64.T @ ones
+    if kind == "samples":
+        a_t64 = basis_e64 @ (w_res.T * e1.unsqueeze(1))  # (n, a): ã per alpha
+    else:
+        a_t64 = ones.unsqueeze(1) - basis_e64 @ (w_fit.T * e1.unsqueeze(1))
+    sig64 = a_t64.sum(0)
+    a_t, sig = a_t64.to(hdtype), sig64.to(hdtype)
+    w_all = e.T @ ys  # (r, v)
+    aty = a_t.T @ ys  # (a, v)
+    beta_full = aty / sig.unsqueeze(1)
+    groups = [(torch.tensor([i for i in range(n_alphas) if resid_form[i] == res], dtype=torch.int64,
+                            device=e.device), res) for res in (True, False)]
+    groups = [(idx, res) for idx, res in groups if idx.numel()]
+    scores = torch.zeros((n_alphas, ys.shape[1]), dtype=hdtype, device=e.device)
+    for _, va in folds_t:
+        ev = e[va]
+        ev64 = basis_e64[va]
+        yv = ys[va]
+        av = a_t[va]
+        av64 = a_t64[va]
+        # μ N_vv for every alpha at once, float64: (a, n_val, n_val)
+        if kind == "samples":
+            bm = (ev64.unsqueeze(0) * w_res.unsqueeze(1)) @ ev64.T
+        else:
+            eye = torch.eye(len(va), dtype=torch.float64, device=e.device)
+            bm = eye - (ev64.unsqueeze(0) * w_fit.unsqueeze(1)) @ ev64.T
+        bm -= av64.T.unsqueeze(2) * av64.T.unsqueeze(1) / sig64.view(-1, 1, 1)
+        del ev64
+        chol64, info = torch.linalg.cholesky_ex(bm)
+        chol = chol64.to(hdtype)
+        del chol64
+        w_f = w_all - ev.T @ yv if any(not res for _, res in groups) else None
+        for idx, res in groups:
+            if res:  # μ (N y)_v, whose solution is the residual
+                rhs = (ev.unsqueeze(0) * w_res[idx].to(hdtype).unsqueeze(1)) @ w_all
+                rhs -= av[:, idx].T.unsqueeze(2) * beta_full[idx].unsqueeze(1)
+            else:  # -μ (N y⁽ᶠ⁾)_v, whose solution is the prediction
+                beta_f = (aty[idx] - av[:, idx].T @ yv) / sig[idx].unsqueeze(1)
+                rhs = (ev.unsqueeze(0) * w_fit[idx].to(hdtype).unsqueeze(1)) @ w_f
+                rhs += av[:, idx].T.unsqueeze(2) * beta_f.unsqueeze(1)
+            sol = torch.cholesky_solve(rhs, chol[idx])
+            bad = torch.nonzero(info[idx] != 0).squeeze(1)
+            if bad.numel():  # not positive definite to rounding: LU
+                sol[bad] = torch.linalg.solve(bm[idx[bad]], rhs[bad].to(torch.float64)).to(hdtype)
+            del rhs
+            scores[idx] += _holdout_score(yv, sol, res, cv_score)
+            del sol
+        del bm, chol, w_f
+    return scores
+
+
+def _holdout_score(yv, sol, is_residual, cv_score):
+    """Validation scores (a, v) of ``yv`` (n_val, v) from ``sol`` (a, n_val, v): residuals or predictions."""
+    y_mean = yv.mean(0)
+    yc = yv - y_mean
+    ss_y = (yc * yc).sum(0)
+    y_ok = _stats.varying_columns_torch(yv, torch.sqrt(ss_y))
+    if cv_score == "r":
+        pc = yc.unsqueeze(0) - sol if is_residual else sol  # the residuals' mean goes with the centring below
+        pc = pc - pc.mean(1, keepdim=True)
+        cov = (yc.unsqueeze(0) * pc).sum(1)
+        denom = (pc * pc).sum(1) * ss_y
+        good = (denom > 0) & y_ok
+        return torch.where(good, cov / torch.sqrt(torch.where(good, denom, torch.ones_like(denom))),
+                           torch.zeros_like(cov))
+    res = sol if is_residual else yv.unsqueeze(0) - sol
+    ss_res = (res * res).sum(1)
+    return torch.where(y_ok, 1.0 - ss_res / torch.where(y_ok, ss_y, torch.ones_like(ss_y)), torch.zeros_like(ss_res))
+
+
+def _holdout_cv_refit(xs, xs_test, bands, grid, alphas_t, folds, kind, centred, batches, Y_test, n_sets, dtype,
+                      hdtype, eigh_dtype, workers, cv_score, return_predictions, clock, progress):
+    """CV over (γ, α) and the test-set refit, one decomposition of the whole training set per γ.
+
+    See :func:`_holdout_fold_scores`. Grid rows are scored in order; a voxel's
+    test predictions (per set) are kept from the row that is best so far
+    (strictly better than the earlier rows: ties to the earlier row), so the
+    refit costs no further decomposition.
+    """
+    dev = xs.device
+    n_grid = grid.shape[0]
+    n_voxels = batches[-1].stop
+    n_test = xs_test.shape[0]
+    folds_t = [(torch.from_numpy(tr).to(dev), torch.from_numpy(va).to(dev)) for tr, va in folds]
+    per_weight = torch.empty((n_grid, n_voxels), dtype=hdtype, device=dev)
+    best_alpha_g = torch.empty((n_grid, n_voxels), dtype=torch.int64, device=dev)
+    best = torch.full((n_voxels,), -torch.inf, dtype=hdtype, device=dev)
+    g_best = torch.zeros(n_voxels, dtype=torch.int64, device=dev)
+    parts_host = np.zeros((n_sets, n_test, n_voxels), np.float32)
+    if kind == "samples":
+        kernels = _full_kernels(xs, xs_test, bands)
+    else:
+        gram_xs = xs.T @ xs
+    clock.lap("setup")
+    bar = tqdm(total=n_grid, disable=not progress, desc="banded ridge CV", unit="ratio")
+    for chunk in _chunks(range(n_grid), workers):
+        if kind == "samples":
+            jobs = [functools.partial(_kernel_basis, kernels, grid[g], torch.float64, band_u=True,
+                                      eigh_dtype=eigh_dtype) for g in chunk]
+        else:
+            jobs = [functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, torch.float64,
+                                      eigh_dtype) for g in chunk]
+        fulls = _decompose_all(jobs, dev)
+        clock.lap("decompose")
+        for g, (full, band_u) in zip(chunk, fulls):
+            # float64 basis for the (n_val × n_val) systems, the compute dtype for the products with the targets
+            e64 = full.q if kind == "samples" else xs @ full.proj.T
+            e = e64.to(hdtype)
+            band_u = [u.to(hdtype) for u in band_u]
+            for cols in batches:
+                ys = centred(cols)[0].to(hdtype)
+                mean_scores = _holdout_fold_scores(e, e64, full.eigvals, kind, ys, folds_t, alphas_t, cv_score,
+                                                   hdtype)
+                mean_scores /= len(folds)
+                a_idx = _ridge.select_alphas(mean_scores)
+                score = torch.gather(mean_scores, 0, a_idx.unsqueeze(0)).squeeze(0)
+                per_weight[g, cols] = score
+                best_alpha_g[g, cols] = a_idx
+                better = score > best[cols]
+                if bool(better.any()):
+                    sel = torch.nonzero(better).squeeze(1)
+                    w = e.T @ ys[:, sel]
+                    scale = 1.0 / (full.eigvals.unsqueeze(1) + alphas_t[a_idx[sel]].unsqueeze(0))
+                    zs = w * scale.to(hdtype)
+                    vox = np.arange(cols.start, cols.stop)[sel.cpu().numpy()]
+                    for b, u in enumerate(band_u):
+                        parts_host[b][:, vox] = (u @ zs).to(torch.float32).cpu().numpy()
+                    best[cols] = torch.where(better, score, best[cols])
+                    g_best[cols] = torch.where(better, torch.full_like(g_best[cols], g), g_best[cols])
+            bar.update(1)
+        del fulls
+        clock.lap("cv")
+    bar.close()
+    a_best = torch.gather(best_alpha_g, 0, g_best.unsqueeze(0)).squeeze(0)
+
+    # test-set scores from the kept predictions
+    r = np.zeros(n_voxels, np.float32)
+    r2 = np.zeros(n_voxels, np.float32)
+    ok = np.zeros(n_voxels, bool)
+    split = np.zeros((n_sets, n_voxels), np.float32)
+    intercept = np.zeros(n_voxels, np.float32)
+    predictions = np.empty((n_test, n_voxels), np.float32) if return_predictions else None
+    for cols in batches:
+        y_mean = centred(cols)[2]
+        parts = [torch.from_numpy(parts_host[b][:, cols]).to(device=dev, dtype=dtype) for b in range(n_sets)]
+        pred = sum(parts)
+        yt = _columns_any(Y_test, cols, dev, dtype)
+        if not bool(torch.isfinite(yt).all()):
+            raise ValueError("Y_test contains NaN or inf")
+        yt = yt - y_mean
+        rb, okb, _, _ = _stats.pearson_torch(yt, pred)
+        r[cols] = rb.cpu().numpy()
+        r2[cols] = _stats.r2_torch(yt, pred).cpu().numpy()
+        ok[cols] = okb.cpu().numpy()
+        split[:, cols] = _r2_split_torch(yt, parts).cpu().numpy()
+        intercept[cols] = y_mean.cpu().numpy()
+        if return_predictions:
+            predictions[:, cols] = (pred + y_mean).cpu().numpy()
+    clock.lap("refit")
+    return (a_best, g_best, best, per_weight, r, r2, ok, split, intercept, predictions)
 
 
 def _chunks(seq, size):

@@ -102,9 +102,10 @@ def test_voxel_batches_do_not_change_results():
     np.testing.assert_allclose(one.predictions, many.predictions, atol=1e-4)
 
 
+@pytest.mark.parametrize("solver", ["per-fold", "hold-out"])
 @pytest.mark.parametrize("score", ["r2", "r"])
 @pytest.mark.parametrize("p, gram", [((6, 9), "features"), ((60, 90), "samples")])
-def test_matches_himalaya_multiple_kernel_ridge(p, gram, score):
+def test_matches_himalaya_multiple_kernel_ridge(p, gram, score, solver):
     pytest.importorskip("himalaya")
     from himalaya.backend import set_backend
     from himalaya.kernel_ridge import MultipleKernelRidgeCV
@@ -118,7 +119,7 @@ def test_matches_himalaya_multiple_kernel_ridge(p, gram, score):
     # himalaya centres kernels per fold (fit_intercept) and does not scale: standardize=False
     ours = fit_banded_ridge(
         [xa, xb], y, [xa_t, xb_t], y_t, band_weights=grid, alphas=alphas, n_folds=5, cv_score=score,
-        standardize=False, gram=gram, precision="double", return_predictions=True,
+        standardize=False, gram=gram, precision="double", return_predictions=True, cv_solver=solver,
     )
     assert ours.cv_scheme == "kfold"
     folds = kfold_indices(y.shape[0], 5, seed=0)
@@ -301,3 +302,66 @@ def test_kernel_basis_summed_validation_kernel():
     both, shares = _kernel_basis(kernels, [0.3, 0.7], torch.float64, band_u=True)
     torch.testing.assert_close(one.u, both.u)
     torch.testing.assert_close(sum(shares), both.u)
+
+
+def _brute_force_cv(xs, y, folds, grid, alphas, cv_score):
+    """Mean CV score (n_grid, n_alphas, v), each fold refit from scratch on its centred training part."""
+    out = np.zeros((len(grid), len(alphas), y.shape[1]))
+    for g, gamma in enumerate(grid):
+        x = np.hstack([np.sqrt(gm) * xb for gm, xb in zip(gamma, xs)])
+        for a, alpha in enumerate(alphas):
+            for tr, va in folds:
+                mx, my = x[tr].mean(0), y[tr].mean(0)
+                xt, xv = x[tr] - mx, x[va] - mx
+                w = np.linalg.solve(xt.T @ xt + alpha * np.eye(x.shape[1]), xt.T @ (y[tr] - my))
+                pred, yv = xv @ w + my, y[va]
+                if cv_score == "r":
+                    s = [np.corrcoef(pred[:, j], yv[:, j])[0, 1] for j in range(y.shape[1])]
+                else:
+                    s = 1 - ((yv - pred) ** 2).sum(0) / ((yv - yv.mean(0)) ** 2).sum(0)
+                out[g, a] += np.asarray(s) / len(folds)
+    return out
+
+
+@pytest.mark.parametrize("solver", ["per-fold", "hold-out"])
+@pytest.mark.parametrize("score", ["r", "r2"])
+@pytest.mark.parametrize("p, gram", [((5, 7), "features"), ((40, 50), "samples")])
+def test_cv_scores_equal_refitting_every_fold(p, gram, score, solver):
+    """Both CV solvers (hold-out: every fold from the whole training set's decomposition) equal refitting each fold.
+
+    Leave-one-group-out with uneven groups, so the folds differ in size; wide sets (samples side) interpolate in
+    every fold at the smallest alphas.
+    """
+    xa, xb, y, xa_t, xb_t, y_t = two_sets(n_train=70, n_test=20, p=p, v=6, seed=4)
+    groups = np.repeat(np.arange(4), [10, 15, 20, 25])
+    grid = band_weight_grid(2)
+    alphas = np.logspace(-2, 4, 7)
+    res = fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, band_weights=grid, alphas=alphas, groups=groups,
+                           cv_score=score, standardize=False, gram=gram, precision="double", cv_solver=solver)
+    brute = _brute_force_cv([xa, xb], y, kfold_indices(70, groups=groups), grid, alphas, score)
+    np.testing.assert_allclose(res.cv_scores_per_weight, brute.max(1), atol=1e-8)
+    best = brute.max(1).argmax(0)
+    np.testing.assert_array_equal(res.grid_index, best)
+    a_idx = (len(alphas) - 1) - np.argmax(brute[best, ::-1, np.arange(6)], axis=1)
+    np.testing.assert_allclose(res.alpha, alphas[a_idx], rtol=1e-6)
+
+
+def test_hold_out_cv_fast_precision_matches_double_when_folds_interpolate():
+    """precision='fast' (float32 products, float64 decomposition and fold systems) in the p > n regime."""
+    xa, xb, ytr, ta, tb, yte = two_sets(n_train=200, n_test=50, p=(150, 150), v=60, seed=5)
+    kw = dict(n_folds=5, gram="samples", standardize=False, cv_score="r2", alphas=np.logspace(-2, 6, 17),
+              return_predictions=True, cv_solver="hold-out")
+    double = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="double", **kw)
+    fast = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="fast", **kw)
+    same = (double.grid_index == fast.grid_index) & (double.alpha == fast.alpha)
+    assert same.mean() >= 0.95
+    np.testing.assert_allclose(fast.cv_scores_per_weight, double.cv_scores_per_weight, atol=1e-4)
+    np.testing.assert_allclose(fast.r[same], double.r[same], atol=1e-4)
+
+
+def test_hold_out_solver_needs_unscaled_features():
+    xa, xb, y, xa_t, xb_t, y_t = two_sets()
+    with pytest.raises(ValueError, match="standardize=False"):
+        fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, cv_solver="hold-out")
+    with pytest.raises(ValueError, match="cv_solver"):
+        fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, cv_solver="fast")
