@@ -85,10 +85,19 @@ def _sync(device: str) -> None:
 
 
 def time_ours(train, ytr, test, yte, grid, alphas, folds, device, precision, standardize=False, solver="per-fold"):
-    kw = dict(band_weights=grid, alphas=alphas, n_folds=folds, device=device, precision=precision, seed=0,
-              standardize=standardize, cv_solver=solver)
-    fit_banded_ridge([x[:64] for x in train], ytr[:64, :32], [x[:8] for x in test], yte[:8, :32],
-                     **{**kw, "n_folds": 2})  # warm-up
+    kw = dict(
+        band_weights=grid,
+        alphas=alphas,
+        n_folds=folds,
+        device=device,
+        precision=precision,
+        seed=0,
+        standardize=standardize,
+        cv_solver=solver,
+    )
+    fit_banded_ridge(
+        [x[:64] for x in train], ytr[:64, :32], [x[:8] for x in test], yte[:8, :32], **{**kw, "n_folds": 2}
+    )  # warm-up
     t0 = time.perf_counter()
     res = fit_banded_ridge(train, ytr, test, yte, **kw)
     return time.perf_counter() - t0, res
@@ -111,16 +120,18 @@ def time_himalaya(train, ytr, test, grid, alphas, folds, device, solver):
         if solver == "kernel":
             from himalaya.kernel_ridge import MultipleKernelRidgeCV
 
-            model = MultipleKernelRidgeCV(kernels="precomputed", solver="random_search", fit_intercept=True, cv=cv,
-                                          solver_params=params)
+            model = MultipleKernelRidgeCV(
+                kernels="precomputed", solver="random_search", fit_intercept=True, cv=cv, solver_params=params
+            )
             model.fit(backend.stack([x @ x.T for x in xs]), y)
             pred = model.predict(backend.stack([t @ x.T for t, x in zip(xt, xs)]))
             deltas = model.deltas_
         else:
             from himalaya.ridge import BandedRidgeCV
 
-            model = BandedRidgeCV(groups="input", solver="random_search", fit_intercept=True, cv=cv,
-                                  solver_params=params)
+            model = BandedRidgeCV(
+                groups="input", solver="random_search", fit_intercept=True, cv=cv, solver_params=params
+            )
             model.fit(xs, y)
             pred = model.predict(xt)
             deltas = model.deltas_
@@ -137,13 +148,25 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, help="stimuli (train + test)")
     parser.add_argument("--p", type=int, help="features per set")
     parser.add_argument("--v", type=int, help="voxels")
-    parser.add_argument("--himalaya-solver", default="kernel", choices=["kernel", "banded"],
-                        help="MultipleKernelRidgeCV on linear kernels (default) or BandedRidgeCV")
+    parser.add_argument(
+        "--himalaya-solver",
+        default="kernel",
+        choices=["kernel", "banded"],
+        help="MultipleKernelRidgeCV on linear kernels (default) or BandedRidgeCV",
+    )
     parser.add_argument("--no-himalaya", action="store_true")
-    parser.add_argument("--cv-solver", nargs="+", default=["per-fold"], choices=["per-fold", "hold-out"],
-                        help="our CV solver(s), timed one after the other; the ratio is against the last")
-    parser.add_argument("--standardize", action="store_true",
-                        help="also time ours with per-fold standardisation (the app's default; not himalaya's model)")
+    parser.add_argument(
+        "--cv-solver",
+        nargs="+",
+        default=["per-fold"],
+        choices=["per-fold", "hold-out"],
+        help="our CV solver(s), timed one after the other; the ratio is against the last",
+    )
+    parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="also time ours with per-fold standardisation (the app's default; not himalaya's model)",
+    )
     parser.add_argument("--threads", type=int, help="torch intra-op threads for both engines (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -184,8 +207,9 @@ def main(argv=None) -> None:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res_std.timings.items() if k != "total")
         print(f"ours ({args.precision}, standardize=True, per-fold): {t_std:8.2f} s   [{stages}]", flush=True)
     for solver in args.cv_solver:
-        t_ours, res = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision,
-                                solver=solver)
+        t_ours, res = time_ours(
+            train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision, solver=solver
+        )
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
         print(f"ours ({args.precision}, cv_solver={solver}): {t_ours:8.2f} s   [{stages}]", flush=True)
     if args.no_himalaya:

@@ -65,8 +65,9 @@ def _grid(text: str) -> tuple[int, int, int]:
 
 
 def _synthetic_help() -> str:
-    return subprocess.run([sys.executable, "-m", "bids_taskenc.testing.cli", "--help"], capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "bids_taskenc.testing.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _has(help_text: str, opt: str) -> bool:
@@ -80,9 +81,22 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
     help_text = _synthetic_help()
     t0 = time.perf_counter()
     if _has(help_text, "--grid") and _has(help_text, "--bold5000-counts") and counts is FALLBACK:
-        cmd = [sys.executable, "-m", "bids_taskenc.testing.cli", str(root / "bids"), "--participants", "1",
-               "--bold5000-counts", "--grid", *map(str, grid), "--fmriprep-naming", "legacy", "--surfaces",
-               "--seed", str(seed)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bids_taskenc.testing.cli",
+            str(root / "bids"),
+            "--participants",
+            "1",
+            "--bold5000-counts",
+            "--grid",
+            *map(str, grid),
+            "--fmriprep-naming",
+            "legacy",
+            "--surfaces",
+            "--seed",
+            str(seed),
+        ]
         if _has(help_text, "--n-features"):
             cmd += ["--n-features", str(n_features)]
         if _has(help_text, "--preproc-dtype"):  # int16 with a scale factor, as BOLD5000's: no rewrite needed
@@ -95,10 +109,21 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
         from bids_taskenc.testing import make_synthetic_dataset
 
         # make_synthetic_dataset puts the BIDS folder at root/bids
-        make_synthetic_dataset(root, n_participants=1, shape=tuple(grid), n_features=n_features,
-                               fmriprep_naming="legacy", surfaces=True, seed=seed, **counts)
-        how = {"generator": "make_synthetic_dataset", "counts": counts,
-               "note": "no --grid/--bold5000-counts in bids_taskenc-synthetic: 15 sessions x 10 runs x 37 trials"}
+        make_synthetic_dataset(
+            root,
+            n_participants=1,
+            shape=tuple(grid),
+            n_features=n_features,
+            fmriprep_naming="legacy",
+            surfaces=True,
+            seed=seed,
+            **counts,
+        )
+        how = {
+            "generator": "make_synthetic_dataset",
+            "counts": counts,
+            "note": "no --grid/--bold5000-counts in bids_taskenc-synthetic: 15 sessions x 10 runs x 37 trials",
+        }
     how["seconds"] = round(time.perf_counter() - t0, 1)
     return how
 
@@ -106,7 +131,8 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
 def bold_files(bids: Path, participant: str) -> list[Path]:
     fmriprep = bids / "derivatives" / "fmriprep" / f"sub-{participant}"
     files = sorted(fmriprep.rglob("*task-5000scenes*_preproc*.nii.gz")) + sorted(
-        fmriprep.rglob("*task-5000scenes*desc-preproc_bold.nii.gz"))
+        fmriprep.rglob("*task-5000scenes*desc-preproc_bold.nii.gz")
+    )
     return sorted(set(files))
 
 
@@ -148,8 +174,13 @@ def inflate_seconds(files: list[Path]) -> dict:
         d = zlib.decompressobj(31)
         raw += len(d.decompress(f.read_bytes()))
     t_zlib = time.perf_counter() - t0
-    return {"gzip_dc_seconds": round(t_gzip, 2), "zlib_seconds": round(t_zlib, 2),
-            "compressed_bytes": sum(f.stat().st_size for f in files), "raw_bytes": raw, "n_files": len(files)}
+    return {
+        "gzip_dc_seconds": round(t_gzip, 2),
+        "zlib_seconds": round(t_zlib, 2),
+        "compressed_bytes": sum(f.stat().st_size for f in files),
+        "raw_bytes": raw,
+        "n_files": len(files),
+    }
 
 
 def _tree_bytes(folder: Path) -> int:
@@ -216,9 +247,9 @@ def child(ns) -> dict:
     sys.path.insert(0, str(HERE))
     import participant as bench  # benchmarks/participant.py
 
-    from bids_taskenc.workflow import data as part
     from bids_taskenc.encoding import contrasts
     from bids_taskenc.responses import travg
+    from bids_taskenc.workflow import data as part
 
     lock = threading.Lock()
     extra = {"read_thread_seconds": 0.0, "read_calls": 0, "contrasts_seconds": 0.0}
@@ -259,20 +290,41 @@ def child(ns) -> dict:
 
     part.tr_average_responses = responses
     extra["read_threads"] = ns.read_threads or travg.default_read_threads()
-    rns = argparse.Namespace(bids=ns.bids, work=ns.work, models=None, device="cpu", precision="exact", tasks=None,
-                             feature_spaces=ns.spaces, app_args=ns.app_args)
+    rns = argparse.Namespace(
+        bids=ns.bids,
+        work=ns.work,
+        models=None,
+        device="cpu",
+        precision="exact",
+        tasks=None,
+        feature_spaces=ns.spaces,
+        app_args=ns.app_args,
+    )
     res = bench.cmd_run(rns)
-    extra["peak_rss_bytes_tracked"] = max(extra.get("peak_rss_bytes_tracked", 0),
-                                          _status_bytes("VmHWM").get("VmHWM", 0))
+    extra["peak_rss_bytes_tracked"] = max(
+        extra.get("peak_rss_bytes_tracked", 0), _status_bytes("VmHWM").get("VmHWM", 0)
+    )
     res.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in extra.items()})
     return res
 
 
-def run_child(bids: Path, work: Path, spaces: list[str], app_args: list[str], read_threads: int | None,
-              mem_gb: float | None) -> dict:
+def run_child(
+    bids: Path, work: Path, spaces: list[str], app_args: list[str], read_threads: int | None, mem_gb: float | None
+) -> dict:
     out_json = work.parent / f".{work.name}-child.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_child", "--bids", str(bids), "--work", str(work),
-           "--json", str(out_json), "--spaces", *spaces]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_child",
+        "--bids",
+        str(bids),
+        "--work",
+        str(work),
+        "--json",
+        str(out_json),
+        "--spaces",
+        *spaces,
+    ]
     if read_threads:
         cmd += ["--read-threads", str(read_threads)]
     if mem_gb:
@@ -294,9 +346,19 @@ def measure(bids: Path, participant: str, work: Path, ns) -> dict:
     files = bold_files(bids, participant)
     if not files:
         raise SystemExit(f"{bids}: no preprocessed task-5000scenes BOLD for sub-{participant}")
-    rec = {"inflate": (inflate_seconds(files) if not ns.skip_inflate else
-                       {"gzip_dc_seconds": None, "zlib_seconds": None, "n_files": len(files), "raw_bytes": 0,
-                        "compressed_bytes": sum(f.stat().st_size for f in files)})}
+    rec = {
+        "inflate": (
+            inflate_seconds(files)
+            if not ns.skip_inflate
+            else {
+                "gzip_dc_seconds": None,
+                "zlib_seconds": None,
+                "n_files": len(files),
+                "raw_bytes": 0,
+                "compressed_bytes": sum(f.stat().st_size for f in files),
+            }
+        )
+    }
     feats = bids / "derivatives" / "features"
     spaces = ns.spaces or [f"user:{s}" for s in SPACES if (feats / s).is_dir()] + ["baseline:gabor"]
     app = ["--features-dir", str(feats), "--participant-label", participant]
@@ -311,19 +373,33 @@ def measure(bids: Path, participant: str, work: Path, ns) -> dict:
 def summarize(grid: str, rec: dict) -> dict:
     run, inf = rec["run"], rec["inflate"]
     steps = run.get("steps_seconds", {})
-    row = {"grid": grid, "voxels": run.get("n_voxels"), "images": run.get("n_images"),
-           "runs": inf["n_files"], "bold_gz_gb": inf["compressed_bytes"] / 1e9, "raw_gb": inf["raw_bytes"] / 1e9,
-           "gzip_dc_s": inf["gzip_dc_seconds"], "zlib_s": inf["zlib_seconds"],
-           "read_threads": run.get("read_threads"), "read_thread_s": run.get("read_thread_seconds"),
-           "responses_s": steps.get("responses"), "features_s": steps.get("features"),
-           "fit_s": run.get("fit_seconds_per_space", {}), "noise_ceiling_s": steps.get("noise_ceiling"),
-           "contrasts_s": run.get("contrasts_seconds"), "maps_s": steps.get("write_maps"),
-           "surfaces_s": steps.get("surfaces"), "report_s": steps.get("report"), "app_s": run.get("app_seconds"),
-           "rss_after_responses_gb": (run.get("hwm_after_responses_bytes") or 0) / 1e9,
-           "peak_rss_gb": run["peak_rss_bytes"] / 1e9, "work_dir_gb": run["work_dir_bytes"] / 1e9,
-           "exit": run.get("exit_code", run.get("child_exit")),
-           "step_peak_rss_gb": {k: v / 1e9 for k, v in run.get("step_peak_rss_bytes", {}).items()},
-           "step_end_rss_gb": {k: v / 1e9 for k, v in run.get("step_end_rss_bytes", {}).items()}}
+    row = {
+        "grid": grid,
+        "voxels": run.get("n_voxels"),
+        "images": run.get("n_images"),
+        "runs": inf["n_files"],
+        "bold_gz_gb": inf["compressed_bytes"] / 1e9,
+        "raw_gb": inf["raw_bytes"] / 1e9,
+        "gzip_dc_s": inf["gzip_dc_seconds"],
+        "zlib_s": inf["zlib_seconds"],
+        "read_threads": run.get("read_threads"),
+        "read_thread_s": run.get("read_thread_seconds"),
+        "responses_s": steps.get("responses"),
+        "features_s": steps.get("features"),
+        "fit_s": run.get("fit_seconds_per_space", {}),
+        "noise_ceiling_s": steps.get("noise_ceiling"),
+        "contrasts_s": run.get("contrasts_seconds"),
+        "maps_s": steps.get("write_maps"),
+        "surfaces_s": steps.get("surfaces"),
+        "report_s": steps.get("report"),
+        "app_s": run.get("app_seconds"),
+        "rss_after_responses_gb": (run.get("hwm_after_responses_bytes") or 0) / 1e9,
+        "peak_rss_gb": run["peak_rss_bytes"] / 1e9,
+        "work_dir_gb": run["work_dir_bytes"] / 1e9,
+        "exit": run.get("exit_code", run.get("child_exit")),
+        "step_peak_rss_gb": {k: v / 1e9 for k, v in run.get("step_peak_rss_bytes", {}).items()},
+        "step_end_rss_gb": {k: v / 1e9 for k, v in run.get("step_end_rss_bytes", {}).items()},
+    }
     row["read_inflate_ratio"] = (row["responses_s"] / row["zlib_s"]) if row["responses_s"] and row["zlib_s"] else None
     return row
 
@@ -332,17 +408,59 @@ def print_table(rows: list[dict]) -> None:
     def f(v, nd=1):
         return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
-    head = ["grid", "voxels", "runs", "gz GB", "gzip -dc s", "zlib s", "threads", "read s (sum)", "responses s", "ratio",
-            "features s", "fit s (each space)", "NC s", "contrasts s", "maps s", "surf s", "report s", "app s",
-            "RSS@resp GB", "peak RSS GB", "work GB"]
+    head = [
+        "grid",
+        "voxels",
+        "runs",
+        "gz GB",
+        "gzip -dc s",
+        "zlib s",
+        "threads",
+        "read s (sum)",
+        "responses s",
+        "ratio",
+        "features s",
+        "fit s (each space)",
+        "NC s",
+        "contrasts s",
+        "maps s",
+        "surf s",
+        "report s",
+        "app s",
+        "RSS@resp GB",
+        "peak RSS GB",
+        "work GB",
+    ]
     print(" | ".join(head))
     for r in rows:
         fits = ", ".join(f"{k.split(':')[-1]} {v:.1f}" for k, v in r["fit_s"].items())
-        print(" | ".join([r["grid"], f(r["voxels"]), f(r["runs"]), f(r["bold_gz_gb"], 2), f(r["gzip_dc_s"]),
-                          f(r["zlib_s"]), f(r["read_threads"]), f(r["read_thread_s"]), f(r["responses_s"]), f(r["read_inflate_ratio"], 2),
-                          f(r["features_s"]), fits, f(r["noise_ceiling_s"]), f(r["contrasts_s"]), f(r["maps_s"]),
-                          f(r["surfaces_s"]), f(r["report_s"]), f(r["app_s"]), f(r["rss_after_responses_gb"], 2),
-                          f(r["peak_rss_gb"], 2), f(r["work_dir_gb"], 2)]))
+        print(
+            " | ".join(
+                [
+                    r["grid"],
+                    f(r["voxels"]),
+                    f(r["runs"]),
+                    f(r["bold_gz_gb"], 2),
+                    f(r["gzip_dc_s"]),
+                    f(r["zlib_s"]),
+                    f(r["read_threads"]),
+                    f(r["read_thread_s"]),
+                    f(r["responses_s"]),
+                    f(r["read_inflate_ratio"], 2),
+                    f(r["features_s"]),
+                    fits,
+                    f(r["noise_ceiling_s"]),
+                    f(r["contrasts_s"]),
+                    f(r["maps_s"]),
+                    f(r["surfaces_s"]),
+                    f(r["report_s"]),
+                    f(r["app_s"]),
+                    f(r["rss_after_responses_gb"], 2),
+                    f(r["peak_rss_gb"], 2),
+                    f(r["work_dir_gb"], 2),
+                ]
+            )
+        )
 
 
 def print_step_peaks(rows: list[dict]) -> None:
@@ -350,8 +468,10 @@ def print_step_peaks(rows: list[dict]) -> None:
     steps = list(dict.fromkeys(k for r in rows for k in r.get("step_peak_rss_gb", {})))
     if not steps:
         return
-    print("peak RSS per step, GB (end-of-step RSS in brackets): step | " + " | ".join(
-        f"{r['grid']} ({r['voxels']} voxels)" for r in rows))
+    print(
+        "peak RSS per step, GB (end-of-step RSS in brackets): step | "
+        + " | ".join(f"{r['grid']} ({r['voxels']} voxels)" for r in rows)
+    )
     for step in steps:
         cells = []
         for r in rows:
@@ -403,10 +523,15 @@ def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
     for i, name in ((1, "other_peak_gb"), (2, "resident_at_fits_gb"), (3, "fit_working_gb")):
         y = np.array([p[i] for p in pts])
         slope, icpt = np.polyfit(v, y, 1)
-        out[name] = {"measured": [round(float(x), 3) for x in y], "bytes_per_voxel": round(float(slope * 1e9)),
-                     "intercept_gb": round(float(icpt), 3), "at_voxels_gb": round(float(icpt + slope * voxels), 2)}
-    other, resident, working = (out[k]["at_voxels_gb"] for k in ("other_peak_gb", "resident_at_fits_gb",
-                                                                   "fit_working_gb"))
+        out[name] = {
+            "measured": [round(float(x), 3) for x in y],
+            "bytes_per_voxel": round(float(slope * 1e9)),
+            "intercept_gb": round(float(icpt), 3),
+            "at_voxels_gb": round(float(icpt + slope * voxels), 2),
+        }
+    other, resident, working = (
+        out[k]["at_voxels_gb"] for k in ("other_peak_gb", "resident_at_fits_gb", "fit_working_gb")
+    )
     out["mem_one_batch_gb"] = round(resident + working, 2)
     out["mem_min_gb"] = round(max(other, resident + 1.0), 2)
     return out
@@ -415,15 +540,21 @@ def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
 def print_memory_model(model: dict) -> None:
     v = model["voxels"]
     print(f"MEMORY against voxels (lines through {model['from_voxels']} voxels; at {v:,} an extrapolation):")
-    for key, what in (("other_peak_gb", "peak of the steps other than fits"),
-                      ("resident_at_fits_gb", "RSS when the fits start"),
-                      ("fit_working_gb", "a fit's working memory, all voxels in one batch")):
+    for key, what in (
+        ("other_peak_gb", "peak of the steps other than fits"),
+        ("resident_at_fits_gb", "RSS when the fits start"),
+        ("fit_working_gb", "a fit's working memory, all voxels in one batch"),
+    ):
         m = model[key]
-        print(f"  {what}: measured {m['measured']} GB, {m['bytes_per_voxel']:,} bytes/voxel + "
-              f"{m['intercept_gb']} GB; at {v:,} voxels {m['at_voxels_gb']} GB")
-    print(f"  at {v:,} voxels: --mem {model['mem_min_gb']} GB is enough (the fits then run in batches); "
-          f"{model['mem_one_batch_gb']} GB would fit every voxel in one batch; without --mem the batches take "
-          "half the RAM available when each fit starts")
+        print(
+            f"  {what}: measured {m['measured']} GB, {m['bytes_per_voxel']:,} bytes/voxel + "
+            f"{m['intercept_gb']} GB; at {v:,} voxels {m['at_voxels_gb']} GB"
+        )
+    print(
+        f"  at {v:,} voxels: --mem {model['mem_min_gb']} GB is enough (the fits then run in batches); "
+        f"{model['mem_one_batch_gb']} GB would fit every voxel in one batch; without --mem the batches take "
+        "half the RAM available when each fit starts"
+    )
 
 
 def extrapolate(rows: list[dict], voxels: int = 200_000) -> dict | None:
@@ -444,8 +575,8 @@ def extrapolate(rows: list[dict], voxels: int = 200_000) -> dict | None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    app_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    app_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     if argv and argv[0] == "_child":
         cp = argparse.ArgumentParser()
         cp.add_argument("_child")
@@ -461,28 +592,49 @@ def main(argv=None) -> int:
         ns.json.write_text(json.dumps(res))
         return 0 if res.get("exit_code") == 0 else 1
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("--quick", action="store_true", help=f"grids {' '.join(QUICK_GRIDS)}, 512-column spaces")
     ap.add_argument("--grids", nargs="+", type=_grid, help=f"voxel grids (default {' '.join(FULL_GRIDS)})")
     ap.add_argument("--n-features", type=int, help="columns of each user space (default 2048, --quick 512)")
     ap.add_argument("--bids", type=Path, help="an existing dataset instead of synthetic ones (one participant)")
     ap.add_argument("--participant", default="CSI1")
-    ap.add_argument("--sessions", type=int, default=FALLBACK["n_sessions"],
-                    help="synthetic sessions (10 runs of 37 trials each; default 15, BOLD5000's)")
+    ap.add_argument(
+        "--sessions",
+        type=int,
+        default=FALLBACK["n_sessions"],
+        help="synthetic sessions (10 runs of 37 trials each; default 15, BOLD5000's)",
+    )
     ap.add_argument("--read-threads", type=int, help="runs read at once (default: the app's default)")
     ap.add_argument("--responses-mem-gb", type=float, help="memory ceiling passed to the responses step")
-    ap.add_argument("--spaces", nargs="+", metavar="SPACE",
-                    help=f"feature spaces to fit (default: user:{', user:'.join(SPACES)} and baseline:gabor)")
-    ap.add_argument("--skip-inflate", action="store_true",
-                    help="do not time gzip -dc and zlib on the inputs (minutes for a whole-brain participant)")
+    ap.add_argument(
+        "--spaces",
+        nargs="+",
+        metavar="SPACE",
+        help=f"feature spaces to fit (default: user:{', user:'.join(SPACES)} and baseline:gabor)",
+    )
+    ap.add_argument(
+        "--skip-inflate",
+        action="store_true",
+        help="do not time gzip -dc and zlib on the inputs (minutes for a whole-brain participant)",
+    )
     ap.add_argument("--keep-float32", action="store_true", help="leave the generator's float32 BOLD as it is")
-    ap.add_argument("--scratch", type=Path, default=Path("participant_scale_out"),
-                    help="folder for datasets and runs (replaced per grid)")
+    ap.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("participant_scale_out"),
+        help="folder for datasets and runs (replaced per grid)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep each grid's dataset and outputs")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--summary", type=Path, nargs="+", metavar="JSON",
-                    help="print the tables and the memory model of saved --json files (their rows joined) and exit")
+    ap.add_argument(
+        "--summary",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="print the tables and the memory model of saved --json files (their rows joined) and exit",
+    )
     ns = ap.parse_args(argv)
     ns.app_args = app_args
     if ns.summary:
@@ -527,9 +679,16 @@ def main(argv=None) -> int:
         print_table(rows)
     extra = extrapolate(rows)
     model = memory_model(rows)
-    result = {"rows": rows, "records": records, "extrapolation": extra, "memory_model": model,
-              "cpu_count": os.cpu_count(),
-              "load_average": os.getloadavg(), "n_features": n_features, "app_args": app_args}
+    result = {
+        "rows": rows,
+        "records": records,
+        "extrapolation": extra,
+        "memory_model": model,
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "n_features": n_features,
+        "app_args": app_args,
+    }
     if ns.json:
         ns.json.parent.mkdir(parents=True, exist_ok=True)
         ns.json.write_text(json.dumps(result, indent=2, default=str))
@@ -537,8 +696,10 @@ def main(argv=None) -> int:
     print_step_peaks(rows)
     print_table(rows)
     if extra:
-        print(f"EXTRAPOLATION (least-squares line over {len(rows)} grids, not a measurement): at "
-              f"{extra['voxels']:,} voxels peak RSS {extra['peak_rss_gb']} GB, work dir {extra['work_dir_gb']} GB")
+        print(
+            f"EXTRAPOLATION (least-squares line over {len(rows)} grids, not a measurement): at "
+            f"{extra['voxels']:,} voxels peak RSS {extra['peak_rss_gb']} GB, work dir {extra['work_dir_gb']} GB"
+        )
     if model:
         print_memory_model(model)
     last = rows[-1]

@@ -42,7 +42,6 @@ W1 = dict(n=4916, p=2048, v=50_000, n_alphas=17, folds=7)
 QUICK = dict(n=1200, p=512, v=4_000, n_alphas=17, folds=7)
 
 
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -95,8 +94,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"scaled-down shape {QUICK} for CPUs")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--precision", nargs="+", default=["fast"], choices=["exact", "fast", "double"],
-                        help="one or more modes, timed one after the other on the same data (default fast)")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["fast"],
+        choices=["exact", "fast", "double"],
+        help="one or more modes, timed one after the other on the same data (default fast)",
+    )
     parser.add_argument("--n", type=int, help="stimuli (train + test)")
     parser.add_argument("--p", type=int, help="features")
     parser.add_argument("--v", type=int, help="voxels")
@@ -125,8 +129,14 @@ def main(argv=None) -> dict:
         f"shape: n_train={len(train)} n_test={len(test)} p={shape['p']} v={shape['v']} "
         f"alphas={shape['n_alphas']} folds={shape['folds']}; device={device} ({where}); torch {torch.__version__}"
     )
-    out = {"shape": {**shape, "n_train": int(len(train)), "n_test": int(len(test))}, "device": device,
-           "device_name": where, "torch": torch.__version__, "repeats": args.repeats, "ours": {}}
+    out = {
+        "shape": {**shape, "n_train": int(len(train)), "n_test": int(len(test))},
+        "device": device,
+        "device_name": where,
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "ours": {},
+    }
 
     results = {}
     for precision in precisions:
@@ -134,8 +144,10 @@ def main(argv=None) -> dict:
         results[precision] = res
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
         print(f"ours ({precision}):{'':{max(1, 14 - len(precision))}}{t_ours:8.3f} s   [{stages}]")
-        out["ours"][precision] = {"seconds": round(t_ours, 4),
-                                  "stages": {k: round(v, 4) for k, v in res.timings.items()}}
+        out["ours"][precision] = {
+            "seconds": round(t_ours, 4),
+            "stages": {k: round(v, 4) for k, v in res.timings.items()},
+        }
 
     if not args.no_reference:
         ref = results.get("double")
@@ -153,23 +165,28 @@ def main(argv=None) -> dict:
                 f"alpha agreement {precision} vs float64: {100 * same:.2f}% same, "
                 f"{100 * adjacent:.2f}% within one grid step; max |r diff| {max_dr:.2e}"
             )
-            out["ours"][precision].update(alpha_same_as_double=round(same, 5),
-                                          alpha_within_one_step_of_double=round(adjacent, 5),
-                                          max_abs_r_diff_vs_double=max_dr)
+            out["ours"][precision].update(
+                alpha_same_as_double=round(same, 5),
+                alpha_within_one_step_of_double=round(adjacent, 5),
+                max_abs_r_diff_vs_double=max_dr,
+            )
 
     first = precisions[0]
     t_first = out["ours"][first]["seconds"]
     if (args.quick or args.sklearn) and not args.no_sklearn:
         t_sk = time_sklearn(Xtr, Ytr, alphas)
-        print(f"sklearn RidgeCV (LOO, per-target alpha, CPU): {t_sk:8.2f} s   ratio sklearn/ours: {t_sk / t_first:.1f}x")
+        print(
+            f"sklearn RidgeCV (LOO, per-target alpha, CPU): {t_sk:8.2f} s   ratio sklearn/ours: {t_sk / t_first:.1f}x"
+        )
         out["sklearn_seconds"] = round(t_sk, 4)
 
     if not args.no_himalaya:
         backend = "torch_cuda" if device.startswith("cuda") else "torch"
         t_him, him_alpha = time_himalaya(Xtr, Ytr, alphas, shape["folds"], device, args.repeats)
+        same = 100 * np.mean(np.isclose(him_alpha, results[first].alpha, rtol=1e-4))
         print(
             f"himalaya RidgeCV ({backend}): {t_him:8.3f} s   "
-            f"(same alpha as ours ({first}) on {100 * np.mean(np.isclose(him_alpha, results[first].alpha, rtol=1e-4)):.1f}% "
+            f"(same alpha as ours ({first}) on {same:.1f}% "
             "of voxels; it centres but does not standardise features per fold)"
         )
         out["himalaya"] = {"backend": backend, "seconds": round(t_him, 4)}

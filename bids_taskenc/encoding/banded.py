@@ -272,8 +272,13 @@ def _kernel_basis(kernels, gamma, dtype, train_idx=None, val_idx=None, band_u=Fa
     if not band_u:
         kv = sum(float(g) * kv for g, (_, kv) in zip(gamma, kernels) if g > 0)
         return _ridge.EigenBasis(
-            kind="samples", eigvals=lam, u=(kv @ q).to(dtype), n_train=int(kt.shape[0]),
-            train_idx=train_idx, val_idx=val_idx, q=q.to(dtype),
+            kind="samples",
+            eigvals=lam,
+            u=(kv @ q).to(dtype),
+            n_train=int(kt.shape[0]),
+            train_idx=train_idx,
+            val_idx=val_idx,
+            q=q.to(dtype),
         )
     us = [float(g) * (kv @ q) for g, (_, kv) in zip(gamma, kernels)]
     basis = _ridge.EigenBasis(
@@ -457,17 +462,30 @@ def fit_banded_ridge(
         # voxel batches: targets, B = xsᵀ ys, one fold's projections and stacked predictions
         n_val_max = max(len(va) for _, va in folds)
         r_max = min(n_train, p)
-        per_voxel = 1.25 * itemsize * (
-            4 * n_train + 8 * n_test + (2 * p if need_b else 0) + 3 * n_val_max + 2 * r_max
-            + n_alphas * (n_val_max + 8) + 2 * n_grid * n_alphas + n_sets * n_test
+        per_voxel = (
+            1.25
+            * itemsize
+            * (
+                4 * n_train
+                + 8 * n_test
+                + (2 * p if need_b else 0)
+                + 3 * n_val_max
+                + 2 * r_max
+                + n_alphas * (n_val_max + 8)
+                + 2 * n_grid * n_alphas
+                + n_sets * n_test
+            )
         )
         workers = max(1, min(n_grid, torch.get_num_threads())) if dev.type == "cpu" else 1
         basis_bytes = (8 + itemsize) * (r_max * r_max + (n_val_max + n_test * (n_sets + 1)) * r_max)
         kinds = [hold_kind] if holdout else fold_kind + [full_kind]
         kernel_bytes = 8 * n_sets * n_train * (n_train + max(n_val_max, n_test)) if "samples" in kinds else 0
         fixed = (
-            workers * basis_bytes + kernel_bytes + itemsize * n_alphas * n_val_max * r_max
-            + (8 * p * p if need_b else 0) + 8 * (n_train + n_test) * p
+            workers * basis_bytes
+            + kernel_bytes
+            + itemsize * n_alphas * n_val_max * r_max
+            + (8 * p * p if need_b else 0)
+            + 8 * (n_train + n_test) * p
         )
         batch = int(min(n_voxels, max(1, (budget - fixed) // per_voxel)))
         batches = [slice(s, min(s + batch, n_voxels)) for s in range(0, n_voxels, batch)]
@@ -490,8 +508,25 @@ def fit_banded_ridge(
 
         if holdout:
             (a_best, g_best, cv_best, per_weight, r, r2, ok, split, intercept, predictions) = _holdout_cv_refit(
-                xs, xs_test, bands, grid, alphas_t, folds, hold_kind, centred, batches, Y_test, n_sets, dtype,
-                hold_dtype, torch.float64, workers, cv_score, return_predictions, clock, progress,
+                xs,
+                xs_test,
+                bands,
+                grid,
+                alphas_t,
+                folds,
+                hold_kind,
+                centred,
+                batches,
+                Y_test,
+                n_sets,
+                dtype,
+                hold_dtype,
+                torch.float64,
+                workers,
+                cv_score,
+                return_predictions,
+                clock,
+                progress,
             )
             g_host = g_best.cpu().numpy()
         else:
@@ -510,8 +545,15 @@ def fit_banded_ridge(
                     else:
                         jobs = [
                             functools.partial(
-                                _ridge.decompose_fold, xs, gram_xs, tr_t, va_t, standardize=standardize,
-                                kind="features", dtype=dtype, col_weight=_column_weights(grid[g], bands, p, dev),
+                                _ridge.decompose_fold,
+                                xs,
+                                gram_xs,
+                                tr_t,
+                                va_t,
+                                standardize=standardize,
+                                kind="features",
+                                dtype=dtype,
+                                col_weight=_column_weights(grid[g], bands, p, dev),
                                 eigh_dtype=eigh_dtype,
                             )
                             for g in chunk
@@ -704,8 +746,10 @@ def _holdout_fold_scores(basis_e, basis_e64, lam, kind, ys, folds_t, alphas_t, c
     w_all = e.T @ ys  # (r, v)
     aty = a_t.T @ ys  # (a, v)
     beta_full = aty / sig.unsqueeze(1)
-    groups = [(torch.tensor([i for i in range(n_alphas) if resid_form[i] == res], dtype=torch.int64,
-                            device=e.device), res) for res in (True, False)]
+    groups = [
+        (torch.tensor([i for i in range(n_alphas) if resid_form[i] == res], dtype=torch.int64, device=e.device), res)
+        for res in (True, False)
+    ]
     groups = [(idx, res) for idx, res in groups if idx.numel()]
     scores = torch.zeros((n_alphas, ys.shape[1]), dtype=hdtype, device=e.device)
     for _, va in folds_t:
@@ -757,15 +801,35 @@ def _holdout_score(yv, sol, is_residual, cv_score):
         cov = (yc.unsqueeze(0) * pc).sum(1)
         denom = (pc * pc).sum(1) * ss_y
         good = (denom > 0) & y_ok
-        return torch.where(good, cov / torch.sqrt(torch.where(good, denom, torch.ones_like(denom))),
-                           torch.zeros_like(cov))
+        return torch.where(
+            good, cov / torch.sqrt(torch.where(good, denom, torch.ones_like(denom))), torch.zeros_like(cov)
+        )
     res = sol if is_residual else yv.unsqueeze(0) - sol
     ss_res = (res * res).sum(1)
     return torch.where(y_ok, 1.0 - ss_res / torch.where(y_ok, ss_y, torch.ones_like(ss_y)), torch.zeros_like(ss_res))
 
 
-def _holdout_cv_refit(xs, xs_test, bands, grid, alphas_t, folds, kind, centred, batches, Y_test, n_sets, dtype,
-                      hdtype, eigh_dtype, workers, cv_score, return_predictions, clock, progress):
+def _holdout_cv_refit(
+    xs,
+    xs_test,
+    bands,
+    grid,
+    alphas_t,
+    folds,
+    kind,
+    centred,
+    batches,
+    Y_test,
+    n_sets,
+    dtype,
+    hdtype,
+    eigh_dtype,
+    workers,
+    cv_score,
+    return_predictions,
+    clock,
+    progress,
+):
     """CV over (γ, α) and the test-set refit, one decomposition of the whole training set per γ.
 
     See :func:`_holdout_fold_scores`. Grid rows are scored in order; a voxel's
@@ -791,11 +855,15 @@ def _holdout_cv_refit(xs, xs_test, bands, grid, alphas_t, folds, kind, centred, 
     bar = tqdm(total=n_grid, disable=not progress, desc="banded ridge CV", unit="ratio")
     for chunk in _chunks(range(n_grid), workers):
         if kind == "samples":
-            jobs = [functools.partial(_kernel_basis, kernels, grid[g], torch.float64, band_u=True,
-                                      eigh_dtype=eigh_dtype) for g in chunk]
+            jobs = [
+                functools.partial(_kernel_basis, kernels, grid[g], torch.float64, band_u=True, eigh_dtype=eigh_dtype)
+                for g in chunk
+            ]
         else:
-            jobs = [functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, torch.float64,
-                                      eigh_dtype) for g in chunk]
+            jobs = [
+                functools.partial(_features_full_basis, xs, gram_xs, xs_test, grid[g], bands, torch.float64, eigh_dtype)
+                for g in chunk
+            ]
         fulls = _decompose_all(jobs, dev)
         clock.lap("decompose")
         for g, (full, band_u) in zip(chunk, fulls):
@@ -805,8 +873,7 @@ def _holdout_cv_refit(xs, xs_test, bands, grid, alphas_t, folds, kind, centred, 
             band_u = [u.to(hdtype) for u in band_u]
             for cols in batches:
                 ys = centred(cols)[0].to(hdtype)
-                mean_scores = _holdout_fold_scores(e, e64, full.eigvals, kind, ys, folds_t, alphas_t, cv_score,
-                                                   hdtype)
+                mean_scores = _holdout_fold_scores(e, e64, full.eigvals, kind, ys, folds_t, alphas_t, cv_score, hdtype)
                 mean_scores /= len(folds)
                 a_idx = _ridge.select_alphas(mean_scores)
                 score = torch.gather(mean_scores, 0, a_idx.unsqueeze(0)).squeeze(0)
@@ -1018,7 +1085,10 @@ class PartitionResult:
     def metadata(self) -> dict:
         return {
             "SetLabels": list(self.set_names),
-            "UniqueTest": "one-sided Williams t-test of r(y, joint) > r(y, model without the set) on the test images (Steiger 1980)",
+            "UniqueTest": (
+                "one-sided Williams t-test of r(y, joint) > r(y, model without the set) on the test images "
+                "(Steiger 1980)"
+            ),
             "FDR": "Benjamini-Hochberg over voxels, per set",
             "FDRAlpha": self.fdr_alpha,
             "JointModel": self.joint.metadata(),
@@ -1091,8 +1161,14 @@ def variance_partitioning(
     for b in range(n_sets):
         keep = [i for i in range(n_sets) if i != b]
         red = fit_banded_ridge(
-            [X_train[i] for i in keep], Y_train, [X_test[i] for i in keep], Y_test,
-            ratio_step=step, ratio_span=ratio_span, return_predictions=True, **fit_kw,
+            [X_train[i] for i in keep],
+            Y_train,
+            [X_test[i] for i in keep],
+            Y_test,
+            ratio_step=step,
+            ratio_span=ratio_span,
+            return_predictions=True,
+            **fit_kw,
         )
         reduced_r2[b] = red.r2
         unique_t[b], unique_p[b] = unique_variance_test(y_test, joint.predictions, red.predictions)

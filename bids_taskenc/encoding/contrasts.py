@@ -51,13 +51,13 @@ from .stats import williams_t
 #: p-value methods of a contrast -> the sentence sidecars and the methods text use.
 P_METHODS = {
     "williams": "Williams' t for two dependent correlations sharing the test responses (Williams 1959; Steiger "
-                "1980, eq. 7), from r(y, A), r(y, B) and r(A, B) over the test images, df = n_test - 3, two-sided",
+    "1980, eq. 7), from r(y, A), r(y, B) and r(A, B) over the test images, df = n_test - 3, two-sided",
     "olkinfinn": "t-test of the weighted difference of dependent correlations sharing the test responses: normal-"
-                 "theory (Pearson-Filon) covariances of the correlations from r(y, P_j) and r(P_j, P_k) over the "
-                 "test images (Steiger 1980; Olkin & Finn 1990), evaluated at the correlations pooled under "
-                 "the null, df = n_test - 3, two-sided",
+    "theory (Pearson-Filon) covariances of the correlations from r(y, P_j) and r(P_j, P_k) over the "
+    "test images (Steiger 1980; Olkin & Finn 1990), evaluated at the correlations pooled under "
+    "the null, df = n_test - 3, two-sided",
     "bootstrap": "two-sided percentile bootstrap over the test images (the same resamples for every space and "
-                 "voxel); p = 2 (1 + #resamples beyond 0) / (1 + n_bootstrap), floor 2 / (1 + n_bootstrap)",
+    "voxel); p = 2 (1 + #resamples beyond 0) / (1 + n_bootstrap), floor 2 / (1 + n_bootstrap)",
 }
 
 
@@ -206,8 +206,9 @@ def bootstrap_counts(n_test: int, n_bootstrap: int, seed: int) -> np.ndarray:
     if n_bootstrap < 1:
         raise ValueError("n_bootstrap must be >= 1")
     gen = np.random.default_rng(seed)
-    return np.stack([np.bincount(gen.integers(0, n_test, n_test), minlength=n_test)
-                     for _ in range(n_bootstrap)]).astype(np.float64)
+    return np.stack(
+        [np.bincount(gen.integers(0, n_test, n_test), minlength=n_test) for _ in range(n_bootstrap)]
+    ).astype(np.float64)
 
 
 class ContrastAccumulator:
@@ -246,9 +247,18 @@ class ContrastAccumulator:
     resamples), and float64 temporaries of ``voxel_batch`` voxels.
     """
 
-    def __init__(self, y_test: np.ndarray, contrasts: Sequence[Contrast], *, n_bootstrap: int = 1000,
-                 p_method: str = "analytic", seed: int = 0, device: str = "cpu", voxel_batch: int = 4096,
-                 ci_level: float = 0.95):
+    def __init__(
+        self,
+        y_test: np.ndarray,
+        contrasts: Sequence[Contrast],
+        *,
+        n_bootstrap: int = 1000,
+        p_method: str = "analytic",
+        seed: int = 0,
+        device: str = "cpu",
+        voxel_batch: int = 4096,
+        ci_level: float = 0.95,
+    ):
         # kept as given (the caller's float32 rows: no float64 copy of n_test x n_voxels); each block of voxels
         # is made float64 when it is used, the same numbers as converting the whole array first
         self.y = np.asarray(y_test)
@@ -271,11 +281,13 @@ class ContrastAccumulator:
         self.device = device
         self.voxel_batch = int(voxel_batch)
         self.ci_level = float(ci_level)
-        self._counts = (torch.as_tensor(bootstrap_counts(n, self.n_bootstrap, seed), device=device)
-                        if self.n_bootstrap else None)
+        self._counts = (
+            torch.as_tensor(bootstrap_counts(n, self.n_bootstrap, seed), device=device) if self.n_bootstrap else None
+        )
         self._observed = {c.name: np.zeros(v) for c in self.contrasts}
-        self._boot = ({c.name: np.zeros((self.n_bootstrap, v), np.float32) for c in self.contrasts}
-                      if self.n_bootstrap else {})
+        self._boot = (
+            {c.name: np.zeros((self.n_bootstrap, v), np.float32) for c in self.contrasts} if self.n_bootstrap else {}
+        )
         self._seen: dict[str, set[str]] = {c.name: set() for c in self.contrasts}
         # analytic state: r(y, space), r(space, space') within a contrast, and the z of spaces still needed
         self._r_y: dict[str, np.ndarray] = {}
@@ -303,8 +315,7 @@ class ContrastAccumulator:
         if not users:
             return
         if np.shape(predictions) != self.y.shape:
-            raise ValueError(f"predictions of {space} have shape {np.shape(predictions)}, "
-                             f"responses {self.y.shape}")
+            raise ValueError(f"predictions of {space} have shape {np.shape(predictions)}, responses {self.y.shape}")
         n, v = self.y.shape
         analytic = self.p_method == "analytic"
         partners = sorted({o for c in users for o in c.a + c.b if o != space and o in self._z})
@@ -326,13 +337,19 @@ class ContrastAccumulator:
                 # r between predictions from their float16 z on both sides: the same whichever space came first
                 zq = zp.astype(np.float16)
                 for o in partners:
-                    self._r_pp[frozenset((space, o))][sl] = (self._z[o][:, sl].astype(np.float64)
-                                                             * zq.astype(np.float64)).mean(0)
+                    self._r_pp[frozenset((space, o))][sl] = (
+                        self._z[o][:, sl].astype(np.float64) * zq.astype(np.float64)
+                    ).mean(0)
                 if keep_z:
                     self._z[space][:, sl] = zq
             if self._counts is not None:
-                boot = _weighted_r(self._counts, torch.as_tensor(y, device=self.device),
-                                   torch.as_tensor(pred, device=self.device)).cpu().numpy()
+                boot = (
+                    _weighted_r(
+                        self._counts, torch.as_tensor(y, device=self.device), torch.as_tensor(pred, device=self.device)
+                    )
+                    .cpu()
+                    .numpy()
+                )
             for c in users:
                 w = c.weight(space)
                 self._observed[c.name][sl] += w * observed
@@ -368,8 +385,9 @@ class ContrastAccumulator:
         else:
             spaces = contrast.a + contrast.b
             r_pp = [[None if i == j else self._r_pp[frozenset((i, j))] for j in spaces] for i in spaces]
-            statistic, p = dependent_r_contrast_t(np.stack([self._r_y[x] for x in spaces]), r_pp,
-                                                  [contrast.weight(x) for x in spaces], n)
+            statistic, p = dependent_r_contrast_t(
+                np.stack([self._r_y[x] for x in spaces]), r_pp, [contrast.weight(x) for x in spaces], n
+            )
             df = n - 3
         ci_low = ci_high = None
         if self.n_bootstrap:
@@ -382,10 +400,17 @@ class ContrastAccumulator:
                 sl = slice(start, start + self.voxel_batch)
                 ci_low[sl], ci_high[sl] = np.quantile(boot[:, sl], [tail, 1.0 - tail], axis=0).astype(np.float32)
         return ContrastResult(
-            difference=difference.astype(np.float32), p=p.astype(np.float32),
+            difference=difference.astype(np.float32),
+            p=p.astype(np.float32),
             q=fdr_bh(p, fdr_alpha).astype(np.float32),
-            statistic=None if statistic is None else statistic.astype(np.float32), method=method,
-            n_bootstrap=self.n_bootstrap, ci_low=ci_low, ci_high=ci_high, ci_level=self.ci_level, df=df)
+            statistic=None if statistic is None else statistic.astype(np.float32),
+            method=method,
+            n_bootstrap=self.n_bootstrap,
+            ci_low=ci_low,
+            ci_high=ci_high,
+            ci_level=self.ci_level,
+            df=df,
+        )
 
 
 def contrast_test(
@@ -416,8 +441,15 @@ def contrast_test(
     """
     a = tuple(f"a{i}" for i in range(len(predictions_a)))
     b = tuple(f"b{i}" for i in range(len(predictions_b)))
-    acc = ContrastAccumulator(y_test, [Contrast("AvsB", a, b)], n_bootstrap=n_bootstrap, p_method=p_method,
-                              seed=seed, device=device, voxel_batch=voxel_batch)
+    acc = ContrastAccumulator(
+        y_test,
+        [Contrast("AvsB", a, b)],
+        n_bootstrap=n_bootstrap,
+        p_method=p_method,
+        seed=seed,
+        device=device,
+        voxel_batch=voxel_batch,
+    )
     for name, pred in zip(a + b, (*predictions_a, *predictions_b)):
         acc.add(name, pred)
     return acc.result("AvsB", fdr_alpha)
@@ -425,8 +457,7 @@ def contrast_test(
 
 def bootstrap_contrast(y_test, predictions_a, predictions_b, *, n_bootstrap: int = 1000, **kwargs) -> ContrastResult:
     """:func:`contrast_test` with the percentile-bootstrap p (the method before Williams' t)."""
-    return contrast_test(y_test, predictions_a, predictions_b, n_bootstrap=n_bootstrap, p_method="bootstrap",
-                         **kwargs)
+    return contrast_test(y_test, predictions_a, predictions_b, n_bootstrap=n_bootstrap, p_method="bootstrap", **kwargs)
 
 
 def default_contrasts(spaces: Sequence[tuple[str, str, str]]) -> list[Contrast]:

@@ -80,8 +80,10 @@ def compute_dtype(precision: str) -> torch.dtype:
 
 
 #: cgroup files holding a memory limit and the usage it counts (v2, then v1).
-_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+_CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 
 
 def _cgroup_available_bytes(files=_CGROUP_FILES) -> int | None:

@@ -76,8 +76,9 @@ def _check_rows(name: str, rows, n: int) -> np.ndarray | None:
         return None
     rows = np.asarray(rows)
     if rows.ndim != 1 or rows.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be a 1-D array of integer row indices, got shape {rows.shape} "
-                         f"dtype {rows.dtype}")
+        raise ValueError(
+            f"{name} must be a 1-D array of integer row indices, got shape {rows.shape} dtype {rows.dtype}"
+        )
     if rows.size and (rows.min() < 0 or rows.max() >= n):
         raise ValueError(f"{name} indexes rows outside 0..{n - 1}")
     return rows.astype(np.intp, copy=False)
@@ -310,16 +311,28 @@ def fit_encoding_model(
         n_t_samples = max([b.n_train for b in bases if b.kind == "samples"], default=0)
         # float elements held per voxel at the peak of a batch (targets, their float64 mean,
         # B, one fold's projections and stacked predictions, test-set arrays), with margin
-        per_voxel = 1.25 * itemsize * (
-            4 * n_train + 6 * n_test + 2 * p + 3 * n_val_max + 2 * n_t_samples + 4 * r_max
-            + n_alphas * (n_val_max + 8)
+        per_voxel = (
+            1.25
+            * itemsize
+            * (
+                4 * n_train
+                + 6 * n_test
+                + 2 * p
+                + 3 * n_val_max
+                + 2 * n_t_samples
+                + 4 * r_max
+                + n_alphas * (n_val_max + 8)
+            )
         )
-        fixed = sum(
-            t.numel() * t.element_size()
-            for t in [xs_c, perms, full.u, full.proj, full.q, full.weight_basis]
-            + [t for b in bases for t in (b.u, b.proj, b.q)]
-            if t is not None
-        ) + itemsize * n_alphas * n_val_max * r_max
+        fixed = (
+            sum(
+                t.numel() * t.element_size()
+                for t in [xs_c, perms, full.u, full.proj, full.q, full.weight_basis]
+                + [t for b in bases for t in (b.u, b.proj, b.q)]
+                if t is not None
+            )
+            + itemsize * n_alphas * n_val_max * r_max
+        )
         batch = int(min(n_voxels, max(1, (budget - fixed) // per_voxel)))
         max_perm_elements = int(max(n_test * batch, batch * per_voxel / itemsize / 2))
 

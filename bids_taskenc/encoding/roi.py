@@ -7,8 +7,9 @@ import numpy as np
 from ..core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level
 
 
-def roi_summary(r: np.ndarray, r2: np.ndarray, q: np.ndarray, rois: dict[str, np.ndarray],
-                fdr_alpha: float = DEFAULT_FDR_LEVEL) -> list[dict]:
+def roi_summary(
+    r: np.ndarray, r2: np.ndarray, q: np.ndarray, rois: dict[str, np.ndarray], fdr_alpha: float = DEFAULT_FDR_LEVEL
+) -> list[dict]:
     """Mean scores per ROI.
 
     Parameters
@@ -30,17 +31,21 @@ def roi_summary(r: np.ndarray, r2: np.ndarray, q: np.ndarray, rois: dict[str, np
     for name, inside in rois.items():
         n = int(inside.sum())
         with np.errstate(invalid="ignore"):
-            rows.append({
-                "roi": name, "n_voxels": n,
-                "mean_r": float(np.nanmean(r[inside])) if n else np.nan,
-                "mean_rsquared": float(np.nanmean(r2[inside])) if n else np.nan,
-                "fraction_significant": float(np.mean(below_fdr_level(q[inside], fdr_alpha))) if n else np.nan,
-            })
+            rows.append(
+                {
+                    "roi": name,
+                    "n_voxels": n,
+                    "mean_r": float(np.nanmean(r[inside])) if n else np.nan,
+                    "mean_rsquared": float(np.nanmean(r2[inside])) if n else np.nan,
+                    "fraction_significant": float(np.mean(below_fdr_level(q[inside], fdr_alpha))) if n else np.nan,
+                }
+            )
     return rows
 
 
-def roi_permutation_p(y_test: np.ndarray, predictions: np.ndarray, rois: dict[str, np.ndarray],
-                      permutations: np.ndarray) -> dict[str, float]:
+def roi_permutation_p(
+    y_test: np.ndarray, predictions: np.ndarray, rois: dict[str, np.ndarray], permutations: np.ndarray
+) -> dict[str, float]:
     """Permutation p of each ROI's mean test r.
 
     The null pairs the measured test responses with the predictions in a
@@ -60,6 +65,7 @@ def roi_permutation_p(y_test: np.ndarray, predictions: np.ndarray, rois: dict[st
     dict of ROI name -> ``(1 + #{null mean r >= observed}) / (1 + n_permutations)``
     (NaN for an empty ROI).
     """
+
     def unit(a):
         a = a - a.mean(0)
         norm = np.linalg.norm(a, axis=0)
@@ -76,7 +82,11 @@ def roi_permutation_p(y_test: np.ndarray, predictions: np.ndarray, rois: dict[st
         observed = float(np.mean(np.sum(y * pred, 0)))
         # null mean r for each permutation: mean over voxels of sum_i y[i] * pred[perm[i]]
         chunk = max(1, int(5e7 // pred.size))
-        null = np.concatenate([np.einsum("kiv,iv->k", pred[permutations[i:i + chunk]], y)
-                               for i in range(0, n_perm, chunk)]) / y.shape[1]
+        null = (
+            np.concatenate(
+                [np.einsum("kiv,iv->k", pred[permutations[i : i + chunk]], y) for i in range(0, n_perm, chunk)]
+            )
+            / y.shape[1]
+        )
         out[name] = float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))
     return out

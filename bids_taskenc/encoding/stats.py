@@ -152,8 +152,7 @@ def williams_t(r_ya, r_yb, r_ab, n: int, alternative: str = "two-sided") -> tupl
     rbar = (r_ya + r_yb) / 2.0
     denom = 2.0 * (n - 1) / (n - 3) * det + rbar**2 * (1.0 - r_ab) ** 3
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(denom > 0, (r_ya - r_yb) * np.sqrt((n - 1) * (1.0 + r_ab) / np.where(denom > 0, denom, 1.0)),
-                     0.0)
+        t = np.where(denom > 0, (r_ya - r_yb) * np.sqrt((n - 1) * (1.0 + r_ab) / np.where(denom > 0, denom, 1.0)), 0.0)
     if alternative == "greater":
         return t, _sps.t.sf(t, n - 3)
     if alternative != "two-sided":

@@ -33,13 +33,22 @@ def _trials_of(bf: BetaFile, keep: np.ndarray) -> pd.DataFrame:
     ses = bf.session
     run = table["run"].to_numpy(object)
     key = f"sub-{bf.subject}" + (f"_ses-{ses}" if ses is not None else "") + (f"_task-{bf.task}" if bf.task else "")
-    return pd.DataFrame({
-        "participant": bf.subject, "session": ses, "task": bf.task, "run": run,
-        "trial": np.arange(1, len(table) + 1), "onset": table["onset"].to_numpy(float),
-        "duration": table["duration"].to_numpy(float), "image_id": table["stimulus"].to_numpy(object),
-        "volume": np.flatnonzero(keep),
-        "run_key": [key + (f"_run-{r}" if r is not None and not pd.isna(r) else "") for r in run],
-        "stimulus_path": None, "betas_file": str(bf.path)})
+    return pd.DataFrame(
+        {
+            "participant": bf.subject,
+            "session": ses,
+            "task": bf.task,
+            "run": run,
+            "trial": np.arange(1, len(table) + 1),
+            "onset": table["onset"].to_numpy(float),
+            "duration": table["duration"].to_numpy(float),
+            "image_id": table["stimulus"].to_numpy(object),
+            "volume": np.flatnonzero(keep),
+            "run_key": [key + (f"_run-{r}" if r is not None and not pd.isna(r) else "") for r in run],
+            "stimulus_path": None,
+            "betas_file": str(bf.path),
+        }
+    )
 
 
 def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Responses:
@@ -60,12 +69,16 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
     if user_mask is not None:
         umask = user_mask if isinstance(user_mask, nib.Nifti1Image) else nib.load(user_mask)
         if umask.shape[:3] != shape:
-            raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the betas "
-                                 f"{beta_files[0].path} shape {shape}")
+            raise InputDataError(
+                f"{user_mask}: --mask shape {umask.shape[:3]} does not match the betas "
+                f"{beta_files[0].path} shape {shape}"
+            )
         if not same_grid(umask, shape, affine):
-            raise InputDataError(f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
-                                 f"the grid of {beta_files[0].path} ({describe_grid(shape, affine)}); give "
-                                 "--resample-mask to resample it (nearest neighbour) onto that grid")
+            raise InputDataError(
+                f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
+                f"the grid of {beta_files[0].path} ({describe_grid(shape, affine)}); give "
+                "--resample-mask to resample it (nearest neighbour) onto that grid"
+            )
         candidate &= np.asarray(umask.dataobj) > 0
     cand_idx = np.flatnonzero(candidate.ravel())
 
@@ -75,8 +88,10 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
     for bf in beta_files:
         img = nib.load(bf.path)
         if img.shape[:3] != shape or not np.allclose(img.affine, affine, atol=1e-3):
-            raise InputDataError(f"{bf.path}: grid {img.shape[:3]} differs from {beta_files[0].path} {shape}; "
-                                 "all sessions must be in one space")
+            raise InputDataError(
+                f"{bf.path}: grid {img.shape[:3]} differs from {beta_files[0].path} {shape}; "
+                "all sessions must be in one space"
+            )
         keep = bf.table["stimulus"].notna().to_numpy()
         if not keep.any():
             log.warning("%s: no volume names a stimulus; skipped", bf.tsv)
@@ -109,9 +124,18 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
     trials = pd.concat(rows, ignore_index=True)
     trials["repeat_index"] = trials.groupby(["participant", "image_id"]).cumcount()
 
-    resp = average_repeats(trial_data, trials, mask_img, {
-        "ResponseModel": "betas", "BetaFiles": [str(bf.path) for bf in beta_files],
-        "BetaNaming": sorted({bf.naming for bf in beta_files}), "NSessions": len(per_session),
-        "Units": "z-scored single-trial betas (per session, per voxel)"}, where=beta_files[0].path)
+    resp = average_repeats(
+        trial_data,
+        trials,
+        mask_img,
+        {
+            "ResponseModel": "betas",
+            "BetaFiles": [str(bf.path) for bf in beta_files],
+            "BetaNaming": sorted({bf.naming for bf in beta_files}),
+            "NSessions": len(per_session),
+            "Units": "z-scored single-trial betas (per session, per voxel)",
+        },
+        where=beta_files[0].path,
+    )
     resp.provenance["NVoxelsDropped"] = n_dropped
     return resp

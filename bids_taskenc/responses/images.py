@@ -52,21 +52,23 @@ def image_means(trial_data: np.ndarray, image_index: np.ndarray, counts: np.ndar
     # an image shown once: its mean is its trial (x / 1 in float64 is x); copied a block of voxels at a time
     step = max(1, AVERAGE_BLOCK_BYTES // (4 * max(1, n_images)))
     for a in range(0, n_voxels, step):
-        data[image_index[first], a:a + step] = trial_data[first, a:a + step]
+        data[image_index[first], a : a + step] = trial_data[first, a : a + step]
     repeated = np.flatnonzero(counts > 1)
     if repeated.size:
         # float64 sums of the repeated images' trials, showing 0, then 1, ...: each image's trials added in
         # trial order, as np.add.at adds them (the same sums, bit for bit), one vectorised pass per showing
         slot = np.full(n_images, -1, np.int64)
         slot[repeated] = np.arange(repeated.size)
-        passes = [rows[slot[image_index[rows]] >= 0] for rows in
-                  (np.flatnonzero(showing == k) for k in range(int(counts.max())))]
+        passes = [
+            rows[slot[image_index[rows]] >= 0]
+            for rows in (np.flatnonzero(showing == k) for k in range(int(counts.max())))
+        ]
         step = max(1, AVERAGE_BLOCK_BYTES // (8 * repeated.size))
         for a in range(0, n_voxels, step):
             sums = np.zeros((repeated.size, min(step, n_voxels - a)), np.float64)
             for rows in passes:
-                sums[slot[image_index[rows]]] += trial_data[rows, a:a + step]
-            data[repeated, a:a + step] = sums / counts[repeated, None]
+                sums[slot[image_index[rows]]] += trial_data[rows, a : a + step]
+            data[repeated, a : a + step] = sums / counts[repeated, None]
     return data
 
 
@@ -84,12 +86,13 @@ def keep_columns_in_place(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
     k = idx.size
     flat = a.reshape(-1)
     for i in range(n):
-        flat[i * k:(i + 1) * k] = a[i, idx]  # the fancy index copies row i before it is overwritten
-    return flat[:n * k].reshape(n, k)
+        flat[i * k : (i + 1) * k] = a[i, idx]  # the fancy index copies row i before it is overwritten
+    return flat[: n * k].reshape(n, k)
 
 
-def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, overwrite: bool = False
-                        ) -> tuple[np.ndarray, nib.Nifti1Image, int]:
+def drop_invalid_voxels(
+    trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, overwrite: bool = False
+) -> tuple[np.ndarray, nib.Nifti1Image, int]:
     """Drop voxels (columns) with any non-finite trial value; shrink the mask to match.
 
     Returns ``(trial_data, mask_img, n_dropped)``. With ``overwrite`` (and a
@@ -102,7 +105,7 @@ def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, ov
     invalid = np.zeros(trial_data.shape[1], bool)
     step = max(1, 2**26 // max(1, trial_data.shape[1]))  # rows at a time: a bounded boolean temporary
     for a in range(0, trial_data.shape[0], step):
-        invalid |= ~np.isfinite(trial_data[a:a + step]).all(0)
+        invalid |= ~np.isfinite(trial_data[a : a + step]).all(0)
     n_dropped = int(invalid.sum())
     if n_dropped:
         log.info("dropped %d of %d voxels that are constant or not finite in some run", n_dropped, invalid.size)
@@ -117,8 +120,15 @@ def drop_invalid_voxels(trial_data: np.ndarray, mask_img: nib.Nifti1Image, *, ov
     return trial_data, mask_img, n_dropped
 
 
-def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: nib.Nifti1Image,
-                    provenance: dict | None = None, *, where=None, overwrite: bool = False) -> Responses:
+def average_repeats(
+    trial_data: np.ndarray,
+    trials_df: pd.DataFrame,
+    mask_img: nib.Nifti1Image,
+    provenance: dict | None = None,
+    *,
+    where=None,
+    overwrite: bool = False,
+) -> Responses:
     """Build :class:`Responses` from single-trial responses.
 
     Parameters
@@ -166,9 +176,23 @@ def average_repeats(trial_data: np.ndarray, trials_df: pd.DataFrame, mask_img: n
     sessions = used.groupby(image_index)["session"].first().reindex(range(len(image_ids))).to_numpy()
 
     prov = dict(provenance or {})
-    prov.update({"NVoxels": int(trial_data.shape[1]), "NVoxelsDropped": n_dropped, "NTrials": int(len(used)),
-                 "NImages": int(len(image_ids)), "NRepeatedImages": int((counts > 1).sum())})
+    prov.update(
+        {
+            "NVoxels": int(trial_data.shape[1]),
+            "NVoxelsDropped": n_dropped,
+            "NTrials": int(len(used)),
+            "NImages": int(len(image_ids)),
+            "NRepeatedImages": int((counts > 1).sum()),
+        }
+    )
     return Responses(
-        data=data, image_ids=[str(i) for i in image_ids], mask_img=mask_img, n_presentations=counts,
-        trial_data=trial_data.astype(np.float32, copy=False), trial_image_index=image_index, trials=used,
-        image_sessions=sessions, provenance=prov)
+        data=data,
+        image_ids=[str(i) for i in image_ids],
+        mask_img=mask_img,
+        n_presentations=counts,
+        trial_data=trial_data.astype(np.float32, copy=False),
+        trial_image_index=image_index,
+        trials=used,
+        image_sessions=sessions,
+        provenance=prov,
+    )

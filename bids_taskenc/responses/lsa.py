@@ -32,17 +32,24 @@ from ..core.masks import mask_array
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns
 from .images import average_repeats
-from .travg import (combined_mask, fortran_index, load_run, read_trial_responses, start_times,
-                    warn_left_out)
+from .travg import combined_mask, fortran_index, load_run, read_trial_responses, start_times, warn_left_out
 
 log = logging.getLogger(__name__)
 
 HRF_MODELS = ("glover", "spm")
 
 
-def lsa_design(onsets: np.ndarray, durations: np.ndarray, n_vols: int, tr: float, *, hrf_model: str = "glover",
-               high_pass: float = 1 / 128, confounds: np.ndarray | None = None, start_time: float = 0.0
-               ) -> tuple[np.ndarray, int]:
+def lsa_design(
+    onsets: np.ndarray,
+    durations: np.ndarray,
+    n_vols: int,
+    tr: float,
+    *,
+    hrf_model: str = "glover",
+    high_pass: float = 1 / 128,
+    confounds: np.ndarray | None = None,
+    start_time: float = 0.0,
+) -> tuple[np.ndarray, int]:
     """The LSA design matrix of one run, sampled at the volume times ``k * tr + start_time``.
 
     Returns ``(design, n_trials)``: ``design`` is ``(n_vols, n_trials + n_other)``
@@ -62,8 +69,15 @@ def lsa_design(onsets: np.ndarray, durations: np.ndarray, n_vols: int, tr: float
     if confounds is not None and confounds.shape[1]:
         add_regs = confounds - confounds.mean(0)
         add_names = [f"confound{k:03d}" for k in range(confounds.shape[1])]
-    dm = make_first_level_design_matrix(frame_times, events, hrf_model=hrf_model, drift_model="cosine",
-                                        high_pass=high_pass, add_regs=add_regs, add_reg_names=add_names)
+    dm = make_first_level_design_matrix(
+        frame_times,
+        events,
+        hrf_model=hrf_model,
+        drift_model="cosine",
+        high_pass=high_pass,
+        add_regs=add_regs,
+        add_reg_names=add_names,
+    )
     other = [c for c in dm.columns if c not in set(names)]
     return dm[names + other].to_numpy(np.float64), n_trials
 
@@ -90,9 +104,9 @@ def solve_ols(design: np.ndarray, series: np.ndarray, *, device: str = "cpu", ba
         pinv = torch.linalg.pinv(X)
     out = np.empty((design.shape[1], series.shape[1]), np.float64)
     for start in range(0, series.shape[1], batch):
-        Y = torch.as_tensor(np.ascontiguousarray(series[:, start:start + batch]), dtype=torch.float64, device=device)
+        Y = torch.as_tensor(np.ascontiguousarray(series[:, start : start + batch]), dtype=torch.float64, device=device)
         B = torch.cholesky_solve(X.T @ Y, chol) if rank_ok else pinv @ Y
-        out[:, start:start + batch] = B.cpu().numpy()
+        out[:, start : start + batch] = B.cpu().numpy()
     return out
 
 
@@ -151,9 +165,16 @@ def lsa_responses(
         series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
         if series.shape[0] != n_vols:
             raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
-        design, n_trials = lsa_design(run_trials["onset"].to_numpy(float), run_trials["duration"].to_numpy(float),
-                                      n_vols, prun.raw.repetition_time, hrf_model=hrf_model, high_pass=high_pass,
-                                      confounds=conf, start_time=prun.start_time)
+        design, n_trials = lsa_design(
+            run_trials["onset"].to_numpy(float),
+            run_trials["duration"].to_numpy(float),
+            n_vols,
+            prun.raw.repetition_time,
+            hrf_model=hrf_model,
+            high_pass=high_pass,
+            confounds=conf,
+            start_time=prun.start_time,
+        )
         if design.shape[1] > n_vols:
             raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
         # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats); in place, as the series
@@ -167,12 +188,25 @@ def lsa_responses(
         z[:, bad] = np.nan
         return z
 
-    trial_data, used = read_trial_responses(runs, trials, select, compute, int(mask.sum()), n_threads=n_threads,
-                                            mem_gb=mem_gb, progress=progress)
-    return average_repeats(trial_data, used, mask_img, {
-        "ResponseModel": "lsa", "HRF": hrf_model, "HighPass": float(high_pass), "DriftModel": "cosine",
-        "Confounds": list(confounds or []), "Solver": "OLS (float64 normal equations, Cholesky)",
-        "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
-        "StartTime": start_times(runs),
-        "NRuns": len(runs), "Units": "z-scored single-trial GLM betas (per run, per voxel)"},
-        where=runs[0].bold, overwrite=True)
+    trial_data, used = read_trial_responses(
+        runs, trials, select, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress
+    )
+    return average_repeats(
+        trial_data,
+        used,
+        mask_img,
+        {
+            "ResponseModel": "lsa",
+            "HRF": hrf_model,
+            "HighPass": float(high_pass),
+            "DriftModel": "cosine",
+            "Confounds": list(confounds or []),
+            "Solver": "OLS (float64 normal equations, Cholesky)",
+            "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
+            "StartTime": start_times(runs),
+            "NRuns": len(runs),
+            "Units": "z-scored single-trial GLM betas (per run, per voxel)",
+        },
+        where=runs[0].bold,
+        overwrite=True,
+    )

@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 def describe_grid(shape, affine) -> str:
     """``shape (10, 10, 8), voxels 2x2x2 mm, origin (-10, -10, -8) mm`` for error messages."""
     zooms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))
-    return (f"shape {tuple(int(n) for n in shape[:3])}, voxels {'x'.join(f'{z:.3g}' for z in zooms)} mm, "
-            f"origin ({', '.join(f'{o:.4g}' for o in np.asarray(affine)[:3, 3])}) mm")
+    return (
+        f"shape {tuple(int(n) for n in shape[:3])}, voxels {'x'.join(f'{z:.3g}' for z in zooms)} mm, "
+        f"origin ({', '.join(f'{o:.4g}' for o in np.asarray(affine)[:3, 3])}) mm"
+    )
 
 
 def same_grid(img, shape, affine) -> bool:
@@ -62,8 +64,10 @@ def _load_mask(path, shape: tuple[int, ...], bold_path, affine=None) -> np.ndarr
     if img.shape[:3] != shape:
         raise InputDataError(f"{path}: mask shape {img.shape[:3]} does not match BOLD {bold_path} shape {shape}")
     if affine is not None and not same_grid(img, shape, affine):
-        raise InputDataError(f"{path}: brain mask grid ({describe_grid(img.shape, img.affine)}) differs from the "
-                             f"grid of {bold_path} ({describe_grid(shape, affine)})")
+        raise InputDataError(
+            f"{path}: brain mask grid ({describe_grid(img.shape, img.affine)}) differs from the "
+            f"grid of {bold_path} ({describe_grid(shape, affine)})"
+        )
     return np.asarray(img.dataobj) > 0
 
 
@@ -80,8 +84,9 @@ def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1
     for prun in runs:
         hdr = nib.load(prun.bold)
         if hdr.shape[:3] != shape or not np.allclose(hdr.affine, affine, atol=1e-3):
-            raise InputDataError(f"{prun.bold}: grid {hdr.shape[:3]} differs from {runs[0].bold} {shape}; "
-                                 "all runs must be in one space")
+            raise InputDataError(
+                f"{prun.bold}: grid {hdr.shape[:3]} differs from {runs[0].bold} {shape}; all runs must be in one space"
+            )
         if prun.mask is not None:
             mask &= _load_mask(prun.mask, shape, prun.bold, affine)
     if user_mask is not None:
@@ -89,9 +94,11 @@ def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1
         if umask.shape[:3] != shape:
             raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the BOLD grid {shape}")
         if not same_grid(umask, shape, affine):
-            raise InputDataError(f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
-                                 f"the grid of {runs[0].bold} ({describe_grid(shape, affine)}); give --resample-mask "
-                                 "to resample it (nearest neighbour) onto the BOLD grid")
+            raise InputDataError(
+                f"{user_mask}: --mask grid ({describe_grid(umask.shape, umask.affine)}) differs from "
+                f"the grid of {runs[0].bold} ({describe_grid(shape, affine)}); give --resample-mask "
+                "to resample it (nearest neighbour) onto the BOLD grid"
+            )
         mask &= np.asarray(umask.dataobj) > 0
     if not mask.any():
         raise InputDataError(f"{runs[0].bold}: the brain masks (and --mask) leave no voxel")
@@ -119,8 +126,9 @@ def warn_left_out(prun: PreprocessedRun, n_vols: int, negative: np.ndarray, outs
         parts.append(f"{n_neg} with a negative onset")
     if n_out:
         parts.append(f"{n_out} whose {what} fall outside the run's {n_vols} volumes")
-    log.warning("%s: %d trial(s) left out (%s); BOLD %s", prun.raw.events, n_neg + n_out, ", ".join(parts),
-                prun.bold.name)
+    log.warning(
+        "%s: %d trial(s) left out (%s); BOLD %s", prun.raw.events, n_neg + n_out, ", ".join(parts), prun.bold.name
+    )
 
 
 def start_times(runs: Sequence[PreprocessedRun]) -> float | list[float]:
@@ -191,8 +199,12 @@ def read_masked(path, mask: np.ndarray, flat_index: np.ndarray | None = None) ->
     if flat_index is None:
         flat_index = fortran_index(mask)
     n_vox3, n_vols = int(np.prod(shape[:3])), shape[3]
-    simple = (hasattr(proxy, "offset") and getattr(proxy, "order", "F") == "F" and
-              np.dtype(proxy.dtype).kind in "biuf" and str(path).endswith(".gz"))
+    simple = (
+        hasattr(proxy, "offset")
+        and getattr(proxy, "order", "F") == "F"
+        and np.dtype(proxy.dtype).kind in "biuf"
+        and str(path).endswith(".gz")
+    )
     if simple:
         dtype = np.dtype(proxy.dtype)
         offset = int(proxy.offset)
@@ -227,8 +239,13 @@ def fortran_index(mask: np.ndarray) -> np.ndarray:
     return np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F").astype(np.intp)
 
 
-def load_run(prun: PreprocessedRun, mask: np.ndarray, confounds: Sequence[str] | None = None, *,
-             flat_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_run(
+    prun: PreprocessedRun,
+    mask: np.ndarray,
+    confounds: Sequence[str] | None = None,
+    *,
+    flat_index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One run's BOLD inside ``mask`` and its chosen confounds.
 
     Returns ``series`` (n_vols, n_voxels) float32 (read by :func:`read_masked`:
@@ -259,8 +276,7 @@ def run_read_bytes(prun: PreprocessedRun, n_voxels: int) -> int:
     return compressed + stored + n_vols * n_voxels * (itemsize + 4 + 4) + 2 * ZSCORE_BLOCK_BYTES
 
 
-def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, resident: int = 0,
-                   where=None) -> int:
+def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, resident: int = 0, where=None) -> int:
     """How many runs to read at once: ``n_threads`` (default :func:`default_read_threads`), capped by memory.
 
     With ``mem_bytes`` (the ``--mem-gb`` ceiling) the result arrays held for
@@ -276,9 +292,11 @@ def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, r
     room = int(mem_bytes) - int(resident)
     if room < per_run:
         prefix = f"{where}: " if where is not None else ""
-        raise UsageError(f"{prefix}the responses need at least {(resident + per_run) / 1e9:.2f} GB (results "
-                         f"{resident / 1e9:.2f} GB + one run being read {per_run / 1e9:.2f} GB), more than the "
-                         f"memory ceiling of {mem_bytes / 1e9:.2f} GB (--mem-gb); raise it or give a smaller --mask")
+        raise UsageError(
+            f"{prefix}the responses need at least {(resident + per_run) / 1e9:.2f} GB (results "
+            f"{resident / 1e9:.2f} GB + one run being read {per_run / 1e9:.2f} GB), more than the "
+            f"memory ceiling of {mem_bytes / 1e9:.2f} GB (--mem-gb); raise it or give a smaller --mask"
+        )
     return max(1, min(n, room // per_run))
 
 
@@ -334,8 +352,9 @@ def clean_and_zscore(series: np.ndarray, confounds: np.ndarray | None = None, ro
     return z
 
 
-def response_volumes(onsets: np.ndarray, tr: float, n_vols: int, lags: Sequence[int], start_time: float = 0.0
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def response_volumes(
+    onsets: np.ndarray, tr: float, n_vols: int, lags: Sequence[int], start_time: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The volumes that make each trial's response, and which trials have them all.
 
     Parameters
@@ -393,9 +412,17 @@ def plan_run_reads(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select
     return plan
 
 
-def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int | None = None,
-                   mem_gb: float | None = None, n_images: int | None = None, where=None,
-                   progress: bool = False) -> np.ndarray:
+def read_runs_into(
+    plan: list[tuple],
+    n_voxels: int,
+    compute,
+    *,
+    n_threads: int | None = None,
+    mem_gb: float | None = None,
+    n_images: int | None = None,
+    where=None,
+    progress: bool = False,
+) -> np.ndarray:
     """Fill one ``(n_trials, n_voxels)`` float32 array, run by run, with ``compute(item) -> (rows, n_voxels)``.
 
     Runs are read by a pool of threads (``n_threads``, default
@@ -409,8 +436,11 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     n_trials = int(starts[-1])
     # the runs share one grid; the largest file (and longest run) stands for all (one header read, not one per run)
-    per_run = (run_read_bytes(max(plan, key=lambda item: (item[2], Path(item[0].bold).stat().st_size))[0], n_voxels)
-               if plan else 0)
+    per_run = (
+        run_read_bytes(max(plan, key=lambda item: (item[2], Path(item[0].bold).stat().st_size))[0], n_voxels)
+        if plan
+        else 0
+    )
     resident = response_bytes(n_trials, n_images if n_images is not None else n_trials, n_voxels)
     n = reader_threads(n_threads, per_run, None if mem_gb is None else mem_gb * 1e9, resident, where)
     n = min(n, max(1, len(plan)))
@@ -420,7 +450,7 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
 
     def one(i: int) -> None:
         block = compute(plan[i])
-        out[starts[i]:starts[i + 1]] = block
+        out[starts[i] : starts[i + 1]] = block
         bar.update(1)
 
     log.debug("reading %d runs with %d thread(s)", len(plan), n)
@@ -435,9 +465,17 @@ def read_runs_into(plan: list[tuple], n_voxels: int, compute, *, n_threads: int 
     return out
 
 
-def read_trial_responses(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select, compute, n_voxels: int, *,
-                         n_threads: int | None = None, mem_gb: float | None = None, progress: bool = False
-                         ) -> tuple[np.ndarray, pd.DataFrame]:
+def read_trial_responses(
+    runs: Sequence[PreprocessedRun],
+    trials: pd.DataFrame,
+    select,
+    compute,
+    n_voxels: int,
+    *,
+    n_threads: int | None = None,
+    mem_gb: float | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The trial responses of every run (``(n_trials, n_voxels)`` float32) and the trials they are of.
 
     ``select(prun, run_trials, n_vols)`` chooses a run's usable trials (see
@@ -449,8 +487,16 @@ def read_trial_responses(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, 
     if not plan:
         raise InputDataError("no trial of the selected runs falls inside its run")
     used = pd.concat([item[1] for item in plan], ignore_index=True)
-    trial_data = read_runs_into(plan, n_voxels, compute, n_threads=n_threads, mem_gb=mem_gb,
-                                n_images=int(used["image_id"].nunique()), where=runs[0].bold, progress=progress)
+    trial_data = read_runs_into(
+        plan,
+        n_voxels,
+        compute,
+        n_threads=n_threads,
+        mem_gb=mem_gb,
+        n_images=int(used["image_id"].nunique()),
+        where=runs[0].bold,
+        progress=progress,
+    )
     return trial_data, used
 
 
@@ -496,11 +542,17 @@ def tr_average_responses(
     offsets = np.asarray(response_trs, int)
 
     def select(prun, run_trials, n_vols):
-        vols, negative, outside = response_volumes(run_trials["onset"].to_numpy(float), prun.raw.repetition_time,
-                                                   n_vols, offsets, prun.start_time)
+        vols, negative, outside = response_volumes(
+            run_trials["onset"].to_numpy(float), prun.raw.repetition_time, n_vols, offsets, prun.start_time
+        )
         fits = ~negative & ~outside
-        warn_left_out(prun, n_vols, negative, outside & ~negative,
-                      f"response volumes (nearest to onset + {list(map(int, offsets))} TR)")
+        warn_left_out(
+            prun,
+            n_vols,
+            negative,
+            outside & ~negative,
+            f"response volumes (nearest to onset + {list(map(int, offsets))} TR)",
+        )
         return run_trials[fits], vols[fits]
 
     def compute(item):
@@ -512,12 +564,23 @@ def tr_average_responses(
         del series
         return z.mean(1)  # (n_trials_run, n_vox)
 
-    trial_data, used = read_trial_responses(runs, trials, select, compute, int(mask.sum()), n_threads=n_threads,
-                                            mem_gb=mem_gb, progress=progress)
-    return average_repeats(trial_data, used, mask_img, {
-        "ResponseModel": "travg", "ResponseTRs": [int(o) for o in offsets],
-        "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "
-                        "halfway: the later one)",
-        "StartTime": start_times(runs),
-        "Confounds": list(confounds or []), "NRuns": len(runs),
-        "Units": "z-scored BOLD (per run, per voxel)"}, where=runs[0].bold, overwrite=True)
+    trial_data, used = read_trial_responses(
+        runs, trials, select, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress
+    )
+    return average_repeats(
+        trial_data,
+        used,
+        mask_img,
+        {
+            "ResponseModel": "travg",
+            "ResponseTRs": [int(o) for o in offsets],
+            "VolumeChoice": "per lag L, the volume acquired nearest to onset + L*TR (volume k at k*TR + StartTime; "
+            "halfway: the later one)",
+            "StartTime": start_times(runs),
+            "Confounds": list(confounds or []),
+            "NRuns": len(runs),
+            "Units": "z-scored BOLD (per run, per voxel)",
+        },
+        where=runs[0].bold,
+        overwrite=True,
+    )

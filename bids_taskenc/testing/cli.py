@@ -41,37 +41,65 @@ _COUNT_DEFAULTS = {"sessions": 3, "runs_per_session": [4], "trials_per_run": 24,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bids_taskenc-synthetic", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bids_taskenc-synthetic", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("bids_dir", type=Path, help="folder to create (must not exist or be empty)")
     parser.add_argument("--participants", type=int, default=2)
     parser.add_argument("--sessions", type=int, help="functional sessions (default 3)")
-    parser.add_argument("--runs-per-session", type=int, nargs="+", metavar="N",
-                        help="runs in each session: one count for all, or one per session (default 4)")
+    parser.add_argument(
+        "--runs-per-session",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="runs in each session: one count for all, or one per session (default 4)",
+    )
     parser.add_argument("--trials-per-run", type=int, help="trials a run, one every 10 s (default 24)")
     parser.add_argument("--repeated", type=int, help="images shown four times (default 6)")
     parser.add_argument("--shown-thrice", type=int, help="images shown three times (default 0)")
-    parser.add_argument("--bold5000-counts", action="store_true",
-                        help="BOLD5000's counts: 15 sessions of 9-10 runs (142), 37 trials a run, 112 images shown "
-                             "four times and one three times (5,254 trials, 4,916 images); excludes the five "
-                             "count options above")
-    parser.add_argument("--grid", type=int, nargs=3, metavar=("X", "Y", "Z"), default=list(DEFAULT_GRID),
-                        help="volume grid in 3 mm voxels (default %(default)s; 44 52 44: ~51,000 brain voxels)")
+    parser.add_argument(
+        "--bold5000-counts",
+        action="store_true",
+        help="BOLD5000's counts: 15 sessions of 9-10 runs (142), 37 trials a run, 112 images shown "
+        "four times and one three times (5,254 trials, 4,916 images); excludes the five "
+        "count options above",
+    )
+    parser.add_argument(
+        "--grid",
+        type=int,
+        nargs=3,
+        metavar=("X", "Y", "Z"),
+        default=list(DEFAULT_GRID),
+        help="volume grid in 3 mm voxels (default %(default)s; 44 52 44: ~51,000 brain voxels)",
+    )
     parser.add_argument("--fmriprep-naming", choices=("modern", "legacy"), default="modern")
     parser.add_argument("--stimuli-layout", choices=("bids", "bold5000"), default="bids")
     parser.add_argument("--noise-sd", type=float, default=0.5)
     parser.add_argument("--space", help="space- of the preprocessed BOLD (default T1w, or the --template)")
-    parser.add_argument("--template", choices=TEMPLATES,
-                        help="put the data on nilearn's MNI152 brain mask with ROIs at MNI coordinates "
-                             "(BOLD in this space; --grid ignored)")
-    parser.add_argument("--template-resolution", type=float, default=TEMPLATE_RESOLUTION_MM, metavar="MM",
-                        help="voxel size of the --template grid in mm (default %(default)s: ~15,000 brain voxels)")
+    parser.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        help="put the data on nilearn's MNI152 brain mask with ROIs at MNI coordinates "
+        "(BOLD in this space; --grid ignored)",
+    )
+    parser.add_argument(
+        "--template-resolution",
+        type=float,
+        default=TEMPLATE_RESOLUTION_MM,
+        metavar="MM",
+        help="voxel size of the --template grid in mm (default %(default)s: ~15,000 brain voxels)",
+    )
     parser.add_argument("--surfaces", action="store_true", help="also write fMRIPrep-style pial/white surfaces")
-    parser.add_argument("--n-features", type=int, default=32,
-                        help="columns of each synthetic feature space (default %(default)s)")
-    parser.add_argument("--preproc-dtype", choices=("float32", "int16"), default="float32",
-                        help="on-disk type of the preprocessed BOLD: float32 (default) or int16 with a scale factor, "
-                             "as BOLD5000's (half the bytes to write and read)")
+    parser.add_argument(
+        "--n-features", type=int, default=32, help="columns of each synthetic feature space (default %(default)s)"
+    )
+    parser.add_argument(
+        "--preproc-dtype",
+        choices=("float32", "int16"),
+        default="float32",
+        help="on-disk type of the preprocessed BOLD: float32 (default) or int16 with a scale factor, "
+        "as BOLD5000's (half the bytes to write and read)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     counts = {k: getattr(args, k) for k in _COUNT_DEFAULTS}
@@ -83,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         counts = {k: _COUNT_DEFAULTS[k] if v is None else v for k, v in counts.items()}
         runs = counts["runs_per_session"]
-        sizes = {"n_sessions": counts["sessions"], "runs_per_session": runs[0] if len(runs) == 1 else runs,
-                 "trials_per_run": counts["trials_per_run"], "n_repeated": counts["repeated"],
-                 "n_shown_thrice": counts["shown_thrice"]}
+        sizes = {
+            "n_sessions": counts["sessions"],
+            "runs_per_session": runs[0] if len(runs) == 1 else runs,
+            "trials_per_run": counts["trials_per_run"],
+            "n_repeated": counts["repeated"],
+            "n_shown_thrice": counts["shown_thrice"],
+        }
 
     target = args.bids_dir.resolve()
     if target.exists() and any(target.iterdir()):
@@ -93,11 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         return 64
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         ds = make_synthetic_dataset(
-            tmp, n_participants=args.participants, **sizes, shape=tuple(args.grid),
-            fmriprep_naming=args.fmriprep_naming, stimuli_layout=args.stimuli_layout,
-            noise_sd=args.noise_sd, space=args.space, template=args.template,
-            template_resolution_mm=args.template_resolution, surfaces=args.surfaces,
-            n_features=args.n_features, preproc_dtype=args.preproc_dtype, seed=args.seed)
+            tmp,
+            n_participants=args.participants,
+            **sizes,
+            shape=tuple(args.grid),
+            fmriprep_naming=args.fmriprep_naming,
+            stimuli_layout=args.stimuli_layout,
+            noise_sd=args.noise_sd,
+            space=args.space,
+            template=args.template,
+            template_resolution_mm=args.template_resolution,
+            surfaces=args.surfaces,
+            n_features=args.n_features,
+            preproc_dtype=args.preproc_dtype,
+            seed=args.seed,
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.rmdir()

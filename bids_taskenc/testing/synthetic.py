@@ -62,8 +62,13 @@ DEFAULT_GRID = (18, 18, 12)
 #: (194 volumes of 2 s), 5,254 trials of 4,916 images: 112 shown four times, one three times.
 #: Which sessions have 9 runs is not the release's; the totals are.
 #: Pass as ``make_synthetic_dataset(**BOLD5000_COUNTS)``.
-BOLD5000_COUNTS = {"n_sessions": 15, "runs_per_session": (10,) * 7 + (9,) * 8, "trials_per_run": 37,
-                   "n_repeated": 112, "n_shown_thrice": 1}
+BOLD5000_COUNTS = {
+    "n_sessions": 15,
+    "runs_per_session": (10,) * 7 + (9,) * 8,
+    "trials_per_run": 37,
+    "n_repeated": 112,
+    "n_shown_thrice": 1,
+}
 #: BOLD5000's T1w-space EPI grid is about 2 mm; at the synthetic 3 mm voxels a 44 x 52 x 44 grid gives a
 #: brain ellipsoid of about 51,000 voxels, near the paper's ~55,000 cortical voxels.
 BOLD5000_GRID = (44, 52, 44)
@@ -138,8 +143,13 @@ def _roi_masks(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     radii = tuple(r * max(1.0, n / d) for r, n, d in zip((1.8, 1.8, 1.6), shape, DEFAULT_GRID))
     cx = x / 2
     # ROI centre (distance from midline as a fraction of x, y fraction, z fraction)
-    places = {"EarlyVis": (0.12, 0.2, 0.4), "LOC": (0.32, 0.35, 0.45), "OPA": (0.28, 0.28, 0.7),
-              "PPA": (0.22, 0.55, 0.3), "RSC": (0.1, 0.5, 0.7)}
+    places = {
+        "EarlyVis": (0.12, 0.2, 0.4),
+        "LOC": (0.32, 0.35, 0.45),
+        "OPA": (0.28, 0.28, 0.7),
+        "PPA": (0.22, 0.55, 0.3),
+        "RSC": (0.1, 0.5, 0.7),
+    }
     masks = {}
     for roi, (dx, fy, fz) in places.items():
         for hemi, sign in (("LH", -1), ("RH", 1)):
@@ -159,8 +169,13 @@ TEMPLATE_RESOLUTION_MM = 5
 #: OPA, transverse occipital sulcus (Epstein & Kanwisher 1998; Dilks et al. 2013 J Neurosci 33:1331;
 #: group-constrained parcels of Julian et al. 2012 NeuroImage 60:2357). Each is a sphere of
 #: :data:`TEMPLATE_ROI_RADIUS_MM` kept to its hemisphere and the brain mask.
-TEMPLATE_ROI_CENTRES_MM = {"EarlyVis": (10, -92, 0), "LOC": (44, -74, -6), "OPA": (34, -82, 22),
-                           "PPA": (26, -46, -10), "RSC": (14, -54, 12)}
+TEMPLATE_ROI_CENTRES_MM = {
+    "EarlyVis": (10, -92, 0),
+    "LOC": (44, -74, -6),
+    "OPA": (34, -82, 22),
+    "PPA": (26, -46, -10),
+    "RSC": (14, -54, 12),
+}
 TEMPLATE_ROI_RADIUS_MM = 12.0
 
 
@@ -184,9 +199,14 @@ def _template_grid(template: str, resolution_mm: float) -> tuple[np.ndarray, np.
     hi = np.minimum(np.argwhere(brain).max(0) + 2, brain.shape)
     affine = mask_img.affine.copy()
     affine[:3, 3] = mask_img.affine[:3, :3] @ lo + mask_img.affine[:3, 3]
-    brain = brain[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    t1 = resample_to_img(load_mni152_template(), nib.Nifti1Image(brain.astype(np.uint8), affine),
-                         interpolation="continuous", force_resample=True, copy_header=True)
+    brain = brain[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    t1 = resample_to_img(
+        load_mni152_template(),
+        nib.Nifti1Image(brain.astype(np.uint8), affine),
+        interpolation="continuous",
+        force_resample=True,
+        copy_header=True,
+    )
     return brain, np.asarray(t1.dataobj, dtype=np.float32), affine
 
 
@@ -219,8 +239,9 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _save_nifti(path: Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32, tr: float | None = None,
-                scaled: bool = False) -> None:
+def _save_nifti(
+    path: Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32, tr: float | None = None, scaled: bool = False
+) -> None:
     """``data`` as ``dtype``; ``scaled``: float data stored as integers with nibabel's slope and intercept."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if scaled:
@@ -336,8 +357,9 @@ def make_synthetic_dataset(
     bids = root / "bids"
     deriv = bids / "derivatives"
     fmriprep = deriv / "fmriprep"
-    runs = ([int(runs_per_session)] * n_sessions if np.ndim(runs_per_session) == 0
-            else [int(r) for r in runs_per_session])
+    runs = (
+        [int(runs_per_session)] * n_sessions if np.ndim(runs_per_session) == 0 else [int(r) for r in runs_per_session]
+    )
     if len(runs) != n_sessions or min(runs) < 1:
         raise ValueError(f"runs_per_session: one count >= 1 per session ({n_sessions}), got {runs_per_session!r}")
     if len(shape) != 3 or min(shape) < 4:
@@ -359,7 +381,9 @@ def make_synthetic_dataset(
     for i, (fname, _, folder) in enumerate(names):
         target = (stim_dir / fname) if stimuli_layout == "bids" else (stim_dir / folder / fname)
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(_grating_image(latents["edge"][i], colours[i], image_size, rng)).save(target, format="JPEG", quality=92)
+        Image.fromarray(_grating_image(latents["edge"][i], colours[i], image_size, rng)).save(
+            target, format="JPEG", quality=92
+        )
 
     # ---- feature spaces: Z_c @ M + noise, per cluster; one null space
     features_dir = deriv / "features"
@@ -369,33 +393,66 @@ def make_synthetic_dataset(
         for feature_space in spec["spaces"]:
             mixing = rng.standard_normal((latent_dim, n_features))
             feats = latents[cluster] @ mixing + 0.3 * rng.standard_normal((n_images, n_features))
-            _write_feature_space(features_dir / feature_space, feats, image_files, spec["group"], f"synthetic {cluster} cluster")
+            _write_feature_space(
+                features_dir / feature_space, feats, image_files, spec["group"], f"synthetic {cluster} cluster"
+            )
             feature_spaces[feature_space] = cluster
-    _write_feature_space(features_dir / NULL_SPACE, rng.standard_normal((n_images, n_features)), image_files,
-                         "other", "synthetic noise features (drive nothing)")
+    _write_feature_space(
+        features_dir / NULL_SPACE,
+        rng.standard_normal((n_images, n_features)),
+        image_files,
+        "other",
+        "synthetic noise features (drive nothing)",
+    )
     feature_spaces[NULL_SPACE] = ""
 
     # ---- top-level BIDS files
-    _write_json(bids / "dataset_description.json", {
-        "Name": "Synthetic BOLD5000-shaped dataset (bids_taskenc.testing)", "BIDSVersion": "1.8.0",
-        "DatasetType": "raw", "License": "CC0", "Authors": ["bids_taskenc"]})
+    _write_json(
+        bids / "dataset_description.json",
+        {
+            "Name": "Synthetic BOLD5000-shaped dataset (bids_taskenc.testing)",
+            "BIDSVersion": "1.8.0",
+            "DatasetType": "raw",
+            "License": "CC0",
+            "Authors": ["bids_taskenc"],
+        },
+    )
     (bids / "README").write_text("Synthetic dataset shaped like BOLD5000 (ds001499), made by bids_taskenc.testing.\n")
     _write_json(bids / f"task-{TASK}_bold.json", {"TaskName": TASK, "RepetitionTime": TR})
     _write_json(bids / "task-localizer_bold.json", {"TaskName": "localizer", "RepetitionTime": TR})
     subs = [f"CSI{i + 1}" for i in range(n_participants)]
     pd.DataFrame({"participant_id": [f"sub-{s}" for s in subs], "age": 25, "sex": "n/a"}).to_csv(
-        bids / "participants.tsv", sep="\t", index=False)
-    _write_json(fmriprep / "dataset_description.json", {
-        "Name": "fMRIPrep outputs (synthetic)", "BIDSVersion": "1.8.0", "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "fMRIPrep", "Version": "1.0.8" if fmriprep_naming == "legacy" else "23.2.0"}]})
+        bids / "participants.tsv", sep="\t", index=False
+    )
+    _write_json(
+        fmriprep / "dataset_description.json",
+        {
+            "Name": "fMRIPrep outputs (synthetic)",
+            "BIDSVersion": "1.8.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "fMRIPrep", "Version": "1.0.8" if fmriprep_naming == "legacy" else "23.2.0"}],
+        },
+    )
     spm = deriv / "spm"
-    _write_json(spm / "dataset_description.json", {
-        "Name": "ROI masks (synthetic)", "BIDSVersion": "1.8.0", "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "SPM"}]})
+    _write_json(
+        spm / "dataset_description.json",
+        {
+            "Name": "ROI masks (synthetic)",
+            "BIDSVersion": "1.8.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "SPM"}],
+        },
+    )
     truth_dir = deriv / "synthetic_truth"
-    _write_json(truth_dir / "dataset_description.json", {
-        "Name": "Planted truth of the synthetic dataset", "BIDSVersion": "1.8.0", "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "bids_taskenc.testing"}]})
+    _write_json(
+        truth_dir / "dataset_description.json",
+        {
+            "Name": "Planted truth of the synthetic dataset",
+            "BIDSVersion": "1.8.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "bids_taskenc.testing"}],
+        },
+    )
 
     if template is None:
         affine = np.diag([3.0, 3.0, 3.0, 1.0])
@@ -411,9 +468,18 @@ def make_synthetic_dataset(
     onsets = LEAD_IN_S + TRIAL_SPACING_S * np.arange(trials_per_run)
     regs = _trial_regressors(n_vols, onsets)
 
-    ds = SyntheticDataset(bids_dir=bids, stimuli_dir=stim_dir, fmriprep_dir=fmriprep, features_dir=features_dir,
-                          roi_dir=spm, truth_dir=truth_dir, participants=subs, feature_spaces=feature_spaces,
-                          image_names=image_files, latents=latents)
+    ds = SyntheticDataset(
+        bids_dir=bids,
+        stimuli_dir=stim_dir,
+        fmriprep_dir=fmriprep,
+        features_dir=features_dir,
+        roi_dir=spm,
+        truth_dir=truth_dir,
+        participants=subs,
+        feature_spaces=feature_spaces,
+        image_names=image_files,
+        latents=latents,
+    )
 
     for sub in subs:
         # truth: each cluster drives the union of its ROIs (both hemispheres)
@@ -436,8 +502,11 @@ def make_synthetic_dataset(
         baseline = 100 + 20 * rng.random(vox.size)
 
         # trial order: every image once, repeated images three more times (first showing plain)
-        order = (list(range(n_images)) + [i for i in range(n_repeated) for _ in range(3)]
-                 + [i for i in range(n_repeated, n_repeated + n_shown_thrice) for _ in range(2)])
+        order = (
+            list(range(n_images))
+            + [i for i in range(n_repeated) for _ in range(3)]
+            + [i for i in range(n_repeated, n_repeated + n_shown_thrice) for _ in range(2)]
+        )
         order = np.array(order)[rng.permutation(len(order))]
         seen: set[int] = set()
         t = 0
@@ -460,19 +529,33 @@ def make_synthetic_dataset(
                 func = bids / f"sub-{sub}" / f"ses-{ses_l}" / "func"
                 _save_nifti(func / f"{stem}_bold.nii.gz", np.round(bold), affine, np.int16, TR)
                 _write_events(func / f"{stem}_events.tsv", sub, ses, run, imgs, names, onsets, seen, rng)
-                _write_fmriprep_run(fmriprep / f"sub-{sub}" / f"ses-{ses_l}" / "func", stem, bold, brain,
-                                    affine, fmriprep_naming, rng, space, preproc_dtype)
+                _write_fmriprep_run(
+                    fmriprep / f"sub-{sub}" / f"ses-{ses_l}" / "func",
+                    stem,
+                    bold,
+                    brain,
+                    affine,
+                    fmriprep_naming,
+                    rng,
+                    space,
+                    preproc_dtype,
+                )
         if surfaces:
             _write_surfaces(fmriprep / f"sub-{sub}" / "anat", sub, fmriprep_naming)
         if anatomy is not None:
-            _save_nifti(fmriprep / f"sub-{sub}" / "anat" / f"sub-{sub}_space-{space}_desc-preproc_T1w.nii.gz",
-                        anatomy, affine, np.float32)
+            _save_nifti(
+                fmriprep / f"sub-{sub}" / "anat" / f"sub-{sub}_space-{space}_desc-preproc_T1w.nii.gz",
+                anatomy,
+                affine,
+                np.float32,
+            )
         # the localizer run (no run entity, a 'cond' column): not ours
         func = bids / f"sub-{sub}" / "ses-01" / "func"
         loc_stem = f"sub-{sub}_ses-01_task-localizer"
         _save_nifti(func / f"{loc_stem}_bold.nii.gz", rng.integers(90, 110, shape + (20,)), affine, np.int16, TR)
         pd.DataFrame({"onset": [0.0, 16.0], "duration": [16.0, 16.0], "cond": ["scenes", "objects"]}).to_csv(
-            func / f"{loc_stem}_events.tsv", sep="\t", index=False)
+            func / f"{loc_stem}_events.tsv", sep="\t", index=False
+        )
         # ROI masks with the release's names
         aliases = _ROI_ALIASES.get(sub, {})
         for name, mask in rois.items():
@@ -482,14 +565,29 @@ def make_synthetic_dataset(
         # truth maps
         for cluster, mask in truth.items():
             _save_nifti(truth_dir / f"sub-{sub}" / f"sub-{sub}_desc-{cluster}_mask.nii.gz", mask, affine, np.uint8)
-    _write_json(truth_dir / "truth.json", {
-        "clusters": {c: {"group": s["group"], "rois": s["rois"], "feature_spaces": s["spaces"]} for c, s in CLUSTERS.items()},
-        "null_feature_spaces": [NULL_SPACE], "seed": seed, "noise_sd": noise_sd,
-        "fmriprep_naming": fmriprep_naming, "stimuli_layout": stimuli_layout, "grid": list(shape),
-        "space": space, "template": template,
-        "template_resolution_mm": template_resolution_mm if template else None,
-        "runs_per_session": runs, "trials_per_run": trials_per_run, "n_trials": n_trials_total,
-        "n_images": n_images, "n_repeated": n_repeated, "n_shown_thrice": n_shown_thrice})
+    _write_json(
+        truth_dir / "truth.json",
+        {
+            "clusters": {
+                c: {"group": s["group"], "rois": s["rois"], "feature_spaces": s["spaces"]} for c, s in CLUSTERS.items()
+            },
+            "null_feature_spaces": [NULL_SPACE],
+            "seed": seed,
+            "noise_sd": noise_sd,
+            "fmriprep_naming": fmriprep_naming,
+            "stimuli_layout": stimuli_layout,
+            "grid": list(shape),
+            "space": space,
+            "template": template,
+            "template_resolution_mm": template_resolution_mm if template else None,
+            "runs_per_session": runs,
+            "trials_per_run": trials_per_run,
+            "n_trials": n_trials_total,
+            "n_images": n_images,
+            "n_repeated": n_repeated,
+            "n_shown_thrice": n_shown_thrice,
+        },
+    )
     return ds
 
 
@@ -508,10 +606,23 @@ def _write_events(path: Path, sub: str, ses: int, run: int, imgs: np.ndarray, na
             img_type = f"rep_{img_type}"
         seen.add(int(img))
         rt = float(np.round(rng.uniform(0.4, 1.2), 3))
-        rows.append({"onset": float(onset), "duration": 1.0, "Subj": int(sub[3:]), "Sess": ses, "Run": run,
-                     "Trial": trial, "ImgName": fname, "ImgType": img_type, "StimOn(s)": float(onset),
-                     "StimOff(s)": float(onset) + 1.0, "Response": int(rng.integers(1, 4)), "RT": rt,
-                     "stim_file": fname})
+        rows.append(
+            {
+                "onset": float(onset),
+                "duration": 1.0,
+                "Subj": int(sub[3:]),
+                "Sess": ses,
+                "Run": run,
+                "Trial": trial,
+                "ImgName": fname,
+                "ImgType": img_type,
+                "StimOn(s)": float(onset),
+                "StimOff(s)": float(onset) + 1.0,
+                "Response": int(rng.integers(1, 4)),
+                "RT": rt,
+                "stim_file": fname,
+            }
+        )
     pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
 
 
@@ -542,25 +653,48 @@ def _write_surfaces(anat: Path, sub: str, naming: str) -> None:
     for hemi, sign in (("L", -1), ("R", 1)):
         for surf, scale in (("pial", 1.0), ("white" if naming == "modern" else "smoothwm", 0.7)):
             verts, tris = _ellipsoid_mesh((sign * 8.0, 0.0, 0.0), np.array([6.0, 12.0, 8.0]) * scale)
-            img = nib.GiftiImage(darrays=[
-                nib.gifti.GiftiDataArray(verts, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
-                nib.gifti.GiftiDataArray(tris, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32")])
-            name = (f"sub-{sub}_hemi-{hemi}_{surf}.surf.gii" if naming == "modern"
-                    else f"sub-{sub}_T1w_{surf}.{hemi}.surf.gii")
+            img = nib.GiftiImage(
+                darrays=[
+                    nib.gifti.GiftiDataArray(verts, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
+                    nib.gifti.GiftiDataArray(tris, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"),
+                ]
+            )
+            name = (
+                f"sub-{sub}_hemi-{hemi}_{surf}.surf.gii"
+                if naming == "modern"
+                else f"sub-{sub}_T1w_{surf}.{hemi}.surf.gii"
+            )
             anat.mkdir(parents=True, exist_ok=True)
             nib.save(img, anat / name)
 
 
-def _write_fmriprep_run(folder: Path, stem: str, bold: np.ndarray, brain: np.ndarray, affine: np.ndarray,
-                        naming: str, rng: np.random.Generator, space: str = "T1w",
-                        preproc_dtype: str = "float32") -> None:
+def _write_fmriprep_run(
+    folder: Path,
+    stem: str,
+    bold: np.ndarray,
+    brain: np.ndarray,
+    affine: np.ndarray,
+    naming: str,
+    rng: np.random.Generator,
+    space: str = "T1w",
+    preproc_dtype: str = "float32",
+) -> None:
     n_vols = bold.shape[-1]
     dtype, scaled = (np.int16, True) if preproc_dtype == "int16" else (np.float32, False)
-    conf_modern = pd.DataFrame({
-        "global_signal": bold[brain].mean(0), "csf": rng.standard_normal(n_vols),
-        "white_matter": rng.standard_normal(n_vols), "framewise_displacement": np.r_[np.nan, rng.uniform(0, 0.2, n_vols - 1)],
-        "trans_x": rng.normal(0, 0.05, n_vols), "trans_y": rng.normal(0, 0.05, n_vols), "trans_z": rng.normal(0, 0.05, n_vols),
-        "rot_x": rng.normal(0, 0.001, n_vols), "rot_y": rng.normal(0, 0.001, n_vols), "rot_z": rng.normal(0, 0.001, n_vols)})
+    conf_modern = pd.DataFrame(
+        {
+            "global_signal": bold[brain].mean(0),
+            "csf": rng.standard_normal(n_vols),
+            "white_matter": rng.standard_normal(n_vols),
+            "framewise_displacement": np.r_[np.nan, rng.uniform(0, 0.2, n_vols - 1)],
+            "trans_x": rng.normal(0, 0.05, n_vols),
+            "trans_y": rng.normal(0, 0.05, n_vols),
+            "trans_z": rng.normal(0, 0.05, n_vols),
+            "rot_x": rng.normal(0, 0.001, n_vols),
+            "rot_y": rng.normal(0, 0.001, n_vols),
+            "rot_z": rng.normal(0, 0.001, n_vols),
+        }
+    )
     if naming == "modern":
         _save_nifti(folder / f"{stem}_space-{space}_desc-preproc_bold.nii.gz", bold, affine, dtype, TR, scaled)
         _save_nifti(folder / f"{stem}_space-{space}_desc-brain_mask.nii.gz", brain, affine, np.uint8)
@@ -568,8 +702,18 @@ def _write_fmriprep_run(folder: Path, stem: str, bold: np.ndarray, brain: np.nda
     else:
         _save_nifti(folder / f"{stem}_bold_space-T1w_preproc.nii.gz", bold, affine, dtype, TR, scaled)
         _save_nifti(folder / f"{stem}_bold_space-T1w_brainmask.nii.gz", brain, affine, np.uint8)
-        legacy = conf_modern.rename(columns={
-            "global_signal": "GlobalSignal", "csf": "CSF", "white_matter": "WhiteMatter",
-            "framewise_displacement": "FramewiseDisplacement", "trans_x": "X", "trans_y": "Y", "trans_z": "Z",
-            "rot_x": "RotX", "rot_y": "RotY", "rot_z": "RotZ"})
+        legacy = conf_modern.rename(
+            columns={
+                "global_signal": "GlobalSignal",
+                "csf": "CSF",
+                "white_matter": "WhiteMatter",
+                "framewise_displacement": "FramewiseDisplacement",
+                "trans_x": "X",
+                "trans_y": "Y",
+                "trans_z": "Z",
+                "rot_x": "RotX",
+                "rot_y": "RotY",
+                "rot_z": "RotZ",
+            }
+        )
         legacy.to_csv(folder / f"{stem}_bold_confounds.tsv", sep="\t", index=False, na_rep="n/a")

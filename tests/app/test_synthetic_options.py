@@ -38,8 +38,9 @@ def test_default_grid_keeps_its_regions():
     """ROIs scale with the grid; on the default grid they are the fixed-radius ones of before."""
     x, y, z = DEFAULT_GRID
     masks = _roi_masks(DEFAULT_GRID)
-    assert np.array_equal(masks["LHPPA"], _ellipsoid(DEFAULT_GRID, (x / 2 - 0.22 * x, 0.55 * y, 0.3 * z),
-                                                     (1.8, 1.8, 1.6)))
+    assert np.array_equal(
+        masks["LHPPA"], _ellipsoid(DEFAULT_GRID, (x / 2 - 0.22 * x, 0.55 * y, 0.3 * z), (1.8, 1.8, 1.6))
+    )
     big = _roi_masks((36, 36, 24))
     # twice the grid: radii 3.6, 3.6, 3.2 voxels, an ellipsoid of 4/3 pi 3.6 3.6 3.2 = 174 voxels
     assert big["LHPPA"].sum() == pytest.approx(4 / 3 * np.pi * 3.6 * 3.6 * 3.2, rel=0.1)
@@ -47,9 +48,31 @@ def test_default_grid_keeps_its_regions():
 
 def test_cli_grid_runs_per_session_and_repeats(tmp_path):
     bids = tmp_path / "ds"
-    assert synthetic_main([str(bids), "--participants", "1", "--grid", "20", "20", "14", "--sessions", "2",
-                           "--runs-per-session", "2", "1", "--trials-per-run", "12", "--repeated", "2",
-                           "--shown-thrice", "1"]) == 0
+    assert (
+        synthetic_main(
+            [
+                str(bids),
+                "--participants",
+                "1",
+                "--grid",
+                "20",
+                "20",
+                "14",
+                "--sessions",
+                "2",
+                "--runs-per-session",
+                "2",
+                "1",
+                "--trials-per-run",
+                "12",
+                "--repeated",
+                "2",
+                "--shown-thrice",
+                "1",
+            ]
+        )
+        == 0
+    )
     events = sorted((bids / "sub-CSI1").rglob("*task-5000scenes_*_events.tsv"))
     assert [e.name.split("_")[1] for e in events] == ["ses-01", "ses-01", "ses-02"]
     shown = pd.concat([pd.read_csv(e, sep="\t") for e in events])["ImgName"].value_counts()
@@ -62,12 +85,31 @@ def test_cli_grid_runs_per_session_and_repeats(tmp_path):
 
 def test_cli_int16_preprocessed_bold_and_feature_width(tmp_path):
     """--preproc-dtype int16 stores the preprocessed BOLD as BOLD5000's are: int16 with a scale factor."""
-    args = ["--participants", "1", "--sessions", "1", "--runs-per-session", "1", "--trials-per-run", "24",
-            "--repeated", "1", "--grid", "10", "10", "8", "--fmriprep-naming", "legacy", "--n-features", "7"]
+    args = [
+        "--participants",
+        "1",
+        "--sessions",
+        "1",
+        "--runs-per-session",
+        "1",
+        "--trials-per-run",
+        "24",
+        "--repeated",
+        "1",
+        "--grid",
+        "10",
+        "10",
+        "8",
+        "--fmriprep-naming",
+        "legacy",
+        "--n-features",
+        "7",
+    ]
     assert synthetic_main([str(tmp_path / "f32"), *args]) == 0
     assert synthetic_main([str(tmp_path / "i16"), *args, "--preproc-dtype", "int16"]) == 0
-    f32, i16 = (nib.load(next((tmp_path / d / "derivatives" / "fmriprep").rglob("*_preproc.nii.gz")))
-                for d in ("f32", "i16"))
+    f32, i16 = (
+        nib.load(next((tmp_path / d / "derivatives" / "fmriprep").rglob("*_preproc.nii.gz"))) for d in ("f32", "i16")
+    )
     assert f32.get_data_dtype() == np.float32 and i16.get_data_dtype() == np.int16
     a, b = np.asarray(f32.dataobj), np.asarray(i16.dataobj)
     assert np.abs(a - b).max() <= 0.6 * i16.dataobj.slope  # the same series, to the int16 step
@@ -88,12 +130,31 @@ def test_template_puts_the_data_on_the_mni_brain(tmp_path):
     from bids_taskenc.testing.synthetic import TEMPLATE_ROI_CENTRES_MM
 
     bids = tmp_path / "ds"
-    assert synthetic_main([str(bids), "--participants", "1", "--sessions", "1", "--runs-per-session", "2",
-                           "--trials-per-run", "12", "--repeated", "1", "--template", "MNI152NLin2009cAsym"]) == 0
+    assert (
+        synthetic_main(
+            [
+                str(bids),
+                "--participants",
+                "1",
+                "--sessions",
+                "1",
+                "--runs-per-session",
+                "2",
+                "--trials-per-run",
+                "12",
+                "--repeated",
+                "1",
+                "--template",
+                "MNI152NLin2009cAsym",
+            ]
+        )
+        == 0
+    )
     func = bids / "derivatives" / "fmriprep" / "sub-CSI1" / "ses-01" / "func"
     bolds = sorted(func.glob("*_desc-preproc_bold.nii.gz"))
-    assert [b.name for b in bolds] == [f"sub-CSI1_ses-01_task-5000scenes_run-0{r}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
-                                       for r in (1, 2)]
+    assert [b.name for b in bolds] == [
+        f"sub-CSI1_ses-01_task-5000scenes_run-0{r}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz" for r in (1, 2)
+    ]
     mask_img = nib.load(next(func.glob("*run-01_space-MNI152NLin2009cAsym_desc-brain_mask.nii.gz")))
     brain = np.asarray(mask_img.dataobj) > 0
     # the real brain: as many voxels as nilearn's 5 mm mask, 5 mm voxels in RAS, on the template's world grid
@@ -119,8 +180,14 @@ def test_template_puts_the_data_on_the_mni_brain(tmp_path):
     ppa = nib.load(spm / "sub-CSI1_mask-LHPPA.nii.gz")
     assert (np.asarray(ppa.dataobj) > 0)[np.asarray(truth.dataobj) == 0].sum() == 0  # PPA is driven by 'scene'
 
-    anat = nib.load(bids / "derivatives" / "fmriprep" / "sub-CSI1" / "anat"
-                    / "sub-CSI1_space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz")
+    anat = nib.load(
+        bids
+        / "derivatives"
+        / "fmriprep"
+        / "sub-CSI1"
+        / "anat"
+        / "sub-CSI1_space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz"
+    )
     t1 = np.asarray(anat.dataobj)
     assert anat.shape == brain.shape and np.allclose(anat.affine, mask_img.affine)
     assert t1[brain].mean() > 3 * max(t1[~brain].mean(), 1e-6)  # a T1w: brain bright, background dark

@@ -19,5 +19,3 @@ def simulate(n_train=120, n_test=40, p=15, v=12, seed=0, noise=(0.5, 8.0), mean=
     Y = X @ W / np.sqrt(p) + rng.standard_normal((n, v)) * np.geomspace(*noise, v) + rng.normal(0, 5, v)
     Y = Y.astype(np.float32)
     return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
-
-

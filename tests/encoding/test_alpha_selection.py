@@ -34,7 +34,7 @@ def brute_force_cv(X, Y, folds, alphas, kind, standardize=True):
     return scores / len(folds)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_case(n_train, p, kind):
     """Data and brute-force scores shared by the gram variants of one case."""
     Xtr, Ytr, Xte, Yte = simulate(n_train=n_train, p=p, v=9, seed=3)

@@ -118,15 +118,30 @@ def test_matches_himalaya_multiple_kernel_ridge(p, gram, score, solver):
     alphas = np.logspace(-1, 4, 11)
     # himalaya centres kernels per fold (fit_intercept) and does not scale: standardize=False
     ours = fit_banded_ridge(
-        [xa, xb], y, [xa_t, xb_t], y_t, band_weights=grid, alphas=alphas, n_folds=5, cv_score=score,
-        standardize=False, gram=gram, precision="double", return_predictions=True, cv_solver=solver,
+        [xa, xb],
+        y,
+        [xa_t, xb_t],
+        y_t,
+        band_weights=grid,
+        alphas=alphas,
+        n_folds=5,
+        cv_score=score,
+        standardize=False,
+        gram=gram,
+        precision="double",
+        return_predictions=True,
+        cv_solver=solver,
     )
     assert ours.cv_scheme == "kfold"
     folds = kfold_indices(y.shape[0], 5, seed=0)
     model = MultipleKernelRidgeCV(
-        kernels="precomputed", solver="random_search", fit_intercept=True, cv=folds,
-        solver_params=dict(n_iter=grid, alphas=alphas, score_func=h_r2 if score == "r2" else correlation_score,
-                           progress_bar=False),
+        kernels="precomputed",
+        solver="random_search",
+        fit_intercept=True,
+        cv=folds,
+        solver_params=dict(
+            n_iter=grid, alphas=alphas, score_func=h_r2 if score == "r2" else correlation_score, progress_bar=False
+        ),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,11 +168,23 @@ def test_matches_himalaya_banded_ridge():
     grid = band_weight_grid(2)
     alphas = np.logspace(-1, 4, 11)
     ours = fit_banded_ridge(
-        [xa, xb], y, [xa_t, xb_t], y_t, band_weights=grid, alphas=alphas, n_folds=5, cv_score="r2",
-        standardize=False, precision="double", return_predictions=True,
+        [xa, xb],
+        y,
+        [xa_t, xb_t],
+        y_t,
+        band_weights=grid,
+        alphas=alphas,
+        n_folds=5,
+        cv_score="r2",
+        standardize=False,
+        precision="double",
+        return_predictions=True,
     )
     model = BandedRidgeCV(
-        groups="input", solver="random_search", fit_intercept=True, cv=kfold_indices(y.shape[0], 5, seed=0),
+        groups="input",
+        solver="random_search",
+        fit_intercept=True,
+        cv=kfold_indices(y.shape[0], 5, seed=0),
         solver_params=dict(n_iter=grid, alphas=alphas, score_func=h_r2, progress_bar=False),
     )
     with warnings.catch_warnings():
@@ -336,8 +363,20 @@ def test_cv_scores_equal_refitting_every_fold(p, gram, score, solver):
     groups = np.repeat(np.arange(4), [10, 15, 20, 25])
     grid = band_weight_grid(2)
     alphas = np.logspace(-2, 4, 7)
-    res = fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, band_weights=grid, alphas=alphas, groups=groups,
-                           cv_score=score, standardize=False, gram=gram, precision="double", cv_solver=solver)
+    res = fit_banded_ridge(
+        [xa, xb],
+        y,
+        [xa_t, xb_t],
+        y_t,
+        band_weights=grid,
+        alphas=alphas,
+        groups=groups,
+        cv_score=score,
+        standardize=False,
+        gram=gram,
+        precision="double",
+        cv_solver=solver,
+    )
     brute = _brute_force_cv([xa, xb], y, kfold_indices(70, groups=groups), grid, alphas, score)
     np.testing.assert_allclose(res.cv_scores_per_weight, brute.max(1), atol=1e-8)
     best = brute.max(1).argmax(0)
@@ -349,8 +388,15 @@ def test_cv_scores_equal_refitting_every_fold(p, gram, score, solver):
 def test_hold_out_cv_fast_precision_matches_double_when_folds_interpolate():
     """precision='fast' (float32 products, float64 decomposition and fold systems) in the p > n regime."""
     xa, xb, ytr, ta, tb, yte = two_sets(n_train=200, n_test=50, p=(150, 150), v=60, seed=5)
-    kw = dict(n_folds=5, gram="samples", standardize=False, cv_score="r2", alphas=np.logspace(-2, 6, 17),
-              return_predictions=True, cv_solver="hold-out")
+    kw = dict(
+        n_folds=5,
+        gram="samples",
+        standardize=False,
+        cv_score="r2",
+        alphas=np.logspace(-2, 6, 17),
+        return_predictions=True,
+        cv_solver="hold-out",
+    )
     double = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="double", **kw)
     fast = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="fast", **kw)
     same = (double.grid_index == fast.grid_index) & (double.alpha == fast.alpha)

@@ -196,10 +196,7 @@ def test_group_t_is_calibrated_when_spaces_differ_within_a_side():
     Each voxel is an independent draw of (y, A1, A2, B) from one normal population, so the group t must be
     t-distributed on n - 3 degrees of freedom: this checks the Pearson-Filon covariances with r(P_j, P_k) != 0.
     """
-    corr = np.array([[1.0, 0.6, 0.2, 0.4],
-                     [0.6, 1.0, 0.5, 0.3],
-                     [0.2, 0.5, 1.0, 0.3],
-                     [0.4, 0.3, 0.3, 1.0]])
+    corr = np.array([[1.0, 0.6, 0.2, 0.4], [0.6, 1.0, 0.5, 0.3], [0.2, 0.5, 1.0, 0.3], [0.4, 0.3, 0.3, 1.0]])
     rng = np.random.default_rng(13)
     n, v = 200, 20_000
     draws = rng.standard_normal((n, v, 4)) @ np.linalg.cholesky(corr).T
@@ -286,9 +283,12 @@ def test_p_floor_and_the_fdr_resolution_rule():
 
 
 def test_default_contrasts_follow_the_available_spaces_and_groups():
-    spaces = [("taskonomy:keypoints3d", "keypoints3d", "3D"), ("taskonomy:keypoints2d", "keypoints2d", "2D"),
-              ("taskonomy:edge_occlusion", "edgeocclusion", "3D"), ("taskonomy:class_object", "classobject",
-                                                                    "semantic")]
+    spaces = [
+        ("taskonomy:keypoints3d", "keypoints3d", "3D"),
+        ("taskonomy:keypoints2d", "keypoints2d", "2D"),
+        ("taskonomy:edge_occlusion", "edgeocclusion", "3D"),
+        ("taskonomy:class_object", "classobject", "semantic"),
+    ]
     got = {c.name: c for c in default_contrasts(spaces)}
     assert set(got) == {"keypoints3dVSkeypoints2d", "group3DVSgroup2D"}
     assert got["group3DVSgroup2D"].a == ("taskonomy:keypoints3d", "taskonomy:edge_occlusion")

@@ -183,8 +183,9 @@ def test_rows_of_whole_responses_give_the_copied_rows_results_without_a_copy():
     # numpy allocations of the fit (outputs, one batch of rows): well under one copy of the training rows
     assert peak < 0.5 * Y[tr].nbytes, (peak, Y[tr].nbytes)
     # torch tensors as the whole responses work the same way
-    torch_rows = fit_encoding_model(X[tr], torch.from_numpy(Y), X[te], torch.from_numpy(Y), train_rows=tr,
-                                    test_rows=te, **kw)
+    torch_rows = fit_encoding_model(
+        X[tr], torch.from_numpy(Y), X[te], torch.from_numpy(Y), train_rows=tr, test_rows=te, **kw
+    )
     np.testing.assert_allclose(torch_rows.r, copied.r, rtol=1e-6, atol=1e-7)
 
 
@@ -192,7 +193,11 @@ def test_rows_are_checked():
     rng = np.random.default_rng(4)
     X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 5)).astype(np.float32)
     tr, te = np.arange(24), np.arange(24, 30)
-    for kw, match in [({"train_rows": tr[:-1]}, "samples"), ({"test_rows": te.astype(float)}, "integer"),
-                      ({"train_rows": tr + 10}, "outside"), ({"test_rows": te[:, None]}, "1-D")]:
+    for kw, match in [
+        ({"train_rows": tr[:-1]}, "samples"),
+        ({"test_rows": te.astype(float)}, "integer"),
+        ({"train_rows": tr + 10}, "outside"),
+        ({"test_rows": te[:, None]}, "1-D"),
+    ]:
         with pytest.raises(ValueError, match=match):
             fit_encoding_model(X[tr], Y, X[te], Y, **{"train_rows": tr, "test_rows": te, **kw})

@@ -108,8 +108,9 @@ def test_normalised_score_is_nan_where_the_ceiling_is_unreliable_and_bounded_els
     assert np.nanmin(score) >= 0 and np.nanpercentile(score, 99) < 3
     # the prediction is the signal, shrunk (r ignores the scale) plus its own noise: signal voxels score below 1
     assert 0.5 < np.nanmedian(score[has_signal & reliable]) < 1.1
-    out = noise_normalized_score(np.array([0.5, -0.2, 0.5, 0.5]), np.array([0.5, 0.5, 0.0, np.nan]),
-                                 np.array([True, True, True, True]))
+    out = noise_normalized_score(
+        np.array([0.5, -0.2, 0.5, 0.5]), np.array([0.5, 0.5, 0.0, np.nan]), np.array([True, True, True, True])
+    )
     np.testing.assert_allclose(out[:2], [0.5, 0.0])
     assert np.isnan(out[2:]).all()
     assert np.isnan(noise_normalized_score(np.array([0.5]), np.array([0.5]), np.array([False]))).all()

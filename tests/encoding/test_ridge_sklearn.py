@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from encoding_sim import simulate
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from bids_taskenc.encoding import fit_encoding_model
-
-from encoding_sim import simulate
 
 
 def _sklearn(Xtr, Ytr, Xte, alpha, standardize):
@@ -29,8 +28,17 @@ def _rel(a, b):
 def test_fixed_alpha_matches_sklearn(n_train, p, gram, standardize, alpha):
     Xtr, Ytr, Xte, Yte = simulate(n_train=n_train, p=p, v=6, seed=1)
     res = fit_encoding_model(
-        Xtr, Ytr, Xte, Yte, alphas=[alpha], n_folds=4, gram=gram, standardize=standardize,
-        precision="double", return_weights=True, return_predictions=True,
+        Xtr,
+        Ytr,
+        Xte,
+        Yte,
+        alphas=[alpha],
+        n_folds=4,
+        gram=gram,
+        standardize=standardize,
+        precision="double",
+        return_weights=True,
+        return_predictions=True,
     )
     pred, coef, intercept = _sklearn(Xtr, Ytr, Xte, alpha, standardize)
     np.testing.assert_allclose(res.alpha, alpha, rtol=1e-7)
@@ -48,7 +56,14 @@ def test_fixed_alpha_matches_sklearn(n_train, p, gram, standardize, alpha):
 def test_float32_exact_mode_close_to_sklearn(gram):
     Xtr, Ytr, Xte, Yte = simulate(n_train=150, p=20, v=8, seed=2)
     res = fit_encoding_model(
-        Xtr, Ytr, Xte, Yte, alphas=[10.0], gram=gram, precision="exact", return_predictions=True,
+        Xtr,
+        Ytr,
+        Xte,
+        Yte,
+        alphas=[10.0],
+        gram=gram,
+        precision="exact",
+        return_predictions=True,
         return_weights=True,
     )
     pred, coef, _ = _sklearn(Xtr, Ytr, Xte, 10.0, True)

@@ -27,7 +27,10 @@ def test_pearson_and_r2_column_wise():
     np.testing.assert_allclose(pearson_r(a, b), [np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(5)])
     a[:, 2] = 1.0
     assert np.isnan(pearson_r(a, b)[2]) and np.isnan(r2_score(a, b)[2])
-    np.testing.assert_allclose(r2_score(b, a)[[0, 1]], [1 - ((b[:, j] - a[:, j]) ** 2).sum() / ((b[:, j] - b[:, j].mean()) ** 2).sum() for j in (0, 1)])
+    np.testing.assert_allclose(
+        r2_score(b, a)[[0, 1]],
+        [1 - ((b[:, j] - a[:, j]) ** 2).sum() / ((b[:, j] - b[:, j].mean()) ** 2).sum() for j in (0, 1)],
+    )
 
 
 def test_fdr_bh_matches_statsmodels_and_keeps_nan():

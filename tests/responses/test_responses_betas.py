@@ -38,7 +38,8 @@ def _write(root: Path, naming: str, arrays) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         nib.save(nib.Nifti1Image(arrays[ses], AFFINE), folder / f"{stem}.nii.gz")
         pd.DataFrame({"stimulus": stim, "onset": 10.0 * np.arange(len(stim))}).to_csv(
-            folder / f"{stem}.tsv", sep="\t", index=False)
+            folder / f"{stem}.tsv", sep="\t", index=False
+        )
     return root
 
 

@@ -22,7 +22,13 @@ def test_average_repeats_orders_by_first_showing_and_drops_invalid():
     assert list(r.trial_image_index) == [0, 1, 0, 2, 1, 0] and list(r.image_sessions) == ["1", "1", "2"]
     np.testing.assert_allclose(r.data[0], data[[0, 2, 5]][:, [0, 2]].mean(0))
     assert r.n_voxels == 2 and not np.asarray(r.mask_img.dataobj)[0, 1, 0]
-    assert r.provenance == {"ResponseModel": "x", "NVoxels": 2, "NVoxelsDropped": 1, "NTrials": 6, "NImages": 3,
-                            "NRepeatedImages": 2}
+    assert r.provenance == {
+        "ResponseModel": "x",
+        "NVoxels": 2,
+        "NVoxelsDropped": 1,
+        "NTrials": 6,
+        "NImages": 3,
+        "NRepeatedImages": 2,
+    }
     with pytest.raises(InputDataError, match="no voxel left"):
         average_repeats(np.full((6, 3), np.nan), trials, nib.Nifti1Image(mask, np.eye(4)))

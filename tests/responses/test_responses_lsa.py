@@ -16,8 +16,16 @@ from bids_taskenc.testing import make_synthetic_dataset
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    ds = make_synthetic_dataset(tmp_path_factory.mktemp("lsa"), n_participants=1, n_sessions=1, runs_per_session=2,
-                                trials_per_run=16, n_repeated=2, shape=(10, 10, 8), seed=3)
+    ds = make_synthetic_dataset(
+        tmp_path_factory.mktemp("lsa"),
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=3,
+    )
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])
     preprocessed = [find_preprocessed(layouts, r, "T1w") for r in runs]
@@ -78,12 +86,14 @@ def test_lsa_matches_per_voxel_numpy_reference(small):
         Y = bold.reshape(-1, n_vols)[vox].T
         run_trials = trials[trials["run_key"] == prun.raw.label]
         frame_times = np.arange(n_vols) * prun.raw.repetition_time
-        regs = [compute_regressor(np.array([[o], [d], [1.0]]), "glover", frame_times, oversampling=50)[0][:, 0]
-                for o, d in zip(run_trials["onset"], run_trials["duration"])]
+        regs = [
+            compute_regressor(np.array([[o], [d], [1.0]]), "glover", frame_times, oversampling=50)[0][:, 0]
+            for o, d in zip(run_trials["onset"], run_trials["duration"])
+        ]
         conf = pd.read_csv(prun.confounds, sep="\t", na_values="n/a")[conf_names].to_numpy(float)
         drift = make_first_level_design_matrix(frame_times, None, drift_model="cosine", high_pass=1 / 128)
         X = np.column_stack(regs + [conf - conf.mean(0), drift.to_numpy()])
-        betas = np.column_stack([np.linalg.lstsq(X, Y[:, k], rcond=None)[0][:len(regs)] for k in range(Y.shape[1])])
+        betas = np.column_stack([np.linalg.lstsq(X, Y[:, k], rcond=None)[0][: len(regs)] for k in range(Y.shape[1])])
         expected.append((betas - betas.mean(0)) / betas.std(0))
     expected = np.concatenate(expected)
     np.testing.assert_allclose(r.trial_data[:, cols], expected, atol=1e-5)
@@ -133,5 +143,6 @@ def test_average_repeats_reproduces_travg(small):
     np.testing.assert_array_equal(s.n_presentations, t.n_presentations)
     np.testing.assert_array_equal(s.trial_image_index, t.trial_image_index)
     np.testing.assert_array_equal(s.image_sessions, t.image_sessions)
-    assert {k: s.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")} == \
-        {k: t.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")}
+    assert {k: s.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")} == {
+        k: t.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")
+    }

@@ -29,9 +29,9 @@ def _brain(shape=SHAPE) -> np.ndarray:
     return (((g - c[:, None, None, None]) / (np.array(shape)[:, None, None, None] / 2.2)) ** 2).sum(0) < 1
 
 
-def _write_int16(path: Path, data: np.ndarray, affine=np.eye(4)) -> nib.Nifti1Image:
+def _write_int16(path: Path, data: np.ndarray, affine=None) -> nib.Nifti1Image:
     """float data saved as int16 with the slope and intercept nibabel picks (as fMRIPrep 1.x / BOLD5000 store it)."""
-    img = nib.Nifti1Image(data.astype(np.float32), affine)
+    img = nib.Nifti1Image(data.astype(np.float32), np.eye(4) if affine is None else affine)
     img.set_data_dtype(np.int16)
     nib.save(img, path)
     return img
@@ -56,15 +56,16 @@ def _runs(tmp_path: Path, n_runs: int = 4, seed: int = 0):
         pruns.append(prun)
         onsets = np.arange(4.0, 100.0, 10.0)
         ids = [images_[(r * 7 + k) % len(images_)] for k in range(len(onsets))]
-        rows.append(pd.DataFrame({"run_key": raw.label, "onset": onsets, "duration": 1.0, "image_id": ids,
-                                  "session": "01"}))
+        rows.append(
+            pd.DataFrame({"run_key": raw.label, "onset": onsets, "duration": 1.0, "image_id": ids, "session": "01"})
+        )
     return pruns, pd.concat(rows, ignore_index=True), brain
 
 
 def test_scaled_int16_read_in_float32_matches_nibabel_get_fdata(tmp_path):
     pruns, _, brain = _runs(tmp_path, n_runs=1)
     img = nib.load(pruns[0].bold)
-    slope, inter = img.dataobj.slope, img.dataobj.inter
+    slope = img.dataobj.slope
     assert img.get_data_dtype() == np.int16 and slope != 1.0  # really a scaled int16 file
     series, _ = load_run(pruns[0], brain)
     assert series.dtype == np.float32 and series.shape == (N_VOLS, int(brain.sum()))
@@ -106,8 +107,9 @@ def test_no_4d_float_copy_while_reading(tmp_path):
     path = tmp_path / "big.nii.gz"
     _write_int16(path, data)
     n = int(np.prod(shape)) * n_vols
-    raw = RunFiles(subject="01", session=None, task="t", run=1, bold=path, events=tmp_path / "e.tsv",
-                   repetition_time=TR)
+    raw = RunFiles(
+        subject="01", session=None, task="t", run=1, bold=path, events=tmp_path / "e.tsv", repetition_time=TR
+    )
     prun = PreprocessedRun(raw=raw, bold=path, mask=None, confounds=None, space="T1w", naming="modern")
     load_run(prun, brain)  # warm imports and caches
     tracemalloc.start()
@@ -194,12 +196,13 @@ def test_work_cache_stores_responses_once_in_float32_and_rebuilds_data_exactly(t
     assert [(a.shape, a.dtype) for a in big] == [(resp.trial_data.shape, np.dtype(np.float32))]
 
 
-# --- memory downstream of the responses (workflow/noise.py, workflow/fit.py) -----------------------------------------------------
+# --- memory downstream of the responses (workflow/noise.py, workflow/resources.py) ---------------------------
+
 
 def test_noise_ceiling_in_voxel_blocks_equals_one_call(monkeypatch):
-    from bids_taskenc.workflow import noise as part
     from bids_taskenc.encoding import ceiling_pvalue, noise_ceiling
     from bids_taskenc.encoding.noise_ceiling import split_half_reliability
+    from bids_taskenc.workflow import noise as part
 
     rng = np.random.default_rng(4)
     ids = np.repeat(np.arange(40), rng.integers(1, 4, 40))
@@ -210,9 +213,16 @@ def test_noise_ceiling_in_voxel_blocks_equals_one_call(monkeypatch):
     want = noise_ceiling(y, ids, n_average=2, sessions=sessions)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(part.in_voxel_blocks(ceiling_pvalue, y, ids, sessions=sessions),
-                               ceiling_pvalue(y, ids, sessions=sessions), rtol=1e-12, atol=1e-300)
-    (r, n), (r0, n0) = part.in_voxel_blocks(split_half_reliability, y, ids, seed=3), split_half_reliability(y, ids, seed=3)
+    np.testing.assert_allclose(
+        part.in_voxel_blocks(ceiling_pvalue, y, ids, sessions=sessions),
+        ceiling_pvalue(y, ids, sessions=sessions),
+        rtol=1e-12,
+        atol=1e-300,
+    )
+    (r, n), (r0, n0) = (
+        part.in_voxel_blocks(split_half_reliability, y, ids, seed=3),
+        split_half_reliability(y, ids, seed=3),
+    )
     assert n == n0
     np.testing.assert_allclose(r, r0, rtol=1e-12, atol=1e-15)
 

@@ -34,8 +34,15 @@ def _run(tmp_path: Path, start_time: float = 0.0, seed: int = 0):
 
 
 def _trials(prun, onsets) -> pd.DataFrame:
-    return pd.DataFrame({"run_key": prun.raw.label, "onset": np.asarray(onsets, float), "duration": 1.0,
-                         "image_id": [f"img{i}.jpg" for i in range(len(onsets))], "session": None})
+    return pd.DataFrame(
+        {
+            "run_key": prun.raw.label,
+            "onset": np.asarray(onsets, float),
+            "duration": 1.0,
+            "image_id": [f"img{i}.jpg" for i in range(len(onsets))],
+            "session": None,
+        }
+    )
 
 
 def test_onset_just_before_a_tr_boundary_takes_the_volumes_6_and_8_s_later(tmp_path):
@@ -86,8 +93,9 @@ def test_lsa_leaves_out_negative_onsets_and_samples_at_start_time(tmp_path, capl
     with caplog.at_level(logging.WARNING, logger="bids_taskenc"):
         resp = lsa_responses([prun], _trials(prun, [-30.0, 10.0, 30.0, 50.0, 70.0]))
     assert list(resp.trials["onset"]) == [10.0, 30.0, 50.0, 70.0]
-    assert any(str(prun.raw.events) in r.getMessage() and "1 with a negative onset" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        str(prun.raw.events) in r.getMessage() and "1 with a negative onset" in r.getMessage() for r in caplog.records
+    )
     # frame times k*TR + StartTime: the same regressors as onsets StartTime earlier at frame times k*TR
     onsets, durations = np.array([10.0, 30.0]), np.ones(2)
     shifted, _ = lsa_design(onsets, durations, N_VOLS, TR, start_time=1.2)
@@ -103,11 +111,20 @@ def test_start_time_and_repetition_time_come_from_the_preprocessed_sidecar(tmp_p
     from bids_taskenc.errors import InputDataError
     from bids_taskenc.testing import make_synthetic_dataset
 
-    ds = make_synthetic_dataset(tmp_path, n_participants=1, n_sessions=1, runs_per_session=2, trials_per_run=16,
-                                n_repeated=2, shape=(5, 5, 4), seed=1)
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(5, 5, 4),
+        seed=1,
+    )
     bolds = sorted(ds.fmriprep_dir.rglob("*_desc-preproc_bold.nii.gz"))
-    Path(str(bolds[0]).replace(".nii.gz", ".json")).write_text(json.dumps(
-        {"RepetitionTime": TR, "SliceTimingCorrected": True, "StartTime": 0.972}))
+    Path(str(bolds[0]).replace(".nii.gz", ".json")).write_text(
+        json.dumps({"RepetitionTime": TR, "SliceTimingCorrected": True, "StartTime": 0.972})
+    )
     Path(str(bolds[1]).replace(".nii.gz", ".json")).write_text(json.dumps({"RepetitionTime": 2.5}))
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])

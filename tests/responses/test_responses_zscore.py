@@ -76,17 +76,16 @@ def test_constant_and_nonfinite_voxels_are_nan_and_leave_the_others(run, with_co
 def test_collinear_confounds_are_fine(run):
     series, confounds = run
     conf = np.column_stack([confounds, confounds[:, 0] * 2 - confounds[:, 1], np.ones(len(confounds))])
-    np.testing.assert_allclose(clean_and_zscore(series, conf), reference_clean(series, confounds), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(clean_and_zscore(series, conf), reference_clean(series, confounds), rtol=1e-5, atol=1e-5)
 
 
 def test_zscore_columns_matches_reference_and_keeps_the_constant_rule(monkeypatch):
     monkeypatch.setattr(base, "ZSCORE_BLOCK_BYTES", 8 * 40 * 3, raising=False)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 11)) * 3 + 7
-    x[:, 2] = 5.0                                       # constant
-    x[:, 4] = 1e9 + rng.standard_normal(40) * 1e-3      # varies below 1e-8 of max|x|: not varying
-    x[:, 6] = 1e3 + rng.standard_normal(40) * 1e-3      # 1e-6 of max|x|: varying
+    x[:, 2] = 5.0  # constant
+    x[:, 4] = 1e9 + rng.standard_normal(40) * 1e-3  # varies below 1e-8 of max|x|: not varying
+    x[:, 6] = 1e3 + rng.standard_normal(40) * 1e-3  # 1e-6 of max|x|: varying
     x[3, 8] = np.inf
     ref = reference_zscore(x)
     z = zscore_columns(x)
