@@ -169,16 +169,11 @@ def compute_group(
     (a note) without affinities or with fewer than 3 shared tasks; group maps need one template grid shared by
     every participant (:mod:`bids_taskenc.group.maps`).
     """
-    check_resampling(tree_bootstrap, bootstrap_block_mm)
+    _check_bootstrap(inputs, n_bootstrap, tree_bootstrap, bootstrap_block_mm)
     notes = _Notes()
     for msg in inputs.messages:
         notes(msg)
     maps, labels, n_part = inputs.maps, inputs.labels, len(inputs.maps)
-    if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
-        raise GroupInputError(
-            f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
-            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block"
-        )
     seeds = np.random.SeedSequence(seed).spawn(4)
     boot_seeds = seeds[0].spawn(n_part)
     data = [m.thresholded() if inputs.thresholded else m.r for m in maps]
@@ -200,6 +195,31 @@ def compute_group(
         notes=notes,
         progress=progress,
     )
+    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": tree_bootstrap, "top_k": top_k, "seed": seed,
+                "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
+    similarity = (per_part, mean_sim)
+    return _assemble(
+        inputs, data, similarity, tree, kept, excluded, consistency, reference, roi_masks, seeds[2], settings, notes
+    )
+
+
+def _check_bootstrap(inputs: GroupInputs, n_bootstrap: int, tree_bootstrap: str, bootstrap_block_mm) -> None:
+    """:func:`check_resampling`, and a participant bootstrap needs enough participants."""
+    check_resampling(tree_bootstrap, bootstrap_block_mm)
+    n_part = len(inputs.maps)
+    if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
+        raise GroupInputError(
+            f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
+            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block"
+        )
+
+
+def _assemble(
+    inputs, data, similarity, tree, kept, excluded, consistency, reference, roi_masks, seed, settings, notes
+) -> GroupResult:
+    """The :class:`GroupResult` of :func:`compute_group`, with the ROI matrices, the comparison and group maps."""
+    maps, labels = inputs.maps, inputs.labels
+    per_part, mean_sim = similarity
     result = GroupResult(
         task=inputs.task,
         participants=inputs.participants,
@@ -212,23 +232,15 @@ def compute_group(
         excluded=excluded,
         excluded_doc=_excluded_doc(inputs, excluded),
         order=_display_order(tree, kept, labels),
-        graph=_task_graph(mean_sim, labels, inputs.info, top_k),
+        graph=_task_graph(mean_sim, labels, inputs.info, settings["top_k"]),
         consistency=consistency,
         tree=tree,
-        metadata=_provenance(
-            inputs,
-            n_bootstrap=n_bootstrap,
-            tree_bootstrap=tree_bootstrap,
-            bootstrap_block_mm=bootstrap_block_mm,
-            n_permutations=n_permutations,
-            top_k=top_k,
-            seed=seed,
-        ),
+        metadata=_provenance(inputs, **settings),
         messages=notes,
     )
     result.rois = _roi_similarities(inputs, data, roi_masks, notes)
     result.comparison = _compare_with_reference(
-        inputs, data, mean_sim, [labels[i] for i in kept], reference, n_permutations, seeds[2], notes
+        inputs, data, mean_sim, [labels[i] for i in kept], reference, settings["n_permutations"], seed, notes
     )
     result.group_maps = _group_maps(inputs, notes)
     return result

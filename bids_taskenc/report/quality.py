@@ -91,11 +91,10 @@ def split_half_reliability(data: ParticipantOutputs) -> tuple[np.ndarray | None,
     )
 
 
-def findings(data: ParticipantOutputs) -> list[Finding]:
-    """Warnings and notes about one participant's outputs."""
+def _fit_findings(data: ParticipantOutputs) -> list[Finding]:
+    """Alphas at the grid's edges and feature spaces with few surviving voxels."""
     out: list[Finding] = []
-    side = data.first_sidecar
-    grid = side.get("AlphaGrid") or []
+    grid = data.first_sidecar.get("AlphaGrid") or []
     low_edge, high_edge = [], []
     few = []
     n_vox = int(data.mask.sum())
@@ -137,6 +136,12 @@ def findings(data: ParticipantOutputs) -> list[Finding]:
                 f"max({FEW_SIGNIFICANT}, 0.1 % of {n_vox})) for: {', '.join(few)}.",
             )
         )
+    return out
+
+
+def _ceiling_findings(data: ParticipantOutputs) -> list[Finding]:
+    """The noise ceiling: missing, low, or resting on few repeated images."""
+    out: list[Finding] = []
     if data.noise_ceiling is None:
         out.append(Finding("note", "No noise ceiling was computed (fewer than two repeated images)."))
     else:
@@ -160,6 +165,13 @@ def findings(data: ParticipantOutputs) -> list[Finding]:
                     f"{FEW_REPEATED}); it is itself a noisy estimate.",
                 )
             )
+    return out
+
+
+def findings(data: ParticipantOutputs) -> list[Finding]:
+    """Warnings and notes about one participant's outputs."""
+    out = _fit_findings(data) + _ceiling_findings(data)
+    side = data.first_sidecar
     n_test = side.get("Split", {}).get("NTest", side.get("NTest"))
     if n_test is not None and n_test < SMALL_TEST_SET:
         out.append(
