@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,8 +79,6 @@ def replace_folder(staged: str | Path, final: str | Path, trash: str | Path | No
     sees the old folder or the new one, never a mix. ``trash`` given: the caller deletes it (e.g. with the
     staging folder that holds it).
     """
-    import shutil
-
     staged, final = Path(staged), Path(final)
     if not final.exists():
         staged.rename(final)

@@ -87,11 +87,11 @@ def noise_ceiling_maps(writer: TaskWriter, responses, split: Split, *, fdr_alpha
             n_average=test_counts,
             sessions=trial_sessions,
         )
-        reliable = fdr_bh(
+        q_ceiling = fdr_bh(
             in_voxel_blocks(ceiling_pvalue, responses.trial_data, responses.trial_image_index, sessions=trial_sessions),
             fdr_alpha,
         )
-        reliable = below_fdr_level(reliable, fdr_alpha)
+        reliable = below_fdr_level(q_ceiling, fdr_alpha)
         nc_meta = {
             **writer.common,
             "NAveragedTrials": float(1.0 / np.mean(1.0 / test_counts)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -32,7 +33,6 @@ class TaskRun:
     rois: dict = field(default_factory=dict)  # ROI name -> (n_voxels,) bool
     roi_rows: list = field(default_factory=list)  # the ROI table, one row per space and ROI
     roi_permutations: np.ndarray | None = None  # test-image permutations of the ROI p (None: no ROI p)
-    _y_test: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def subject(self) -> str:
@@ -46,10 +46,8 @@ class TaskRun:
     def Y(self) -> np.ndarray:
         return self.responses.data
 
-    @property
+    @cached_property
     def y_test(self) -> np.ndarray:
         """The test images' responses ``(n_test, n_voxels)`` float32, copied once for the contrasts and ROI
         permutations (the fits gather their rows a voxel batch at a time and need no copy)."""
-        if self._y_test is None:
-            self._y_test = self.Y[self.split.test]
-        return self._y_test
+        return self.Y[self.split.test]
