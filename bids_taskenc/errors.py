@@ -26,6 +26,16 @@ class UsageError(TaskencError):
     exit_code = EXIT_USAGE
 
 
+class InvalidSettingError(UsageError, ValueError):
+    """A setting's value is outside what it accepts: ``setting`` names it (``FitSettings.cv_folds``), ``rule``
+    says what it accepts, ``value`` is what it got. A :class:`ValueError` for Python callers; the command line
+    names its option instead (:mod:`bids_taskenc.cli.settings`)."""
+
+    def __init__(self, setting: str, rule: str, value):
+        self.setting, self.rule, self.value = setting, rule, value
+        super().__init__(f"{setting} {rule} (got {value!r})")
+
+
 class InputMissingError(TaskencError):
     """A required input file or folder is not there."""
 

@@ -17,6 +17,7 @@ from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
+from .settings import check_options
 
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
@@ -492,39 +493,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 given = parser.parse_args(argv, argparse.Namespace(**{action.dest: None}))
                 if getattr(given, action.dest) is not None:
                     setattr(args, action.dest, getattr(given, action.dest))
-    if args.cv_folds < 2:
-        raise UsageError("--cv-folds must be at least 2")
-    if not 0 < args.test_fraction < 1:
-        raise UsageError("--test-fraction must be between 0 and 1")
-    if args.fdr_alpha is not None and not 0 < args.fdr_alpha < 1:
-        raise UsageError("--fdr-alpha must be between 0 and 1")
     if args.fdr_alpha is None and args.analysis_level == "participant":
         args.fdr_alpha = DEFAULT_FDR_LEVEL
-    if args.group_permutations < 0 or args.n_bootstrap < 0:
-        raise UsageError("--group-permutations and --n-bootstrap must be >= 0")
-    if args.bootstrap_block_mm is not None and not args.bootstrap_block_mm > 0:
-        raise UsageError("--bootstrap-block-mm must be positive")
-    if args.top_k < 1:
-        raise UsageError("--top-k must be at least 1")
-    if any(a <= 0 for a in args.alphas):
-        raise UsageError("--alphas must be positive")
-    if args.responses == "betas" and args.betas_dir is None:
-        raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)")
-    if args.n_permutations < 0:
-        raise UsageError("--n-permutations must be >= 0")
-    trs = args.response_trs if isinstance(args.response_trs, list) else [args.response_trs]
-    if not trs or any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in trs):
-        raise UsageError(
-            f"--response-trs {' '.join(map(str, trs))}: lags must be whole TRs >= 0 after the onset (e.g. 3 4)"
-        )
     if args.pycortex_subject:
         pairs = [v for v in args.pycortex_subject if "=" in v]
         if pairs and len(pairs) != len(args.pycortex_subject) or (not pairs and len(args.pycortex_subject) > 1):
             raise UsageError("--pycortex-subject takes one NAME, or LABEL=NAME pairs (one per participant)")
         if any(not a or not b for a, _, b in (v.partition("=") for v in pairs)):
             raise UsageError("--pycortex-subject: LABEL=NAME needs both a label and a name")
-    if args.contrast_bootstrap < 0:
-        raise UsageError("--contrast-bootstrap must be >= 0")
     if args.mem_gb is not None and not args.mem_gb > 0:
         raise UsageError(f"--mem-gb must be a positive number of gigabytes (got {args.mem_gb})")
     if args.mem_gb is not None and args.mem is not None:
@@ -533,15 +509,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.mem_gb = args.mem / 1000.0
     elif args.mem_gb is not None:
         args.mem = args.mem_gb * 1000.0
-    for flag, value in (("--nprocs", args.nprocs), ("--omp-nthreads", args.omp_nthreads)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1 (got {value})")
-    if not args.high_pass > 0:
-        raise UsageError(f"--high-pass must be a positive frequency in Hz (got {args.high_pass})")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0 (got {args.seed})")
-    if any(not math.isfinite(a) for a in args.alphas):
-        raise UsageError("--alphas must be finite")
     for flag, value in (
         ("--mask", args.mask),
         ("--bids-filter-file", args.bids_filter_file),
@@ -552,9 +519,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value in (("--features-dir", args.features_dir), ("--betas-dir", args.betas_dir)):
         if value is not None and not value.is_dir():
             raise InputMissingError(f"{value}: {flag} folder does not exist")
-    for sets in args.variance_partitioning or []:
-        if not isinstance(sets, list) or not 2 <= len(sets) <= 3 or not all(isinstance(s, str) for s in sets):
-            raise UsageError(f"--variance-partitioning takes 2 or 3 sets, got {sets!r}")
+    check_options(args, argv)  # every value the settings hold is checked there, once
     return args
 
 

@@ -40,7 +40,7 @@ from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
-from .settings import participant_settings, resource_settings
+from .settings import group_settings, participant_settings, resource_settings
 
 log = logging.getLogger("bids_taskenc")
 
@@ -383,31 +383,6 @@ def _merge(total, outcome):
     total.failures.update(outcome.failures)
     total.details.update(outcome.details)
     return total
-
-
-def group_settings(args, argv: list[str]):
-    """The :class:`~bids_taskenc.workflow.group.GroupSettings` of a ``group`` command line."""
-    from ..workflow.group import GroupSettings
-
-    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
-    return GroupSettings(
-        task=args.task_label[0] if args.task_label else None,
-        participants=participants,
-        space=args.space,
-        fdr_alpha=args.fdr_alpha,
-        thresholded=not args.unthresholded,
-        roi_dir=args.roi_dir,
-        reference_affinities=args.reference_affinities,
-        offline=args.offline,
-        n_bootstrap=args.n_bootstrap,
-        n_permutations=args.group_permutations,
-        tree_bootstrap=args.tree_bootstrap,
-        bootstrap_block_mm=args.bootstrap_block_mm,
-        top_k=args.top_k,
-        seed=args.seed,
-        command_line=shlex.join(["bids_taskenc", *argv]),
-        progress=args.verbose > 0,
-    )
 
 
 def run_group_level(args, argv: list[str]) -> int:

@@ -1,10 +1,17 @@
-"""The command line's options (argparse + TOML, already checked by :mod:`.parser`) as the workflow's settings."""
+"""The command line's options (argparse + TOML, parsed by :mod:`.parser`) as the workflow's settings.
+
+The settings check their own values (:mod:`bids_taskenc.workflow.settings`); :func:`check_options` builds them
+while the command line is parsed and turns a value out of range into a usage error naming the option.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
+from ..errors import InvalidSettingError, UsageError
+from ..workflow.group import GroupSettings
 from ..workflow.settings import (
     ComparisonSettings,
     FeatureSettings,
@@ -82,3 +89,55 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
 def resource_settings(args: argparse.Namespace) -> ResourceSettings:
     """The resources alone (every level applies them)."""
     return ResourceSettings(device=args.device, nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, mem_mb=args.mem)
+
+
+def group_settings(args: argparse.Namespace, argv: list[str]) -> GroupSettings:
+    """The group run's settings from the parsed options; ``argv`` is recorded as the command line."""
+    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
+    return GroupSettings(
+        task=args.task_label[0] if args.task_label else None,
+        participants=participants,
+        space=args.space,
+        fdr_alpha=args.fdr_alpha,
+        thresholded=not args.unthresholded,
+        roi_dir=args.roi_dir,
+        reference_affinities=args.reference_affinities,
+        offline=args.offline,
+        n_bootstrap=args.n_bootstrap,
+        n_permutations=args.group_permutations,
+        tree_bootstrap=args.tree_bootstrap,
+        bootstrap_block_mm=args.bootstrap_block_mm,
+        top_k=args.top_k,
+        seed=args.seed,
+        command_line=shlex.join(["bids_taskenc", *argv]),
+        progress=args.verbose > 0,
+    )
+
+
+#: The option of a setting whose name is not the option's (``--`` + the field's name with dashes otherwise).
+_OPTIONS = {
+    "ResponseSettings.model": "--responses",
+    "ResourceSettings.mem_mb": "--mem",
+    "ComparisonSettings.partitionings": "--variance-partitioning",
+    "GroupSettings.n_permutations": "--group-permutations",
+}
+
+
+def option_of(setting: str) -> str:
+    """``'FitSettings.cv_folds'`` -> ``'--cv-folds'``."""
+    return _OPTIONS.get(setting, "--" + setting.rpartition(".")[2].replace("_", "-"))
+
+
+def check_options(args: argparse.Namespace, argv: list[str]) -> None:
+    """Build the settings of ``args``' level (the resources' and the group's at every level) so that their checks
+    run before any work; a value out of range becomes a :class:`~bids_taskenc.errors.UsageError` (exit 64)
+    naming the option, e.g. ``--cv-folds must be at least 2 (got 1)``."""
+    try:
+        resource_settings(args)
+        group_settings(args, argv)
+        if args.analysis_level == "participant":
+            participant_settings(args)
+    except InvalidSettingError as exc:
+        value = exc.value
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        raise UsageError(f"{option_of(exc.setting)} {exc.rule} (got {shown})") from exc

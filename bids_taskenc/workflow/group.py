@@ -21,9 +21,10 @@ import numpy as np
 from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
 from bids_taskenc.group.inputs import GroupInputs, read_group_inputs
 from bids_taskenc.group.result import GroupResult
-from bids_taskenc.group.run import check_resampling, compute_group, resolve_reference
+from bids_taskenc.group.run import TREE_BOOTSTRAPS, compute_group, resolve_reference
 from bids_taskenc.group.write import write_group_results
 from bids_taskenc.workflow.dataset import resolve_roi_dir
+from bids_taskenc.workflow.settings import is_choice, is_fraction, is_number, is_whole, one_of, require
 
 __all__ = ["GroupOutcome", "GroupSettings", "group_roi_masks", "resolve_roi_dir", "run_group"]
 
@@ -81,9 +82,19 @@ class GroupSettings:
     progress: bool = False
 
     def __post_init__(self):
-        check_resampling(self.tree_bootstrap, self.bootstrap_block_mm)
         if self.participants is not None:
             object.__setattr__(self, "participants", tuple(self.participants))
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~bids_taskenc.errors.InvalidSettingError` for the first value out of its range."""
+        require(self, "fdr_alpha", self.fdr_alpha is None or is_fraction(self.fdr_alpha), "must be between 0 and 1")
+        require(self, "tree_bootstrap", is_choice(self.tree_bootstrap, TREE_BOOTSTRAPS), one_of(TREE_BOOTSTRAPS))
+        block = self.bootstrap_block_mm
+        require(self, "bootstrap_block_mm", block is None or (is_number(block) and block > 0), "must be positive")
+        for name in ("n_bootstrap", "n_permutations", "seed"):
+            require(self, name, is_whole(getattr(self, name), 0), "must be a whole number >= 0")
+        require(self, "top_k", is_whole(self.top_k, 1), "must be at least 1")
 
 
 @dataclass

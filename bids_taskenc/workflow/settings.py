@@ -13,12 +13,23 @@ what differs::
 Lists given for tuple fields become tuples and strings given for path fields become :class:`~pathlib.Path`, so
 the objects stay hashable and immutable. :meth:`ParticipantSettings.to_dict` is JSON-ready (paths as text, tuples
 as lists); the work cache builds its keys from the parts a result depends on (:mod:`bids_taskenc.workflow.cache`).
-The command line checks the values (exit 64 naming the flag); these classes only hold them.
+Each class checks its values when it is made: a value outside what a setting accepts raises
+:class:`~bids_taskenc.errors.InvalidSettingError` (a :class:`ValueError`) naming the setting, before any work::
+
+    >>> ResponseSettings(model="lss")
+    Traceback (most recent call last):
+    ...
+    bids_taskenc.errors.InvalidSettingError: ResponseSettings.model must be one of travg, lsa, betas (got 'lss')
+
+These are the only checks of these values: the command line builds the settings while it parses and names its
+option instead (``--responses must be one of …``, exit 64; :mod:`bids_taskenc.cli.settings`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,13 +37,23 @@ from pathlib import Path
 
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
+from ..encoding.device import PRECISIONS
+from ..encoding.ridge import CV_SCORES
+from ..errors import InvalidSettingError
+
+#: ``ResponseSettings.model``'s choices (docs/responses.md).
+RESPONSE_MODELS = ("travg", "lsa", "betas")
+#: ``FitSettings.cv_scheme``'s choices.
+CV_SCHEMES = ("kfold", "session")
+#: ``ComparisonSettings.contrast_p``'s choices.
+CONTRAST_P_METHODS = ("analytic", "bootstrap")
 
 #: The ridge penalty grid of the command line (``--alphas``), as Python floats.
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in _ENCODING_ALPHAS)
 
 
 class _Settings:
-    """Coercion (list -> tuple, str -> Path) on construction, and the JSON round trip."""
+    """Coercion (list -> tuple, str -> Path) and the checks of :meth:`check` on construction; the JSON round trip."""
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -41,6 +62,10 @@ class _Settings:
             coerced = _coerce(hints[f.name], value)
             if coerced is not value:
                 object.__setattr__(self, f.name, coerced)
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~bids_taskenc.errors.InvalidSettingError` for the first value out of its range."""
 
     def to_dict(self) -> dict:
         """Every field, JSON-ready: nested settings as dicts, paths as text, tuples as lists."""
@@ -100,6 +125,39 @@ def _from_json(hint, value):
     return _coerce(hint, value)
 
 
+# ---------------------------------------------------------------------------- value checks
+
+
+def require(owner, name: str, ok: bool, rule: str) -> None:
+    """Raise :class:`InvalidSettingError` for ``owner.name`` (its value included) unless ``ok``."""
+    if not ok:
+        raise InvalidSettingError(f"{type(owner).__name__}.{name}", rule, getattr(owner, name))
+
+
+def is_whole(value, minimum: int) -> bool:
+    """A whole number (not a bool) of at least ``minimum``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def is_number(value) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_fraction(value) -> bool:
+    """A number strictly between 0 and 1 (an FDR level, a test fraction)."""
+    return is_number(value) and 0 < value < 1
+
+
+def is_choice(value, choices) -> bool:
+    return isinstance(value, str) and value in choices
+
+
+def one_of(choices) -> str:
+    """The rule text of a choice."""
+    return "must be one of " + ", ".join(choices)
+
+
 @dataclass(frozen=True)
 class InputSettings(_Settings):
     """Where the inputs are besides the BIDS folder, and which of its data to use."""
@@ -127,6 +185,25 @@ class ResponseSettings(_Settings):
     mask: Path | None = None  #: restrict the analysis to this mask
     resample_mask: bool = False  #: resample ``mask`` onto the BOLD grid when it differs
 
+    def check(self) -> None:
+        require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
+        trs = self.response_trs
+        require(
+            self,
+            "response_trs",
+            bool(trs) and all(is_whole(t, 0) for t in trs),
+            "must be whole TRs >= 0 after the onset, at least one (e.g. 3 4)",
+        )
+        require(
+            self, "high_pass", is_number(self.high_pass) and self.high_pass > 0, "must be a positive frequency in Hz"
+        )
+        require(
+            self,
+            "betas_dir",
+            self.model != "betas" or self.betas_dir is not None,
+            "must be given when the responses are betas (layout: docs/responses.md)",
+        )
+
 
 @dataclass(frozen=True)
 class FeatureSettings(_Settings):
@@ -153,6 +230,23 @@ class FitSettings(_Settings):
     fdr_alpha: float = DEFAULT_FDR_LEVEL
     seed: int = 0  #: split, folds, permutations, bootstrap
 
+    def check(self) -> None:
+        alphas = self.alphas
+        require(
+            self,
+            "alphas",
+            bool(alphas) and all(is_number(a) and a > 0 for a in alphas),
+            "must be finite and positive, at least one",
+        )
+        require(self, "cv_folds", is_whole(self.cv_folds, 2), "must be at least 2")
+        require(self, "test_fraction", is_fraction(self.test_fraction), "must be between 0 and 1")
+        require(self, "cv_score", is_choice(self.cv_score, CV_SCORES), one_of(CV_SCORES))
+        require(self, "cv_scheme", is_choice(self.cv_scheme, CV_SCHEMES), one_of(CV_SCHEMES))
+        require(self, "precision", is_choice(self.precision, PRECISIONS), one_of(PRECISIONS))
+        require(self, "n_permutations", is_whole(self.n_permutations, 0), "must be a whole number >= 0")
+        require(self, "fdr_alpha", is_fraction(self.fdr_alpha), "must be between 0 and 1")
+        require(self, "seed", is_whole(self.seed, 0), "must be a whole number >= 0")
+
 
 @dataclass(frozen=True)
 class ComparisonSettings(_Settings):
@@ -161,6 +255,15 @@ class ComparisonSettings(_Settings):
     contrast_bootstrap: int = 1000  #: 0 = no contrast maps
     contrast_p: str = "analytic"  #: analytic or bootstrap
     partitionings: tuple[tuple[str, ...], ...] = ()  #: each 2 or 3 SETs (``group:3D``, ``a+b``, a space)
+
+    def check(self) -> None:
+        require(self, "contrast_bootstrap", is_whole(self.contrast_bootstrap, 0), "must be a whole number >= 0")
+        require(self, "contrast_p", is_choice(self.contrast_p, CONTRAST_P_METHODS), one_of(CONTRAST_P_METHODS))
+        ok = all(
+            isinstance(sets, tuple) and 2 <= len(sets) <= 3 and all(isinstance(x, str) and x for x in sets)
+            for sets in self.partitionings
+        )
+        require(self, "partitionings", ok, "must each be 2 or 3 SETs (a space, spaces joined by +, or group:NAME)")
 
 
 @dataclass(frozen=True)
@@ -181,6 +284,20 @@ class ResourceSettings(_Settings):
     nprocs: int | None = None  #: parallel workers; None = the libraries' defaults
     omp_nthreads: int | None = None  #: threads of one computation; None = the libraries' own choice
     mem_mb: float | None = None  #: memory ceiling in MB (decimal); None = a share of the free memory
+
+    def check(self) -> None:
+        device = self.device
+        require(
+            self,
+            "device",
+            isinstance(device, str) and (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")),
+            "must be auto, cpu, cuda or cuda:N",
+        )
+        for name in ("nprocs", "omp_nthreads"):
+            value = getattr(self, name)
+            require(self, name, value is None or is_whole(value, 1), "must be at least 1")
+        mem = self.mem_mb
+        require(self, "mem_mb", mem is None or (is_number(mem) and mem > 0), "must be a positive number of megabytes")
 
     @property
     def mem_gb(self) -> float | None:

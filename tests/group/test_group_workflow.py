@@ -59,7 +59,7 @@ def test_roi_vectors_must_cover_the_brain_mask(outputs, tmp_path):
 
 def test_command_line_builds_every_group_setting(tmp_path):
     from bids_taskenc.cli.parser import parse_args
-    from bids_taskenc.cli.run import group_settings
+    from bids_taskenc.cli.settings import group_settings
 
     (tmp_path / "a.pkl").write_bytes(b"")
     argv = [

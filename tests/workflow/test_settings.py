@@ -10,8 +10,11 @@ import pytest
 
 from bids_taskenc.cli.parser import parse_args
 from bids_taskenc.cli.settings import participant_settings
+from bids_taskenc.errors import InvalidSettingError, UsageError
 from bids_taskenc.workflow.cache import WorkCache, fit_key, response_key
+from bids_taskenc.workflow.group import GroupSettings
 from bids_taskenc.workflow.settings import (
+    ComparisonSettings,
     FeatureSettings,
     FitSettings,
     OutputSettings,
@@ -137,3 +140,77 @@ def test_cache_keys_follow_fit_and_response_settings_not_output_only_ones(tmp_pa
         assert _keys(changed) == (r0, f0)
     # the weights are part of what a fit returns
     assert _keys(base.replace(outputs=OutputSettings(save_weights=True)))[1] != f0
+
+
+@pytest.mark.parametrize(
+    "make, setting",
+    [
+        (lambda: ResponseSettings(model="lss"), "ResponseSettings.model"),  # was read as travg
+        (lambda: ResponseSettings(model="LSA"), "ResponseSettings.model"),
+        (lambda: ResponseSettings(response_trs=()), "ResponseSettings.response_trs"),
+        (lambda: ResponseSettings(response_trs=(3, -1)), "ResponseSettings.response_trs"),
+        (lambda: ResponseSettings(response_trs=(3.5,)), "ResponseSettings.response_trs"),
+        (lambda: ResponseSettings(high_pass=0.0), "ResponseSettings.high_pass"),
+        (lambda: ResponseSettings(model="betas"), "ResponseSettings.betas_dir"),
+        (lambda: FitSettings(cv_folds=1), "FitSettings.cv_folds"),
+        (lambda: FitSettings(cv_folds=True), "FitSettings.cv_folds"),
+        (lambda: FitSettings(test_fraction=1.0), "FitSettings.test_fraction"),
+        (lambda: FitSettings(fdr_alpha=5), "FitSettings.fdr_alpha"),  # was refused only inside the first fit
+        (lambda: FitSettings(fdr_alpha=float("nan")), "FitSettings.fdr_alpha"),
+        (lambda: FitSettings(alphas=()), "FitSettings.alphas"),
+        (lambda: FitSettings(alphas=(1.0, float("inf"))), "FitSettings.alphas"),
+        (lambda: FitSettings(alphas=(0.0, 1.0)), "FitSettings.alphas"),
+        (lambda: FitSettings(cv_score="R2"), "FitSettings.cv_score"),
+        (lambda: FitSettings(cv_scheme="sessions"), "FitSettings.cv_scheme"),
+        (lambda: FitSettings(precision="fp16"), "FitSettings.precision"),
+        (lambda: FitSettings(n_permutations=-1), "FitSettings.n_permutations"),
+        (lambda: FitSettings(seed=-1), "FitSettings.seed"),
+        (lambda: ComparisonSettings(contrast_p="bootstap"), "ComparisonSettings.contrast_p"),
+        (lambda: ComparisonSettings(contrast_bootstrap=-5), "ComparisonSettings.contrast_bootstrap"),
+        (lambda: ComparisonSettings(partitionings=[["group:3D"]]), "ComparisonSettings.partitionings"),
+        (lambda: ComparisonSettings(partitionings=[["a", "b", "c", "d"]]), "ComparisonSettings.partitionings"),
+        (lambda: ResourceSettings(device="gpu"), "ResourceSettings.device"),
+        (lambda: ResourceSettings(nprocs=0), "ResourceSettings.nprocs"),
+        (lambda: ResourceSettings(mem_mb=-1.0), "ResourceSettings.mem_mb"),
+        (lambda: GroupSettings(fdr_alpha=0.0), "GroupSettings.fdr_alpha"),
+        (lambda: GroupSettings(tree_bootstrap="blocks"), "GroupSettings.tree_bootstrap"),
+        (lambda: GroupSettings(bootstrap_block_mm=-2.0), "GroupSettings.bootstrap_block_mm"),
+        (lambda: GroupSettings(n_bootstrap=-1), "GroupSettings.n_bootstrap"),
+        (lambda: GroupSettings(top_k=0), "GroupSettings.top_k"),
+    ],
+)
+def test_a_value_out_of_range_is_refused_naming_the_setting(make, setting):
+    """The Python API's settings check what the command line checks: a typo is an error, never another choice."""
+    with pytest.raises(InvalidSettingError, match=rf"^{setting} .*\(got ") as info:
+        make()
+    assert isinstance(info.value, ValueError) and info.value.setting == setting
+
+
+def test_edge_values_are_accepted():
+    FitSettings(cv_folds=2, test_fraction=0.5, alphas=(1e-3,), precision="double", cv_score="r2", seed=0)
+    ResponseSettings(model="betas", betas_dir="betas", response_trs=(0,))
+    ResourceSettings(device="cuda:1", nprocs=1, omp_nthreads=1, mem_mb=1.0)
+    GroupSettings(fdr_alpha=None, bootstrap_block_mm=None, n_bootstrap=0, tree_bootstrap="participant")
+    FitSettings(cv_folds=np.int64(3), alphas=(np.float32(1.0),))  # numpy scalars from a notebook
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--cv-folds", "1"], "--cv-folds must be at least 2 (got 1)"),
+        (["--test-fraction", "0"], "--test-fraction must be between 0 and 1 (got 0.0)"),
+        (["--fdr-alpha", "1.5"], "--fdr-alpha must be between 0 and 1 (got 1.5)"),
+        (["--alphas", "1", "-1"], "--alphas must be finite and positive"),
+        (["--response-trs", "3", "-1"], "--response-trs must be whole TRs >= 0 after the onset"),
+        (["--responses", "betas"], "--betas-dir must be given when the responses are betas"),
+        (["--seed", "-1"], "--seed must be a whole number >= 0"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--group-permutations", "-1"], "--group-permutations must be a whole number >= 0"),
+        (["--nprocs", "0"], "--nprocs must be at least 1"),
+        (["--variance-partitioning", "group:3D"], "--variance-partitioning must each be 2 or 3 SETs"),
+    ],
+)
+def test_the_command_line_names_the_option_of_a_refused_setting(flags, message):
+    with pytest.raises(UsageError) as info:
+        parse_args(["bids", "out", "participant", *flags])
+    assert str(info.value).startswith(message), str(info.value)
