@@ -7,11 +7,13 @@
 #   2 cuda_tests         pytest -m cuda tests/cuda: GPU vs CPU ridge (fast / exact), bf16
 #                        features vs fp32, LSA, the memory budget splitting voxel batches
 #   3 ridge              benchmarks/ridge.py at W1, fast and exact, against himalaya torch_cuda
-#   4 featurize          benchmarks/featurize.py, 21 encoders x 4,916 JPEGs
-#   5 participant        one BOLD5000-sized synthetic participant, 21 random-weight
+#   4 banded             benchmarks/banded.py at W1 (2 x 2,048 features), both CV solvers,
+#                        against himalaya MultipleKernelRidgeCV torch_cuda, and its floors
+#   5 featurize          benchmarks/featurize.py, 21 encoders x 4,916 JPEGs
+#   6 participant        one BOLD5000-sized synthetic participant, 21 random-weight
 #                        Taskonomy encoders, end to end, time per step (its data is made
 #                        in the background from the start: participant_data)
-#   6 featurize_compile  step 4 with --compile, features compared with step 4's
+#   7 featurize_compile  step 5 with --compile, features compared with step 5's
 # Results: $OUT/gpu_check.json (rewritten after each step), $OUT/gpu_check.log, and
 # $OUT/cuda_tests.xml; OUT defaults to ./gpu_check_out.
 #

@@ -41,9 +41,8 @@ held-out sub-problem of one decomposition reproduces, so each fold is
 diagonalised on its own. The hold-out solver does about 1.2-2 times the
 products with the targets of the per-fold one (each fold's validation rows
 against all n training rows, and the n_val × n_val systems), so it is opt-in:
-on a CPU, where a float32 eigh of a fold costs no more than a few of those
-products, it was slower (``benchmarks/banded.py``; README, variance
-partitioning).
+on a 2-core CPU it was slower at 2,040 training samples and 1.2 times faster
+at W1's 4,179 (``benchmarks/banded.py``; README, variance partitioning).
 
 The default grid (:func:`band_weight_grid`) spaces the penalty ratios
 ``λ_a/λ_b`` evenly in log10 from 1/100 to 100: half a decade apart for two sets

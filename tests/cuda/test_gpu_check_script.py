@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_check.sh"
-STEPS = ["env", "participant_data", "cuda_tests", "ridge", "featurize", "participant", "featurize_compile"]
+STEPS = ["env", "participant_data", "cuda_tests", "ridge", "banded", "featurize", "participant", "featurize_compile"]
 
 
 def _load():
@@ -134,6 +134,7 @@ def test_goals_are_judged_only_at_the_goal_sizes():
     steps = {
         "cuda_tests": {"result": {"tests": 11, "passed": 11, "failures": 0, "errors": 0, "skipped": 0}},
         "ridge": {"result": {"ours": {"fast": {"seconds": 0.30, "ratio_himalaya_over_ours": 8.0}}}},
+        "banded": {"result": {"shape": {"n": 4916}, "ratio_himalaya_over_ours": 9.0}},
         "featurize": {"result": {"n_images": 4916, "all21_seconds": 9.0}},
         "featurize_compile": {
             "result": {"n_images": 4916, "all21_seconds": 12.0, "sample_vs_ref": {"min_corr": 0.9999}}
@@ -145,6 +146,9 @@ def test_goals_are_judged_only_at_the_goal_sizes():
     assert goals["cuda_tests_all_passed"]["met"] is True
     assert goals["ridge_w1_fast_seconds"]["met"] is True
     assert goals["ridge_w1_fast_speedup_vs_himalaya"]["met"] is False
+    # banded ridge is judged against the single-space engine's ratio of the same run (8x here)
+    assert goals["banded_w1_speedup_vs_himalaya"]["met"] is True
+    assert goals["banded_w1_speedup_vs_himalaya"]["limit"] == 8.0
     assert goals["featurize_21x4916_seconds"]["met"] is True
     assert goals["featurize_compile_21x4916_seconds"]["met"] is False
     assert goals["featurize_compile_same_features"]["met"] is True
@@ -166,6 +170,12 @@ def test_goals_are_judged_only_at_the_goal_sizes():
     assert goals["participant_21_spaces_end_to_end_seconds"]["met"] is False
     assert "timed out" in goals["participant_21_spaces_end_to_end_seconds"]["note"]
     assert goals["ridge_w1_fast_seconds"]["met"] is None and "failed" in goals["ridge_w1_fast_seconds"]["note"]
+    # without the single-space ratio the banded goal is the CPU's 16x; a smaller shape is not judged
+    assert goals["banded_w1_speedup_vs_himalaya"]["limit"] == 16.0
+    assert goals["banded_w1_speedup_vs_himalaya"]["met"] is False
+    steps["banded"]["result"]["shape"]["n"] = 300
+    goals = {g["name"]: g for g in mod.evaluate_goals(steps, "gpu")}
+    assert goals["banded_w1_speedup_vs_himalaya"]["met"] is None
 
 
 def test_generator_options_fall_back_and_say_so():
@@ -208,6 +218,9 @@ def test_cpu_smoke_run_end_to_end(tmp_path):
     if not doc["env"]["cuda_available"]:
         assert tests["skipped"] == tests["tests"]
     assert set(st["ridge"]["ours"]) == {"fast", "exact"} and st["ridge"]["himalaya"]["seconds"] > 0
+    banded = st["banded"]
+    assert set(banded["ours"]) == {"per-fold", "hold-out"} and banded["himalaya"]["seconds"] > 0
+    assert banded["ratio_himalaya_over_ours"] > 0 and banded["floor"]["per_fold_s"] > banded["floor"]["predictions_s"]
     assert st["featurize"]["all_seconds"] > 0 and st["featurize_compile"]["compile"] is True
     assert st["featurize_compile"]["sample_vs_ref"]["min_corr"] > 0.999
     part = st["participant"]
