@@ -82,7 +82,9 @@ class GroupSettings:
     progress: bool = False
 
     def __post_init__(self):
-        if self.participants is not None:
+        if isinstance(self.participants, str):  # one label, not its characters
+            object.__setattr__(self, "participants", (self.participants,))
+        elif self.participants is not None:
             object.__setattr__(self, "participants", tuple(self.participants))
         self.check()
 

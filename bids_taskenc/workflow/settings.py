@@ -10,9 +10,11 @@ what differs::
     >>> ParticipantSettings.from_dict(s.to_dict()) == s
     True
 
-Lists given for tuple fields become tuples and strings given for path fields become :class:`~pathlib.Path`, so
-the objects stay hashable and immutable. :meth:`ParticipantSettings.to_dict` is JSON-ready (paths as text, tuples
-as lists); the work cache builds its keys from the parts a result depends on (:mod:`bids_taskenc.workflow.cache`).
+Lists given for tuple fields become tuples (one string given for a tuple field is its one value) and strings
+given for path fields become :class:`~pathlib.Path`, so the objects stay hashable and immutable.
+:meth:`ParticipantSettings.to_dict` is JSON-ready (paths as text, tuples as lists); the work cache builds its keys
+from the parts a result depends on (:mod:`bids_taskenc.workflow.cache`).
+
 Each class checks its values when it is made: a value outside what a setting accepts raises
 :class:`~bids_taskenc.errors.InvalidSettingError` (a :class:`ValueError`) naming the setting, before any work::
 
@@ -110,6 +112,8 @@ def _coerce(hint, value):
     hint = _optional_inner(hint)
     if hint is Path and isinstance(value, str):
         return Path(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (str, Path)):
+        value = (value,)  # one value, not its characters
     if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
         inner = typing.get_args(hint)[0]
         return tuple(_coerce(inner, v) for v in value)

@@ -41,6 +41,12 @@ def test_lists_and_strings_become_tuples_and_paths():
     assert ResponseSettings(response_trs=[2, 3]).response_trs == (2, 3)
 
 
+def test_one_string_for_a_tuple_setting_is_one_value_not_its_characters():
+    assert FeatureSettings(spaces="user:edge2da").spaces == ("user:edge2da",)
+    assert ParticipantSettings().inputs.replace(derivatives="fmriprep").derivatives == (Path("fmriprep"),)
+    assert GroupSettings(participants="CSI1").participants == ("CSI1",)  # was ("C", "S", "I", "1")
+
+
 def test_command_line_defaults_are_the_settings_defaults():
     args = parse_args(["bids", "out", "participant"])
     assert participant_settings(args) == ParticipantSettings()
