@@ -25,10 +25,10 @@ same model), and the fraction of voxels where both choose the same (ratio,
 alpha) is printed. Precision: himalaya's torch backend works in float32
 throughout; ours in ``fast`` does its decompositions and the products with
 the targets in float32 (``cv_solver='hold-out'``: the decompositions and the
-small per-fold systems in float64). ``--cv-solver per-fold hold-out`` times
-both of our CV solvers (``fit_banded_ridge(cv_solver=...)``) before
-himalaya; the ratio is against the faster. ``--standardize`` also times ours
-with per-fold standardisation (the app's default, a different model from
+small per-fold systems in float64; ``cholesky``: everything in float64).
+``--cv-solver per-fold hold-out cholesky`` times our CV solvers
+(``fit_banded_ridge(cv_solver=...)``) before himalaya; the ratio is against the
+fastest. ``--standardize`` also times ours with per-fold standardisation (the app's default, a different model from
 himalaya's). ``--threads N`` sets torch's thread count for both engines (one
 process, so both run with the same threads); the load average is printed
 before and after, as the machine may be shared.
@@ -218,7 +218,7 @@ def main(argv=None) -> None:
         "--cv-solver",
         nargs="+",
         default=["per-fold"],
-        choices=["per-fold", "hold-out"],
+        choices=["per-fold", "hold-out", "cholesky"],
         help="our CV solver(s), timed one after the other; the ratio is against the fastest",
     )
     parser.add_argument(

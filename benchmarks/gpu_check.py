@@ -13,8 +13,8 @@ Steps (``--dry-run`` prints them with their commands and limits):
 2. ``cuda_tests``: ``pytest -m cuda tests/cuda`` (GPU vs CPU ridge, bf16 features,
    LSA, memory budget); skipped where torch sees no GPU.
 3. ``ridge``: ``benchmarks/ridge.py`` at W1 in ``fast`` and ``exact`` against himalaya.
-4. ``banded``: ``benchmarks/banded.py`` at W1 (two sets of 2,048 features), both CV
-   solvers, against himalaya's ``MultipleKernelRidgeCV``, and its floors.
+4. ``banded``: ``benchmarks/banded.py`` at W1 (two sets of 2,048 features), our three
+   CV solvers, against himalaya's ``MultipleKernelRidgeCV``, and its floors.
 5. ``featurize``: ``benchmarks/featurize.py``, 21 encoders x 4,916 JPEGs.
 6. ``participant``: ``benchmarks/participant.py run``, one BOLD5000-sized
    synthetic participant with 21 random-weight Taskonomy encoders, end to end.
@@ -172,7 +172,7 @@ def plan(mode: str, work: Path, python: str) -> list[Step]:
         ),
         Step(
             "banded",
-            "benchmarks/banded.py W1 shape (smoke: tiny), both CV solvers, vs himalaya MultipleKernelRidgeCV",
+            "benchmarks/banded.py W1 shape (smoke: tiny), our three CV solvers, vs himalaya MultipleKernelRidgeCV",
             py
             + [
                 str(BENCH / "banded.py"),
@@ -182,6 +182,7 @@ def plan(mode: str, work: Path, python: str) -> list[Step]:
                 "--cv-solver",
                 "per-fold",
                 "hold-out",
+                "cholesky",
                 "--json",
                 str(work / "banded.json"),
             ],

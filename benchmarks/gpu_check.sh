@@ -7,7 +7,7 @@
 #   2 cuda_tests         pytest -m cuda tests/cuda: GPU vs CPU ridge (fast / exact), bf16
 #                        features vs fp32, LSA, the memory budget splitting voxel batches
 #   3 ridge              benchmarks/ridge.py at W1, fast and exact, against himalaya torch_cuda
-#   4 banded             benchmarks/banded.py at W1 (2 x 2,048 features), both CV solvers,
+#   4 banded             benchmarks/banded.py at W1 (2 x 2,048 features), our 3 CV solvers,
 #                        against himalaya MultipleKernelRidgeCV torch_cuda, and its floors
 #   5 featurize          benchmarks/featurize.py, 21 encoders x 4,916 JPEGs
 #   6 participant        one BOLD5000-sized synthetic participant, 21 random-weight

@@ -219,7 +219,7 @@ def test_cpu_smoke_run_end_to_end(tmp_path):
         assert tests["skipped"] == tests["tests"]
     assert set(st["ridge"]["ours"]) == {"fast", "exact"} and st["ridge"]["himalaya"]["seconds"] > 0
     banded = st["banded"]
-    assert set(banded["ours"]) == {"per-fold", "hold-out"} and banded["himalaya"]["seconds"] > 0
+    assert set(banded["ours"]) == {"per-fold", "hold-out", "cholesky"} and banded["himalaya"]["seconds"] > 0
     assert banded["ratio_himalaya_over_ours"] > 0 and banded["floor"]["per_fold_s"] > banded["floor"]["predictions_s"]
     assert st["featurize"]["all_seconds"] > 0 and st["featurize_compile"]["compile"] is True
     assert st["featurize_compile"]["sample_vs_ref"]["min_corr"] > 0.999

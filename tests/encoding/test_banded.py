@@ -102,7 +102,7 @@ def test_voxel_batches_do_not_change_results():
     np.testing.assert_allclose(one.predictions, many.predictions, atol=1e-4)
 
 
-@pytest.mark.parametrize("solver", ["per-fold", "hold-out"])
+@pytest.mark.parametrize("solver", ["per-fold", "hold-out", "cholesky"])
 @pytest.mark.parametrize("score", ["r2", "r"])
 @pytest.mark.parametrize("p, gram", [((6, 9), "features"), ((60, 90), "samples")])
 def test_matches_himalaya_multiple_kernel_ridge(p, gram, score, solver):
@@ -350,11 +350,11 @@ def _brute_force_cv(xs, y, folds, grid, alphas, cv_score):
     return out
 
 
-@pytest.mark.parametrize("solver", ["per-fold", "hold-out"])
+@pytest.mark.parametrize("solver", ["per-fold", "hold-out", "cholesky"])
 @pytest.mark.parametrize("score", ["r", "r2"])
 @pytest.mark.parametrize("p, gram", [((5, 7), "features"), ((40, 50), "samples")])
 def test_cv_scores_equal_refitting_every_fold(p, gram, score, solver):
-    """Both CV solvers (hold-out: every fold from the whole training set's decomposition) equal refitting each fold.
+    """Every CV solver (hold-out, cholesky: every fold from the whole training set's model) equals refitting each fold.
 
     Leave-one-group-out with uneven groups, so the folds differ in size; wide sets (samples side) interpolate in
     every fold at the smallest alphas.
@@ -405,9 +405,35 @@ def test_hold_out_cv_fast_precision_matches_double_when_folds_interpolate():
     np.testing.assert_allclose(fast.r[same], double.r[same], atol=1e-4)
 
 
+def test_cholesky_solver_is_float64_in_every_precision():
+    """cv_solver='cholesky' factors in float64 whatever the precision: 'fast' makes the same choices as 'double'
+    (the hold-out solver's float32 products move its CV scores by up to ~1e-4 here)."""
+    xa, xb, ytr, ta, tb, yte = two_sets(n_train=200, n_test=50, p=(150, 150), v=60, seed=5)
+    kw = dict(n_folds=5, standardize=False, alphas=np.logspace(-2, 6, 17), return_predictions=True)
+    double = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="double", cv_solver="per-fold", **kw)
+    fast = fit_banded_ridge([xa, xb], ytr, [ta, tb], yte, precision="fast", cv_solver="cholesky", **kw)
+    np.testing.assert_array_equal(fast.grid_index, double.grid_index)
+    np.testing.assert_array_equal(fast.alpha, double.alpha)
+    np.testing.assert_allclose(fast.cv_scores_per_weight, double.cv_scores_per_weight, atol=1e-6)
+    np.testing.assert_allclose(fast.split_r2, double.split_r2, atol=1e-5)
+    np.testing.assert_allclose(fast.predictions, double.predictions, rtol=1e-5, atol=1e-5)
+    assert fast.metadata()["CVSolver"] == "cholesky" and len(np.unique(fast.grid_index)) > 2
+
+
+def test_cholesky_solver_batches_voxels_without_changing_results():
+    xa, xb, y, xa_t, xb_t, y_t = two_sets(v=40)
+    kw = dict(standardize=False, cv_solver="cholesky", precision="double", cv_score="r2", return_predictions=True)
+    one = fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, **kw)
+    many = fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, mem_gb=1e-4, **kw)
+    np.testing.assert_array_equal(one.grid_index, many.grid_index)
+    np.testing.assert_array_equal(one.alpha, many.alpha)
+    np.testing.assert_allclose(one.predictions, many.predictions, rtol=1e-6, atol=1e-6)
+
+
 def test_hold_out_solver_needs_unscaled_features():
     xa, xb, y, xa_t, xb_t, y_t = two_sets()
-    with pytest.raises(ValueError, match="standardize=False"):
-        fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, cv_solver="hold-out")
+    for solver in ("hold-out", "cholesky"):
+        with pytest.raises(ValueError, match="standardize=False"):
+            fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, cv_solver=solver)
     with pytest.raises(ValueError, match="cv_solver"):
         fit_banded_ridge([xa, xb], y, [xa_t, xb_t], y_t, cv_solver="fast")
