@@ -501,7 +501,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError("--pycortex-subject takes one NAME, or LABEL=NAME pairs (one per participant)")
         if any(not a or not b for a, _, b in (v.partition("=") for v in pairs)):
             raise UsageError("--pycortex-subject: LABEL=NAME needs both a label and a name")
-    if args.mem_gb is not None and not args.mem_gb > 0:
+    if args.mem_gb is not None and not (math.isfinite(args.mem_gb) and args.mem_gb > 0):
         raise UsageError(f"--mem-gb must be a positive number of gigabytes (got {args.mem_gb})")
     if args.mem_gb is not None and args.mem is not None:
         raise UsageError("give --mem only (--mem-gb is its deprecated form)")
@@ -509,6 +509,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.mem_gb = args.mem / 1000.0
     elif args.mem_gb is not None:
         args.mem = args.mem_gb * 1000.0
+    check_options(args, argv)  # every value the settings hold is checked there, once (exit 64 before 66)
     for flag, value in (
         ("--mask", args.mask),
         ("--bids-filter-file", args.bids_filter_file),
@@ -519,7 +520,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value in (("--features-dir", args.features_dir), ("--betas-dir", args.betas_dir)):
         if value is not None and not value.is_dir():
             raise InputMissingError(f"{value}: {flag} folder does not exist")
-    check_options(args, argv)  # every value the settings hold is checked there, once
     return args
 
 

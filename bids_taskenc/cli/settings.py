@@ -129,15 +129,20 @@ def option_of(setting: str) -> str:
 
 
 def check_options(args: argparse.Namespace, argv: list[str]) -> None:
-    """Build the settings of ``args``' level (the resources' and the group's at every level) so that their checks
-    run before any work; a value out of range becomes a :class:`~bids_taskenc.errors.UsageError` (exit 64)
+    """Build every level's settings from ``args`` (participant, group, resources) so that their checks run before
+    any work; a value out of range becomes a :class:`~bids_taskenc.errors.UsageError` (exit 64)
     naming the option, e.g. ``--cv-folds must be at least 2 (got 1)``."""
+    from ..core.fdr import DEFAULT_FDR_LEVEL
+
     try:
         resource_settings(args)
         group_settings(args, argv)
-        if args.analysis_level == "participant":
-            participant_settings(args)
+        # the group level has no FDR level of its own by default; the participant options are checked all the same
+        fdr = DEFAULT_FDR_LEVEL if args.fdr_alpha is None else args.fdr_alpha
+        participant_settings(argparse.Namespace(**{**vars(args), "fdr_alpha": fdr}))
     except InvalidSettingError as exc:
+        if exc.setting == "ResponseSettings.betas_dir":
+            raise UsageError("--responses betas needs --betas-dir DIR (layout: docs/responses.md)") from exc
         value = exc.value
         shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
         raise UsageError(f"{option_of(exc.setting)} {exc.rule} (got {shown})") from exc

@@ -501,8 +501,9 @@ def fit_banded_ridge(
             + itemsize * n_alphas * n_val_max * r_max
             + (8 * p * p if need_b else 0)
             + 8 * (n_train + n_test) * p
-            + (8 * 3 * n_train * n_train if cv_solver == "cholesky" else 0)  # A, its factor, A⁻¹
         )
+        if cv_solver == "cholesky":  # K_γ, A, its factor, A⁻¹ and the per-set test kernels, float64; no eigh workers
+            fixed += 8 * (4 * n_train * n_train + n_sets * n_test * n_train) - workers * basis_bytes
         batch = int(min(n_voxels, max(1, (budget - fixed) // per_voxel)))
         batches = [slice(s, min(s + batch, n_voxels)) for s in range(0, n_voxels, batch)]
         cache: dict = {}
@@ -992,15 +993,16 @@ def _cholesky_cv_refit(
     diagonalised: ``u = A⁻¹ 1``, ``s = 1ᵀ u``, the samples block of the bordered inverse ``N = A⁻¹ - u uᵀ / s``
     (the centring as an unpenalised intercept), and fold ``f``'s validation residuals ``N_vv⁻¹ (N y)_v``. Per
     (γ, α): one n × n Cholesky and its inverse, one (n × n) @ (n × v) product, and per fold one n_val × n_val
-    Cholesky and solve; no eigendecomposition. All of it is float64 in every precision: where α is large the
-    residuals are nearly the targets, and the predictions, their difference, would be lost in float32.
+    Cholesky and solve; no eigendecomposition. The kernels and everything after the targets are centred are
+    float64 in every precision: where α is large the residuals are nearly the targets, and the predictions,
+    their difference, would be lost in float32. With more than one voxel batch the targets of a batch are
+    loaded again for each (γ, α).
 
     The grid is visited by γ (in order) and, within a γ, from the largest α down, keeping strict improvements:
     the other solvers' rule (each γ's best α, exact ties to the larger; then the best γ, ties to the earlier).
     A voxel's test predictions (per set) are kept from its best (γ, α) so far, from ``A⁻¹ Y`` already at hand.
     """
     dev, f64 = xs.device, torch.float64
-    n = xs.shape[0]
     n_grid, n_alphas = grid.shape[0], alphas_t.numel()
     n_voxels = batches[-1].stop
     folds_t = [torch.from_numpy(va).to(dev) for _, va in folds]
@@ -1011,14 +1013,16 @@ def _cholesky_cv_refit(
     g_best = torch.zeros(n_voxels, dtype=torch.int64, device=dev)
     a_best = torch.zeros(n_voxels, dtype=torch.int64, device=dev)
     parts_host = np.zeros((n_sets, xs_test.shape[0], n_voxels), np.float32)
-    eye = torch.eye(n, dtype=f64, device=dev)
     clock.lap("setup")
     bar = tqdm(total=n_grid * n_alphas, disable=not progress, desc="banded ridge CV", unit="fit")
     for g in range(n_grid):
         k_train = sum(float(w) * k for w, (k, _) in zip(grid[g], kernels) if w > 0)
         k_test = [float(w) * kv for w, (_, kv) in zip(grid[g], kernels)]
         for a in reversed(range(n_alphas)):
-            a_inv = _spd_inverse(k_train + alphas_t[a].to(f64) * eye)
+            shifted = k_train.clone()
+            shifted.diagonal().add_(float(alphas_t[a]))
+            a_inv = _spd_inverse(shifted)
+            del shifted
             u = a_inv.sum(1)
             s = u.sum()
             fold_factors = [_spd_factor(a_inv[va][:, va] - torch.outer(u[va], u[va]) / s) for va in folds_t]

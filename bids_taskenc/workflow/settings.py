@@ -23,8 +23,8 @@ Each class checks its values when it is made: a value outside what a setting acc
     ...
     bids_taskenc.errors.InvalidSettingError: ResponseSettings.model must be one of travg, lsa, betas (got 'lss')
 
-These are the only checks of these values: the command line builds the settings while it parses and names its
-option instead (``--responses must be one of …``, exit 64; :mod:`bids_taskenc.cli.settings`).
+The command line does not repeat these checks: it builds the settings while it parses and names its option
+instead (``--responses must be one of …``, exit 64; :mod:`bids_taskenc.cli.settings`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -112,11 +113,17 @@ def _coerce(hint, value):
     hint = _optional_inner(hint)
     if hint is Path and isinstance(value, str):
         return Path(value)
-    if typing.get_origin(hint) is tuple and isinstance(value, (str, Path)):
-        value = (value,)  # one value, not its characters
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-        inner = typing.get_args(hint)[0]
-        return tuple(_coerce(inner, v) for v in value)
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (str, Path, numbers.Number)):
+            value = (value,)  # one value, not its characters
+        elif hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+            value = value.tolist()  # a numpy array: its Python numbers
+            value = value if isinstance(value, list) else [value]
+        if isinstance(value, (list, tuple)):
+            inner = typing.get_args(hint)[0]
+            return tuple(_coerce(inner, v) for v in value)
+    if isinstance(value, numbers.Number) and hasattr(value, "item"):
+        return value.item()  # a numpy scalar: the Python number (JSON, hashing)
     return value
 
 
@@ -263,11 +270,13 @@ class ComparisonSettings(_Settings):
     def check(self) -> None:
         require(self, "contrast_bootstrap", is_whole(self.contrast_bootstrap, 0), "must be a whole number >= 0")
         require(self, "contrast_p", is_choice(self.contrast_p, CONTRAST_P_METHODS), one_of(CONTRAST_P_METHODS))
-        ok = all(
-            isinstance(sets, tuple) and 2 <= len(sets) <= 3 and all(isinstance(x, str) and x for x in sets)
-            for sets in self.partitionings
-        )
-        require(self, "partitionings", ok, "must each be 2 or 3 SETs (a space, spaces joined by +, or group:NAME)")
+        for sets in self.partitionings:
+            if not (isinstance(sets, tuple) and 2 <= len(sets) <= 3 and all(isinstance(x, str) and x for x in sets)):
+                raise InvalidSettingError(
+                    "ComparisonSettings.partitionings",
+                    "must each be 2 or 3 SETs (a space, spaces joined by +, or group:NAME)",
+                    sets,
+                )
 
 
 @dataclass(frozen=True)
@@ -294,7 +303,7 @@ class ResourceSettings(_Settings):
         require(
             self,
             "device",
-            isinstance(device, str) and (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")),
+            isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device) is not None,
             "must be auto, cpu, cuda or cuda:N",
         )
         for name in ("nprocs", "omp_nthreads"):

@@ -208,15 +208,38 @@ def test_edge_values_are_accepted():
         (["--fdr-alpha", "1.5"], "--fdr-alpha must be between 0 and 1 (got 1.5)"),
         (["--alphas", "1", "-1"], "--alphas must be finite and positive"),
         (["--response-trs", "3", "-1"], "--response-trs must be whole TRs >= 0 after the onset"),
-        (["--responses", "betas"], "--betas-dir must be given when the responses are betas"),
+        (["--responses", "betas"], "--responses betas needs --betas-dir DIR"),
         (["--seed", "-1"], "--seed must be a whole number >= 0"),
         (["--top-k", "0"], "--top-k must be at least 1"),
         (["--group-permutations", "-1"], "--group-permutations must be a whole number >= 0"),
         (["--nprocs", "0"], "--nprocs must be at least 1"),
         (["--variance-partitioning", "group:3D"], "--variance-partitioning must each be 2 or 3 SETs"),
+        (["--mem-gb", "inf"], "--mem-gb must be a positive number of gigabytes"),
     ],
 )
-def test_the_command_line_names_the_option_of_a_refused_setting(flags, message):
+@pytest.mark.parametrize("level", ["participant", "group"])
+def test_the_command_line_names_the_option_of_a_refused_setting(flags, message, level):
+    """At either level (the participant options are checked at the group level too, as before)."""
     with pytest.raises(UsageError) as info:
-        parse_args(["bids", "out", "participant", *flags])
+        parse_args(["bids", "out", level, *flags])
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_refused_value_is_a_usage_error_before_a_missing_file(tmp_path):
+    with pytest.raises(UsageError, match="--cv-folds"):
+        parse_args(["bids", "out", "participant", "--cv-folds", "1", "--mask", str(tmp_path / "missing.nii.gz")])
+
+
+def test_only_the_bad_partitioning_is_named():
+    with pytest.raises(UsageError) as info:
+        parse_args(["bids", "out", "participant", "--variance-partitioning", "a", "b", "--variance-partitioning", "c"])
+    assert str(info.value).endswith("(got c)"), str(info.value)
+
+
+def test_numbers_and_arrays_for_tuple_settings_become_tuples_of_python_numbers():
+    assert ResponseSettings(response_trs=0).response_trs == (0,)
+    assert FitSettings(alphas=100.0).alphas == (100.0,)
+    fit = FitSettings(alphas=np.logspace(0, 2, 3), cv_folds=np.int64(3))
+    assert fit.alphas == (1.0, 10.0, 100.0) and type(fit.alphas[0]) is float and type(fit.cv_folds) is int
+    assert ResponseSettings(response_trs=np.array([3, 4])).response_trs == (3, 4)
+    json.dumps(fit.to_dict())  # numpy scalars would not serialise
