@@ -523,42 +523,26 @@ def fit_banded_ridge(
                 cache[key] = out
             return out
 
-        if cv_solver == "cholesky":
-            (a_best, g_best, cv_best, per_weight, r, r2, ok, split, intercept, predictions) = _cholesky_cv_refit(
-                xs,
-                xs_test,
-                bands,
-                grid,
-                alphas_t,
-                folds,
-                centred,
-                batches,
-                Y_test,
-                n_sets,
-                dtype,
-                cv_score,
-                return_predictions,
-                clock,
-                progress,
+        if holdout:
+            solve = (
+                _cholesky_cv_refit
+                if cv_solver == "cholesky"
+                else functools.partial(
+                    _holdout_cv_refit, kind=hold_kind, hdtype=hold_dtype, eigh_dtype=torch.float64, workers=workers
+                )
             )
-            g_host = g_best.cpu().numpy()
-        elif holdout:
-            (a_best, g_best, cv_best, per_weight, r, r2, ok, split, intercept, predictions) = _holdout_cv_refit(
+            (a_best, g_best, cv_best, per_weight, r, r2, ok, split, intercept, predictions) = solve(
                 xs,
                 xs_test,
                 bands,
                 grid,
                 alphas_t,
                 folds,
-                hold_kind,
                 centred,
                 batches,
                 Y_test,
                 n_sets,
                 dtype,
-                hold_dtype,
-                torch.float64,
-                workers,
                 cv_score,
                 return_predictions,
                 clock,
@@ -852,19 +836,20 @@ def _holdout_cv_refit(
     grid,
     alphas_t,
     folds,
-    kind,
     centred,
     batches,
     Y_test,
     n_sets,
     dtype,
-    hdtype,
-    eigh_dtype,
-    workers,
     cv_score,
     return_predictions,
     clock,
     progress,
+    *,
+    kind,
+    hdtype,
+    eigh_dtype,
+    workers,
 ):
     """CV over (γ, α) and the test-set refit, one decomposition of the whole training set per γ.
 
@@ -920,10 +905,7 @@ def _holdout_cv_refit(
                     sel = torch.nonzero(better).squeeze(1)
                     w = e.T @ ys[:, sel]
                     scale = 1.0 / (full.eigvals.unsqueeze(1) + alphas_t[a_idx[sel]].unsqueeze(0))
-                    zs = w * scale.to(hdtype)
-                    vox = np.arange(cols.start, cols.stop)[sel.cpu().numpy()]
-                    for b, u in enumerate(band_u):
-                        parts_host[b][:, vox] = (u @ zs).to(torch.float32).cpu().numpy()
+                    _keep_test_parts(parts_host, cols, sel, band_u, w * scale.to(hdtype))
                     best[cols] = torch.where(better, score, best[cols])
                     g_best[cols] = torch.where(better, torch.full_like(g_best[cols], g), g_best[cols])
             bar.update(1)
@@ -934,6 +916,17 @@ def _holdout_cv_refit(
     scored = _scores_from_parts(parts_host, batches, centred, Y_test, dtype, dev, return_predictions)
     clock.lap("refit")
     return (a_best, g_best, best, per_weight, *scored)
+
+
+def _keep_test_parts(parts_host, cols, sel, set_maps, coefs) -> None:
+    """Store, for the voxels ``sel`` of batch ``cols``, each set's test predictions ``set_maps[b] @ coefs``.
+
+    ``parts_host`` (n_sets, n_test, v) float32 on the host; ``coefs`` (r, len(sel)) the voxels' coefficients in the
+    basis ``set_maps`` (n_test, r) apply to.
+    """
+    vox = np.arange(cols.start, cols.stop)[sel.cpu().numpy()]
+    for b, m in enumerate(set_maps):
+        parts_host[b][:, vox] = (m @ coefs).to(torch.float32).cpu().numpy()
 
 
 def _scores_from_parts(parts_host, batches, centred, Y_test, dtype, dev, return_predictions):
@@ -1041,11 +1034,7 @@ def _cholesky_cv_refit(
                 best_alpha_g[g, cols] = torch.where(within, a, best_alpha_g[g, cols])
                 better = score > best[cols]
                 if bool(better.any()):
-                    sel = torch.nonzero(better).squeeze(1)
-                    vox = np.arange(cols.start, cols.stop)[sel.cpu().numpy()]
-                    zs = z[:, sel]
-                    for b, kv in enumerate(k_test):
-                        parts_host[b][:, vox] = (kv @ zs).to(torch.float32).cpu().numpy()
+                    _keep_test_parts(parts_host, cols, torch.nonzero(better).squeeze(1), k_test, z[:, better])
                     best[cols] = torch.where(better, score, best[cols])
                     g_best[cols] = torch.where(better, g, g_best[cols])
                     a_best[cols] = torch.where(better, a, a_best[cols])
