@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from bids_taskenc.errors import EXIT_INPUT_MISSING, EXIT_NO_FILES, EXIT_USAGE, EXIT_VALIDATION
-from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.outputs.naming import sidecar_path
+from bids_taskenc.outputs.reading import read_sidecar, statmap_path
 from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import derivatives_under, files_under, run_app
@@ -69,48 +70,13 @@ def test_legacy_fmriprep_names_and_bold5000_stimuli_layout(tmp_path):
         tmp_path / "work",
     )
     assert code == 0
-    q_user = nib.load(
-        derivative_path(
-            out,
-            sub="CSI1",
-            task="5000scenes",
-            space="T1w",
-            desc="edge2da",
-            stat="q",
-            suffix="statmap",
-            extension=".nii.gz",
-        )
-    ).get_fdata()
+    q_user = nib.load(statmap_path(out, "CSI1", "5000scenes", "T1w", "edge2da", "q")).get_fdata()
     truth = ds.truth_masks["CSI1"]["edge"]
     assert ((q_user < 0.05) & truth).sum() >= 0.9 * truth.sum()
-    r_gabor = nib.load(
-        derivative_path(
-            out,
-            sub="CSI1",
-            task="5000scenes",
-            space="T1w",
-            desc="gabor",
-            stat="r",
-            suffix="statmap",
-            extension=".nii.gz",
-        )
-    ).get_fdata()
+    r_gabor = nib.load(statmap_path(out, "CSI1", "5000scenes", "T1w", "gabor", "r")).get_fdata()
     # the images' grating energy follows the early-visual latent: Gabor energy predicts that region best
     assert r_gabor[truth].mean() > r_gabor[ds.brain_masks["CSI1"] & ~truth].mean() + 0.2
-    meta = json.loads(
-        sidecar_path(
-            derivative_path(
-                out,
-                sub="CSI1",
-                task="5000scenes",
-                space="T1w",
-                desc="gabor",
-                stat="r",
-                suffix="statmap",
-                extension=".nii.gz",
-            )
-        ).read_text()
-    )
+    meta = read_sidecar(sidecar_path(statmap_path(out, "CSI1", "5000scenes", "T1w", "gabor", "r")))
     assert meta["Sources"][0].endswith("_bold_space-T1w_preproc.nii.gz")
 
 
@@ -119,20 +85,7 @@ def test_config_file_and_command_line_override(small_copy, tmp_path):
     cfg.write_text('cv_folds = 4\ntest-fraction = 0.2\nfeature_spaces = ["user:scene3da"]\n')
     code, out = _participant(small_copy, None, "--config", cfg, "--cv-folds", "5")
     assert code == 0
-    meta = json.loads(
-        sidecar_path(
-            derivative_path(
-                out,
-                sub="CSI1",
-                task="5000scenes",
-                space="T1w",
-                desc="scene3da",
-                stat="r",
-                suffix="statmap",
-                extension=".nii.gz",
-            )
-        ).read_text()
-    )
+    meta = read_sidecar(sidecar_path(statmap_path(out, "CSI1", "5000scenes", "T1w", "scene3da", "r")))
     assert meta["CVFolds"] == 5 and meta["Split"]["TestFraction"] == 0.2
     assert len(list((out / "sub-CSI1" / "func").glob("*_stat-r_statmap.nii.gz"))) == 1
 
@@ -299,20 +252,11 @@ def test_single_trial_glm_responses(tmp_path):
         tmp_path / "work",
     )
     assert code == 0
-    path = derivative_path(
-        out,
-        sub="CSI1",
-        task="5000scenes",
-        space="T1w",
-        desc="scene3da",
-        stat="q",
-        suffix="statmap",
-        extension=".nii.gz",
-    )
+    path = statmap_path(out, "CSI1", "5000scenes", "T1w", "scene3da", "q")
     q = nib.load(path).get_fdata()
     truth = ds.truth_masks["CSI1"]["scene"]
     assert ((q < 0.05) & truth).sum() >= 0.9 * truth.sum()
-    meta = json.loads(sidecar_path(path).read_text())
+    meta = read_sidecar(sidecar_path(path))
     assert meta["Responses"]["ResponseModel"] == "lsa" and meta["Responses"]["HRF"] == "spm"
 
 

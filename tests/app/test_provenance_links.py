@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from bids_taskenc.outputs.derivatives import bids_uri, dataset_links, read_dataset_links
-from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.outputs.naming import sidecar_path
+from bids_taskenc.outputs.reading import read_sidecar, statmap_path
 
 
 def _resolve(uri: str, links: dict):
@@ -17,17 +18,8 @@ def test_sources_and_spatial_reference_resolve_through_dataset_links(modern_run)
     ds, out = modern_run
     links = read_dataset_links(out)
     assert links["raw"] == ds.bids_dir.resolve()
-    r_path = derivative_path(
-        out,
-        sub="CSI1",
-        task="5000scenes",
-        space="T1w",
-        desc="scene3da",
-        stat="r",
-        suffix="statmap",
-        extension=".nii.gz",
-    )
-    meta = json.loads(sidecar_path(r_path).read_text())
+    r_path = statmap_path(out, "CSI1", "5000scenes", "T1w", "scene3da", "r")
+    meta = read_sidecar(sidecar_path(r_path))
     assert meta["Sources"] and all(s.startswith("bids:fmriprep:sub-CSI1/") for s in meta["Sources"])
     assert all(_resolve(s, links).is_file() for s in meta["Sources"])
     assert _resolve(meta["SpatialReference"], links).is_file()
@@ -106,20 +98,7 @@ def test_betas_run_names_its_betas_as_sources(small_copy):
     )
     links = read_dataset_links(out)
     assert set(links) >= {"raw", "betas"}
-    meta = json.loads(
-        sidecar_path(
-            derivative_path(
-                out,
-                sub="CSI1",
-                task="5000scenes",
-                space="T1w",
-                desc="scene3da",
-                stat="r",
-                suffix="statmap",
-                extension=".nii.gz",
-            )
-        ).read_text()
-    )
+    meta = read_sidecar(sidecar_path(statmap_path(out, "CSI1", "5000scenes", "T1w", "scene3da", "r")))
     assert meta["Responses"]["ResponseModel"] == "betas"
     assert meta["Sources"] and all(s.startswith("bids:betas:sub-CSI1/") for s in meta["Sources"])
     assert meta["SpatialReference"] == meta["Sources"][0] and _resolve(meta["SpatialReference"], links).is_file()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import nibabel as nib
 import numpy as np
 import pytest
 from nilearn import datasets, surface
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.outputs.reading import brain_mask_path, read_sidecar, statmap_path
 from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import run_app
@@ -55,16 +54,7 @@ def _gifti(out, hemi, space, desc, stat):
 def test_template_space_maps_go_to_fsaverage5(tmp_path):
     ds, out = _run(tmp_path, space="MNI152NLin2009cAsym")
     fs = datasets.load_fsaverage("fsaverage5")
-    vol = derivative_path(
-        out,
-        sub="CSI1",
-        task="5000scenes",
-        space="MNI152NLin2009cAsym",
-        desc="scene3da",
-        stat="r",
-        suffix="statmap",
-        extension=".nii.gz",
-    )
+    vol = statmap_path(out, "CSI1", "5000scenes", "MNI152NLin2009cAsym", "scene3da", "r")
     for hemi, side in (("L", "left"), ("R", "right")):
         for desc, stat in (
             ("scene3da", "r"),
@@ -79,15 +69,7 @@ def test_template_space_maps_go_to_fsaverage5(tmp_path):
         assert values.shape == (10242,)
         assert gii.meta["AnatomicalStructurePrimary"] == {"L": "CortexLeft", "R": "CortexRight"}[hemi]
         # the same sampling as nilearn's on the volume map, inside the brain mask
-        mask = derivative_path(
-            out,
-            sub="CSI1",
-            task="5000scenes",
-            space="MNI152NLin2009cAsym",
-            desc="brain",
-            suffix="mask",
-            extension=".nii.gz",
-        )
+        mask = brain_mask_path(out, "CSI1", "5000scenes", "MNI152NLin2009cAsym")
         expected = surface.vol_to_surf(
             str(vol), fs["pial"].parts[side], inner_mesh=fs["white_matter"].parts[side], mask_img=str(mask)
         )
@@ -96,9 +78,9 @@ def test_template_space_maps_go_to_fsaverage5(tmp_path):
         np.testing.assert_array_equal(np.isfinite(values), finite)
         np.testing.assert_allclose(values[finite], expected[finite], atol=1e-5)
         alpha = nib.load(_gifti(out, hemi, "fsaverage5", "scene3da", "alpha")).darrays[0].data
-        grid = json.loads(sidecar_path(vol).read_text())["AlphaGrid"]
+        grid = read_sidecar(sidecar_path(vol))["AlphaGrid"]
         assert np.all(np.isin(alpha[np.isfinite(alpha)], np.float32(grid)))
-    meta = json.loads(sidecar_path(_gifti(out, "L", "fsaverage5", "scene3da", "q")).read_text())
+    meta = read_sidecar(sidecar_path(_gifti(out, "L", "fsaverage5", "scene3da", "q")))
     assert "not recomputed" in meta["SurfaceNote"] and meta["SurfaceSampling"]["Interpolation"] == "linear"
 
 
@@ -113,7 +95,7 @@ def test_t1w_maps_go_to_the_participants_own_surfaces(tmp_path, naming):
     n_vertices = nib.load(pial[0]).darrays[0].data.shape[0]
     values = nib.load(_gifti(out, "L", "fsnative", "scene3da", "r")).darrays[0].data
     assert values.shape == (n_vertices,) and np.isfinite(values).mean() > 0.9
-    meta = json.loads(sidecar_path(_gifti(out, "R", "fsnative", "scene3da", "r")).read_text())
+    meta = read_sidecar(sidecar_path(_gifti(out, "R", "fsnative", "scene3da", "r")))
     assert "fMRIPrep surfaces" in meta["SurfaceSource"]
 
 
@@ -121,20 +103,7 @@ def test_t1w_without_surfaces_writes_no_gifti_and_says_why(tmp_path, capfd):
     _, out = _run(tmp_path)
     assert not list(out.rglob("*.gii"))
     assert "no GIFTI maps written" in capfd.readouterr().err
-    sidecar = json.loads(
-        sidecar_path(
-            derivative_path(
-                out,
-                sub="CSI1",
-                task="5000scenes",
-                space="T1w",
-                desc="scene3da",
-                stat="r",
-                suffix="statmap",
-                extension=".nii.gz",
-            )
-        ).read_text()
-    )
+    sidecar = read_sidecar(sidecar_path(statmap_path(out, "CSI1", "5000scenes", "T1w", "scene3da", "r")))
     assert "no GIFTI" in sidecar["Surfaces"]
 
 
