@@ -10,6 +10,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..errors import InvalidSettingError, UsageError
 from ..workflow.group import GroupSettings
 from ..workflow.settings import (
@@ -132,8 +133,6 @@ def check_options(args: argparse.Namespace, argv: list[str]) -> None:
     """Build every level's settings from ``args`` (participant, group, resources) so that their checks run before
     any work; a value out of range becomes a :class:`~bids_taskenc.errors.UsageError` (exit 64)
     naming the option, e.g. ``--cv-folds must be at least 2 (got 1)``."""
-    from ..core.fdr import DEFAULT_FDR_LEVEL
-
     try:
         resource_settings(args)
         group_settings(args, argv)

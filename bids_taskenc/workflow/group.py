@@ -24,13 +24,13 @@ from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import TREE_BOOTSTRAPS, compute_group, resolve_reference
 from bids_taskenc.group.write import write_group_results
 from bids_taskenc.workflow.dataset import resolve_roi_dir
-from bids_taskenc.workflow.settings import is_choice, is_fraction, is_number, is_whole, one_of, require
+from bids_taskenc.workflow.settings import _Settings, is_choice, is_fraction, is_number, is_whole, one_of, require
 
 __all__ = ["GroupOutcome", "GroupSettings", "group_roi_masks", "resolve_roi_dir", "run_group"]
 
 
 @dataclass(frozen=True)
-class GroupSettings:
+class GroupSettings(_Settings):
     """Every choice of a group run (the command line's group options; defaults as there).
 
     Attributes
@@ -80,13 +80,6 @@ class GroupSettings:
     seed: int = 0
     command_line: str | None = None
     progress: bool = False
-
-    def __post_init__(self):
-        if isinstance(self.participants, str):  # one label, not its characters
-            object.__setattr__(self, "participants", (self.participants,))
-        elif self.participants is not None:
-            object.__setattr__(self, "participants", tuple(self.participants))
-        self.check()
 
     def check(self) -> None:
         """Raise :class:`~bids_taskenc.errors.InvalidSettingError` for the first value out of its range."""
