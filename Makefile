@@ -8,13 +8,13 @@ PY     := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 DEMO_DIR ?= demo
 
-.PHONY: venv test format demo bench clean
+.PHONY: venv test docs format demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[test]" "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[test,docs]" "$(TORCH_PIN)"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -24,6 +24,13 @@ test: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q --doctest-modules tests bids_taskenc
+
+# The docs site: warnings are errors (-W), the example gallery is executed, the options page is
+# generated from the parser. Output: docs/_build/html/index.html.
+docs: venv
+	rm -rf docs/_build docs/auto_examples
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "Docs: docs/_build/html/index.html"
 
 format: venv
 	$(VENV)/bin/ruff format .
@@ -46,4 +53,4 @@ bench: venv
 	$(PY) benchmarks/ridge.py --quick
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache docs/_build docs/auto_examples

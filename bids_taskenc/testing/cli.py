@@ -40,7 +40,8 @@ from .synthetic import (
 _COUNT_DEFAULTS = {"sessions": 3, "runs_per_session": [4], "trials_per_run": 24, "repeated": 6, "shown_thrice": 0}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The generator's command line (also rendered into the docs' options page)."""
     parser = argparse.ArgumentParser(
         prog="bids_taskenc-synthetic", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         "as BOLD5000's (half the bytes to write and read)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     counts = {k: getattr(args, k) for k in _COUNT_DEFAULTS}
     if args.bold5000_counts:

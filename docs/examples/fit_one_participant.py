@@ -82,5 +82,4 @@ display = plotting.plot_stat_map(
     colorbar=True,
 )
 display.savefig(str(figure))
-display.close()
 print(f"map: {r_map}\nfigure: {figure}")
