@@ -319,7 +319,7 @@ def test_kernel_basis_summed_validation_kernel():
     """The CV folds' u (validation kernels summed before the product) equals the refit's sum of per-set shares."""
     import torch
 
-    from bids_taskenc.encoding.banded import _kernel_basis
+    from bids_taskenc.encoding.banded.kernels import _kernel_basis
 
     rng = np.random.default_rng(0)
     xa, xb = torch.from_numpy(rng.standard_normal((30, 5))), torch.from_numpy(rng.standard_normal((30, 7)))
