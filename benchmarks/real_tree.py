@@ -15,6 +15,7 @@ Printed and written to ``--json``: the tree's build time, each level's wall time
 the runs, trials and images the app counted (its sidecar's ``Responses``) against the events
 files', whether the run log says why ``task-localizer`` was skipped, and the recovery: driven
 voxels found (q < 0.05 of the PPA truth), false positives outside it, voxels of the null space.
+The group level's similarity of ``drive`` and ``random`` (about 0) is checked too.
 The last line is ``real tree: OK`` or ``real tree: FAILED (...)``, and the exit code follows it.
 """
 
@@ -36,8 +37,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
+
 from bids_taskenc.outputs.logs import run_logs  # noqa: E402
-from bids_taskenc.outputs.naming import sidecar_path  # noqa: E402
+from bids_taskenc.outputs.naming import derivative_path, sidecar_path  # noqa: E402
 from bids_taskenc.outputs.reading import read_sidecar, statmap_path  # noqa: E402
 from bids_taskenc.testing.real_tree import DRIVE_SPACE, NULL_SPACE, build_real_tree  # noqa: E402
 
@@ -84,6 +87,8 @@ def _failures(result: dict, whole: bool) -> list[str]:
     bad = []
     if not result["localizer_logged"]:
         bad.append("no log line says why task-localizer was skipped")
+    if abs(result["group_similarity_drive_random"]) > 0.1:
+        bad.append(f"group similarity of {DRIVE_SPACE} and {NULL_SPACE}: {result['group_similarity_drive_random']}")
     for participant, rec in result["participants"].items():
         events = {k: rec["events"][k] for k in ("runs", "trials", "images")}
         if rec["counted"] != events:
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             "--work-dir", work, "--seed", "0",
         )  # fmt: skip
         group_s = _app(tree.bids_dir, out, "group", "--offline")
+        similarity = pd.read_csv(
+            derivative_path(out, task=TASK, desc="similarity", suffix="matrix", extension=".tsv"), sep="\t", index_col=0
+        )
         text = "\n".join(p.read_text() for p in run_logs(out))
         result = {
             "archive": str(args.archive),
@@ -133,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "group_level_s": round(group_s, 1),
             "localizer_logged": LOCALIZER_LINE in text,
             "participants": {p: _recovery(tree, out, p) for p in tree.participants},
+            "group_similarity_drive_random": round(float(similarity.loc[DRIVE_SPACE, NULL_SPACE]), 3),
             "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
             "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

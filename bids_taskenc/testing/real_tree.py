@@ -73,7 +73,7 @@ class RealTree:
     truth_masks: dict[str, np.ndarray] = field(default_factory=dict)
     brain_mask: np.ndarray | None = None
     image_names: list[str] = field(default_factory=list)
-    #: relative paths of the images written that the release's annexed list holds / lacks
+    #: how many image paths written were found in the release's annexed-file list (0: no list to check)
     annexed_checked: int = 0
 
 
@@ -94,8 +94,10 @@ def unpack_text_tree(archive: Path, bids_dir: Path, sessions: Sequence[str] | No
     """Unpack the text files of the archive (only ``sessions`` when given, e.g. ``['03', '04']``) into ``bids_dir``."""
     bids_dir.mkdir(parents=True, exist_ok=True)
     wanted = None if sessions is None else {str(s) for s in sessions}
+    # the members are checked by _safe_members; the "data" filter (Python >= 3.11.4) checks again
+    options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(archive) as tar:
-        tar.extractall(bids_dir, members=_safe_members(tar, wanted), filter="data")
+        tar.extractall(bids_dir, members=_safe_members(tar, wanted), **options)
 
 
 def real_events_files(bids_dir: Path, participant: str = PARTICIPANT, task: str = TASK) -> list[Path]:
@@ -229,7 +231,7 @@ def _participant_images(
     weights[:, inside] = w / np.linalg.norm(w, axis=0, keepdims=True)
     kernel = _boxcar_hrf()
     written: list[Path] = []
-    trials = images = 0
+    trials = 0
     seen: set[str] = set()
     runs = real_events_files(bids_dir, participant)
     for events_file in runs:
@@ -243,8 +245,7 @@ def _participant_images(
     localizers = real_events_files(bids_dir, participant, LOCALIZER)
     for events_file in localizers:
         written += _write_run(bids_dir, participant, events_file, grid, None, noise_sd, rng)
-    images = len(seen)
-    counts = {"runs": len(runs), "trials": trials, "images": images, "localizer_runs": len(localizers)}
+    counts = {"runs": len(runs), "trials": trials, "images": len(seen), "localizer_runs": len(localizers)}
     return written, counts, truth
 
 
@@ -279,6 +280,17 @@ def _check_annexed(written: list[Path], bids_dir: Path, annexed: Path | None) ->
     if stray:
         raise AssertionError(f"{stray[0]}: written but not an annexed file of ds001499 ({len(stray)} such)")
     return len(ours)
+
+
+def _write_feature_spaces(
+    features_dir: Path, latent: np.ndarray, names: list[str], n_features: int, rng: np.random.Generator
+) -> None:
+    """``drive`` (``latent @ M`` + noise, ``(n_images, n_features)``) and ``random`` (noise), rows as ``names``."""
+    mixing = rng.standard_normal((latent.shape[1], n_features))
+    drive = latent @ mixing + 0.3 * rng.standard_normal((len(names), n_features))
+    _write_feature_space(features_dir / DRIVE_SPACE, drive, names, "other", f"drives both {DRIVEN_ROI} masks")
+    null = rng.standard_normal((len(names), n_features))
+    _write_feature_space(features_dir / NULL_SPACE, null, names, "other", "noise features (drive nothing)")
 
 
 def build_real_tree(
@@ -322,11 +334,7 @@ def build_real_tree(
     image_row = {n: i for i, n in enumerate(names)}
     latent = rng.standard_normal((len(names), latent_dim))
     features_dir = bids_dir / "derivatives" / "features"
-    mixing = rng.standard_normal((latent_dim, n_features))
-    drive = latent @ mixing + 0.3 * rng.standard_normal((len(names), n_features))
-    _write_feature_space(features_dir / DRIVE_SPACE, drive, names, "other", f"drives both {DRIVEN_ROI} masks")
-    null = rng.standard_normal((len(names), n_features))
-    _write_feature_space(features_dir / NULL_SPACE, null, names, "other", "noise features (drive nothing)")
+    _write_feature_spaces(features_dir, latent, names, n_features, rng)
     grid = _grid(tuple(int(a) for a in shape))
     roi_dir = bids_dir / "derivatives" / "spm"
     tree = RealTree(

@@ -72,7 +72,8 @@ def test_every_real_events_file_of_csi1_is_read(tmp_path, caplog):
     assert {Path(n).suffix for n in trials["image_id"]} == {".jpg", ".JPEG", ".jpeg"}
     assert trials.groupby("run_key").size().value_counts().to_dict() == {37: 142}
     # ImgType's rep_ is not "a later showing": in 77 of the 113 repeated images the first showing carries it
-    img_type = pd.concat([pd.read_csv(r.events, sep="\t")["ImgType"] for r in runs], ignore_index=True)
+    events = [pd.read_csv(r.events, sep="\t").sort_values("onset", kind="stable") for r in runs]  # as build_trials
+    img_type = pd.concat([e["ImgType"] for e in events], ignore_index=True)
     first = trials.assign(img_type=img_type)[lambda t: t["repeat_index"] == 0]
     repeated = trials.groupby("image_id").size()[lambda n: n > 1].index
     assert first[first["image_id"].isin(repeated)]["img_type"].str.startswith("rep_").sum() == 77
