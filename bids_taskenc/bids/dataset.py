@@ -126,8 +126,8 @@ def _events_columns(path: str) -> list[str]:
 def stimulus_tasks(layout) -> list[str]:
     """Tasks whose events files name stimuli (``stim_file`` or ``ImgName``), with run entities.
 
-    BOLD5000's ``task-localizer`` (block design, ``cond`` column, no run
-    entity) is left out this way.
+    BOLD5000's ``task-localizer`` (block design, ``cond`` and ``image`` columns, no run
+    entity) is left out this way; each task left out gets an INFO line saying why.
     """
     tasks = []
     for task in layout.get_tasks():
@@ -135,8 +135,20 @@ def stimulus_tasks(layout) -> list[str]:
         present = [e.path for e in events if missing_reason(e.path) is None]
         if events and not present:
             check_present(events[0].path, "events file")
-        if present and any(c in _events_columns(present[0]) for c in STIMULUS_COLUMNS):
+        if not present:
+            log.info("task-%s skipped: it has no events files", task)
+            continue
+        columns = _events_columns(present[0])
+        if any(c in columns for c in STIMULUS_COLUMNS):
             tasks.append(task)
+        else:
+            log.info(
+                "task-%s skipped: its events name no stimulus file (no %s column; %s has columns %s)",
+                task,
+                " or ".join(repr(c) for c in STIMULUS_COLUMNS),
+                present[0],
+                ", ".join(columns),
+            )
     return tasks
 
 

@@ -67,11 +67,13 @@ def open_derivatives(derivative_dirs: list[Path]):
         folder = Path(folder)
         if not folder.is_dir():
             raise InputMissingError(f"{folder}: --derivatives folder does not exist")
-        # Old fMRIPrep outputs may lack dataset_description.json; pybids then
-        # indexes them as a plain folder, which still parses every entity we need.
+        # fMRIPrep folders may lack dataset_description.json (ds001499's has none); pybids then
+        # indexes them as a raw dataset, whose configuration has no `desc` entity: modern names
+        # (`_desc-preproc_bold`) would go unrecognised. Both configurations parse every name.
         is_derivative = (folder / "dataset_description.json").is_file()
+        options = {"is_derivative": True} if is_derivative else {"config": ["bids", "derivatives"]}
         try:
-            layouts.append(bids.BIDSLayout(str(folder), validate=False, is_derivative=is_derivative))
+            layouts.append(bids.BIDSLayout(str(folder), validate=False, **options))
         except Exception as exc:
             raise InputMissingError(f"{folder}: pybids cannot index the derivatives ({exc})") from exc
     return layouts
