@@ -211,7 +211,11 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         help="also write each feature space's ridge weights (sub-X/func/..._weights.npz; large)",
     )
     enc.add_argument(
-        "--precision", choices=["exact", "fast"], default="exact", help="fast = TF32 matrix products on CUDA"
+        "--precision",
+        choices=["exact", "fast"],
+        default="exact",
+        help="fast = TF32 matrix products on CUDA, float32 eigendecompositions in banded ridge, and the Taskonomy "
+        "encoders in bf16 on a CPU with native bf16 (AVX512-BF16, AMX)",
     )
     enc.add_argument(
         "--n-permutations", type=int, default=0, help="permutation p-values with N permutations (0: analytic t-test p)"

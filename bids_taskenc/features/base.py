@@ -106,15 +106,18 @@ class ImageFeatureSpace(FeatureSpace):
     def extract(self, images, device: str = "cpu") -> np.ndarray:
         """``(n, 3, H, W)`` float tensor in [0, 1] -> ``(n, dim)`` float32 array."""
 
-    def extract_tensor(self, images, device: str = "cpu"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
         """Like :meth:`extract` but returns a float32 torch tensor, on ``device``
-        where the space computes there (spares the pipeline a host sync per space)."""
+        where the space computes there (spares the pipeline a host sync per space).
+        ``mode`` is the run's ``--precision`` (``exact`` or ``fast``); a space that has
+        no faster path ignores it."""
         import torch
 
         return torch.from_numpy(np.ascontiguousarray(self.extract(images, device), dtype=np.float32))
 
-    def precision(self, device: str = "cpu") -> str:
-        """Numeric precision ``extract`` uses on ``device`` (part of the cache key and provenance)."""
+    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+        """Numeric precision ``extract_tensor`` uses on ``device`` under ``mode`` (part of the cache
+        key and provenance)."""
         return "fp32"
 
     def cache_key(self) -> str:

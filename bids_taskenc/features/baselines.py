@@ -102,7 +102,7 @@ class BaselineFeatureSpace(ImageFeatureSpace):
     GRID = 4
     PIXELS_SIZE = 32
 
-    def extract_tensor(self, images, device: str = "cpu"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
         import torch
         import torch.nn.functional as F
 

@@ -6,7 +6,8 @@ image feature space that still needs it. With a ``cache_dir``, rows are looked
 up by image content hash first and only missing rows are computed (a rerun, or
 a participant who saw the same images, computes nothing). On CUDA the uint8
 batch is pinned, copied once, converted once and shared; models run
-channels-last under bf16 autocast; results come back to the host once per batch.
+channels-last under bf16 autocast; results come back to the host once per batch. On the CPU the
+Taskonomy encoders do the same under ``precision='fast'`` where the CPU has native bf16 (:mod:`.cpu`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def featurize(
     batch_size: int = 32,
     num_workers: int = 2,
     progress: bool = True,
+    precision: str = "exact",
 ) -> dict[str, np.ndarray]:
     """Feature matrices for ``stimulus_names``, one per space.
 
@@ -57,6 +59,8 @@ def featurize(
     stimulus_paths : image file per stimulus; may be None where only lookup spaces are asked for.
     cache_dir : content-addressed feature cache folder (None: no cache).
     device : 'cpu' (exact fp32) or 'cuda[:n]' (bf16 autocast, channels-last).
+    precision : the run's ``--precision``: 'exact', or 'fast', under which the Taskonomy encoders
+        also run in bf16 on a CPU with native bf16 (:mod:`.cpu`).
     batch_size : images per forward pass.
     num_workers : decode threads.
     progress : tqdm bar per image feature space.
@@ -83,12 +87,16 @@ def featurize(
     device = _check_device(device)
     paths = _image_paths(image_spaces, stimulus_names, stimulus_paths)
     for space in image_spaces:
-        space.provenance["precision"] = space.precision(device)
+        space.provenance["precision"] = space.precision(device, precision)
 
     with ThreadPoolExecutor(max_workers=max(1, int(num_workers)), thread_name_prefix="featurize") as pool:
         row_keys, path_by_key = _image_keys(paths, hashed=cache_dir is not None, pool=pool)
         keys = list(path_by_key)
-        caches = {s.name: FeatureCache(cache_dir, s, s.precision(device)) for s in image_spaces} if cache_dir else {}
+        caches = (
+            {s.name: FeatureCache(cache_dir, s, s.precision(device, precision)) for s in image_spaces}
+            if cache_dir
+            else {}
+        )
         rows, missing = _cached_rows(image_spaces, keys, caches, pool)
         todo = [k for k in keys if any(k in missing[s.name] for s in image_spaces)]
         if todo:
@@ -101,6 +109,7 @@ def featurize(
                 caches,
                 pool,
                 device=device,
+                mode=precision,
                 batch_size=max(1, int(batch_size)),
                 prefetch=2,
                 progress=progress,
@@ -172,7 +181,7 @@ def _stacked(space: ImageFeatureSpace, got: dict[str, np.ndarray], row_keys: lis
     return matrix
 
 
-def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, batch_size, prefetch, progress):
+def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, mode, batch_size, prefetch, progress):
     """Decode ``todo`` images batch by batch and run each space on the images it misses."""
     import torch
     from tqdm.auto import tqdm
@@ -225,7 +234,7 @@ def _compute(spaces, todo, path_by_key, missing, rows, caches, pool, *, device, 
                 x = images[s.input_size]
                 if len(idx) != len(batch):
                     x = x[torch.tensor(idx, device=x.device)]
-                results.append((s, [batch[j] for j in idx], s.extract_tensor(x, device)))
+                results.append((s, [batch[j] for j in idx], s.extract_tensor(x, device, mode)))
             for s, ks, feats in results:  # one device->host sync per batch, after all spaces queued
                 arr = np.ascontiguousarray(feats.detach().float().cpu().numpy(), dtype=np.float32)
                 if arr.shape[0] != len(ks):

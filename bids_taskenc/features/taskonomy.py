@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.atomic import reserve_temp
 from .base import FeatureError, ImageFeatureSpace
+from .cpu import FP32, encoder_precision
 
 #: sha256 in the published file name ``{task}_encoder-{sha256}.pth`` (visualpriors 0.3.5).
 ENCODER_SHA256: dict[str, str] = {
@@ -408,7 +409,8 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
 
     The weights load on first use. ``extract`` takes ``(N, 3, 256, 256)`` images
     in [0, 1] and returns ``(N, 2048)`` float32 (latent flattened C, H, W).
-    On CUDA the encoder runs channels-last under bf16 autocast; on CPU in exact fp32.
+    On CUDA the encoder runs channels-last under bf16 autocast; on the CPU in exact fp32, or under
+    ``--precision fast`` channels-last under bf16 autocast where the CPU has native bf16 (:mod:`.cpu`).
     """
 
     task: str = ""
@@ -417,7 +419,7 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
     random_seed: int | None = None
     compile: bool = False
     _encoder: object = field(default=None, repr=False)
-    _encoder_device: str | None = field(default=None, repr=False)
+    _encoder_device: tuple[str, bool] | None = field(default=None, repr=False)
 
     @classmethod
     def from_weights(
@@ -476,8 +478,9 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
             random_seed=seed,
         )
 
-    def encoder(self, device: str = "cpu"):
-        """The loaded encoder on ``device`` (loaded once, then moved as needed)."""
+    def encoder(self, device: str = "cpu", channels_last: bool | None = None):
+        """The loaded encoder on ``device`` (loaded once, then moved as needed); channels-last on CUDA,
+        and on the CPU when ``channels_last`` (the bf16 path)."""
         import torch
 
         if self._encoder is None:
@@ -487,39 +490,44 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
             else:
                 enc = load_encoder(self.weights_path, trusted=self.weights_trusted)
             self._encoder = enc
-        if self._encoder_device != device:
+        cuda = device.startswith("cuda")
+        layout = bool(cuda if channels_last is None else channels_last or cuda)
+        if self._encoder_device != (device, layout):
             enc = getattr(self._encoder, "_orig_mod", self._encoder)  # unwrap torch.compile
-            enc = enc.to(device)
-            if device.startswith("cuda"):
-                enc = enc.to(memory_format=torch.channels_last)
-                if self.compile:
-                    enc = torch.compile(enc, dynamic=False)
-            self._encoder, self._encoder_device = enc, device
+            enc = enc.to(device, memory_format=torch.channels_last if layout else torch.contiguous_format)
+            if cuda and self.compile:
+                enc = torch.compile(enc, dynamic=False)
+            self._encoder, self._encoder_device = enc, (device, layout)
         return self._encoder
 
     def release(self) -> None:
         """Drop the loaded encoder (frees its memory)."""
         self._encoder, self._encoder_device = None, None
 
-    def precision(self, device: str = "cpu") -> str:
-        return "bf16-autocast" if device.startswith("cuda") else "fp32"
+    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+        return encoder_precision(device, mode)
 
-    def extract_tensor(self, images, device: str = "cpu"):
-        """``(N, 3, 256, 256)`` [0, 1] tensor on ``device`` -> ``(N, 2048)`` float32 tensor on ``device``."""
+    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+        """``(N, 3, 256, 256)`` [0, 1] tensor on ``device`` -> ``(N, 2048)`` float32 tensor on ``device``.
+
+        In :meth:`precision`'s bf16 modes (CUDA; the CPU under ``mode='fast'`` where it has native
+        bf16) the encoder runs channels-last under bf16 autocast; otherwise in exact fp32.
+        """
         import torch
 
         if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             raise FeatureError(f"{self.name}: needs {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
-        enc = self.encoder(device)
+        precision = self.precision(device, mode)
+        enc = self.encoder(device, channels_last=precision != FP32)
         x = to_network_input(images.to(device, torch.float32), TASK_INPUT.get(self.task, "rgb"))
         with torch.inference_mode():
-            if device.startswith("cuda"):
-                x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    out = enc(x)
-            else:
+            if precision == FP32:
                 out = enc(x)
+            else:
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16):
+                    out = enc(x)
         return out.float().reshape(out.shape[0], -1)
 
-    def extract(self, images, device: str = "cpu") -> np.ndarray:
-        return self.extract_tensor(images, device).cpu().numpy()
+    def extract(self, images, device: str = "cpu", mode: str = "exact") -> np.ndarray:
+        return self.extract_tensor(images, device, mode).cpu().numpy()

@@ -67,7 +67,8 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
     _extractor: object = field(default=None, repr=False)
     _device: str | None = field(default=None, repr=False)
 
-    def precision(self, device: str = "cpu") -> str:
+    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+        """bf16 autocast on CUDA; exact fp32 on the CPU (the faster CPU path is the Taskonomy encoders' only)."""
         return "bf16-autocast" if device.startswith("cuda") else "fp32"
 
     def _build(self, device: str):
@@ -92,7 +93,7 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
             self._device = device
         return self._extractor
 
-    def extract_tensor(self, images, device: str = "cpu"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
         import torch
         import torch.nn.functional as F
 

@@ -91,6 +91,7 @@ def compute_features(ds: Dataset, inputs: TaskInputs, responses, settings: Parti
         device=ds.device,
         progress=settings.outputs.progress,
         num_workers=settings.resources.nprocs or 2,
+        precision=settings.fit.precision,
     )
     return features, time.perf_counter() - t0
 
