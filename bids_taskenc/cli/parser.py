@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
+from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
 from ..errors import InputMissingError, UsageError
 from .settings import check_options
 
@@ -191,7 +192,14 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
     )
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
-    enc.add_argument("--cv-score", choices=["r", "r2"], default="r", help="score that chooses alpha")
+    enc.add_argument(
+        "--cv-score",
+        choices=CV_SCORES,
+        default=DEFAULT_CV_SCORE,
+        help="score that chooses each voxel's alpha: r2 = mean validation R² over the folds (as mean squared "
+        "error; default); r = Pearson r, which ignores the predictions' scale and biases the test R² of "
+        "unpredictable voxels downward (docs/statistics.md)",
+    )
     enc.add_argument(
         "--cv-scheme",
         choices=["kfold", "session"],

@@ -130,7 +130,7 @@ def fit_encoding_model(
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
     n_folds: int = 7,
     groups=None,
-    cv_score: str = "r",
+    cv_score: str = _ridge.DEFAULT_CV_SCORE,
     standardize: bool = True,
     gram: str = "auto",
     precision: str = "exact",
@@ -169,8 +169,11 @@ def fit_encoding_model(
         Folds of shuffled k-fold CV on the training set (ignored with ``groups``).
     groups : array (n_train,), optional
         Group label per training sample (e.g. session): leave-one-group-out CV.
-    cv_score : {'r', 'r2'}
-        Validation score: Pearson correlation or R² (around the fold's mean).
+    cv_score : {'r2', 'r'}
+        Validation score: R² (around the fold's mean; the default, as the mean
+        squared error) or Pearson correlation, which ignores the predictions'
+        scale and so biases the test R² of unpredictable voxels downward
+        (:data:`~bids_taskenc.encoding.ridge.CV_SCORE_EFFECTS`).
     standardize : bool
         z-score features with training statistics (per fold during CV); if
         False, only centre them. Responses are always centred on the training

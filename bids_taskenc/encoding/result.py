@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.fdr import below_fdr_level
+from .ridge import CV_SCORE_EFFECTS
 
 
 @dataclass
@@ -114,7 +115,8 @@ class EncodingResult:
             "AlphaGrid": [float(a) for a in self.alphas],
             "CVFolds": int(self.n_folds),
             "CVScheme": self.cv_scheme,
-            "CVScore": {"r": "pearson", "r2": "r2"}[self.cv_score_kind],
+            "CVScore": {"r": "pearson", "r2": "r2"}.get(self.cv_score_kind, self.cv_score_kind),
+            "CVScoreEffect": CV_SCORE_EFFECTS.get(self.cv_score_kind),
             "Standardize": bool(self.standardize),
             "Gram": self.gram,
             "Precision": self.precision,

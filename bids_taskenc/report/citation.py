@@ -231,6 +231,7 @@ def _fit_facts(first: dict) -> dict:
         "seed": split.get("Seed", first.get("Seed", "n/a")),
         "cv_folds": first.get("CVFolds", "n/a"),
         "cv_score": first.get("CVScore", "n/a"),
+        "cv_score_effect": first.get("CVScoreEffect"),
         "standardize": first.get("Standardize"),
         "alpha_grid": grid,
         "alpha_min": f"{min(grid):g}" if grid else "n/a",

@@ -41,7 +41,7 @@ from pathlib import Path
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..encoding.device import PRECISIONS
-from ..encoding.ridge import CV_SCORES
+from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
 from ..errors import InvalidSettingError
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
@@ -233,7 +233,7 @@ class FitSettings(_Settings):
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     cv_folds: int = 7
     test_fraction: float = 0.15
-    cv_score: str = "r"  #: r or r2: the score that chooses alpha
+    cv_score: str = DEFAULT_CV_SCORE  #: r2 (default) or r: the score that chooses alpha (docs/statistics.md)
     cv_scheme: str = "kfold"  #: kfold or session
     standardize: bool = True
     precision: str = "exact"  #: exact or fast
