@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
+from bids_taskenc.encoding import fit_encoding_model, grouped_train_test_split_indices, train_test_split_indices
 from bids_taskenc.encoding.contrasts import contrast_test
 from bids_taskenc.testing.encoding_data import blocked_design, near_collinear_predictions, null_signal_data
 
@@ -52,20 +52,28 @@ def collinear_null(n_test=737, v=20000, r_ab=0.99999, seed=0):
     return {"r_ab": r_ab, "p<.001": float((p < 0.001).mean()), "p<.05": float((p < 0.05).mean())}
 
 
-def blocked_null(split, n_runs=24, v=300, seed=0, test_fraction=0.15, **kw):
-    """P(p < .05) of the voxels' test r under the blocked design's null with a test split by image or run."""
-    from bids_taskenc.encoding import grouped_train_test_split_indices
-
-    X, Y, run = blocked_design(n_runs=n_runs, v=v, seed=seed, **kw)
+def blocked_null(split, n_permutations=0, n_runs=24, v=300, phi=0.5, seed=0, test_fraction=0.15):
+    """P(p < .05) of the voxels' test r under the blocked design's null, the test split by image or by run; with
+    ``n_permutations`` the permutation p (free shuffles for the image split, circular shifts within each held-out
+    run for the run split)."""
+    X, Y, run = blocked_design(n_runs=n_runs, v=v, phi=phi, seed=seed)
     if split == "image":
         tr, te = train_test_split_indices(len(X), test_fraction, seed)
-        groups = None
+        groups = test_groups = None
     else:
         tr, te = grouped_train_test_split_indices(run, test_fraction, seed)
-        groups = run[tr]
-    res = fit_encoding_model(X[tr], Y[tr], X[te], Y[te], groups=groups, cv_score="r2", seed=seed)
+        groups, test_groups = run[tr], run[te]
+    res = fit_encoding_model(
+        X[tr], Y[tr], X[te], Y[te], groups=groups, test_groups=test_groups, n_permutations=n_permutations, seed=seed
+    )
     p = np.asarray(res.p, float)
-    return {"split": split, "p<.05": float((p < 0.05).mean()), "mean_r": float(np.mean(res.r))}
+    return {
+        "phi": phi,
+        "split": split,
+        "p": "analytic" if not n_permutations else res.permutation_scheme,
+        "p<.05": float((p < 0.05).mean()),
+        "mean_r": float(np.mean(res.r)),
+    }
 
 
 def main(argv=None):
@@ -82,8 +90,10 @@ def main(argv=None):
             for r_ab in (0.999, 0.9999, 0.99999):
                 log.info("seed %d %s", seed, collinear_null(r_ab=r_ab, seed=seed))
         else:
-            for split in ("image", "run"):
-                log.info("seed %d %s", seed, blocked_null(split, seed=seed))
+            for phi in (0.5, 0.9):
+                for split in ("image", "run"):
+                    for n_perm in (0, 1000):
+                        log.info("seed %d %s", seed, blocked_null(split, n_perm, phi=phi, seed=seed))
 
 
 if __name__ == "__main__":

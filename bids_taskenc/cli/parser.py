@@ -193,6 +193,15 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     )
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
     enc.add_argument(
+        "--test-split",
+        choices=["image", "run", "session"],
+        default="image",
+        help="what the held-out test set is drawn by: images at random (BOLD5000's random order), or whole runs "
+        "or sessions (each image in the run/session of its first showing), needed for blocked or temporally "
+        "structured designs; with run/session, --n-permutations shifts predictions circularly within each "
+        "held-out run/session (docs/statistics.md)",
+    )
+    enc.add_argument(
         "--cv-score",
         choices=CV_SCORES,
         default=DEFAULT_CV_SCORE,

@@ -62,6 +62,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             alphas=tuple(float(a) for a in args.alphas),
             cv_folds=args.cv_folds,
             test_fraction=args.test_fraction,
+            test_split=args.test_split,
             cv_score=args.cv_score,
             cv_scheme=args.cv_scheme,
             standardize=args.standardize,

@@ -144,6 +144,7 @@ def fit_encoding_model(
     progress: bool = False,
     train_rows=None,
     test_rows=None,
+    test_groups=None,
 ) -> EncodingResult:
     """Voxelwise ridge regression with per-voxel alpha by CV, scored on a test set.
 
@@ -206,6 +207,11 @@ def fit_encoding_model(
         the size of the responses) is never copied. ``fit_encoding_model(X[tr],
         Y, X[te], Y, train_rows=tr, test_rows=te)`` gives exactly the numbers
         of ``fit_encoding_model(X[tr], Y[tr], X[te], Y[te])``.
+    test_groups : array (n_test,), optional
+        Group (run or session) of each test sample, samples in time order
+        within a group: the permutations shift each group's predictions
+        circularly instead of shuffling them
+        (:func:`~bids_taskenc.encoding.stats.make_permutations`).
 
     Returns
     -------
@@ -304,7 +310,7 @@ def fit_encoding_model(
         del xs, xs_test, gram_xs
         perms = None
         if n_permutations:
-            perms = torch.from_numpy(_stats.make_permutations(n_test, n_permutations, seed)).to(dev)
+            perms = torch.from_numpy(_stats.make_permutations(n_test, n_permutations, seed, test_groups)).to(dev)
         clock.lap("decompose")
 
         # -------------------------------------------------------------- voxel batches
@@ -444,6 +450,7 @@ def fit_encoding_model(
         device=str(dev),
         seed=int(seed),
         n_permutations=n_permutations,
+        permutation_scheme="free" if test_groups is None else "circular shifts within test groups",
         fdr_alpha=float(fdr_alpha),
         feature_mean=feat_mean.cpu().numpy(),
         feature_scale=feat_scale.cpu().numpy(),

@@ -80,6 +80,7 @@ class EncodingResult:
     weights: np.ndarray | None = None
     predictions: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    permutation_scheme: str = "free"  #: or "circular shifts within test groups" (runs or sessions held out)
 
     @property
     def significant(self) -> np.ndarray:
@@ -128,6 +129,7 @@ class EncodingResult:
             "PValueMethod": self.p_method,
             "PValueSides": "one-sided (r > 0)",
             "NPermutations": int(self.n_permutations),
+            **({"PermutationScheme": self.permutation_scheme} if self.n_permutations else {}),
             "FDRMethod": "Benjamini-Hochberg",
             "FDRLevel": float(self.fdr_alpha),
             "Seed": int(self.seed),

@@ -79,7 +79,7 @@ def plan_permutations(run: TaskRun) -> np.ndarray | None:
                 int(np.ceil(n_voxels / fit.fdr_alpha)),
             )
     if run.rois and fit.n_permutations:
-        return make_permutations(len(run.split.test), fit.n_permutations, fit.seed)
+        return make_permutations(len(run.split.test), fit.n_permutations, fit.seed, run.split.test_groups)
     return None
 
 

@@ -48,6 +48,8 @@ from ..errors import InvalidSettingError
 RESPONSE_MODELS = ("travg", "lsa", "betas")
 #: ``FitSettings.cv_scheme``'s choices.
 CV_SCHEMES = ("kfold", "session")
+#: ``FitSettings.test_split``'s choices: images at random, or whole runs / sessions held out (docs/statistics.md).
+TEST_SPLITS = ("image", "run", "session")
 #: ``ComparisonSettings.contrast_p``'s choices.
 CONTRAST_P_METHODS = ("analytic", "bootstrap")
 
@@ -233,6 +235,7 @@ class FitSettings(_Settings):
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     cv_folds: int = 7
     test_fraction: float = 0.15
+    test_split: str = "image"  #: image, run or session: what the held-out test set is drawn by
     cv_score: str = DEFAULT_CV_SCORE  #: r2 (default) or r: the score that chooses alpha (docs/statistics.md)
     cv_scheme: str = "kfold"  #: kfold or session
     standardize: bool = True
@@ -253,6 +256,7 @@ class FitSettings(_Settings):
         require(self, "test_fraction", is_fraction(self.test_fraction), "must be between 0 and 1")
         require(self, "cv_score", is_choice(self.cv_score, CV_SCORES), one_of(CV_SCORES))
         require(self, "cv_scheme", is_choice(self.cv_scheme, CV_SCHEMES), one_of(CV_SCHEMES))
+        require(self, "test_split", is_choice(self.test_split, TEST_SPLITS), one_of(TEST_SPLITS))
         require(self, "precision", is_choice(self.precision, PRECISIONS), one_of(PRECISIONS))
         require(self, "n_permutations", is_whole(self.n_permutations, 0), "must be a whole number >= 0")
         require(self, "fdr_alpha", is_fraction(self.fdr_alpha), "must be between 0 and 1")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from bids_taskenc.encoding import fit_encoding_model, train_test_split_indices
+from bids_taskenc.encoding import fit_encoding_model, grouped_train_test_split_indices, train_test_split_indices
 from bids_taskenc.encoding.contrasts import contrast_test
 from bids_taskenc.encoding.ridge import CV_SCORE_EFFECTS, CV_SCORES, DEFAULT_CV_SCORE
-from bids_taskenc.testing.encoding_data import near_collinear_predictions, null_signal_data
+from bids_taskenc.encoding.stats import make_permutations
+from bids_taskenc.testing.encoding_data import blocked_design, near_collinear_predictions, null_signal_data
 
 
 def _null_signal_fit(**kw):
@@ -62,3 +63,56 @@ def test_contrast_of_near_collinear_predictions_is_calibrated():
     assert res.n_near_collinear == 10000
     y, a, b = near_collinear_predictions(300, 2000, 0.999, seed=3)
     assert contrast_test(y, [a], [b], n_bootstrap=0).n_near_collinear == 0
+
+
+def _blocked_null(split: str, seed: int, n_permutations: int = 0) -> float:
+    """P(p < .05) over the null voxels of the 7-trial-block design (AR(1) noise, phi 0.5), split by image or run."""
+    X, Y, run = blocked_design(n_runs=24, v=200, phi=0.5, seed=seed)
+    if split == "image":
+        train, test = train_test_split_indices(len(X), 0.15, seed)
+        groups = test_groups = None
+    else:
+        train, test = grouped_train_test_split_indices(run, 0.15, seed)
+        groups, test_groups = run[train], run[test]
+    res = fit_encoding_model(
+        X[train],
+        Y[train],
+        X[test],
+        Y[test],
+        groups=groups,
+        test_groups=test_groups,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    return float(np.mean(np.asarray(res.p) < 0.05))
+
+
+def test_blocked_design_null_is_calibrated_only_with_a_grouped_test_split():
+    """Features in 7-trial blocks, AR(1) noise: an image-random test split leaks each block's noise into the test
+    predictions (about 60 % of null voxels at p < .05); whole runs held out, with the permutations shifting the
+    predictions circularly within each held-out run, give 2–5 % (benchmarks/stats_sims.py blocked)."""
+    assert np.mean([_blocked_null("image", seed) for seed in range(2)]) > 0.4
+    grouped = [_blocked_null("run", seed, n_permutations=200) for seed in range(3)]
+    assert np.mean(grouped) <= 0.07, grouped
+
+
+def test_grouped_split_holds_out_whole_groups_near_the_fraction():
+    groups = np.repeat(np.arange(20), np.random.default_rng(0).integers(20, 40, 20))
+    for seed in range(5):
+        train, test = grouped_train_test_split_indices(groups, 0.15, seed)
+        assert set(groups[train]).isdisjoint(groups[test])
+        assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(groups.size))
+        assert abs(len(test) / groups.size - 0.15) < 0.05
+    train, test = grouped_train_test_split_indices(np.repeat([0, 1], 10), 0.9, 0)
+    assert len(train) == len(test) == 10  # one group on each side at least
+
+
+def test_grouped_permutations_are_circular_shifts_within_groups():
+    groups = np.repeat([3, 1, 2], [5, 7, 4])
+    perms = make_permutations(groups.size, 50, 0, groups)
+    for perm in perms:
+        assert np.array_equal(groups[perm], groups)
+        for g in (1, 2, 3):
+            members = np.flatnonzero(groups == g)
+            shift = (np.flatnonzero(members == perm[members[0]])[0]) % members.size
+            assert np.array_equal(perm[members], np.roll(members, -shift))
