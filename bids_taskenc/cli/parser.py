@@ -134,6 +134,13 @@ def _response_options(p: argparse.ArgumentParser) -> None:
     )
     resp.add_argument("--hrf-model", choices=["glover", "spm"], default="glover", help="HRF of --responses lsa")
     resp.add_argument(
+        "--lsa-zscore",
+        choices=["session", "run"],
+        default="session",
+        help="--responses lsa: z-score each voxel's single-trial betas over the trials of their session (default, "
+        "as GLMsingle and NSD) or of their run (about 37 trials in BOLD5000)",
+    )
+    resp.add_argument(
         "--high-pass", type=float, default=1 / 128, metavar="HZ", help="cosine drift cutoff of --responses lsa"
     )
     resp.add_argument(

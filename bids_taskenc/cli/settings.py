@@ -47,6 +47,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             response_trs=tuple(args.response_trs),
             confounds=tuple(args.confounds or ()),
             hrf_model=args.hrf_model,
+            lsa_zscore=args.lsa_zscore,
             high_pass=args.high_pass,
             betas_dir=args.betas_dir,
             mask=args.mask,

@@ -191,6 +191,7 @@ def _response_facts(loaded: list) -> dict:
         "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
         "confounds": ", ".join(resp.get("Confounds") or []),
         "units": resp.get("Units"),
+        "lsa_zscore": resp.get("ZScore", "run"),  # outputs before the option: per run
         "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
         "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
     }

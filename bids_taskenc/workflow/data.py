@@ -52,6 +52,7 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
                 inputs.preprocessed,
                 inputs.trials,
                 hrf_model=rs.hrf_model,
+                zscore=rs.lsa_zscore,
                 high_pass=rs.high_pass,
                 confounds=confounds,
                 user_mask=user_mask(rs, inputs.preprocessed[0].bold),

@@ -43,6 +43,7 @@ from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..encoding.device import PRECISIONS
 from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
 from ..errors import InvalidSettingError
+from ..responses.lsa import LSA_ZSCORE_UNITS
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
@@ -193,6 +194,7 @@ class ResponseSettings(_Settings):
     response_trs: tuple[int, ...] = (3, 4)  #: travg: lags L averaged, the volumes nearest onset + L*TR
     confounds: tuple[str, ...] = ()  #: fMRIPrep confound columns regressed out
     hrf_model: str = "glover"  #: lsa
+    lsa_zscore: str = "session"  #: lsa: z-score each voxel's betas per session (GLMsingle, NSD) or per run
     high_pass: float = 1 / 128  #: lsa: cosine drift cutoff, Hz
     betas_dir: Path | None = None  #: betas: the single-trial betas
     mask: Path | None = None  #: restrict the analysis to this mask
@@ -200,6 +202,7 @@ class ResponseSettings(_Settings):
 
     def check(self) -> None:
         require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
+        require(self, "lsa_zscore", is_choice(self.lsa_zscore, LSA_ZSCORE_UNITS), one_of(LSA_ZSCORE_UNITS))
         trs = self.response_trs
         require(
             self,
