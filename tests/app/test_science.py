@@ -169,6 +169,8 @@ def test_3d_vs_2d_contrast_points_to_the_planted_regions(modern_run):
     assert set(meta["B"]) == {f"user:{s}" for s in CLUSTERS["edge"]["spaces"]}
     assert meta["NBootstrap"] == 1000
     assert meta["PValueMethod"] == "olkinfinn" and "Olkin & Finn" in meta["Test"]  # 3 spaces a side: group z
+    # voxels where two of the contrast's predictions are near-collinear are counted (issue 23 part 3)
+    assert meta["NearCollinearR"] == 0.9999 and 0 <= meta["NNearCollinear"] <= int(ds.brain_masks[sub].sum())
     low, _ = _map(out, sub, "group3DVSgroup2D", "rdifflow")
     high, _ = _map(out, sub, "group3DVSgroup2D", "rdiffhigh")
     brain = ds.brain_masks[sub]
