@@ -191,13 +191,8 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _encoding_options(p: argparse.ArgumentParser) -> None:
-    """Options: the encoding models, contrasts and partitionings."""
-    enc = p.add_argument_group("encoding models")
-    enc.add_argument("--cv-folds", type=int, default=7, help="k of the k-fold CV choosing each voxel's alpha")
-    enc.add_argument(
-        "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
-    )
+def _split_options(enc) -> None:
+    """Options: the held-out test set (docs/statistics.md)."""
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
     enc.add_argument(
         "--test-split",
@@ -208,6 +203,16 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         "structured designs; with run/session, --n-permutations shifts predictions circularly within each "
         "held-out run/session (docs/statistics.md)",
     )
+
+
+def _encoding_options(p: argparse.ArgumentParser) -> None:
+    """Options: the encoding models, contrasts and partitionings."""
+    enc = p.add_argument_group("encoding models")
+    enc.add_argument("--cv-folds", type=int, default=7, help="k of the k-fold CV choosing each voxel's alpha")
+    enc.add_argument(
+        "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
+    )
+    _split_options(enc)
     enc.add_argument(
         "--cv-score",
         choices=CV_SCORES,
