@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
+from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
 from ..errors import InputMissingError, UsageError
 from .settings import check_options
 
@@ -133,6 +134,13 @@ def _response_options(p: argparse.ArgumentParser) -> None:
     )
     resp.add_argument("--hrf-model", choices=["glover", "spm"], default="glover", help="HRF of --responses lsa")
     resp.add_argument(
+        "--lsa-zscore",
+        choices=["session", "run"],
+        default="session",
+        help="--responses lsa: z-score each voxel's single-trial betas over the trials of their session (default, "
+        "as GLMsingle and NSD) or of their run (about 37 trials in BOLD5000)",
+    )
+    resp.add_argument(
         "--high-pass", type=float, default=1 / 128, metavar="HZ", help="cosine drift cutoff of --responses lsa"
     )
     resp.add_argument(
@@ -183,6 +191,20 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _split_options(enc) -> None:
+    """Options: the held-out test set (docs/statistics.md)."""
+    enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
+    enc.add_argument(
+        "--test-split",
+        choices=["image", "run", "session"],
+        default="image",
+        help="what the held-out test set is drawn by: images at random (BOLD5000's random order), or whole runs "
+        "or sessions (each image in the run/session of its first showing), needed for blocked or temporally "
+        "structured designs; with run/session, --n-permutations shifts predictions circularly within each "
+        "held-out run/session (docs/statistics.md)",
+    )
+
+
 def _encoding_options(p: argparse.ArgumentParser) -> None:
     """Options: the encoding models, contrasts and partitionings."""
     enc = p.add_argument_group("encoding models")
@@ -190,8 +212,15 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     enc.add_argument(
         "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
     )
-    enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
-    enc.add_argument("--cv-score", choices=["r", "r2"], default="r", help="score that chooses alpha")
+    _split_options(enc)
+    enc.add_argument(
+        "--cv-score",
+        choices=CV_SCORES,
+        default=DEFAULT_CV_SCORE,
+        help="score that chooses each voxel's alpha: r2 = mean validation R² over the folds (as mean squared "
+        "error; default); r = Pearson r, which ignores the predictions' scale and biases the test R² of "
+        "unpredictable voxels downward (docs/statistics.md)",
+    )
     enc.add_argument(
         "--cv-scheme",
         choices=["kfold", "session"],

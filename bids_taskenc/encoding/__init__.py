@@ -11,7 +11,7 @@ Modules
 fit            :func:`fit_encoding_model`, the entry point
 banded         banded ridge (one penalty per feature set) and variance partitioning
 ridge          eigendecompositions, CV scores of all alphas, refit
-cv             train/test split, k-fold and leave-one-group-out folds
+cv             train/test split (by sample or by group), k-fold and leave-one-group-out folds
 stats          Pearson r, R², analytic and permutation p, BH FDR
 noise_ceiling  NSD noise ceiling from repeated images
 result         :class:`EncodingResult`
@@ -19,7 +19,7 @@ device         device, precision modes and memory budget
 """
 
 from .banded import BandedRidgeResult, PartitionResult, band_weight_grid, fit_banded_ridge, variance_partitioning
-from .cv import kfold_indices, train_test_split_indices
+from .cv import grouped_train_test_split_indices, kfold_indices, train_test_split_indices
 from .fit import DEFAULT_ALPHAS, fit_encoding_model
 from .noise_ceiling import ceiling_pvalue, noise_ceiling, noise_normalized_score
 from .result import EncodingResult
@@ -36,6 +36,7 @@ __all__ = [
     "fdr_bh",
     "fit_banded_ridge",
     "fit_encoding_model",
+    "grouped_train_test_split_indices",
     "kfold_indices",
     "noise_ceiling",
     "noise_normalized_score",

@@ -32,8 +32,21 @@ A resample is a vector of counts over the test images; weighted sums make the
 resampled correlations a few matrix products, with no copy of the data.
 Predictions arrive one feature space at a time (:class:`ContrastAccumulator`),
 so a run holds one space's predictions at a time besides the standardised
-test predictions (float16) of the spaces whose contrasts are still
+test predictions (float32) of the spaces whose contrasts are still
 incomplete, and the bootstrap sums.
+
+Near-collinear predictions. Williams' t divides by ``|R|``, the determinant of
+the correlation matrix of (y, A, B), which tends to 0 as r(A, B) → 1; the three
+correlations must then be consistent to far below ``1 − r(A, B)``. r(A, B) was
+once computed from float16 predictions (rounding ~5e-4) while r(y, A) and
+r(y, B) were float64: at r(A, B) = 0.99999, |t| reached 3.6e11 and 1.6 % of
+null voxels had p < .001. The stored predictions are float32 now and every
+correlation is taken in float64 (null P(p < .001) 0.09 % at r(A, B) = 0.99999,
+``benchmarks/stats_sims.py collinear``). Voxels where two predictions of a
+contrast correlate at least :data:`NEAR_COLLINEAR_R` are counted
+(``ContrastResult.n_near_collinear``, the sidecars' ``NNearCollinear``): there
+the two spaces predict the same thing, and a difference, however significant,
+is a difference of almost identical predictions.
 """
 
 from __future__ import annotations
@@ -47,6 +60,9 @@ from scipy import stats as _sps
 
 from ..core.fdr import DEFAULT_FDR_LEVEL, fdr_bh
 from .stats import williams_t
+
+#: r(A, B) from which a voxel's two predictions count as near-collinear (docs/statistics.md).
+NEAR_COLLINEAR_R = 0.9999
 
 #: p-value methods of a contrast -> the sentence sidecars and the methods text use.
 P_METHODS = {
@@ -120,6 +136,10 @@ class ContrastResult:
     ci_level : float
     df : int or None
         Degrees of freedom of the t (n_test − 3; None for the bootstrap p).
+    n_near_collinear : int or None
+        Voxels where two predictions of the contrast correlate at least
+        :data:`NEAR_COLLINEAR_R` over the test images (None for the bootstrap p,
+        which does not compute r between predictions).
     """
 
     difference: np.ndarray
@@ -132,6 +152,7 @@ class ContrastResult:
     ci_high: np.ndarray | None = None
     ci_level: float = 0.95
     df: int | None = None
+    n_near_collinear: int | None = None
 
 
 def dependent_r_contrast_t(r_y, r_pp, weights, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +200,8 @@ def dependent_r_contrast_t(r_y, r_pp, weights, n: int) -> tuple[np.ndarray, np.n
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:
-    """Columns centred and scaled to mean square 1 (1/n convention); constant columns are 0."""
+    """Columns centred and scaled to mean square 1 (1/n convention), in float64; constant columns are 0."""
+    x = np.asarray(x, dtype=np.float64)
     xc = x - x.mean(0)
     sd = np.sqrt((xc * xc).mean(0))
     varying = x.max(0) != x.min(0)
@@ -239,10 +261,11 @@ class ContrastAccumulator:
     -----
     Memory: ``y_test`` as given (no float64 copy: each block of voxels is
     made float64 when it is used; pass float32 rows). Analytic p: the
-    standardised test predictions (float16, n_test × n_voxels) of every
+    standardised test predictions (float32, n_test × n_voxels) of every
     space whose contrasts still miss a space, for the correlations between
     predictions; they are freed as contrasts complete (15 Taskonomy 2D/3D
-    spaces at BOLD5000's size, 737 × 46,536: at most 1 GB). Bootstrap: one
+    spaces at BOLD5000's size, 737 × 46,536: at most 2 GB; float16 halved
+    that but made near-collinear pairs' p wrong, see the module docstring). Bootstrap: one
     float32 (n_bootstrap, n_voxels) sum per contrast (4 kB a voxel at 1,000
     resamples), and float64 temporaries of ``voxel_batch`` voxels.
     """
@@ -325,7 +348,7 @@ class ContrastAccumulator:
             for o in partners:
                 self._r_pp[frozenset((space, o))] = np.zeros(v)
             if keep_z:
-                self._z[space] = np.zeros((n, v), np.float16)
+                self._z[space] = np.zeros((n, v), np.float32)
         for start in range(0, v, self.voxel_batch):
             sl = slice(start, min(start + self.voxel_batch, v))
             y = np.asarray(self.y[:, sl], dtype=np.float64)
@@ -334,12 +357,11 @@ class ContrastAccumulator:
             observed = (_standardize(y) * zp).mean(0)
             if analytic:
                 self._r_y[space][sl] = observed
-                # r between predictions from their float16 z on both sides: the same whichever space came first
-                zq = zp.astype(np.float16)
+                # r between predictions from their float32 z on both sides (the same whichever space came first),
+                # re-standardised and multiplied in float64: consistent with the float64 r(y, .) to ~1e-7
+                zq = zp.astype(np.float32)
                 for o in partners:
-                    self._r_pp[frozenset((space, o))][sl] = (
-                        self._z[o][:, sl].astype(np.float64) * zq.astype(np.float64)
-                    ).mean(0)
+                    self._r_pp[frozenset((space, o))][sl] = (_standardize(self._z[o][:, sl]) * _standardize(zq)).mean(0)
                 if keep_z:
                     self._z[space][:, sl] = zq
             if self._counts is not None:
@@ -372,7 +394,11 @@ class ContrastAccumulator:
         n = self.y.shape[0]
         difference = self._observed[name]
         method = self.method(contrast)
-        statistic, df = None, None
+        statistic, df, near = None, None, None
+        if method != "bootstrap":
+            spaces = contrast.a + contrast.b
+            pairs = [self._r_pp[frozenset((i, j))] for k, i in enumerate(spaces) for j in spaces[k + 1 :]]
+            near = int(np.any(np.stack(pairs) >= NEAR_COLLINEAR_R, axis=0).sum())
         if method == "bootstrap":
             boot = self._boot[name]
             below = (boot <= 0).sum(0)
@@ -410,6 +436,7 @@ class ContrastAccumulator:
             ci_high=ci_high,
             ci_level=self.ci_level,
             df=df,
+            n_near_collinear=near,
         )
 
 

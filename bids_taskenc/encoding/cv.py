@@ -48,6 +48,48 @@ def train_test_split_indices(
     return np.sort(order[n_test:]).astype(np.int64), np.sort(order[:n_test]).astype(np.int64)
 
 
+def grouped_train_test_split_indices(
+    groups: np.ndarray, test_fraction: float = 0.15, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out split of whole groups (runs or sessions): no group has samples on both sides.
+
+    The groups are put in a random order (``seed``) and taken into the test set
+    one by one until it holds at least ``round(test_fraction * n)`` samples;
+    the last group is kept out again when that brings the test size closer to
+    the target. The test set holds at least one group and the training set at
+    least one.
+
+    Parameters
+    ----------
+    groups : array of shape (n_samples,)
+        A group label per sample (any sortable dtype); at least two distinct.
+    test_fraction : float in (0, 1)
+        Target fraction of samples in the test set.
+    seed : int
+        Seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    train, test : sorted int64 index arrays, disjoint, covering ``range(n_samples)``.
+    """
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] < 2:
+        raise ValueError(f"groups must be a 1-D array of at least 2 samples, got shape {groups.shape}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    labels, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    if labels.size < 2:
+        raise ValueError("groups must hold at least two distinct labels to hold out whole groups")
+    target = test_fraction * groups.shape[0]
+    order = np.random.default_rng(seed).permutation(labels.size)
+    taken = np.cumsum(sizes[order])
+    k = min(int(np.searchsorted(taken, target)) + 1, labels.size - 1)  # groups in the test set
+    if k > 1 and abs(taken[k - 2] - target) <= abs(taken[k - 1] - target):
+        k -= 1
+    is_test = np.isin(inverse, order[:k])
+    return np.flatnonzero(~is_test).astype(np.int64), np.flatnonzero(is_test).astype(np.int64)
+
+
 def kfold_indices(
     n_samples: int, n_folds: int = 7, seed: int = 0, groups: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -130,7 +130,7 @@ def fit_encoding_model(
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
     n_folds: int = 7,
     groups=None,
-    cv_score: str = "r",
+    cv_score: str = _ridge.DEFAULT_CV_SCORE,
     standardize: bool = True,
     gram: str = "auto",
     precision: str = "exact",
@@ -144,6 +144,7 @@ def fit_encoding_model(
     progress: bool = False,
     train_rows=None,
     test_rows=None,
+    test_groups=None,
 ) -> EncodingResult:
     """Voxelwise ridge regression with per-voxel alpha by CV, scored on a test set.
 
@@ -169,8 +170,11 @@ def fit_encoding_model(
         Folds of shuffled k-fold CV on the training set (ignored with ``groups``).
     groups : array (n_train,), optional
         Group label per training sample (e.g. session): leave-one-group-out CV.
-    cv_score : {'r', 'r2'}
-        Validation score: Pearson correlation or R² (around the fold's mean).
+    cv_score : {'r2', 'r'}
+        Validation score: R² (around the fold's mean; the default, as the mean
+        squared error) or Pearson correlation, which ignores the predictions'
+        scale and so biases the test R² of unpredictable voxels downward
+        (:data:`~bids_taskenc.encoding.ridge.CV_SCORE_EFFECTS`).
     standardize : bool
         z-score features with training statistics (per fold during CV); if
         False, only centre them. Responses are always centred on the training
@@ -203,6 +207,11 @@ def fit_encoding_model(
         the size of the responses) is never copied. ``fit_encoding_model(X[tr],
         Y, X[te], Y, train_rows=tr, test_rows=te)`` gives exactly the numbers
         of ``fit_encoding_model(X[tr], Y[tr], X[te], Y[te])``.
+    test_groups : array (n_test,), optional
+        Group (run or session) of each test sample, samples in time order
+        within a group: the permutations shift each group's predictions
+        circularly instead of shuffling them
+        (:func:`~bids_taskenc.encoding.stats.make_permutations`).
 
     Returns
     -------
@@ -301,7 +310,7 @@ def fit_encoding_model(
         del xs, xs_test, gram_xs
         perms = None
         if n_permutations:
-            perms = torch.from_numpy(_stats.make_permutations(n_test, n_permutations, seed)).to(dev)
+            perms = torch.from_numpy(_stats.make_permutations(n_test, n_permutations, seed, test_groups)).to(dev)
         clock.lap("decompose")
 
         # -------------------------------------------------------------- voxel batches
@@ -441,6 +450,7 @@ def fit_encoding_model(
         device=str(dev),
         seed=int(seed),
         n_permutations=n_permutations,
+        permutation_scheme="free" if test_groups is None else "circular shifts within test groups",
         fdr_alpha=float(fdr_alpha),
         feature_mean=feat_mean.cpu().numpy(),
         feature_scale=feat_scale.cpu().numpy(),

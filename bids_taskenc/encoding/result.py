@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.fdr import below_fdr_level
+from .ridge import CV_SCORE_EFFECTS
 
 
 @dataclass
@@ -79,6 +80,7 @@ class EncodingResult:
     weights: np.ndarray | None = None
     predictions: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    permutation_scheme: str = "free"  #: or "circular shifts within test groups" (runs or sessions held out)
 
     @property
     def significant(self) -> np.ndarray:
@@ -114,7 +116,8 @@ class EncodingResult:
             "AlphaGrid": [float(a) for a in self.alphas],
             "CVFolds": int(self.n_folds),
             "CVScheme": self.cv_scheme,
-            "CVScore": {"r": "pearson", "r2": "r2"}[self.cv_score_kind],
+            "CVScore": {"r": "pearson", "r2": "r2"}.get(self.cv_score_kind, self.cv_score_kind),
+            "CVScoreEffect": CV_SCORE_EFFECTS.get(self.cv_score_kind),
             "Standardize": bool(self.standardize),
             "Gram": self.gram,
             "Precision": self.precision,
@@ -126,6 +129,7 @@ class EncodingResult:
             "PValueMethod": self.p_method,
             "PValueSides": "one-sided (r > 0)",
             "NPermutations": int(self.n_permutations),
+            **({"PermutationScheme": self.permutation_scheme} if self.n_permutations else {}),
             "FDRMethod": "Benjamini-Hochberg",
             "FDRLevel": float(self.fdr_alpha),
             "Seed": int(self.seed),

@@ -238,11 +238,28 @@ def r2_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, torch.ones_like(ss_tot)), torch.zeros_like(ss_tot))
 
 
-def make_permutations(n_samples: int, n_permutations: int, seed: int) -> np.ndarray:
-    """``n_permutations`` seeded permutations of ``range(n_samples)``, shape (n_permutations, n_samples)."""
+def make_permutations(n_samples: int, n_permutations: int, seed: int, groups=None) -> np.ndarray:
+    """``n_permutations`` seeded permutations of ``range(n_samples)``, shape (n_permutations, n_samples).
+
+    Without ``groups``: free shuffles. With ``groups`` (one label per sample, e.g. the run of each test
+    image, samples in time order within a group): each permutation shifts the samples of every group
+    circularly by its own random offset, so the predictions keep their temporal structure within a run and
+    the null respects autocorrelated noise (a blocked design's null is calibrated with a grouped test split
+    and circular shifts, not with free shuffles: docs/statistics.md).
+    """
     rng = np.random.default_rng(seed)
-    base = np.broadcast_to(np.arange(n_samples), (n_permutations, n_samples))
-    return rng.permuted(base, axis=1)
+    if groups is None:
+        base = np.broadcast_to(np.arange(n_samples), (n_permutations, n_samples))
+        return rng.permuted(base, axis=1)
+    groups = np.asarray(groups)
+    if groups.shape != (n_samples,):
+        raise ValueError(f"groups must have shape ({n_samples},), got {groups.shape}")
+    perms = np.empty((n_permutations, n_samples), np.int64)
+    for label in np.unique(groups):
+        members = np.flatnonzero(groups == label)
+        shifts = rng.integers(0, members.size, n_permutations)
+        perms[:, members] = members[(np.arange(members.size) + shifts[:, None]) % members.size]
+    return perms
 
 
 def permutation_counts_torch(

@@ -444,6 +444,11 @@ def _roi_similarities(
     return results
 
 
+def _fmt(value) -> str:
+    """A statistic for the log: 3 significant digits, or 'n/a' (not computed)."""
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def _compare_with_reference(
     inputs: GroupInputs,
     data,
@@ -479,7 +484,12 @@ def _compare_with_reference(
         chance=chance,
     )
     log.info(
-        "Taskonomy comparison: Mantel and partial Mantel tests, %d permutations (%.1f s)",
+        "Taskonomy comparison: partial Mantel (the headline test) r = %s, p = %s; plain Mantel (secondary: per-task "
+        "strength alone makes it significant) Spearman %s, p = %s; %d permutations (%.1f s)",
+        _fmt(summary["partial_correlation"]),
+        _fmt(summary["p_mantel_partial"]),
+        _fmt(summary["spearman"]),
+        _fmt(summary["p_mantel"]),
         n_permutations,
         time.perf_counter() - t_step,
     )

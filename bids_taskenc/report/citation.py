@@ -191,6 +191,7 @@ def _response_facts(loaded: list) -> dict:
         "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
         "confounds": ", ".join(resp.get("Confounds") or []),
         "units": resp.get("Units"),
+        "lsa_zscore": resp.get("ZScore", "run"),  # outputs before the option: per run
         "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
         "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
     }
@@ -228,9 +229,13 @@ def _fit_facts(first: dict) -> dict:
         "n_train": split.get("NTrain", "n/a"),
         "n_test": split.get("NTest", "n/a"),
         "test_fraction": split.get("TestFraction", "n/a"),
+        "test_split": split.get("TestSplit", "image"),
+        "n_test_groups": len(split.get("TestGroups") or []),
+        "permutation_scheme": first.get("PermutationScheme", "free"),
         "seed": split.get("Seed", first.get("Seed", "n/a")),
         "cv_folds": first.get("CVFolds", "n/a"),
         "cv_score": first.get("CVScore", "n/a"),
+        "cv_score_effect": first.get("CVScoreEffect"),
         "standardize": first.get("Standardize"),
         "alpha_grid": grid,
         "alpha_min": f"{min(grid):g}" if grid else "n/a",

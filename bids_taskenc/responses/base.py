@@ -48,6 +48,21 @@ def zscore_block(x: np.ndarray, rows=None, out: np.ndarray | None = None) -> np.
     return out
 
 
+def zscore_within_groups(x: np.ndarray, groups) -> np.ndarray:
+    """``x`` (n, v), in place: the rows of each group z-scored per column (:func:`zscore_columns`).
+
+    ``groups`` (n,) labels the rows (e.g. the session of each trial; None is a label of its own). A column that
+    does not vary within a group, or holds a NaN there, is NaN in that group's rows. Returns ``x``.
+    """
+    labels = np.asarray([str(g) for g in groups])
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"groups must have one label per row ({x.shape[0]}), got shape {labels.shape}")
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        x[rows] = zscore_columns(x[rows], dtype=x.dtype)
+    return x
+
+
 def zscore_columns(x: np.ndarray, *, rows=None, dtype=None) -> np.ndarray:
     """Each column of ``x`` (n, v) z-scored (population SD); columns that do not vary are NaN.
 

@@ -10,10 +10,13 @@ fMRIPrep confounds (mean-centred) and a constant. All voxels of the run are
 fitted at once by ordinary least squares in float64 with torch (normal
 equations, Cholesky solve; pseudo-inverse when the design is rank deficient).
 
-Each voxel's trial betas are then z-scored over the trials of their run
-(mean 0, sd 1 per run per voxel): this removes the arbitrary BOLD scale and
-offset of each run, in the same spirit as ``travg``'s per-run z-scoring of the
-time series and GLMsingle's per-session z-scoring. Repeats of an image are
+Each voxel's trial betas are then z-scored over the trials of their session
+(``zscore="session"``, the default, as GLMsingle's and NSD's betas are) or of
+their run (``zscore="run"``; about 37 trials a run in BOLD5000, so each run's
+mean and scale are estimated from few trials and any real difference between
+the images of two runs is removed with them). The betas are in the units of the
+preprocessed BOLD, whose scale is shared by the runs of a session; a dataset
+without sessions is z-scored over all its trials. Repeats of an image are
 averaged by :func:`bids_taskenc.responses.images.average_repeats`, as for
 every response model. Trials with a negative onset or starting after the last
 volume's time are left out, with one warning per run.
@@ -30,13 +33,15 @@ import pandas as pd
 from ..bids.preprocessed import PreprocessedRun
 from ..core.masks import mask_array
 from ..errors import InputDataError
-from .base import Responses, varying_columns, zscore_columns
+from .base import Responses, varying_columns, zscore_columns, zscore_within_groups
 from .images import average_repeats
 from .travg import combined_mask, fortran_index, load_run, read_trial_responses, start_times, warn_left_out
 
 log = logging.getLogger(__name__)
 
 HRF_MODELS = ("glover", "spm")
+#: Over which trials a voxel's single-trial betas are z-scored (``lsa_responses(zscore=...)``).
+LSA_ZSCORE_UNITS = ("session", "run")
 
 
 def lsa_design(
@@ -122,6 +127,7 @@ def lsa_responses(
     n_threads: int | None = None,
     mem_gb: float | None = None,
     progress: bool = False,
+    zscore: str = "session",
 ) -> Responses:
     """Build :class:`Responses` from single-trial LSA betas.
 
@@ -144,7 +150,11 @@ def lsa_responses(
     n_threads, mem_gb
         Runs read at once and the memory ceiling, as for
         :func:`~bids_taskenc.responses.travg.tr_average_responses`.
+    zscore : {'session', 'run'}
+        Z-score each voxel's betas over the trials of their session (default) or of their run.
     """
+    if zscore not in LSA_ZSCORE_UNITS:
+        raise ValueError(f"zscore must be one of {LSA_ZSCORE_UNITS}, got {zscore!r}")
     if hrf_model not in HRF_MODELS:
         raise ValueError(f"hrf_model must be one of {HRF_MODELS}, got {hrf_model!r}")
     if not high_pass > 0:
@@ -184,13 +194,15 @@ def lsa_responses(
             series[:, bad] = 0.0
         bad |= ~varying_columns(series)  # constant voxels
         betas = solve_ols(design, series, device=device)[:n_trials]
-        z = zscore_columns(betas, dtype=np.float32)
+        z = zscore_columns(betas, dtype=np.float32) if zscore == "run" else betas.astype(np.float32)
         z[:, bad] = np.nan
         return z
 
     trial_data, used = read_trial_responses(
         runs, trials, select, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress
     )
+    if zscore == "session":
+        zscore_within_groups(trial_data, used["session"].to_numpy())
     return average_repeats(
         trial_data,
         used,
@@ -205,7 +217,8 @@ def lsa_responses(
             "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
             "StartTime": start_times(runs),
             "NRuns": len(runs),
-            "Units": "z-scored single-trial GLM betas (per run, per voxel)",
+            "Units": f"z-scored single-trial GLM betas (per {zscore}, per voxel)",
+            "ZScore": zscore,
         },
         where=runs[0].bold,
         overwrite=True,

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from ..encoding.contrasts import P_METHODS, ContrastAccumulator, default_contrasts
+from ..encoding.contrasts import NEAR_COLLINEAR_R, P_METHODS, ContrastAccumulator, default_contrasts
 from ..encoding.stats import fdr_tests_needed_at_floor, make_permutations
 from .task import TaskRun
 
@@ -79,7 +79,7 @@ def plan_permutations(run: TaskRun) -> np.ndarray | None:
                 int(np.ceil(n_voxels / fit.fdr_alpha)),
             )
     if run.rois and fit.n_permutations:
-        return make_permutations(len(run.split.test), fit.n_permutations, fit.seed)
+        return make_permutations(len(run.split.test), fit.n_permutations, fit.seed, run.split.test_groups)
     return None
 
 
@@ -100,6 +100,11 @@ def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumula
                 "Test": P_METHODS[res.method],
                 "NTest": len(run.split.test),
                 **({"DegreesOfFreedom": res.df} if res.df is not None else {}),
+                **(
+                    {"NNearCollinear": res.n_near_collinear, "NearCollinearR": NEAR_COLLINEAR_R}
+                    if res.n_near_collinear is not None
+                    else {}
+                ),
                 "NBootstrap": res.n_bootstrap,
                 **({"CILevel": res.ci_level} if res.n_bootstrap else {}),
                 "Seed": fit.seed,
@@ -135,3 +140,13 @@ def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumula
             int(np.sum(significant & (res.difference > 0))),
             int(np.sum(significant & (res.difference < 0))),
         )
+        if res.n_near_collinear:
+            log.info(
+                "sub-%s task-%s contrast %s: in %d voxels two of its predictions correlate >= %g over the test images "
+                "(near-collinear: the spaces predict almost the same thing there; NNearCollinear in the sidecar)",
+                run.subject,
+                run.task,
+                contrast.name,
+                res.n_near_collinear,
+                NEAR_COLLINEAR_R,
+            )

@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from ..encoding import train_test_split_indices
+from ..encoding import grouped_train_test_split_indices, train_test_split_indices
 from ..errors import InputDataError
 from ..features.pipeline import featurize
 from ..responses.betas import beta_responses
@@ -51,6 +52,7 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
                 inputs.preprocessed,
                 inputs.trials,
                 hrf_model=rs.hrf_model,
+                zscore=rs.lsa_zscore,
                 high_pass=rs.high_pass,
                 confounds=confounds,
                 user_mask=user_mask(rs, inputs.preprocessed[0].bold),
@@ -127,18 +129,70 @@ def check_feature_values(space, X: np.ndarray, image_ids: list[str], train: np.n
 
 @dataclass(frozen=True)
 class Split:
-    """Training and test rows of the task's images, and the CV groups of the training rows (session scheme)."""
+    """Training and test rows of the task's images, the CV groups of the training rows (session scheme), and
+    the run or session of each test row when whole runs or sessions are held out (``--test-split``)."""
 
     train: np.ndarray
     test: np.ndarray
     cv_groups: np.ndarray | None
+    test_groups: np.ndarray | None = None
+
+
+def image_runs(responses) -> np.ndarray:
+    """The run (``run_key``) of each image's first showing, shape (n_images,), as text."""
+    trials = responses.trials
+    first = pd.Series(trials["run_key"].to_numpy()).groupby(np.asarray(responses.trial_image_index)).first()
+    return first.reindex(range(len(responses.image_ids))).to_numpy().astype(str)
+
+
+def image_groups(responses, unit: str) -> np.ndarray:
+    """Each image's ``unit`` (``run`` or ``session``) of its first showing, as text, shape (n_images,)."""
+    if unit == "run":
+        return image_runs(responses)
+    return np.asarray(responses.image_sessions, dtype=object).astype(str)
+
+
+def held_out_split(inputs: TaskInputs, responses, settings: ParticipantSettings):
+    """Train and test rows by ``--test-split``, and the test rows' groups (None for a split by image)."""
+    fit = settings.fit
+    n = len(responses.image_ids)
+    if fit.test_split == "image":
+        train, test = train_test_split_indices(n, fit.test_fraction, fit.seed)
+        return train, test, None
+    groups = image_groups(responses, fit.test_split)
+    if len(set(groups)) < 2:
+        raise InputDataError(
+            f"sub-{inputs.subject} task-{inputs.task}: --test-split {fit.test_split} needs images from at least "
+            f"2 {fit.test_split}s (found {sorted(set(groups))})"
+        )
+    train, test = grouped_train_test_split_indices(groups, fit.test_fraction, fit.seed)
+    log.info(
+        "sub-%s task-%s: test set = %d whole %s(s) of %d (%d of %d images; images in the %s of their first showing)",
+        inputs.subject,
+        inputs.task,
+        len(set(groups[test])),
+        fit.test_split,
+        len(set(groups)),
+        len(test),
+        n,
+        fit.test_split,
+    )
+    if not fit.n_permutations:
+        log.info(
+            "sub-%s task-%s: the analytic p assumes independent test images; with a blocked or temporally "
+            "structured design use --n-permutations (circular shifts within each held-out %s; docs/statistics.md)",
+            inputs.subject,
+            inputs.task,
+            fit.test_split,
+        )
+    return train, test, groups[test]
 
 
 def split_images(inputs: TaskInputs, responses, features: dict, spaces, settings: ParticipantSettings) -> Split:
     """The held-out split (seeded), every space's features checked on it, and the session CV groups."""
     fit = settings.fit
     n = len(responses.image_ids)
-    train_idx, test_idx = train_test_split_indices(n, fit.test_fraction, fit.seed)
+    train_idx, test_idx, test_groups = held_out_split(inputs, responses, settings)
     train_mask = np.zeros(n, bool)
     train_mask[train_idx] = True
     for space in spaces:
@@ -151,4 +205,4 @@ def split_images(inputs: TaskInputs, responses, features: dict, spaces, settings
                 f"sub-{inputs.subject} task-{inputs.task}: --cv-scheme session needs training "
                 f"images from at least 2 sessions (found {sorted(set(cv_groups))})"
             )
-    return Split(train=train_idx, test=test_idx, cv_groups=cv_groups)
+    return Split(train=train_idx, test=test_idx, cv_groups=cv_groups, test_groups=test_groups)

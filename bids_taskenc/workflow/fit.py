@@ -56,6 +56,7 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
             Y,
             train_rows=train,
             test_rows=test,
+            test_groups=run.split.test_groups,
             alphas=np.asarray(fit.alphas),
             n_folds=fit.cv_folds,
             groups=run.split.cv_groups,

@@ -41,13 +41,16 @@ from pathlib import Path
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..encoding.device import PRECISIONS
-from ..encoding.ridge import CV_SCORES
+from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
 from ..errors import InvalidSettingError
+from ..responses.lsa import LSA_ZSCORE_UNITS
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
 #: ``FitSettings.cv_scheme``'s choices.
 CV_SCHEMES = ("kfold", "session")
+#: ``FitSettings.test_split``'s choices: images at random, or whole runs / sessions held out (docs/statistics.md).
+TEST_SPLITS = ("image", "run", "session")
 #: ``ComparisonSettings.contrast_p``'s choices.
 CONTRAST_P_METHODS = ("analytic", "bootstrap")
 
@@ -191,6 +194,7 @@ class ResponseSettings(_Settings):
     response_trs: tuple[int, ...] = (3, 4)  #: travg: lags L averaged, the volumes nearest onset + L*TR
     confounds: tuple[str, ...] = ()  #: fMRIPrep confound columns regressed out
     hrf_model: str = "glover"  #: lsa
+    lsa_zscore: str = "session"  #: lsa: z-score each voxel's betas per session (GLMsingle, NSD) or per run
     high_pass: float = 1 / 128  #: lsa: cosine drift cutoff, Hz
     betas_dir: Path | None = None  #: betas: the single-trial betas
     mask: Path | None = None  #: restrict the analysis to this mask
@@ -198,6 +202,7 @@ class ResponseSettings(_Settings):
 
     def check(self) -> None:
         require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
+        require(self, "lsa_zscore", is_choice(self.lsa_zscore, LSA_ZSCORE_UNITS), one_of(LSA_ZSCORE_UNITS))
         trs = self.response_trs
         require(
             self,
@@ -233,7 +238,8 @@ class FitSettings(_Settings):
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     cv_folds: int = 7
     test_fraction: float = 0.15
-    cv_score: str = "r"  #: r or r2: the score that chooses alpha
+    test_split: str = "image"  #: image, run or session: what the held-out test set is drawn by
+    cv_score: str = DEFAULT_CV_SCORE  #: r2 (default) or r: the score that chooses alpha (docs/statistics.md)
     cv_scheme: str = "kfold"  #: kfold or session
     standardize: bool = True
     precision: str = "exact"  #: exact or fast
@@ -253,6 +259,7 @@ class FitSettings(_Settings):
         require(self, "test_fraction", is_fraction(self.test_fraction), "must be between 0 and 1")
         require(self, "cv_score", is_choice(self.cv_score, CV_SCORES), one_of(CV_SCORES))
         require(self, "cv_scheme", is_choice(self.cv_scheme, CV_SCHEMES), one_of(CV_SCHEMES))
+        require(self, "test_split", is_choice(self.test_split, TEST_SPLITS), one_of(TEST_SPLITS))
         require(self, "precision", is_choice(self.precision, PRECISIONS), one_of(PRECISIONS))
         require(self, "n_permutations", is_whole(self.n_permutations, 0), "must be a whole number >= 0")
         require(self, "fdr_alpha", is_fraction(self.fdr_alpha), "must be between 0 and 1")

@@ -19,7 +19,7 @@ from ..outputs.atomic import write_json, write_tsv
 from ..outputs.derivatives import bids_uri, write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
 from ..outputs.surfaces import project_statmaps
-from .data import Split
+from .data import Split, image_runs
 from .dataset import Dataset
 from .inputs import TaskInputs
 from .settings import ParticipantSettings
@@ -56,6 +56,8 @@ def common_metadata(ds: Dataset, inputs: TaskInputs, responses, split: Split, se
             "NTrain": int(len(split.train)),
             "NTest": int(len(split.test)),
             "TestFraction": settings.fit.test_fraction,
+            "TestSplit": settings.fit.test_split,
+            **({"TestGroups": sorted(set(split.test_groups.tolist()))} if split.test_groups is not None else {}),
             "Seed": settings.fit.seed,
             "SplitFile": derivative_path(
                 "", desc="split", suffix="stimuli", extension=".tsv", sub=subject, task=task
@@ -83,6 +85,7 @@ def split_table(responses, split: Split) -> pd.DataFrame:
             "split": labels,
             "n_presentations": responses.n_presentations,
             "session": responses.image_sessions,
+            "run": image_runs(responses),
         }
     )
 

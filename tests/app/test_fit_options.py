@@ -178,3 +178,44 @@ def test_too_few_test_images_for_the_contrast_t_skip_the_contrasts(tmp_path, cap
     )
     assert "3 test images; the contrast t needs at least 4, so no contrast maps" in capfd.readouterr().err
     assert not list((tmp_path / "out").rglob("*VS*"))
+
+
+def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
+    ds = make_synthetic_dataset(
+        tmp_path,
+        n_participants=1,
+        n_sessions=2,
+        runs_per_session=4,
+        trials_per_run=15,
+        n_repeated=3,
+        shape=(10, 10, 8),
+        seed=3,
+    )
+    out = tmp_path / "out"
+    args = ["--features-dir", ds.features_dir, "--work-dir", tmp_path / "work", "--feature-spaces", "scene3da"]
+    code = run_app(
+        ds.bids_dir,
+        out,
+        "participant",
+        *args,
+        "--test-split",
+        "run",
+        "--n-permutations",
+        "99",
+        "--contrast-bootstrap",
+        "0",
+    )
+    assert code == 0
+    split = pd.read_csv(
+        derivative_path(out, sub="CSI1", task="5000scenes", desc="split", suffix="stimuli", extension=".tsv"), sep="\t"
+    )
+    test_runs = set(split.loc[split["split"] == "test", "run"])
+    assert test_runs and test_runs.isdisjoint(split.loc[split["split"] == "train", "run"])
+    ents = dict(sub="CSI1", task="5000scenes", space="T1w", desc="scene3da")
+    meta = json.loads(
+        sidecar_path(derivative_path(out, **ents, stat="r", suffix="statmap", extension=".nii.gz")).read_text()
+    )
+    assert meta["Split"]["TestSplit"] == "run" and sorted(meta["Split"]["TestGroups"]) == sorted(test_runs)
+    assert meta["PermutationScheme"] == "circular shifts within test groups"
+    methods = (out / "logs" / "CITATION.md").read_text()
+    assert "whole run(s)" in methods and "circular shifts of the test predictions" in methods

@@ -169,9 +169,34 @@ def test_3d_vs_2d_contrast_points_to_the_planted_regions(modern_run):
     assert set(meta["B"]) == {f"user:{s}" for s in CLUSTERS["edge"]["spaces"]}
     assert meta["NBootstrap"] == 1000
     assert meta["PValueMethod"] == "olkinfinn" and "Olkin & Finn" in meta["Test"]  # 3 spaces a side: group z
+    # voxels where two of the contrast's predictions are near-collinear are counted (issue 23 part 3)
+    assert meta["NearCollinearR"] == 0.9999 and 0 <= meta["NNearCollinear"] <= int(ds.brain_masks[sub].sum())
     low, _ = _map(out, sub, "group3DVSgroup2D", "rdifflow")
     high, _ = _map(out, sub, "group3DVSgroup2D", "rdiffhigh")
     brain = ds.brain_masks[sub]
     assert (
         np.all(low[brain] <= high[brain]) and np.mean((low[brain] <= diff[brain]) & (diff[brain] <= high[brain])) > 0.99
     )
+
+
+@pytest.mark.parametrize("sub", ["CSI1", "CSI2"])
+def test_r2_is_unbiased_where_a_space_predicts_nothing(modern_run, sub):
+    """The default alpha criterion (R², docs/statistics.md) keeps the test R² of undriven voxels at chance.
+
+    Chance is what predicting the training mean scores on the test set, R² = −n_test (ȳ_train − ȳ_test)² / SS_test,
+    whose expectation is −(1/n_test + 1/n_train) for independent images (−0.029 at this dataset's 40 test images).
+    With Pearson r choosing alpha (the default before), a third of the undriven voxels took the smallest alpha and
+    their mean R² fell 0.05–0.09 below chance (issue 23 part 1); the driven voxels' mean R² stays positive.
+    """
+    ds, out = modern_run
+    brain = ds.brain_masks[sub]
+    _, path = _map(out, sub, NULL_SPACE, "rsquared")
+    split = json.loads(sidecar_path(path).read_text())["Split"]
+    chance = -(1.0 / split["NTest"] + 1.0 / split["NTrain"])
+    for space, cluster in ds.feature_spaces.items():
+        r2, _ = _map(out, sub, space, "rsquared")
+        driven = ds.truth_masks[sub][cluster] if cluster else np.zeros_like(brain)
+        outside = float(r2[brain & ~driven].mean())
+        assert abs(outside - chance) <= 0.01, f"sub-{sub} {space}: mean R² {outside:.4f} outside, chance {chance:.4f}"
+        if cluster:
+            assert r2[brain & driven].mean() > 0.1, f"sub-{sub} {space}: driven voxels' mean R²"

@@ -79,7 +79,7 @@ def test_float32_cv_scores_match_brute_force(n_train, p):
     Xtr, Ytr, Xte, Yte = simulate(n_train=n_train, p=p, v=9, seed=4)
     folds = kfold_indices(n_train, 4, seed=0)
     expected = brute_force_cv(Xtr, Ytr, folds, ALPHAS, "r")
-    res = fit_encoding_model(Xtr, Ytr, Xte, Yte, alphas=ALPHAS, n_folds=4, precision="exact")
+    res = fit_encoding_model(Xtr, Ytr, Xte, Yte, alphas=ALPHAS, n_folds=4, precision="exact", cv_score="r")
     np.testing.assert_allclose(res.cv_scores_per_alpha, expected, atol=2e-4)
     top2 = np.sort(expected, axis=0)[-2:]
     clear = top2[1] - top2[0] > 1e-3
@@ -92,7 +92,7 @@ def test_grouped_folds_are_leave_one_group_out():
     folds = kfold_indices(90, groups=groups)
     assert [len(va) for _, va in folds] == [30, 30, 30]
     expected = brute_force_cv(Xtr, Ytr, folds, ALPHAS, "r")
-    res = fit_encoding_model(Xtr, Ytr, Xte, Yte, alphas=ALPHAS, groups=groups, precision="double")
+    res = fit_encoding_model(Xtr, Ytr, Xte, Yte, alphas=ALPHAS, groups=groups, precision="double", cv_score="r")
     assert res.n_folds == 3 and res.metadata()["CVScheme"] == "leave-one-group-out"
     np.testing.assert_allclose(res.cv_scores_per_alpha, expected, atol=1e-6)
     assert_best_alpha(res.alpha, expected, ALPHAS, tol=1e-9)

@@ -85,7 +85,7 @@ def test_result_fields_and_metadata(data):
     assert res.weights.shape == (data[0].shape[1], v)
     meta = json.loads(json.dumps(res.metadata()))
     assert meta["AlphaGrid"] == [1.0, 10.0, 1000.0]
-    assert meta["CVFolds"] == 5 and meta["Seed"] == 4 and meta["CVScore"] == "pearson"
+    assert meta["CVFolds"] == 5 and meta["Seed"] == 4 and meta["CVScore"] == "r2"
     assert meta["NTrain"] == data[0].shape[0] and meta["NTest"] == data[2].shape[0]
     assert meta["PValueMethod"] == "analytic" and meta["NPermutations"] == 0 and meta["FDRLevel"] == 0.05
     assert {"Precision", "Device"} <= meta.keys()

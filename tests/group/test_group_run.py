@@ -137,6 +137,11 @@ def test_planted_reference_detected(result):
     )
     assert doc["PValueMantel"] == comp["p_mantel"] and doc["PValueMantelPartial"] == comp["p_mantel_partial"]
     assert "chance similarity" in doc["PartialMethod"]
+    # the partial test is the headline, the plain one secondary and explained (issue 23 part 6)
+    keys = list(doc)
+    assert doc["HeadlineTest"].startswith("partial Mantel")
+    assert keys.index("PValueMantelPartial") < keys.index("PValueMantel")
+    assert "secondary" in doc["PlainMantelNote"] and "99-100 %" in doc["PlainMantelNote"]
     pairs = pd.read_csv(
         derivative_path(root, task=TASK, desc="taskonomy", suffix="comparison", extension=".tsv"), sep="\t"
     )

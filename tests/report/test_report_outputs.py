@@ -175,6 +175,11 @@ def test_group_report_has_the_paper_figures(report_run):
         assert f"figures/task-5000scenes_desc-{desc}_figure.png" in html
     assert f"{comparison['Spearman']:.3g}" in html and f"{comparison['CopheneticCorrelation']:.3g}" in html
     assert "Taskonomy (transfer affinities)" not in html or "beside the tree of Taskonomy" in html
+    # the partial Mantel test leads, the plain one follows as secondary (issue 23 part 6)
+    assert html.index("partial Mantel test</strong> (the headline test)") < html.index("plain Mantel test (secondary")
+    md = (out / "logs" / "CITATION.md").read_text()
+    if comparison.get("PartialCorrelation") is not None:
+        assert md.index("partial Mantel test") < md.index("The plain Mantel test")
 
 
 def test_citation_holds_what_actually_ran(report_run):

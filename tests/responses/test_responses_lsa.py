@@ -69,7 +69,8 @@ def test_lsa_recovers_planted_amplitudes(small, glover):
 
 
 def test_lsa_matches_per_voxel_numpy_reference(small):
-    """Design built independently with nilearn's compute_regressor; per-voxel numpy lstsq; z-score per run."""
+    """Design built independently with nilearn's compute_regressor; per-voxel numpy lstsq; z-score per session
+    (the dataset's one session: all trials), and per run with ``zscore='run'``."""
     from nilearn.glm.first_level import compute_regressor, make_first_level_design_matrix
 
     _, preprocessed, trials = small
@@ -94,9 +95,13 @@ def test_lsa_matches_per_voxel_numpy_reference(small):
         drift = make_first_level_design_matrix(frame_times, None, drift_model="cosine", high_pass=1 / 128)
         X = np.column_stack(regs + [conf - conf.mean(0), drift.to_numpy()])
         betas = np.column_stack([np.linalg.lstsq(X, Y[:, k], rcond=None)[0][: len(regs)] for k in range(Y.shape[1])])
-        expected.append((betas - betas.mean(0)) / betas.std(0))
+        expected.append(betas)
+    per_run = np.concatenate([(b - b.mean(0)) / b.std(0) for b in expected])
     expected = np.concatenate(expected)
+    expected = (expected - expected.mean(0)) / expected.std(0)
     np.testing.assert_allclose(r.trial_data[:, cols], expected, atol=1e-5)
+    by_run = lsa_responses(preprocessed, trials, confounds=conf_names, zscore="run")
+    np.testing.assert_allclose(by_run.trial_data[:, cols], per_run, atol=1e-5)
     # images: repeats averaged from the same single trials
     first_rep = np.flatnonzero(r.n_presentations > 1)[0]
     np.testing.assert_allclose(r.data[first_rep], r.trial_data[r.trial_image_index == first_rep].mean(0), atol=1e-6)
@@ -146,3 +151,22 @@ def test_average_repeats_reproduces_travg(small):
     assert {k: s.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")} == {
         k: t.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")
     }
+
+
+def test_betas_are_z_scored_per_session_by_default_per_run_on_request(small, glover):
+    """GLMsingle and NSD z-score single-trial betas per session; per run (about 37 trials in BOLD5000) is kept as
+    an option (``--lsa-zscore run``) and recorded."""
+    _, preprocessed, trials = small
+    by_session = glover.trial_data.astype(np.float64)
+    runs = glover.trials["run_key"].to_numpy()
+    assert glover.provenance["ZScore"] == "session" and "per session" in glover.provenance["Units"]
+    np.testing.assert_allclose(by_session.mean(0), 0.0, atol=1e-5)  # one session: all trials
+    np.testing.assert_allclose(by_session.std(0), 1.0, atol=1e-4)
+    run_means = np.stack([by_session[runs == k].mean(0) for k in np.unique(runs)])
+    assert np.abs(run_means).max() > 0.05  # the runs' own means are kept
+    by_run = lsa_responses(preprocessed, trials, zscore="run")
+    assert by_run.provenance["ZScore"] == "run"
+    for k in np.unique(runs):
+        np.testing.assert_allclose(by_run.trial_data[by_run.trials["run_key"].to_numpy() == k].mean(0), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="zscore"):
+        lsa_responses(preprocessed, trials, zscore="image")

@@ -59,7 +59,7 @@ def fit_banded_ridge(
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
     n_folds: int = 7,
     groups=None,
-    cv_score: str = "r",
+    cv_score: str = _ridge.DEFAULT_CV_SCORE,
     standardize: bool = True,
     gram: str = "auto",
     precision: str = "exact",

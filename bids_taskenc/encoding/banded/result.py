@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import ridge as _ridge
+
 
 @dataclass
 class BandedRidgeResult:
@@ -81,6 +83,7 @@ class BandedRidgeResult:
             "CVFolds": self.n_folds,
             "CVScheme": self.cv_scheme,
             "CVScore": self.cv_score_kind,
+            "CVScoreEffect": _ridge.CV_SCORE_EFFECTS.get(self.cv_score_kind),
             "Standardize": self.standardize,
             "Gram": self.gram,
             "CVSolver": self.cv_solver,
