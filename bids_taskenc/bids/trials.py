@@ -89,7 +89,8 @@ def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
     ``repeat_index`` counts earlier showings of the same image to the same
     participant (in session/run/onset order). Where the events declare repeats
     (BOLD5000's ``ImgType`` ``rep_...``), a disagreement is logged: the count is
-    what the analysis uses.
+    what the analysis uses. ``declared_repeat`` (the events' own mark) is kept for ``--repeats drop-repeats``
+    (Wang et al.'s rule; :mod:`bids_taskenc.responses.repeats`).
     """
     frames = [read_events(r) for r in runs]
     if not frames:
@@ -101,7 +102,8 @@ def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
         log.warning(
             "%d trials: ImgType 'rep_' disagrees with the order of showings; using the order", int(disagree.sum())
         )
-    return trials.drop(columns="declared_repeat")
+    trials["declared_repeat"] = trials["declared_repeat"].astype(bool)
+    return trials
 
 
 def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, Path]:

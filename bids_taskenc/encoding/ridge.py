@@ -43,7 +43,7 @@ from .device import tf32_matmul
 from .stats import varying_columns_torch
 
 GRAMS = ("auto", "features", "samples")
-CV_SCORES = ("r", "r2")
+CV_SCORES = ("r", "r2", "negmse")
 
 
 def feature_statistics(x: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,9 +313,10 @@ def score_alphas(
     basis : the fold's :class:`EigenBasis` (``u`` [n_val, r])
     z, a, yv : from :func:`fold_projection`
     scales : tensor (a, r), ``1/(λ+α)``
-    cv_score : {'r', 'r2'}
-        Pearson correlation, or R² = 1 - SS_res/SS_tot around the validation
-        mean (as himalaya's and scikit-learn's ``r2_score``).
+    cv_score : {'r', 'r2', 'negmse'}
+        Pearson correlation, R² = 1 - SS_res/SS_tot around the validation
+        mean (as himalaya's and scikit-learn's ``r2_score``), or the negative
+        mean squared error -SS_res/n_val (Wang et al. 2019's criterion).
     fast : bool
         Let the stacked prediction product use TF32 on CUDA (precision
         ``'fast'``, see :mod:`bids_taskenc.encoding.device`).
@@ -348,9 +349,11 @@ def score_alphas(
         denom = ss_p * ss_y
         ok = (denom > 0) & y_ok
         return torch.where(ok, cov / torch.sqrt(torch.where(ok, denom, torch.ones_like(denom))), torch.zeros_like(cov))
-    if cv_score == "r2":
+    if cv_score in ("r2", "negmse"):
         p_mean = (scales @ (z * u_sum.unsqueeze(1))) / n_val
         ss_res = ss_y - 2.0 * cov + ss_p + n_val * (y_mean - p_mean) ** 2
+        if cv_score == "negmse":
+            return -ss_res / n_val
         return torch.where(y_ok, 1.0 - ss_res / torch.where(y_ok, ss_y, torch.ones_like(ss_y)), torch.zeros_like(cov))
     raise ValueError(f"cv_score must be one of {CV_SCORES}, got {cv_score!r}")
 

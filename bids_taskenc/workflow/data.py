@@ -14,6 +14,7 @@ from ..errors import InputDataError
 from ..features.pipeline import featurize
 from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
+from ..responses.repeats import select_showings
 from ..responses.travg import tr_average_responses
 from .cache import WorkCache, response_key
 from .dataset import Dataset
@@ -75,7 +76,8 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
                 progress=progress,
             ),
         )
-    return responses, key
+    # one showing per image, when asked for, from the single trials (the cached responses hold them all)
+    return select_showings(responses, rs.repeats), key
 
 
 def compute_features(ds: Dataset, inputs: TaskInputs, responses, settings: ParticipantSettings):

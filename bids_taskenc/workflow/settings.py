@@ -40,14 +40,18 @@ from pathlib import Path
 
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
+from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.device import PRECISIONS
 from ..encoding.ridge import CV_SCORES
+from ..encoding.stats import P_VALUE_SIDES
 from ..errors import InvalidSettingError
+from ..responses.repeats import REPEATS
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
-#: ``FitSettings.cv_scheme``'s choices.
-CV_SCHEMES = ("kfold", "session")
+#: ``FitSettings.cv_scheme``'s choices: shuffled k-fold, leave-one-session-out, or one random validation split of
+#: ``test_fraction`` of the training images (Wang et al. 2019's scheme).
+CV_SCHEMES = ("kfold", "session", "split")
 #: ``ComparisonSettings.contrast_p``'s choices.
 CONTRAST_P_METHODS = ("analytic", "bootstrap")
 
@@ -195,9 +199,11 @@ class ResponseSettings(_Settings):
     betas_dir: Path | None = None  #: betas: the single-trial betas
     mask: Path | None = None  #: restrict the analysis to this mask
     resample_mask: bool = False  #: resample ``mask`` onto the BOLD grid when it differs
+    repeats: str = "average"  #: an image's response: average, first or drop-repeats (responses/repeats.py)
 
     def check(self) -> None:
         require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
+        require(self, "repeats", is_choice(self.repeats, REPEATS), one_of(REPEATS))
         trs = self.response_trs
         require(
             self,
@@ -231,6 +237,7 @@ class FitSettings(_Settings):
     """The encoding models: split, cross-validated ridge, statistics. Every field changes the fitted numbers."""
 
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    alpha_grid: str = "fixed"  #: fixed (``alphas``) or paper (logspace(-8, log10(p)/2 + 8, 100)): encoding/alphas.py
     cv_folds: int = 7
     test_fraction: float = 0.15
     cv_score: str = "r"  #: r or r2: the score that chooses alpha
@@ -238,6 +245,7 @@ class FitSettings(_Settings):
     standardize: bool = True
     precision: str = "exact"  #: exact or fast
     n_permutations: int = 0  #: 0 = analytic p
+    p_sides: str = "one-sided"  #: one-sided (H1: r > 0) or two-sided (H1: r != 0)
     fdr_alpha: float = DEFAULT_FDR_LEVEL
     seed: int = 0  #: split, folds, permutations, bootstrap
 
@@ -249,12 +257,14 @@ class FitSettings(_Settings):
             bool(alphas) and all(is_number(a) and a > 0 for a in alphas),
             "must be finite and positive, at least one",
         )
+        require(self, "alpha_grid", is_choice(self.alpha_grid, ALPHA_GRIDS), one_of(ALPHA_GRIDS))
         require(self, "cv_folds", is_whole(self.cv_folds, 2), "must be at least 2")
         require(self, "test_fraction", is_fraction(self.test_fraction), "must be between 0 and 1")
         require(self, "cv_score", is_choice(self.cv_score, CV_SCORES), one_of(CV_SCORES))
         require(self, "cv_scheme", is_choice(self.cv_scheme, CV_SCHEMES), one_of(CV_SCHEMES))
         require(self, "precision", is_choice(self.precision, PRECISIONS), one_of(PRECISIONS))
         require(self, "n_permutations", is_whole(self.n_permutations, 0), "must be a whole number >= 0")
+        require(self, "p_sides", is_choice(self.p_sides, P_VALUE_SIDES), one_of(P_VALUE_SIDES))
         require(self, "fdr_alpha", is_fraction(self.fdr_alpha), "must be between 0 and 1")
         require(self, "seed", is_whole(self.seed, 0), "must be a whole number >= 0")
 
@@ -328,3 +338,9 @@ class ParticipantSettings(_Settings):
     comparisons: ComparisonSettings = field(default_factory=ComparisonSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     resources: ResourceSettings = field(default_factory=ResourceSettings)
+    preset: str | None = None  #: the named bundle the settings started from (workflow/presets.py), for the record
+
+    def check(self) -> None:
+        from .presets import PRESETS  # the presets are made of these settings
+
+        require(self, "preset", self.preset is None or is_choice(self.preset, PRESETS), one_of(PRESETS))
