@@ -21,6 +21,7 @@ from ..encoding.ridge import CV_SCORES
 from ..encoding.stats import P_VALUE_SIDES
 from ..errors import InputMissingError, UsageError
 from ..responses.repeats import REPEATS
+from ..responses.zscoring import ZSCORING
 from ..workflow.presets import PRESETS
 from ..workflow.settings import CV_SCHEMES
 from .settings import check_options, preset_defaults
@@ -176,6 +177,12 @@ def _response_options(p: argparse.ArgumentParser) -> None:
     )
     resp.add_argument(
         "--confounds", nargs="+", metavar="COLUMN", help="fMRIPrep confound columns regressed out before z-scoring"
+    )
+    resp.add_argument(
+        "--response-zscore",
+        choices=list(ZSCORING),
+        default="run",
+        help="travg units: " + _choices_help(ZSCORING),
     )
     resp.add_argument(
         "--repeats",

@@ -53,6 +53,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             mask=args.mask,
             resample_mask=bool(args.resample_mask),
             repeats=args.repeats,
+            response_zscore=args.response_zscore,
         ),
         features=FeatureSettings(
             spaces=tuple(args.feature_spaces or ()),

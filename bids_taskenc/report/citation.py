@@ -189,6 +189,7 @@ def _response_facts(loaded: list) -> dict:
     return {
         "response_model": resp.get("ResponseModel", "n/a"),
         "repeats": resp.get("Repeats", "average"),
+        "response_zscore": resp.get("ZScoring", "run"),
         "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
         "confounds": ", ".join(resp.get("Confounds") or []),
         "units": resp.get("Units"),

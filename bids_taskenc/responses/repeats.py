@@ -36,7 +36,7 @@ REPEATS = {
 
 
 def chosen_trials(responses: Responses, rule: str) -> np.ndarray:
-    """Row of ``responses.trial_data`` that makes each image's response under ``rule`` (not ``average``), (n_images,)."""
+    """Row of ``responses.trial_data`` making each image's response under ``rule`` (not ``average``), (n_images,)."""
     if rule not in ("first", "drop-repeats"):
         raise ValueError(f"repeats rule must be first or drop-repeats here, got {rule!r}")
     index = np.asarray(responses.trial_image_index)

@@ -74,6 +74,7 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
                 n_threads=res.nprocs,
                 mem_gb=res.mem_gb,
                 progress=progress,
+                zscore=rs.response_zscore,
             ),
         )
     # one showing per image, when asked for, from the single trials (the cached responses hold them all)

@@ -41,6 +41,8 @@ PAPER = Preset(
             # volumes floor(onset/TR) + 3 and + 4 of each run z-scored over its trials, averaged (TRavg)
             "responses.model": "travg",
             "responses.response_trs": (3, 4),
+            # each lag's volumes z-scored over the run's trials (zscore(d, axis=0) on the sampled volumes)
+            "responses.response_zscore": "trials",
             # feature_prep: trials whose stimulus name starts with rep_ are left out
             "responses.repeats": "drop-repeats",
             # ridge_cv: train_test_split(test_size=0.15); ShuffleSplit(test_size=0.15) -> one validation split

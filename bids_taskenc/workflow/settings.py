@@ -46,6 +46,7 @@ from ..encoding.ridge import CV_SCORES
 from ..encoding.stats import P_VALUE_SIDES
 from ..errors import InvalidSettingError
 from ..responses.repeats import REPEATS
+from ..responses.zscoring import ZSCORING
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
@@ -200,10 +201,18 @@ class ResponseSettings(_Settings):
     mask: Path | None = None  #: restrict the analysis to this mask
     resample_mask: bool = False  #: resample ``mask`` onto the BOLD grid when it differs
     repeats: str = "average"  #: an image's response: average, first or drop-repeats (responses/repeats.py)
+    response_zscore: str = "run"  #: travg: z-score over the run's volumes, or over its trials (responses/zscoring.py)
 
     def check(self) -> None:
         require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
         require(self, "repeats", is_choice(self.repeats, REPEATS), one_of(REPEATS))
+        require(self, "response_zscore", is_choice(self.response_zscore, ZSCORING), one_of(ZSCORING))
+        require(
+            self,
+            "response_zscore",
+            self.response_zscore == "run" or self.model == "travg",
+            "trials is a choice of the travg responses only",
+        )
         trs = self.response_trs
         require(
             self,
