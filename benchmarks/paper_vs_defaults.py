@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import sys
 import tempfile
@@ -38,6 +39,16 @@ from bids_taskenc.workflow.presets import PRESETS, preset_settings
 
 FDR = 0.05
 SUB = "CSI1"
+
+
+def machine() -> str:
+    """CPU model and count (``/proc/cpuinfo`` where there is one)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        name = next(x.split(":", 1)[1].strip() for x in lines if x.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} CPU(s), Python {platform.python_version()}"
 
 
 def single_choices() -> dict[str, ParticipantSettings]:
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     print(f"# paper_vs_defaults: {' '.join(sys.argv)}")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {platform.processor()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}")
     runs = {"defaults": ParticipantSettings(), "paper": preset_settings("paper")}
     if not args.only_presets:
         runs.update(single_choices())

@@ -227,12 +227,6 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     enc.add_argument(
         "--alphas", nargs="+", type=float, default=DEFAULT_ALPHAS, metavar="A", help="ridge regularisation grid"
     )
-    enc.add_argument(
-        "--alpha-grid",
-        choices=list(ALPHA_GRIDS),
-        default="fixed",
-        help="which alphas the CV searches: " + _choices_help(ALPHA_GRIDS),
-    )
     enc.add_argument("--test-fraction", type=float, default=0.15, help="fraction of images held out for testing")
     enc.add_argument(
         "--cv-score",
@@ -255,13 +249,6 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         help="only centre the features (default: z-score them with training statistics)",
     )
     enc.add_argument(
-        "--standardize",
-        dest="standardize",
-        action="store_true",
-        default=True,
-        help="z-score the features with training statistics (the default; overrides a preset's centring)",
-    )
-    enc.add_argument(
         "--save-weights",
         action="store_true",
         help="also write each feature space's ridge weights (sub-X/func/..._weights.npz; large)",
@@ -271,12 +258,6 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     )
     enc.add_argument(
         "--n-permutations", type=int, default=0, help="permutation p-values with N permutations (0: analytic t-test p)"
-    )
-    enc.add_argument(
-        "--p-sides",
-        choices=list(P_VALUE_SIDES),
-        default="one-sided",
-        help="alternative of the p-values of r (analytic and permutation): " + _choices_help(P_VALUE_SIDES),
     )
     enc.add_argument(
         "--fdr-alpha",
@@ -312,6 +293,30 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
         "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
         "group:semantic / group:other (this run's spaces of that group)",
+    )
+    _fit_choice_options(enc)
+
+
+def _fit_choice_options(enc) -> None:
+    """Options: the fit's choices that ``--preset paper`` sets besides the older ones (docs/paper.md)."""
+    enc.add_argument(
+        "--alpha-grid",
+        choices=list(ALPHA_GRIDS),
+        default="fixed",
+        help="which alphas the CV searches: " + _choices_help(ALPHA_GRIDS),
+    )
+    enc.add_argument(
+        "--standardize",
+        dest="standardize",
+        action="store_true",
+        default=True,
+        help="z-score the features with training statistics (the default; overrides a preset's centring)",
+    )
+    enc.add_argument(
+        "--p-sides",
+        choices=list(P_VALUE_SIDES),
+        default="one-sided",
+        help="alternative of the p-values of r (analytic and permutation): " + _choices_help(P_VALUE_SIDES),
     )
 
 

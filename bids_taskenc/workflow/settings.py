@@ -211,7 +211,7 @@ class ResponseSettings(_Settings):
             self,
             "response_zscore",
             self.response_zscore == "run" or self.model == "travg",
-            "trials is a choice of the travg responses only",
+            "must be run unless the responses are travg (trials z-scores the travg volumes over the trials)",
         )
         trs = self.response_trs
         require(

@@ -107,7 +107,7 @@ def test_bad_values_are_refused():
         ParticipantSettings(preset="nature")
     with pytest.raises(InvalidSettingError, match="FitSettings.alpha_grid"):
         preset_settings("paper", fit={"alpha_grid": "log"})
-    with pytest.raises(InvalidSettingError, match="travg responses only"):
+    with pytest.raises(InvalidSettingError, match="must be run unless the responses are travg"):
         preset_settings("paper", responses={"model": "lsa"})
     with pytest.raises(ValueError, match="preset must be one of"):
         preset_settings("nature")
