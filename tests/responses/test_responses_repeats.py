@@ -4,6 +4,7 @@ not mark as a repeat (Wang et al.'s rule; in BOLD5000 the mark is often on the f
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -81,3 +82,39 @@ def test_noise_ceiling_of_single_showings_counts_one_trial_per_test_image(monkey
     with pytest.raises(StopIteration):
         noise.noise_ceiling_maps(SimpleNamespace(ents={"sub": "X", "task": "t"}), paper, split, fdr_alpha=0.05, seed=0)
     assert np.array_equal(seen["noise_ceiling"]["n_average"], [1, 1])  # averaged, it would be [3, 2]
+
+
+REAL_EVENTS = Path(__file__).resolve().parents[3] / "shared" / "real" / "ds001499" / "ds001499-CSI1-text.tgz"
+
+
+@pytest.mark.skipif(not REAL_EVENTS.is_file(), reason="the real ds001499 text files (../shared/real) are absent")
+def test_drop_repeats_on_bold5000_keeps_the_showing_without_rep(tmp_path):
+    """CSI1's real events: 5,254 trials of 4,916 images; the paper's rule keeps the one showing whose ImgType has no
+    rep_, which for 77 of the 113 repeated images is not the first."""
+    import re
+    import tarfile
+
+    from bids_taskenc.bids.dataset import RunFiles
+    from bids_taskenc.bids.trials import build_trials
+
+    with tarfile.open(REAL_EVENTS) as tar:
+        members = [m for m in tar.getmembers() if re.search(r"task-5000scenes_run-\d+_events\.tsv$", m.name)]
+        tar.extractall(tmp_path, members=members, filter="data")
+    runs = []
+    for m in sorted(members, key=lambda m: m.name):
+        ses, run = re.search(r"ses-(\d+)_task-5000scenes_run-(\d+)", m.name).groups()
+        runs.append(RunFiles("CSI1", ses, "5000scenes", int(run), tmp_path / "x.nii.gz", tmp_path / m.name, 2.0))
+    trials = build_trials(runs)
+    n = len(trials)
+    mask = nib.Nifti1Image(np.ones((1, 1, 1), np.uint8), np.eye(4))
+    responses = average_repeats(np.arange(n, dtype=np.float32)[:, None], trials, mask)  # a trial's value: its row
+    assert (n, len(responses.image_ids)) == (5254, 4916)
+    first = chosen_trials(responses, "first")
+    kept = chosen_trials(responses, "drop-repeats")
+    assert not trials["declared_repeat"].to_numpy()[kept].any()  # never a rep_ showing
+    repeated = responses.n_presentations > 1
+    assert repeated.sum() == 113
+    assert int((kept != first)[repeated].sum()) == 77
+    paper = select_showings(responses, "drop-repeats")
+    assert np.array_equal(paper.data[:, 0], kept.astype(np.float32))
+    assert paper.provenance["NTrialsDropped"] == 338
