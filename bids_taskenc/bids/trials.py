@@ -90,7 +90,9 @@ def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
     participant (in session/run/onset order). Where the events declare repeats
     (BOLD5000's ``ImgType`` ``rep_...``), the declaration is compared with the
     count once per participant and task (:func:`report_declared_repeats`): the
-    count is what the analysis uses.
+    count is what the analysis uses. ``declared_repeat`` (the events' own mark) is
+    kept for ``--repeats drop-repeats`` (Wang et al.'s rule;
+    :mod:`bids_taskenc.responses.repeats`).
     """
     frames = [read_events(r) for r in runs]
     if not frames:
@@ -98,7 +100,8 @@ def build_trials(runs: Iterable[RunFiles]) -> pd.DataFrame:
     trials = pd.concat(frames, ignore_index=True)
     trials["repeat_index"] = trials.groupby(["participant", "task", "image_id"]).cumcount()
     report_declared_repeats(trials)
-    return trials.drop(columns="declared_repeat")
+    trials["declared_repeat"] = trials["declared_repeat"].astype(bool)
+    return trials
 
 
 def report_declared_repeats(trials: pd.DataFrame) -> None:
@@ -108,8 +111,8 @@ def report_declared_repeats(trials: pd.DataFrame) -> None:
     later ones (in 77 of CSI1's 113 repeated images the first showing in time carries ``rep_``): the same number
     of marks as the order gives, in other places. That is expected and an INFO line says which rule is used.
     Any other disagreement (a mark on an image shown once, a repeated image with more or fewer marks) is a
-    WARNING. Neither changes the analysis: every showing is averaged into its image's response, and
-    ``repeat_index`` counts showings in session/run/onset order.
+    WARNING. Neither changes the analysis: ``repeat_index`` counts showings in session/run/onset order, and
+    ``--repeats`` (every showing averaged by default) says what is done with them.
     """
     declared = trials["declared_repeat"].astype(bool)
     if not declared.any():
@@ -124,7 +127,7 @@ def report_declared_repeats(trials: pd.DataFrame) -> None:
             log.info(
                 "sub-%s task-%s: ImgType 'rep_' marks all but one showing of each of the %d repeated images, but in "
                 "%d of them the first showing in time carries it (expected for ds001499, BOLD5000 release 1); the "
-                "analysis counts repeats in session/run/onset order and averages every showing of an image",
+                "analysis counts repeats in session/run/onset order",
                 participant,
                 task,
                 repeated,
@@ -134,8 +137,7 @@ def report_declared_repeats(trials: pd.DataFrame) -> None:
             wrong = per_image[per_image["sum"] != per_image["size"] - 1]
             log.warning(
                 "sub-%s task-%s: ImgType 'rep_' does not mark all but one showing of %d image(s) (e.g. %s: %d of "
-                "%d showings marked); the analysis ignores 'rep_', counts repeats in session/run/onset order and "
-                "averages every showing of an image",
+                "%d showings marked); the analysis counts repeats in session/run/onset order, not by 'rep_'",
                 participant,
                 task,
                 len(wrong),

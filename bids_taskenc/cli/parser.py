@@ -16,9 +16,15 @@ from types import SimpleNamespace
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
+from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
+from ..encoding.stats import P_VALUE_SIDES
 from ..errors import InputMissingError, UsageError
-from .settings import check_options
+from ..responses.repeats import REPEATS
+from ..responses.zscoring import ZSCORING
+from ..workflow.presets import PRESETS
+from ..workflow.settings import CV_SCHEMES
+from .settings import check_options, preset_defaults
 
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
@@ -54,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
     p.add_argument("--version", action="version", version=f"bids_taskenc {__version__}")
 
+    _preset_options(p)
     _selection_options(p)
     _input_options(p)
     _response_options(p)
@@ -63,6 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     _running_options(p)
     _report_options(p)
     return p
+
+
+def _choices_help(registry: dict) -> str:
+    """``name = what it does; ...`` of a registry of choices."""
+    return "; ".join(f"{k} = {v}" for k, v in registry.items())
+
+
+def _preset_options(p: argparse.ArgumentParser) -> None:
+    """Options: a named bundle of settings."""
+    pre = p.add_argument_group("presets")
+    pre.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from a named bundle of settings; options given on the command line or in --config win, and "
+        "the sidecars record the preset and every setting that differs from it (docs/paper.md). "
+        + _choices_help({k: v.description for k, v in PRESETS.items()}),
+    )
 
 
 def _selection_options(p: argparse.ArgumentParser) -> None:
@@ -161,6 +185,18 @@ def _response_options(p: argparse.ArgumentParser) -> None:
     resp.add_argument(
         "--confounds", nargs="+", metavar="COLUMN", help="fMRIPrep confound columns regressed out before z-scoring"
     )
+    resp.add_argument(
+        "--response-zscore",
+        choices=list(ZSCORING),
+        default="run",
+        help="travg units: " + _choices_help(ZSCORING),
+    )
+    resp.add_argument(
+        "--repeats",
+        choices=list(REPEATS),
+        default="average",
+        help="the response of an image shown more than once: " + _choices_help(REPEATS),
+    )
 
 
 def _feature_options(p: argparse.ArgumentParser) -> None:
@@ -215,18 +251,19 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     _split_options(enc)
     enc.add_argument(
         "--cv-score",
-        choices=CV_SCORES,
+        choices=list(CV_SCORES),
         default=DEFAULT_CV_SCORE,
         help="score that chooses each voxel's alpha: r2 = mean validation R² over the folds (as mean squared "
         "error; default); r = Pearson r, which ignores the predictions' scale and biases the test R² of "
-        "unpredictable voxels downward (docs/statistics.md)",
+        "unpredictable voxels downward (docs/statistics.md); negmse = negative mean squared error (the paper's)",
     )
     enc.add_argument(
         "--cv-scheme",
-        choices=["kfold", "session"],
+        choices=list(CV_SCHEMES),
         default="kfold",
-        help="folds of the alpha search: shuffled k-fold (--cv-folds), or leave-one-session-out "
-        "(each image belongs to the session of its first showing)",
+        help="folds of the alpha search: shuffled k-fold (--cv-folds), leave-one-session-out "
+        "(each image belongs to the session of its first showing), or split: one random validation split "
+        "holding out --test-fraction of the training images (the paper's)",
     )
     enc.add_argument(
         "--no-standardize",
@@ -283,6 +320,30 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         help="variance partitioning between 2 or 3 sets of features with banded ridge (repeat for "
         "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
         "group:semantic / group:other (this run's spaces of that group)",
+    )
+    _fit_choice_options(enc)
+
+
+def _fit_choice_options(enc) -> None:
+    """Options: the fit's choices that ``--preset paper`` sets besides the older ones (docs/paper.md)."""
+    enc.add_argument(
+        "--alpha-grid",
+        choices=list(ALPHA_GRIDS),
+        default="fixed",
+        help="which alphas the CV searches: " + _choices_help(ALPHA_GRIDS),
+    )
+    enc.add_argument(
+        "--standardize",
+        dest="standardize",
+        action="store_true",
+        default=True,
+        help="z-score the features with training statistics (the default; overrides a preset's centring)",
+    )
+    enc.add_argument(
+        "--p-sides",
+        choices=list(P_VALUE_SIDES),
+        default="one-sided",
+        help="alternative of the p-values of r (analytic and permutation): " + _choices_help(P_VALUE_SIDES),
     )
 
 
@@ -516,10 +577,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.config is not None:
-        config = _config_defaults(parser, args.config)
-        parser.set_defaults(**config)
+    config = _config_defaults(parser, args.config) if args.config is not None else {}
+    preset = args.preset if args.preset is not None else config.get("preset")
+    # a preset is of the participant level's settings; the group level reads what the participants recorded
+    presetting = preset is not None and args.analysis_level == "participant"
+    if presetting or config:
+        # the preset's values are defaults below the config file's, which are below the command line's
+        parser.set_defaults(**{**(preset_defaults(preset) if presetting else {}), **config})
         args = parser.parse_args(argv)
+    if config:
         # argparse appends a repeatable option's uses to its default: the command line must replace them
         for action in parser._actions:
             if isinstance(action, argparse._AppendAction) and action.dest in config:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..errors import InvalidSettingError, UsageError
 from ..workflow.group import GroupSettings
+from ..workflow.presets import PRESETS
 from ..workflow.settings import (
     ComparisonSettings,
     FeatureSettings,
@@ -52,6 +53,8 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             betas_dir=args.betas_dir,
             mask=args.mask,
             resample_mask=bool(args.resample_mask),
+            repeats=args.repeats,
+            response_zscore=args.response_zscore,
         ),
         features=FeatureSettings(
             spaces=tuple(args.feature_spaces or ()),
@@ -61,6 +64,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
         ),
         fit=FitSettings(
             alphas=tuple(float(a) for a in args.alphas),
+            alpha_grid=args.alpha_grid,
             cv_folds=args.cv_folds,
             test_fraction=args.test_fraction,
             test_split=args.test_split,
@@ -69,6 +73,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             standardize=args.standardize,
             precision=args.precision,
             n_permutations=args.n_permutations,
+            p_sides=args.p_sides,
             fdr_alpha=args.fdr_alpha,
             seed=args.seed,
         ),
@@ -86,6 +91,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
         resources=ResourceSettings(
             device=args.device, nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, mem_mb=args.mem
         ),
+        preset=args.preset,
     )
 
 
@@ -124,6 +130,18 @@ _OPTIONS = {
     "ComparisonSettings.partitionings": "--variance-partitioning",
     "GroupSettings.n_permutations": "--group-permutations",
 }
+
+
+def preset_defaults(name: str) -> dict:
+    """Preset ``name``'s values as parser defaults (``{"cv_score": "negmse", "responses": "travg", ...}``): the
+    command line's and the config file's own values go on top."""
+    sections = {"responses": "ResponseSettings", "fit": "FitSettings"}
+    out = {}
+    for key, value in PRESETS[name].values.items():
+        section, _, field = key.partition(".")
+        dest = option_of(f"{sections[section]}.{field}")[2:].replace("-", "_")
+        out[dest] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def option_of(setting: str) -> str:

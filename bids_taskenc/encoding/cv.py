@@ -145,3 +145,28 @@ def kfold_indices(
         mask[chunk] = True
         folds.append((np.flatnonzero(~mask).astype(np.int64), np.flatnonzero(mask).astype(np.int64)))
     return folds
+
+
+def validation_split_indices(
+    n_samples: int, validation_fraction: float = 0.15, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One random training/validation split of ``n_samples`` training samples, as a one-fold CV.
+
+    The scheme of Wang et al.'s (2019) code (scikit-learn's ``ShuffleSplit(test_size=0.15)`` made into a
+    ``PredefinedSplit``): ``ceil(validation_fraction * n_samples)`` samples, drawn with ``seed``, validate every
+    alpha; the rest train. Their code drew it unseeded; here it is seeded so the choice of alpha can be
+    reproduced.
+
+    Returns
+    -------
+    folds : list of one (train, validation) pair of sorted ``int64`` index arrays, disjoint, covering
+        ``range(n_samples)``.
+    """
+    n = _check_n_samples(n_samples)
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    n_val = int(np.ceil(validation_fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(f"cannot hold out {validation_fraction:g} of {n} samples for validation and train on the rest")
+    order = np.random.default_rng(seed).permutation(n)
+    return [(np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64))]

@@ -24,7 +24,7 @@ from ..core.fdr import DEFAULT_FDR_LEVEL
 from . import device as _dev
 from . import ridge as _ridge
 from . import stats as _stats
-from .cv import kfold_indices
+from .cv import kfold_indices, validation_split_indices
 from .result import EncodingResult
 
 #: Default alpha grid: 17 values, half a decade apart, 1 … 1e8. For
@@ -130,6 +130,7 @@ def fit_encoding_model(
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
     n_folds: int = 7,
     groups=None,
+    validation_fraction: float | None = None,
     cv_score: str = _ridge.DEFAULT_CV_SCORE,
     standardize: bool = True,
     gram: str = "auto",
@@ -138,6 +139,7 @@ def fit_encoding_model(
     mem_gb: float | None = None,
     seed: int = 0,
     n_permutations: int = 0,
+    p_sides: str = "one-sided",
     fdr_alpha: float = DEFAULT_FDR_LEVEL,
     return_weights: bool = False,
     return_predictions: bool = False,
@@ -170,11 +172,17 @@ def fit_encoding_model(
         Folds of shuffled k-fold CV on the training set (ignored with ``groups``).
     groups : array (n_train,), optional
         Group label per training sample (e.g. session): leave-one-group-out CV.
-    cv_score : {'r2', 'r'}
+    validation_fraction : float in (0, 1), optional
+        Instead of k folds, one random split: ``ceil(validation_fraction *
+        n_train)`` training samples (seeded) validate every alpha, the rest
+        train (Wang et al. 2019's scheme; :func:`~.cv.validation_split_indices`).
+        Not together with ``groups``.
+    cv_score : {'r2', 'r', 'negmse'}
         Validation score: R² (around the fold's mean; the default, as the mean
-        squared error) or Pearson correlation, which ignores the predictions'
-        scale and so biases the test R² of unpredictable voxels downward
-        (:data:`~bids_taskenc.encoding.ridge.CV_SCORE_EFFECTS`).
+        squared error), Pearson correlation, which ignores the predictions'
+        scale and so biases the test R² of unpredictable voxels downward, or the
+        negative mean squared error (the paper's;
+        :data:`~bids_taskenc.encoding.ridge.CV_SCORE_EFFECTS`).
     standardize : bool
         z-score features with training statistics (per fold during CV); if
         False, only centre them. Responses are always centred on the training
@@ -194,6 +202,8 @@ def fit_encoding_model(
     n_permutations : int
         If > 0, also compute permutation p-values with this many shuffles of
         the test samples (same shuffles for every voxel), and use them for FDR.
+    p_sides : {'one-sided', 'two-sided'}
+        Alternative of the analytic and permutation p (H1: r > 0, or r != 0).
     fdr_alpha : float
         FDR level recorded with the result (``result.significant``).
     return_weights, return_predictions : bool
@@ -259,9 +269,16 @@ def fit_encoding_model(
     n_permutations = int(n_permutations)
     if not 0.0 < fdr_alpha < 1.0:
         raise ValueError(f"fdr_alpha must be in (0, 1), got {fdr_alpha!r}")
+    _stats.check_sides(p_sides)
     alpha_grid = _check_alphas(alphas)
-    folds = kfold_indices(n_train, n_folds, seed=seed, groups=groups)
-    cv_scheme = "leave-one-group-out" if groups is not None else "kfold"
+    if validation_fraction is not None:
+        if groups is not None:
+            raise ValueError("give groups (leave-one-group-out) or validation_fraction (one split), not both")
+        folds = validation_split_indices(n_train, validation_fraction, seed=seed)
+        cv_scheme = "holdout"
+    else:
+        folds = kfold_indices(n_train, n_folds, seed=seed, groups=groups)
+        cv_scheme = "leave-one-group-out" if groups is not None else "kfold"
     xtr = _host_float64("X_train", X_train)
     xte = _host_float64("X_test", X_test)
 
@@ -392,7 +409,7 @@ def fit_encoding_model(
             r2b = _stats.r2_torch(yt, pred)
             clock.lap("test")
             if perms is not None:
-                cnt = _stats.permutation_counts_torch(yz, pz, rb, perms, max_perm_elements)
+                cnt = _stats.permutation_counts_torch(yz, pz, rb, perms, max_perm_elements, sides=p_sides)
                 clock.lap("permutation")
             del yz, pz, yt
 
@@ -415,7 +432,7 @@ def fit_encoding_model(
             clock.lap("host")
 
     # ------------------------------------------------------------------ p and q
-    p_analytic = np.where(ok, _stats.analytic_p(r, n_test), 1.0)
+    p_analytic = np.where(ok, _stats.analytic_p(r, n_test, p_sides), 1.0)
     p_perm = None
     if n_permutations:
         p_perm = np.where(ok, (1.0 + counts) / (1.0 + n_permutations), 1.0)
@@ -451,6 +468,8 @@ def fit_encoding_model(
         seed=int(seed),
         n_permutations=n_permutations,
         permutation_scheme="free" if test_groups is None else "circular shifts within test groups",
+        p_sides=p_sides,
+        validation_fraction=None if validation_fraction is None else float(validation_fraction),
         fdr_alpha=float(fdr_alpha),
         feature_mean=feat_mean.cpu().numpy(),
         feature_scale=feat_scale.cpu().numpy(),

@@ -25,15 +25,20 @@ class EncodingResult:
         a fraction (not percent), may be negative; 0 where responses are
         constant.
     p : the p-value used for ``q``: ``p_permutation`` when permutations were
-        run, else ``p_analytic``. One-sided (H1: r > 0); 1 where ``r`` is
-        undefined (constant responses or predictions).
+        run, else ``p_analytic``. One-sided (H1: r > 0) unless ``p_sides`` is
+        ``'two-sided'``; 1 where ``r`` is undefined (constant responses or
+        predictions).
     q : Benjamini–Hochberg FDR q-value of ``p`` over all voxels.
     alpha : chosen ridge penalty per voxel (a value of ``alphas``).
     cv_score : mean cross-validation score at the chosen alpha (kind
         ``cv_score_kind``).
-    p_analytic : one-sided p from ``t = r sqrt(n-2)/sqrt(1-r²)``, ``n_test - 2``
-        degrees of freedom.
-    p_permutation : ``(1 + #{r_null >= r}) / (1 + n_permutations)``, or None.
+    p_analytic : p from ``t = r sqrt(n-2)/sqrt(1-r²)``, ``n_test - 2``
+        degrees of freedom (sides ``p_sides``).
+    p_permutation : ``(1 + #{r_null >= r}) / (1 + n_permutations)`` (``|r_null| >= |r|``
+        two-sided), or None.
+    p_sides : ``'one-sided'`` (H1: r > 0) or ``'two-sided'`` (H1: r != 0).
+    validation_fraction : the fraction of the training set held out once to
+        choose alpha (``cv_scheme`` ``'holdout'``), or None (folds).
     p_method : ``'analytic'`` or ``'permutation'``.
     alphas : the alpha grid (ascending), float64.
     cv_scores_per_alpha : mean CV score of every alpha, shape (n_alphas, n_voxels).
@@ -81,6 +86,8 @@ class EncodingResult:
     predictions: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     permutation_scheme: str = "free"  #: or "circular shifts within test groups" (runs or sessions held out)
+    p_sides: str = "one-sided"
+    validation_fraction: float | None = None
 
     @property
     def significant(self) -> np.ndarray:
@@ -116,7 +123,10 @@ class EncodingResult:
             "AlphaGrid": [float(a) for a in self.alphas],
             "CVFolds": int(self.n_folds),
             "CVScheme": self.cv_scheme,
-            "CVScore": {"r": "pearson", "r2": "r2"}.get(self.cv_score_kind, self.cv_score_kind),
+            **({} if self.validation_fraction is None else {"ValidationFraction": self.validation_fraction}),
+            "CVScore": {"r": "pearson", "r2": "r2", "negmse": "negative mean squared error"}.get(
+                self.cv_score_kind, self.cv_score_kind
+            ),
             "CVScoreEffect": CV_SCORE_EFFECTS.get(self.cv_score_kind),
             "Standardize": bool(self.standardize),
             "Gram": self.gram,
@@ -127,7 +137,7 @@ class EncodingResult:
             "NFeatures": int(self.n_features),
             "NVoxels": int(self.n_voxels),
             "PValueMethod": self.p_method,
-            "PValueSides": "one-sided (r > 0)",
+            "PValueSides": "one-sided (r > 0)" if self.p_sides == "one-sided" else "two-sided (r != 0)",
             "NPermutations": int(self.n_permutations),
             **({"PermutationScheme": self.permutation_scheme} if self.n_permutations else {}),
             "FDRMethod": "Benjamini-Hochberg",

@@ -43,7 +43,7 @@ from .device import tf32_matmul
 from .stats import varying_columns_torch
 
 GRAMS = ("auto", "features", "samples")
-CV_SCORES = ("r", "r2")
+CV_SCORES = ("r", "r2", "negmse")
 #: The criterion that chooses alpha unless told otherwise: the validation R² (mean squared error per fold).
 DEFAULT_CV_SCORE = "r2"
 #: What each criterion does to the test-set R² maps: the sidecars' ``CVScoreEffect``, the methods text, and
@@ -55,6 +55,9 @@ CV_SCORE_EFFECTS = {
     "r2": "The R-squared criterion (the mean over folds of 1 - SS_res/SS_tot, which orders the alphas as the mean "
     "squared error does) shrinks the predictions of voxels that nothing predicts towards the training mean, so "
     "their test R-squared stays near 0",
+    "negmse": "The negative mean squared error (the criterion of Wang et al. 2019's code) orders the alphas of each "
+    "fold as the R-squared criterion does (the folds are weighted by their size instead of their variance), so the "
+    "test R-squared of voxels that nothing predicts stays near 0",
 }
 
 
@@ -325,9 +328,10 @@ def score_alphas(
     basis : the fold's :class:`EigenBasis` (``u`` [n_val, r])
     z, a, yv : from :func:`fold_projection`
     scales : tensor (a, r), ``1/(λ+α)``
-    cv_score : {'r', 'r2'}
-        Pearson correlation, or R² = 1 - SS_res/SS_tot around the validation
-        mean (as himalaya's and scikit-learn's ``r2_score``).
+    cv_score : {'r', 'r2', 'negmse'}
+        Pearson correlation, R² = 1 - SS_res/SS_tot around the validation
+        mean (as himalaya's and scikit-learn's ``r2_score``), or the negative
+        mean squared error -SS_res/n_val (Wang et al. 2019's criterion).
     fast : bool
         Let the stacked prediction product use TF32 on CUDA (precision
         ``'fast'``, see :mod:`bids_taskenc.encoding.device`).
@@ -360,9 +364,11 @@ def score_alphas(
         denom = ss_p * ss_y
         ok = (denom > 0) & y_ok
         return torch.where(ok, cov / torch.sqrt(torch.where(ok, denom, torch.ones_like(denom))), torch.zeros_like(cov))
-    if cv_score == "r2":
+    if cv_score in ("r2", "negmse"):
         p_mean = (scales @ (z * u_sum.unsqueeze(1))) / n_val
         ss_res = ss_y - 2.0 * cov + ss_p + n_val * (y_mean - p_mean) ** 2
+        if cv_score == "negmse":
+            return -ss_res / n_val
         return torch.where(y_ok, 1.0 - ss_res / torch.where(y_ok, ss_y, torch.ones_like(ss_y)), torch.zeros_like(cov))
     raise ValueError(f"cv_score must be one of {CV_SCORES}, got {cv_score!r}")
 

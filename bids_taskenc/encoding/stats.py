@@ -10,8 +10,10 @@ Conventions
 * R² = 1 - SS_res / SS_tot with SS_tot taken around the evaluated set's own
   mean (as :func:`sklearn.metrics.r2_score`); it is negative for predictions
   worse than that mean.
-* p-values are one-sided (H1: r > 0): a voxel is only of interest when the
-  model predicts it, not when it anti-predicts it.
+* p-values are one-sided (H1: r > 0) by default: a voxel is only of interest
+  when the model predicts it, not when it anti-predicts it. ``sides='two-sided'``
+  (H1: r != 0, :func:`scipy.stats.pearsonr`'s default) is what Wang et al.'s
+  (2019) code used (:data:`P_VALUE_SIDES`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,19 @@ import torch
 from scipy import stats as _sps
 
 from ..core.fdr import fdr_bh as fdr_bh  # the one BH; re-exported for the engine's callers
+
+#: The alternatives of the p-values of r (analytic and permutation), name -> what it tests; the parser's choices
+#: (``--p-sides``), the settings and the docs read it.
+P_VALUE_SIDES = {
+    "one-sided": "H1: r > 0 (the model predicts the voxel)",
+    "two-sided": "H1: r != 0 (as scipy.stats.pearsonr by default; Wang et al. 2019's code)",
+}
+
+
+def check_sides(sides: str) -> str:
+    if sides not in P_VALUE_SIDES:
+        raise ValueError(f"sides must be one of {', '.join(P_VALUE_SIDES)}, got {sides!r}")
+    return sides
 
 
 def _as_2d_pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -78,12 +93,12 @@ def r2_score(y_true, y_pred) -> np.ndarray:
     return r2[0] if vector else r2
 
 
-def analytic_p(r, n: int) -> np.ndarray:
-    """One-sided p-value of Pearson correlations under the bivariate-normal null.
+def analytic_p(r, n: int, sides: str = "one-sided") -> np.ndarray:
+    """p-value of Pearson correlations under the bivariate-normal null, one- or two-sided.
 
     ``t = r * sqrt(n - 2) / sqrt(1 - r**2)`` with ``n - 2`` degrees of freedom;
-    ``p = P(T >= t)``. Equals :func:`scipy.stats.pearsonr` with
-    ``alternative='greater'``.
+    one-sided ``p = P(T >= t)`` (:func:`scipy.stats.pearsonr` with
+    ``alternative='greater'``), two-sided ``p = 2 P(T >= |t|)`` (its default).
 
     Parameters
     ----------
@@ -91,19 +106,22 @@ def analytic_p(r, n: int) -> np.ndarray:
         Correlations in [-1, 1].
     n : int
         Number of samples each correlation was computed on (>= 3).
+    sides : {'one-sided', 'two-sided'}
+        The alternative (:data:`P_VALUE_SIDES`).
 
     Returns
     -------
     p : ndarray of float64, shape (n_voxels,)
         In [0, 1]; 1 where ``r`` is NaN.
     """
+    check_sides(sides)
     if int(n) != n or n < 3:
         raise ValueError(f"n must be an integer >= 3 for an analytic p-value, got {n!r}")
     r = np.clip(np.asarray(r, dtype=np.float64), -1.0, 1.0)
     df = float(n) - 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         t = r * np.sqrt(df) / np.sqrt((1.0 - r) * (1.0 + r))
-    p = _sps.t.sf(t, df)
+    p = _sps.t.sf(t, df) if sides == "one-sided" else np.minimum(2.0 * _sps.t.sf(np.abs(t), df), 1.0)
     # r = ±1 gives t = ±inf, which sf maps to 0 and 1 already; NaN r -> no evidence.
     return np.where(np.isnan(r), 1.0, p)
 
@@ -269,8 +287,9 @@ def permutation_counts_torch(
     perms: torch.Tensor,
     max_elements: int,
     tol: float | None = None,
+    sides: str = "one-sided",
 ) -> torch.Tensor:
-    """How often a permuted correlation reaches the observed one, per column.
+    """How often a permuted correlation reaches the observed one, per column (in absolute value when two-sided).
 
     The null correlations pair the true responses with the predictions of the
     same column in a permuted sample order, the same permutations for every
@@ -290,21 +309,24 @@ def permutation_counts_torch(
         A null correlation counts when ``r_null >= r_obs - tol``; the default,
         ``64 * eps`` of the dtype, keeps rounding from turning a tie into a
         miss (the p-value can only grow, never shrink, through it).
+    sides : {'one-sided', 'two-sided'}
+        Two-sided: ``|r_null| >= |r_obs| - tol``.
 
     Returns
     -------
     counts : int64 tensor of shape (n_columns,)
-        ``#{b : r_null[b] >= r_obs - tol}``.
+        ``#{b : r_null[b] >= r_obs - tol}`` (one-sided).
     """
+    two_sided = check_sides(sides) == "two-sided"
     n_perm, n = perms.shape
     if tol is None:
         tol = 64.0 * torch.finfo(yz.dtype).eps
-    threshold = (r_obs - tol).unsqueeze(0)
+    threshold = ((r_obs.abs() if two_sided else r_obs) - tol).unsqueeze(0)
     per_perm = max(1, n * yz.shape[1])
     step = int(max(1, min(n_perm, max_elements // per_perm)))
     counts = torch.zeros(yz.shape[1], dtype=torch.int64, device=yz.device)
     for start in range(0, n_perm, step):
         idx = perms[start : start + step]
         null = (pz[idx] * yz.unsqueeze(0)).sum(1)
-        counts += (null >= threshold).sum(0)
+        counts += ((null.abs() if two_sided else null) >= threshold).sum(0)
     return counts

@@ -188,6 +188,8 @@ def _response_facts(loaded: list) -> dict:
     resp = loaded[0].first_sidecar.get("Responses", {})
     return {
         "response_model": resp.get("ResponseModel", "n/a"),
+        "repeats": resp.get("Repeats", "average"),
+        "response_zscore": resp.get("ZScoring", "run"),
         "response_trs": ", ".join(str(t) for t in resp.get("ResponseTRs", [])),
         "confounds": ", ".join(resp.get("Confounds") or []),
         "units": resp.get("Units"),
@@ -234,6 +236,11 @@ def _fit_facts(first: dict) -> dict:
         "permutation_scheme": first.get("PermutationScheme", "free"),
         "seed": split.get("Seed", first.get("Seed", "n/a")),
         "cv_folds": first.get("CVFolds", "n/a"),
+        "cv_scheme": first.get("CVScheme", "kfold"),
+        "validation_fraction": first.get("ValidationFraction"),
+        "alpha_grid_rule": first.get("AlphaGridRule", "fixed"),
+        "preset": first.get("Preset"),
+        "preset_overrides": first.get("PresetOverrides") or {},
         "cv_score": first.get("CVScore", "n/a"),
         "cv_score_effect": first.get("CVScoreEffect"),
         "standardize": first.get("Standardize"),

@@ -116,6 +116,9 @@ class Responses:
         Session of each image's first showing (for leave-one-session-out CV).
     provenance : dict
         Model name and settings, voxel counts, dropped voxels, for sidecars.
+    n_averaged : ndarray, shape (n_images,), int, or None
+        How many trials each row of ``data`` averages when that is not ``n_presentations`` (one showing kept:
+        :func:`~bids_taskenc.responses.repeats.select_showings`); None: all of them.
     """
 
     data: np.ndarray
@@ -127,6 +130,7 @@ class Responses:
     trials: pd.DataFrame
     image_sessions: np.ndarray
     provenance: dict = field(default_factory=dict)
+    n_averaged: np.ndarray | None = None
 
     @property
     def n_voxels(self) -> int:

@@ -36,6 +36,7 @@ from ..core.masks import mask_array
 from ..errors import InputDataError, UsageError
 from .base import ZSCORE_BLOCK_BYTES, Responses, column_block, zscore_block
 from .images import average_repeats, response_bytes
+from .zscoring import ZSCORING, zscore_over_trials
 
 try:  # ISA-L's inflate is faster than zlib's and as exact; optional
     from isal import isal_zlib as _zlib
@@ -510,6 +511,7 @@ def tr_average_responses(
     n_threads: int | None = None,
     mem_gb: float | None = None,
     progress: bool = False,
+    zscore: str = "run",
 ) -> Responses:
     """Build :class:`Responses` from preprocessed runs and their trials.
 
@@ -533,7 +535,12 @@ def tr_average_responses(
         when the runs would not fit, an error when even one does not.
     progress : bool
         Show a bar of the runs read.
+    zscore : {'run', 'trials'}
+        Z-score each voxel's series over the run, or each lag's volumes over the run's trials
+        (:mod:`~bids_taskenc.responses.zscoring`).
     """
+    if zscore not in ZSCORING:
+        raise ValueError(f"zscore must be one of {', '.join(ZSCORING)}, got {zscore!r}")
     if not len(response_trs) or min(response_trs) < 0:
         raise ValueError("response_trs must be non-negative volume offsets")
     mask_img = combined_mask(runs, user_mask)
@@ -562,6 +569,8 @@ def tr_average_responses(
             raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
         z = clean_and_zscore(series, conf, rows=vols)  # (n_trials_run, n_lags, n_vox), only the volumes used
         del series
+        if zscore == "trials":
+            z = zscore_over_trials(z)
         return z.mean(1)  # (n_trials_run, n_vox)
 
     trial_data, used = read_trial_responses(
@@ -579,7 +588,10 @@ def tr_average_responses(
             "StartTime": start_times(runs),
             "Confounds": list(confounds or []),
             "NRuns": len(runs),
-            "Units": "z-scored BOLD (per run, per voxel)",
+            "ZScoring": zscore,
+            "Units": "z-scored BOLD (per run, per voxel)"
+            if zscore == "run"
+            else "z-scored BOLD (per run, voxel and lag, over the run's trials)",
         },
         where=runs[0].bold,
         overwrite=True,

@@ -15,6 +15,7 @@ from ..errors import InputDataError
 from ..features.pipeline import featurize
 from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
+from ..responses.repeats import select_showings
 from ..responses.travg import tr_average_responses
 from .cache import WorkCache, response_key
 from .dataset import Dataset
@@ -75,9 +76,11 @@ def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSett
                 n_threads=res.nprocs,
                 mem_gb=res.mem_gb,
                 progress=progress,
+                zscore=rs.response_zscore,
             ),
         )
-    return responses, key
+    # one showing per image, when asked for, from the single trials (the cached responses hold them all)
+    return select_showings(responses, rs.repeats), key
 
 
 def compute_features(ds: Dataset, inputs: TaskInputs, responses, settings: ParticipantSettings):

@@ -16,6 +16,7 @@ from ..__about__ import __version__
 from ..core.versions import software_versions
 from ..errors import InputMissingError, UsageError
 from .faults import describe_error
+from .presets import preset_record
 from .resources import apply_resources, resolve_device
 from .settings import ParticipantSettings
 
@@ -144,6 +145,7 @@ def _provenance(settings: ParticipantSettings, device: str, command_line: str | 
         "SoftwareVersions": software_versions(),
         "CommandLine": command_line or f"bids_taskenc {__version__}: bids_taskenc.workflow.run_participant",
         "Config": settings.to_dict() if config is None else config,
+        **preset_record(settings),
         "Device": device,
         "Resources": apply_resources(settings.resources),
     }

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.fdr import below_fdr_level
 from ..encoding import fit_encoding_model, noise_normalized_score
+from ..encoding.alphas import alpha_grid
 from ..encoding.roi import roi_permutation_p, roi_summary
 from ..features.user import save_feature_space
 from ..outputs.atomic import atomic_path, write_json
@@ -57,9 +58,10 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
             train_rows=train,
             test_rows=test,
             test_groups=run.split.test_groups,
-            alphas=np.asarray(fit.alphas),
+            alphas=alpha_grid(fit.alpha_grid, X.shape[1], fit.alphas),
             n_folds=fit.cv_folds,
             groups=run.split.cv_groups,
+            validation_fraction=fit.test_fraction if fit.cv_scheme == "split" else None,
             cv_score=fit.cv_score,
             standardize=fit.standardize,
             return_weights=save_weights,
@@ -68,6 +70,7 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
             mem_gb=fit_mem_gb(run.settings.resources.mem_gb, device, *extra),
             seed=fit.seed,
             n_permutations=fit.n_permutations,
+            p_sides=fit.p_sides,
             fdr_alpha=fit.fdr_alpha,
             return_predictions=keep_predictions,
             progress=run.settings.outputs.progress,
@@ -86,6 +89,7 @@ def space_metadata(run: TaskRun, space, X: np.ndarray, result) -> dict:
         "FeatureProvenance": space.provenance,
         "FDRLevel": run.settings.fit.fdr_alpha,
         **result.metadata(),
+        "AlphaGridRule": run.settings.fit.alpha_grid,
     }
 
 

@@ -78,7 +78,8 @@ def noise_ceiling_maps(writer: TaskWriter, responses, split: Split, *, fdr_alpha
     n_repeated = int((responses.n_presentations > 1).sum())
     ceiling = None
     if n_repeated >= 2:
-        test_counts = responses.n_presentations[split.test]
+        averaged = responses.n_presentations if responses.n_averaged is None else responses.n_averaged
+        test_counts = averaged[split.test]  # trials in each test response (1 where one showing is kept)
         trial_sessions = responses.trials["session"].to_numpy(object)
         ncsnr, nc = in_voxel_blocks(
             noise_ceiling,

@@ -40,15 +40,20 @@ from pathlib import Path
 
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
+from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.device import PRECISIONS
 from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
+from ..encoding.stats import P_VALUE_SIDES
 from ..errors import InvalidSettingError
 from ..responses.lsa import LSA_ZSCORE_UNITS
+from ..responses.repeats import REPEATS
+from ..responses.zscoring import ZSCORING
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
-#: ``FitSettings.cv_scheme``'s choices.
-CV_SCHEMES = ("kfold", "session")
+#: ``FitSettings.cv_scheme``'s choices: shuffled k-fold, leave-one-session-out, or one random validation split of
+#: ``test_fraction`` of the training images (Wang et al. 2019's scheme).
+CV_SCHEMES = ("kfold", "session", "split")
 #: ``FitSettings.test_split``'s choices: images at random, or whole runs / sessions held out (docs/statistics.md).
 TEST_SPLITS = ("image", "run", "session")
 #: ``ComparisonSettings.contrast_p``'s choices.
@@ -199,10 +204,20 @@ class ResponseSettings(_Settings):
     betas_dir: Path | None = None  #: betas: the single-trial betas
     mask: Path | None = None  #: restrict the analysis to this mask
     resample_mask: bool = False  #: resample ``mask`` onto the BOLD grid when it differs
+    repeats: str = "average"  #: an image's response: average, first or drop-repeats (responses/repeats.py)
+    response_zscore: str = "run"  #: travg: z-score over the run's volumes, or over its trials (responses/zscoring.py)
 
     def check(self) -> None:
         require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
         require(self, "lsa_zscore", is_choice(self.lsa_zscore, LSA_ZSCORE_UNITS), one_of(LSA_ZSCORE_UNITS))
+        require(self, "repeats", is_choice(self.repeats, REPEATS), one_of(REPEATS))
+        require(self, "response_zscore", is_choice(self.response_zscore, ZSCORING), one_of(ZSCORING))
+        require(
+            self,
+            "response_zscore",
+            self.response_zscore == "run" or self.model == "travg",
+            "must be run unless the responses are travg (trials z-scores the travg volumes over the trials)",
+        )
         trs = self.response_trs
         require(
             self,
@@ -236,14 +251,16 @@ class FitSettings(_Settings):
     """The encoding models: split, cross-validated ridge, statistics. Every field changes the fitted numbers."""
 
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    alpha_grid: str = "fixed"  #: fixed (``alphas``) or paper (logspace(-8, log10(p)/2 + 8, 100)): encoding/alphas.py
     cv_folds: int = 7
     test_fraction: float = 0.15
     test_split: str = "image"  #: image, run or session: what the held-out test set is drawn by
-    cv_score: str = DEFAULT_CV_SCORE  #: r2 (default) or r: the score that chooses alpha (docs/statistics.md)
-    cv_scheme: str = "kfold"  #: kfold or session
+    cv_score: str = DEFAULT_CV_SCORE  #: r2 (default), r or negmse: the score that chooses alpha (docs/statistics.md)
+    cv_scheme: str = "kfold"  #: kfold, session or split
     standardize: bool = True
     precision: str = "exact"  #: exact or fast
     n_permutations: int = 0  #: 0 = analytic p
+    p_sides: str = "one-sided"  #: one-sided (H1: r > 0) or two-sided (H1: r != 0)
     fdr_alpha: float = DEFAULT_FDR_LEVEL
     seed: int = 0  #: split, folds, permutations, bootstrap
 
@@ -255,6 +272,7 @@ class FitSettings(_Settings):
             bool(alphas) and all(is_number(a) and a > 0 for a in alphas),
             "must be finite and positive, at least one",
         )
+        require(self, "alpha_grid", is_choice(self.alpha_grid, ALPHA_GRIDS), one_of(ALPHA_GRIDS))
         require(self, "cv_folds", is_whole(self.cv_folds, 2), "must be at least 2")
         require(self, "test_fraction", is_fraction(self.test_fraction), "must be between 0 and 1")
         require(self, "cv_score", is_choice(self.cv_score, CV_SCORES), one_of(CV_SCORES))
@@ -262,6 +280,7 @@ class FitSettings(_Settings):
         require(self, "test_split", is_choice(self.test_split, TEST_SPLITS), one_of(TEST_SPLITS))
         require(self, "precision", is_choice(self.precision, PRECISIONS), one_of(PRECISIONS))
         require(self, "n_permutations", is_whole(self.n_permutations, 0), "must be a whole number >= 0")
+        require(self, "p_sides", is_choice(self.p_sides, P_VALUE_SIDES), one_of(P_VALUE_SIDES))
         require(self, "fdr_alpha", is_fraction(self.fdr_alpha), "must be between 0 and 1")
         require(self, "seed", is_whole(self.seed, 0), "must be a whole number >= 0")
 
@@ -335,3 +354,9 @@ class ParticipantSettings(_Settings):
     comparisons: ComparisonSettings = field(default_factory=ComparisonSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     resources: ResourceSettings = field(default_factory=ResourceSettings)
+    preset: str | None = None  #: the named bundle the settings started from (workflow/presets.py), for the record
+
+    def check(self) -> None:
+        from .presets import PRESETS  # the presets are made of these settings
+
+        require(self, "preset", self.preset is None or is_choice(self.preset, PRESETS), one_of(PRESETS))

@@ -160,6 +160,8 @@ def _holdout_score(yv, sol, is_residual, cv_score):
         )
     res = sol if is_residual else yv.unsqueeze(0) - sol
     ss_res = (res * res).sum(1)
+    if cv_score == "negmse":
+        return -ss_res / yv.shape[0]
     return torch.where(y_ok, 1.0 - ss_res / torch.where(y_ok, ss_y, torch.ones_like(ss_y)), torch.zeros_like(ss_res))
 
 
