@@ -7,6 +7,7 @@ memory, so no download is needed; the arithmetic is the real architecture's.
     python benchmarks/featurize.py --quick                         # CPU smoke numbers
     python benchmarks/featurize.py --device cuda --n-images 4916 --batch-size 256 --workers 16 [--compile]
     python benchmarks/featurize.py --n-images 2 --tasks normal --single --json f.json   # seconds on a CPU
+    python benchmarks/featurize.py --precision both --n-images 64 --tasks normal class_object   # CPU bf16 vs fp32
 
 ``--tasks`` picks the encoders run together (default the paper's 21), ``--single``
 those also timed alone (none: ``--single`` with no names).
@@ -121,6 +122,67 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def time_precision(args, spaces, by_task, single, names, paths, bs, mode, got) -> dict:
+    """Images/s of each encoder alone and of all together under ``mode`` (the app's --precision);
+    the features of the all-together pass go into ``got[mode]``."""
+    from bids_taskenc.features.pipeline import featurize
+    from bids_taskenc.features.taskonomy import PAPER_TASKS
+
+    def run(which):
+        return featurize(
+            which,
+            names,
+            paths,
+            device=args.device,
+            batch_size=bs,
+            num_workers=args.workers,
+            progress=False,
+            precision=mode,
+        )
+
+    n, k = len(names), len(spaces)
+    run(spaces[:1])  # warm-up of this mode's layout and kernels, not timed
+    res: dict = {"precision": spaces[0].precision(args.device, mode), "single": {}}
+    print(f"precision {mode}: {res['precision']}")
+    for task in single:
+        t = timed(lambda task=task: (run([by_task[task]]), sync(args.device)))
+        res["single"][task] = round(n / t, 2)
+        print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
+    feats: dict = {}
+    t_all = timed(lambda: (feats.update(run(spaces)), sync(args.device)))
+    got[mode] = feats
+    res["all_seconds"] = round(t_all, 3)
+    res["all_img_per_s"] = round(n / t_all, 2)
+    res["all_encoder_img_per_s"] = round(k * n / t_all, 1)
+    res["all_extrapolated_4916_s"] = round(t_all * 4916 / n, 2)
+    if k == len(PAPER_TASKS):  # the names earlier runs wrote
+        res["all21_seconds"] = res["all_seconds"]
+        res["all21_img_per_s"] = res["all_img_per_s"]
+        res["all21_encoder_img_per_s"] = res["all_encoder_img_per_s"]
+        res["all21_extrapolated_4916_s"] = round(t_all * 4916 / n, 1)
+    print(
+        f"all {k} together: {t_all:.2f} s for {n} images = {n / t_all:.2f} img/s "
+        f"({k * n / t_all:.1f} encoder-images/s); extrapolated to 4,916 images: {t_all * 4916 / n:.1f} s"
+    )
+    return res
+
+
+def compare_precisions(exact: dict, fast: dict, got: dict) -> dict:
+    """Speed-ups of the fast path over the exact one and the smallest per-image feature correlation."""
+    ratios = [fast["single"][t] / exact["single"][t] for t in exact["single"]]
+    corrs = []
+    for name, a in got["exact"].items():
+        b = got["fast"][name]
+        a0, b0 = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+        corrs.append(float(((a0 * b0).sum(1) / np.sqrt((a0 * a0).sum(1) * (b0 * b0).sum(1))).min()))
+    return {
+        "fast_precision": fast["precision"],
+        "speedup_all": round(exact["all_seconds"] / fast["all_seconds"], 2),
+        "speedup_single_median": round(float(np.median(ratios)), 2) if ratios else None,
+        "min_corr": round(min(corrs), 6),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -137,6 +199,13 @@ def main(argv=None) -> int:
         help="encoders timed together (default: the paper's 21; fewer for CPU smoke runs)",
     )
     ap.add_argument("--compile", action="store_true", help="torch.compile each encoder (CUDA)")
+    ap.add_argument(
+        "--precision",
+        choices=("exact", "fast", "both"),
+        default="exact",
+        help="the app's --precision (fast: bf16 on a CPU with native bf16); both: time each and print the ratio "
+        "and the features' correlation",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument(
         "--sample-out", type=Path, help=f"save each encoder's features of the first {SAMPLE_ROWS} images (.npz)"
@@ -209,7 +278,6 @@ def main(argv=None) -> int:
             "compile": args.compile,
             "warmup_s": round(t_warm, 2),
             "decode_only_img_per_s": round(n / t_dec, 1),
-            "single": {},
         }
         if cuda:
             res["gpu"] = torch.cuda.get_device_name()
@@ -221,59 +289,21 @@ def main(argv=None) -> int:
         unknown = sorted(set(single) - set(by_task))
         if unknown:
             ap.error(f"--single {', '.join(unknown)}: not among --tasks")
-        for task in single:
-            t = timed(
-                lambda task=task: (
-                    featurize(
-                        [by_task[task]],
-                        names,
-                        paths,
-                        device=args.device,
-                        batch_size=bs,
-                        num_workers=args.workers,
-                        progress=False,
-                    ),
-                    sync(args.device),
-                )
+        modes = ["exact", "fast"] if args.precision == "both" else [args.precision]
+        got: dict = {}
+        for mode in modes:
+            res[mode] = time_precision(args, spaces, by_task, single, names, paths, bs, mode, got)
+        res.update(res[modes[-1]])  # the top-level names earlier runs wrote, from the last mode timed
+        if len(modes) == 2:
+            res["precision_comparison"] = compare_precisions(res["exact"], res["fast"], got)
+            c = res["precision_comparison"]
+            print(
+                f"fast ({c['fast_precision']}) / exact (fp32): {c['speedup_all']}x for all together, "
+                f"{c['speedup_single_median']}x median alone; features min per-image correlation {c['min_corr']}"
             )
-            res["single"][task] = round(n / t, 2)
-            print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
-        got = {}
-        t_all = timed(
-            lambda: (
-                got.update(
-                    featurize(
-                        spaces,
-                        names,
-                        paths,
-                        device=args.device,
-                        batch_size=bs,
-                        num_workers=args.workers,
-                        progress=False,
-                    )
-                ),
-                sync(args.device),
-            )
-        )
-        k = len(spaces)
-        res["tasks"] = [s.task for s in spaces]
-        res["all_seconds"] = round(t_all, 3)
-        res["all_img_per_s"] = round(n / t_all, 2)
-        res["all_encoder_img_per_s"] = round(k * n / t_all, 1)
-        res["all_extrapolated_4916_s"] = round(t_all * 4916 / n, 2)
-        if k == len(PAPER_TASKS):  # the names earlier runs wrote
-            res["all21_seconds"] = res["all_seconds"]
-            res["all21_img_per_s"] = res["all_img_per_s"]
-            res["all21_encoder_img_per_s"] = res["all_encoder_img_per_s"]
-            res["all21_extrapolated_4916_s"] = round(t_all * 4916 / n, 1)
-        print(
-            f"all {k} together: {t_all:.2f} s for {n} images = {n / t_all:.2f} img/s "
-            f"({k * n / t_all:.1f} encoder-images/s); extrapolated to 4,916 images: "
-            f"{t_all * 4916 / n:.1f} s"
-        )
         if compile_info is not None:  # after every pass: a compilation in a timed pass shows here
             res["compile_info"] = {**compile_info, **compile_counters()}
-        sample = {name: feats[:SAMPLE_ROWS] for name, feats in got.items()}
+        sample = {name: feats[:SAMPLE_ROWS] for name, feats in got[modes[-1]].items()}
         if args.sample_out:
             args.sample_out.parent.mkdir(parents=True, exist_ok=True)
             np.savez(args.sample_out, **sample)
