@@ -228,13 +228,13 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         if not events:
             raise InputMissingError(f"{bf.path}: no events.tsv for this run")
         meta = layout.get_metadata(bf.path)
-        if "RepetitionTime" not in meta:
-            raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
         tr_file = sidecar_defining(bf.path, root, "RepetitionTime")
-        tr = positive_seconds(meta["RepetitionTime"])
+        if "RepetitionTime" not in meta and tr_file is None:
+            raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
+        tr = positive_seconds(meta.get("RepetitionTime"))
         if tr is None:
             raise ValidationError(
-                f"{tr_file or bf.path}: RepetitionTime {meta['RepetitionTime']!r} is not a positive number of "
+                f"{tr_file or bf.path}: RepetitionTime {meta.get('RepetitionTime')!r} is not a positive number of "
                 f"seconds (the TR of {bf.path})"
             )
         run = ents.get("run")

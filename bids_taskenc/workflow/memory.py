@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..responses.images import response_bytes
 from ..responses.travg import combined_mask, run_read_bytes
 from .inputs import TaskInputs, user_mask
-from .resources import FIT_MARGIN, rss_bytes
+from . import resources
 from .settings import ParticipantSettings
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ def check_memory(inputs: TaskInputs, settings: ParticipantSettings, spaces: list
     need = memory_estimate(inputs, settings, spaces, device)
     if not need:
         return
-    ceiling, held = res.mem_mb * 1e6, rss_bytes()
-    room_fit = need["fit"] + (FIT_MARGIN * ceiling if need["fit"] else 0)
+    ceiling, held = res.mem_mb * 1e6, resources.rss_bytes()
+    room_fit = need["fit"] + (resources.FIT_MARGIN * ceiling if need["fit"] else 0)
     peak = held + max(need["responses"], room_fit)
     log.debug(
         "sub-%s task-%s memory: %.2f GB held, responses %.2f GB, fit %.2f GB, ceiling %.2f GB",
