@@ -136,6 +136,19 @@ def validate_file_names(layout, bids_dir: Path) -> None:
         )
 
 
+def first_unreadable_json(folder: Path, skip: tuple[str, ...] = ("derivatives", ".git")) -> str | None:
+    """What is wrong with the first JSON file below ``folder`` that cannot be read (not UTF-8, not JSON, nested
+    too deep), naming it; None when all read. pybids' own error names the dataset, or nothing at all."""
+    for path in sorted(Path(folder).rglob("*.json")):
+        if any(part in skip for part in path.relative_to(folder).parts[:-1]) or not path.is_file():
+            continue
+        try:
+            read_json(path, "JSON sidecar")
+        except UnreadableFileError as exc:
+            return str(exc)
+    return None
+
+
 def open_layout(bids_dir: Path, *, validate: bool = True):
     """A pybids ``BIDSLayout`` of the raw dataset (derivatives not indexed)."""
     import bids
@@ -144,6 +157,9 @@ def open_layout(bids_dir: Path, *, validate: bool = True):
     try:
         layout = bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False)
     except Exception as exc:  # pybids raises several types for broken datasets
+        bad = first_unreadable_json(bids_dir)
+        if bad is not None:
+            raise ValidationError(f"{bad} (pybids cannot index the dataset)") from exc
         raise ValidationError(f"{bids_dir}: pybids cannot index the dataset ({exc})") from exc
     if validate:
         validate_file_names(layout, bids_dir)

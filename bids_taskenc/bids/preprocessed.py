@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputDataError, InputMissingError, UsageError
-from .dataset import RunFiles, positive_seconds, sidecar_defining
+from .dataset import RunFiles, first_unreadable_json, positive_seconds, sidecar_defining
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ def open_derivatives(derivative_dirs: list[Path]):
         try:
             layouts.append(bids.BIDSLayout(str(folder), validate=False, is_derivative=is_derivative))
         except Exception as exc:
+            bad = first_unreadable_json(folder, skip=(".git",))
+            if bad is not None:
+                raise InputDataError(f"{bad} (pybids cannot index the derivatives)") from exc
             raise InputMissingError(f"{folder}: pybids cannot index the derivatives ({exc})") from exc
     return layouts
 

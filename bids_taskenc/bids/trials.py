@@ -70,6 +70,14 @@ def read_events(run: RunFiles) -> pd.DataFrame:
                 f"{path}: {col!r} must be numbers for every trial (row {row + 1} of the trials "
                 f"has {events[col].iloc[row]!r})"
             )
+        wrong = ~np.isfinite(numbers) | (numbers < 0) if col == "duration" else ~np.isfinite(numbers)
+        wrong &= numbers.notna()
+        if wrong.any():
+            at = wrong.to_numpy().nonzero()[0][0]
+            raise InputDataError(
+                f"{path}: {col!r} {numbers.iloc[at]:g} on line {int(events.index[at]) + 2} is not "
+                f"{'a duration (finite, >= 0)' if col == 'duration' else 'a finite time'} in seconds"
+            )
         events[col] = numbers
     _refuse_duplicate_trials(path, events, column)
     events = events.sort_values("onset", kind="stable")

@@ -14,8 +14,8 @@ import logging
 from ..errors import UsageError
 from ..responses.images import response_bytes
 from ..responses.travg import combined_mask, run_read_bytes
-from .inputs import TaskInputs, user_mask
 from . import resources
+from .inputs import TaskInputs, user_mask
 from .settings import ParticipantSettings
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,9 @@ def check_memory(inputs: TaskInputs, settings: ParticipantSettings, spaces: list
     )
     if peak > ceiling:
         raise UsageError(
-            f"{res.mem_label}: sub-{inputs.subject} task-{inputs.task} needs about {peak / 1e9:.2f} GB, more than "
-            f"the {ceiling / 1e9:.2f} GB ceiling: the process holds {held / 1e9:.2f} GB, the responses need "
-            f"{need['responses'] / 1e9:.2f} GB ({need['n_voxels']} voxels, {len(inputs.trials)} trials, one run "
-            f"being read) and a fit {room_fit / 1e9:.2f} GB (with its batches' minimum); raise the ceiling or give "
+            f"{res.mem_label}: sub-{inputs.subject} task-{inputs.task} needs about {peak / 1e9:.3f} GB, more than "
+            f"the {ceiling / 1e9:.3f} GB ceiling: the process holds {held / 1e9:.3f} GB, the responses need "
+            f"{need['responses'] / 1e9:.3f} GB ({need['n_voxels']} voxels, {len(inputs.trials)} trials, one run "
+            f"being read) and a fit {room_fit / 1e9:.3f} GB (with its batches' minimum); raise the ceiling or give "
             "a smaller --mask"
         )

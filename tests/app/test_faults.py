@@ -783,7 +783,7 @@ def test_a_memory_ceiling_too_small_is_refused_before_any_work_naming_the_flag_t
     assert code == EXIT_USAGE and not calls, "the responses were computed before the ceiling was found too small"
     line = _error_line(capsys.readouterr().err)
     typed = " ".join(option).replace("=", " ")
-    assert f"error: {typed}: sub-CSI1 task-5000scenes needs about" in line and "1.00 GB" in line, line
+    assert f"error: {typed}: sub-CSI1 task-5000scenes needs about" in line and "1.000 GB" in line, line
     assert derivatives_under(out) == []
 
 
