@@ -25,21 +25,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from ..core.stimuli import stimulus_key
 from ..errors import InputDataError, InputMissingError
 from .dataset import RunFiles
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-
-
-def stimulus_key(value) -> str:
-    """The stimulus as the events give it, normalised: ``/`` separators, no leading ``./``.
-
-    ``'n01608432_13826.JPEG'`` stays itself, ``'.\\other\\forest23.jpg'`` becomes ``'other/forest23.jpg'``.
-    """
-    parts = [p for p in PurePosixPath(str(value).strip().replace("\\", "/")).parts if p != "."]
-    return str(PurePosixPath(*parts)) if parts else ""
 
 
 def read_events(run: RunFiles) -> pd.DataFrame:

@@ -23,14 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.atomic import atomic_path
+from ..core.stimuli import stimulus_key
 from ..core.textfiles import UnreadableFileError, json_type, read_json_object
 from .base import GROUPS, FeatureError, LookupFeatureSpace
-
-
-def _stimulus_key(name) -> str:
-    """A stimulus as written (events, ``stimuli.tsv``), normalised: ``/`` separators, no leading ``./``."""
-    parts = [p for p in PurePosixPath(str(name).strip().replace("\\", "/")).parts if p != "."]
-    return str(PurePosixPath(*parts)) if parts else ""
 
 
 def _tail_matches(row_key: str, name: str) -> bool:
@@ -71,7 +66,7 @@ class UserFeatureSpace(LookupFeatureSpace):
         return self._index[rows[0]]
 
     def lookup(self, stimulus_names: Sequence[str]) -> np.ndarray:
-        keys = [_stimulus_key(n) for n in stimulus_names]
+        keys = [stimulus_key(n) for n in stimulus_names]
         by_name: dict[str, list[str]] = {}
         for k in self._index:
             by_name.setdefault(PurePosixPath(k).name, []).append(k)
@@ -122,7 +117,7 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
         raise FeatureError(f"{tsv}: needs a 'stimulus' column (has {list(table.columns)})")
     if len(table) != matrix.shape[0]:
         raise FeatureError(f"{tsv}: {len(table)} rows but {npy.name} has {matrix.shape[0]}")
-    keys = [_stimulus_key(s) for s in table["stimulus"]]
+    keys = [stimulus_key(s) for s in table["stimulus"]]
     dupes = pd.Index(keys)[pd.Index(keys).duplicated()]
     if len(dupes):
         raise FeatureError(f"{tsv}: stimulus {dupes[0]!r} appears more than once")
@@ -176,7 +171,7 @@ def save_feature_space(
     with atomic_path(folder / "features.npy", suffix=".part") as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(features, dtype=np.float32), allow_pickle=False)
     with atomic_path(folder / "stimuli.tsv", suffix=".part") as tmp:
-        pd.DataFrame({"stimulus": [_stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
+        pd.DataFrame({"stimulus": [stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
     if meta:
         with atomic_path(folder / "space.json", suffix=".part") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))

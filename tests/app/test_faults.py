@@ -827,3 +827,15 @@ def test_a_cache_entry_nested_too_deep_is_recomputed(tmp_path, caplog):
     entry.write_text('{"format": 2, "value": ' + "[" * 100000 + "]" * 100000 + "}")
     assert cache.get_or_compute("kind", {"a": 1}, lambda: {"n": 2}) == {"n": 2}
     assert "unusable work-cache entry" in caplog.text
+
+
+def test_sighup_and_sigterm_raise_terminated_inside_the_run_only():
+    import signal
+
+    from bids_taskenc.cli.signals import Terminated, terminating_like_interrupt
+
+    before = signal.getsignal(signal.SIGHUP)
+    with pytest.raises(Terminated) as stopped, terminating_like_interrupt():
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert stopped.value.exit_code == 129 and isinstance(stopped.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGHUP) == before and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
