@@ -839,3 +839,27 @@ def test_sighup_and_sigterm_raise_terminated_inside_the_run_only():
         os.kill(os.getpid(), signal.SIGHUP)
     assert stopped.value.exit_code == 129 and isinstance(stopped.value, KeyboardInterrupt)
     assert signal.getsignal(signal.SIGHUP) == before and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize(
+    "row,words", [("5\t-1\ta.jpg", "'duration' -1 on line 3"), ("inf\t1\ta.jpg", "'onset' inf on line 3")]
+)
+def test_negative_durations_and_infinite_onsets_name_their_line(tmp_path, row, words):
+    from bids_taskenc.bids.trials import read_events
+    from bids_taskenc.errors import InputDataError
+
+    events = tmp_path / "events.tsv"
+    events.write_text(f"onset\tduration\tstim_file\n0\t1\tb.jpg\n{row}\n")
+    with pytest.raises(InputDataError, match=words) as err:
+        read_events(_run_files(events))
+    assert str(events) in str(err.value)
+
+
+def test_an_undecodable_sidecar_is_named_not_just_the_dataset(small_copy, capsys):
+    sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
+    sidecar.write_bytes(b'{"TaskName": "5000scenes", "RepetitionTime": 2, "Note": "caf\xe9"}')
+    code, out = _run(small_copy)
+    assert code == EXIT_VALIDATION
+    line = _error_line(capsys.readouterr().err)
+    assert line.startswith(f"bids_taskenc: error: {sidecar}: JSON sidecar is not UTF-8 text (byte 0xe9"), line
+    assert not out.exists()
