@@ -6,13 +6,14 @@ which ones the user asked for; it reads no image data.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..core.textfiles import UnreadableFileError, read_json, read_json_object
 from ..errors import InputMissingError, NoFilesError, UsageError, ValidationError
 from .files import check_present, missing_reason
 
@@ -38,7 +39,8 @@ class RunFiles:
     run: int | None
     bold: Path
     events: Path
-    repetition_time: float
+    repetition_time: float  #: seconds, from the BOLD's JSON sidecar
+    repetition_time_source: Path | None = None  #: the sidecar that gives it (BIDS inheritance: maybe a parent's)
 
     @property
     def entities(self) -> dict:
@@ -53,6 +55,38 @@ class RunFiles:
         if self.run is not None:
             parts.append(f"run-{self.run:02d}")
         return "_".join(parts)
+
+
+def positive_seconds(value) -> float | None:
+    """A sidecar's time in seconds when it is a finite number > 0 (a JSON number, not text or true), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def sidecar_defining(path: str | Path, root: str | Path, key: str) -> Path | None:
+    """The JSON sidecar that gives ``path`` its ``key`` under BIDS inheritance: the nearest one (same folder,
+    then each parent up to ``root``) whose entities are all the file's and whose suffix is the file's; None when
+    none does (or one cannot be read: the value came from pybids all the same). For messages naming the file."""
+    path, root = Path(path), Path(root)
+    parts = path.name.split(".")[0].split("_")
+    suffix, entities = parts[-1], set(parts[:-1])
+    folder = path.parent
+    while True:
+        candidates = sorted(folder.glob(f"*{suffix}.json"), key=lambda p: -len(p.name))
+        for sidecar in candidates:
+            names = sidecar.name[: -len(".json")].split("_")
+            if names[-1] != suffix or not set(names[:-1]) <= entities:
+                continue
+            try:
+                if key in read_json_object(sidecar, "sidecar"):
+                    return sidecar
+            except UnreadableFileError:
+                continue
+        if folder == root or root not in folder.parents:
+            return None
+        folder = folder.parent
 
 
 @dataclass
@@ -76,9 +110,9 @@ def check_bids_dir(bids_dir: Path) -> Path:
     if not desc.is_file():
         raise ValidationError(f"{desc}: missing; {bids_dir} is not a BIDS dataset")
     try:
-        meta = json.loads(desc.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{desc}: not valid JSON ({exc})") from exc
+        meta = read_json_object(desc, "dataset_description.json")
+    except UnreadableFileError as exc:
+        raise ValidationError(str(exc)) from exc
     for key in ("Name", "BIDSVersion"):
         if key not in meta:
             raise ValidationError(f"{desc}: required field {key!r} is missing")
@@ -102,6 +136,19 @@ def validate_file_names(layout, bids_dir: Path) -> None:
         )
 
 
+def first_unreadable_json(folder: Path, skip: tuple[str, ...] = ("derivatives", ".git")) -> str | None:
+    """What is wrong with the first JSON file below ``folder`` that cannot be read (not UTF-8, not JSON, nested
+    too deep), naming it; None when all read. pybids' own error names the dataset, or nothing at all."""
+    for path in sorted(Path(folder).rglob("*.json")):
+        if any(part in skip for part in path.relative_to(folder).parts[:-1]) or not path.is_file():
+            continue
+        try:
+            read_json(path, "JSON sidecar")
+        except UnreadableFileError as exc:
+            return str(exc)
+    return None
+
+
 def open_layout(bids_dir: Path, *, validate: bool = True):
     """A pybids ``BIDSLayout`` of the raw dataset (derivatives not indexed)."""
     import bids
@@ -110,6 +157,9 @@ def open_layout(bids_dir: Path, *, validate: bool = True):
     try:
         layout = bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False)
     except Exception as exc:  # pybids raises several types for broken datasets
+        bad = first_unreadable_json(bids_dir)
+        if bad is not None:
+            raise ValidationError(f"{bad} (pybids cannot index the dataset)") from exc
         raise ValidationError(f"{bids_dir}: pybids cannot index the dataset ({exc})") from exc
     if validate:
         validate_file_names(layout, bids_dir)
@@ -206,8 +256,15 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         if not events:
             raise InputMissingError(f"{bf.path}: no events.tsv for this run")
         meta = layout.get_metadata(bf.path)
-        if "RepetitionTime" not in meta:
+        tr_file = sidecar_defining(bf.path, root, "RepetitionTime")
+        if "RepetitionTime" not in meta and tr_file is None:
             raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
+        tr = positive_seconds(meta.get("RepetitionTime"))
+        if tr is None:
+            raise ValidationError(
+                f"{tr_file or bf.path}: RepetitionTime {meta.get('RepetitionTime')!r} is not a positive number of "
+                f"seconds (the TR of {bf.path})"
+            )
         run = ents.get("run")
         runs.append(
             RunFiles(
@@ -217,7 +274,8 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
                 run=int(run) if run is not None else None,
                 bold=Path(bf.path),
                 events=Path(events[0].path),
-                repetition_time=float(meta["RepetitionTime"]),
+                repetition_time=tr,
+                repetition_time_source=tr_file,
             )
         )
     if not runs:
@@ -234,9 +292,9 @@ def load_bids_filters(path: Path | None) -> dict:
     if not path.is_file():
         raise InputMissingError(f"{path}: --bids-filter-file does not exist")
     try:
-        filters = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: --bids-filter-file is not valid JSON ({exc})") from exc
+        filters = read_json(path, "--bids-filter-file")
+    except UnreadableFileError as exc:
+        raise UsageError(str(exc)) from exc
     if not isinstance(filters, dict) or not all(isinstance(v, dict) for v in filters.values()):
         raise UsageError(f"{path}: --bids-filter-file must map a query name ('bold') to a dict of entities")
     unknown = set(filters) - {"bold"}

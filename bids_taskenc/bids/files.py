@@ -99,3 +99,41 @@ def check_nifti(path: str | Path, what: str) -> Path:
         if problem:
             raise InputDataError(f"{path}: {what} is not a readable NIfTI image: {problem}")
     return path
+
+
+#: Seconds per unit of a NIfTI header's time unit (``xyzt_units``); other units (unknown, Hz, ppm) give no TR.
+_TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+#: How far a header's TR may be from the sidecar's (s): headers store float32 (0.72 reads 0.72000003).
+TR_TOLERANCE = 1e-3
+
+
+def header_repetition_time(path: str | Path) -> tuple[float | None, str]:
+    """The TR a 4-D NIfTI header records, in seconds, and how it reads (``'pixdim[4] = 2000 msec'``).
+
+    ``(None, why)`` where the header records none: not 4-D, a time step of 0, or time units that are not
+    seconds, milliseconds or microseconds (``unknown``: many tools leave them unset, and the value means nothing).
+    """
+    import nibabel as nib
+
+    header = nib.load(path).header
+    if len(header.get_data_shape()) < 4:
+        return None, "not a 4-D image"
+    step = float(header.get_zooms()[3])
+    unit = header.get_xyzt_units()[1]
+    text = f"pixdim[4] = {step:g} {unit}"
+    if unit not in _TIME_UNITS or not step > 0:
+        return None, text
+    return step * _TIME_UNITS[unit], text
+
+
+def check_repetition_time(path: str | Path, what: str, seconds: float, source: str) -> None:
+    """A 4-D NIfTI's header TR agrees with the sidecar's ``seconds`` (from ``source``), else an error naming both.
+
+    A header without a usable TR (see :func:`header_repetition_time`) is not compared.
+    """
+    header_tr, text = header_repetition_time(path)
+    if header_tr is not None and abs(header_tr - seconds) > TR_TOLERANCE:
+        raise InputDataError(
+            f"{path}: {what}'s NIfTI header gives a TR of {header_tr:g} s ({text}) but {source} says RepetitionTime "
+            f"{seconds:g} s; the trials would be read from the wrong volumes; correct the one that is wrong"
+        )

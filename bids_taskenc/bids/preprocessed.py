@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputDataError, InputMissingError, UsageError
-from .dataset import RunFiles
+from .dataset import RunFiles, first_unreadable_json, positive_seconds, sidecar_defining
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ def open_derivatives(derivative_dirs: list[Path]):
         try:
             layouts.append(bids.BIDSLayout(str(folder), validate=False, **options))
         except Exception as exc:
+            bad = first_unreadable_json(folder, skip=(".git",))
+            if bad is not None:
+                raise InputDataError(f"{bad} (pybids cannot index the derivatives)") from exc
             raise InputMissingError(f"{folder}: pybids cannot index the derivatives ({exc})") from exc
     return layouts
 
@@ -185,19 +188,26 @@ def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | No
         except Exception as exc:  # an unreadable sidecar: say which
             raise InputDataError(f"{bold}: cannot read its JSON sidecar ({exc})") from exc
     tr = meta.get("RepetitionTime")
-    if tr is not None and abs(float(tr) - run.repetition_time) > 1e-6:
-        raise InputDataError(
-            f"{bold}: its sidecar's RepetitionTime {float(tr):g} s differs from the raw BOLD's "
-            f"{run.repetition_time:g} s ({run.bold})"
-        )
+    root = next((Path(lay.root) for lay in layouts if Path(lay.root) in bold.parents), bold.parent)
+    if tr is not None:
+        seconds = positive_seconds(tr)
+        where = sidecar_defining(bold, root, "RepetitionTime") or f"the JSON sidecar of {bold}"
+        if seconds is None:
+            raise InputDataError(f"{where}: RepetitionTime {tr!r} is not a positive number of seconds (for {bold})")
+        if abs(seconds - run.repetition_time) > 1e-6:
+            raise InputDataError(
+                f"{where}: RepetitionTime {seconds:g} s (of {bold}) differs from the raw BOLD's "
+                f"{run.repetition_time:g} s ({run.repetition_time_source or run.bold})"
+            )
     start = meta.get("StartTime", 0.0)
-    try:
-        start = float(start)
-    except (TypeError, ValueError):
-        raise InputDataError(f"{bold}: sidecar StartTime {start!r} is not a number of seconds") from None
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or start != start:
+        where = sidecar_defining(bold, root, "StartTime") or f"the JSON sidecar of {bold}"
+        raise InputDataError(f"{where}: StartTime {start!r} is not a number of seconds (for {bold})")
+    start = float(start)
     if not (abs(start) < run.repetition_time):
+        where = sidecar_defining(bold, root, "StartTime") or f"the JSON sidecar of {bold}"
         raise InputDataError(
-            f"{bold}: sidecar StartTime {start:g} s is not within one TR "
+            f"{where}: StartTime {start:g} s (of {bold}) is not within one TR "
             f"({run.repetition_time:g} s) of the volume start"
         )
     corrected = meta.get("SliceTimingCorrected")

@@ -8,7 +8,9 @@ with ``rep_`` marking a repeated showing), and finds every stimulus file.
 participant, session, task, run : run entities (session/run may be None)
 trial : 1-based trial index within the run
 onset, duration : seconds
-image_id : the stimulus file name (no folder): the key features are looked up by
+image_id : the stimulus as the events give it (a path relative to the stimuli folder, ``/`` separated, no
+    leading ``./``): the key that features are looked up by and repeats are counted by; two images of one
+    file name in two folders are two images
 stimulus_path : absolute path of the image file (None when no images are needed)
 repeat_index : 0 for the first showing of an image to this participant, 1, 2, ... after
 run_key : label of the run (``sub-X_ses-Y_task-T_run-NN``)
@@ -18,21 +20,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path, PurePath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
+from ..core.stimuli import stimulus_key
 from ..errors import InputDataError, InputMissingError
 from .dataset import RunFiles
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-
-
-def _image_name(value: str) -> str:
-    return PurePath(str(value).strip().replace("\\", "/")).name
 
 
 def read_events(run: RunFiles) -> pd.DataFrame:
@@ -63,7 +62,16 @@ def read_events(run: RunFiles) -> pd.DataFrame:
                 f"{path}: {col!r} must be numbers for every trial (row {row + 1} of the trials "
                 f"has {events[col].iloc[row]!r})"
             )
+        wrong = ~np.isfinite(numbers) | (numbers < 0) if col == "duration" else ~np.isfinite(numbers)
+        wrong &= numbers.notna()
+        if wrong.any():
+            at = wrong.to_numpy().nonzero()[0][0]
+            raise InputDataError(
+                f"{path}: {col!r} {numbers.iloc[at]:g} on line {int(events.index[at]) + 2} is not "
+                f"{'a duration (finite, >= 0)' if col == 'duration' else 'a finite time'} in seconds"
+            )
         events[col] = numbers
+    _refuse_duplicate_trials(path, events, column)
     events = events.sort_values("onset", kind="stable")
     return pd.DataFrame(
         {
@@ -74,12 +82,32 @@ def read_events(run: RunFiles) -> pd.DataFrame:
             "trial": np.arange(1, len(events) + 1),
             "onset": events["onset"].astype(float).to_numpy(),
             "duration": events["duration"].astype(float).to_numpy(),
-            "image_id": [_image_name(v) for v in events[column]],
+            "image_id": [stimulus_key(v) for v in events[column]],
             "declared_repeat": events["ImgType"].astype(str).str.startswith("rep_").to_numpy()
             if "ImgType" in events.columns
             else False,
             "run_key": run.label,
         }
+    )
+
+
+def _refuse_duplicate_trials(path: Path, events: pd.DataFrame, column: str) -> None:
+    """Two rows with one onset and one stimulus (an exact copy, or a copy with another response) are one trial
+    written twice: counted, it would be a repeated showing with an identical response and inflate the noise
+    ceiling. Names the two lines of the file."""
+    key = pd.DataFrame({"onset": events["onset"], "stimulus": [stimulus_key(v) for v in events[column]]})
+    dup = key.duplicated(keep=False)
+    if not dup.any():
+        return
+    first = key[dup].iloc[0]
+    same = key.index[(key["onset"] == first["onset"]) & (key["stimulus"] == first["stimulus"])]
+    lines = [int(i) + 2 for i in same[:2]]  # the header is line 1; the index is the row's place in the file
+    exact = events.loc[same[0]].equals(events.loc[same[1]])
+    raise InputDataError(
+        f"{path}: lines {lines[0]} and {lines[1]} are {'the same row' if exact else 'the same trial'} "
+        f"(onset {first['onset']:g} s, stimulus {first['stimulus']!r}); a trial written twice would count as a "
+        f"repeated showing with {'an identical' if exact else 'a copied'} response; remove the duplicate"
+        + (f" ({int(dup.sum()) - 2} more duplicated rows)" if dup.sum() > 2 else "")
     )
 
 
@@ -147,40 +175,85 @@ def report_declared_repeats(trials: pd.DataFrame) -> None:
             )
 
 
-def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, Path]:
-    """Every image file below the folders, by file name.
+def index_stimuli(stimuli_dirs: Iterable[Path]) -> dict[str, list[Path]]:
+    """Every image file below the folders, by file name (several files may share one name).
 
     The BOLD5000 release ships ``Scene_Stimuli/Presented_Stimuli/{COCO,ImageNet,Scene}/``:
     searching recursively by name finds them wherever they are.
     """
-    index: dict[str, Path] = {}
+    index: dict[str, list[Path]] = {}
     for folder in stimuli_dirs:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputMissingError(f"{folder}: stimuli folder does not exist")
-        for path in folder.rglob("*"):
+        for path in sorted(folder.rglob("*")):
             # a dangling link (git-annex content not fetched) is indexed too, so the check says so
             if path.suffix.lower() in IMAGE_EXTENSIONS and (path.is_file() or path.is_symlink()):
-                if path.name in index and index[path.name] != path:
-                    log.debug("stimulus %s found twice; using %s", path.name, index[path.name])
-                    continue
-                index[path.name] = path.resolve() if path.exists() else path.absolute()
+                index.setdefault(path.name, []).append(path.absolute())
     return index
+
+
+def _same_content(paths: list[Path]) -> bool:
+    """The files hold the same bytes (copies of one image); False when one cannot be read."""
+    import hashlib
+
+    try:
+        return len({hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}) == 1
+    except OSError:
+        return False
+
+
+def _resolve(key: str, stimuli_dirs: list[Path], index: dict[str, list[Path]]) -> tuple[Path | None, list[Path]]:
+    """``(path, [])`` for the one file ``key`` names, ``(None, [])`` when none does, ``(None, files)`` when
+    several different files could be meant.
+
+    ``key`` is the path the events give: relative to a stimuli folder (BIDS ``stim_file``), else the one file
+    below the folders whose path ends with it (``forest23.jpg`` finds ``Scene/forest23.jpg``,
+    ``other/forest23.jpg`` finds ``x/other/forest23.jpg`` but never ``forest23.jpg``).
+    """
+    parts = PurePosixPath(key).parts
+    if not parts:
+        return None, []
+    exact = [Path(d).absolute() / key for d in stimuli_dirs]
+    found = list(dict.fromkeys(p for p in exact if p.is_file() or p.is_symlink()))
+    if not found:
+        n = len(parts)
+        found = [p for p in index.get(parts[-1], []) if p.parts[-n:] == parts]
+    if not found and len(parts) > 1 and parts[0] == "stimuli":  # "stimuli/x.jpg": the folder named as well
+        return _resolve(str(PurePosixPath(*parts[1:])), stimuli_dirs, index)
+    if len(found) > 1 and not _same_content(found):
+        return None, found
+    if not found:
+        return None, []
+    path = found[0]
+    return (path.resolve() if path.exists() else path), []
 
 
 def attach_stimulus_paths(
     trials: pd.DataFrame, stimuli_dirs: list[Path], events_by_run: dict[str, Path]
 ) -> pd.DataFrame:
-    """Add ``stimulus_path``; a stimulus the events name but no folder holds is an error.
+    """Add ``stimulus_path``: the file each trial's stimulus names (see :func:`_resolve`).
 
     Raises
     ------
     InputMissingError
         Naming the events file and the first missing stimulus.
+    InputDataError
+        A stimulus the events name could be either of two different files (naming both).
     """
     index = index_stimuli(stimuli_dirs)
     trials = trials.copy()
-    trials["stimulus_path"] = trials["image_id"].map(index)
+    paths: dict[str, Path | None] = {}
+    for key, run_key in trials.drop_duplicates("image_id")[["image_id", "run_key"]].itertuples(index=False):
+        path, ambiguous = _resolve(key, stimuli_dirs, index)
+        if ambiguous:
+            raise InputDataError(
+                f"{events_by_run[run_key]}: stimulus {key!r} is ambiguous: {ambiguous[0]} and {ambiguous[1]} "
+                f"are different images{f' ({len(ambiguous) - 2} more)' if len(ambiguous) > 2 else ''}; give its "
+                "folder in the events (a path relative to the stimuli folder) or keep one --stimuli-dir"
+            )
+        paths[key] = path
+    trials["stimulus_path"] = trials["image_id"].map(paths)
     missing = trials[trials["stimulus_path"].isna()]
     if len(missing):
         first = missing.iloc[0]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
+from ..core.textfiles import UnreadableFileError, read_toml
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
@@ -506,9 +506,9 @@ def _config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
     if not path.is_file():
         raise InputMissingError(f"{path}: --config file does not exist")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
+        data = read_toml(path, "--config file")
+    except UnreadableFileError as exc:
+        raise UsageError(str(exc)) from exc
     known = {a.dest for a in parser._actions}
     out = {}
     for key, value in data.items():
@@ -604,6 +604,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UsageError(f"--mem-gb must be a positive number of gigabytes (got {args.mem_gb})")
     if args.mem_gb is not None and args.mem is not None:
         raise UsageError("give --mem only (--mem-gb is its deprecated form)")
+    args.mem_given_as = _mem_given_as(argv, args)
     if args.mem is not None:
         args.mem_gb = args.mem / 1000.0
     elif args.mem_gb is not None:
@@ -620,6 +621,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if value is not None and not value.is_dir():
             raise InputMissingError(f"{value}: {flag} folder does not exist")
     return args
+
+
+def _mem_given_as(argv: list[str], args: argparse.Namespace) -> str | None:
+    """How the memory ceiling was given, for messages: ``'--mem 500M'``, ``'--mem-gb 0.5'``, or the config file's
+    ``'mem = "500M" (cfg.toml)'``; None without a ceiling. Read before ``--mem`` and ``--mem-gb`` are made one."""
+    if args.mem is None and args.mem_gb is None:
+        return None
+    flags = ("--mem", "--mem-mb") if args.mem is not None else ("--mem-gb",)
+    given = None
+    for i, token in enumerate(argv):
+        flag, eq, value = token.partition("=")
+        if flag in flags:
+            given = f"{flag} {value if eq else (argv[i + 1] if i + 1 < len(argv) else '')}"
+    if given is not None:
+        return given  # the last use wins, as in argparse
+    value = args.mem if args.mem is not None else args.mem_gb
+    key = "mem" if args.mem is not None else "mem_gb"
+    return f"{key} = {value:g} ({args.config})" if args.config is not None else f"{flags[0]} {value:g}"
 
 
 def _input_file(flag: str, path: Path) -> None:

@@ -41,6 +41,7 @@ from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
 from .settings import group_settings, participant_settings, resource_settings
+from .signals import Terminated, signal_name, terminating_like_interrupt
 
 log = logging.getLogger("bids_taskenc")
 
@@ -182,7 +183,7 @@ def apply_resources(args) -> dict:
 
 
 def _config_record(args) -> dict:
-    skip = {"bids_dir", "output_dir"}
+    skip = {"bids_dir", "output_dir", "mem_given_as"}  # the last: for messages only (how --mem was typed)
     return {
         k: (
             str(v)
@@ -425,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     _run_log = RunLog()
     t0 = time.perf_counter()
+    with terminating_like_interrupt():
+        return _main(args, argv, t0)
+
+
+def _main(args, argv: list[str], t0: float) -> int:
+    """The run after its options are parsed; SIGTERM/SIGHUP arrive here as :class:`Terminated` (see
+    :mod:`bids_taskenc.cli.signals`) and leave as Ctrl-C does: temporary files removed, one line, its code."""
+    global _run_log
     try:
         resources = apply_resources(args)
         _log_run_header(argv, args, resources)
@@ -437,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     except TaskencError as exc:
         log.debug("error", exc_info=exc)
         _say(f"bids_taskenc: error: {exc}", logging.ERROR)
+        return exc.exit_code
+    except Terminated as exc:
+        _say(f"bids_taskenc: terminated by {signal_name(exc.signum)}; temporary files removed", logging.ERROR)
         return exc.exit_code
     except KeyboardInterrupt:
         _say("bids_taskenc: interrupted", logging.ERROR)

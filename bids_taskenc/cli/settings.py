@@ -88,16 +88,20 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             work_dir=args.work_dir,
             progress=args.verbose > 0,
         ),
-        resources=ResourceSettings(
-            device=args.device, nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, mem_mb=args.mem
-        ),
+        resources=resource_settings(args),
         preset=args.preset,
     )
 
 
 def resource_settings(args: argparse.Namespace) -> ResourceSettings:
     """The resources alone (every level applies them)."""
-    return ResourceSettings(device=args.device, nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, mem_mb=args.mem)
+    return ResourceSettings(
+        device=args.device,
+        nprocs=args.nprocs,
+        omp_nthreads=args.omp_nthreads,
+        mem_mb=args.mem,
+        mem_given_as=getattr(args, "mem_given_as", None),
+    )
 
 
 def group_settings(args: argparse.Namespace, argv: list[str]) -> GroupSettings:

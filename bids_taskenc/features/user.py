@@ -17,18 +17,22 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from ..core.atomic import atomic_path
+from ..core.stimuli import stimulus_key
+from ..core.textfiles import UnreadableFileError, json_type, read_json_object
 from .base import GROUPS, FeatureError, LookupFeatureSpace
 
 
-def _stimulus_key(name: str) -> str:
-    """Match stimuli by file name only (events may give a sub-folder)."""
-    return PurePath(str(name).replace("\\", "/")).name
+def _tail_matches(row_key: str, name: str) -> bool:
+    """One names the other with fewer folders: ``forest23.jpg`` and ``Scene/forest23.jpg``."""
+    a, b = PurePosixPath(row_key).parts, PurePosixPath(name).parts
+    n = min(len(a), len(b))
+    return a[-n:] == b[-n:]
 
 
 @dataclass
@@ -39,16 +43,37 @@ class UserFeatureSpace(LookupFeatureSpace):
     _matrix: np.ndarray | None = field(default=None, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
+    def _row(self, key: str, by_name: dict[str, list[str]], asked_by_name: dict[str, list[str]]) -> int:
+        """The row of stimulus ``key``: the row written as the events write it, else the one row that names it
+        with more or fewer folders, provided no other stimulus asked for could be meant by that row."""
+        if key in self._index:
+            return self._index[key]
+        name = PurePosixPath(key).name
+        rows = [k for k in by_name.get(name, []) if _tail_matches(k, key)]
+        if not rows:
+            raise FeatureError(
+                f"{self.folder / 'stimuli.tsv'}: no row for stimulus {key!r} that the events name "
+                f"(feature space {self.name})"
+            )
+        rivals = [a for a in asked_by_name.get(name, []) if a != key and _tail_matches(rows[0], a)]
+        if len(rows) > 1 or rivals:
+            other = f"row {rows[1]!r}" if len(rows) > 1 else f"the stimulus {rivals[0]!r} the events also name"
+            raise FeatureError(
+                f"{self.folder / 'stimuli.tsv'}: stimulus {key!r} that the events name is ambiguous: row "
+                f"{rows[0]!r} could be it, or {other} (feature space {self.name}); write the stimuli as the "
+                "events do"
+            )
+        return self._index[rows[0]]
+
     def lookup(self, stimulus_names: Sequence[str]) -> np.ndarray:
-        rows = []
-        for name in stimulus_names:
-            key = _stimulus_key(name)
-            if key not in self._index:
-                raise FeatureError(
-                    f"{self.folder / 'stimuli.tsv'}: no row for stimulus {key!r} "
-                    f"that the events name (feature space {self.name})"
-                )
-            rows.append(self._index[key])
+        keys = [stimulus_key(n) for n in stimulus_names]
+        by_name: dict[str, list[str]] = {}
+        for k in self._index:
+            by_name.setdefault(PurePosixPath(k).name, []).append(k)
+        asked_by_name: dict[str, list[str]] = {}
+        for k in dict.fromkeys(keys):
+            asked_by_name.setdefault(PurePosixPath(k).name, []).append(k)
+        rows = [self._row(k, by_name, asked_by_name) for k in keys]
         return np.ascontiguousarray(self._matrix[rows], dtype=np.float32)
 
 
@@ -70,11 +95,18 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
         matrix = np.load(npy, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for bad files
         raise FeatureError(f"{npy}: cannot be read as a .npy array ({exc})") from exc
-    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
+    if matrix.ndim != 2 or matrix.dtype.kind not in "iuf":
         raise FeatureError(
-            f"{npy}: expected a 2-D numeric array (n_stimuli, n_features), "
+            f"{npy}: expected a 2-D array of real numbers (n_stimuli, n_features), "
             f"got shape {matrix.shape} dtype {matrix.dtype}"
+            + (
+                " (complex values: give the real features, e.g. real and imaginary parts as columns)"
+                if matrix.dtype.kind == "c"
+                else ""
+            )
         )
+    if 0 in matrix.shape:
+        raise FeatureError(f"{npy}: has shape {matrix.shape}: no {'features' if matrix.shape[0] else 'stimuli'}")
     if not np.isfinite(matrix).all():
         raise FeatureError(f"{npy}: contains NaN or infinite values")
     try:
@@ -85,19 +117,12 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
         raise FeatureError(f"{tsv}: needs a 'stimulus' column (has {list(table.columns)})")
     if len(table) != matrix.shape[0]:
         raise FeatureError(f"{tsv}: {len(table)} rows but {npy.name} has {matrix.shape[0]}")
-    keys = [_stimulus_key(s) for s in table["stimulus"]]
+    keys = [stimulus_key(s) for s in table["stimulus"]]
     dupes = pd.Index(keys)[pd.Index(keys).duplicated()]
     if len(dupes):
         raise FeatureError(f"{tsv}: stimulus {dupes[0]!r} appears more than once")
-    meta = {}
-    if meta_file.is_file():
-        try:
-            meta = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise FeatureError(f"{meta_file}: not valid JSON ({exc})") from exc
+    meta = _space_meta(meta_file)
     group = meta.get("group", "other")
-    if group not in GROUPS:
-        raise FeatureError(f"{meta_file}: group {group!r} must be one of {GROUPS}")
     digest = hashlib.sha256(npy.read_bytes()).hexdigest()
     return UserFeatureSpace(
         name=f"user:{folder.name}",
@@ -109,6 +134,21 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
         _matrix=matrix,
         _index={k: i for i, k in enumerate(keys)},
     )
+
+
+def _space_meta(meta_file: Path) -> dict:
+    """``space.json`` (optional): an object whose ``group`` is one of :data:`GROUPS` and ``description`` text."""
+    if not meta_file.is_file():
+        return {}
+    try:
+        meta = read_json_object(meta_file, "space.json")
+    except UnreadableFileError as exc:
+        raise FeatureError(str(exc)) from exc
+    if "group" in meta and meta["group"] not in GROUPS:
+        raise FeatureError(f"{meta_file}: group {meta['group']!r} must be one of {GROUPS}")
+    if not isinstance(meta.get("description", ""), str):
+        raise FeatureError(f"{meta_file}: description must be text, not {json_type(meta['description'])}")
+    return meta
 
 
 def discover_user_feature_spaces(features_dir: str | Path) -> list[UserFeatureSpace]:
@@ -131,7 +171,7 @@ def save_feature_space(
     with atomic_path(folder / "features.npy", suffix=".part") as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(features, dtype=np.float32), allow_pickle=False)
     with atomic_path(folder / "stimuli.tsv", suffix=".part") as tmp:
-        pd.DataFrame({"stimulus": [_stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
+        pd.DataFrame({"stimulus": [stimulus_key(s) for s in stimulus_names]}).to_csv(tmp, sep="\t", index=False)
     if meta:
         with atomic_path(folder / "space.json", suffix=".part") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))

@@ -35,7 +35,15 @@ from ..core.masks import mask_array
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns, zscore_within_groups
 from .images import average_repeats
-from .travg import combined_mask, fortran_index, load_run, read_trial_responses, start_times, warn_left_out
+from .travg import (
+    combined_mask,
+    fortran_index,
+    load_run,
+    no_signal_error,
+    read_trial_responses,
+    start_times,
+    warn_left_out,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +201,8 @@ def lsa_responses(
         if bad.any():
             series[:, bad] = 0.0
         bad |= ~varying_columns(series)  # constant voxels
+        if bad.size and bad.all():
+            raise no_signal_error(prun, n_vols, bad.size)
         betas = solve_ols(design, series, device=device)[:n_trials]
         z = zscore_columns(betas, dtype=np.float32) if zscore == "run" else betas.astype(np.float32)
         z[:, bad] = np.nan

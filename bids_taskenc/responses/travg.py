@@ -262,6 +262,16 @@ def load_run(
     return series, conf
 
 
+def no_signal_error(prun: PreprocessedRun, n_vols: int, n_voxels: int) -> InputDataError:
+    """The error for a run in which no voxel of the mask varies (all zeros: an empty or zeroed file): named here,
+    since every voxel would otherwise be dropped for it and the message would name the first run instead."""
+    return InputDataError(
+        f"{prun.bold}: every one of the {n_voxels} voxels in the mask is constant (or not finite) over the run's "
+        f"{n_vols} volumes, e.g. all zeros: an empty or zeroed run; replace it or leave the run out "
+        "(--bids-filter-file)"
+    )
+
+
 def run_read_bytes(prun: PreprocessedRun, n_voxels: int) -> int:
     """Bytes one run holds while it is read and z-scored (the reader threads' unit of memory).
 
@@ -296,7 +306,7 @@ def reader_threads(n_threads: int | None, per_run: int, mem_bytes: int | None, r
         raise UsageError(
             f"{prefix}the responses need at least {(resident + per_run) / 1e9:.2f} GB (results "
             f"{resident / 1e9:.2f} GB + one run being read {per_run / 1e9:.2f} GB), more than the "
-            f"memory ceiling of {mem_bytes / 1e9:.2f} GB (--mem-gb); raise it or give a smaller --mask"
+            f"memory ceiling of {mem_bytes / 1e9:.2f} GB (--mem); raise it or give a smaller --mask"
         )
     return max(1, min(n, room // per_run))
 
@@ -571,7 +581,10 @@ def tr_average_responses(
         del series
         if zscore == "trials":
             z = zscore_over_trials(z)
-        return z.mean(1)  # (n_trials_run, n_vox)
+        block = z.mean(1)  # (n_trials_run, n_vox)
+        if block.size and not np.isfinite(block).any():
+            raise no_signal_error(prun, n_vols, block.shape[1])
+        return block
 
     trial_data, used = read_trial_responses(
         runs, trials, select, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress

@@ -85,11 +85,25 @@ def _image_means(fields: dict) -> np.ndarray:
 
 
 def file_identity(path: str | Path | None) -> list | None:
-    """Path, size and modification time: cheap, and changes whenever the file does."""
+    """Path, size, modification time and inode: cheap, for the large images (BOLD runs, betas) whose reading
+    costs more than the key. A file edited in place keeping its size and time (``cp -p``, ``rsync``, ``tar``
+    preserve times) would keep its identity: the small inputs are keyed by :func:`file_content` instead."""
     if path is None:
         return None
     st = Path(path).stat()
-    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def file_content(path: str | Path | None) -> list | None:
+    """Path and sha256 of the bytes: for the small inputs (events, confounds, masks, betas tables), so an edit
+    that keeps the size and the modification time still changes the key."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return [str(Path(path).resolve()), digest.hexdigest()]
 
 
 #: How travg picks its volumes; part of the responses key so that entries of an older rule are not reused.
@@ -97,17 +111,18 @@ VOLUME_CHOICE = "nearest to onset + L*TR"
 
 
 def response_key(settings: ParticipantSettings, preprocessed: list, beta_files: list) -> dict:
-    """What one participant's responses depend on: the response settings, the identity of every input file."""
+    """What one participant's responses depend on: the response settings, every input file (the BOLD runs and
+    betas by identity, the small files by content), each run's timing."""
     values = settings.responses.to_dict()
     key = {
         "responses": {k: v for k, v in values.items() if k not in ("mask", "betas_dir")},
-        "mask": file_identity(settings.responses.mask),
+        "mask": file_content(settings.responses.mask),
         "runs": [
             [
                 file_identity(p.bold),
-                file_identity(p.mask),
-                file_identity(p.confounds),
-                file_identity(p.raw.events),
+                file_content(p.mask),
+                file_content(p.confounds),
+                file_content(p.raw.events),
                 p.raw.repetition_time,
                 p.start_time,
             ]
@@ -116,7 +131,7 @@ def response_key(settings: ParticipantSettings, preprocessed: list, beta_files: 
         "volume_choice": VOLUME_CHOICE,
     }
     if settings.responses.model == "betas":
-        key["betas"] = [[file_identity(b.path), file_identity(b.tsv)] for b in beta_files]
+        key["betas"] = [[file_identity(b.path), file_content(b.tsv)] for b in beta_files]
     return key
 
 
@@ -298,7 +313,7 @@ class WorkCache:
         folder = self.root / kind / key
         try:
             meta = json.loads((folder / "entry.json").read_text())
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise CacheEntryError(f"entry.json does not parse ({exc})") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise CacheEntryError(
@@ -310,7 +325,7 @@ class WorkCache:
             )
         try:
             return _Decoder(folder).value(meta["value"])
-        except (KeyError, TypeError, ValueError) as exc:  # CacheEntryError is a ValueError
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:  # CacheEntryError is a ValueError
             raise CacheEntryError(f"{type(exc).__name__}: {exc}") from exc
 
     def store(self, kind: str, key: str, value: Any) -> Path | None:

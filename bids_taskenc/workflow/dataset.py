@@ -137,6 +137,28 @@ def _make_folders(work_dir: Path, output_dir: Path) -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the work or output folder: {describe_error(exc)}") from exc
+    for folder, flag in ((work_dir, "--work-dir"), (work_dir / "cache", "--work-dir"), (output_dir, "output_dir")):
+        _check_writable(folder, flag)
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    """A file can be created (and removed) in ``folder`` when it exists: a read-only work folder (a read-only
+    mount, another user's scratch) is refused now, not after the responses were computed for nothing. A real
+    write, not ``os.access``: root passes every permission check but not a read-only file system."""
+    import os
+    import tempfile
+
+    if not folder.is_dir():
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".bids_taskenc-write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(
+            f"{folder}: {flag} is not writable ({exc.strerror or exc}); the run keeps its caches and outputs "
+            "there: give a writable folder"
+        ) from exc
 
 
 def _provenance(settings: ParticipantSettings, device: str, command_line: str | None, config: dict | None) -> dict:

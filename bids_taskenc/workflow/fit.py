@@ -67,7 +67,7 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
             return_weights=save_weights,
             precision=fit.precision,
             device=device,
-            mem_gb=fit_mem_gb(run.settings.resources.mem_gb, device, *extra),
+            mem_gb=fit_mem_gb(run.settings.resources.mem_gb, device, *extra, given_as=run.settings.resources.mem_label),
             seed=fit.seed,
             n_permutations=fit.n_permutations,
             p_sides=fit.p_sides,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.betas import find_beta_files
-from ..bids.files import check_nifti, check_present
+from ..bids.files import check_nifti, check_present, check_repetition_time, missing_reason
 from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks
 from ..bids.surfaces import find_surfaces
@@ -122,6 +122,7 @@ def _check_files(
     """
     for prun in preprocessed:
         check_nifti(prun.bold, "preprocessed BOLD")
+        _check_header_tr(prun)
         if prun.mask is not None:
             check_nifti(prun.mask, "brain mask")
         if settings.responses.confounds and prun.confounds is not None:
@@ -138,6 +139,26 @@ def _check_files(
         for mesh in [*surfaces.pial.values(), *surfaces.white.values()]:
             if isinstance(mesh, (str, Path)):
                 check_present(mesh, "surface mesh")
+
+
+def _check_header_tr(prun) -> None:
+    """The preprocessed and (when its content is here) the raw BOLD's header TR agree with the sidecar's.
+
+    A sidecar's ``RepetitionTime`` that is not the scanner's makes every trial's response come from the wrong
+    volumes; the header's ``pixdim[4]`` (in its ``xyzt_units``) is the other record of it.
+    """
+    run = prun.raw
+    source = str(run.repetition_time_source or f"the JSON sidecar of {run.bold}")
+    check_repetition_time(prun.bold, "preprocessed BOLD", run.repetition_time, f"{source} (the raw BOLD's)")
+    if missing_reason(run.bold) is not None:  # raw BOLD not fetched (BOLD5000 clones): only its derivative is read
+        log.debug("%s: raw BOLD not present; its header TR is not compared", run.bold)
+        return
+    try:
+        check_repetition_time(run.bold, "raw BOLD", run.repetition_time, source)
+    except InputDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the raw BOLD is not read otherwise; an unreadable one is a note
+        log.warning("%s: raw BOLD header not readable (%s); its TR is not compared", run.bold, exc)
 
 
 def _beta_files(subject: str, runs: list, settings: ParticipantSettings) -> list:

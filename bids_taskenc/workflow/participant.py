@@ -26,6 +26,7 @@ from .data import compute_features, compute_responses, split_images
 from .dataset import Dataset, open_dataset
 from .fit import fit_and_write_space
 from .inputs import TaskInputs, gather_inputs
+from .memory import check_memory
 from .noise import noise_ceiling_maps
 from .partitioning import run_partitionings
 from .resources import container_info
@@ -150,6 +151,7 @@ def run_task(ds: Dataset, settings: ParticipantSettings, subject: str, task: str
     """One task of one participant, written into ``staging``; its summary."""
     laps = Laps(f"sub-{subject} task-{task}")
     inputs = gather_inputs(ds, subject, task, runs, settings)
+    check_memory(inputs, settings, ds.spaces, ds.device)
     laps.lap("events and input checks")
     log.info(
         "sub-%s task-%s: %d runs, %d trials, %d images",

@@ -145,7 +145,13 @@ def _fit_plan(run: TaskRun, plan: Partitioning):
         device=run.ds.device,
         # --mem is a ceiling here too: what the process holds (the rows just copied included) and the models'
         # float64 copies of the sets come off before the voxel batches are sized
-        mem_gb=fit_mem_gb(run.settings.resources.mem_gb, run.ds.device, 2 * sum(x.nbytes for x in xs), 0),
+        mem_gb=fit_mem_gb(
+            run.settings.resources.mem_gb,
+            run.ds.device,
+            2 * sum(x.nbytes for x in xs),
+            0,
+            given_as=run.settings.resources.mem_label,
+        ),
         seed=fit.seed,
     )
     return xs, res

@@ -74,24 +74,30 @@ def rss_bytes() -> int:
     return 0
 
 
-def fit_mem_gb(mem_gb: float | None, device: str, inputs: int, outputs: int) -> float | None:
-    """The part of the ``--mem-gb`` ceiling a fit may use for its voxel batches.
+def fit_mem_gb(
+    mem_gb: float | None, device: str, inputs: int, outputs: int, *, given_as: str | None = None
+) -> float | None:
+    """The part of the memory ceiling (``--mem``) a fit may use for its voxel batches.
 
-    On the CPU, ``--mem-gb`` bounds the whole process: what it holds already
+    On the CPU, the ceiling bounds the whole process: what it holds already
     (resident memory now: responses, features, contrast sums, the rows passed
     to the fit), what the fit copies inside (``inputs`` bytes: float64
     features) and what it returns (``outputs``: test predictions, weights)
     come off it first. On a GPU
     it bounds the device memory the fit uses (the host is not counted). An error
-    when nothing would be left.
+    when nothing would be left; ``given_as`` is how the user gave the ceiling (``--mem 500M``), for the message.
     """
     if mem_gb is None or str(device).startswith("cuda"):
         return mem_gb
     left = mem_gb * 1e9 - rss_bytes() - inputs - outputs
-    if left < 0.05 * mem_gb * 1e9:
+    if left < FIT_MARGIN * mem_gb * 1e9:
         raise UsageError(
-            f"--mem-gb {mem_gb:g}: the process already holds {rss_bytes() / 1e9:.2f} GB and the fit's "
-            f"inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room for its voxel "
-            "batches; raise --mem-gb"
+            f"{given_as or f'--mem {mem_gb * 1000:g}'}: the process already holds {rss_bytes() / 1e9:.2f} GB and "
+            f"the fit's inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room under the "
+            f"{mem_gb:g} GB ceiling for its voxel batches; raise it"
         )
     return left / 1e9
+
+
+#: The share of the ceiling a fit needs left for its voxel batches (at least).
+FIT_MARGIN = 0.05

@@ -323,6 +323,9 @@ class ResourceSettings(_Settings):
     nprocs: int | None = None  #: parallel workers; None = the libraries' defaults
     omp_nthreads: int | None = None  #: threads of one computation; None = the libraries' own choice
     mem_mb: float | None = None  #: memory ceiling in MB (decimal); None = a share of the free memory
+    #: how the ceiling was given, for messages only (the command line's ``--mem 16GB``); None: this setting's name.
+    #: Not compared: ``--mem 2GB`` and a config file's ``mem = 2000`` are the same settings
+    mem_given_as: str | None = field(default=None, compare=False)
 
     def check(self) -> None:
         device = self.device
@@ -341,6 +344,13 @@ class ResourceSettings(_Settings):
     @property
     def mem_gb(self) -> float | None:
         return None if self.mem_mb is None else self.mem_mb / 1000.0
+
+    @property
+    def mem_label(self) -> str:
+        """The ceiling as the user gave it: ``--mem 500M`` from the command line, else ``mem_mb=500``."""
+        if self.mem_given_as:
+            return self.mem_given_as
+        return "no memory ceiling" if self.mem_mb is None else f"mem_mb={self.mem_mb:g}"
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,138 @@ CASES = {
 }
 
 
+# === issue 24, inputs (helper `inputs`): bad inputs refused by name before any work ==========================
+
+
+def _events(root, run=0):
+    return sorted((root / "bids/sub-CSI1").rglob("*5000scenes*_events.tsv"))[run]
+
+
+def case_same_name_two_folders(root):
+    stim = sorted((root / "bids/stimuli").iterdir())
+    (root / "bids/stimuli/other").mkdir()
+    shutil.copy(stim[1], root / "bids/stimuli/other" / stim[0].name)  # another image under the first one's name
+    ev = _events(root)
+    t = pd.read_csv(ev, sep="\t")
+    t.loc[0, "stim_file"] = f"other/{stim[0].name}"
+    t.to_csv(ev, sep="\t", index=False)
+    return _run(root, "--feature-spaces", "baseline:pixels"), ("sub-CSI1: FAILED", "error", "succeeded")
+
+
+def case_duplicated_row(root):
+    ev = _events(root)
+    lines = ev.read_text().splitlines(keepends=True)
+    ev.write_text("".join(lines[:4] + [lines[3]] + lines[4:]))
+    return _run(root), ("sub-CSI1: FAILED", "error", "succeeded")
+
+
+def case_sidecar_tr(value):
+    def case(root):
+        (root / "bids/task-5000scenes_bold.json").write_text(f'{{"TaskName": "5000scenes", "RepetitionTime": {value}}}')
+        return _run(root), ("error", "FAILED", "succeeded")
+
+    return case
+
+
+def case_events_same_size_and_time(root):
+    _run(root)
+    before = len(list((root / "work/cache/responses").iterdir()))
+    ev = _events(root)
+    st = ev.stat()
+    t = pd.read_csv(ev, sep="\t", dtype=str, keep_default_na=False)
+    n = t["stim_file"].str.len()
+    i, j = next((a, b) for a in range(len(t)) for b in range(a + 1, len(t)) if n[a] == n[b])
+    for col in ("ImgName", "stim_file"):
+        t.loc[[i, j], col] = t.loc[[j, i], col].to_numpy()
+    with open(ev, "r+") as fh:
+        fh.write(t.to_csv(sep="\t", index=False, lineterminator="\n"))
+    os.utime(ev, ns=(st.st_atime_ns, st.st_mtime_ns))
+    code, err = _run(root)
+    new = len(list((root / "work/cache/responses").iterdir())) - before
+    return (code, f"sub-CSI1's events edited: {new} new responses entry (0 = stale results served)"), ()
+
+
+def case_features(kind):
+    def case(root):
+        p = root / "bids/derivatives/features/scene3da/features.npy"
+        x = np.load(p)
+        np.save(p, {"complex": x + 1j * x, "no columns": x[:, :0]}[kind])
+        return _run(root), ("sub-CSI1: FAILED", "error", "succeeded")
+
+    return case
+
+
+def case_space_json(root):
+    (root / "bids/derivatives/features/scene3da/space.json").write_text("[1, 2]")
+    return _run(root), ("error", "FAILED", "succeeded")
+
+
+def case_config_bytes(content):
+    def case(root):
+        (root / "c.toml").write_bytes(content)
+        return _run(root, "--config", root / "c.toml"), ("error",)
+
+    return case
+
+
+def case_zero_run(root):
+    bold = sorted((root / "bids/derivatives/fmriprep/sub-CSI1/ses-01/func").glob("*_desc-preproc_bold.nii.gz"))[1]
+    img = nib.load(bold)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine, img.header), bold)
+    return _run(root), ("sub-CSI1: FAILED", "error")
+
+
+def case_readonly_work(root):
+    work = root / "work"
+    work.mkdir()
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def ro(real):
+        def call(path, *a, **k):
+            if str(path).startswith(str(work)):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real(path, *a, **k)
+
+        return call
+
+    os.open, os.mkdir = ro(real_open), ro(real_mkdir)
+    try:
+        return _run(root), ("sub-CSI1: FAILED", "error")
+    finally:
+        os.open, os.mkdir = real_open, real_mkdir
+
+
+def case_mem_too_small(root):
+    from bids_taskenc.workflow import resources
+
+    real = resources.rss_bytes
+    resources.rss_bytes = lambda: 10**9  # the process holds 1 GB
+    try:
+        return _run(root, "--mem", "1050M"), ("sub-CSI1: FAILED", "error")
+    finally:
+        resources.rss_bytes = real
+
+
+CASES.update(
+    {
+        "one file name in two stimulus folders": case_same_name_two_folders,
+        "duplicated events row": case_duplicated_row,
+        "sidecar TR 1.0, header 2.0": case_sidecar_tr("1.0"),
+        'RepetitionTime "abc"': case_sidecar_tr('"abc"'),
+        "RepetitionTime 0": case_sidecar_tr("0"),
+        "events edited, same size and time": case_events_same_size_and_time,
+        "complex features": case_features("complex"),
+        "features with 0 columns": case_features("no columns"),
+        "space.json an array": case_space_json,
+        "--config not UTF-8": case_config_bytes(b"seed = 1\n# caf\xe9\n"),
+        "--config nested 3000 deep": case_config_bytes(b"alphas = " + b"[" * 3000 + b"]" * 3000),
+        "run-02 all zeros": case_zero_run,
+        "read-only work folder": case_readonly_work,
+        "--mem 1050M with 1 GB held": case_mem_too_small,
+    }
+)
+
+
 def run_cases(base: Path) -> None:
     base = Path(base)
     template = base / "template"

@@ -14,13 +14,14 @@ import os
 import pickle
 import shutil
 import stat
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
-from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE
+from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE, EXIT_VALIDATION
 from bids_taskenc.outputs.logs import crash_files, run_logs
 from bids_taskenc.testing import make_synthetic_dataset
 from bids_taskenc.workflow.cache import WorkCache
@@ -516,3 +517,349 @@ def test_whole_gzip_is_checked_from_its_trailer_without_decompressing(tmp_path, 
 
     monkeypatch.setattr(files.gzip, "open", no_inflation)
     files.check_nifti(good, "BOLD")
+
+
+# === issue 24, inputs: bad inputs refused by name before any work (helper `inputs`) ===========================
+
+
+def _events(root, run=0):
+    return sorted((root / "bids" / "sub-CSI1").rglob("*task-5000scenes*_events.tsv"))[run]
+
+
+def _error_line(err: str) -> str:
+    return next(ln for ln in err.splitlines() if ln.startswith("bids_taskenc: error:"))
+
+
+def _run_files(events, bold=None):
+    from bids_taskenc.bids.dataset import RunFiles
+
+    return RunFiles("CSI1", "01", "5000scenes", 1, bold or events, events, 2.0)
+
+
+def test_one_file_name_in_two_stimulus_folders_is_two_images(tmp_path):
+    from bids_taskenc.bids.trials import attach_stimulus_paths, build_trials
+
+    stimuli = tmp_path / "stimuli"
+    (stimuli / "other").mkdir(parents=True)
+    (stimuli / "forest23.jpg").write_bytes(b"one image")
+    (stimuli / "other" / "forest23.jpg").write_bytes(b"another image")
+    events = tmp_path / "events.tsv"
+    events.write_text("onset\tduration\tstim_file\n0\t1\tforest23.jpg\n10\t1\tother/forest23.jpg\n")
+    run = _run_files(events)
+    trials = attach_stimulus_paths(build_trials([run]), [stimuli], {run.label: events})
+    assert list(trials["image_id"]) == ["forest23.jpg", "other/forest23.jpg"]
+    assert list(trials["repeat_index"]) == [0, 0]  # two images, not one shown twice
+    assert list(trials["stimulus_path"]) == [(stimuli / "forest23.jpg").resolve(), (stimuli / "other/forest23.jpg")]
+
+
+def test_a_stimulus_two_different_files_could_be_is_an_error_naming_both(tmp_path):
+    from bids_taskenc.bids.trials import attach_stimulus_paths, build_trials
+    from bids_taskenc.errors import InputDataError
+
+    stimuli = tmp_path / "stimuli"
+    for folder, content in (("COCO", b"a"), ("Scene", b"b"), ("ImageNet", b"a")):
+        (stimuli / folder).mkdir(parents=True)
+        (stimuli / folder / ("x.jpg" if folder != "ImageNet" else "y.jpg")).write_bytes(content)
+    (stimuli / "ImageNet" / "z.jpg").write_bytes(b"z")
+    (stimuli / "Scene" / "z.jpg").write_bytes(b"z")  # the same bytes twice: one image, no ambiguity
+    events = tmp_path / "events.tsv"
+    events.write_text("onset\tduration\tImgName\n0\t1\tz.jpg\n10\t1\tx.jpg\n")
+    run = _run_files(events)
+    with pytest.raises(InputDataError) as err:
+        attach_stimulus_paths(build_trials([run]), [stimuli], {run.label: events})
+    message = str(err.value)
+    assert str(events) in message and "'x.jpg' is ambiguous" in message
+    assert str(stimuli / "COCO" / "x.jpg") in message and str(stimuli / "Scene" / "x.jpg") in message
+    events.write_text("onset\tduration\tImgName\n0\t1\tz.jpg\n10\t1\tScene/x.jpg\n")  # the folder settles it
+    trials = attach_stimulus_paths(build_trials([run]), [stimuli], {run.label: events})
+    assert trials["stimulus_path"].iloc[1] == (stimuli / "Scene" / "x.jpg").resolve()
+
+
+def test_user_features_key_stimuli_by_their_path(tmp_path):
+    from bids_taskenc.features.base import FeatureError
+    from bids_taskenc.features.user import load_user_feature_space
+
+    folder = tmp_path / "space"
+    folder.mkdir()
+    np.save(folder / "features.npy", np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]))
+    (folder / "stimuli.tsv").write_text("stimulus\nforest23.jpg\nother/forest23.jpg\nScene/lake.jpg\n")
+    space = load_user_feature_space(folder)  # one name in two folders: two rows, not a duplicate
+    got = space.lookup(["other/forest23.jpg", "forest23.jpg", "lake.jpg"])
+    np.testing.assert_array_equal(got, [[0, 1], [1, 0], [5, 5]])
+    (folder / "stimuli.tsv").write_text("stimulus\nforest23.jpg\nriver.jpg\nScene/lake.jpg\n")
+    space = load_user_feature_space(folder)
+    with pytest.raises(FeatureError, match=r"'other/forest23.jpg' that the events name is ambiguous"):
+        space.lookup(["forest23.jpg", "other/forest23.jpg"])  # one row cannot be both images
+
+
+def test_a_duplicated_events_row_is_refused_naming_its_lines(small_copy, capsys):
+    events = _events(small_copy)
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join(lines[:4] + [lines[3]] + lines[4:]))
+    code, out = _run(small_copy)
+    assert code == EXIT_FAILURE
+    line = _error_line(capsys.readouterr().err)
+    assert str(events) in line and "lines 4 and 5 are the same row" in line, line
+    assert derivatives_under(out) == []
+
+
+def _set_tr(path, seconds, unit="sec"):
+    img = nib.load(path)
+    header = img.header.copy()
+    header.set_xyzt_units(xyz="mm", t=unit)
+    zooms = list(header.get_zooms())
+    zooms[3] = seconds
+    header.set_zooms(zooms)
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine, header), path)
+
+
+def test_sidecar_tr_that_disagrees_with_the_header_is_refused_naming_both(small_copy, capsys):
+    sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
+    sidecar.write_text(json.dumps({"TaskName": "5000scenes", "RepetitionTime": 1.0}))
+    code, out = _run(small_copy)
+    assert code == EXIT_FAILURE
+    line = _error_line(capsys.readouterr().err)
+    assert str(_bold(small_copy)) in line and str(sidecar) in line, line
+    assert "TR of 2 s (pixdim[4] = 2 sec)" in line and "RepetitionTime 1 s" in line, line
+    assert derivatives_under(out) == []
+
+
+def test_preprocessed_header_tr_is_compared_in_its_own_units(small_copy, capsys):
+    bold = _bold(small_copy)
+    _set_tr(bold, 2000.0, "msec")  # the same 2 s: accepted
+    for raw in (small_copy / "bids" / "sub-CSI1").rglob("*_bold.nii.gz"):
+        _set_tr(raw, 2000000.0, "usec")
+    code, out = _run(small_copy)
+    assert code == 0
+    _set_tr(bold, 1.0, "sec")
+    code, _ = _run(small_copy)
+    assert code == EXIT_FAILURE
+    line = _error_line(capsys.readouterr().err)
+    assert str(bold) in line and "TR of 1 s" in line and "RepetitionTime 2 s" in line, line
+
+
+def test_header_tr_reads_units_and_ignores_unknown_ones(tmp_path):
+    from bids_taskenc.bids.files import header_repetition_time
+
+    path = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2, 3), np.float32), np.eye(4)), path)
+    for seconds, unit, expected in ((2.0, "sec", 2.0), (1500.0, "msec", 1.5), (720000.0, "usec", 0.72)):
+        _set_tr(path, seconds, unit)
+        assert header_repetition_time(path)[0] == pytest.approx(expected)
+    _set_tr(path, 2.0, "unknown")
+    assert header_repetition_time(path) == (None, "pixdim[4] = 2 unknown")
+
+
+@pytest.mark.parametrize("value", ['"abc"', "0", "-2", "true", "null"])
+def test_a_repetition_time_that_is_no_positive_number_names_its_sidecar(small_copy, capsys, value):
+    sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
+    sidecar.write_text(f'{{"TaskName": "5000scenes", "RepetitionTime": {value}}}')
+    code, out = _run(small_copy)
+    assert code == EXIT_VALIDATION
+    line = _error_line(capsys.readouterr().err)
+    assert line.startswith(f"bids_taskenc: error: {sidecar}: RepetitionTime ") and "StartTime" not in line, line
+    assert "not a positive number of seconds" in line and not out.exists()
+
+
+def test_an_events_file_edited_keeping_size_and_time_is_not_served_stale(small_copy):
+    code, _ = _run(small_copy)
+    assert code == 0
+    entries = small_copy / "work" / "cache" / "responses"
+    assert len(list(entries.iterdir())) == 1
+    events = _events(small_copy)
+    st = events.stat()
+    table = pd.read_csv(events, sep="\t", dtype=str, keep_default_na=False)
+    same_length = table["stim_file"].str.len()
+    i, j = next((a, b) for a in range(len(table)) for b in range(a + 1, len(table)) if same_length[a] == same_length[b])
+    for col in ("ImgName", "stim_file"):  # two trials' images swapped: same bytes count, other responses
+        table.loc[[i, j], col] = table.loc[[j, i], col].to_numpy()
+    with open(events, "r+") as fh:  # in place (same inode), as an editor or rsync --inplace writes
+        fh.write(table.to_csv(sep="\t", index=False, lineterminator="\n"))
+    os.utime(events, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert events.stat().st_size == st.st_size and events.stat().st_mtime_ns == st.st_mtime_ns
+    code, _ = _run(small_copy)
+    assert code == 0
+    assert len(list(entries.iterdir())) == 2, "the edited events were served from the work cache"
+
+
+@pytest.mark.parametrize("kind", ["complex", "no-columns", "no-rows"])
+def test_feature_matrices_that_are_not_real_features_are_refused(small_copy, capsys, kind):
+    npy = small_copy / "bids" / "derivatives" / "features" / "scene3da" / "features.npy"
+    feats = np.load(npy)
+    bad = {"complex": feats + 1j * feats, "no-columns": feats[:, :0], "no-rows": feats[:0]}[kind]
+    np.save(npy, bad)
+    code, out = _run(small_copy)
+    assert code == EXIT_INPUT_MISSING
+    line = _error_line(capsys.readouterr().err)
+    assert str(npy) in line and ("complex" in line if kind == "complex" else "has shape" in line), line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"3D"', '{"group": 3}', '{"description": ["x"]}', "\xff\xfe{", "[" * 5000])
+def test_a_space_json_that_is_no_description_object_names_the_file(small_copy, capsys, text):
+    meta = small_copy / "bids" / "derivatives" / "features" / "scene3da" / "space.json"
+    meta.write_bytes(text.encode("latin-1"))
+    code, out = _run(small_copy)
+    assert code == EXIT_INPUT_MISSING
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(meta) in _error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content,words",
+    [(b"seed = 1\n# caf\xe9\n", "not UTF-8 text (byte 0xe9"), (b"alphas = " + b"[" * 3000 + b"]" * 3000, "nests")],
+)
+def test_config_and_filter_files_that_cannot_be_read_are_usage_errors(small_copy, tmp_path, capsys, content, words):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_bytes(content)
+    code, out = _run(small_copy, "--config", cfg)
+    assert code == EXIT_USAGE
+    line = _error_line(capsys.readouterr().err)
+    assert line.startswith(f"bids_taskenc: error: {cfg}: --config file ") and words in line, line
+    filters = tmp_path / "filter.json"
+    filters.write_bytes(content.replace(b"seed = 1", b"{}").replace(b"alphas = ", b""))
+    code, out = _run(small_copy, "--bids-filter-file", filters)
+    assert code == EXIT_USAGE
+    assert _error_line(capsys.readouterr().err).startswith(f"bids_taskenc: error: {filters}: --bids-filter-file ")
+    assert not out.exists()
+
+
+def test_an_all_zero_run_is_named_itself(small_copy, capsys):
+    bolds = sorted(_fmriprep_func(small_copy).glob("*_desc-preproc_bold.nii.gz"))
+    img = nib.load(bolds[1])
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine, img.header), bolds[1])
+    code, out = _run(small_copy)
+    assert code == EXIT_FAILURE
+    line = _error_line(capsys.readouterr().err)
+    assert str(bolds[1]) in line and str(bolds[0]) not in line and "constant" in line, line
+
+
+def _responses_spy(monkeypatch):
+    from bids_taskenc.workflow import data
+
+    calls = []
+    real = data.tr_average_responses
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "tr_average_responses", spy)
+    return calls
+
+
+def test_a_read_only_work_folder_is_refused_before_any_work(small_copy, capsys, monkeypatch):
+    work = small_copy / "work"
+    work.mkdir()
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def read_only(real):  # a read-only mount: even root cannot write there
+        def call(path, *args, **kwargs):
+            if str(path).startswith(str(work)):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real(path, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(os, "open", read_only(real_open))
+    monkeypatch.setattr(os, "mkdir", read_only(real_mkdir))
+    calls = _responses_spy(monkeypatch)
+    code, out = _run(small_copy)
+    assert code == EXIT_USAGE and not calls, "the responses were computed for a work folder that takes nothing"
+    line = _error_line(capsys.readouterr().err)
+    assert f"{work}: --work-dir is not writable (Read-only file system)" in line, line
+
+
+@pytest.mark.parametrize("option", [("--mem", "1050M"), ("--mem-gb", "1.05"), ("--mem=1050",)])
+def test_a_memory_ceiling_too_small_is_refused_before_any_work_naming_the_flag_typed(
+    small_copy, capsys, monkeypatch, option
+):
+    from bids_taskenc.workflow import resources
+
+    monkeypatch.setattr(resources, "rss_bytes", lambda: 10**9)  # the process holds 1 GB: the fit's 5% do not fit
+    calls = _responses_spy(monkeypatch)
+    code, out = _run(small_copy, *option)
+    assert code == EXIT_USAGE and not calls, "the responses were computed before the ceiling was found too small"
+    line = _error_line(capsys.readouterr().err)
+    typed = " ".join(option).replace("=", " ")
+    assert f"error: {typed}: sub-CSI1 task-5000scenes needs about" in line and "1.000 GB" in line, line
+    assert derivatives_under(out) == []
+
+
+_KILLED_WHILE_CACHING = """
+import os, signal, sys
+from bids_taskenc.workflow import cache
+real = cache.write_npy
+def write_then_sigterm(*args, **kwargs):  # SLURM's time limit, while a work-cache entry is half written
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)
+cache.write_npy = write_then_sigterm
+from bids_taskenc.cli.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_cleans_up_like_ctrl_c(small_copy):
+    import subprocess
+    import sys
+
+    import bids_taskenc
+
+    bids = small_copy / "bids"
+    out, work = small_copy / "out", small_copy / "work"
+    argv = [bids, out, "participant", "--features-dir", bids / "derivatives" / "features", "--work-dir", work, *FAST]
+    env = {**os.environ, "PYTHONPATH": str(Path(bids_taskenc.__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_WHILE_CACHING, *map(str, argv)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert "bids_taskenc: terminated by SIGTERM" in done.stderr and "Traceback" not in done.stderr
+    left = [p for p in work.rglob(".*")] + [p for p in out.glob(".*")]
+    assert left == [], f"temporary folders left behind: {left}"
+    assert not (out / "sub-CSI1").exists()
+
+
+def test_a_cache_entry_nested_too_deep_is_recomputed(tmp_path, caplog):
+    cache = WorkCache(tmp_path)
+    cache.get_or_compute("kind", {"a": 1}, lambda: {"n": 1})
+    entry = cache.entry("kind", {"a": 1}) / "entry.json"
+    entry.write_text('{"format": 2, "value": ' + "[" * 100000 + "]" * 100000 + "}")
+    assert cache.get_or_compute("kind", {"a": 1}, lambda: {"n": 2}) == {"n": 2}
+    assert "unusable work-cache entry" in caplog.text
+
+
+def test_sighup_and_sigterm_raise_terminated_inside_the_run_only():
+    import signal
+
+    from bids_taskenc.cli.signals import Terminated, terminating_like_interrupt
+
+    before = signal.getsignal(signal.SIGHUP)
+    with pytest.raises(Terminated) as stopped, terminating_like_interrupt():
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert stopped.value.exit_code == 129 and isinstance(stopped.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGHUP) == before and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize(
+    "row,words", [("5\t-1\ta.jpg", "'duration' -1 on line 3"), ("inf\t1\ta.jpg", "'onset' inf on line 3")]
+)
+def test_negative_durations_and_infinite_onsets_name_their_line(tmp_path, row, words):
+    from bids_taskenc.bids.trials import read_events
+    from bids_taskenc.errors import InputDataError
+
+    events = tmp_path / "events.tsv"
+    events.write_text(f"onset\tduration\tstim_file\n0\t1\tb.jpg\n{row}\n")
+    with pytest.raises(InputDataError, match=words) as err:
+        read_events(_run_files(events))
+    assert str(events) in str(err.value)
+
+
+def test_an_undecodable_sidecar_is_named_not_just_the_dataset(small_copy, capsys):
+    sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
+    sidecar.write_bytes(b'{"TaskName": "5000scenes", "RepetitionTime": 2, "Note": "caf\xe9"}')
+    code, out = _run(small_copy)
+    assert code == EXIT_VALIDATION
+    line = _error_line(capsys.readouterr().err)
+    assert line.startswith(f"bids_taskenc: error: {sidecar}: JSON sidecar is not UTF-8 text (byte 0xe9"), line
+    assert not out.exists()

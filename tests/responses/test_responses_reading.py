@@ -169,7 +169,7 @@ def test_memory_ceiling_limits_reader_threads_and_refuses_what_cannot_fit():
     assert reader_threads(4, per_run=10**9, mem_bytes=None) == 4
     assert reader_threads(4, per_run=10**9, mem_bytes=3.5e9, resident=1e9) == 2
     assert reader_threads(4, per_run=10**9, mem_bytes=1.2e9, resident=1e8) == 1
-    with pytest.raises(UsageError, match="--mem-gb"):
+    with pytest.raises(UsageError, match="--mem"):
         reader_threads(4, per_run=10**9, mem_bytes=1.5e9, resident=1e9)
 
 
@@ -236,7 +236,7 @@ def test_fit_budget_is_what_is_left_under_the_ceiling():
     assert part.fit_mem_gb(2.0, "cuda", 10**12, 0) == 2.0  # on a GPU it bounds the device's memory
     left = part.fit_mem_gb(rss / 1e9 + 10.0, "cpu", 10**9, 10**9)
     assert 7.9 < left < 8.0 + 1e-9  # ceiling - resident - inputs - outputs
-    with pytest.raises(UsageError, match="--mem-gb"):
+    with pytest.raises(UsageError, match="--mem"):
         part.fit_mem_gb(rss / 1e9 + 0.5, "cpu", 10**9, 0)
 
 
