@@ -25,9 +25,9 @@ def _count_calls(monkeypatch, spaces):
     for s in spaces:
         orig = s.extract_tensor
 
-        def counted(images, device="cpu", _orig=orig, _name=s.name):
+        def counted(images, device="cpu", mode="exact", *, _orig=orig, _name=s.name):
             calls[_name] += images.shape[0]
-            return _orig(images, device)
+            return _orig(images, device, mode)
 
         monkeypatch.setattr(s, "extract_tensor", counted)
     return calls
