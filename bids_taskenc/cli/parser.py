@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
-from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
+from ..encoding.options import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
-from .settings import check_options
 
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
@@ -509,6 +508,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.mem_gb = args.mem / 1000.0
     elif args.mem_gb is not None:
         args.mem = args.mem_gb * 1000.0
+    from .settings import check_options  # the workflow's settings: imported after --help and --version
+
     check_options(args, argv)  # every value the settings hold is checked there, once (exit 64 before 66)
     for flag, value in (
         ("--mask", args.mask),

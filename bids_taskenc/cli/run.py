@@ -40,7 +40,6 @@ from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
-from .settings import group_settings, participant_settings, resource_settings
 
 log = logging.getLogger("bids_taskenc")
 
@@ -177,6 +176,8 @@ def apply_resources(args) -> dict:
     ``--nprocs`` defaults to :func:`available_cpus`, written back into ``args`` so the run's ``Config`` record
     and every later step see the number used (see :func:`bids_taskenc.workflow.resources.apply_resources`).
     """
+    from .settings import resource_settings
+
     args.nprocs = args.nprocs or available_cpus()
     return _apply_resources(resource_settings(args))
 
@@ -293,6 +294,7 @@ def _log_run_header(argv: list[str], args, resources: dict) -> None:
 def run_participant_level(args, argv: list[str]) -> int:
     """The participant level: the dataset opened once, each participant run in turn, its faults kept to it."""
     from ..workflow.dataset import open_dataset
+    from .settings import participant_settings
 
     laps = Laps("participant level")
     settings = participant_settings(args)
@@ -390,6 +392,7 @@ def run_group_level(args, argv: list[str]) -> int:
     from ..group import GroupInputError
     from ..workflow.group import run_group
     from ..workflow.timing import Laps
+    from .settings import group_settings
 
     laps = Laps("group level")
     bids_dir = args.bids_dir.resolve()

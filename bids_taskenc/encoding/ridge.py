@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import torch
 
 from .device import tf32_matmul
+from .options import CV_SCORES
 from .stats import varying_columns_torch
 
 GRAMS = ("auto", "features", "samples")
-CV_SCORES = ("r", "r2")
 
 
 def feature_statistics(x: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:

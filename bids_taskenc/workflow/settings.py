@@ -39,9 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.fdr import DEFAULT_FDR_LEVEL
-from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
-from ..encoding.device import PRECISIONS
-from ..encoding.ridge import CV_SCORES
+from ..encoding.options import CV_SCORES, PRECISIONS
+from ..encoding.options import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..errors import InvalidSettingError
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
