@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _group_options(p)
     _running_options(p)
     _report_options(p)
+    _cluster_options(p)
     return p
 
 
@@ -333,6 +334,13 @@ def _running_options(p: argparse.ArgumentParser) -> None:
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="less output: no progress bars nor progress lines (-qq: errors only)",
+    )
 
 
 def _report_options(p: argparse.ArgumentParser) -> None:
@@ -370,6 +378,30 @@ def _report_options(p: argparse.ArgumentParser) -> None:
         "--pycortex-xfm",
         metavar="NAME",
         help="pycortex transform from the maps' grid to the subject's anatomy; default: the subject's only transform",
+    )
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    """Options: running many jobs over one dataset (BABS, DataLad, SLURM arrays; docs/clusters.md)."""
+    grp = p.add_argument_group("clusters", "many jobs over one dataset: BABS, DataLad, SLURM arrays (docs/clusters.md)")
+    grp.add_argument(
+        "--bids-database-dir",
+        type=Path,
+        metavar="DIR",
+        help="pybids index of the dataset, read when there and written there otherwise, so the jobs of an "
+        "array share one index instead of each indexing the dataset (as fMRIPrep's)",
+    )
+    grp.add_argument(
+        "--clean-workdir",
+        action="store_true",
+        help="empty --work-dir before the run (never while other jobs use the same work dir: the feature cache "
+        "is shared)",
+    )
+    grp.add_argument(
+        "--resource-monitor",
+        action="store_true",
+        help="sample this run's memory and CPU use every second into logs/resources-<time>.tsv; the peaks go "
+        "to the run log",
     )
 
 

@@ -40,6 +40,7 @@ from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
+from .cluster import clean_work_dir, monitored
 
 log = logging.getLogger("bids_taskenc")
 
@@ -132,9 +133,11 @@ def _open_run_log(output_dir: Path) -> None:
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
-    # our own progress lines at INFO on stderr even without -v; everything of ours reaches the run log
+    # our own progress lines at INFO on stderr even without -v (-q: warnings, -qq: errors only); everything of
+    # ours reaches the run log
+    shown = min(level, logging.INFO) if verbosity >= 0 else logging.WARNING if verbosity == -1 else logging.ERROR
     for handler in logging.getLogger().handlers:
-        handler.setLevel(min(level, logging.INFO))
+        handler.setLevel(shown)
     logging.getLogger("bids_taskenc").setLevel(logging.DEBUG)
     for noisy in ("bids", "nibabel", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -425,18 +428,21 @@ def main(argv: list[str] | None = None) -> int:
     except TaskencError as exc:
         print(f"bids_taskenc: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose - args.quiet)
     _run_log = RunLog()
     t0 = time.perf_counter()
     try:
         resources = apply_resources(args)
         _log_run_header(argv, args, resources)
-        if args.reports_only or args.boilerplate_only:
-            code = run_reports_only(args)
-        elif args.analysis_level == "participant":
-            code = run_participant_level(args, argv)
-        else:
-            code = run_group_level(args, argv)
+        if args.clean_workdir:
+            clean_work_dir(args.work_dir, args.bids_dir, args.output_dir)
+        with monitored(args, _run_log.started):
+            if args.reports_only or args.boilerplate_only:
+                code = run_reports_only(args)
+            elif args.analysis_level == "participant":
+                code = run_participant_level(args, argv)
+            else:
+                code = run_group_level(args, argv)
     except TaskencError as exc:
         log.debug("error", exc_info=exc)
         _say(f"bids_taskenc: error: {exc}", logging.ERROR)

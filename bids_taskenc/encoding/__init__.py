@@ -21,6 +21,10 @@ options        the choices and default alpha grid (no torch: the command line's 
 
 import importlib
 
+# A function named like its module: imported now, or the first ``import .noise_ceiling`` anywhere would make
+# ``bids_taskenc.encoding.noise_ceiling`` the module (numpy only: no torch, no scipy at import).
+from .noise_ceiling import noise_ceiling
+
 #: Public name -> the module that defines it, imported on first use: the command line reads the torch-free
 #: :mod:`.options` for its help, and ``bids_taskenc --help`` must not wait for torch.
 _PUBLIC = {
@@ -34,7 +38,6 @@ _PUBLIC = {
     "DEFAULT_ALPHAS": "options",
     "fit_encoding_model": "fit",
     "ceiling_pvalue": "noise_ceiling",
-    "noise_ceiling": "noise_ceiling",
     "noise_normalized_score": "noise_ceiling",
     "EncodingResult": "result",
     "analytic_p": "stats",
@@ -42,7 +45,7 @@ _PUBLIC = {
     "pearson_r": "stats",
     "r2_score": "stats",
 }
-__all__ = sorted(_PUBLIC)
+__all__ = sorted([*_PUBLIC, "noise_ceiling"])
 
 
 def __getattr__(name: str):

@@ -180,6 +180,7 @@ class InputSettings(_Settings):
     tasks: tuple[str, ...] = ()  #: () = every task whose events name stimuli
     bids_filter_file: Path | None = None  #: JSON of pybids filters (as fMRIPrep's)
     skip_bids_validation: bool = False
+    bids_database_dir: Path | None = None  #: pybids index shared by a run's jobs; None = index anew
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,13 @@ def test_the_encoding_package_still_exports_its_names():
     from bids_taskenc.encoding.fit import DEFAULT_ALPHAS
 
     assert enc.DEFAULT_ALPHAS is DEFAULT_ALPHAS
+
+
+def test_a_function_named_like_its_module_stays_the_function():
+    """``noise_ceiling`` is a module and a function of the package; importing the module must not shadow it."""
+    code = (
+        "import bids_taskenc.encoding.noise_ceiling\n"
+        "from bids_taskenc.encoding import noise_ceiling\n"
+        "assert callable(noise_ceiling), noise_ceiling"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
