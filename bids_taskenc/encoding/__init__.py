@@ -23,7 +23,7 @@ import importlib
 
 # A function named like its module: imported now, or the first ``import .noise_ceiling`` anywhere would make
 # ``bids_taskenc.encoding.noise_ceiling`` the module (numpy only: no torch, no scipy at import).
-from .noise_ceiling import noise_ceiling
+from .noise_ceiling import noise_ceiling as noise_ceiling
 
 #: Public name -> the module that defines it, imported on first use: the command line reads the torch-free
 #: :mod:`.options` for its help, and ``bids_taskenc --help`` must not wait for torch.

@@ -1,4 +1,4 @@
-"""What BABS, DataLad and SLURM arrays need: filters, a shared index, -q, progress bars, clean work dirs, the monitor."""
+"""What BABS, DataLad and SLURM arrays need: filters, a shared index, -q, progress bars, clean work dirs."""
 
 from __future__ import annotations
 
