@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +159,30 @@ def test_new_options_parse(tmp_path):
     )  # fmt: skip
     assert args.bids_database_dir == tmp_path / "db" and args.clean_workdir and args.resource_monitor
     assert args.quiet == 2
+
+
+def test_templateflow_home_is_where_the_fsaverage_meshes_are_read(tmp_path, monkeypatch):
+    """BABS binds a templateflow folder and sets $TEMPLATEFLOW_HOME; the meshes are read from there."""
+    import nibabel as nib
+
+    from bids_taskenc.bids.surfaces import HEMIS, fsaverage5_surfaces
+
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(tmp_path / "empty"))
+    bundled = fsaverage5_surfaces()
+    assert bundled.source == "nilearn's bundled fsaverage5 meshes"
+    tpl = tmp_path / "tf" / "tpl-fsaverage"
+    tpl.mkdir(parents=True)
+    for h in HEMIS:
+        for kind, meshes in (("pial", bundled.pial), ("white", bundled.white)):
+            target = tpl / f"tpl-fsaverage_hemi-{h}_den-10k_{kind}.surf.gii"
+            src = meshes[h]
+            if isinstance(src, (str, Path)):
+                shutil.copy(src, target)
+            else:  # a nilearn mesh object: written as GIFTI
+                coords = nib.gifti.GiftiDataArray(src.coordinates.astype("float32"), intent="NIFTI_INTENT_POINTSET")
+                faces = nib.gifti.GiftiDataArray(src.faces.astype("int32"), intent="NIFTI_INTENT_TRIANGLE")
+                nib.save(nib.gifti.GiftiImage(darrays=[coords, faces]), target)
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(tmp_path / "tf"))
+    found = fsaverage5_surfaces()
+    assert found.source == f"templateflow cache {tpl}"
+    assert found.pial["L"] == tpl / "tpl-fsaverage_hemi-L_den-10k_pial.surf.gii"
