@@ -186,3 +186,16 @@ def test_templateflow_home_is_where_the_fsaverage_meshes_are_read(tmp_path, monk
     found = fsaverage5_surfaces()
     assert found.source == f"templateflow cache {tpl}"
     assert found.pial["L"] == tpl / "tpl-fsaverage_hemi-L_den-10k_pial.surf.gii"
+
+
+def test_a_job_that_loses_the_race_to_write_the_index_reads_the_winners(small_dataset, tmp_path):
+    """Two jobs index at once: the second rename fails on the first's folder, and that index is used."""
+    from bids_taskenc.bids.database import _write_index, layout_from_database
+
+    db = tmp_path / "db"
+    _write_index(small_dataset.bids_dir.resolve(), db)  # the winner
+    stamp = (db / "layout_index.sqlite").stat().st_mtime_ns
+    _write_index(small_dataset.bids_dir.resolve(), db)  # the loser: no error, the winner's index stays
+    assert (db / "layout_index.sqlite").stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == ["db"]  # no temporary folder left
+    assert layout_from_database(small_dataset.bids_dir, db).get(suffix="bold")
