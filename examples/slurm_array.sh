@@ -16,8 +16,9 @@
 #   GRES         GPU request per participant [gpu:1]
 #   PART_MEM, PART_TIME, PART_CPUS      per participant [32G, 02:00:00, 8]
 #   GROUP_MEM, GROUP_TIME, GROUP_CPUS   group job [8G, 00:30:00, 4]
-#   WARM_CACHE   1: the first participant runs alone and fills the shared feature cache, the
-#                others start after it (whatever its outcome) and compute no features;
+#   WARM_CACHE   1: the first participant runs alone and fills the shared feature cache and the
+#                dataset index (WORK_DIR/bids_db), the others start after it (whatever its
+#                outcome) and compute no features nor index;
 #                0: all start at once, each computes the features it does not find [1]
 #   EXTRA_ARGS   more bids_taskenc options, e.g. "--features-dir /data/derivatives/features"
 #
@@ -55,8 +56,10 @@ if [ "${1:-}" = "--job" ]; then
     label=$(sed -n "${SLURM_ARRAY_TASK_ID}p" "$OUT_DIR/logs/subjects.txt")
     echo "participant $label (array task $SLURM_ARRAY_TASK_ID) on $(hostname)"
     # shellcheck disable=SC2086  # EXTRA_ARGS is a list of options
+    # --bids-database-dir: one pybids index of the dataset in the shared work dir, written by the first
+    # job (atomically) and read by the others instead of each indexing the dataset (docs/clusters.md)
     singularity run --nv --cleanenv "${binds[@]}" "$SIF" /data /out participant \
-      --participant-label "$label" -w /work ${EXTRA_ARGS:-}
+      --participant-label "$label" -w /work --bids-database-dir /work/bids_db ${EXTRA_ARGS:-}
   else
     # shellcheck disable=SC2086
     singularity run --cleanenv "${binds[@]}" "$SIF" /data /out group -w /work ${EXTRA_ARGS:-}

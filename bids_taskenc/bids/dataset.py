@@ -16,6 +16,9 @@ import pandas as pd
 from ..core.textfiles import UnreadableFileError, read_json, read_json_object
 from ..errors import InputMissingError, NoFilesError, UsageError, ValidationError
 from .files import check_present, missing_reason
+from .filters import load_bids_filters, nothing_selected
+
+__all__ = ["load_bids_filters"]  # its home is .filters; kept importable from here
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,8 @@ class Selection:
     participants: list[str] | None = None
     sessions: list[str] | None = None
     tasks: list[str] | None = None
-    filters: dict = field(default_factory=dict)
+    filters: dict = field(default_factory=dict)  # --bids-filter-file: query name -> entities (.filters)
+    filter_file: Path | None = None  # where the filters came from (named when they select nothing)
 
 
 def check_bids_dir(bids_dir: Path) -> Path:
@@ -149,13 +153,25 @@ def first_unreadable_json(folder: Path, skip: tuple[str, ...] = ("derivatives", 
     return None
 
 
-def open_layout(bids_dir: Path, *, validate: bool = True):
-    """A pybids ``BIDSLayout`` of the raw dataset (derivatives not indexed)."""
+def open_layout(bids_dir: Path, *, validate: bool = True, database_dir: Path | None = None):
+    """A pybids ``BIDSLayout`` of the raw dataset (derivatives not indexed).
+
+    ``database_dir`` (``--bids-database-dir``): pybids' SQLite index of the dataset, read when it is there
+    and written there otherwise (:func:`.database.layout_from_database`), so that the jobs of a cluster
+    array share one index instead of each walking the dataset.
+    """
     import bids
 
     bids_dir = check_bids_dir(bids_dir)
     try:
-        layout = bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+        if database_dir is not None:
+            from .database import layout_from_database
+
+            layout = layout_from_database(bids_dir, Path(database_dir))
+        else:
+            layout = bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+    except (UsageError, InputMissingError):
+        raise
     except Exception as exc:  # pybids raises several types for broken datasets
         bad = first_unreadable_json(bids_dir)
         if bad is not None:
@@ -244,15 +260,17 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
     try:
         bold_files = layout.get(**query)
     except Exception as exc:
-        raise UsageError(f"--bids-filter-file: pybids rejects the filter ({exc})") from exc
+        raise UsageError(f"{selection.filter_file}: --bids-filter-file: pybids rejects the filter ({exc})") from exc
+    if not bold_files and selection.filters.get("bold"):
+        sessions = f", sessions {query['session']}" if selection.sessions else ""
+        raise nothing_selected(selection.filter_file, "bold", f"participants {subjects}, tasks {tasks}{sessions}")
     runs = []
     for bf in bold_files:
         ents = bf.get_entities()
-        events = layout.get(
-            **{k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")},
-            suffix="events",
-            extension=".tsv",
-        )
+        own = {k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")}
+        events = layout.get(**{**own, **selection.filters.get("events", {}), "suffix": "events", "extension": ".tsv"})
+        if not events and selection.filters.get("events"):
+            raise nothing_selected(selection.filter_file, "events", f"{bf.path}")
         if not events:
             raise InputMissingError(f"{bf.path}: no events.tsv for this run")
         meta = layout.get_metadata(bf.path)
@@ -282,22 +300,3 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         raise NoFilesError(f"{root}: the filters selected no BOLD runs (participants {subjects}, tasks {tasks})")
     runs.sort(key=lambda r: (r.subject, r.task, r.session or "", r.run or 0))
     return runs
-
-
-def load_bids_filters(path: Path | None) -> dict:
-    """Read ``--bids-filter-file`` (JSON, fMRIPrep style: ``{"bold": {"session": "01"}}``)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    if not path.is_file():
-        raise InputMissingError(f"{path}: --bids-filter-file does not exist")
-    try:
-        filters = read_json(path, "--bids-filter-file")
-    except UnreadableFileError as exc:
-        raise UsageError(str(exc)) from exc
-    if not isinstance(filters, dict) or not all(isinstance(v, dict) for v in filters.values()):
-        raise UsageError(f"{path}: --bids-filter-file must map a query name ('bold') to a dict of entities")
-    unknown = set(filters) - {"bold"}
-    if unknown:
-        log.warning("%s: filter queries %s are not used (only 'bold')", path, sorted(unknown))
-    return filters

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import InputDataError, InputMissingError, UsageError
 from .dataset import RunFiles, first_unreadable_json, positive_seconds, sidecar_defining
+from .filters import nothing_selected
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _query(layouts, run: RunFiles, **filters):
     }
     hits = []
     for layout in layouts:
-        hits += layout.get(**ents, **filters, invalid_filters="allow")
+        hits += layout.get(**{**filters, **ents}, invalid_filters="allow")
     # pybids ignores entities a file lacks only when asked; drop files of other runs/sessions
     out = []
     for f in hits:
@@ -140,14 +141,29 @@ def _one(files, what: str, run: RunFiles, required: bool) -> Path | None:
     return files[0]
 
 
-def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
-    """Locate the preprocessed BOLD, mask and confounds of ``run`` in ``space``."""
-    modern = _query(layouts, run, space=space, desc="preproc", suffix="bold", extension=_NIFTI)
+def find_preprocessed(layouts, run: RunFiles, space: str, selection=None) -> PreprocessedRun:
+    """Locate the preprocessed BOLD, mask and confounds of ``run`` in ``space``.
+
+    ``selection`` (a :class:`~.dataset.Selection`): its ``--bids-filter-file`` query ``preproc`` narrows the
+    BOLD and the brain mask (e.g. ``{"res": "2"}``); a query that leaves no BOLD is exit 18 naming the file.
+    """
+    extra = dict(selection.filters.get("preproc", {})) if selection is not None else {}
+    try:
+        return _find_preprocessed(layouts, run, space, extra)
+    except InputMissingError:
+        if extra:
+            raise nothing_selected(selection.filter_file, "preproc", run.label) from None
+        raise
+
+
+def _find_preprocessed(layouts, run: RunFiles, space: str, extra: dict) -> PreprocessedRun:
+    def narrowed(**fixed):  # the filter's entities, ours winning (the run's own entities, --space)
+        return _query(layouts, run, **{**extra, **fixed})
+
+    modern = narrowed(space=space, desc="preproc", suffix="bold", extension=_NIFTI)
     if modern:
         bold = _one(modern, "BOLD", run, True)
-        mask = _one(
-            _query(layouts, run, space=space, desc="brain", suffix="mask", extension=_NIFTI), "brain mask", run, False
-        )
+        mask = _one(narrowed(space=space, desc="brain", suffix="mask", extension=_NIFTI), "brain mask", run, False)
         confounds = _one(
             _query(layouts, run, desc="confounds", suffix=["timeseries", "regressors"], extension=".tsv"),
             "confounds",
@@ -156,8 +172,8 @@ def find_preprocessed(layouts, run: RunFiles, space: str) -> PreprocessedRun:
         )
         naming = "modern"
     else:
-        bold = _one(_query(layouts, run, space=space, suffix="preproc", extension=_NIFTI), "BOLD", run, True)
-        mask = _one(_query(layouts, run, space=space, suffix="brainmask", extension=_NIFTI), "brain mask", run, False)
+        bold = _one(narrowed(space=space, suffix="preproc", extension=_NIFTI), "BOLD", run, True)
+        mask = _one(narrowed(space=space, suffix="brainmask", extension=_NIFTI), "brain mask", run, False)
         confounds = _one(_query(layouts, run, suffix="confounds", extension=".tsv"), "confounds", run, False)
         naming = "legacy"
     start_time, corrected = _volume_timing(layouts, bold, run)

@@ -15,16 +15,13 @@ from types import SimpleNamespace
 from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..core.textfiles import UnreadableFileError, read_toml
-from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..encoding.alphas import ALPHA_GRIDS
-from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
-from ..encoding.stats import P_VALUE_SIDES
+from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES
+from ..encoding.options import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
-from ..responses.repeats import REPEATS
-from ..responses.zscoring import ZSCORING
+from ..responses.options import REPEATS, ZSCORING
 from ..workflow.presets import PRESETS
 from ..workflow.settings import CV_SCHEMES
-from .settings import check_options, preset_defaults
 
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
 
@@ -69,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _group_options(p)
     _running_options(p)
     _report_options(p)
+    _cluster_options(p)
     return p
 
 
@@ -296,6 +294,12 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
     enc.add_argument(
         "--mem-gb", type=float, metavar="GB", help="deprecated: use --mem (GB here; --mem 16GB is the same budget)"
     )
+    _comparison_options(enc)
+    _fit_choice_options(enc)
+
+
+def _comparison_options(enc) -> None:
+    """Options: the 3D-vs-2D contrasts and the variance partitionings."""
     enc.add_argument(
         "--contrast-bootstrap",
         type=int,
@@ -321,7 +325,6 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         "more); a SET is a feature space, spaces joined with '+', or group:3D / group:2D / "
         "group:semantic / group:other (this run's spaces of that group)",
     )
-    _fit_choice_options(enc)
 
 
 def _fit_choice_options(enc) -> None:
@@ -428,6 +431,13 @@ def _running_options(p: argparse.ArgumentParser) -> None:
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="less output: no progress bars nor progress lines (-qq: errors only)",
+    )
 
 
 def _report_options(p: argparse.ArgumentParser) -> None:
@@ -465,6 +475,30 @@ def _report_options(p: argparse.ArgumentParser) -> None:
         "--pycortex-xfm",
         metavar="NAME",
         help="pycortex transform from the maps' grid to the subject's anatomy; default: the subject's only transform",
+    )
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    """Options: running many jobs over one dataset (BABS, DataLad, SLURM arrays; docs/clusters.md)."""
+    grp = p.add_argument_group("clusters", "many jobs over one dataset: BABS, DataLad, SLURM arrays (docs/clusters.md)")
+    grp.add_argument(
+        "--bids-database-dir",
+        type=Path,
+        metavar="DIR",
+        help="pybids index of the dataset, read when there and written there otherwise, so the jobs of an "
+        "array share one index instead of each indexing the dataset (as fMRIPrep's)",
+    )
+    grp.add_argument(
+        "--clean-workdir",
+        action="store_true",
+        help="empty --work-dir before the run (never while other jobs use the same work dir: the feature cache "
+        "is shared)",
+    )
+    grp.add_argument(
+        "--resource-monitor",
+        action="store_true",
+        help="sample this run's memory and CPU use every second into logs/resources-<time>.tsv; the peaks go "
+        "to the run log",
     )
 
 
@@ -576,7 +610,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line, with ``--config`` values as defaults."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and --version end here, before the settings (and their imports)
+    from .settings import check_options, preset_defaults
+
     config = _config_defaults(parser, args.config) if args.config is not None else {}
     preset = args.preset if args.preset is not None else config.get("preset")
     # a preset is of the participant level's settings; the group level reads what the participants recorded
@@ -609,6 +645,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.mem_gb = args.mem / 1000.0
     elif args.mem_gb is not None:
         args.mem = args.mem_gb * 1000.0
+
     check_options(args, argv)  # every value the settings hold is checked there, once (exit 64 before 66)
     for flag, value in (
         ("--mask", args.mask),

@@ -40,7 +40,7 @@ from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
-from .settings import group_settings, participant_settings, resource_settings
+from .cluster import clean_work_dir, monitored
 from .signals import Terminated, signal_name, terminating_like_interrupt
 
 log = logging.getLogger("bids_taskenc")
@@ -134,9 +134,11 @@ def _open_run_log(output_dir: Path) -> None:
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
-    # our own progress lines at INFO on stderr even without -v; everything of ours reaches the run log
+    # our own progress lines at INFO on stderr even without -v (-q: warnings, -qq: errors only); everything of
+    # ours reaches the run log
+    shown = min(level, logging.INFO) if verbosity >= 0 else logging.WARNING if verbosity == -1 else logging.ERROR
     for handler in logging.getLogger().handlers:
-        handler.setLevel(min(level, logging.INFO))
+        handler.setLevel(shown)
     logging.getLogger("bids_taskenc").setLevel(logging.DEBUG)
     for noisy in ("bids", "nibabel", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -178,7 +180,10 @@ def apply_resources(args) -> dict:
     ``--nprocs`` defaults to :func:`available_cpus`, written back into ``args`` so the run's ``Config`` record
     and every later step see the number used (see :func:`bids_taskenc.workflow.resources.apply_resources`).
     """
+
     args.nprocs = args.nprocs or available_cpus()
+    from .settings import resource_settings  # lazy: the settings import the workflow
+
     return _apply_resources(resource_settings(args))
 
 
@@ -296,6 +301,8 @@ def run_participant_level(args, argv: list[str]) -> int:
     from ..workflow.dataset import open_dataset
 
     laps = Laps("participant level")
+    from .settings import participant_settings
+
     settings = participant_settings(args)
     dataset = open_dataset(
         args.bids_dir,
@@ -391,6 +398,7 @@ def run_group_level(args, argv: list[str]) -> int:
     from ..group import GroupInputError
     from ..workflow.group import run_group
     from ..workflow.timing import Laps
+    from .settings import group_settings
 
     laps = Laps("group level")
     bids_dir = args.bids_dir.resolve()
@@ -423,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     except TaskencError as exc:
         print(f"bids_taskenc: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose - args.quiet)
     _run_log = RunLog()
     t0 = time.perf_counter()
     with terminating_like_interrupt():
@@ -437,12 +445,15 @@ def _main(args, argv: list[str], t0: float) -> int:
     try:
         resources = apply_resources(args)
         _log_run_header(argv, args, resources)
-        if args.reports_only or args.boilerplate_only:
-            code = run_reports_only(args)
-        elif args.analysis_level == "participant":
-            code = run_participant_level(args, argv)
-        else:
-            code = run_group_level(args, argv)
+        if args.clean_workdir:
+            clean_work_dir(args.work_dir, args.bids_dir, args.output_dir)
+        with monitored(args, _run_log.started):
+            if args.reports_only or args.boilerplate_only:
+                code = run_reports_only(args)
+            elif args.analysis_level == "participant":
+                code = run_participant_level(args, argv)
+            else:
+                code = run_group_level(args, argv)
     except TaskencError as exc:
         log.debug("error", exc_info=exc)
         _say(f"bids_taskenc: error: {exc}", logging.ERROR)

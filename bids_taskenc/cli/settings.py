@@ -24,6 +24,7 @@ from ..workflow.settings import (
     ResourceSettings,
     ResponseSettings,
 )
+from .cluster import show_progress
 
 
 def _paths(values) -> tuple[Path, ...]:
@@ -42,6 +43,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             tasks=tuple(args.task_label or ()),
             bids_filter_file=args.bids_filter_file,
             skip_bids_validation=args.skip_bids_validation,
+            bids_database_dir=args.bids_database_dir,
         ),
         responses=ResponseSettings(
             model=args.responses,
@@ -86,7 +88,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             save_weights=args.save_weights,
             save_features=args.save_features,
             work_dir=args.work_dir,
-            progress=args.verbose > 0,
+            progress=show_progress(args),
         ),
         resources=resource_settings(args),
         preset=args.preset,
@@ -123,7 +125,7 @@ def group_settings(args: argparse.Namespace, argv: list[str]) -> GroupSettings:
         top_k=args.top_k,
         seed=args.seed,
         command_line=shlex.join(["bids_taskenc", *argv]),
-        progress=args.verbose > 0,
+        progress=show_progress(args),
     )
 
 

@@ -16,32 +16,44 @@ stats          Pearson r, R², analytic and permutation p, BH FDR
 noise_ceiling  NSD noise ceiling from repeated images
 result         :class:`EncodingResult`
 device         device, precision modes and memory budget
+options        the choices and default alpha grid (no torch: the command line's help reads them)
 """
 
-from .banded import BandedRidgeResult, PartitionResult, band_weight_grid, fit_banded_ridge, variance_partitioning
-from .cv import grouped_train_test_split_indices, kfold_indices, train_test_split_indices
-from .fit import DEFAULT_ALPHAS, fit_encoding_model
-from .noise_ceiling import ceiling_pvalue, noise_ceiling, noise_normalized_score
-from .result import EncodingResult
-from .stats import analytic_p, fdr_bh, pearson_r, r2_score
+import importlib
 
-__all__ = [
-    "DEFAULT_ALPHAS",
-    "BandedRidgeResult",
-    "EncodingResult",
-    "PartitionResult",
-    "analytic_p",
-    "band_weight_grid",
-    "ceiling_pvalue",
-    "fdr_bh",
-    "fit_banded_ridge",
-    "fit_encoding_model",
-    "grouped_train_test_split_indices",
-    "kfold_indices",
-    "noise_ceiling",
-    "noise_normalized_score",
-    "pearson_r",
-    "r2_score",
-    "train_test_split_indices",
-    "variance_partitioning",
-]
+# A function named like its module: imported now, or the first ``import .noise_ceiling`` anywhere would make
+# ``bids_taskenc.encoding.noise_ceiling`` the module (numpy only: no torch, no scipy at import).
+from .noise_ceiling import noise_ceiling as noise_ceiling
+
+#: Public name -> the module that defines it, imported on first use: the command line reads the torch-free
+#: :mod:`.options` for its help, and ``bids_taskenc --help`` must not wait for torch.
+_PUBLIC = {
+    "BandedRidgeResult": "banded",
+    "PartitionResult": "banded",
+    "band_weight_grid": "banded",
+    "fit_banded_ridge": "banded",
+    "variance_partitioning": "banded",
+    "kfold_indices": "cv",
+    "grouped_train_test_split_indices": "cv",
+    "train_test_split_indices": "cv",
+    "DEFAULT_ALPHAS": "options",
+    "fit_encoding_model": "fit",
+    "ceiling_pvalue": "noise_ceiling",
+    "noise_normalized_score": "noise_ceiling",
+    "EncodingResult": "result",
+    "analytic_p": "stats",
+    "fdr_bh": "stats",
+    "pearson_r": "stats",
+    "r2_score": "stats",
+}
+__all__ = sorted([*_PUBLIC, "noise_ceiling"])
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 import torch
 
-PRECISIONS = ("exact", "fast", "double")
+from .options import PRECISIONS
 
 #: Fraction of the free memory a run uses when ``mem_gb`` is not given.
 CPU_MEMORY_FRACTION = 0.5

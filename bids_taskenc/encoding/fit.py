@@ -25,15 +25,8 @@ from . import device as _dev
 from . import ridge as _ridge
 from . import stats as _stats
 from .cv import kfold_indices, validation_split_indices
+from .options import DEFAULT_ALPHAS
 from .result import EncodingResult
-
-#: Default alpha grid: 17 values, half a decade apart, 1 … 1e8. For
-#: standardised features the scale of ``XᵀX`` is ``n`` per feature
-#: (trace ``n·p``, about 1e7 for n≈5000, p=2048): α = 1 is almost ordinary
-#: least squares when ``n > p`` and α = 1e8 shrinks every prediction to
-#: nearly zero, so the optimum of voxels from barely to well predicted
-#: (α ≈ p·(1-R²)/R² for isotropic features) lies inside the grid.
-DEFAULT_ALPHAS = np.logspace(0, 8, 17)
 
 
 def _as_2d(name: str, a, allow_1d: bool) -> np.ndarray | torch.Tensor:

@@ -24,7 +24,6 @@ signal variance > 0), NaN elsewhere.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 
 def _standardized(y: np.ndarray, sessions, zscore: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +65,8 @@ def _repeat_sums(y: np.ndarray, ids: np.ndarray):
     rows = np.flatnonzero(repeated[inverse])
     cols = np.cumsum(repeated)[inverse[rows]] - 1
     n_rep = int(repeated.sum())
+    from scipy import sparse  # here, not at the top: the package imports this module for the command line
+
     member = sparse.csr_matrix((np.ones(rows.size), (cols, rows)), shape=(n_rep, y.shape[0]))
     k = counts[repeated].astype(np.float64)[:, None]
     return k, member @ y, member @ (y * y)

@@ -40,25 +40,12 @@ from dataclasses import dataclass
 import torch
 
 from .device import tf32_matmul
+from .options import CV_SCORE_EFFECTS as CV_SCORE_EFFECTS
+from .options import CV_SCORES
+from .options import DEFAULT_CV_SCORE as DEFAULT_CV_SCORE
 from .stats import varying_columns_torch
 
 GRAMS = ("auto", "features", "samples")
-CV_SCORES = ("r", "r2", "negmse")
-#: The criterion that chooses alpha unless told otherwise: the validation R² (mean squared error per fold).
-DEFAULT_CV_SCORE = "r2"
-#: What each criterion does to the test-set R² maps: the sidecars' ``CVScoreEffect``, the methods text, and
-#: docs/statistics.md (numbers: ``benchmarks/stats_sims.py cvscore``).
-CV_SCORE_EFFECTS = {
-    "r": "Pearson r as the criterion ignores the scale of the predictions, so a voxel that nothing predicts often "
-    "takes the smallest alpha and keeps noisy, unshrunk predictions: its test R-squared is biased downward (null "
-    "voxels averaged R-squared -0.24 in simulation, -0.01 with the r2 criterion), while r, p and q are unaffected",
-    "r2": "The R-squared criterion (the mean over folds of 1 - SS_res/SS_tot, which orders the alphas as the mean "
-    "squared error does) shrinks the predictions of voxels that nothing predicts towards the training mean, so "
-    "their test R-squared stays near 0",
-    "negmse": "The negative mean squared error (the criterion of Wang et al. 2019's code) orders the alphas of each "
-    "fold as the R-squared criterion does (the folds are weighted by their size instead of their variance), so the "
-    "test R-squared of voxels that nothing predicts stays near 0",
-}
 
 
 def feature_statistics(x: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,13 +23,7 @@ import torch
 from scipy import stats as _sps
 
 from ..core.fdr import fdr_bh as fdr_bh  # the one BH; re-exported for the engine's callers
-
-#: The alternatives of the p-values of r (analytic and permutation), name -> what it tests; the parser's choices
-#: (``--p-sides``), the settings and the docs read it.
-P_VALUE_SIDES = {
-    "one-sided": "H1: r > 0 (the model predicts the voxel)",
-    "two-sided": "H1: r != 0 (as scipy.stats.pearsonr by default; Wang et al. 2019's code)",
-}
+from .options import P_VALUE_SIDES as P_VALUE_SIDES  # the alternatives of the p-values (torch-free home)
 
 
 def check_sides(sides: str) -> str:

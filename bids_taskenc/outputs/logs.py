@@ -62,3 +62,8 @@ def run_logs(output_dir: str | Path) -> list[Path]:
 def crash_files(output_dir: str | Path) -> list[Path]:
     folder = logs_dir(output_dir)
     return sorted(folder.glob(f"{CRASH_PREFIX}*{CRASH_SUFFIX}")) if folder.is_dir() else []
+
+
+def resource_monitor_path(output_dir: str | Path, when: datetime | None = None) -> Path:
+    """``logs/resources-<YYYYmmdd-HHMMSS>.tsv``: the ``--resource-monitor`` samples of one run."""
+    return logs_dir(output_dir) / f"resources-{stamp(when)}.tsv"

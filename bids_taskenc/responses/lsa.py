@@ -48,8 +48,7 @@ from .travg import (
 log = logging.getLogger(__name__)
 
 HRF_MODELS = ("glover", "spm")
-#: Over which trials a voxel's single-trial betas are z-scored (``lsa_responses(zscore=...)``).
-LSA_ZSCORE_UNITS = ("session", "run")
+from .options import LSA_ZSCORE_UNITS as LSA_ZSCORE_UNITS  # noqa: E402  (its home is .options)
 
 
 def lsa_design(

@@ -26,13 +26,7 @@ from .base import Responses
 
 log = logging.getLogger(__name__)
 
-#: Rule -> what an image's response is (the parser's choices and help, the docs).
-REPEATS = {
-    "average": "the mean of all its showings",
-    "first": "its first showing only",
-    "drop-repeats": "the showing the events do not mark as a repeat (BOLD5000's ImgType without rep_; "
-    "Wang et al. 2019's code), else the first",
-}
+from .options import REPEATS as REPEATS  # noqa: E402  (its home is .options)
 
 
 def chosen_trials(responses: Responses, rule: str) -> np.ndarray:

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Rule -> what it does (the parser's choices and help, the docs).
-ZSCORING = {
-    "run": "each voxel's time series z-scored over the run's volumes (ours)",
-    "trials": "each lag's response volumes z-scored over the run's trials (Wang et al. 2019's code)",
-}
+from .options import ZSCORING as ZSCORING  # noqa: E402  (its home is .options)
 
 
 def zscore_over_trials(z: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ class Dataset:
     device: str
     provenance: dict = field(default_factory=dict)  # versions, command line, config, device, resources
     links: dict = field(default_factory=dict)  # dataset name -> folder, for bids: URIs in sidecars
+    selection: object = None  # bids.dataset.Selection: what was asked for (the filters narrow the derivatives too)
 
     @property
     def participants(self) -> list[str]:
@@ -194,13 +195,14 @@ def open_dataset(
 
     inputs = settings.inputs
     bids_dir = Path(bids_dir).resolve()
-    layout = open_layout(bids_dir, validate=not inputs.skip_bids_validation)
+    layout = open_layout(bids_dir, validate=not inputs.skip_bids_validation, database_dir=inputs.bids_database_dir)
     output_dir = check_output_dir(bids_dir, Path(output_dir))
     selection = Selection(
         participants=list(participants) if participants else None,
         sessions=list(inputs.sessions) or None,
         tasks=list(inputs.tasks) or None,
         filters=load_bids_filters(inputs.bids_filter_file),
+        filter_file=inputs.bids_filter_file,
     )
     runs = select_runs(layout, selection)
     if laps is not None:
@@ -228,6 +230,7 @@ def open_dataset(
         device=device,
         provenance=_provenance(settings, device, command_line, config),
         links=links,
+        selection=selection,
     )
 
 

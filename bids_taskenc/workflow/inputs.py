@@ -183,7 +183,7 @@ def gather_inputs(ds: Dataset, subject: str, task: str, runs: list, settings: Pa
     preprocessed = (
         []
         if settings.responses.model == "betas"
-        else [find_preprocessed(ds.derivative_layouts, r, ds.space) for r in runs]
+        else [find_preprocessed(ds.derivative_layouts, r, ds.space, ds.selection) for r in runs]
     )
     surfaces, surface_note = find_surfaces(ds.space, [Path(lay.root) for lay in ds.derivative_layouts], subject)
     _check_files(subject, ds, settings, trials, preprocessed, surfaces)

@@ -39,15 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.fdr import DEFAULT_FDR_LEVEL
-from ..encoding import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..encoding.alphas import ALPHA_GRIDS
-from ..encoding.device import PRECISIONS
-from ..encoding.ridge import CV_SCORES, DEFAULT_CV_SCORE
-from ..encoding.stats import P_VALUE_SIDES
+from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES, PRECISIONS
+from ..encoding.options import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..errors import InvalidSettingError
-from ..responses.lsa import LSA_ZSCORE_UNITS
-from ..responses.repeats import REPEATS
-from ..responses.zscoring import ZSCORING
+from ..responses.options import LSA_ZSCORE_UNITS, REPEATS, ZSCORING
 
 #: ``ResponseSettings.model``'s choices (docs/responses.md).
 RESPONSE_MODELS = ("travg", "lsa", "betas")
@@ -189,6 +185,7 @@ class InputSettings(_Settings):
     tasks: tuple[str, ...] = ()  #: () = every task whose events name stimuli
     bids_filter_file: Path | None = None  #: JSON of pybids filters (as fMRIPrep's)
     skip_bids_validation: bool = False
+    bids_database_dir: Path | None = None  #: pybids index shared by a run's jobs; None = index anew
 
 
 @dataclass(frozen=True)

@@ -452,6 +452,7 @@ def test_slurm_example_submits_participants_then_group(tmp_path, warm):
     runs = [line for line in log if line.startswith("SINGULARITY ")]
     participant = [r for r in runs if " participant " in r]
     assert len(participant) == 3 and all("run --nv" in r and "-w /work" in r for r in participant)
+    assert all("--bids-database-dir /work/bids_db" in r for r in participant), "one dataset index for the array"
     assert [r.split("--participant-label ")[1].split()[0] for r in participant] == ["CSI1", "CSI2", "CSI3"]
     assert len({r.split("-B ")[2] for r in runs}) == 1, "one shared work dir"
     part_ids = [s[1] for s in submits if "--job-name=taskenc-part" in s]
