@@ -8,7 +8,7 @@ from __future__ import annotations
 REPEATS = {
     "average": "the mean of all its showings",
     "first": "its first showing only",
-    "drop-repeats": "the showing the events do not mark as a repeat (BOLD5000's ImgType without rep_; "
+    "drop-repeats": "the showing the events do not mark as a repeat (BOLD5000's ImgType; "
     "Wang et al. 2019's code), else the first",
 }
 
