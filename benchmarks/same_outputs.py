@@ -39,9 +39,9 @@ VOLATILE_KEYS = {"SoftwareVersions", "GeneratedBy"}
 PRESENCE_ONLY = {".html", ".svg", ".png", ".log", ".txt", ".md", ".bib", ".css", ".js"}
 
 
-def _run(cmd: list[str], env: dict) -> None:
+def _run(cmd: list[str], env: dict, cwd: Path) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env)
+    subprocess.run(cmd, check=True, env=env, cwd=cwd)
 
 
 def run_build(dest: Path, pythonpath: str | None) -> Path:
@@ -50,6 +50,10 @@ def run_build(dest: Path, pythonpath: str | None) -> Path:
     if pythonpath:
         env["PYTHONPATH"] = str(Path(pythonpath).resolve())
     py = sys.executable
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    # ``python -c`` puts the working folder first on sys.path, ahead of PYTHONPATH: run from ``dest`` so that a
+    # checkout in the caller's folder never shadows the one asked for
     bids, out, work = dest / "bids", dest / "out", dest / "work"
     features = bids / "derivatives" / "features"
     _run(
@@ -64,9 +68,15 @@ def run_build(dest: Path, pythonpath: str | None) -> Path:
             "MNI152NLin2009cAsym",
         ],
         env,
+        dest,
     )
     spaces = subprocess.run(
-        [py, "-m", "bids_taskenc.testing.demo", str(features)], env=env, check=True, capture_output=True, text=True
+        [py, "-m", "bids_taskenc.testing.demo", str(features)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=dest,
     ).stdout.split()
     cli = [py, "-c", "import bids_taskenc.cli.run as r, sys; sys.exit(r.main())"]
     _run(
@@ -91,8 +101,9 @@ def run_build(dest: Path, pythonpath: str | None) -> Path:
             *spaces,
         ],
         env,
+        dest,
     )
-    _run(cli + [str(bids), str(out), "group", "--offline"], env)
+    _run(cli + [str(bids), str(out), "group", "--offline"], env, dest)
     return out
 
 
