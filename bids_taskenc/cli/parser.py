@@ -17,6 +17,7 @@ from ..__about__ import __version__
 from ..core.fdr import DEFAULT_FDR_LEVEL
 from ..encoding import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
+from ..group.resampling import TREE_BOOTSTRAPS
 from .settings import check_options
 
 DEFAULT_ALPHAS = [float(a) for a in ENCODING_ALPHAS]
@@ -265,10 +266,12 @@ def _group_options(p: argparse.ArgumentParser) -> None:
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
     grp.add_argument(
         "--tree-bootstrap",
-        choices=["block", "participant"],
-        default="block",
-        help="resampling for tree support: spatial blocks of each participant's voxels (default) or "
-        "participants with replacement (needs >= 3 participants)",
+        choices=list(TREE_BOOTSTRAPS),
+        default="auto",
+        help="resampling for tree support: auto (default) = participant-t with >= 3 participants (calibrated "
+        "support), else block (descriptive support); block = spatial boxes of each participant's voxels; "
+        "participant = participants with replacement; participant-t = the mean similarity's Student-t "
+        "distribution over participants (both need >= 3 participants)",
     )
     grp.add_argument(
         "--bootstrap-block-mm",

@@ -52,10 +52,10 @@ log = logging.getLogger(__name__)
 _PACKAGES = ("numpy", "scipy", "pandas", "nibabel", "networkx", "statsmodels")
 
 #: Resamplings for the tree's clade support (see :mod:`bids_taskenc.group.resampling`).
-TREE_BOOTSTRAPS = ("block", "participant")
+TREE_BOOTSTRAPS = resample_mod.TREE_BOOTSTRAPS
 
-#: The participant bootstrap needs at least this many participants.
-MIN_PARTICIPANTS_BOOTSTRAP = 3
+#: The participant resamplings need at least this many participants.
+MIN_PARTICIPANTS_BOOTSTRAP = resample_mod.MIN_PARTICIPANTS_BOOTSTRAP
 
 
 def _versions() -> dict[str, str]:
@@ -132,7 +132,7 @@ def compute_group(
     reference: Reference,
     roi_masks: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     n_bootstrap: int = 1000,
-    tree_bootstrap: str = "block",
+    tree_bootstrap: str = "auto",
     bootstrap_block_mm: float | None = None,
     n_permutations: int = 10000,
     top_k: int = 3,
@@ -152,13 +152,15 @@ def compute_group(
         as :func:`bids_taskenc.bids.rois.load_roi_vectors` gives for the brain mask); similarity matrices are also
         computed within each ROI. Names are made BIDS-safe.
     n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed, progress
-        As :class:`bids_taskenc.workflow.group.GroupSettings` (block edges default to
-        :func:`~bids_taskenc.group.resampling.block_edges` of each participant's map smoothness).
+        As :class:`bids_taskenc.workflow.group.GroupSettings` (``auto``: the participant t resampling from three
+        participants on, else the block bootstrap, :func:`~bids_taskenc.group.resampling.resolve_tree_bootstrap`;
+        block edges default to :func:`~bids_taskenc.group.resampling.block_edges` of each participant's map
+        smoothness).
 
     Raises
     ------
     GroupInputError
-        A participant bootstrap with fewer than three participants.
+        A participant resampling asked for with fewer than three participants.
     ValueError
         See :func:`check_resampling`.
 
@@ -174,6 +176,7 @@ def compute_group(
     for msg in inputs.messages:
         notes(msg)
     maps, labels, n_part = inputs.maps, inputs.labels, len(inputs.maps)
+    method = resample_mod.resolve_tree_bootstrap(tree_bootstrap, n_part)
     seeds = np.random.SeedSequence(seed).spawn(4)
     boot_seeds = seeds[0].spawn(n_part)
     data = [m.thresholded() if inputs.thresholded else m.r for m in maps]
@@ -189,13 +192,13 @@ def compute_group(
         mean_sim,
         kept,
         n_bootstrap=n_bootstrap,
-        method=tree_bootstrap,
+        method=method,
         block_mm=bootstrap_block_mm,
         seeds=(boot_seeds, seeds[3]),
         notes=notes,
         progress=progress,
     )
-    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": tree_bootstrap, "top_k": top_k, "seed": seed,
+    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": (tree_bootstrap, method), "top_k": top_k, "seed": seed,
                 "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
     similarity = (per_part, mean_sim)
     return _assemble(
@@ -207,10 +210,10 @@ def _check_bootstrap(inputs: GroupInputs, n_bootstrap: int, tree_bootstrap: str,
     """:func:`check_resampling`, and a participant bootstrap needs enough participants."""
     check_resampling(tree_bootstrap, bootstrap_block_mm)
     n_part = len(inputs.maps)
-    if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
+    if n_bootstrap > 0 and tree_bootstrap.startswith("participant") and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
         raise GroupInputError(
-            f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
-            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block"
+            f"--tree-bootstrap {tree_bootstrap} needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
+            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block (its support is descriptive)"
         )
 
 
@@ -277,7 +280,11 @@ def _excluded_doc(inputs: GroupInputs, excluded: list[str]) -> list[dict]:
 def _provenance(
     inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed
 ) -> dict:
-    """The block every group sidecar carries (the command line is added when written)."""
+    """The block every group sidecar carries (the command line is added when written).
+
+    ``tree_bootstrap`` is ``(option given, resampling it resolved to)``.
+    """
+    option, method = tree_bootstrap
     settings = {
         "Thresholded": inputs.thresholded,
         "FDRLevel": inputs.fdr_level,
@@ -285,11 +292,15 @@ def _provenance(
         "Similarity": "cosine over the participant's brain-mask voxels",
         "Linkage": "average (UPGMA) on 1 - cosine similarity",
         "NBootstrap": int(n_bootstrap),
-        "TreeBootstrap": tree_bootstrap,
+        "TreeBootstrap": method,
+        "TreeBootstrapOption": option,
+        "TreeSupport": resample_mod.support_interpretation(method)["SupportInterpretation"]
+        if n_bootstrap > 0
+        else None,
         "BootstrapBlockMM": (
             float(bootstrap_block_mm) if bootstrap_block_mm is not None else "from each participant's map smoothness"
         )
-        if tree_bootstrap == "block"
+        if method == "block"
         else None,
         "NPermutations": int(n_permutations),
         "TopK": int(top_k),
@@ -369,8 +380,11 @@ def _task_tree(
             notes,
             progress=progress,
         )
-        log.info("tree support: %d %s-bootstrap resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)
+        log.info("tree support: %d %s resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)
         support = tree_mod.bootstrap_support(tree, boots)
+        if bootstrap_doc["SupportInterpretation"] == "descriptive":
+            notes(f"the tree's clade support ({method} resampling) is descriptive only: "
+                  f"{bootstrap_doc['SupportInterpretationReason']}")  # fmt: skip
     tied = tree_mod.tied_clades(tree)
     if tied.any():
         notes(
@@ -506,20 +520,36 @@ def _group_maps(inputs: GroupInputs, notes: _Notes) -> GroupMapsResult | None:
     return GroupMapsResult(space=first.space, affine=first.affine, mask=gmask, stats=stats_by_label)
 
 
+#: Participant resamplings: method -> (draws of the (B, F, F) matrices, what the sidecars say they are).
+_PARTICIPANT_RESAMPLINGS = {
+    "participant": (
+        resample_mod.participant_bootstrap_similarities,
+        "participants drawn with replacement; their similarity matrices averaged",
+    ),
+    "participant-t": (
+        resample_mod.participant_t_similarities,
+        "draws of the mean similarity matrix from its Student-t distribution over participants: mean + "
+        "sqrt(nu / chi2_nu) * sum_p z_p (M_p - mean) / sqrt(P (P - 1)), z_p standard normal, nu = P - 1 "
+        "(each entry and each difference of entries is mean + SE * t_nu)",
+    ),
+}
+
+
 def _tree_bootstrap(
     maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *, progress: bool = False
 ):
     """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
     n_feat = data[0].shape[0]
-    if method == "participant":
-        boots = resample_mod.participant_bootstrap_similarities(
-            matrices, n_bootstrap, np.random.default_rng(participant_seed)
-        )
+    interpretation = resample_mod.support_interpretation(method)
+    if method in _PARTICIPANT_RESAMPLINGS:
+        draw, description = _PARTICIPANT_RESAMPLINGS[method]
+        boots = draw(matrices, n_bootstrap, np.random.default_rng(participant_seed))
         doc = {
-            "Method": "participant",
+            "Method": method,
             "NBootstrap": int(n_bootstrap),
             "NParticipants": len(maps),
-            "Description": "participants drawn with replacement; their similarity matrices averaged",
+            "Description": description,
+            **interpretation,
         }
         return boots, doc
     boots = np.zeros((n_bootstrap, n_feat, n_feat))
@@ -572,5 +602,6 @@ def _tree_bootstrap(
             "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"
         ),
         "Participants": per,
+        **interpretation,
     }
     return boots, doc

@@ -143,10 +143,20 @@ def _tree_doc(root):
 
 def test_group_run_records_the_resampling(outputs, tmp_path):
     common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
-    run_group(outputs, **common)
+    run_group(outputs, **common)  # the default, auto: three participants -> participant-t
+    doc = _tree_doc(outputs)
+    boot = doc["Bootstrap"]
+    assert boot["Method"] == "participant-t" and boot["NParticipants"] == 3
+    assert boot["SupportInterpretation"] == "calibrated" and "star tree" in boot["SupportInterpretationReason"]
+    assert doc["Settings"]["TreeBootstrap"] == "participant-t" and doc["Settings"]["TreeBootstrapOption"] == "auto"
+    assert doc["Settings"]["TreeSupport"] == "calibrated" and doc["Settings"]["BootstrapBlockMM"] is None
+    assert "calibrated" in doc["BootstrapSupport"]
+
+    run_group(outputs, tree_bootstrap="block", **common)
     doc = _tree_doc(outputs)
     boot = doc["Bootstrap"]
     assert boot["Method"] == "block" and boot["NBootstrap"] == 40
+    assert boot["SupportInterpretation"] == "descriptive" and "heavy-tailed" in boot["SupportInterpretationReason"]
     assert set(boot["Participants"]) == {"CSI1", "CSI2", "CSI3"}
     for info in boot["Participants"].values():
         assert len(info["BlockEdgeVoxels"]) == 3 and info["NBlocks"] >= 1
@@ -154,9 +164,9 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
         assert len(info["EstimatedFWHMVoxels"]) == 3
     assert "FWHM" in boot["BlockSizeRule"] and "block" in doc["BootstrapSupport"]
     settings = doc["Settings"]
-    assert settings["TreeBootstrap"] == "block"
+    assert settings["TreeBootstrap"] == "block" and settings["TreeSupport"] == "descriptive"
 
-    run_group(outputs, bootstrap_block_mm=8.0, **common)
+    run_group(outputs, tree_bootstrap="block", bootstrap_block_mm=8.0, **common)
     boot = _tree_doc(outputs)["Bootstrap"]
     assert all(
         info["BlockEdgeVoxels"] == [4, 4, 4] and info["EstimatedFWHMVoxels"] is None
@@ -168,19 +178,18 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
     doc = _tree_doc(outputs)
     assert doc["Bootstrap"]["Method"] == "participant" and doc["Bootstrap"]["NParticipants"] == 3
     assert doc["Settings"]["TreeBootstrap"] == "participant" and doc["Settings"]["BootstrapBlockMM"] is None
+    assert doc["Bootstrap"]["SupportInterpretation"] == "descriptive"
 
 
 def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
-    with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
-        run_group(
-            outputs,
-            participants=["CSI1", "CSI2"],
-            tree_bootstrap="participant",
-            n_bootstrap=10,
-            n_permutations=0,
-            offline=True,
-            cache_dir=tmp_path / "c",
-        )
+    two = dict(participants=["CSI1", "CSI2"], n_bootstrap=10, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    for method in ("participant", "participant-t"):
+        with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
+            run_group(outputs, tree_bootstrap=method, **two)
+    run_group(outputs, **two)  # auto at two participants: the block bootstrap, its support descriptive
+    doc = _tree_doc(outputs)
+    assert doc["Bootstrap"]["Method"] == "block" and doc["Settings"]["TreeBootstrapOption"] == "auto"
+    assert doc["Bootstrap"]["SupportInterpretation"] == "descriptive" and "descriptive" in doc["BootstrapSupport"]
     with pytest.raises(ValueError, match="tree_bootstrap"):
         run_group(outputs, tree_bootstrap="voxels", offline=True)
 
@@ -193,6 +202,7 @@ def test_cli_flags_reach_the_settings(tmp_path):
         [str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant", "--bootstrap-block-mm", "12"]
     )
     assert args.tree_bootstrap == "participant" and args.bootstrap_block_mm == 12.0
-    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group"]).tree_bootstrap == "block"
+    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group"]).tree_bootstrap == "auto"
+    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant-t"])
     with pytest.raises(UsageError, match="bootstrap-block-mm"):
         parse_args([str(tmp_path), str(tmp_path / "out"), "group", "--bootstrap-block-mm", "0"])
