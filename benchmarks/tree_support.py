@@ -17,7 +17,7 @@ describes with a long tail; Eklund et al. 2016).
 
 Resamplings (``METHODS``): ``voxel`` (single voxels, the old default),
 ``block`` (the spatial block bootstrap, box edge from the lag-1 smoothness
-estimate), ``block14`` (fixed 14-voxel boxes), ``participant`` (participants
+estimate), ``boxN`` (fixed N-voxel boxes), ``participant`` (participants
 drawn with replacement, ``--participants`` >= 3). Participants are independent:
 each has its own shared pattern and noise.
 
@@ -52,7 +52,7 @@ NOISES = {
     "gaussian": ((1.0, 2.0),),
     "mixed": ((0.6, 1.5), (0.4, 6.0)),
 }
-METHODS = ("voxel", "block", "block14", "participant", "participant-t", "default")
+METHODS = ("voxel", "block", "participant", "participant-t", "default")  # and boxN: fixed N-voxel boxes
 PLANTED = (0, 0, 0, 1, 1, 1)
 
 
@@ -66,28 +66,35 @@ def noise_fields(rng: np.random.Generator, n: int, noise: str, shape=SHAPE) -> n
     return out
 
 
-def participant_maps(rng: np.random.Generator, noise: str, clusters=None) -> tuple[np.ndarray, np.ndarray]:
-    """Unthresholded and thresholded ``(N_TASKS, *SHAPE)`` maps of one participant.
+def participant_maps(rng: np.random.Generator, noise: str, clusters=None, shape=SHAPE) -> tuple[np.ndarray, np.ndarray]:
+    """Unthresholded and thresholded ``(N_TASKS, *shape)`` maps of one participant.
 
     A shared pattern + each task's own noise; with ``clusters`` (cluster index per task) each
     cluster adds its own pattern and the task noise is scaled by 0.6, so the clusters are clades.
     """
-    base = noise_fields(rng, 1, noise)[0]
-    own = noise_fields(rng, N_TASKS, noise)
+    base = noise_fields(rng, 1, noise, shape)[0]
+    own = noise_fields(rng, N_TASKS, noise, shape)
     if clusters is None:
         vols = base + own
     else:
         clusters = np.asarray(clusters)
-        patterns = noise_fields(rng, int(clusters.max()) + 1, noise)
+        patterns = noise_fields(rng, int(clusters.max()) + 1, noise, shape)
         vols = base + patterns[clusters] + 0.6 * own
     return vols, np.where(vols > THRESHOLD, vols, 0.0)
 
 
 def bootstrap_matrices(
-    method: str, maps: list[tuple[np.ndarray, np.ndarray]], n_bootstrap: int, rng: np.random.Generator
+    method: str,
+    maps: list[tuple[np.ndarray, np.ndarray]],
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    problems: list | None = None,
 ) -> np.ndarray:
-    """``(B, F, F)`` resampled similarity matrices of the participants' ``(unthresholded, thresholded)`` maps."""
-    full = np.ones(SHAPE, dtype=bool)
+    """``(B, F, F)`` resampled similarity matrices of the participants' ``(unthresholded, thresholded)`` maps.
+
+    ``problems`` collects, for ``block``, each participant's ``BlockDesign.problem`` (None: calibrated).
+    """
+    full = np.ones(maps[0][0].shape[1:], dtype=bool)
     flat = [thr.reshape(thr.shape[0], -1) for _, thr in maps]
     if method == "participant":
         matrices = [similarity.cosine_similarity(x) for x in flat]
@@ -100,11 +107,13 @@ def bootstrap_matrices(
         if method == "voxel":
             out += similarity.bootstrap_similarities(x, n_bootstrap, rng)
             continue
-        if method == "block14":
-            edges = (14, 14, 14)
-        else:
-            edges = resampling.block_edges(resampling.estimate_fwhm(vols, full))
-        labels = resampling.block_labels(full, edges)
+        if method.startswith("box"):
+            labels = resampling.block_labels(full, (int(method[3:]),) * 3)
+        else:  # the group level's rule
+            design = resampling.block_design(vols, full, (1.0, 1.0, 1.0))
+            labels = design.labels
+            if problems is not None:
+                problems.append(design.problem)
         out += resampling.block_bootstrap_similarities(x, labels, n_bootstrap, rng)
     return out / len(maps)
 
@@ -123,6 +132,19 @@ class Calibration:
     n_spurious: int = 0
     n_high: int = 0
     planted: list[float] = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    n_spurious_calibrated: int = 0
+    n_high_calibrated: int = 0
+
+    @property
+    def rate_calibrated(self) -> float:
+        """The rate among the simulations whose block designs were all called calibrated."""
+        return self.n_high_calibrated / self.n_spurious_calibrated if self.n_spurious_calibrated else float("nan")
+
+    @property
+    def descriptive(self) -> float:
+        """Fraction of the block designs whose support the group level calls descriptive."""
+        return float(np.mean([p is not None for p in self.problems])) if self.problems else float("nan")
 
     @property
     def rate(self) -> float:
@@ -143,6 +165,7 @@ def calibrate(
     n_bootstrap: int = 200,
     seed: int = 0,
     clusters=None,
+    shape=SHAPE,
 ) -> Calibration:
     """Simulate ``n_sims`` groups, build the tree of their mean similarity, score each clade's support.
 
@@ -157,10 +180,13 @@ def calibrate(
         want = {tree.indices_to_mask(np.flatnonzero(labels == c)) for c in set(clusters)}
     out = Calibration()
     for _ in range(n_sims):
-        maps = [participant_maps(rng, noise, clusters) for _ in range(n_participants)]
+        maps = [participant_maps(rng, noise, clusters, shape) for _ in range(n_participants)]
         mean = np.mean([similarity.cosine_similarity(thr.reshape(N_TASKS, -1)) for _, thr in maps], axis=0)
         observed = tree.build_tree(mean)
-        boots = bootstrap_matrices(method, maps, n_bootstrap, rng)
+        problems: list = []
+        boots = bootstrap_matrices(method, maps, n_bootstrap, rng, problems)
+        out.problems += problems
+        calibrated = bool(problems) and all(p is None for p in problems)
         support = tree.bootstrap_support(observed, boots)[:-1]  # the root is in every tree
         for mask, s in zip(tree.clade_masks(observed)[:-1], support):
             if mask in want:
@@ -168,6 +194,8 @@ def calibrate(
             else:
                 out.n_spurious += 1
                 out.n_high += bool(s >= HIGH_SUPPORT)
+                out.n_spurious_calibrated += calibrated
+                out.n_high_calibrated += calibrated and bool(s >= HIGH_SUPPORT)
     return out
 
 
@@ -177,15 +205,35 @@ def _line(noise: str, method: str, n_part: int, cal: Calibration) -> str:
         if cal.planted
         else ""
     )
-    return (
-        f"{noise:9s} {method:12s} participants={n_part}  spurious={cal.n_spurious:4d}  >=0.95: {cal.rate:6.1%}{planted}"
+    called = (
+        f"  called descriptive: {cal.descriptive:.0%}; among the rest: {cal.rate_calibrated:.1%} "
+        f"of {cal.n_spurious_calibrated}"
+        if cal.problems
+        else ""
     )
+    return (
+        f"{noise:9s} {method:12s} participants={n_part}  spurious={cal.n_spurious:4d}  "
+        f">=0.95: {cal.rate:6.1%}{planted}{called}"
+    )
+
+
+def _method(text: str) -> str:
+    if text in METHODS or (text.startswith("box") and text[3:].isdigit() and int(text[3:]) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown method {text!r}: {', '.join(METHODS)} or boxN")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", nargs="+", choices=sorted(NOISES), default=sorted(NOISES))
-    parser.add_argument("--method", nargs="+", choices=METHODS, default=["block", "participant", "participant-t"])
+    parser.add_argument(
+        "--method",
+        nargs="+",
+        type=_method,
+        default=["block", "participant", "participant-t"],
+        help=f"{', '.join(METHODS)} or boxN (fixed boxes of N voxels)",
+    )
+    parser.add_argument("--grid", type=int, default=SHAPE[0], help="edge of the cubic grid in voxels")
     parser.add_argument("--participants", nargs="+", type=int, default=[1, 3, 5])
     parser.add_argument("--sims", type=int, default=40)
     parser.add_argument("--bootstrap", type=int, default=200)
@@ -196,15 +244,16 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sims, n_boot = (10, 100) if args.quick else (args.sims, args.bootstrap)
     truth = "planted clusters 3+3" if args.planted else "star tree"
+    shape = (args.grid,) * 3
     log.info("grid %s, %d tasks, threshold %g, %d simulations, %d resamples, seed %d, %s",
-             SHAPE, N_TASKS, THRESHOLD, sims, n_boot, args.seed, truth)  # fmt: skip
+             shape, N_TASKS, THRESHOLD, sims, n_boot, args.seed, truth)  # fmt: skip
     for noise in args.noise:
         for method in args.method:
             for n_part in args.participants:
                 if method.startswith("participant") and n_part < 3:
                     continue
                 cal = calibrate(method, noise, n_participants=n_part, n_sims=sims, n_bootstrap=n_boot,
-                                seed=args.seed, clusters=PLANTED if args.planted else None)  # fmt: skip
+                                seed=args.seed, clusters=PLANTED if args.planted else None, shape=shape)  # fmt: skip
                 log.info("%s", _line(noise, method, n_part, cal))
 
 

@@ -21,12 +21,16 @@ Three resamplings are offered instead (``auto``, the default, picks one):
 * **participant-t** (``auto`` from three participants on): draws of the mean matrix
   from its Student-t distribution over participants (:func:`participant_t_similarities`).
 
-The box edge comes from the maps' smoothness unless it is given:
-:func:`estimate_fwhm` estimates the FWHM along each axis from the lag-1
-spatial autocorrelation of the unthresholded r maps (for a Gaussian
-autocorrelation, ``rho1 = exp(-1 / (4 sigma^2))`` so ``FWHM = sqrt(-2 ln 2 / ln rho1)``
-voxels; Forman et al. 1995), and :func:`block_edges` takes
-:data:`FWHM_PER_EDGE` FWHMs, rounded, clipped to ``[1, MAX_EDGE]`` voxels.
+The box edge comes from the maps' spatial autocorrelation unless it is given
+(:func:`block_design`): :func:`autocorrelation_profile` estimates it along each axis
+at lags 1 to :data:`MAX_EDGE` voxels from the unthresholded r maps,
+:func:`decay_lags` finds where it first falls to :data:`ACF_LEVEL`, the longest of
+the three axes (in mm, :func:`pooled_decay`) sets every axis, and :func:`block_edges`
+rounds it up to voxels. Before issue 23 the edge was 1.5 FWHM from the lag-1
+autocorrelation assuming a Gaussian shape (:func:`estimate_fwhm`, still recorded):
+right for Gaussian noise, blind to a long tail. The support is calibrated only when the
+boxes cover the decay and there are at least :data:`MIN_BLOCKS` of them
+(:attr:`BlockDesign.problem` says why not).
 
 **Which one, and what the support means** (issue 23 §2, ``benchmarks/tree_support.py``,
 docs/tree-support.md). The block bootstrap holds for a Gaussian autocorrelation (1 % of
@@ -50,22 +54,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from bids_taskenc.group.similarity import cosine_from_gram
 
-#: Box edge in FWHMs of the maps' smoothness. Chosen on the star-tree simulation
-#: (``tests/group/test_group_resampling.py``, docs/architecture.md): with sigma = 2
-#: voxels (FWHM 4.7) the rule gives 7-voxel boxes, which keep spurious support
-#: >= 0.95 under 5 % (boxes of 4, 6, 8, 10 voxels gave 4, 1, 0, 1 %) while planted
-#: clusters keep support 1.
-FWHM_PER_EDGE = 1.5
+#: The box edge is the lag where the maps' spatial autocorrelation falls to this level
+#: (:func:`decay_lags`), rounded up. For Gaussian noise of sigma = 2 voxels (autocorrelation
+#: ``exp(-d^2 / 16)``) that is 7 voxels, as the older rule of 1.5 FWHM gave; for the heavy tail of
+#: 60 % sigma = 1.5 + 40 % sigma = 6 voxels it is 15 voxels where the FWHM rule gave 7
+#: (``benchmarks/tree_support.py``, docs/tree-support.md).
+ACF_LEVEL = 0.1
 
-#: Largest box edge (voxels) the smoothness estimate may give.
+#: Largest box edge (voxels), and the largest lag the autocorrelation is estimated at.
 MAX_EDGE = 16
 
-#: Fewer boxes than this with analysed voxels and the participant is warned about.
+#: Fewer boxes than this with analysed voxels: the participant is warned about, and the block
+#: bootstrap's support is descriptive (at 24^3 voxels, 8 boxes wide enough for the heavy tail
+#: still gave 24 % of spurious clades support >= 0.95).
 MIN_BLOCKS = 30
 
 _CHUNK = 64
@@ -96,18 +103,16 @@ SUPPORT_INTERPRETATIONS = {
         "--tree-bootstrap participant-t is calibrated",
     ),
     "block": (
-        "descriptive",
-        "the spatial block bootstrap holds for a Gaussian spatial autocorrelation (1 % of a simulated star tree's "
-        "spurious clades at support >= 0.95) but not for the heavy-tailed autocorrelation of fMRI noise "
-        "(27 % at one participant; 24-38 % for every box edge from 4 to 16 voxels): the support says how stable "
-        "a clade is to resampling boxes of voxels, not how likely it is to be real; with 3 or more participants "
-        "--tree-bootstrap participant-t (the default) is calibrated",
+        "calibrated",
+        "every participant's boxes are at least as wide as the decay of its maps' spatial autocorrelation to "
+        "ACF_LEVEL and number at least MIN_BLOCKS; on simulated star trees (one participant) such boxes gave "
+        "BLOCK_NUMBERS",
     ),
 }
 
 
-def lag1_autocorrelation(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Lag-1 spatial autocorrelation along each axis, pooled over maps.
+def autocorrelation_profile(volumes: np.ndarray, mask: np.ndarray, max_lag: int = MAX_EDGE) -> np.ndarray:
+    """Spatial autocorrelation along each axis at lags ``0 .. max_lag`` voxels, pooled over maps.
 
     Parameters
     ----------
@@ -115,13 +120,15 @@ def lag1_autocorrelation(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
         ``(F, X, Y, Z)`` maps (values outside ``mask`` are ignored).
     mask : ndarray
         ``(X, Y, Z)`` bool voxels to use.
+    max_lag : int
+        Largest lag in voxels.
 
     Returns
     -------
     ndarray
-        ``(3,)``: per axis ``sum x_v x_{v+e} / sqrt(sum x_v^2 sum x_{v+e}^2)`` over the
-        pairs of neighbouring voxels both inside the mask, each map demeaned over the
-        mask first; NaN for an axis with no such pair or maps without variance.
+        ``(3, max_lag + 1)``: per axis and lag ``d``, ``sum x_v x_{v+d} / sqrt(sum x_v^2 sum x_{v+d}^2)``
+        over the pairs of voxels ``d`` apart both inside the mask, each map demeaned over the mask
+        first; 1 at lag 0; NaN where there is no such pair or the maps have no variance.
     """
     vols = np.asarray(volumes, dtype=float)
     mask = np.asarray(mask, dtype=bool)
@@ -129,19 +136,46 @@ def lag1_autocorrelation(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     for f in range(vols.shape[0]):
         values = vols[f][mask]
         centred[f][mask] = values - values.mean()
-    out = np.full(3, np.nan)
+    out = np.full((3, max_lag + 1), np.nan)
+    out[:, 0] = 1.0
     for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        both = mask[tuple(lo)] & mask[tuple(hi)]
-        if not both.any():
+        for lag in range(1, min(max_lag, mask.shape[axis] - 1) + 1):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -lag), slice(lag, None)
+            both = mask[tuple(lo)] & mask[tuple(hi)]
+            if not both.any():
+                continue
+            a = centred[(slice(None), *lo)][:, both]
+            b = centred[(slice(None), *hi)][:, both]
+            denom = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
+            if denom > 0:
+                out[axis, lag] = float(np.sum(a * b)) / denom
+    return out
+
+
+def lag1_autocorrelation(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(3,)`` lag-1 spatial autocorrelation along each axis (:func:`autocorrelation_profile` at lag 1)."""
+    return autocorrelation_profile(volumes, mask, max_lag=1)[:, 1]
+
+
+def decay_lags(profile: np.ndarray, level: float = ACF_LEVEL) -> np.ndarray:
+    """``(3,)`` lag (voxels) where each axis's autocorrelation first falls to ``level``.
+
+    Linear between the lags of ``profile`` (:func:`autocorrelation_profile`); inf where it stays
+    above ``level`` up to the last lag; NaN for an axis without any estimate beyond lag 0.
+    """
+    prof = np.asarray(profile, dtype=float)
+    out = np.full(prof.shape[0], np.nan)
+    for axis, rho in enumerate(prof):
+        if not np.isfinite(rho[1:]).any():
             continue
-        a = centred[(slice(None), *lo)][:, both]
-        b = centred[(slice(None), *hi)][:, both]
-        denom = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
-        if denom > 0:
-            out[axis] = float(np.sum(a * b)) / denom
+        out[axis] = np.inf
+        for lag in range(1, rho.size):
+            if np.isfinite(rho[lag]) and rho[lag] <= level:
+                prev = rho[lag - 1]
+                out[axis] = lag - 1 + (prev - level) / (prev - rho[lag]) if np.isfinite(prev) else float(lag)
+                break
     return out
 
 
@@ -165,27 +199,87 @@ def estimate_fwhm(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def block_edges(
-    fwhm_voxels: Sequence[float] | None = None,
+    decay_voxels: Sequence[float] | None = None,
     *,
     voxel_sizes: Sequence[float] | None = None,
     block_mm: float | None = None,
 ) -> tuple[int, int, int]:
     """Box edge in voxels along each axis.
 
-    ``block_mm`` given: ``max(1, round(block_mm / voxel_size))`` per axis. Otherwise
-    ``round(FWHM_PER_EDGE * fwhm)`` per axis, clipped to ``[1, MAX_EDGE]`` (an axis whose
-    FWHM could not be estimated takes the largest estimate of the others, or 1).
+    ``block_mm`` given: ``max(1, round(block_mm / voxel_size))`` per axis. Otherwise the
+    autocorrelation's decay lag (:func:`decay_lags`) rounded up, clipped to ``[1, MAX_EDGE]``
+    (inf, no decay within the lags estimated, gives ``MAX_EDGE``; an axis without an estimate
+    takes the largest of the others, or 1).
     """
     if block_mm is not None:
         if voxel_sizes is None:
             raise ValueError("block_mm needs voxel_sizes")
         return tuple(max(1, math.floor(float(block_mm) / float(v) + 0.5)) for v in voxel_sizes)  # type: ignore[return-value]
-    fwhm = np.asarray(fwhm_voxels, dtype=float)
-    finite = fwhm[np.isfinite(fwhm)]
-    fill = float(finite.max()) if finite.size else 0.0
-    fwhm = np.where(np.isnan(fwhm), fill, fwhm)
-    edges = np.floor(FWHM_PER_EDGE * np.minimum(fwhm, MAX_EDGE) + 0.5)
+    decay = np.asarray(decay_voxels, dtype=float)
+    known = decay[~np.isnan(decay)]
+    decay = np.where(np.isnan(decay), float(known.max()) if known.size else 1.0, decay)
+    edges = np.ceil(np.minimum(decay, MAX_EDGE) - 1e-9)
     return tuple(int(e) for e in np.clip(edges, 1, MAX_EDGE))  # type: ignore[return-value]
+
+
+def pooled_decay(decay_voxels: Sequence[float], voxel_sizes: Sequence[float]) -> np.ndarray:
+    """``(3,)`` voxels: the longest decay of the axes (in mm) on every axis, as the autocorrelation of noise is.
+
+    Each axis's estimate is noisy and, on a small grid, short (demeaning takes the longest
+    correlations out); the longest of the three is the least optimistic. NaN axes are ignored
+    (all NaN gives NaN).
+    """
+    sizes = np.asarray(voxel_sizes, dtype=float)
+    mm = np.asarray(decay_voxels, dtype=float) * sizes
+    if np.isnan(mm).all():
+        return np.full(sizes.shape, np.nan)
+    return np.nanmax(mm) / sizes
+
+
+@dataclass(frozen=True)
+class BlockDesign:
+    """The boxes of one participant's block bootstrap and whether its support can be calibrated.
+
+    ``edges`` ``(3,)`` voxels; ``labels`` ``(V,)`` box of each analysed voxel; ``decay`` ``(3,)`` lag
+    (voxels) where the autocorrelation falls to :data:`ACF_LEVEL` (inf: not within :data:`MAX_EDGE`);
+    ``fwhm`` ``(3,)`` voxels from the lag-1 autocorrelation (for the record); ``problem``: why the
+    support is descriptive (None: boxes at least as wide as the decay, and at least :data:`MIN_BLOCKS`).
+    """
+
+    edges: tuple[int, int, int]
+    labels: np.ndarray
+    decay: np.ndarray
+    fwhm: np.ndarray
+    problem: str | None
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.labels.max()) + 1 if self.labels.size else 0
+
+
+def block_design(
+    volumes: np.ndarray, mask: np.ndarray, voxel_sizes: Sequence[float], block_mm: float | None = None
+) -> BlockDesign:
+    """Boxes for the ``(F, X, Y, Z)`` unthresholded maps in ``mask`` (edges from their autocorrelation or ``block_mm``).
+
+    ``voxel_sizes`` (mm) pool the axes' decay (:func:`pooled_decay`) and convert ``block_mm``.
+    """
+    profile = autocorrelation_profile(volumes, mask)
+    decay = pooled_decay(decay_lags(profile), voxel_sizes)
+    edges = block_edges(decay, voxel_sizes=voxel_sizes, block_mm=block_mm)
+    labels = block_labels(mask, edges)
+    n_blocks = int(labels.max()) + 1 if labels.size else 0
+    problem = None
+    if not np.all(np.isfinite(decay[~np.isnan(decay)])):
+        problem = f"the maps' spatial autocorrelation stays above {ACF_LEVEL:g} beyond {MAX_EDGE} voxels"
+    elif np.any(np.asarray(edges) < decay - 1e-9):
+        problem = (
+            f"boxes of {'x'.join(map(str, edges))} voxels are narrower than the autocorrelation's decay to "
+            f"{ACF_LEVEL:g} ({'x'.join(f'{d:.1f}' for d in decay)} voxels)"
+        )
+    elif n_blocks < MIN_BLOCKS:
+        problem = f"only {n_blocks} boxes of {'x'.join(map(str, edges))} voxels (fewer than {MIN_BLOCKS})"
+    return BlockDesign(edges, labels, decay, fwhm_from_autocorrelation(profile[:, 1]), problem)
 
 
 def block_labels(mask: np.ndarray, edges: Sequence[int]) -> np.ndarray:
@@ -341,10 +435,26 @@ def resolve_tree_bootstrap(option: str, n_participants: int) -> str:
     return "participant-t" if n_participants >= MIN_PARTICIPANTS_BOOTSTRAP else "block"
 
 
-def support_interpretation(method: str) -> dict[str, str]:
+#: Why a block bootstrap whose boxes cannot cover the autocorrelation is descriptive (after the problem).
+BLOCK_DESCRIPTIVE = (
+    "boxes that do not cover a heavy-tailed spatial autocorrelation (as fMRI noise has) gave BLOCK_FAILURE of a "
+    "simulated star tree's spurious clades support >= 0.95, so the support says how stable a clade is to "
+    "resampling boxes of voxels, not how likely it is to be real; with 3 or more participants "
+    "--tree-bootstrap participant-t (the default) is calibrated"
+)
+
+
+def support_interpretation(method: str, problem: str | None = None) -> dict[str, str]:
     """What the support of ``method`` means: ``SupportInterpretation`` and ``SupportInterpretationReason``.
 
-    ``{"SupportInterpretation": "calibrated" | "descriptive", "SupportInterpretationReason": text}``.
+    ``{"SupportInterpretation": "calibrated" | "descriptive", "SupportInterpretationReason": text}``;
+    ``problem`` (block only): why its boxes cannot be calibrated (:attr:`BlockDesign.problem`).
     """
+    if problem is not None:
+        return {
+            "SupportInterpretation": "descriptive",
+            "SupportInterpretationReason": f"{problem}; {BLOCK_DESCRIPTIVE}",
+        }
     kind, reason = SUPPORT_INTERPRETATIONS[method]
+    reason = reason.replace("ACF_LEVEL", f"{ACF_LEVEL:g}").replace("MIN_BLOCKS", str(MIN_BLOCKS))
     return {"SupportInterpretation": kind, "SupportInterpretationReason": reason}

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -32,6 +31,7 @@ from bids_taskenc.group import maps as maps_mod
 from bids_taskenc.group import reference as ref_mod
 from bids_taskenc.group import resampling as resample_mod
 from bids_taskenc.group import similarity as sim_mod
+from bids_taskenc.group import support as support_mod
 from bids_taskenc.group import tree as tree_mod
 from bids_taskenc.group.inputs import GroupInputError, GroupInputs
 from bids_taskenc.group.result import (
@@ -198,8 +198,9 @@ def compute_group(
         notes=notes,
         progress=progress,
     )
-    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": (tree_bootstrap, method), "top_k": top_k, "seed": seed,
-                "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
+    support = tree.bootstrap["SupportInterpretation"] if tree is not None and tree.bootstrap else None
+    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": (tree_bootstrap, method, support), "top_k": top_k,
+                "seed": seed, "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
     similarity = (per_part, mean_sim)
     return _assemble(
         inputs, data, similarity, tree, kept, excluded, consistency, reference, roi_masks, seeds[2], settings, notes
@@ -282,9 +283,9 @@ def _provenance(
 ) -> dict:
     """The block every group sidecar carries (the command line is added when written).
 
-    ``tree_bootstrap`` is ``(option given, resampling it resolved to)``.
+    ``tree_bootstrap`` is ``(option given, resampling it resolved to, what its support means or None)``.
     """
-    option, method = tree_bootstrap
+    option, method, support = tree_bootstrap
     settings = {
         "Thresholded": inputs.thresholded,
         "FDRLevel": inputs.fdr_level,
@@ -294,9 +295,7 @@ def _provenance(
         "NBootstrap": int(n_bootstrap),
         "TreeBootstrap": method,
         "TreeBootstrapOption": option,
-        "TreeSupport": resample_mod.support_interpretation(method)["SupportInterpretation"]
-        if n_bootstrap > 0
-        else None,
+        "TreeSupport": support,
         "BootstrapBlockMM": (
             float(bootstrap_block_mm) if bootstrap_block_mm is not None else "from each participant's map smoothness"
         )
@@ -368,7 +367,7 @@ def _task_tree(
     if n_bootstrap > 0:
         boot_seeds, participant_seed = seeds
         t_step = time.perf_counter()
-        boots, bootstrap_doc = _tree_bootstrap(
+        boots, bootstrap_doc = support_mod.tree_bootstrap(
             inputs.maps,
             [x[kept] for x in data],
             [s[np.ix_(kept, kept)] for s in per_part],
@@ -518,90 +517,3 @@ def _group_maps(inputs: GroupInputs, notes: _Notes) -> GroupMapsResult | None:
     gmask, stats_by_label = maps_mod.group_maps(inputs.maps, inputs.fdr_level)
     first = inputs.maps[0]
     return GroupMapsResult(space=first.space, affine=first.affine, mask=gmask, stats=stats_by_label)
-
-
-#: Participant resamplings: method -> (draws of the (B, F, F) matrices, what the sidecars say they are).
-_PARTICIPANT_RESAMPLINGS = {
-    "participant": (
-        resample_mod.participant_bootstrap_similarities,
-        "participants drawn with replacement; their similarity matrices averaged",
-    ),
-    "participant-t": (
-        resample_mod.participant_t_similarities,
-        "draws of the mean similarity matrix from its Student-t distribution over participants: mean + "
-        "sqrt(nu / chi2_nu) * sum_p z_p (M_p - mean) / sqrt(P (P - 1)), z_p standard normal, nu = P - 1 "
-        "(each entry and each difference of entries is mean + SE * t_nu)",
-    ),
-}
-
-
-def _tree_bootstrap(
-    maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *, progress: bool = False
-):
-    """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
-    n_feat = data[0].shape[0]
-    interpretation = resample_mod.support_interpretation(method)
-    if method in _PARTICIPANT_RESAMPLINGS:
-        draw, description = _PARTICIPANT_RESAMPLINGS[method]
-        boots = draw(matrices, n_bootstrap, np.random.default_rng(participant_seed))
-        doc = {
-            "Method": method,
-            "NBootstrap": int(n_bootstrap),
-            "NParticipants": len(maps),
-            "Description": description,
-            **interpretation,
-        }
-        return boots, doc
-    boots = np.zeros((n_bootstrap, n_feat, n_feat))
-    per = {}
-    from tqdm.auto import tqdm
-
-    for m, x, ss in tqdm(
-        list(zip(maps, data, boot_seeds)),
-        desc="tree block bootstrap",
-        unit="participant",
-        disable=not progress,
-        leave=False,
-    ):
-        sizes = nib.affines.voxel_sizes(m.affine)
-        fwhm = None
-        if block_mm is None:
-            vol = np.zeros((m.r.shape[0], *m.mask.shape))
-            vol[:, m.mask] = m.r
-            fwhm = resample_mod.estimate_fwhm(vol, m.mask)
-        edges = resample_mod.block_edges(fwhm, voxel_sizes=sizes, block_mm=block_mm)
-        labels = resample_mod.block_labels(m.mask, edges)
-        n_blocks = int(labels.max()) + 1
-        if n_blocks < resample_mod.MIN_BLOCKS:
-            note(
-                f"sub-{m.participant}: only {n_blocks} bootstrap boxes of {'x'.join(map(str, edges))} voxels; "
-                "clade support from so few boxes is coarse (set --bootstrap-block-mm smaller only if the maps "
-                "are less smooth)"
-            )
-        boots += resample_mod.block_bootstrap_similarities(x, labels, n_bootstrap, np.random.default_rng(ss))
-        per[m.participant] = {
-            "BlockEdgeVoxels": list(edges),
-            "BlockEdgeMM": [round(float(e * v), 4) for e, v in zip(edges, sizes)],
-            "NBlocks": n_blocks,
-            "EstimatedFWHMVoxels": None
-            if fwhm is None
-            else [None if not np.isfinite(f) else round(float(f), 4) for f in fwhm],
-        }
-    boots /= len(maps)
-    doc = {
-        "Method": "block",
-        "NBootstrap": int(n_bootstrap),
-        "Description": "spatial block bootstrap: each participant's voxel grid cut into boxes, boxes drawn with "
-        "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
-        "over participants",
-        "BlockSizeRule": (
-            f"{block_mm:g} mm per axis, rounded to voxels"
-            if block_mm is not None
-            else f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
-            f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
-            "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"
-        ),
-        "Participants": per,
-        **interpretation,
-    }
-    return boots, doc
