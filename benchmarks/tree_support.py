@@ -92,7 +92,7 @@ def bootstrap_matrices(
 ) -> np.ndarray:
     """``(B, F, F)`` resampled similarity matrices of the participants' ``(unthresholded, thresholded)`` maps.
 
-    ``problems`` collects, for ``block``, each participant's ``BlockDesign.problem`` (None: calibrated).
+    ``problems`` collects, for ``block``, each participant's ``BlockDesign.problem`` (None: the boxes cover it).
     """
     full = np.ones(maps[0][0].shape[1:], dtype=bool)
     flat = [thr.reshape(thr.shape[0], -1) for _, thr in maps]
@@ -133,17 +133,17 @@ class Calibration:
     n_high: int = 0
     planted: list[float] = field(default_factory=list)
     problems: list = field(default_factory=list)
-    n_spurious_calibrated: int = 0
-    n_high_calibrated: int = 0
+    n_spurious_covered: int = 0
+    n_high_covered: int = 0
 
     @property
-    def rate_calibrated(self) -> float:
-        """The rate among the simulations whose block designs were all called calibrated."""
-        return self.n_high_calibrated / self.n_spurious_calibrated if self.n_spurious_calibrated else float("nan")
+    def rate_covered(self) -> float:
+        """The rate among the simulations whose boxes all cover the autocorrelation."""
+        return self.n_high_covered / self.n_spurious_covered if self.n_spurious_covered else float("nan")
 
     @property
     def descriptive(self) -> float:
-        """Fraction of the block designs whose support the group level calls descriptive."""
+        """Fraction of the block designs whose boxes do not cover the autocorrelation (``BlockDesign.problem``)."""
         return float(np.mean([p is not None for p in self.problems])) if self.problems else float("nan")
 
     @property
@@ -186,7 +186,7 @@ def calibrate(
         problems: list = []
         boots = bootstrap_matrices(method, maps, n_bootstrap, rng, problems)
         out.problems += problems
-        calibrated = bool(problems) and all(p is None for p in problems)
+        covered = bool(problems) and all(p is None for p in problems)
         support = tree.bootstrap_support(observed, boots)[:-1]  # the root is in every tree
         for mask, s in zip(tree.clade_masks(observed)[:-1], support):
             if mask in want:
@@ -194,8 +194,8 @@ def calibrate(
             else:
                 out.n_spurious += 1
                 out.n_high += bool(s >= HIGH_SUPPORT)
-                out.n_spurious_calibrated += calibrated
-                out.n_high_calibrated += calibrated and bool(s >= HIGH_SUPPORT)
+                out.n_spurious_covered += covered
+                out.n_high_covered += covered and bool(s >= HIGH_SUPPORT)
     return out
 
 
@@ -206,8 +206,8 @@ def _line(noise: str, method: str, n_part: int, cal: Calibration) -> str:
         else ""
     )
     called = (
-        f"  called descriptive: {cal.descriptive:.0%}; among the rest: {cal.rate_calibrated:.1%} "
-        f"of {cal.n_spurious_calibrated}"
+        f"  boxes not covering the autocorrelation: {cal.descriptive:.0%}; where they do: "
+        f"{cal.rate_covered:.1%} of {cal.n_spurious_covered}"
         if cal.problems
         else ""
     )

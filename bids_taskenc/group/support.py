@@ -62,7 +62,7 @@ def tree_bootstrap(
     boot_seeds, participant_seed
         Seeds of the block bootstrap (one per participant) and of the participant resamplings.
     note : callable
-        Takes the run's notes (a block bootstrap whose boxes cannot be calibrated, and why).
+        Takes the run's notes (a block bootstrap whose boxes do not cover the autocorrelation, and why).
     """
     if method in PARTICIPANT_RESAMPLINGS:
         draw, description = PARTICIPANT_RESAMPLINGS[method]
@@ -116,8 +116,9 @@ def _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, note, progre
             f"falls to {resample_mod.ACF_LEVEL:g}, the longest of the three axes in mm, rounded up to voxels, "
             f"clipped to [1, {resample_mod.MAX_EDGE}]"
         ),
-        "CalibrationRule": f"boxes at least as wide as the autocorrelation's decay to {resample_mod.ACF_LEVEL:g} "
-        f"(within {resample_mod.MAX_EDGE} voxels) and at least {resample_mod.MIN_BLOCKS} boxes in every participant",
+        "BoxCoverageRule": f"boxes cover a participant's autocorrelation when at least as wide as its decay to "
+        f"{resample_mod.ACF_LEVEL:g} (within {resample_mod.MAX_EDGE} voxels) and at least {resample_mod.MIN_BLOCKS} "
+        "of them; otherwise Participants.<label>.Problem says why",
         "Participants": per,
         **interpretation,
     }

@@ -1,7 +1,7 @@
 """What the group report and the methods text say the tree's clade support means (issue 23 §2).
 
 Three fake participants (report_fixtures.fake_outputs): the default resampling is participant-t and the
-support is called calibrated; the block bootstrap asked for at three participants is called descriptive.
+support is called calibrated; a block bootstrap with too few boxes is called descriptive.
 The two-participant case (block by default, descriptive) is checked on the CLI run in test_report_outputs.
 """
 
@@ -36,12 +36,13 @@ def test_default_support_at_three_participants_is_called_calibrated(three, tmp_p
     assert 'id="support-calibrated"' in html and 'id="support-descriptive"' not in html
     assert "bootstrap support (descriptive)" not in html
     assert "Student-t distribution over participants" in md and "t variate with 2 degrees of freedom" in md
-    assert "kept the rate of spurious clades with support of 0.95 or more under 5 %" in md
+    assert "kept spurious clades with support of 0.95 or more under 5 % in simulations" in md
     assert "descriptive" not in md
 
 
-def test_block_support_is_called_descriptive_whatever_the_participants(three, tmp_path):
-    html, md = _run(three, tree_bootstrap="block", reference_cache_dir=tmp_path / "c")
+def test_block_support_from_too_few_boxes_is_called_descriptive(three, tmp_path):
+    html, md = _run(three, tree_bootstrap="block", bootstrap_block_mm=200.0, reference_cache_dir=tmp_path / "c")
     assert 'id="support-descriptive"' in html and "bootstrap support (descriptive)" in html
+    assert "only 1 boxes of 25x25x25 voxels (fewer than 30)" in html.split('id="support-descriptive"')[1]
     assert "This support is descriptive only" in md and "[@eklund2016cluster]" in md
     assert "no calibrated alternative" not in md  # three participants: participant-t was there to choose
