@@ -1,32 +1,37 @@
-"""Calibration of the task tree's clade support on a true star tree (issue 23 §2).
+"""Calibration of the task tree's clade support (issue 23 §2; docs/tree-support.md).
 
-Every participant has six task maps over a 24 x 24 x 24 grid: a shared smooth
-pattern plus each task's own smooth noise (a star tree: no pair of tasks is more
-alike than another), thresholded at 1 (the voxels that "survive"). Every clade of
-the observed tree but the root is spurious; a calibrated support gives at most
-5 % of them a support >= 0.95. With ``--planted`` the tasks form two clusters of
-three (each cluster adds its own smooth pattern) and the two planted clades should
-keep support >= 0.95.
+Every participant has six task maps over a cubic grid (``--grid``, default 24
+voxels a side): a shared smooth pattern plus each task's own smooth noise (a star
+tree: no pair of tasks is more alike than another), thresholded at 1 (the voxels
+that "survive"). Every clade of the observed tree (of the participants' mean
+similarity) but the root is spurious; a calibrated support gives at most 5 % of
+them a support >= 0.95. With ``--planted`` the tasks form two clusters of three
+(each cluster adds its own smooth pattern, the task noise is scaled by 0.6): the two
+planted clades should keep support >= 0.95, and the split that average linkage
+forces inside each cluster of three is spurious (it is what "spurious" counts then).
 
 Noise (``NOISES``): ``gaussian``, Gaussian-smoothed white noise of sigma = 2
 voxels (the check the README quoted); ``mixed``, a heavy-tailed spatial
 autocorrelation: the sum of two independent smoothed noises holding 60 % of the
 variance at sigma = 1.5 and 40 % at sigma = 6 voxels (autocorrelation
-``0.6 exp(-d^2 / 9) + 0.4 exp(-d^2 / 144)``, the shape AFNI's 3dFWHMx -acf
-describes with a long tail; Eklund et al. 2016).
+``0.6 exp(-d^2 / 9) + 0.4 exp(-d^2 / 144)``, the long tail AFNI's 3dFWHMx -acf
+models; Eklund et al. 2016). Periodic grid; participants are independent (each has
+its own shared pattern, cluster patterns and noise).
 
-Resamplings (``METHODS``): ``voxel`` (single voxels, the old default),
-``block`` (the spatial block bootstrap, box edge from the lag-1 smoothness
-estimate), ``boxN`` (fixed N-voxel boxes), ``participant`` (participants
-drawn with replacement, ``--participants`` >= 3). Participants are independent:
-each has its own shared pattern and noise.
+Resamplings (``METHODS``): ``voxel`` (single voxels), ``block`` (the group level's
+spatial block bootstrap: ``resampling.block_design``), ``boxN`` (fixed N-voxel
+boxes), ``participant`` (participants drawn with replacement), ``participant-t``
+(the mean matrix's Student-t draws), ``default`` (what ``GroupSettings()`` resolves
+to for that many participants). For ``block`` the line also gives the fraction of
+participant designs whose boxes do not cover the autocorrelation and the rate where
+they all do.
 
-Run: ``python benchmarks/tree_support.py`` (every noise and method, 40
-simulations each, 200 resamples, seed 0; a few minutes on one core) or
-``--quick``. Each line prints the noise, method, participants, the number of
-spurious clades, the fraction with support >= 0.95 and, with ``--planted``, the
-smallest planted support. The test version is
-``tests/group/test_group_tree_calibration.py``.
+Run: ``python benchmarks/tree_support.py`` (both noises; block, participant and
+participant-t; 1, 3 and 5 participants; 40 simulations of 200 resamples, seed 0;
+``--sims 100`` for the numbers in docs/tree-support.md) or ``--quick``; add
+``--planted``, ``--grid 48``, ``--method voxel box14``. A simulation's maps come from
+``numpy.random.default_rng(seed)`` in order, so every line is reproducible. The test
+version is ``tests/group/test_group_tree_calibration.py``.
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ def _group_options(p: argparse.ArgumentParser) -> None:
         "--bootstrap-block-mm",
         type=float,
         metavar="MM",
-        help="edge of the block bootstrap's boxes in mm (default: 1.5 x the maps' estimated FWHM)",
+        help="edge of the block bootstrap's boxes in mm (default: where the maps' autocorrelation falls to 0.1)",
     )
     grp.add_argument(
         "--group-permutations",

@@ -42,11 +42,11 @@ split average linkage forces inside a true cluster of three still reached >= 0.9
 is calibrated, and the block bootstrap's support is *descriptive* (how stable a clade
 is to resampling boxes of voxels). Participants are independent units whatever their
 spatial autocorrelation, but drawing few of them with replacement gives a clade they
-all show by chance support 1 (21-30 % of the splits inside planted clusters at 3
+all show by chance support 1 (23-27 % of the splits inside planted clusters at 3
 participants): descriptive too. The **participant-t** resampling
 (:func:`participant_t_similarities`) draws the mean matrix from its one-sample
 Student-t distribution over participants instead: 0 % of star-tree spurious clades at
->= 0.95 for both noises, at most 3.8 % of the splits inside planted clusters; it is the
+>= 0.95 for both noises, at most 4 % of the splits inside planted clusters; it is the
 one *calibrated* support, and ``auto`` (the default, :func:`resolve_tree_bootstrap`)
 takes it from :data:`MIN_PARTICIPANTS_BOOTSTRAP` participants on, the block bootstrap
 below.
@@ -94,14 +94,14 @@ SUPPORT_INTERPRETATIONS = {
         "participants are independent whatever the spatial autocorrelation of their maps, and the t draws widen "
         "with their disagreement and their number; on simulated star trees (6 tasks, 3 or 5 participants) no "
         "spurious clade reached support >= 0.95 with a Gaussian or a heavy-tailed spatial autocorrelation, and "
-        "at most 3.8 % of the spurious splits inside planted clusters did; it is conservative with 3 "
-        "participants (with heavy-tailed noise 51 % of planted clades reached >= 0.95, 94 % with 5)",
+        "at most 4.0 % of the spurious splits inside planted clusters did; it is conservative with 3 "
+        "participants (with heavy-tailed noise 53 % of planted clades reached >= 0.95, 95 % with 5)",
     ),
     "participant": (
         "descriptive",
         "with few participants, a clade that every participant shows by chance gets support 1 when participants "
-        "are drawn with replacement (1 in 9 for a three-way split at 3 participants): 21-30 % of the spurious "
-        "splits inside simulated planted clusters reached support >= 0.95 at 3 participants, 10-18 % at 5; "
+        "are drawn with replacement (1 in 9 for a three-way split at 3 participants): 23-27 % of the spurious "
+        "splits inside simulated planted clusters reached support >= 0.95 at 3 participants, 9-16 % at 5; "
         "--tree-bootstrap participant-t is calibrated",
     ),
     "block": (
