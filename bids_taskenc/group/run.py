@@ -154,8 +154,8 @@ def compute_group(
     n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed, progress
         As :class:`bids_taskenc.workflow.group.GroupSettings` (``auto``: the participant t resampling from three
         participants on, else the block bootstrap, :func:`~bids_taskenc.group.resampling.resolve_tree_bootstrap`;
-        block edges default to :func:`~bids_taskenc.group.resampling.block_edges` of each participant's map
-        smoothness).
+        block edges default to where each participant's spatial autocorrelation decays,
+        :func:`~bids_taskenc.group.resampling.block_design`).
 
     Raises
     ------
@@ -297,7 +297,9 @@ def _provenance(
         "TreeBootstrapOption": option,
         "TreeSupport": support,
         "BootstrapBlockMM": (
-            float(bootstrap_block_mm) if bootstrap_block_mm is not None else "from each participant's map smoothness"
+            float(bootstrap_block_mm)
+            if bootstrap_block_mm is not None
+            else "from each participant's spatial autocorrelation"
         )
         if method == "block"
         else None,
@@ -376,7 +378,6 @@ def _task_tree(
             block_mm,
             boot_seeds,
             participant_seed,
-            notes,
             progress=progress,
         )
         log.info("tree support: %d %s resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)

@@ -41,7 +41,6 @@ def tree_bootstrap(
     block_mm: float | None,
     boot_seeds: Sequence,
     participant_seed,
-    note: Callable[[str], None],
     *,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict]:
@@ -61,8 +60,6 @@ def tree_bootstrap(
         Box edge in mm; None: from each participant's autocorrelation.
     boot_seeds, participant_seed
         Seeds of the block bootstrap (one per participant) and of the participant resamplings.
-    note : callable
-        Takes the run's notes (a block bootstrap whose boxes do not cover the autocorrelation, and why).
     """
     if method in PARTICIPANT_RESAMPLINGS:
         draw, description = PARTICIPANT_RESAMPLINGS[method]
@@ -75,10 +72,10 @@ def tree_bootstrap(
             **resample_mod.support_interpretation(method),
         }
         return boots, doc
-    return _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, note, progress)
+    return _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, progress)
 
 
-def _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, note, progress):
+def _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, progress):
     """The block bootstrap of :func:`tree_bootstrap`: each participant's boxes, their draws averaged."""
     from tqdm.auto import tqdm
 
@@ -86,7 +83,11 @@ def _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, note, progre
     boots = np.zeros((n_bootstrap, n_feat, n_feat))
     per, problems = {}, {}
     for m, x, ss in tqdm(
-        list(zip(maps, data, boot_seeds)), desc="tree block bootstrap", unit="participant", disable=not progress
+        list(zip(maps, data, boot_seeds)),
+        desc="tree block bootstrap",
+        unit="participant",
+        disable=not progress,
+        leave=False,
     ):
         sizes = nib.affines.voxel_sizes(m.affine)
         vol = np.zeros((m.r.shape[0], *m.mask.shape))
@@ -100,7 +101,6 @@ def _block_bootstrap(maps, data, n_bootstrap, block_mm, boot_seeds, note, progre
     if problems:
         why = "; ".join(f"sub-{p}: {text}" for p, text in problems.items())
         interpretation = resample_mod.support_interpretation("block", why)
-        note(f"block bootstrap boxes: {why}")
     else:
         interpretation = resample_mod.support_interpretation("block")
     doc = {

@@ -57,7 +57,7 @@ class GroupSettings(_Settings):
         Resampling for the clade support; ``auto``: ``participant-t`` with three or more participants (a calibrated
         support), else ``block`` (a descriptive one); docs/tree-support.md.
     bootstrap_block_mm : float, optional
-        Edge of the block bootstrap's boxes in mm; None: from each participant's map smoothness.
+        Edge of the block bootstrap's boxes in mm; None: where each participant's spatial autocorrelation decays.
     command_line : str, optional
         Recorded in every sidecar (default: ``sys.argv``).
     progress : bool
