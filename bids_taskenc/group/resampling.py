@@ -72,9 +72,9 @@ ACF_LEVEL = 0.1
 #: Largest box edge (voxels), and the largest lag the autocorrelation is estimated at.
 MAX_EDGE = 16
 
-#: Fewer boxes than this with analysed voxels: the participant is warned about, and the block
-#: bootstrap's support is descriptive (at 24^3 voxels, 8 boxes wide enough for the heavy tail
-#: still gave 24 % of spurious clades support >= 0.95).
+#: Fewer boxes than this with analysed voxels and the boxes do not cover the autocorrelation
+#: (:attr:`BlockDesign.problem`; at 24^3 voxels, 8 boxes of 14 voxels, wide enough for the heavy
+#: tail, still left 24 % of a star tree's spurious clades at support >= 0.95).
 MIN_BLOCKS = 30
 
 _CHUNK = 64
@@ -86,8 +86,8 @@ TREE_BOOTSTRAPS = ("auto", "block", "participant", "participant-t")
 MIN_PARTICIPANTS_BOOTSTRAP = 3
 
 #: What the support of each resampling means (``SupportInterpretation`` and ``...Reason`` in the sidecars).
-#: The numbers: ``benchmarks/tree_support.py``, seed 0 (star tree: 100 simulations; planted clusters: 40;
-#: 200 resamples each), docs/tree-support.md.
+#: The numbers: ``benchmarks/tree_support.py``, seed 0, 100 simulations of 200 resamples, 24^3 voxels
+#: unless said (docs/tree-support.md).
 SUPPORT_INTERPRETATIONS = {
     "participant-t": (
         "calibrated",
@@ -108,7 +108,8 @@ SUPPORT_INTERPRETATIONS = {
         "descriptive",
         "the boxes cover the maps' spatial autocorrelation (at least as wide as its decay to ACF_LEVEL, at least "
         "MIN_BLOCKS of them), which keeps a simulated star tree's spurious clades at support >= 0.95 under 5 % "
-        "(4.1 % Gaussian, 3.8 % heavy-tailed), but the split that average linkage forces inside a true cluster "
+        "(at most 4.1 % with Gaussian noise, 3.8 % with the heavy tail on 48^3 voxels), but the split that "
+        "average linkage forces inside a true cluster "
         "of three still reached support >= 0.95 in 13.5 % of simulations (Gaussian noise, one participant): "
         "the support says how stable a clade is to resampling boxes of voxels, not how likely it is to be real; "
         "with 3 or more participants --tree-bootstrap participant-t (the default) is calibrated",
