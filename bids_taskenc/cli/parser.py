@@ -19,6 +19,7 @@ from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES
 from ..encoding.options import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
+from ..group.options import TREE_BOOTSTRAPS
 from ..responses.options import REPEATS, ZSCORING
 from ..workflow.presets import PRESETS
 from ..workflow.settings import CV_SCHEMES
@@ -362,16 +363,18 @@ def _group_options(p: argparse.ArgumentParser) -> None:
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
     grp.add_argument(
         "--tree-bootstrap",
-        choices=["block", "participant"],
-        default="block",
-        help="resampling for tree support: spatial blocks of each participant's voxels (default) or "
-        "participants with replacement (needs >= 3 participants)",
+        choices=list(TREE_BOOTSTRAPS),
+        default="auto",
+        help="resampling for tree support: auto (default) = participant-t with >= 3 participants (calibrated "
+        "support), else block (descriptive support); block = spatial boxes of each participant's voxels; "
+        "participant = participants with replacement; participant-t = the mean similarity's Student-t "
+        "distribution over participants (both need >= 3 participants)",
     )
     grp.add_argument(
         "--bootstrap-block-mm",
         type=float,
         metavar="MM",
-        help="edge of the block bootstrap's boxes in mm (default: 1.5 x the maps' estimated FWHM)",
+        help="edge of the block bootstrap's boxes in mm (default: where the maps' autocorrelation falls to 0.1)",
     )
     grp.add_argument(
         "--group-permutations",

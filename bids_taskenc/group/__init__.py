@@ -7,18 +7,28 @@ Reads participant outputs only (never refits), in three steps that a notebook ca
 :func:`bids_taskenc.workflow.group.run_group` runs all three from typed settings.
 """
 
-from bids_taskenc.group.inputs import GroupInputError, GroupInputs, read_group_inputs
-from bids_taskenc.group.result import GroupResult
-from bids_taskenc.group.run import Reference, compute_group, resolve_reference
-from bids_taskenc.group.write import write_group_results
+import importlib
 
-__all__ = [
-    "GroupInputError",
-    "GroupInputs",
-    "GroupResult",
-    "Reference",
-    "compute_group",
-    "read_group_inputs",
-    "resolve_reference",
-    "write_group_results",
-]
+#: Public name -> the module that defines it, imported on first use: the command line reads the light
+#: :mod:`.options` for its help, and ``bids_taskenc --help`` must not wait for nibabel, pandas and scipy.
+_PUBLIC = {
+    "GroupInputError": "inputs",
+    "GroupInputs": "inputs",
+    "read_group_inputs": "inputs",
+    "GroupResult": "result",
+    "Reference": "run",
+    "compute_group": "run",
+    "resolve_reference": "run",
+    "write_group_results": "write",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

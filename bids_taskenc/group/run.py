@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -32,6 +31,7 @@ from bids_taskenc.group import maps as maps_mod
 from bids_taskenc.group import reference as ref_mod
 from bids_taskenc.group import resampling as resample_mod
 from bids_taskenc.group import similarity as sim_mod
+from bids_taskenc.group import support as support_mod
 from bids_taskenc.group import tree as tree_mod
 from bids_taskenc.group.inputs import GroupInputError, GroupInputs
 from bids_taskenc.group.result import (
@@ -52,10 +52,10 @@ log = logging.getLogger(__name__)
 _PACKAGES = ("numpy", "scipy", "pandas", "nibabel", "networkx", "statsmodels")
 
 #: Resamplings for the tree's clade support (see :mod:`bids_taskenc.group.resampling`).
-TREE_BOOTSTRAPS = ("block", "participant")
+TREE_BOOTSTRAPS = resample_mod.TREE_BOOTSTRAPS
 
-#: The participant bootstrap needs at least this many participants.
-MIN_PARTICIPANTS_BOOTSTRAP = 3
+#: The participant resamplings need at least this many participants.
+MIN_PARTICIPANTS_BOOTSTRAP = resample_mod.MIN_PARTICIPANTS_BOOTSTRAP
 
 
 def _versions() -> dict[str, str]:
@@ -132,7 +132,7 @@ def compute_group(
     reference: Reference,
     roi_masks: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     n_bootstrap: int = 1000,
-    tree_bootstrap: str = "block",
+    tree_bootstrap: str = "auto",
     bootstrap_block_mm: float | None = None,
     n_permutations: int = 10000,
     top_k: int = 3,
@@ -152,13 +152,15 @@ def compute_group(
         as :func:`bids_taskenc.bids.rois.load_roi_vectors` gives for the brain mask); similarity matrices are also
         computed within each ROI. Names are made BIDS-safe.
     n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed, progress
-        As :class:`bids_taskenc.workflow.group.GroupSettings` (block edges default to
-        :func:`~bids_taskenc.group.resampling.block_edges` of each participant's map smoothness).
+        As :class:`bids_taskenc.workflow.group.GroupSettings` (``auto``: the participant t resampling from three
+        participants on, else the block bootstrap, :func:`~bids_taskenc.group.resampling.resolve_tree_bootstrap`;
+        block edges default to where each participant's spatial autocorrelation decays,
+        :func:`~bids_taskenc.group.resampling.block_design`).
 
     Raises
     ------
     GroupInputError
-        A participant bootstrap with fewer than three participants.
+        A participant resampling asked for with fewer than three participants.
     ValueError
         See :func:`check_resampling`.
 
@@ -174,6 +176,7 @@ def compute_group(
     for msg in inputs.messages:
         notes(msg)
     maps, labels, n_part = inputs.maps, inputs.labels, len(inputs.maps)
+    method = resample_mod.resolve_tree_bootstrap(tree_bootstrap, n_part)
     seeds = np.random.SeedSequence(seed).spawn(4)
     boot_seeds = seeds[0].spawn(n_part)
     data = [m.thresholded() if inputs.thresholded else m.r for m in maps]
@@ -189,14 +192,15 @@ def compute_group(
         mean_sim,
         kept,
         n_bootstrap=n_bootstrap,
-        method=tree_bootstrap,
+        method=method,
         block_mm=bootstrap_block_mm,
         seeds=(boot_seeds, seeds[3]),
         notes=notes,
         progress=progress,
     )
-    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": tree_bootstrap, "top_k": top_k, "seed": seed,
-                "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
+    support = tree.bootstrap["SupportInterpretation"] if tree is not None and tree.bootstrap else None
+    settings = {"n_bootstrap": n_bootstrap, "tree_bootstrap": (tree_bootstrap, method, support), "top_k": top_k,
+                "seed": seed, "bootstrap_block_mm": bootstrap_block_mm, "n_permutations": n_permutations}  # fmt: skip
     similarity = (per_part, mean_sim)
     return _assemble(
         inputs, data, similarity, tree, kept, excluded, consistency, reference, roi_masks, seeds[2], settings, notes
@@ -207,10 +211,10 @@ def _check_bootstrap(inputs: GroupInputs, n_bootstrap: int, tree_bootstrap: str,
     """:func:`check_resampling`, and a participant bootstrap needs enough participants."""
     check_resampling(tree_bootstrap, bootstrap_block_mm)
     n_part = len(inputs.maps)
-    if n_bootstrap > 0 and tree_bootstrap == "participant" and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
+    if n_bootstrap > 0 and tree_bootstrap.startswith("participant") and n_part < MIN_PARTICIPANTS_BOOTSTRAP:
         raise GroupInputError(
-            f"the participant bootstrap needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
-            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block"
+            f"--tree-bootstrap {tree_bootstrap} needs at least {MIN_PARTICIPANTS_BOOTSTRAP} participants, "
+            f"{n_part} selected in {inputs.output_dir}; use --tree-bootstrap block (its support is descriptive)"
         )
 
 
@@ -277,7 +281,11 @@ def _excluded_doc(inputs: GroupInputs, excluded: list[str]) -> list[dict]:
 def _provenance(
     inputs: GroupInputs, *, n_bootstrap, tree_bootstrap, bootstrap_block_mm, n_permutations, top_k, seed
 ) -> dict:
-    """The block every group sidecar carries (the command line is added when written)."""
+    """The block every group sidecar carries (the command line is added when written).
+
+    ``tree_bootstrap`` is ``(option given, resampling it resolved to, what its support means or None)``.
+    """
+    option, method, support = tree_bootstrap
     settings = {
         "Thresholded": inputs.thresholded,
         "FDRLevel": inputs.fdr_level,
@@ -285,11 +293,15 @@ def _provenance(
         "Similarity": "cosine over the participant's brain-mask voxels",
         "Linkage": "average (UPGMA) on 1 - cosine similarity",
         "NBootstrap": int(n_bootstrap),
-        "TreeBootstrap": tree_bootstrap,
+        "TreeBootstrap": method,
+        "TreeBootstrapOption": option,
+        "TreeSupport": support,
         "BootstrapBlockMM": (
-            float(bootstrap_block_mm) if bootstrap_block_mm is not None else "from each participant's map smoothness"
+            float(bootstrap_block_mm)
+            if bootstrap_block_mm is not None
+            else "from each participant's spatial autocorrelation"
         )
-        if tree_bootstrap == "block"
+        if method == "block"
         else None,
         "NPermutations": int(n_permutations),
         "TopK": int(top_k),
@@ -357,7 +369,7 @@ def _task_tree(
     if n_bootstrap > 0:
         boot_seeds, participant_seed = seeds
         t_step = time.perf_counter()
-        boots, bootstrap_doc = _tree_bootstrap(
+        boots, bootstrap_doc = support_mod.tree_bootstrap(
             inputs.maps,
             [x[kept] for x in data],
             [s[np.ix_(kept, kept)] for s in per_part],
@@ -366,11 +378,13 @@ def _task_tree(
             block_mm,
             boot_seeds,
             participant_seed,
-            notes,
             progress=progress,
         )
-        log.info("tree support: %d %s-bootstrap resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)
+        log.info("tree support: %d %s resamples (%.1f s)", n_bootstrap, method, time.perf_counter() - t_step)
         support = tree_mod.bootstrap_support(tree, boots)
+        if bootstrap_doc["SupportInterpretation"] == "descriptive":
+            notes(f"the tree's clade support ({method} resampling) is descriptive only: "
+                  f"{bootstrap_doc['SupportInterpretationReason']}")  # fmt: skip
     tied = tree_mod.tied_clades(tree)
     if tied.any():
         notes(
@@ -514,73 +528,3 @@ def _group_maps(inputs: GroupInputs, notes: _Notes) -> GroupMapsResult | None:
     gmask, stats_by_label = maps_mod.group_maps(inputs.maps, inputs.fdr_level)
     first = inputs.maps[0]
     return GroupMapsResult(space=first.space, affine=first.affine, mask=gmask, stats=stats_by_label)
-
-
-def _tree_bootstrap(
-    maps, data, matrices, method, n_bootstrap, block_mm, boot_seeds, participant_seed, note, *, progress: bool = False
-):
-    """``(B, F, F)`` bootstrap similarity matrices for the tree, and what the sidecars record about them."""
-    n_feat = data[0].shape[0]
-    if method == "participant":
-        boots = resample_mod.participant_bootstrap_similarities(
-            matrices, n_bootstrap, np.random.default_rng(participant_seed)
-        )
-        doc = {
-            "Method": "participant",
-            "NBootstrap": int(n_bootstrap),
-            "NParticipants": len(maps),
-            "Description": "participants drawn with replacement; their similarity matrices averaged",
-        }
-        return boots, doc
-    boots = np.zeros((n_bootstrap, n_feat, n_feat))
-    per = {}
-    from tqdm.auto import tqdm
-
-    for m, x, ss in tqdm(
-        list(zip(maps, data, boot_seeds)),
-        desc="tree block bootstrap",
-        unit="participant",
-        disable=not progress,
-        leave=False,
-    ):
-        sizes = nib.affines.voxel_sizes(m.affine)
-        fwhm = None
-        if block_mm is None:
-            vol = np.zeros((m.r.shape[0], *m.mask.shape))
-            vol[:, m.mask] = m.r
-            fwhm = resample_mod.estimate_fwhm(vol, m.mask)
-        edges = resample_mod.block_edges(fwhm, voxel_sizes=sizes, block_mm=block_mm)
-        labels = resample_mod.block_labels(m.mask, edges)
-        n_blocks = int(labels.max()) + 1
-        if n_blocks < resample_mod.MIN_BLOCKS:
-            note(
-                f"sub-{m.participant}: only {n_blocks} bootstrap boxes of {'x'.join(map(str, edges))} voxels; "
-                "clade support from so few boxes is coarse (set --bootstrap-block-mm smaller only if the maps "
-                "are less smooth)"
-            )
-        boots += resample_mod.block_bootstrap_similarities(x, labels, n_bootstrap, np.random.default_rng(ss))
-        per[m.participant] = {
-            "BlockEdgeVoxels": list(edges),
-            "BlockEdgeMM": [round(float(e * v), 4) for e, v in zip(edges, sizes)],
-            "NBlocks": n_blocks,
-            "EstimatedFWHMVoxels": None
-            if fwhm is None
-            else [None if not np.isfinite(f) else round(float(f), 4) for f in fwhm],
-        }
-    boots /= len(maps)
-    doc = {
-        "Method": "block",
-        "NBootstrap": int(n_bootstrap),
-        "Description": "spatial block bootstrap: each participant's voxel grid cut into boxes, boxes drawn with "
-        "replacement until the participant's voxel count is reached, bootstrap matrices averaged "
-        "over participants",
-        "BlockSizeRule": (
-            f"{block_mm:g} mm per axis, rounded to voxels"
-            if block_mm is not None
-            else f"round({resample_mod.FWHM_PER_EDGE:g} x FWHM) voxels per axis, clipped to "
-            f"[1, {resample_mod.MAX_EDGE}]; FWHM from the lag-1 spatial autocorrelation of the "
-            "unthresholded r maps (sqrt(-2 ln 2 / ln rho1))"
-        ),
-        "Participants": per,
-    }
-    return boots, doc

@@ -181,8 +181,9 @@ def _write_tree(out: _Writer, result: GroupResult) -> None:
                 if t
             ],
             "BootstrapSupport": (
-                f"fraction of {tree.n_bootstrap} {tree.method}-bootstrap trees containing the clade; "
-                "null for tied clades"
+                f"fraction of {tree.n_bootstrap} trees of {tree.method} resamples containing the clade; "
+                f"null for tied clades; {tree.bootstrap['SupportInterpretation']} "
+                "(Bootstrap.SupportInterpretationReason)"
                 if support is not None
                 else None
             ),

@@ -53,10 +53,11 @@ class GroupSettings(_Settings):
     n_bootstrap, n_permutations, top_k, seed
         Bootstrap trees for clade support, permutations for the Mantel and consistency p, neighbours per task in
         the top-k table, seed of every random draw.
-    tree_bootstrap : {"block", "participant"}
-        Resampling for the clade support.
+    tree_bootstrap : {"auto", "block", "participant", "participant-t"}
+        Resampling for the clade support; ``auto``: ``participant-t`` with three or more participants (a calibrated
+        support), else ``block`` (a descriptive one); docs/tree-support.md.
     bootstrap_block_mm : float, optional
-        Edge of the block bootstrap's boxes in mm; None: from each participant's map smoothness.
+        Edge of the block bootstrap's boxes in mm; None: where each participant's spatial autocorrelation decays.
     command_line : str, optional
         Recorded in every sidecar (default: ``sys.argv``).
     progress : bool
@@ -74,7 +75,7 @@ class GroupSettings(_Settings):
     reference_cache_dir: Path | None = None
     n_bootstrap: int = 1000
     n_permutations: int = 10000
-    tree_bootstrap: str = "block"
+    tree_bootstrap: str = "auto"
     bootstrap_block_mm: float | None = None
     top_k: int = 3
     seed: int = 0

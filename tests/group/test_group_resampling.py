@@ -22,32 +22,48 @@ from bids_taskenc.outputs.naming import derivative_path
 FULL = np.ones((24, 24, 24), dtype=bool)
 
 
-def test_fwhm_estimate_recovers_gaussian_smoothing():
+def test_fwhm_and_decay_recover_gaussian_smoothing():
     rng = np.random.default_rng(0)
     smooth = smooth_noise(rng, 4, 2.0)
     fwhm = resampling.estimate_fwhm(smooth, FULL)
     np.testing.assert_allclose(fwhm, 2.0 * np.sqrt(8 * np.log(2)), rtol=0.1)  # 4.71 voxels
-    assert resampling.block_edges(fwhm) == (7, 7, 7)
+    profile = resampling.autocorrelation_profile(smooth, FULL)
+    assert profile.shape == (3, resampling.MAX_EDGE + 1)
+    expected = np.exp(-(np.arange(1, 5) ** 2) / 16.0)  # a Gaussian of sigma 2 smooths to exp(-d^2 / 16)
+    np.testing.assert_allclose(profile[:, 1:5], np.tile(expected, (3, 1)), atol=0.08)  # 4 maps of 24^3: sampling error
+    decay = resampling.decay_lags(profile)
+    np.testing.assert_allclose(decay, 4.0 * np.sqrt(np.log(10.0)), atol=1.0)  # exp(-d^2/16) = 0.1 at 6.07
+    assert resampling.block_edges(resampling.pooled_decay(decay, (2.0, 2.0, 2.0))) == (7, 7, 7)
     white = smooth_noise(rng, 4, 0.0)
     assert np.all(resampling.estimate_fwhm(white, FULL) < 1.0)
-    assert resampling.block_edges(resampling.estimate_fwhm(white, FULL)) == (1, 1, 1)
+    assert resampling.block_edges(resampling.decay_lags(resampling.autocorrelation_profile(white, FULL))) == (1, 1, 1)
 
 
-def test_fwhm_only_uses_pairs_inside_the_mask():
+def test_autocorrelation_only_uses_pairs_inside_the_mask():
     vols = smooth_noise(np.random.default_rng(1), 2, 2.0)
     mask = FULL.copy()
-    mask[:, :, ::2] = False  # no neighbours along z
+    mask[:, :, ::2] = False  # no neighbours along z at odd lags
     rho = resampling.lag1_autocorrelation(vols, mask)
     assert np.isnan(rho[2]) and rho[0] > 0.8
-    edges = resampling.block_edges(resampling.fwhm_from_autocorrelation(rho))
-    assert edges[2] == max(edges[:2])  # an axis without an estimate takes the largest other
+    profile = resampling.autocorrelation_profile(vols, mask, max_lag=4)
+    assert np.isnan(profile[2, 1]) and np.isnan(profile[2, 3]) and profile[2, 2] > 0.6
+    edges = resampling.block_edges([5.2, 6.1, np.nan])
+    assert edges == (6, 7, 7)  # an axis without an estimate takes the largest other
+
+
+def test_decay_lags_interpolate_and_say_when_the_tail_is_too_long():
+    profile = np.array([[1.0, 0.5, 0.2, 0.05], [1.0, 0.9, 0.8, 0.7], [1.0, np.nan, np.nan, np.nan]])
+    decay = resampling.decay_lags(profile, level=0.1)
+    assert decay[0] == pytest.approx(2 + (0.2 - 0.1) / (0.2 - 0.05)) and decay[1] == np.inf and np.isnan(decay[2])
+    np.testing.assert_allclose(resampling.pooled_decay([3.0, 4.0, np.nan], (2.0, 2.0, 4.0)), [4.0, 4.0, 2.0])  # 8 mm
+    assert resampling.block_edges([np.inf, np.inf, np.inf]) == (resampling.MAX_EDGE,) * 3
 
 
 def test_block_edges_from_mm_and_clipping():
     assert resampling.block_edges(voxel_sizes=(2.0, 2.0, 2.5), block_mm=12) == (6, 6, 5)
     assert resampling.block_edges(voxel_sizes=(2.0, 2.0, 2.0), block_mm=0.5) == (1, 1, 1)
-    assert resampling.block_edges([np.inf, 0.0, 3.0]) == (resampling.MAX_EDGE, 1, 5)
-    assert resampling.block_edges([4.3, 4.7, 5.0]) == (6, 7, 8)
+    assert resampling.block_edges([np.inf, 0.0, 3.0]) == (resampling.MAX_EDGE, 1, 3)
+    assert resampling.block_edges([4.3, 4.7, 5.0]) == (5, 5, 5)
 
 
 def test_block_labels_tile_the_grid():
@@ -99,8 +115,8 @@ def _spurious_rate(method: str, n_sims: int, seed: int, clusters=None):
         if method == "voxel":
             boots = similarity.bootstrap_similarities(x, 200, rng)
         else:
-            edges = resampling.block_edges(resampling.estimate_fwhm(vols, FULL))
-            boots = resampling.block_bootstrap_similarities(x, resampling.block_labels(FULL, edges), 200, rng)
+            labels = resampling.block_design(vols, FULL, (1.0, 1.0, 1.0)).labels
+            boots = resampling.block_bootstrap_similarities(x, labels, 200, rng)
         support = tree.bootstrap_support(z, boots)[:-1]  # the root is in every tree
         masks = tree.clade_masks(z)[:-1]
         for m, s in zip(masks, support):
@@ -143,44 +159,66 @@ def _tree_doc(root):
 
 def test_group_run_records_the_resampling(outputs, tmp_path):
     common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
-    run_group(outputs, **common)
+    run_group(outputs, **common)  # the default, auto: three participants -> participant-t
+    doc = _tree_doc(outputs)
+    boot = doc["Bootstrap"]
+    assert boot["Method"] == "participant-t" and boot["NParticipants"] == 3
+    assert boot["SupportInterpretation"] == "calibrated" and "star tree" in boot["SupportInterpretationReason"]
+    assert doc["Settings"]["TreeBootstrap"] == "participant-t" and doc["Settings"]["TreeBootstrapOption"] == "auto"
+    assert doc["Settings"]["TreeSupport"] == "calibrated" and doc["Settings"]["BootstrapBlockMM"] is None
+    assert "calibrated" in doc["BootstrapSupport"]
+
+    # the synthetic r maps are spatially white: boxes of one voxel cover their autocorrelation
+    run_group(outputs, tree_bootstrap="block", **common)
     doc = _tree_doc(outputs)
     boot = doc["Bootstrap"]
     assert boot["Method"] == "block" and boot["NBootstrap"] == 40
     assert set(boot["Participants"]) == {"CSI1", "CSI2", "CSI3"}
     for info in boot["Participants"].values():
-        assert len(info["BlockEdgeVoxels"]) == 3 and info["NBlocks"] >= 1
+        assert info["BlockEdgeVoxels"] == [1, 1, 1] and info["NBlocks"] == 512 and info["Problem"] is None
         assert info["BlockEdgeMM"] == [2.0 * e for e in info["BlockEdgeVoxels"]]
-        assert len(info["EstimatedFWHMVoxels"]) == 3
-    assert "FWHM" in boot["BlockSizeRule"] and "block" in doc["BootstrapSupport"]
+        assert len(info["EstimatedFWHMVoxels"]) == 3 and max(info["AutocorrelationDecayVoxels"]) <= 1
+    assert "autocorrelation" in boot["BlockSizeRule"] and "block" in doc["BootstrapSupport"]
+    assert str(resampling.MIN_BLOCKS) in boot["BoxCoverageRule"]
+    # descriptive even so: splits inside a true cluster keep high support (docs/tree-support.md)
+    assert (
+        boot["SupportInterpretation"] == "descriptive"
+        and "inside a true cluster" in boot["SupportInterpretationReason"]
+    )
     settings = doc["Settings"]
-    assert settings["TreeBootstrap"] == "block"
+    assert settings["TreeBootstrap"] == "block" and settings["TreeSupport"] == "descriptive"
 
-    run_group(outputs, bootstrap_block_mm=8.0, **common)
-    boot = _tree_doc(outputs)["Bootstrap"]
+    # 8 mm boxes: 27 of them over the 8^3 mask, too few to cover it
+    run_group(outputs, tree_bootstrap="block", bootstrap_block_mm=8.0, **common)
+    doc = _tree_doc(outputs)
+    boot = doc["Bootstrap"]
     assert all(
-        info["BlockEdgeVoxels"] == [4, 4, 4] and info["EstimatedFWHMVoxels"] is None
+        info["BlockEdgeVoxels"] == [4, 4, 4] and info["NBlocks"] == 27 and "only 27 boxes" in info["Problem"]
         for info in boot["Participants"].values()
     )
     assert boot["BlockSizeRule"].startswith("8 mm")
+    assert (
+        boot["SupportInterpretation"] == "descriptive"
+        and "sub-CSI1: only 27 boxes" in boot["SupportInterpretationReason"]
+    )
+    assert "heavy-tailed" in boot["SupportInterpretationReason"] and doc["Settings"]["TreeSupport"] == "descriptive"
 
     run_group(outputs, tree_bootstrap="participant", **common)
     doc = _tree_doc(outputs)
     assert doc["Bootstrap"]["Method"] == "participant" and doc["Bootstrap"]["NParticipants"] == 3
     assert doc["Settings"]["TreeBootstrap"] == "participant" and doc["Settings"]["BootstrapBlockMM"] is None
+    assert doc["Bootstrap"]["SupportInterpretation"] == "descriptive"
 
 
 def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
-    with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
-        run_group(
-            outputs,
-            participants=["CSI1", "CSI2"],
-            tree_bootstrap="participant",
-            n_bootstrap=10,
-            n_permutations=0,
-            offline=True,
-            cache_dir=tmp_path / "c",
-        )
+    two = dict(participants=["CSI1", "CSI2"], n_bootstrap=10, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    for method in ("participant", "participant-t"):
+        with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
+            run_group(outputs, tree_bootstrap=method, **two)
+    run_group(outputs, bootstrap_block_mm=8.0, **two)  # auto at two participants: the block bootstrap
+    doc = _tree_doc(outputs)
+    assert doc["Bootstrap"]["Method"] == "block" and doc["Settings"]["TreeBootstrapOption"] == "auto"
+    assert doc["Bootstrap"]["SupportInterpretation"] == "descriptive" and "descriptive" in doc["BootstrapSupport"]
     with pytest.raises(ValueError, match="tree_bootstrap"):
         run_group(outputs, tree_bootstrap="voxels", offline=True)
 
@@ -193,6 +231,7 @@ def test_cli_flags_reach_the_settings(tmp_path):
         [str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant", "--bootstrap-block-mm", "12"]
     )
     assert args.tree_bootstrap == "participant" and args.bootstrap_block_mm == 12.0
-    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group"]).tree_bootstrap == "block"
+    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group"]).tree_bootstrap == "auto"
+    assert parse_args([str(tmp_path), str(tmp_path / "out"), "group", "--tree-bootstrap", "participant-t"])
     with pytest.raises(UsageError, match="bootstrap-block-mm"):
         parse_args([str(tmp_path), str(tmp_path / "out"), "group", "--bootstrap-block-mm", "0"])

@@ -57,9 +57,17 @@ def test_roi_vectors_must_cover_the_brain_mask(outputs, tmp_path):
         )
 
 
-def test_command_line_builds_every_group_setting(tmp_path):
+def test_command_line_builds_every_group_setting(tmp_path, monkeypatch):
+    import io
+
     from bids_taskenc.cli.parser import parse_args
     from bids_taskenc.cli.settings import group_settings
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())  # progress bars are on where stderr is a terminal
 
     (tmp_path / "a.pkl").write_bytes(b"")
     argv = [

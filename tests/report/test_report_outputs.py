@@ -166,6 +166,12 @@ def test_group_report_has_the_paper_figures(report_run):
         derivative_path(out, task="5000scenes", desc="consistency", suffix="stats", extension=".json").read_text()
     )
     assert f"{consistency['MeanSpearman']:.3g}" in html
+    # two participants: the block bootstrap; the page says what the sidecar says its support means (issue 23)
+    boot = json.loads(
+        derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram", extension=".json").read_text()
+    )["Bootstrap"]
+    assert boot["Method"] == "block" and boot["SupportInterpretation"] == "descriptive"
+    assert 'id="support-descriptive"' in html and "bootstrap support (descriptive)" in html
     if not REFERENCE.exists():
         pytest.skip("no Taskonomy reference affinities in ../shared/reference")
     comparison = json.loads(
@@ -210,7 +216,12 @@ def test_citation_holds_what_actually_ran(report_run):
     assert "Percentile 95% confidence intervals of each difference came from 1000 bootstrap resamples" in md
     assert "EarlyVis, LOC, OPA, PPA, RSC" in md
     assert "averaged over 2 participant(s)" in md and "50 spatial block-bootstrap resamples" in md
-    assert "edges of 1.5 times each participant's map smoothness" in md
+    assert "edges where each participant's spatial autocorrelation of the maps falls to 0.1" in md
+    support = json.loads(
+        derivative_path(out, task="5000scenes", desc="tree", suffix="dendrogram", extension=".json").read_text()
+    )["Settings"]["TreeSupport"]
+    assert support == "descriptive" and "This support is descriptive only" in md and "[@eklund2016cluster]" in md
+    assert "with fewer than three participants there was no calibrated alternative" in md
     assert "pycortex" not in md  # no pycortex picture was drawn
     html = (out / "logs" / "CITATION.html").read_text()
     assert f"{side['CVFolds']}-fold" in html and "<h2>References</h2>" in html
