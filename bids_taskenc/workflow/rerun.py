@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..outputs.atomic import write_json, write_tsv
-from ..outputs.naming import parse_derivative_name, sidecar_path
+from ..outputs.naming import PARTITIONING_ROI_DESC, parse_derivative_name, sidecar_path
 from ..outputs.shared import SHARED_KEY, differing, recorded_shared_settings
 
 __all__ = ["SHARED_KEY", "check_rerun", "check_same_data", "merge_previous", "recorded_shared_settings"]
@@ -170,6 +170,27 @@ def _merge_roi_table(old_table: Path, staged_table: Path, recomputed: set[str]) 
     write_json(sidecar_path(staged_table), meta)
 
 
+def _merge_partition_table(old_table: Path, staged_table: Path) -> None:
+    """The partitionings' ROI table: the earlier rows of partitionings whose maps were kept, and this run's."""
+    old = pd.read_csv(old_table, sep="\t")
+    if "partitioning" not in old:
+        return
+    new = pd.read_csv(staged_table, sep="\t") if staged_table.exists() else None
+    func = staged_table.parent
+    done = set() if new is None else set(new["partitioning"].astype(str))
+    kept_names = {
+        p for p in old["partitioning"].astype(str).unique() if p not in done and any(func.glob(f"*_desc-{p}_*"))
+    }
+    kept = old[old["partitioning"].astype(str).isin(kept_names)]
+    if not len(kept):
+        return
+    merged = kept if new is None else pd.concat([kept, new], ignore_index=True)
+    side = sidecar_path(staged_table) if new is not None else sidecar_path(old_table)
+    meta = json.loads(side.read_text()) if side.exists() else {}
+    write_tsv(staged_table, merged)
+    write_json(sidecar_path(staged_table), meta)
+
+
 def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> list[str]:
     """Add to the staged participant folder ``staged`` what the earlier folder ``old`` holds and this run keeps.
 
@@ -178,6 +199,7 @@ def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> li
     """
     old, staged = Path(old), Path(staged)
     dropped = []
+    partition_tables = []
     for task, labels in computed.items():
         earlier = set(earlier_maps(old, task))
         replaced = earlier & labels
@@ -195,12 +217,18 @@ def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> li
                 if path.suffix == ".tsv":
                     _merge_roi_table(path, target, labels)
                 continue
+            if desc == PARTITIONING_ROI_DESC and ents.get("suffix") == "scores":
+                partition_tables.append((path, target))
+                continue
             if desc in labels:
                 continue  # a space of this run: its new files replace all of its earlier ones
             if desc in earlier or not replaced:
                 _link_or_copy(path, target)
             else:
                 dropped.append(path.name)
+    for path, target in partition_tables:
+        if path.suffix == ".tsv":
+            _merge_partition_table(path, target)
     for path in sorted(p for p in old.rglob("*") if p.is_file()):  # other tasks and files of no task: kept
         target = staged / path.relative_to(old)
         try:

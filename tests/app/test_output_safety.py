@@ -54,9 +54,11 @@ def root(safety_dataset, tmp_path):
     return copy
 
 
-def _participant(root, *extra, out=None, work=None):
+def _participant(root, *extra, out=None, work=None, own_folders_in_dataset=False):
+    """The participant level; the input tree (without the run's own folders, when they are meant to be in it)
+    must come out as it went in."""
     bids = root / "bids"
-    mine = [out or root / "out", work or root / "work"]  # the run's own folders, when they may be in the dataset
+    mine = [out or root / "out", work or root / "work"] if own_folders_in_dataset else []
     before = tree_digest(bids, mine)
     code = run_app(
         bids,
@@ -133,7 +135,8 @@ def test_a_work_folder_inside_an_input_is_refused(root, capfd, where):
 
 def test_outputs_and_work_inside_the_dataset_s_own_derivatives_folder_are_fine(root):
     out = root / "bids" / "derivatives" / "bids_taskenc"
-    assert _participant(root, "--participant-label", "CSI1", *TWO, out=out, work=root / "bids/derivatives/work") == 0
+    work = root / "bids/derivatives/work"
+    assert _participant(root, "--participant-label", "CSI1", *TWO, out=out, work=work, own_folders_in_dataset=True) == 0
     assert (out / "sub-CSI1" / "func").is_dir()
 
 
@@ -191,6 +194,13 @@ def test_a_rerun_with_other_spaces_keeps_the_earlier_maps(root):
     assert _func(root / "out", "CSI2").keys() == {k.replace("CSI1", "CSI2") for k in before}
     side = json.loads((root / "out/sub-CSI1/func/sub-CSI1_task-5000scenes_desc-roi_scores.json").read_text())
     assert "p_mean_r" not in side["Columns"] and side["SharedSettings"]["--seed"] == 0
+    from bids_taskenc.report import build_reports
+
+    outcome = build_reports(root / "out", participants=["CSI1"], group=False)
+    assert not outcome.failures
+    page = (root / "out" / "sub-CSI1.html").read_text()
+    assert all(label in page for label in ("scene3da", "edge2da", "scene3db"))
+    assert "user:scene3da user:edge2da" in page and "--feature-spaces user:scene3db" in page  # both runs' commands
 
 
 def test_a_rerun_of_one_space_replaces_all_of_its_files_and_only_them(root):
@@ -395,3 +405,22 @@ def test_a_participant_killed_between_its_two_renames_is_restored(root):
     after = _func(out)
     assert all(after.get(k) == v for k, v in before.items() if "_desc-scene3da_" in k)
     assert not trash.exists()
+
+
+def test_outputs_combining_spaces_are_kept_unless_a_space_they_used_is_replaced(root, capfd):
+    vp = ("--variance-partitioning", "user:scene3da", "user:edge2da")
+    assert _participant(root, "--participant-label", "CSI1", *TWO, *vp) == 0
+    func = root / "out" / "sub-CSI1" / "func"
+    table = func / "sub-CSI1_task-5000scenes_desc-partitioningroi_scores.tsv"
+    partition = sorted(p.name for p in func.glob("*_desc-vp*"))
+    assert partition and table.exists()
+    rows = table.read_bytes()
+    assert _participant(root, "--participant-label", "CSI1", "--feature-spaces", "user:scene3db") == 0
+    assert sorted(p.name for p in func.glob("*_desc-vp*")) == partition and table.read_bytes() == rows
+    capfd.readouterr()
+    assert _participant(root, "--participant-label", "CSI1", "--feature-spaces", "user:edge2da") == 0
+    warning = next(ln for ln in capfd.readouterr().err.splitlines() if "combining spaces" in ln)
+    assert partition[0] in warning, warning
+    assert not list(func.glob("*_desc-vp*")) and not table.exists()
+    labels = {p.name.split("_desc-")[1].split("_")[0] for p in func.glob("*_stat-r_statmap.nii.gz")}
+    assert labels == {"scene3da", "edge2da", "scene3db"}
