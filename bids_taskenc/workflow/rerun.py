@@ -8,7 +8,7 @@ the old one plus the new outputs and swapped in whole (docs/output-safety.md):
   run no longer writes does not outlive its volume map); the maps of other spaces are kept;
 * what every space shares (brain mask, split, noise ceiling) is written anew; the ROI table keeps the earlier
   spaces' rows; outputs that combine spaces (contrasts, partitionings, the group's matrices) are kept unless a
-  space they were computed from was replaced, then dropped with a warning;
+  space they were computed from was replaced by other numbers, then dropped with a warning;
 * other tasks' outputs are kept.
 
 Maps of different spaces may only sit side by side when they share what every space of a participant shares
@@ -155,6 +155,10 @@ def _merge_roi_table(old_table: Path, staged_table: Path, recomputed: set[str]) 
     if staged_table.exists():
         new = pd.read_csv(staged_table, sep="\t")
         merged = pd.concat([kept, new], ignore_index=True)
+        # rows in the earlier table's order of spaces, new spaces after: an unchanged rerun leaves the table as it was
+        order = list(dict.fromkeys([*old["feature_space"].astype(str), *new["feature_space"].astype(str)]))
+        rank = merged["feature_space"].astype(str).map({label: i for i, label in enumerate(order)})
+        merged = merged.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
         meta = json.loads(sidecar_path(staged_table).read_text())
         try:
             old_meta = json.loads(sidecar_path(old_table).read_text())
@@ -191,18 +195,35 @@ def _merge_partition_table(old_table: Path, staged_table: Path) -> None:
     write_json(sidecar_path(staged_table), meta)
 
 
+def _same_maps(old: Path, staged: Path, task: str, label: str) -> bool:
+    """True when every earlier volumetric map of ``label`` has an equal map (values, NaNs alike) in ``staged``:
+    the space was recomputed to the same numbers, so outputs combining it with others are still right."""
+    import nibabel as nib
+    import numpy as np
+
+    for path in sorted(Path(old).glob(f"func/*_task-{task}_*_desc-{label}_*.nii.gz")):
+        new = Path(staged) / path.relative_to(old)
+        if not new.exists():
+            return False
+        a, b = np.asarray(nib.load(path).dataobj), np.asarray(nib.load(new).dataobj)
+        if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            return False
+    return True
+
+
 def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> list[str]:
     """Add to the staged participant folder ``staged`` what the earlier folder ``old`` holds and this run keeps.
 
     ``computed`` maps each task this run wrote to the feature labels it computed. Files are hard-linked (copied
-    where links fail). Returns the names of earlier combined outputs dropped because a space they used was replaced.
+    where links fail). Returns the names of earlier combined outputs dropped because a space they used was replaced
+    by different numbers (a space recomputed to equal maps leaves them valid, and kept).
     """
     old, staged = Path(old), Path(staged)
     dropped = []
     partition_tables = []
     for task, labels in computed.items():
         earlier = set(earlier_maps(old, task))
-        replaced = earlier & labels
+        replaced = {label for label in earlier & labels if not _same_maps(old, staged, task, label)}
         for path in sorted(p for p in old.rglob("*") if p.is_file()):
             rel = path.relative_to(old)
             target = staged / rel
