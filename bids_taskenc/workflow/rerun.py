@@ -231,9 +231,9 @@ def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> li
                 ents = parse_derivative_name(path.name)
             except ValueError:
                 ents = {}
-            if ents.get("task") != task or target.exists() and ents.get("desc") != "roi":
-                continue
             desc = ents.get("desc")
+            if ents.get("task") != task or target.exists() and desc not in ("roi", PARTITIONING_ROI_DESC):
+                continue
             if desc == "roi" and ents.get("suffix") == "scores":
                 if path.suffix == ".tsv":
                     _merge_roi_table(path, target, labels)

@@ -419,6 +419,14 @@ def test_outputs_combining_spaces_are_kept_unless_a_space_they_used_is_replaced(
     assert sorted(p.name for p in func.glob("*_desc-vp*")) == partition and table.read_bytes() == rows
     assert _participant(root, "--participant-label", "CSI1", "--feature-spaces", "user:edge2da") == 0  # the same maps
     assert sorted(p.name for p in func.glob("*_desc-vp*")) == partition and table.read_bytes() == rows
+    vp2 = ("--variance-partitioning", "user:scene3db", "user:edge2da")
+    assert (
+        _participant(root, "--participant-label", "CSI1", "--feature-spaces", "user:scene3db", "user:edge2da", *vp2)
+        == 0
+    )
+    assert set(partition) < {p.name for p in func.glob("*_desc-vp*")}
+    assert pd.read_csv(table, sep="\t")["partitioning"].nunique() == 2, "the earlier partitioning's rows were lost"
+    partition = sorted(p.name for p in func.glob("*_desc-vp*"))
     capfd.readouterr()
     code = _participant(root, "--participant-label", "CSI1", "--feature-spaces", "user:edge2da", "--alphas", "1e6")
     assert code == 0  # other maps of edge2da: the partitioning computed from the earlier ones is stale
