@@ -6,8 +6,8 @@ lock behind):
 * ``<output_dir>/.sub-<label>.lock``, exclusive, held by a participant's run from start to finish: two runs of
   the same participant would each merge into the folder the other is replacing. The file is removed on release
   (a run that finds the file it locked unlinked or replaced locks the new one), so a finished run leaves none.
-* ``<output_dir>/.bids_taskenc.lock``, held shared by each participant while it swaps its folder in (participants
-  run in parallel) and exclusively by the group level for its whole run, so the group never reads a participant
+* the output folder itself (a lock on the folder, no file), held shared by each participant while it swaps its
+  folder in (participants run in parallel) and exclusively by the group level for its whole run, so the group never reads a participant
   half-swapped or replaces its own outputs while another group run writes them. The group level also refuses to
   start while any participant's lock is held: its result would mix the old and the new outputs of that participant.
 
@@ -29,9 +29,6 @@ from ..errors import TaskencError
 
 log = logging.getLogger(__name__)
 
-#: The output-wide lock file.
-OUTPUT_LOCK = ".bids_taskenc.lock"
-
 
 class OutputBusyError(TaskencError):
     """Another run holds a lock on the output folder (exit 1; the message names the lock)."""
@@ -42,7 +39,8 @@ def participant_lock_path(output_dir: Path, participant: str) -> Path:
 
 
 def _unsupported(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+    """A file system without (these) locks: some network file systems, or flock on a folder over NFS (EBADF)."""
+    return exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.EBADF)
 
 
 @contextmanager
@@ -88,8 +86,8 @@ def participant_lock(output_dir: Path, participant: str) -> Iterator[None]:
 def output_lock(output_dir: Path, *, exclusive: bool, who: str) -> Iterator[None]:
     """Hold the output-wide lock: shared (a participant's swap, waiting for a group run) or exclusive (the group
     level, never waiting: :class:`OutputBusyError`). ``who`` says in a message who waits."""
-    path = Path(output_dir) / OUTPUT_LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    path = Path(output_dir)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
             if exclusive:
@@ -102,8 +100,8 @@ def output_lock(output_dir: Path, *, exclusive: bool, who: str) -> Iterator[None
                     fcntl.flock(fd, fcntl.LOCK_SH)
         except BlockingIOError:
             raise OutputBusyError(
-                f"{path}: another bids_taskenc run is writing to {output_dir} (a participant swapping its outputs "
-                "in, or a group run); run the group level when it has finished"
+                f"{path}: another bids_taskenc run is writing to this output folder (a participant swapping its "
+                "outputs in, or a group run); run the group level when it has finished"
             ) from None
         except OSError as exc:
             if not _unsupported(exc):

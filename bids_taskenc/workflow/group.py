@@ -22,6 +22,7 @@ from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
 from bids_taskenc.group.inputs import GroupInputError, GroupInputs, read_group_inputs
 from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import TREE_BOOTSTRAPS, compute_group, resolve_reference
+from bids_taskenc.group.staging import remove_stale
 from bids_taskenc.group.write import write_group_results
 from bids_taskenc.outputs.locks import OutputBusyError, busy_participants, output_lock
 from bids_taskenc.workflow.dataset import check_output_owner, resolve_roi_dir
@@ -159,6 +160,8 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
 
 
 def _run_group(bids_dir: Path, output_dir: Path, roi_dir: Path | None, settings: GroupSettings) -> GroupOutcome:
+    if output_dir.is_dir():
+        remove_stale(output_dir)  # first of all, finish the commit of a group run that was killed while swapping
     inputs = read_group_inputs(
         output_dir,
         task=settings.task,

@@ -317,6 +317,38 @@ def test_a_group_run_refuses_while_another_writes(root, capfd):
         assert "another bids_taskenc run is writing to" in _error(capfd)
 
 
+def test_a_participant_waits_for_a_group_run_before_swapping_its_folder(root):
+    import logging
+    import threading
+
+    from bids_taskenc.outputs.locks import output_lock
+
+    assert _participant(root, *TWO, "user:random") == 0
+    out = root / "out"
+    before = _func(out)
+    waiting = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record):
+            if "waiting for the group level" in record.getMessage():
+                waiting.set()
+
+    seen = Seen()
+    logging.getLogger("bids_taskenc").addHandler(seen)
+    codes = []
+    try:
+        with output_lock(out, exclusive=True, who="a group run"):
+            rerun = ("--participant-label", "CSI1", "--feature-spaces", "user:scene3db")
+            worker = threading.Thread(target=lambda: codes.append(_participant(root, *rerun)))
+            worker.start()
+            assert waiting.wait(timeout=300), "the participant did not wait for the group run"
+            assert _func(out) == before, "the participant swapped its folder while the group run held the lock"
+        worker.join(timeout=300)
+    finally:
+        logging.getLogger("bids_taskenc").removeHandler(seen)
+    assert codes == [0] and any("_desc-scene3db_" in k for k in _func(out))
+
+
 def test_a_killed_process_leaves_no_lock(tmp_path):
     from bids_taskenc.outputs.locks import busy_participants, participant_lock
 
