@@ -7,9 +7,10 @@ lock behind):
   the same participant would each merge into the folder the other is replacing. The file is removed on release
   (a run that finds the file it locked unlinked or replaced locks the new one), so a finished run leaves none.
 * the output folder itself (a lock on the folder, no file), held shared by each participant while it swaps its
-  folder in (participants run in parallel) and exclusively by the group level for its whole run, so the group never reads a participant
-  half-swapped or replaces its own outputs while another group run writes them. The group level also refuses to
-  start while any participant's lock is held: its result would mix the old and the new outputs of that participant.
+  folder in (participants run in parallel) and exclusively by the group level for its whole run, so the group
+  never reads a participant half-swapped or replaces its own outputs while another group run writes them. The
+  group level also refuses to start while any participant's lock is held: its result would mix the old and the
+  new outputs of that participant.
 
 A second run that finds a lock taken stops with :class:`OutputBusyError` naming the lock and who holds it
 (participants wait for a running group level instead: their work is done and only the swap is left).
