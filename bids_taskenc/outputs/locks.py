@@ -12,7 +12,7 @@ lock behind):
   group level also refuses to start while any participant's lock is held: its result would mix the old and the
   new outputs of that participant.
 
-A second run that finds a lock taken stops with :class:`OutputBusyError` naming the lock and who holds it
+A second run that finds a lock taken stops with :class:`OutputBusyError` naming the lock and what holds it
 (participants wait for a running group level instead: their work is done and only the swap is left).
 """
 
