@@ -385,6 +385,12 @@ def _group_options(p: argparse.ArgumentParser) -> None:
     )
     grp.add_argument("--top-k", type=int, default=3, metavar="K", help="neighbours per task in the graph's top-k table")
     grp.add_argument(
+        "--allow-one-participant",
+        action="store_true",
+        help="run the group level over one participant's outputs (its similarity matrix and tree alone; no "
+        "consistency across participants, no group maps); without it one participant is an error",
+    )
+    grp.add_argument(
         "--unthresholded", action="store_true", help="similarity of the raw r maps instead of the FDR-thresholded ones"
     )
 
@@ -430,6 +436,13 @@ def _running_options(p: argparse.ArgumentParser) -> None:
         "or with a unit: "
         "16GB, 16G, 500MB, 500M, 1TB (decimal units: 1 GB = 1000 MB); default: a share of the "
         "free (GPU) memory",
+    )
+    run.add_argument(
+        "--replace-outputs",
+        action="store_true",
+        help="participant level: replace each participant's earlier outputs (every map of every space) instead of "
+        "adding this run's spaces to them; needed when the shared settings (responses, split, seed, mask, FDR "
+        "level) differ from those of the earlier maps (docs/output-safety.md)",
     )
     run.add_argument("--stop-on-first-crash", action="store_true", help="stop at the first failing participant")
     run.add_argument("--config", type=Path, metavar="FILE", help="TOML file of options; the command line wins")

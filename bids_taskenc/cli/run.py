@@ -252,7 +252,7 @@ def run_reports_only(args) -> int:
     from ..report.inputs import list_participants
 
     bids_dir = args.bids_dir.resolve()
-    output_dir = check_output_dir(bids_dir, args.output_dir)
+    output_dir = _output_dir_of_outputs(args, bids_dir)
     present = list_participants(output_dir) if output_dir.is_dir() else []
     if not present:
         raise InputMissingError(f"{output_dir}: no participant outputs to report on (run the participant level first)")
@@ -393,6 +393,19 @@ def _merge(total, outcome):
     return total
 
 
+def _output_dir_of_outputs(args, bids_dir: Path) -> Path:
+    """The output folder of a run over existing outputs (group level, reports), checked before the run log is
+    opened there: not an input folder (the ROI folder, the dataset), not another pipeline's dataset."""
+    from ..workflow.dataset import check_output_owner, resolve_roi_dir
+    from ..workflow.folders import read_folders
+
+    roi_dir = resolve_roi_dir(args.roi_dir, bids_dir)
+    reads = read_folders(bids_dir, roi_dir=roi_dir, roi_dir_given=args.roi_dir is not None)
+    output_dir = check_output_dir(bids_dir, args.output_dir, reads)
+    check_output_owner(output_dir, [])
+    return output_dir
+
+
 def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
     from ..group import GroupInputError
@@ -402,7 +415,7 @@ def run_group_level(args, argv: list[str]) -> int:
 
     laps = Laps("group level")
     bids_dir = args.bids_dir.resolve()
-    output_dir = check_output_dir(bids_dir, args.output_dir)
+    output_dir = _output_dir_of_outputs(args, bids_dir)
     if not output_dir.is_dir():
         raise InputMissingError(f"{output_dir}: no participant outputs (run the participant level first)")
     _open_run_log(output_dir)

@@ -88,6 +88,7 @@ def participant_settings(args: argparse.Namespace) -> ParticipantSettings:
             save_weights=args.save_weights,
             save_features=args.save_features,
             work_dir=args.work_dir,
+            replace_outputs=args.replace_outputs,
             progress=show_progress(args),
         ),
         resources=resource_settings(args),
@@ -126,6 +127,7 @@ def group_settings(args: argparse.Namespace, argv: list[str]) -> GroupSettings:
         seed=args.seed,
         command_line=shlex.join(["bids_taskenc", *argv]),
         progress=show_progress(args),
+        allow_one_participant=args.allow_one_participant,
     )
 
 

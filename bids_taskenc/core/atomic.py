@@ -11,9 +11,11 @@ read-only folder) names the file it was writing.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
+import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,12 +74,40 @@ def atomic_path(path: str | Path, *, suffix: str | None = None):
             tmp.unlink()
 
 
-def replace_folder(staged: str | Path, final: str | Path, trash: str | Path | None = None) -> None:
-    """Move the complete folder ``staged`` to ``final``, replacing what was there with two renames.
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the two existing paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
 
-    The old ``final`` is first renamed to ``trash`` (default: a hidden name beside it), then deleted; a reader
-    sees the old folder or the new one, never a mix. ``trash`` given: the caller deletes it (e.g. with the
-    staging folder that holds it).
+    False where the system or the file system cannot (then nothing was changed).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def replace_folder(staged: str | Path, final: str | Path, trash: str | Path | None = None) -> None:
+    """Move the complete folder ``staged`` to ``final``, replacing what was there.
+
+    Where the system can (Linux), the two folders are exchanged in one atomic step and the old one, now at
+    ``staged``, is moved to ``trash``: at every instant ``final`` is the complete old folder or the complete new
+    one, even if the process is killed (``kill -9``) in between. Elsewhere it takes two renames (old to ``trash``,
+    ``staged`` to ``final``); a process killed between them leaves the old folder at ``trash``, from which the next
+    run restores it. ``trash`` default: a hidden name beside ``final``, deleted afterwards; given, the caller
+    deletes it (e.g. with the staging folder that holds it).
     """
     staged, final = Path(staged), Path(final)
     if not final.exists():
@@ -85,7 +115,10 @@ def replace_folder(staged: str | Path, final: str | Path, trash: str | Path | No
         return
     own_trash = trash is None
     trash = Path(trash) if trash is not None else final.parent / f".{final.name}.old.{uuid.uuid4().hex[:12]}"
-    final.rename(trash)
-    staged.rename(final)
+    if _exchange(staged, final):
+        staged.rename(trash)
+    else:
+        final.rename(trash)
+        staged.rename(final)
     if own_trash:
         shutil.rmtree(trash, ignore_errors=True)

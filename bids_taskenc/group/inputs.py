@@ -24,6 +24,7 @@ import numpy as np
 from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs import reading
 from bids_taskenc.outputs.naming import sidecar_path, strip_prefix
+from bids_taskenc.outputs.shared import differing_keys, recorded_shared_settings, shown
 
 #: Spaces that are participant-specific: no voxelwise group maps there.
 NATIVE_SPACES = frozenset({"T1w", "T2w", "native", "fsnative", "anat", "func", "boldref", "orig"})
@@ -346,6 +347,41 @@ def resolve_fdr_level(fdr_alpha: float | None, maps: list[ParticipantMaps]) -> f
     return level
 
 
+#: Shared settings the group level has its own rule for: each participant's space (:func:`select`), and the FDR
+#: level (:func:`resolve_fdr_level`: one level for all, given or recorded; q maps do not depend on it).
+_GROUP_RULE = ("--space", "--fdr-alpha")
+
+
+def check_shared_settings(maps: list[ParticipantMaps]) -> None:
+    """Refuse to combine maps made with different shared settings (the responses, split, seed, mask, FDR level).
+
+    Every r map of every participant is compared with the first one read; the message names both sidecars and
+    each differing setting.
+
+    Raises
+    ------
+    GroupInputError
+    """
+    first = None
+    for m in maps:
+        for label in m.labels:
+            side = sidecar_path(reading.statmap_path(m.sidecar_root, m.participant, m.task, m.space, label, "r"))
+            record = recorded_shared_settings(m.sidecars.get(label, {}))
+            record = {k: v for k, v in record.items() if k not in _GROUP_RULE}
+            if first is None:
+                first = (side, record)
+                continue
+            keys = differing_keys(first[1], record)
+            if keys:
+                diffs = "; ".join(
+                    f"{k} {shown(first[1][k])} in {first[0]} but {shown(record[k])} in {side}" for k in keys
+                )
+                raise GroupInputError(
+                    f"participant maps were made with different shared settings: {diffs}; rerun the participants "
+                    "with the same settings (the group level compares like with like)"
+                )
+
+
 def feature_info(maps: list[ParticipantMaps]) -> dict[str, dict[str, str]]:
     """Per label: ``{'group': ..., 'feature_space': ...}`` from the first participant's sidecars."""
     info = {}
@@ -423,6 +459,7 @@ def read_group_inputs(
         load_participant(root, p, task, spaces[p], labels, fdr_alpha=fdr_alpha, read_q=thresholded)
         for p in sorted(spaces)
     ]
+    check_shared_settings(maps)
     info = feature_info(maps)
     level = resolve_fdr_level(fdr_alpha, maps)
     return GroupInputs(

@@ -10,27 +10,68 @@ participants or another ROI set leaves no file of the older run behind: of the
 task it ran, the group outputs are exactly the new ones. Files of other tasks
 in ``group/`` are kept. A staging folder left by a killed run is removed by the
 next group run (unless its owner, a process on this host, is still alive).
+
+The commit itself survives ``kill -9``: ``group/`` is exchanged with the staged one in one atomic step
+(:func:`bids_taskenc.core.atomic.replace_folder`), so there is always a complete ``group/``; and before the first
+change the commit's plan (the per-participant files to delete and to move) is written into the staging folder, so
+a run killed while moving the per-participant matrices is finished by the next group run, which completes the plan
+before anything else (the matrices are then all of the killed run, as ``group/`` is).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from ..core.atomic import replace_folder
-from ..outputs.staging import make_staging_folder, remove_stale_staging
+from ..outputs.atomic import write_json
+from ..outputs.staging import make_staging_folder, owned_by_live_process, remove_stale_staging
+
+log = logging.getLogger(__name__)
 
 _PREFIX = ".group."
 
 
+#: The commit's plan, written into the staging folder before the first change to the outputs.
+_JOURNAL = "commit.json"
+
+
 def remove_stale(root: Path) -> None:
+    """Finish the commit of a killed group run (its journal is there), delete any other stale staging folder."""
+    for folder in sorted(root.glob(f"{_PREFIX}*")):
+        if folder.is_dir() and (folder / _JOURNAL).is_file() and not owned_by_live_process(folder):
+            _apply(root, folder, json.loads((folder / _JOURNAL).read_text()))
+            log.warning("completed the group outputs of a group run killed while moving them into place (%s)", folder)
     remove_stale_staging(sorted(root.glob(f"{_PREFIX}*")))
 
 
 def _entities(name: str) -> dict[str, str]:
     parts = name.split(".", 1)[0].split("_")
     return dict(p.split("-", 1) for p in parts[:-1] if "-" in p) | {"suffix": parts[-1]}
+
+
+def _apply(root: Path, stage: Path, plan: dict) -> None:
+    """Carry out a commit's plan; every step can be repeated, so a killed commit is finished by the next run.
+
+    The staged ``group/`` takes the place of the old one in one atomic exchange (:func:`replace_folder`; the
+    inode recorded in the plan tells whether that step was done), then the older per-participant group files of
+    these tasks go and the new ones are moved beside the maps.
+    """
+    staged_group, final_group = stage / "group", root / "group"
+    done = final_group.exists() and final_group.stat().st_ino == plan["group_inode"]
+    if staged_group.is_dir() and not done:
+        replace_folder(staged_group, final_group, trash=stage / "previous-group")  # deleted with the stage
+    for rel in plan["delete"]:
+        (root / rel).unlink(missing_ok=True)
+    for rel in plan["move"]:
+        staged = stage / rel
+        if staged.exists():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, root / rel)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 class GroupStage:
@@ -67,15 +108,17 @@ class GroupStage:
                         os.link(old, staged_group / old.name)
                     except OSError:
                         shutil.copy2(old, staged_group / old.name)
-        replace_folder(staged_group, final_group, trash=self.dir / "previous-group")  # deleted with the stage
+        moves = [p.relative_to(self.dir).as_posix() for p in staged_files]
         # per-participant group files: the older run's of these tasks go, the new ones come
-        for sub in sorted(p for p in self.root.glob("sub-*") if p.is_dir()):
-            for old in sub.rglob("*"):
-                ents = _entities(old.name) if old.is_file() else {}
-                if ents.get("task") in tasks and ents.get("suffix") in suffixes:
-                    old.unlink()
-        for staged in staged_files:
-            target = self.root / staged.relative_to(self.dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, target)
-        self.discard()
+        deletes = [
+            old.relative_to(self.root).as_posix()
+            for sub in sorted(p for p in self.root.glob("sub-*") if p.is_dir())
+            for old in sub.rglob("*")
+            if old.is_file()
+            and _entities(old.name).get("task") in tasks
+            and _entities(old.name)["suffix"] in suffixes
+            and old.relative_to(self.root).as_posix() not in moves
+        ]
+        plan = {"group_inode": staged_group.stat().st_ino, "delete": deletes, "move": moves}
+        write_json(self.dir / _JOURNAL, plan)  # from here on, a killed commit is finished by the next group run
+        _apply(self.root, self.dir, plan)

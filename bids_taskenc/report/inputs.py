@@ -172,6 +172,12 @@ class ParticipantOutputs(_OnMask):
     def first_sidecar(self) -> dict:
         return self.features[0].sidecar if self.features else {}
 
+    @property
+    def command_lines(self) -> str:
+        """The distinct command lines that made the maps, one a line: a rerun that added spaces has several."""
+        lines = dict.fromkeys(str(f.sidecar.get("CommandLine", "n/a")) for f in self.features)
+        return "\n".join(lines) or "n/a"
+
     def voxel_mm(self, index: np.ndarray) -> np.ndarray:
         """World (mm) coordinates of brain voxels given by their index into the mask vector; ``(k, 3)``."""
         ijk = np.argwhere(self.mask)[np.asarray(index, dtype=int)]

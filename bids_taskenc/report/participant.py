@@ -190,7 +190,7 @@ def write_participant_report(
         findings=findings(data),
         has_roi_p=data.roi_table is not None and "p_mean_r" in data.roi_table.columns,
         roi_table=None if data.roi_table is None else data.roi_table.to_dict(orient="records"),
-        command_line=side.get("CommandLine", "n/a"),
+        command_line=data.command_lines,
         versions=side.get("SoftwareVersions", {}),
         config=side.get("Config", {}),
         logs=log_links(out, "participant", participant),

@@ -15,7 +15,9 @@ from pathlib import Path
 from ..__about__ import __version__
 from ..core.versions import software_versions
 from ..errors import InputMissingError, UsageError
+from ..outputs.ownership import description_owner, participant_folder_is_ours
 from .faults import describe_error
+from .folders import check_write_folder, read_folders
 from .presets import preset_record
 from .resources import apply_resources, resolve_device
 from .settings import ParticipantSettings
@@ -49,21 +51,52 @@ class Dataset:
         return [r for r in self.runs if r.subject == participant]
 
 
-def check_output_dir(bids_dir: Path, output_dir: Path) -> Path:
-    """The output may live inside ``bids_dir/derivatives`` but must not be, or contain, the input."""
-    bids_dir, output_dir = Path(bids_dir).resolve(), Path(output_dir).resolve()
+def check_output_dir(bids_dir: Path, output_dir: Path, reads: list[tuple[str, Path]] = ()) -> Path:
+    """The output folder, resolved: not a file, and not overlapping the input (:mod:`.folders`).
+
+    Inside ``bids_dir`` outputs go under ``bids_dir/derivatives``; ``reads`` are the other folders the run reads
+    (``(what, folder)``, :func:`.folders.read_folders`), which the output must not be, contain or lie inside.
+    """
+    output_dir = Path(output_dir).resolve()
     if output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"{output_dir}: output_dir exists and is not a folder")
-    if output_dir == bids_dir:
+    return check_write_folder("output_dir", output_dir, bids_dir, list(reads))
+
+
+def check_output_owner(output_dir: Path, participants: list[str]) -> None:
+    """Refuse an output folder whose description, or a participant folder of ``participants``, is not ours.
+
+    Finishing a participant replaces its ``sub-<label>/`` and the run writes ``dataset_description.json``: in a
+    folder another pipeline wrote (fMRIPrep's, a raw dataset) that would destroy its data.
+    """
+    owner = description_owner(output_dir)
+    if owner is not None:
         raise UsageError(
-            f"{output_dir}: output_dir must not be the BIDS dataset itself "
-            f"(use e.g. {bids_dir / 'derivatives' / 'bids_taskenc'})"
+            f"{Path(output_dir) / 'dataset_description.json'}: output_dir holds another dataset ({owner}); "
+            "bids_taskenc would overwrite it and replace its sub-<label>/ folders: choose a new output folder"
         )
-    if output_dir in bids_dir.parents:
-        raise UsageError(f"{output_dir}: output_dir must not contain the BIDS dataset {bids_dir}")
-    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
-        raise UsageError(f"{output_dir}: inside the BIDS dataset, outputs go under {bids_dir / 'derivatives'}")
-    return output_dir
+    for participant in participants:
+        folder = Path(output_dir) / f"sub-{participant}"
+        if not participant_folder_is_ours(folder):
+            raise UsageError(
+                f"{folder}: a participant folder that bids_taskenc did not write (no sidecar of bids_taskenc in it); "
+                "finishing the participant would replace it: move it away or choose another output folder"
+            )
+
+
+def _check_earlier_outputs(output_dir: Path, settings: ParticipantSettings, runs: list, space: str, spaces) -> None:
+    """Before any work, for every selected participant: its folder is ours, and a rerun that keeps earlier maps
+    shares their settings (:mod:`.rerun`; the participant's run checks again when it starts)."""
+    from .rerun import check_rerun, shared_settings
+
+    subjects = sorted({r.subject for r in runs})
+    check_output_owner(output_dir, subjects)
+    if settings.outputs.replace_outputs:
+        return
+    new = shared_settings(settings, space)
+    for subject in subjects:
+        tasks = sorted({r.task for r in runs if r.subject == subject})
+        check_rerun(output_dir / f"sub-{subject}", subject, tasks, new, {s.label for s in spaces})
 
 
 def resolve_roi_dir(roi_dir: Path | None, bids_dir: Path) -> Path | None:
@@ -211,7 +244,20 @@ def open_dataset(
     spaces, stimuli_dirs = _feature_spaces(bids_dir, settings)
     roi_dir = resolve_roi_dir(inputs.roi_dir, bids_dir)
     device = resolve_device(settings.resources.device)
-    work_dir = settings.outputs.work_dir.resolve()
+    reads = read_folders(
+        bids_dir,
+        derivatives=[Path(lay.root) for lay in deriv_layouts],
+        derivatives_given=bool(inputs.derivatives),
+        roi_dir=roi_dir,
+        roi_dir_given=inputs.roi_dir is not None,
+        features_dir=settings.features.features_dir,
+        stimuli_dirs=stimuli_dirs,
+        betas_dir=settings.responses.betas_dir if settings.responses.model == "betas" else None,
+        mask=settings.responses.mask,
+    )
+    output_dir = check_output_dir(bids_dir, output_dir, reads)
+    work_dir = check_write_folder("--work-dir", settings.outputs.work_dir, bids_dir, reads)
+    _check_earlier_outputs(output_dir, settings, runs, space, spaces)
     _make_folders(work_dir, output_dir)
     betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []
     links = dataset_links(

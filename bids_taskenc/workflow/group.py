@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
-from bids_taskenc.group.inputs import GroupInputs, read_group_inputs
+from bids_taskenc.group.inputs import GroupInputError, GroupInputs, read_group_inputs
 from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import TREE_BOOTSTRAPS, compute_group, resolve_reference
+from bids_taskenc.group.staging import remove_stale
 from bids_taskenc.group.write import write_group_results
-from bids_taskenc.workflow.dataset import resolve_roi_dir
+from bids_taskenc.outputs.locks import OutputBusyError, busy_participants, output_lock
+from bids_taskenc.workflow.dataset import check_output_owner, resolve_roi_dir
+from bids_taskenc.workflow.folders import check_no_overlap, read_folders
 from bids_taskenc.workflow.settings import _Settings, is_choice, is_fraction, is_number, is_whole, one_of, require
 
 __all__ = ["GroupOutcome", "GroupSettings", "group_roi_masks", "resolve_roi_dir", "run_group"]
@@ -62,6 +65,8 @@ class GroupSettings(_Settings):
         Recorded in every sidecar (default: ``sys.argv``).
     progress : bool
         A progress bar for the block bootstrap.
+    allow_one_participant : bool
+        Run over one participant's outputs; without it fewer than two participants is an error.
     """
 
     task: str | None = None
@@ -81,6 +86,7 @@ class GroupSettings(_Settings):
     seed: int = 0
     command_line: str | None = None
     progress: bool = False
+    allow_one_participant: bool = False
 
     def check(self) -> None:
         """Raise :class:`~bids_taskenc.errors.InvalidSettingError` for the first value out of its range."""
@@ -128,12 +134,35 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
     bids_taskenc.group.GroupInputError
         No participant outputs, an ambiguous task or space, missing files, fewer than two shared feature spaces,
         FDR levels that differ across sidecars (without ``fdr_alpha``), an unreadable ``reference_affinities``,
-        a participant bootstrap with fewer than three participants.
+        a participant bootstrap with fewer than three participants, one participant without
+        ``allow_one_participant``, maps made with different shared settings (docs/output-safety.md).
     InputMissingError
         ``settings.roi_dir`` is not a folder.
+    UsageError
+        ``output_dir`` is, contains or lies inside the ROI folder, or holds another pipeline's dataset.
+    bids_taskenc.outputs.locks.OutputBusyError
+        A participant is being run into ``output_dir``, or another group run writes there.
     """
     output_dir = Path(output_dir)
     roi_dir = resolve_roi_dir(settings.roi_dir, Path(bids_dir))
+    reads = read_folders(Path(bids_dir), roi_dir=roi_dir, roi_dir_given=settings.roi_dir is not None)
+    output_dir = check_no_overlap("output_dir", output_dir, reads)
+    check_output_owner(output_dir, [])
+    if not output_dir.is_dir():
+        return _run_group(bids_dir, output_dir, roi_dir, settings)  # names the missing folder
+    busy = busy_participants(output_dir)
+    if busy:
+        raise OutputBusyError(
+            f"{output_dir}: sub-{', sub-'.join(busy)} is being run now (its lock is held); run the group level "
+            "when it has finished, or its result would mix that participant's old and new outputs"
+        )
+    with output_lock(output_dir, exclusive=True, who="the group level"):
+        return _run_group(bids_dir, output_dir, roi_dir, settings)
+
+
+def _run_group(bids_dir: Path, output_dir: Path, roi_dir: Path | None, settings: GroupSettings) -> GroupOutcome:
+    if output_dir.is_dir():
+        remove_stale(output_dir)  # first of all, finish the commit of a group run that was killed while swapping
     inputs = read_group_inputs(
         output_dir,
         task=settings.task,
@@ -142,6 +171,12 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
         fdr_alpha=settings.fdr_alpha,
         thresholded=settings.thresholded,
     )
+    if len(inputs.maps) < 2 and not settings.allow_one_participant:
+        raise GroupInputError(
+            f"{output_dir}: the group level compares participants and found the outputs of sub-"
+            f"{inputs.participants[0]} only (task {inputs.task}); run the participant level for the others, or "
+            "give --allow-one-participant (allow_one_participant=True in Python) for one participant's tree alone"
+        )
     reference = resolve_reference(settings.reference_affinities, settings.offline, settings.reference_cache_dir)
     result = compute_group(
         inputs,

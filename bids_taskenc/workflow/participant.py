@@ -19,16 +19,18 @@ from pathlib import Path
 from ..bids.rois import find_roi_masks, load_roi_vectors
 from ..core.atomic import replace_folder
 from ..outputs.derivatives import write_dataset_description
+from ..outputs.locks import output_lock, participant_lock
 from ..outputs.staging import make_staging_folder, remove_stale_staging
 from .cache import WorkCache
 from .comparisons import plan_contrasts, plan_permutations, write_contrasts
 from .data import compute_features, compute_responses, split_images
-from .dataset import Dataset, open_dataset
+from .dataset import Dataset, check_output_owner, open_dataset
 from .fit import fit_and_write_space
 from .inputs import TaskInputs, gather_inputs
 from .memory import check_memory
 from .noise import noise_ceiling_maps
 from .partitioning import run_partitionings
+from .rerun import check_rerun, check_same_data, merge_previous, merge_saved_features, shared_settings
 from .resources import container_info
 from .settings import ParticipantSettings
 from .task import TaskRun
@@ -73,44 +75,87 @@ def run_participant(
         dataset = open_dataset(bids_dir, output_dir, settings, participants=[subject])
     t0 = time.perf_counter()
     runs = dataset.runs_of(subject)
-    _remove_stale_staging(dataset.output_dir, subject)
-    staging = make_staging_folder(dataset.output_dir, f".sub-{subject}.")
     outcome = ParticipantOutcome(participant=subject, output_dir=dataset.output_dir / f"sub-{subject}")
-    try:
-        for task in sorted({r.task for r in runs}):
-            task_runs = [r for r in runs if r.task == task]
-            outcome.tasks[task] = run_task(dataset, settings, subject, task, task_runs, staging)
-        _move_into_place(staging, dataset.output_dir, subject)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with participant_lock(dataset.output_dir, subject):
+        check_participant_outputs(dataset, settings, subject)
+        _remove_stale_staging(dataset.output_dir, subject)
+        staging = make_staging_folder(dataset.output_dir, f".sub-{subject}.")
+        try:
+            for task in sorted({r.task for r in runs}):
+                task_runs = [r for r in runs if r.task == task]
+                outcome.tasks[task] = run_task(dataset, settings, subject, task, task_runs, staging)
+            computed = {task: {s.label for s in dataset.spaces} for task in outcome.tasks}
+            with output_lock(dataset.output_dir, exclusive=False, who=f"sub-{subject}"):
+                _move_into_place(staging, dataset.output_dir, subject, computed, settings.outputs.replace_outputs)
+                write_dataset_description(
+                    dataset.output_dir, source_dir=dataset.bids_dir, container=container_info(), links=dataset.links
+                )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     outcome.seconds = round(time.perf_counter() - t0, 2)
-    write_dataset_description(
-        dataset.output_dir, source_dir=dataset.bids_dir, container=container_info(), links=dataset.links
-    )
     return outcome
+
+
+def check_participant_outputs(ds: Dataset, settings: ParticipantSettings, subject: str) -> None:
+    """Refuse before any work: a ``sub-<label>/`` this app did not write, or earlier maps with other shared
+    settings that a rerun would keep beside its own (unless ``replace_outputs``)."""
+    check_output_owner(ds.output_dir, [subject])
+    if settings.outputs.replace_outputs:
+        return
+    tasks = sorted({r.task for r in ds.runs_of(subject)})
+    new = shared_settings(settings, ds.space)
+    check_rerun(ds.output_dir / f"sub-{subject}", subject, tasks, new, {s.label for s in ds.spaces})
 
 
 def _remove_stale_staging(output_dir: Path, subject: str) -> None:
     """Delete staging folders of ``subject`` that a killed run left behind.
 
     A folder whose owner is a live process on this host (a concurrent run of
-    the same participant) is kept.
+    the same participant) is kept. A participant folder that a run killed between the two renames of its swap
+    left only in its ``.old-sub-<label>.*`` folder is put back first.
     """
+    final = output_dir / f"sub-{subject}"
+    for trash in sorted(output_dir.glob(f".old-sub-{subject}.*")):
+        if not final.exists() and (trash / f"sub-{subject}").is_dir():
+            (trash / f"sub-{subject}").rename(final)
+            log.warning("sub-%s: restored its outputs from %s, left by a run killed while swapping", subject, trash)
     stale = sorted(output_dir.glob(f".sub-{subject}.*")) + sorted(output_dir.glob(f".old-sub-{subject}.*"))
+    stale = [p for p in stale if p.is_dir()]
     for folder in remove_stale_staging(stale):
         log.info("sub-%s: removed %s, left by an interrupted run", subject, folder.name)
 
 
-def _move_into_place(staging: Path, output_dir: Path, subject: str) -> None:
-    """The complete participant replaces its previous outputs (and its saved features theirs)."""
+def _move_into_place(staging: Path, output_dir: Path, subject: str, computed: dict, replace: bool) -> None:
+    """The complete participant takes the place of its previous outputs (and its saved features theirs).
+
+    Unless ``replace``, the staged folder first receives what the earlier folder holds and this run keeps
+    (:func:`~.rerun.merge_previous`), so the swap adds and replaces only what this run computed.
+    """
+    final = output_dir / f"sub-{subject}"
+    new = staging / f"sub-{subject}"
+    check_output_owner(output_dir, [subject])
+    if final.is_dir() and not replace:
+        check_same_data(final, new, computed)
+        dropped = merge_previous(final, new, computed)
+        if dropped:
+            log.warning(
+                "sub-%s: %d earlier outputs combining spaces this run replaced were dropped (rerun with all their "
+                "spaces to compute them again): %s",
+                subject,
+                len(dropped),
+                ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else ""),
+            )
+    saved = staging / "features" / f"sub-{subject}"
+    saved_final = output_dir / "features" / f"sub-{subject}"
+    if saved.exists() and saved_final.is_dir() and not replace:
+        merge_saved_features(saved_final, saved)
     # the old folder goes to a .old-sub-<label>.* folder, which _remove_stale_staging clears if we are killed
     trash = Path(tempfile.mkdtemp(prefix=f".old-sub-{subject}.", dir=output_dir))
-    replace_folder(staging / f"sub-{subject}", output_dir / f"sub-{subject}", trash / f"sub-{subject}")
+    replace_folder(new, final, trash / f"sub-{subject}")
     shutil.rmtree(trash, ignore_errors=True)
-    saved = staging / "features" / f"sub-{subject}"
     if saved.exists():
         (output_dir / "features").mkdir(parents=True, exist_ok=True)
-        replace_folder(saved, output_dir / "features" / f"sub-{subject}")
+        replace_folder(saved, saved_final)
 
 
 def _load_rois(ds: Dataset, subject: str, responses) -> dict:

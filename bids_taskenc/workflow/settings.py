@@ -309,6 +309,7 @@ class OutputSettings(_Settings):
     save_weights: bool = False
     save_features: bool = False
     work_dir: Path = Path("work")  #: caches (features, responses, fits); relative to the current folder
+    replace_outputs: bool = False  #: replace each participant's earlier outputs instead of adding to them
     progress: bool = False  #: progress bars
 
 

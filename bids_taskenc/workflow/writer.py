@@ -22,6 +22,7 @@ from ..outputs.surfaces import project_statmaps
 from .data import Split, image_runs
 from .dataset import Dataset
 from .inputs import TaskInputs
+from .rerun import SHARED_KEY, shared_settings
 from .settings import ParticipantSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def common_metadata(ds: Dataset, inputs: TaskInputs, responses, split: Split, se
                 "", desc="split", suffix="stimuli", extension=".tsv", sub=subject, task=task
             ).name,
         },
+        SHARED_KEY: shared_settings(settings, ds.space),
         **ds.provenance,
     }
     reference = _reference(ds, inputs)

@@ -72,3 +72,27 @@ def derivatives_under(folder: Path) -> list[Path]:
 
     records = set(run_logs(folder)) | set(crash_files(folder))
     return [p for p in files_under(folder) if p not in records]
+
+
+def tree_digest(folder: Path, exclude=()) -> dict[str, str]:
+    """Every entry under ``folder``: relative path -> its content's sha256 (a file), link target or 'dir', with
+    its mode; what a run must leave exactly as it found in its inputs. Entries under ``exclude`` (the run's own
+    output and work folders inside ``derivatives/``) are left out."""
+    import hashlib
+    import os
+    import stat
+
+    digest = {}
+    skip = [Path(e).resolve() for e in exclude]
+    for path in sorted(Path(folder).rglob("*")):
+        if any(path.resolve() == e or e in path.resolve().parents for e in skip):
+            continue
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            kind = "link " + os.readlink(path)
+        elif stat.S_ISDIR(info.st_mode):
+            kind = "dir"
+        else:
+            kind = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest[path.relative_to(folder).as_posix()] = f"{kind} {oct(stat.S_IMODE(info.st_mode))}"
+    return digest

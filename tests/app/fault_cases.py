@@ -44,20 +44,39 @@ def _annex(path):
     os.symlink(f"../../../.git/annex/objects/Xk/9P/SHA256E-s1--a{''.join(path.suffixes)}/x", path)
 
 
-def _run(root, *extra, level="participant"):
+def _digest(folder):
+    """Every entry under ``folder`` -> its content's sha256 (or link target), to see whether a run wrote inputs."""
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): os.readlink(p)
+        if p.is_symlink()
+        else hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else "dir"
+        for p in sorted(Path(folder).rglob("*"))
+    }
+
+
+def _run(root, *extra, level="participant", out=None):
     bids = root / "bids"
-    argv = [str(bids), str(root / "out"), level]
+    argv = [str(bids), str(out or root / "out"), level]
     if level == "participant":
         argv += ["--features-dir", str(bids / "derivatives/features"), "--work-dir", str(root / "work"), *FAST]
     else:
         argv += ["--offline", "--n-bootstrap", "20", "--group-permutations", "50", "--no-reports"]
     err = io.StringIO()
+    before = _digest(bids)
     with contextlib.redirect_stderr(err):
         try:
             code = main([*argv, *map(str, extra)])
         except BaseException as exc:  # noqa: BLE001 - the behaviour being recorded
             traceback.print_exception(exc, file=err)
             code = f"raised {type(exc).__name__}"
+    after = _digest(bids)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        return code, f"INPUT CHANGED ({len(changed)} entries, e.g. {changed[0]})\n" + err.getvalue()
     return code, err.getvalue()
 
 
@@ -223,7 +242,7 @@ THREE = ["--feature-spaces", "user:scene3da", "user:edge2da", "user:random"]
 def case_group_fewer(root):
     _run(root, *THREE)
     _run(root, level="group")
-    code, err = _run(root, "--participant-label", "CSI1", level="group")
+    code, err = _run(root, "--participant-label", "CSI1", "--allow-one-participant", level="group")
     stale = [k for k in _group_files(root) if "consistency" in k or k.startswith("sub-CSI2/")]
     return (code, f"{len(stale)} files of the older group run left: {', '.join(stale[:2])}"), ()
 
@@ -247,6 +266,38 @@ def case_group_killed(root):
     after = _group_files(root)
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     return (code, f"{len(changed)} group files changed by the killed run"), ()
+
+
+def case_output_is_input(folder):
+    def case(root):
+        return _run(root, out=root / "bids" / folder), ("INPUT CHANGED", "error", "succeeded")
+
+    return case
+
+
+def case_work_in_bids(root):
+    return _run(root, "--work-dir", root / "bids" / "work"), ("INPUT CHANGED", "error", "succeeded")
+
+
+def case_rerun_other_spaces(root):
+    _run(root, *THREE)
+    before = sorted(p.name for p in (root / "out/sub-CSI2/func").iterdir())
+    code, err = _run(root, "--participant-label", "CSI2", "--feature-spaces", "user:scene3db")
+    after = sorted(p.name for p in (root / "out/sub-CSI2/func").iterdir())
+    return (code, f"sub-CSI2/func: {len(before)} files before, {len(after)} after the rerun"), ()
+
+
+def case_rerun_other_seed(root):
+    _run(root, *THREE)
+    return _run(root, "--participant-label", "CSI2", "--feature-spaces", "user:edge2da", "--seed", "7"), (
+        "error",
+        "succeeded",
+    )
+
+
+def case_group_one(root):
+    _run(root, *THREE)
+    return _run(root, "--participant-label", "CSI1", level="group"), ("error", "wrote")
 
 
 CASES = {
@@ -274,6 +325,12 @@ CASES = {
     "file modes": case_modes,
     "group rerun over fewer participants": case_group_fewer,
     "group killed midway": case_group_killed,
+    "output_dir = derivatives/fmriprep": case_output_is_input("derivatives/fmriprep"),
+    "output_dir = derivatives/spm (ROI masks)": case_output_is_input("derivatives/spm"),
+    "--work-dir inside the BIDS dataset": case_work_in_bids,
+    "rerun sub-CSI2 with one other space": case_rerun_other_spaces,
+    "rerun sub-CSI2 with another --seed": case_rerun_other_seed,
+    "group over one participant": case_group_one,
 }
 
 

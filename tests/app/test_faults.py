@@ -26,7 +26,7 @@ from bids_taskenc.outputs.logs import crash_files, run_logs
 from bids_taskenc.testing import make_synthetic_dataset
 from bids_taskenc.workflow.cache import WorkCache
 
-from .conftest import derivatives_under, files_under, run_app
+from .conftest import derivatives_under, files_under, run_app, tree_digest
 
 FAST = ("--feature-spaces", "user:scene3da", "--contrast-bootstrap", "0", "--no-reports", "--cv-folds", "3")
 
@@ -54,8 +54,10 @@ def pair(pair_dataset, tmp_path):
 
 
 def _run(root, *extra, out=None):
+    """The participant level on ``root``'s (broken) dataset; its input tree must come out as it went in."""
     bids = root / "bids"
     out = out or root / "out"
+    before = tree_digest(bids)
     code = run_app(
         bids,
         out,
@@ -67,6 +69,7 @@ def _run(root, *extra, out=None):
         *FAST,
         *extra,
     )
+    assert tree_digest(bids) == before, "the run changed its input dataset"
     return code, out
 
 
@@ -432,7 +435,8 @@ def test_outputs_and_cache_entries_get_the_umask_mode(small_copy):
 
 
 def _group(root, *extra, out):
-    return run_app(
+    before = tree_digest(root / "bids")
+    code = run_app(
         root / "bids",
         out,
         "group",
@@ -444,6 +448,8 @@ def _group(root, *extra, out):
         "--no-reports",
         *extra,
     )
+    assert tree_digest(root / "bids") == before, "the group run changed its input dataset"
+    return code
 
 
 def _group_files(out):
@@ -460,7 +466,7 @@ def test_group_rerun_over_fewer_participants_leaves_no_older_file(pair):
     assert _group(pair, out=out) == 0
     before = _group_files(out)
     assert any("desc-consistency" in k for k in before) and any(k.startswith("sub-CSI2/") for k in before)
-    assert _group(pair, "--participant-label", "CSI1", out=out) == 0
+    assert _group(pair, "--participant-label", "CSI1", "--allow-one-participant", out=out) == 0
     after = _group_files(out)
     assert not any("desc-consistency" in k for k in after), "consistency of the two-participant run is stale"
     assert not any(k.startswith("sub-CSI2/") for k in after), "sub-CSI2's matrices are of the older run"

@@ -199,7 +199,7 @@ def test_threshold_changes_similarity(tmp_path):
         if stat == "q":
             data = np.full_like(data, 0.5)
         nib.save(nib.Nifti1Image(data, img.affine), dst)
-    common = dict(n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    common = dict(n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", allow_one_participant=True)
     path = derivative_path(root, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")
     run_group(root, **common)
     assert _matrix(path).loc["edgetexture", "normal"] == 0.0

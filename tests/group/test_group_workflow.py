@@ -102,6 +102,7 @@ def test_command_line_builds_every_group_setting(tmp_path, monkeypatch):
         "--seed",
         "5",
         "-v",
+        "--allow-one-participant",
     ]
     settings = group_settings(parse_args(argv), argv)
     assert dataclasses.asdict(settings) == {
@@ -122,6 +123,7 @@ def test_command_line_builds_every_group_setting(tmp_path, monkeypatch):
         "seed": 5,
         "command_line": settings.command_line,
         "progress": True,
+        "allow_one_participant": True,
     }
     assert settings.command_line.startswith("bids_taskenc ") and "--top-k 2" in settings.command_line
     with pytest.raises(dataclasses.FrozenInstanceError):
