@@ -127,7 +127,7 @@ def test_progress_bars_on_a_terminal_unless_quiet(tmp_path):
 
 def test_resource_monitor_rows(tmp_path):
     with ResourceMonitor(interval=3600) as monitor:  # the thread waits; the first and last rows are taken
-        blob = bytearray(50_000_000)
+        blob = bytearray(b"\x01") * 50_000_000  # written, so resident (a zeroed one may stay unmapped)
         monitor.sample()
         del blob
     assert len(monitor.rows) == 3
