@@ -142,7 +142,7 @@ def _tree_doc(root):
 
 
 def test_group_run_records_the_resampling(outputs, tmp_path):
-    common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    common = dict(n_bootstrap=40, n_permutations=0, offline=True)
     run_group(outputs, **common)
     doc = _tree_doc(outputs)
     boot = doc["Bootstrap"]
@@ -179,7 +179,6 @@ def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
             n_bootstrap=10,
             n_permutations=0,
             offline=True,
-            cache_dir=tmp_path / "c",
         )
     with pytest.raises(ValueError, match="tree_bootstrap"):
         run_group(outputs, tree_bootstrap="voxels", offline=True)

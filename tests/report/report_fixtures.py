@@ -12,8 +12,6 @@ from bids_taskenc.outputs.atomic import write_json
 from bids_taskenc.outputs.derivatives import write_mask, write_statmap
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
-REFERENCE = (Path(__file__).parents[2] / ".." / "shared" / "reference" / "taskonomy" / "all_affinities.pkl").resolve()
-
 #: Synthetic space -> Taskonomy label of the same group (2D, 3D, semantic).
 TASKONOMY_LABELS = {
     "edge2da": "edgetexture",

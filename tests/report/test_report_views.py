@@ -199,9 +199,7 @@ def _group_of_fakes(tmp_path, space: str):
     out = tmp_path / "out"
     for i, participant in enumerate(("01", "02", "03", "04", "05")):
         fake_outputs(out, space=space, seed=i, participant=participant, hot_seed=7)
-    run_group(
-        out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True, reference_cache_dir=tmp_path / "c")
-    )
+    run_group(out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True))
     return out
 
 
