@@ -11,8 +11,9 @@ from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
+from bids_taskenc.report.citation import page_methods
 from bids_taskenc.report.inputs import find_tasks, group_file, load_group_maps, matrix_from_table, read_json, read_table
-from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 
 
@@ -124,6 +125,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
     roi_panels = _roi_figure(out, task, order, ordered, group_of, figs)
     maps_section = _group_map_figure(out, task, ordered, group_of, settings, len(participants), figs)
     prune_figures(out, f"task-{task}_", figs.written)
+    logs = log_links(out, "group")
     return render_page(
         "group.html.j2",
         out / "group.html",
@@ -140,7 +142,9 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         isolated=[t for t, c in neighbours.items() if c == 0],
         fewer=[(t, c) for t, c in neighbours.items() if 0 < c < top_k],
         min_edge=groupfigs.MIN_EDGE,
-        logs=log_links(out, "group"),
+        logs=logs,
+        run_warnings=run_log_warnings(out, logs),
+        methods=page_methods(out, task=task),
         comparison=comparison,
         fdr_level=fdr_level(settings),
         bootstrap=tree.get("Bootstrap"),

@@ -20,8 +20,9 @@ from bids_taskenc.report.brain import (
     slice_background,
     volume_view,
 )
+from bids_taskenc.report.citation import page_methods
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
-from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 
@@ -171,6 +172,7 @@ def write_participant_report(
     if view.kind == "slices":
         view.underlay, view.outlines = notes
     side = data.first_sidecar
+    logs = log_links(out, "participant", participant)
     return render_page(
         "participant.html.j2",
         out / f"sub-{participant}.html",
@@ -193,7 +195,10 @@ def write_participant_report(
         command_line=side.get("CommandLine", "n/a"),
         versions=side.get("SoftwareVersions", {}),
         config=side.get("Config", {}),
-        logs=log_links(out, "participant", participant),
+        logs=logs,
+        run_warnings=run_log_warnings(out, logs, participant),
+        participant=participant,
+        methods=page_methods(out, task=data.task),
         version=__version__,
     )
 
