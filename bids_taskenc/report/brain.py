@@ -23,8 +23,11 @@ Each view turns a :class:`MapSpec` (values over the brain-mask voxels, which
 voxels to colour, colour scale) into an RGB *tile* (a numpy array); a figure
 stacks the tiles of several maps (one row each: all feature spaces in one
 picture, as the paper's Fig. 2) and is drawn with a single ``imshow``; maps
-of one kind share one colour bar, maps of different kinds (noise ceiling, a
-fraction; split-half r, diverging) get one each. Everything runs headless
+of one kind share one colour scale, maps of different kinds (noise ceiling, a
+fraction; split-half r, diverging) get one each; every row has its colour
+bar beside it. Flat maps interpolate the vertex values inside each face,
+mark each hemisphere's anterior and posterior ends, and outline the ROIs
+(sampled onto fsaverage5 like the maps). Everything runs headless
 (Agg) and offline. Slices and flat maps are rasterised with numpy, not drawn
 with ``nilearn.plotting`` or ``plot_surf``: those cost 0.4-2 s per map, which
 every participant run would pay (21 feature spaces). ROI outlines are one
@@ -343,8 +346,9 @@ class BrainRenderer:
     ``data`` is a participant's :class:`ParticipantOutputs` or the group's
     :class:`~bids_taskenc.report.inputs.GroupMaps`: anything with ``mask_img``,
     ``mask`` and ``volume(values)``. ``underlay`` (an array on the mask's
-    grid) and ``rois`` (``{name: (n_voxels,) bool}``) are drawn under and over
-    slices. A pycortex drawing that raises falls back to :func:`fallback_view`
+    grid) is drawn under slices; ``rois`` (``{name: (n_voxels,) bool}``) are
+    outlined over slices and, sampled onto fsaverage5 like the maps, over flat
+    maps. A pycortex drawing that raises falls back to :func:`fallback_view`
     (``view`` then holds the new view and why).
     """
 
@@ -367,10 +371,21 @@ class BrainRenderer:
             if self.view.kind == "slices":
                 self._canvas = SliceCanvas(self.data.mask_img, self.cut_index, underlay=self.underlay, rois=self.rois)
             elif self.view.kind == "flat":
-                self._canvas = _flat_canvas()
+                flat = _flat_canvas()
+                self._canvas = flat.regions(self._roi_surfaces()) if self.rois else flat
+                if flat.orientation not in self.view.description:
+                    self.view.description += f"; {flat.orientation}"
             else:
                 self._canvas = PycortexCanvas(self.data, self.view)
         return self._canvas
+
+    def _roi_surfaces(self) -> dict[str, dict[str, np.ndarray]]:
+        """The ROI masks sampled onto fsaverage5 as the maps are (vol_to_surf): a vertex is in where >= half is."""
+        names = sorted(self.rois)
+        sampled = sample_to_fsaverage5(
+            [self.data.volume(np.asarray(self.rois[n], dtype=np.float32)) for n in names], self.data.mask_img
+        )
+        return {n: {h: np.nan_to_num(s[h]) >= 0.5 for h in ("L", "R")} for n, s in zip(names, sampled)}
 
     def _sample(self, specs: list[MapSpec]) -> None:
         """Give every spec without surface values its vol_to_surf samples (one batch)."""
@@ -394,7 +409,7 @@ class BrainRenderer:
         ]
 
     def figure(self, specs: list[MapSpec], path: Path, *, title: str) -> Path:
-        """One PNG with a row per map and a colour bar per colour scale (one when all rows share theirs)."""
+        """One PNG with a row per map, each with its colour bar."""
         if self.view.kind == "pycortex":
             try:
                 tiles = self._tiles(specs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +51,13 @@ def _group_map_figure(
         return None
     level = fdr_level(settings)
     view = choose_group_view(maps.space)
-    shown = np.ones(int(maps.mask.sum()), dtype=bool)
-    vmax = shared_vmax(list(maps.meanr.values()), [shown] * len(maps.meanr), 0.1)
+    everywhere = np.ones(int(maps.mask.sum()), dtype=bool)
+    # coloured where the group test holds (q below the group's FDR level); without a recorded level, unthresholded
+    shown = {label: everywhere if level is None else below_fdr_level(maps.q[label], level) for label in maps.meanr}
+    vmax = shared_vmax(list(maps.meanr.values()), [shown[label] for label in maps.meanr], 0.1)
     specs, rows = [], []
     for label, r in maps.meanr.items():
-        n_sig = None if level is None else int(np.sum(below_fdr_level(maps.q[label], level)))
+        n_sig = None if level is None else int(np.sum(shown[label]))
         rows.append(
             {
                 "label": label,
@@ -69,7 +72,7 @@ def _group_map_figure(
             MapSpec(
                 f"{label} ({rows[-1]['group']}; {counted})",
                 r,
-                shown,
+                shown[label],
                 "RdBu_r",
                 -vmax,
                 vmax,
@@ -77,11 +80,17 @@ def _group_map_figure(
                 group=group_of.get(label),
             )
         )
-    BrainRenderer(maps, view).figure(
-        specs,
-        fig("groupmaps"),
-        title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded",
+    where = f"where the group t-test gives q < {level:g}" if level is not None else "unthresholded (no FDR level)"
+    renderer = BrainRenderer(maps, view)
+    renderer.figure(
+        specs, fig("groupmaps"), title=f"group mean r over {n_participants} participants (Fisher-z average), {where}"
     )
+    if level is not None:  # the same maps unthresholded, for orientation (the flat view has sampled them already)
+        renderer.figure(
+            [replace(s, shown=everywhere, surface_shown=_finite(s.surface)) for s in specs],
+            fig("groupmapsunthresholded"),
+            title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded",
+        )
     return {
         "space": maps.space,
         "n_voxels": int(maps.mask.sum()),
@@ -91,6 +100,10 @@ def _group_map_figure(
         "reason": view.reason,
         "n_participants": n_participants,
     }
+
+
+def _finite(surface: dict | None) -> dict | None:
+    return None if surface is None else {h: np.isfinite(v) for h, v in surface.items()}
 
 
 def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Path:

@@ -171,6 +171,8 @@ def write_participant_report(
     view = brain.view  # a failed pycortex drawing fell back to another view
     if view.kind == "slices":
         view.underlay, view.outlines = notes
+    elif view.kind == "flat":
+        view.outlines = notes[1]
     side = data.first_sidecar
     logs = log_links(out, "participant", participant)
     return render_page(
@@ -213,11 +215,10 @@ def _brain_renderer(data: ParticipantOutputs, view: BrainView) -> tuple[BrainRen
     score = sum(np.where(f.significant, f.r, 0.0) for f in data.features)
     if np.ndim(score) and np.nanmax(score) > 0:
         cut = int(np.nanargmax(score))
-    underlay = rois = None
-    underlay_note = outline_note = None
+    underlay = underlay_note = None
     if view.kind != "flat":  # slices, or pycortex, which falls back to slices if it fails
         underlay, underlay_note = slice_background(data)
-        rois, outline_note = find_roi_masks_of(data)
+    rois, outline_note = find_roi_masks_of(data)  # outlined on slices and on flat maps
     brain = BrainRenderer(data, view, cut_index=cut, underlay=underlay, rois=rois)
     return brain, cut, (underlay_note, outline_note)
 

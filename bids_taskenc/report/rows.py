@@ -21,10 +21,6 @@ from bids_taskenc.report.figures import group_color, save  # noqa: E402
 from bids_taskenc.report.tiles import MapSpec  # noqa: E402
 
 
-def _scale(spec: MapSpec) -> tuple:
-    return spec.cmap, float(spec.vmin), float(spec.vmax), spec.label
-
-
 @dataclass
 class _Rows:
     """Row tiles stacked on one canvas: the RGB image ``(width, height, 3)``, the texts, and each row's place.
@@ -51,26 +47,22 @@ class _Rows:
 def draw_rows(tiles, specs: list[MapSpec], canvas, path: Path, *, title: str) -> Path:
     """Stack row tiles on one white canvas with a title above each row; one imshow.
 
-    One colour bar when every row has the same colour scale, else one beside
-    each row. Orientation letters: horizontal ones in the header, vertical
-    ones at the panels' top and bottom in the first row. ROI outlines (slices)
-    are drawn on every row, one line collection per ROI, with a legend.
+    Every row has its colour bar beside it (rows of one kind share the scale, so the bars repeat it: a reader
+    of the tenth row need not scroll back to the first). Orientation letters: horizontal ones in the header,
+    vertical ones at the panels' top and bottom in the first row. Region outlines (slices, and flat maps given
+    ROIs) are drawn on every row, one line collection per ROI, with a legend.
     """
     stacked = _stack_rows(tiles, specs, canvas)
-    shared = len({_scale(s) for s in specs}) == 1
     inches_w = 9.8
     inches_h = max(1.6, inches_w * stacked.height / stacked.width)
-    fig_w = inches_w + (1.2 if shared else 1.5) + (1.1 if stacked.outlines and not shared else 0.0)
+    fig_w = inches_w + 1.5 + (1.1 if stacked.outlines else 0.0)
     fig_h = inches_h + 0.45
     fig = plt.figure(figsize=(fig_w, fig_h))
     _draw_canvas(fig.add_axes([0.0, 0.0, inches_w / fig_w, inches_h / fig_h]), stacked)
-    bars = _colour_bars(fig, stacked, specs, shared, (inches_w, inches_h))
+    _colour_bars(fig, stacked, specs, (inches_w, inches_h))
     if stacked.outlines:
         handles = [Line2D([], [], color=colour, linewidth=2) for _, colour, _ in stacked.outlines]
-        if shared:  # under the colour bar
-            anchor = ((inches_w + 0.05) / fig_w, (bars[-1][0] - 0.15) / fig_h)
-        else:  # right of the colour bars
-            anchor = ((inches_w + 1.45) / fig_w, (inches_h - 0.1) / fig_h)
+        anchor = ((inches_w + 1.45) / fig_w, (inches_h - 0.1) / fig_h)  # right of the colour bars
         legend = fig.legend(
             handles,
             [name for name, _, _ in stacked.outlines],
@@ -138,7 +130,9 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
     width, height = stacked.width, stacked.height
     ax.imshow(stacked.image.transpose(1, 0, 2), origin="lower", interpolation="nearest", extent=(0, width, 0, height))
     for name, colour, _ in stacked.outlines:
-        ax.add_collection(LineCollection(np.concatenate(stacked.segments[name]), colors=colour, linewidths=1.0))
+        lines = LineCollection(np.concatenate(stacked.segments[name]), colors=colour, linewidths=1.0)
+        lines.set_path_effects([patheffects.Stroke(linewidth=2.0, foreground="black"), patheffects.Normal()])
+        ax.add_collection(lines)  # a dark edge keeps the colour visible over any colour map
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_axis_off()
@@ -158,23 +152,15 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
             )
 
 
-def _colour_bars(fig, stacked: _Rows, specs: list[MapSpec], shared: bool, inches: tuple[float, float]) -> list:
-    """One colour bar at the top (all rows share a scale) or one beside each row; ``(y0, height, spec)`` in inches."""
+def _colour_bars(fig, stacked: _Rows, specs: list[MapSpec], inches: tuple[float, float]) -> None:
+    """A colour bar beside each row, as tall as three quarters of the row."""
     inches_w, inches_h = inches
     fig_w, fig_h = fig.get_size_inches()
     px_h = inches_h / stacked.height  # inches per pixel row
-    if shared:
-        bar_h = min(3.0, 0.8 * inches_h)  # inches, from the top of the maps: visible without scrolling
-        bars = [((inches_h - 0.2 - bar_h), bar_h, specs[0])]
-    else:
-        bars = [
-            (bottom * px_h + 0.1 * row_h * px_h, 0.75 * row_h * px_h, spec)
-            for (bottom, row_h), spec in zip(stacked.rows, specs)
-        ]
-    for y0, h, spec in bars:
+    for (bottom, row_h), spec in zip(stacked.rows, specs):
+        y0, h = bottom * px_h + 0.1 * row_h * px_h, 0.75 * row_h * px_h
         cax = fig.add_axes([(inches_w + 0.3) / fig_w, y0 / fig_h, 0.15 / fig_w, h / fig_h])
         norm = mcolors.Normalize(spec.vmin, spec.vmax, clip=True)
         bar = fig.colorbar(ScalarMappable(norm, plt.get_cmap(spec.cmap)), cax=cax)
-        bar.set_label(spec.label, fontsize=8 if shared else 7)
+        bar.set_label(spec.label, fontsize=7)
         bar.ax.tick_params(labelsize=7)
-    return bars
