@@ -168,7 +168,8 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
         "noise ceiling (fraction of variance)",
         "split-half r",
     ]
-    assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"]  # one shared bar for the r maps
+    # a bar beside every row (failed before: one bar at the top for all the rows), the scale shared
+    assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"] * 2
 
 
 def test_template_space_pages_also_draw_the_volume_over_the_template(tmp_path):
