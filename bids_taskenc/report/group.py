@@ -80,16 +80,18 @@ def _group_map_figure(
                 group=group_of.get(label),
             )
         )
-    where = f"where the group t-test gives q < {level:g}" if level is not None else "unthresholded (no FDR level)"
     renderer = BrainRenderer(maps, view)
-    renderer.figure(
-        specs, fig("groupmaps"), title=f"group mean r over {n_participants} participants (Fisher-z average), {where}"
-    )
+    title = f"group mean r over {n_participants} participants (Fisher-z average)"
+    survivors = level is not None and any(row["n_sig"] for row in rows)
+    if level is None or survivors:
+        where = f"where the group t-test gives q < {level:g}" if level is not None else "unthresholded (no FDR level)"
+        renderer.figure(specs, fig("groupmaps"), title=f"{title}, {where}")
     if level is not None:  # the same maps unthresholded, for orientation (the flat view has sampled them already)
+        top = shared_vmax(list(maps.meanr.values()), [everywhere] * len(maps.meanr), 0.1)
         renderer.figure(
-            [replace(s, shown=everywhere, surface_shown=_finite(s.surface)) for s in specs],
+            [replace(s, shown=everywhere, surface_shown=_finite(s.surface), vmin=-top, vmax=top) for s in specs],
             fig("groupmapsunthresholded"),
-            title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded",
+            title=f"{title}, unthresholded",
         )
     return {
         "space": maps.space,
@@ -99,6 +101,7 @@ def _group_map_figure(
         "view": view.description,
         "reason": view.reason,
         "n_participants": n_participants,
+        "survivors": survivors,
     }
 
 

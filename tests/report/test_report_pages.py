@@ -129,3 +129,19 @@ def test_group_maps_are_coloured_only_where_the_group_test_holds(tmp_path, monke
         assert 0 < expected.sum() < expected.size and np.array_equal(spec.shown, expected)
     unthresholded, _ = drawn["task-x_desc-groupmapsunthresholded_figure.png"]
     assert all(s.shown.all() for s in unthresholded) and "task-x_desc-groupmapsunthresholded_figure.png" in html
+
+
+def test_group_maps_without_a_surviving_voxel_say_so_and_show_them_unthresholded(tmp_path, monkeypatch):
+    """Two participants (the demo): the t has one degree of freedom and nothing passes; no empty figure."""
+    from bids_taskenc.report import write_group_report
+    from bids_taskenc.workflow.group import GroupSettings, run_group
+
+    out = tmp_path / "out"
+    for i, participant in enumerate(("01", "02")):
+        fake_outputs(out, seed=i, participant=participant)  # hot voxels differ
+    run_group(out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True))
+    html = write_group_report(out).read_text()
+    maps = html.split('id="maps"')[1].split('id="warnings"')[0]
+    assert "No voxel passes the group test" in maps and "the t has 1 degree of freedom" in maps
+    assert "task-x_desc-groupmaps_figure.png" not in maps and "task-x_desc-groupmapsunthresholded_figure.png" in maps
+    assert not (out / "figures" / "task-x_desc-groupmaps_figure.png").exists()
