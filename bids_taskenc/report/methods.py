@@ -28,16 +28,14 @@ class MethodsHTML:
     @property
     def page(self) -> str:
         """A standalone page (``logs/CITATION.html``): the title, the text, the references."""
-        return (
+        head = (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Citing bids_taskenc</title>'
             "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:900px;margin:auto;padding:1em 2em;"
             "line-height:1.45;}code{background:#f3f3f3;padding:0 .2em;}ol.references li{margin:.3em 0;}</style>"
             "</head><body>\n<h1>Methods</h1>\n"
-            + self.body
-            + "\n<h2>References</h2>\n"
-            + self.references
-            + "\n</body></html>\n"
         )
+        # str(): joining plain text to Markup would escape the text
+        return head + str(self.body) + "\n<h2>References</h2>\n" + str(self.references) + "\n</body></html>\n"
 
 
 def methods_html(

@@ -145,3 +145,17 @@ def test_group_maps_without_a_surviving_voxel_say_so_and_show_them_unthresholded
     assert "No voxel passes the group test" in maps and "the t has 1 degree of freedom" in maps
     assert "task-x_desc-groupmaps_figure.png" not in maps and "task-x_desc-groupmapsunthresholded_figure.png" in maps
     assert not (out / "figures" / "task-x_desc-groupmaps_figure.png").exists()
+
+
+def test_citation_html_has_linked_author_year_citations(tmp_path):
+    """Failed before: logs/CITATION.html showed the raw [@key] citations."""
+    from bids_taskenc.report import write_citation
+
+    out = fake_outputs(tmp_path / "out")
+    write_citation(out)
+    html = (out / "logs" / "CITATION.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "&lt;" not in html.split("<body>")[0]
+    assert "[@" not in html and "<h2>References</h2>" in html
+    assert '(<a href="#ref-wang2019neural">Wang, Tarr &amp; Wehbe, 2019</a>)' in html
+    assert '<li id="ref-wang2019neural">Wang, A. Y., Tarr, M. J., &amp; Wehbe, L. (2019).' in html
+    assert "[@wang2019neural]" in (out / "logs" / "CITATION.md").read_text()  # Markdown keeps Pandoc's citations
