@@ -82,7 +82,19 @@ def _inline(text: str, citations: dict[str, str]) -> str:
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
     text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", text)
     text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-    return _CITE_RE.sub(lambda m: f'(<a href="#ref-{m.group(1)}">{html.escape(citations[m.group(1)])}</a>)', text)
+    return _cite(text, citations)
+
+
+def _cite(text: str, citations: dict[str, str]) -> str:
+    """``[@key]`` -> "(<a>Author, Year</a>)"; inside parentheses "[<a>Author, Year</a>]", as APA nests them."""
+    out, depth, last = [], 0, 0
+    for match in _CITE_RE.finditer(text):
+        before = text[last : match.start()]
+        depth = max(0, depth + before.count("(") - before.count(")"))
+        label = f'<a href="#ref-{match.group(1)}">{html.escape(citations[match.group(1)])}</a>'
+        out += [before, f"[{label}]" if depth else f"({label})"]
+        last = match.end()
+    return "".join(out) + text[last:]
 
 
 def _linkless(reference: str) -> str:

@@ -159,3 +159,12 @@ def test_citation_html_has_linked_author_year_citations(tmp_path):
     assert '(<a href="#ref-wang2019neural">Wang, Tarr &amp; Wehbe, 2019</a>)' in html
     assert '<li id="ref-wang2019neural">Wang, A. Y., Tarr, M. J., &amp; Wehbe, L. (2019).' in html
     assert "[@wang2019neural]" in (out / "logs" / "CITATION.md").read_text()  # Markdown keeps Pandoc's citations
+
+
+def test_a_citation_inside_parentheses_takes_brackets():
+    from bids_taskenc.report.methods import methods_html
+
+    m = methods_html("# T\n\nA [@a] (statsmodels [@a]); (x) [@a].\n", {"a": "A & B, 2000"}, {"a": "A. (2000)."})
+    link = '<a href="#ref-a">A &amp; B, 2000</a>'
+    assert str(m.body) == f"<p>A ({link}) (statsmodels [{link}]); (x) ({link}).</p>"
+    assert str(m.references) == '<ol class="references"><li id="ref-a">A. (2000).</li></ol>'
