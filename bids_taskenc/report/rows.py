@@ -14,8 +14,9 @@ import numpy as np  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.cm import ScalarMappable  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import PathPatch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
 
 from bids_taskenc.report.figures import group_color, save  # noqa: E402
 from bids_taskenc.report.tiles import MapSpec  # noqa: E402
@@ -130,9 +131,11 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
     width, height = stacked.width, stacked.height
     ax.imshow(stacked.image.transpose(1, 0, 2), origin="lower", interpolation="nearest", extent=(0, width, 0, height))
     for name, colour, _ in stacked.outlines:
-        lines = LineCollection(np.concatenate(stacked.segments[name]), colors=colour, linewidths=1.0)
-        lines.set_path_effects([patheffects.Stroke(linewidth=2.0, foreground="black"), patheffects.Normal()])
-        ax.add_collection(lines)  # a dark edge keeps the colour visible over any colour map
+        outline = _segments_path(np.concatenate(stacked.segments[name]))
+        # a dark edge under the colour keeps the outline visible over any colour map; one path each, not one
+        # artist per pixel edge (a flat-map figure has ~10^5 of them)
+        for edge, width in (("black", 2.0), (colour, 1.0)):  # add_artist: the axes' limits are set, not computed
+            ax.add_artist(PathPatch(outline, fill=False, edgecolor=edge, linewidth=width, capstyle="butt"))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_axis_off()
@@ -150,6 +153,12 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
                 weight=weight,
                 path_effects=outline if colour == "white" else None,
             )
+
+
+def _segments_path(segments: np.ndarray) -> MplPath:
+    """``(n, 2, 2)`` line segments as one path (a move and a line each)."""
+    codes = np.tile([MplPath.MOVETO, MplPath.LINETO], len(segments)).astype(MplPath.code_type)
+    return MplPath(segments.reshape(-1, 2), codes)
 
 
 def _colour_bars(fig, stacked: _Rows, specs: list[MapSpec], inches: tuple[float, float]) -> None:
