@@ -134,8 +134,8 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
         outline = _segments_path(np.concatenate(stacked.segments[name]))
         # a dark edge under the colour keeps the outline visible over any colour map; one path each, not one
         # artist per pixel edge (a flat-map figure has ~10^5 of them)
-        for edge, width in (("black", 2.0), (colour, 1.0)):  # add_artist: the axes' limits are set, not computed
-            ax.add_artist(PathPatch(outline, fill=False, edgecolor=edge, linewidth=width, capstyle="butt"))
+        for edge, line_width in (("black", 2.0), (colour, 1.0)):  # add_artist: the limits are set below, not computed
+            ax.add_artist(PathPatch(outline, fill=False, edgecolor=edge, linewidth=line_width, capstyle="butt"))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_axis_off()

@@ -87,6 +87,11 @@ def test_flat_maps_outline_the_rois_and_mark_the_anterior_ends(tmp_path, monkeyp
     # the left hemisphere's anterior end is on its left, the right one's on its right (fsaverage5's flat patches)
     assert canvas.letters == [("A", "P"), ("P", "A")] and "dorsal is up" in html
     assert "ROI outlines from the masks in" in html
+    # the picture itself: the flat maps fill the figure (a shadowed variable once set the x range to 0-1: blank)
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(out / "figures" / "sub-01_task-x_desc-rmaps_figure.png").convert("RGB"))
+    assert (rgb < 240).any(axis=-1).mean() > 0.3
 
 
 def test_flat_maps_interpolate_inside_faces():
