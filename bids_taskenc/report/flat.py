@@ -34,7 +34,7 @@ class FlatCanvas:
         self.letters, dorsal_up = [], []
         for hemi, part in (("L", "left"), ("R", "right")):
             mesh = meshes["flat"].parts[part]
-            raster = _FlatRaster(np.asarray(mesh.coordinates)[:, :2], np.asarray(mesh.faces), height)
+            raster = _FlatRaster(np.asarray(mesh.coordinates, dtype=np.float64)[:, :2], np.asarray(mesh.faces), height)
             depth = raster.interpolate(np.asarray(sulc.data.parts[part], dtype=float))
             raster.grey = np.where(depth > 0, 0.62, 0.80)  # sulci darker than gyri
             self.hemis[hemi] = raster
@@ -131,7 +131,10 @@ class _FlatRaster:
         det = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
         w0 = ((b[:, 1] - c[:, 1]) * (p[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (p[:, 1] - c[:, 1])) / det
         w1 = ((c[:, 1] - a[:, 1]) * (p[:, 0] - c[:, 0]) + (a[:, 0] - c[:, 0]) * (p[:, 1] - c[:, 1])) / det
-        self.weights[on] = np.clip(np.stack([w0, w1, 1.0 - w0 - w1], axis=-1), 0.0, 1.0)
+        # a pixel centre just outside its face (the finder's tolerance) gets clipped weights, renormalised so that
+        # they still sum to 1 (a constant map stays constant)
+        weights = np.clip(np.stack([w0, w1, 1.0 - w0 - w1], axis=-1), 0.0, 1.0)
+        self.weights[on] = weights / weights.sum(axis=-1, keepdims=True)
         self.grey = np.full(self.face.shape, 1.0)
 
     def interpolate(self, vertex_values: np.ndarray) -> np.ndarray:
