@@ -358,7 +358,8 @@ def _group_options(p: argparse.ArgumentParser) -> None:
         "--reference-affinities",
         type=Path,
         metavar="FILE",
-        help="Taskonomy transfer affinities (pickle or CSV) instead of the downloaded file",
+        help="Taskonomy transfer affinities (pickle, CSV or TSV) instead of the table bundled with the package "
+        "(first-order entries of Taskonomy's all_affinities.pkl, MIT)",
     )
     grp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for tree support")
     grp.add_argument(

@@ -1,11 +1,14 @@
-"""Taskonomy transfer affinities: download, verify, cache, load, rename.
+"""Taskonomy transfer affinities: the bundled tables, download, verify, cache, load, rename.
 
 Taskonomy (Zamir et al., CVPR 2018; StanfordVL/taskonomy, MIT license)
 published its transfer affinities as Python-2 pickles of a dict
 ``"{source}__{target}" -> float`` in ``results/affinities/`` (higher-order
 entries join several sources with ``__``; only first-order entries are used).
-The group step downloads :data:`AFFINITIES_URL` into a cache with pooch,
-which checks :data:`AFFINITIES_SHA256` and moves the file into place.
+The package ships their first-order entries as text tables (``data/``, one
+per training-set size, with Taskonomy's licence; :func:`bundled_affinities`),
+so the group comparison works offline and on every clone. The pickles can
+still be downloaded (:func:`fetch_affinities`: pooch, checked against
+:data:`AFFINITIES_SHA256`) and read by :func:`load_affinities`.
 
 The 2018 task names (``rgb2sfnorm``, ``class_1000``, ...) are mapped to the
 model-bank names used by the feature registry (``normal``, ``class_object``,
@@ -32,6 +35,17 @@ AFFINITIES_URL = "https://raw.githubusercontent.com/StanfordVL/taskonomy/master/
 
 #: sha256 of ``all_affinities.pkl`` (computed from the reference copy).
 AFFINITIES_SHA256 = "6b2d42a7281fe4eac2f5f32499f12c3da63292d4a5d8f04bf1b8b97d9687260c"
+
+#: The first-order tables shipped with the package: ``name -> file`` in :data:`BUNDLED_DIR` (wide TSV, one row per
+#: target, one column per source, 2018 task names; the values of ``all_affinities{,_1k,_16k}.pkl`` exactly).
+BUNDLED_DIR = Path(__file__).parent / "data"
+BUNDLED_TABLES = {
+    "default": "taskonomy_affinities_default.tsv",
+    "1k": "taskonomy_affinities_1k.tsv",
+    "16k": "taskonomy_affinities_16k.tsv",
+}
+#: The pickle each bundled table was taken from (its name in ``results/affinities/``).
+BUNDLED_SOURCES = {"default": "all_affinities.pkl", "1k": "all_affinities_1k.pkl", "16k": "all_affinities_16k.pkl"}
 
 #: Taskonomy 2018 task names -> model-bank (visualpriors) names.
 TASKONOMY_NAMES: dict[str, str] = {
@@ -86,6 +100,36 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def bundled_affinities(version: str = "default") -> Path:
+    """Path of a first-order affinity table shipped with the package (``version``: a key of :data:`BUNDLED_TABLES`).
+
+    Raises
+    ------
+    ReferenceDataError
+        Unknown ``version``, or the file is missing from the installation.
+    """
+    if version not in BUNDLED_TABLES:
+        raise ReferenceDataError(f"no bundled Taskonomy affinities {version!r} (one of {sorted(BUNDLED_TABLES)})")
+    path = BUNDLED_DIR / BUNDLED_TABLES[version]
+    if not path.is_file():
+        raise ReferenceDataError(f"the bundled Taskonomy affinities {path} are missing from this installation")
+    return path
+
+
+def bundled_provenance(version: str = "default") -> dict:
+    """What the group sidecars record about a bundled table: where it came from, its licence, its sha256."""
+    path = bundled_affinities(version)
+    return {
+        "Source": f"bids_taskenc package data {path.name}",
+        "Origin": (
+            "first-order entries of StanfordVL/taskonomy results/affinities/"
+            f"{BUNDLED_SOURCES[version]} (Zamir et al. 2018)"
+        ),
+        "License": "MIT (Copyright (c) 2017 Stanford Vision and Learning Group; LICENSE.taskonomy beside the table)",
+        "sha256": sha256_of(path),
+    }
 
 
 def fetch_affinities(

@@ -69,6 +69,11 @@ class _Notes(list):
         self.append(msg)
         log.info("%s", msg)
 
+    def warn(self, msg: str) -> None:
+        """A note that something went wrong (a WARNING, which the group report lists)."""
+        self.append(msg)
+        log.warning("%s", msg)
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -79,11 +84,12 @@ class Reference:
     skip: str | None = None
 
 
-def resolve_reference(reference_affinities=None, offline: bool = False, cache_dir=None) -> Reference:
-    """The affinities: ``reference_affinities`` (a file, which must be readable), else the verified download.
+def resolve_reference(reference_affinities=None) -> Reference:
+    """The affinities: ``reference_affinities`` (a file, which must be readable), else the table the package ships.
 
-    A download that is impossible (offline without a cached copy) or fails its sha256 gives a :class:`Reference`
-    with ``skip`` set: the comparison is skipped, the rest of the group level is written.
+    The bundled table (:func:`~bids_taskenc.group.reference.bundled_affinities`) needs no network. When it cannot be
+    read (a broken installation) the :class:`Reference` has ``skip`` set: the comparison is skipped with a WARNING
+    and the rest of the group level is written.
 
     Raises
     ------
@@ -97,25 +103,12 @@ def resolve_reference(reference_affinities=None, offline: bool = False, cache_di
         except ref_mod.ReferenceDataError as exc:
             raise GroupInputError(str(exc)) from exc
         return Reference(frame, {"Source": str(path), "sha256": ref_mod.sha256_of(path)})
-    folder = Path(cache_dir) if cache_dir is not None else ref_mod.default_cache_dir()
     try:
-        path = ref_mod.fetch_affinities(folder, offline=offline)
+        frame = ref_mod.load_affinities(ref_mod.bundled_affinities())
+        meta = ref_mod.bundled_provenance()
     except ref_mod.ReferenceDataError as exc:
-        return Reference(skip=f"Taskonomy comparison skipped: {exc}")
-    if path is None:
-        return Reference(
-            skip=(
-                f"Taskonomy comparison skipped: offline and no verified affinities in {folder} "
-                "(give --reference-affinities FILE)"
-            )
-        )
-    try:
-        frame = ref_mod.load_affinities(path)
-    except ref_mod.ReferenceDataError as exc:
-        return Reference(skip=f"Taskonomy comparison skipped: {exc}")
-    return Reference(
-        frame, {"Source": ref_mod.AFFINITIES_URL, "sha256": ref_mod.AFFINITIES_SHA256, "CachedAt": str(path)}
-    )
+        return Reference(skip=f"Taskonomy comparison skipped: {exc} (give --reference-affinities FILE)")
+    return Reference(frame, meta)
 
 
 def check_resampling(tree_bootstrap: str, bootstrap_block_mm: float | None) -> None:
@@ -474,8 +467,8 @@ def _compare_with_reference(
     notes: _Notes,
 ) -> ComparisonResult | None:
     """Mantel tests of the brain's task structure against Taskonomy's (None, and a note, when skipped)."""
-    if reference.skip:
-        notes(reference.skip)
+    if reference.skip:  # the reference could not be read: something is wrong, not a choice
+        notes.warn(reference.skip)
         return None
     labelled = ref_mod.label_affinities(reference.frame)
     shared = [lab for lab in tree_labels if lab in labelled.columns]

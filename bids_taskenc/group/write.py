@@ -20,6 +20,7 @@ from bids_taskenc.group import tree as tree_mod
 from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.staging import GroupStage
 from bids_taskenc.outputs.atomic import write_image, write_json, write_text, write_tsv
+from bids_taskenc.outputs.intents import set_nifti_intent, statistic_intent
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 __all__ = ["matrix_table", "write_group_results"]
@@ -293,11 +294,12 @@ def _write_group_maps(out: _Writer, result: GroupResult) -> None:
         nib.Nifti1Image(maps.mask.astype(np.uint8), maps.affine),
         "Voxels analysed in every participant",
     )
+    dof = len(result.participants) - 1  # of the one-sample t across participants
     for label, vols in maps.stats.items():
         for stat, vol in vols.items():
             out.image(
                 out.path("statmap", ".nii.gz", space=maps.space, desc=label, stat=stat),
-                nib.Nifti1Image(vol, maps.affine),
+                set_nifti_intent(nib.Nifti1Image(vol, maps.affine), statistic_intent(stat, dof=dof)),
                 MAP_DESCRIPTIONS[stat],
                 Statistic=stat,
                 FeatureLabel=label,

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..__about__ import __version__
 from .atomic import write_image, write_json, write_text
+from .intents import set_nifti_intent, sidecar_intent
 from .naming import derivative_path, sidecar_path
 
 #: One line per statistic, for sidecars ("Description") and reports.
@@ -56,10 +57,11 @@ BIDSIGNORE = [
 
 
 def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -> Path:
-    """Write one ``..._stat-<stat>_statmap.nii.gz`` and its JSON sidecar."""
+    """Write one ``..._stat-<stat>_statmap.nii.gz`` (its header's intent says what it holds) and its JSON sidecar."""
     path = derivative_path(root, suffix="statmap", extension=".nii.gz", **entities)
     stat = entities.get("stat")
     meta = {"Statistic": stat, "Description": STAT_DESCRIPTIONS.get(stat, ""), **sidecar}
+    set_nifti_intent(img, sidecar_intent(str(stat), meta))
     write_image(path, img)
     write_json(sidecar_path(path), meta)
     return path

@@ -17,6 +17,7 @@ import numpy as np
 from ..bids.surfaces import HEMIS, SurfaceSet
 from .atomic import write_image, write_json
 from .derivatives import STAT_DESCRIPTIONS
+from .intents import gifti_intent_meta, sidecar_intent
 from .naming import derivative_path, sidecar_path
 
 #: GIFTI AnatomicalStructurePrimary per hemisphere.
@@ -113,11 +114,12 @@ def write_surface_statmap(root, values: np.ndarray, hemi: str, sidecar: dict, **
         "Statistic": str(stat),
         "Description": STAT_DESCRIPTIONS.get(stat, ""),
     }
+    intent = sidecar_intent(str(stat), sidecar)
     array = nib.gifti.GiftiDataArray(
         np.asarray(values, dtype=np.float32),
-        intent="NIFTI_INTENT_ESTIMATE",
+        intent=intent.nifti_string,
         datatype="NIFTI_TYPE_FLOAT32",
-        meta=nib.gifti.GiftiMetaData(meta),
+        meta=nib.gifti.GiftiMetaData({**meta, **gifti_intent_meta(intent)}),
     )
     img = nib.GiftiImage(
         darrays=[array],

@@ -10,7 +10,6 @@ Only the references the text cites go into ``CITATION.bib`` and its reference li
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from bids_taskenc.report.inputs import (
     load_participant,
     read_json,
 )
+from bids_taskenc.report.methods import MethodsHTML, methods_html
 from bids_taskenc.report.render import boilerplate_dir, environment
 
 _ENTRY_RE = re.compile(r"@(\w+)\{([^,]+),(.*?)\n\}", re.S)
@@ -60,17 +60,27 @@ def _plain(text: str) -> str:
     return text.replace("\\&", "&").replace("{", "").replace("}", "").replace("--", "–")
 
 
+def _entries() -> list[tuple[str, dict[str, str]]]:
+    """``(key, plain-text fields)`` of every BibTeX entry, in the file's order."""
+    return [
+        (key.strip(), {k: _plain(v) for k, v in _FIELD_RE.findall(body)})
+        for _kind, key, body in _ENTRY_RE.findall(bibtex())
+    ]
+
+
+def _surnames(fields: dict[str, str]) -> list[str]:
+    return [
+        a.split(",")[0].strip() for a in fields.get("author", "").split(" and ") if a.strip() and a.strip() != "others"
+    ]
+
+
 def reference_list() -> dict[str, str]:
     """BibTeX key -> one-line plain-text reference, in the file's order."""
     refs = {}
-    for _kind, key, body in _ENTRY_RE.findall(bibtex()):
-        f = {k: _plain(v) for k, v in _FIELD_RE.findall(body)}
-        authors = f.get("author", "").split(" and ")
-        who = authors[0].split(",")[0] + (
-            " et al." if len(authors) > 2 else f" & {authors[1].split(',')[0]}" if len(authors) == 2 else ""
-        )
+    for key, f in _entries():
+        who = _author_list(f.get("author", ""))
         venue = f.get("journal") or f.get("booktitle") or f.get("publisher", "")
-        parts = [f"{who} ({f.get('year', 'n.d.')}). {f.get('title', '')}. {venue}"]
+        parts = [f"{who} ({f.get('year', 'n.d.')}). {f.get('title', '')}. {venue}".replace(".. ", ". ")]
         if f.get("volume"):
             parts.append(f", {f['volume']}")
         if f.get("pages"):
@@ -80,8 +90,43 @@ def reference_list() -> dict[str, str]:
             text += f" doi:{f['doi']}"
         elif f.get("url"):
             text += f" {f['url']}"
-        refs[key.strip()] = text
+        refs[key] = text
     return refs
+
+
+def _author_list(field: str) -> str:
+    """BibTeX authors -> ``Wang, A. Y., Tarr, M. J., & Wehbe, L.`` (APA); ``others`` -> ``et al.``."""
+    names = []
+    for author in (a.strip() for a in field.split(" and ") if a.strip()):
+        if author == "others":
+            names.append("et al.")
+            continue
+        last, _, first = author.partition(",")
+        initials = " ".join(f"{part[0]}." for part in re.split(r"[\s.]+", first.strip()) if part)
+        names.append(f"{last.strip()}, {initials}" if initials else last.strip())
+    if len(names) < 2:
+        return "".join(names)
+    if names[-1] == "et al.":
+        return ", ".join(names[:-1]) + ", et al."
+    return ", ".join(names[:-1]) + (", & " if len(names) > 2 else " & ") + names[-1]
+
+
+def citation_labels() -> dict[str, str]:
+    """BibTeX key -> author-year label: ``Mantel, 1967``, ``Wang, Tarr & Wehbe, 2019``, ``Zamir et al., 2018``.
+
+    Up to three authors are named, more are "et al." (APA's rule for a first citation of two or three).
+    """
+    labels = {}
+    for key, f in _entries():
+        names = _surnames(f) or [f.get("title", key)]
+        if len(names) > 3 or "others" in f.get("author", ""):
+            who = f"{names[0]} et al."
+        elif len(names) == 1:
+            who = names[0]
+        else:
+            who = ", ".join(names[:-1]) + f" & {names[-1]}"
+        labels[key] = f"{who}, {f.get('year', 'n.d.')}"
+    return labels
 
 
 def _load_all(out: Path, task: str | None) -> list[ParticipantOutputs]:
@@ -312,33 +357,6 @@ def _versions_used(first: dict, sim_meta: dict, views: set[str]) -> dict:
     return versions
 
 
-def _markdown_to_html(text: str) -> str:
-    """The small Markdown subset of the methods template (headings, bold, code, lists, paragraphs)."""
-    body = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = block.strip().splitlines()
-        if all(line.startswith("- ") for line in lines):
-            body.append("<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>")
-        elif block.startswith("#"):
-            level = len(block) - len(block.lstrip("#"))
-            body.append(f"<h{level}>{_inline(block.lstrip('#').strip())}</h{level}>")
-        else:
-            body.append(f"<p>{_inline(' '.join(lines))}</p>")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Citing bids_taskenc</title>'
-        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:900px;margin:auto;padding:1em 2em;"
-        "line-height:1.45;}code{background:#f3f3f3;padding:0 .2em;}</style>"
-        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
-
-
-def _inline(text: str) -> str:
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    text = re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-
-
 def render_methods(output_dir: str | Path, *, task: str | None = None) -> tuple[str, list[str]]:
     """The filled methods text (Markdown, with its reference list) and the keys it cites."""
     context = methods_context(output_dir, task=task)
@@ -354,6 +372,12 @@ def render_methods(output_dir: str | Path, *, task: str | None = None) -> tuple[
         raise KeyError(f"methods.md.j2 cites {missing} that references.bib lacks")
     text = text.rstrip() + "\n\n## References\n\n" + "\n".join(f"- [@{k}] {refs[k]}" for k in cited) + "\n"
     return text, cited
+
+
+def page_methods(output_dir: str | Path, *, task: str | None = None) -> MethodsHTML:
+    """The methods text of the outputs in ``output_dir`` as a report page shows it (``###`` headings and below)."""
+    text, _ = render_methods(output_dir, task=task)
+    return methods_html(text, citation_labels(), reference_list(), heading=3)
 
 
 def write_citation(output_dir: str | Path, *, task: str | None = None) -> list[Path]:
@@ -376,6 +400,6 @@ def write_citation(output_dir: str | Path, *, task: str | None = None) -> list[P
     logs = out / "logs"
     return [
         write_text(logs / "CITATION.md", text),
-        write_text(logs / "CITATION.html", _markdown_to_html(text)),
+        write_text(logs / "CITATION.html", methods_html(text, citation_labels(), reference_list()).page),
         write_text(logs / "CITATION.bib", "\n\n".join(entries[k] for k in cited) + "\n"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ from bids_taskenc.core.fdr import below_fdr_level, recorded_fdr_level
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
+from bids_taskenc.report.citation import page_methods
 from bids_taskenc.report.inputs import find_tasks, group_file, load_group_maps, matrix_from_table, read_json, read_table
-from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 
 
@@ -49,11 +51,13 @@ def _group_map_figure(
         return None
     level = fdr_level(settings)
     view = choose_group_view(maps.space)
-    shown = np.ones(int(maps.mask.sum()), dtype=bool)
-    vmax = shared_vmax(list(maps.meanr.values()), [shown] * len(maps.meanr), 0.1)
+    everywhere = np.ones(int(maps.mask.sum()), dtype=bool)
+    # coloured where the group test holds (q below the group's FDR level); without a recorded level, unthresholded
+    shown = {label: everywhere if level is None else below_fdr_level(maps.q[label], level) for label in maps.meanr}
+    vmax = shared_vmax(list(maps.meanr.values()), [shown[label] for label in maps.meanr], 0.1)
     specs, rows = [], []
     for label, r in maps.meanr.items():
-        n_sig = None if level is None else int(np.sum(below_fdr_level(maps.q[label], level)))
+        n_sig = None if level is None else int(np.sum(shown[label]))
         rows.append(
             {
                 "label": label,
@@ -68,7 +72,7 @@ def _group_map_figure(
             MapSpec(
                 f"{label} ({rows[-1]['group']}; {counted})",
                 r,
-                shown,
+                shown[label],
                 "RdBu_r",
                 -vmax,
                 vmax,
@@ -76,11 +80,19 @@ def _group_map_figure(
                 group=group_of.get(label),
             )
         )
-    BrainRenderer(maps, view).figure(
-        specs,
-        fig("groupmaps"),
-        title=f"group mean r over {n_participants} participants (Fisher-z average), unthresholded",
-    )
+    renderer = BrainRenderer(maps, view)
+    title = f"group mean r over {n_participants} participants (Fisher-z average)"
+    survivors = level is not None and any(row["n_sig"] for row in rows)
+    if level is None or survivors:
+        where = f"where the group t-test gives q < {level:g}" if level is not None else "unthresholded (no FDR level)"
+        renderer.figure(specs, fig("groupmaps"), title=f"{title}, {where}")
+    if level is not None:  # the same maps unthresholded, for orientation (the flat view has sampled them already)
+        top = shared_vmax(list(maps.meanr.values()), [everywhere] * len(maps.meanr), 0.1)
+        renderer.figure(
+            [replace(s, shown=everywhere, surface_shown=_finite(s.surface), vmin=-top, vmax=top) for s in specs],
+            fig("groupmapsunthresholded"),
+            title=f"{title}, unthresholded",
+        )
     return {
         "space": maps.space,
         "n_voxels": int(maps.mask.sum()),
@@ -89,7 +101,12 @@ def _group_map_figure(
         "view": view.description,
         "reason": view.reason,
         "n_participants": n_participants,
+        "survivors": survivors,
     }
+
+
+def _finite(surface: dict | None) -> dict | None:
+    return None if surface is None else {h: np.isfinite(v) for h, v in surface.items()}
 
 
 def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Path:
@@ -124,6 +141,7 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
     roi_panels = _roi_figure(out, task, order, ordered, group_of, figs)
     maps_section = _group_map_figure(out, task, ordered, group_of, settings, len(participants), figs)
     prune_figures(out, f"task-{task}_", figs.written)
+    logs = log_links(out, "group")
     return render_page(
         "group.html.j2",
         out / "group.html",
@@ -140,7 +158,9 @@ def write_group_report(output_dir: str | Path, *, task: str | None = None) -> Pa
         isolated=[t for t, c in neighbours.items() if c == 0],
         fewer=[(t, c) for t, c in neighbours.items() if 0 < c < top_k],
         min_edge=groupfigs.MIN_EDGE,
-        logs=log_links(out, "group"),
+        logs=logs,
+        run_warnings=run_log_warnings(out, logs),
+        methods=page_methods(out, task=task),
         comparison=comparison,
         fdr_level=fdr_level(settings),
         bootstrap=tree.get("Bootstrap"),

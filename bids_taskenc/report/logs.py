@@ -12,6 +12,7 @@ that failed before it had an output folder).
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,3 +90,48 @@ def log_links(output_dir: str | Path, level: str, participant: str | None = None
         label = "".join(c for c in who if c.isalnum())
         links.crashes = [p.relative_to(out).as_posix() for p in crash_files(out) if p.name.split("-")[3:4] == [label]]
     return links
+
+
+#: A run-log line: ``2026-12-04 22:10:40 WARNING bids_taskenc.workflow.fit: message`` (``cli/run.py``'s format).
+_RECORD_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): ?(.*)$")
+_SUBJECT_RE = re.compile(r"\bsub-([A-Za-z0-9]+)")
+#: Levels a page lists.
+SHOWN_LEVELS = ("WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass
+class LogRecord:
+    """One WARNING (or worse) of a run log: when, how bad, which module, what (continuation lines included)."""
+
+    time: str
+    level: str
+    logger: str
+    message: str
+
+
+def run_log_warnings(output_dir: str | Path, links: LogLinks, participant: str | None = None) -> list[LogRecord]:
+    """The WARNING, ERROR and CRITICAL records of the page's run log (``links.run_log``), in the log's order.
+
+    For a participant page (``participant`` given) the records naming another participant (``sub-<label>``) are
+    left out: a run of several participants logs them all in one file. Records naming none (the run's own, e.g.
+    a dataset quirk) stay. ``[]`` without a run log.
+    """
+    if links.run_log is None:
+        return []
+    try:
+        lines = (Path(output_dir) / links.run_log).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    records: list[LogRecord] = []
+    current: LogRecord | None = None
+    for line in lines:
+        match = _RECORD_RE.match(line)
+        if match:
+            current = LogRecord(*match.groups()) if match.group(2) in SHOWN_LEVELS else None
+            if current is not None:
+                records.append(current)
+        elif current is not None:  # a continuation line of a multi-line message
+            current.message += "\n" + line
+    if participant is None:
+        return records
+    return [r for r in records if set(_SUBJECT_RE.findall(r.message)) <= {participant}]

@@ -20,8 +20,9 @@ from bids_taskenc.report.brain import (
     slice_background,
     volume_view,
 )
+from bids_taskenc.report.citation import page_methods
 from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, load_participant
-from bids_taskenc.report.logs import log_links
+from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 
@@ -170,7 +171,10 @@ def write_participant_report(
     view = brain.view  # a failed pycortex drawing fell back to another view
     if view.kind == "slices":
         view.underlay, view.outlines = notes
+    elif view.kind == "flat":
+        view.outlines = notes[1]
     side = data.first_sidecar
+    logs = log_links(out, "participant", participant)
     return render_page(
         "participant.html.j2",
         out / f"sub-{participant}.html",
@@ -193,7 +197,10 @@ def write_participant_report(
         command_line=data.command_lines,
         versions=side.get("SoftwareVersions", {}),
         config=side.get("Config", {}),
-        logs=log_links(out, "participant", participant),
+        logs=logs,
+        run_warnings=run_log_warnings(out, logs, participant),
+        participant=participant,
+        methods=page_methods(out, task=data.task),
         version=__version__,
     )
 
@@ -208,11 +215,10 @@ def _brain_renderer(data: ParticipantOutputs, view: BrainView) -> tuple[BrainRen
     score = sum(np.where(f.significant, f.r, 0.0) for f in data.features)
     if np.ndim(score) and np.nanmax(score) > 0:
         cut = int(np.nanargmax(score))
-    underlay = rois = None
-    underlay_note = outline_note = None
+    underlay = underlay_note = None
     if view.kind != "flat":  # slices, or pycortex, which falls back to slices if it fails
         underlay, underlay_note = slice_background(data)
-        rois, outline_note = find_roi_masks_of(data)
+    rois, outline_note = find_roi_masks_of(data)  # outlined on slices and on flat maps
     brain = BrainRenderer(data, view, cut_index=cut, underlay=underlay, rois=rois)
     return brain, cut, (underlay_note, outline_note)
 

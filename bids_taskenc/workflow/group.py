@@ -48,11 +48,10 @@ class GroupSettings(_Settings):
     roi_dir : Path, optional
         Folder of ROI masks (:mod:`bids_taskenc.bids.rois`); None: ``<bids_dir>/derivatives/spm`` when present.
     reference_affinities : Path, optional
-        Taskonomy affinities (pickle or CSV) instead of the verified download.
+        Taskonomy affinities (pickle, CSV or TSV) instead of the table the package ships.
     offline : bool
-        Never download (the comparison is skipped without a cached copy).
-    reference_cache_dir : Path, optional
-        Where the download is cached (default: the XDG cache ``bids_taskenc/reference``).
+        Never download. The group level downloads nothing (the Taskonomy affinities ship with the package); kept
+        because the command line's ``--offline`` serves both levels.
     n_bootstrap, n_permutations, top_k, seed
         Bootstrap trees for clade support, permutations for the Mantel and consistency p, neighbours per task in
         the top-k table, seed of every random draw.
@@ -77,7 +76,6 @@ class GroupSettings(_Settings):
     roi_dir: Path | None = None
     reference_affinities: Path | None = None
     offline: bool = False
-    reference_cache_dir: Path | None = None
     n_bootstrap: int = 1000
     n_permutations: int = 10000
     tree_bootstrap: str = "auto"
@@ -177,7 +175,7 @@ def _run_group(bids_dir: Path, output_dir: Path, roi_dir: Path | None, settings:
             f"{inputs.participants[0]} only (task {inputs.task}); run the participant level for the others, or "
             "give --allow-one-participant (allow_one_participant=True in Python) for one participant's tree alone"
         )
-    reference = resolve_reference(settings.reference_affinities, settings.offline, settings.reference_cache_dir)
+    reference = resolve_reference(settings.reference_affinities)
     result = compute_group(
         inputs,
         reference=reference,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nibabel as nib
@@ -21,8 +22,9 @@ def _snapshot(out):
             snap[rel] = np.asarray(nib.load(path).dataobj).tobytes()
         elif rel.endswith(".json"):
             snap[rel] = json.loads(path.read_text())
-        elif rel.endswith(".html"):  # the pages link this run's own log and crash files, which differ
-            snap[rel] = "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("<p>Logs: "))
+        elif rel.endswith(".html"):  # the pages link this run's own log and crash files and list its warnings
+            html = re.sub(r'<h3 id="runlog">.*?(?=<h2)', "", path.read_text(), flags=re.S)
+            snap[rel] = "\n".join(ln for ln in html.splitlines() if not ln.startswith("<p>Logs: "))
         else:
             snap[rel] = path.read_bytes()
     return snap

@@ -18,9 +18,14 @@ def _features(tmp_path):
 
 def test_without_weights_the_demo_uses_user_spaces_and_baselines(tmp_path, monkeypatch):
     monkeypatch.setenv("BIDS_TASKENC_MODELS", str(tmp_path / "empty"))
-    names, why = demo_feature_spaces(_features(tmp_path))
-    assert names == ["user:edge2da", "user:scene3da", "baseline:gabor", "baseline:pixels", "baseline:color"]
-    assert "no Taskonomy weights" in why
+    features = _features(tmp_path)
+    names, why = demo_feature_spaces(features)
+    # the synthetic spaces under the Taskonomy task of their group, so that the group level compares with Taskonomy
+    assert names == ["user:edgetexture", "user:keypoints3d", "baseline:gabor", "baseline:pixels", "baseline:color"]
+    assert "no Taskonomy weights" in why and "scene3da as keypoints3d" in why
+    assert np.array_equal(
+        np.load(features / "keypoints3d" / "features.npy"), np.load(features / "scene3da" / "features.npy")
+    )
 
 
 def test_taskonomy_encoders_in_the_store_join_when_asked_on_cpu(tmp_path, monkeypatch):
@@ -35,3 +40,5 @@ def test_taskonomy_encoders_in_the_store_join_when_asked_on_cpu(tmp_path, monkey
     monkeypatch.setenv("BIDS_TASKENC_DEMO_TASKONOMY", "1")
     names, _ = demo_feature_spaces(_features(tmp_path / "again"))
     assert names[-1] == "taskonomy:keypoints3d"
+    # the encoder keeps its label: scene3da is not renamed onto it, edge2da still is
+    assert "user:scene3da" in names and "user:keypoints3d" not in names and "user:edgetexture" in names

@@ -202,13 +202,13 @@ def main_effect_null(rng: np.random.Generator, n_tasks: int, kind: str, n_voxels
     return maps, ref + (noise + noise.T) / 2
 
 
-def run_group(root: Path, *, cache_dir: Path | None = None, bids_dir: Path | None = None, **settings):
+def run_group(root: Path, *, bids_dir: Path | None = None, **settings):
     """The group level on the participant outputs in ``root`` through the workflow; its ``GroupResult``.
 
-    ``settings`` are :class:`~bids_taskenc.workflow.group.GroupSettings` fields; ``cache_dir`` is the reference
-    cache. Without ``bids_dir`` (or ``roi_dir=``) no ROI masks are looked for.
+    ``settings`` are :class:`~bids_taskenc.workflow.group.GroupSettings` fields. Without ``bids_dir`` (or
+    ``roi_dir=``) no ROI masks are looked for.
     """
     from bids_taskenc.workflow.group import GroupSettings
     from bids_taskenc.workflow.group import run_group as run
 
-    return run(bids_dir or root, root, GroupSettings(reference_cache_dir=cache_dir, **settings)).result
+    return run(bids_dir or root, root, GroupSettings(**settings)).result

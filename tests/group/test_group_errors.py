@@ -14,7 +14,7 @@ QUICK = dict(n_bootstrap=0, n_permutations=0, offline=True, allow_one_participan
 
 
 def _run(root, tmp_path, **kw):
-    return run_group(root, cache_dir=tmp_path / "cache", **{**QUICK, **kw})
+    return run_group(root, **{**QUICK, **kw})
 
 
 def test_group_input_error_is_value_error():
@@ -87,7 +87,7 @@ def test_different_feature_spaces_use_the_intersection(tmp_path, logged):
     root = tmp_path / "out"
     write_participant(root, "CSI1", labels=LABELS[:5], seed=1)
     write_participant(root, "CSI2", labels=LABELS[1:6], seed=2)
-    summary = run_group(root, cache_dir=tmp_path / "c", **QUICK)
+    summary = run_group(root, **QUICK)
     assert summary.labels == LABELS[1:5]
     assert any("sub-CSI1" in m and LABELS[0] in m for m in logged())
     assert any("sub-CSI2" in m and LABELS[5] in m for m in logged())
@@ -137,6 +137,6 @@ def test_bad_reference_file(outputs, tmp_path):
 def test_reference_with_too_few_shared_tasks(outputs, tmp_path, logged):
     path = tmp_path / "aff.tsv"
     path.write_text("source\ttarget\taffinity\nrgb2depth\trgb2sfnorm\t0.3\nrgb2sfnorm\trgb2depth\t0.2\n")
-    summary = run_group(outputs, reference_affinities=path, cache_dir=tmp_path / "c", **QUICK)
+    summary = run_group(outputs, reference_affinities=path, **QUICK)
     assert summary.comparison is None
     assert sum("2 task(s) shared" in m for m in logged()) == 1

@@ -17,7 +17,7 @@ QUICK = dict(n_bootstrap=20, n_permutations=0, offline=True, allow_one_participa
 
 
 def _run(root, tmp_path, **kw):
-    return run_group(root, cache_dir=tmp_path / "cache", **{**QUICK, **kw})
+    return run_group(root, **{**QUICK, **kw})
 
 
 def _json(root, desc, suffix, **ents):

@@ -53,6 +53,56 @@ def test_hard_coded_sha256_matches_reference_copy():
     assert ref.sha256_of(REFERENCE_DIR / "all_affinities.pkl") == ref.AFFINITIES_SHA256
 
 
+@pytest.mark.parametrize("version", sorted(ref.BUNDLED_TABLES))
+def test_bundled_tables_load_offline_with_their_licence(version):
+    """Every clone can compare with Taskonomy: the tables and the MIT licence are package data, read without network."""
+    path = ref.bundled_affinities(version)
+    assert path.suffix == ".tsv" and path.parent == ref.BUNDLED_DIR
+    licence = (ref.BUNDLED_DIR / "LICENSE.taskonomy").read_text()
+    assert "MIT License" in licence and "Stanford Vision and Learning Group" in licence
+    frame = ref.load_affinities(path)
+    assert {"normal", "depth_zbuffer", "keypoints3d", "class_object", "class_scene", "segment_semantic"} <= set(
+        frame.columns
+    )
+    assert frame.shape == (22, 25) and "self" not in frame.columns and "random" not in frame.columns
+    assert ref.bundled_provenance(version)["sha256"] == ref.sha256_of(path)
+
+
+def test_unknown_bundled_table_is_refused():
+    with pytest.raises(ref.ReferenceDataError, match="one of"):
+        ref.bundled_affinities("2k")
+
+
+@needs_reference
+@pytest.mark.parametrize("version", sorted(ref.BUNDLED_TABLES))
+def test_bundled_table_equals_the_published_pickle(version):
+    """The shipped text holds the pickle's first-order numbers exactly (17 significant digits)."""
+    bundled = ref.load_affinities(ref.bundled_affinities(version))
+    original = ref.load_affinities(REFERENCE_DIR / ref.BUNDLED_SOURCES[version])
+    pd.testing.assert_frame_equal(bundled, original, check_exact=True)
+
+
+def test_real_transfer_out_structure_groups_3d_tasks():
+    frame = ref.label_affinities(ref.load_affinities(ref.bundled_affinities()))
+    tasks = ["normal", "reshading", "depthzbuffer", "edgetexture", "autoencoding", "classobject"]
+    sim = ref.transfer_out_similarity(frame, tasks)
+    assert sim.shape == (6, 6)
+    np.testing.assert_allclose(np.diag(sim), 1.0)
+    # surface normals transfer out more like reshading than like autoencoding
+    assert sim.loc["normal", "reshading"] > sim.loc["normal", "autoencoding"]
+
+
+def test_class_scene_is_class_selected_in_the_default_table():
+    """The default pickle has no class_places: class_scene is Taskonomy's class_selected there."""
+    raw = pd.read_csv(ref.bundled_affinities(), sep="\t").set_index("target")
+    default = ref.load_affinities(ref.bundled_affinities())
+    assert "class_places" not in raw.columns
+    assert default.loc["normal", "class_scene"] == raw.loc["rgb2sfnorm", "class_selected"]
+    table_16k = ref.load_affinities(ref.bundled_affinities("16k"))
+    raw_16k = pd.read_csv(ref.bundled_affinities("16k"), sep="\t").set_index("target")
+    assert table_16k.loc["normal", "class_scene"] == raw_16k.loc["rgb2sfnorm", "class_places"]
+
+
 def test_url_is_the_raw_github_file():
     assert ref.AFFINITIES_URL.startswith("https://raw.githubusercontent.com/StanfordVL/taskonomy/")
     assert ref.AFFINITIES_URL.endswith("/results/affinities/all_affinities.pkl")
@@ -102,17 +152,6 @@ def test_class_scene_prefers_class_places():
     default = ref.load_affinities(REFERENCE_DIR / "all_affinities.pkl")
     raw_default = pd.read_csv(REFERENCE_DIR / "first_order_affinity_default.csv").set_index("target")
     assert default.loc["normal", "class_scene"] == pytest.approx(raw_default.loc["rgb2sfnorm", "class_selected"])
-
-
-@needs_reference
-def test_real_transfer_out_structure_groups_3d_tasks():
-    frame = ref.label_affinities(ref.load_affinities(REFERENCE_DIR / "all_affinities.pkl"))
-    tasks = ["normal", "reshading", "depthzbuffer", "edgetexture", "autoencoding", "classobject"]
-    sim = ref.transfer_out_similarity(frame, tasks)
-    assert sim.shape == (6, 6)
-    np.testing.assert_allclose(np.diag(sim), 1.0)
-    # surface normals transfer out more like reshading than like autoencoding
-    assert sim.loc["normal", "reshading"] > sim.loc["normal", "autoencoding"]
 
 
 def test_long_csv(tmp_path):

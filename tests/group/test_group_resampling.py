@@ -158,7 +158,7 @@ def _tree_doc(root):
 
 
 def test_group_run_records_the_resampling(outputs, tmp_path):
-    common = dict(n_bootstrap=40, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    common = dict(n_bootstrap=40, n_permutations=0, offline=True)
     run_group(outputs, **common)  # the default, auto: three participants -> participant-t
     doc = _tree_doc(outputs)
     boot = doc["Bootstrap"]
@@ -211,7 +211,7 @@ def test_group_run_records_the_resampling(outputs, tmp_path):
 
 
 def test_participant_bootstrap_needs_three_participants(outputs, tmp_path):
-    two = dict(participants=["CSI1", "CSI2"], n_bootstrap=10, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    two = dict(participants=["CSI1", "CSI2"], n_bootstrap=10, n_permutations=0, offline=True)
     for method in ("participant", "participant-t"):
         with pytest.raises(GroupInputError, match="at least 3 participants, 2 selected"):
             run_group(outputs, tree_bootstrap=method, **two)

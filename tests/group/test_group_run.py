@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import networkx as nx
 import nibabel as nib
@@ -27,7 +28,6 @@ def result(outputs, affinity_file, tmp_path):
     summary = run_group(
         outputs,
         reference_affinities=affinity_file(),
-        cache_dir=tmp_path / "cache",
         command_line="bids_taskenc bids out group",
         **FAST,
     )
@@ -157,11 +157,26 @@ def test_shuffled_reference_not_detected(outputs, affinity_file):
     assert summary.comparison.summary["p_mantel_partial"] > 0.05
 
 
-def test_offline_without_reference_writes_the_rest(outputs, tmp_path, logged):
-    summary = run_group(outputs, offline=True, cache_dir=tmp_path / "empty", n_bootstrap=20, n_permutations=99)
-    skips = [m for m in logged() if "Taskonomy comparison skipped" in m]
-    assert len(skips) == 1 and "offline" in skips[0]
-    assert skips[0] in summary.messages
+def test_offline_run_compares_with_the_bundled_taskonomy_table(outputs, logged):
+    """No network and no cache: the comparison uses the affinities the package ships (it was skipped before)."""
+    summary = run_group(outputs, offline=True, n_bootstrap=0, n_permutations=99)
+    assert summary.comparison is not None and not [m for m in logged() if "comparison skipped" in m]
+    comparison = json.loads(
+        derivative_path(outputs, task=TASK, desc="taskonomy", suffix="comparison", extension=".json").read_text()
+    )
+    assert comparison["Reference"]["Source"] == "bids_taskenc package data taskonomy_affinities_default.tsv"
+    assert "MIT" in comparison["Reference"]["License"]
+
+
+def test_unreadable_bundled_reference_is_a_warning_and_the_rest_is_written(outputs, tmp_path, monkeypatch, caplog):
+    from bids_taskenc.group import reference as ref
+
+    monkeypatch.setattr(ref, "BUNDLED_DIR", tmp_path / "nothing")
+    caplog.set_level(logging.INFO, logger="bids_taskenc")
+    summary = run_group(outputs, offline=True, n_bootstrap=20, n_permutations=99)
+    skips = [r for r in caplog.records if "Taskonomy comparison skipped" in r.getMessage()]
+    assert len(skips) == 1 and skips[0].levelno == logging.WARNING and "missing" in skips[0].getMessage()
+    assert skips[0].getMessage() in summary.messages
     assert summary.comparison is None
     assert derivative_path(outputs, task=TASK, desc="tree", suffix="dendrogram", extension=".json").exists()
     assert not derivative_path(outputs, task=TASK, desc="taskonomy", suffix="comparison", extension=".json").exists()
@@ -169,9 +184,9 @@ def test_offline_without_reference_writes_the_rest(outputs, tmp_path, logged):
 
 def test_seeded_bootstrap_is_reproducible(outputs):
     path = derivative_path(outputs, task=TASK, desc="tree", suffix="clades", extension=".tsv")
-    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3)
+    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, seed=3)
     first = path.read_text()
-    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, cache_dir=outputs / "c", seed=3)
+    run_group(outputs, n_bootstrap=30, n_permutations=99, offline=True, seed=3)
     assert path.read_text() == first
 
 
@@ -199,7 +214,7 @@ def test_threshold_changes_similarity(tmp_path):
         if stat == "q":
             data = np.full_like(data, 0.5)
         nib.save(nib.Nifti1Image(data, img.affine), dst)
-    common = dict(n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c", allow_one_participant=True)
+    common = dict(n_bootstrap=0, n_permutations=0, offline=True, allow_one_participant=True)
     path = derivative_path(root, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")
     run_group(root, **common)
     assert _matrix(path).loc["edgetexture", "normal"] == 0.0
@@ -221,9 +236,7 @@ def test_roi_matrices(outputs, tmp_path):
         left[:, 5:] = right[:, :5] = 0  # the two hemispheres' halves of the ROI
         nib.save(nib.Nifti1Image(left, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-LHPPA.nii.gz")
         nib.save(nib.Nifti1Image(right, np.diag([2.0, 2.0, 2.0, 1.0])), roi_dir / f"sub-{p}_mask-RHPPA.nii.gz")
-    summary = run_group(
-        outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c"
-    )
+    summary = run_group(outputs, roi_dir=roi_dir, n_bootstrap=0, n_permutations=0, offline=True)
     assert summary.roi_labels == ["PPA"]
     for p in ("CSI1", "CSI2", "CSI3"):
         path = derivative_path(
@@ -243,7 +256,7 @@ def test_group_maps_in_template_space(tmp_path):
     vols = [
         write_participant(root, p, space="MNI152NLin2009cAsym", seed=i) for i, p in enumerate(("CSI1", "CSI2", "CSI3"))
     ]
-    summary = run_group(root, n_bootstrap=0, n_permutations=0, offline=True, cache_dir=tmp_path / "c")
+    summary = run_group(root, n_bootstrap=0, n_permutations=0, offline=True)
     assert summary.group_maps
     ents = dict(task=TASK, space="MNI152NLin2009cAsym", desc="normal", suffix="statmap", extension=".nii.gz")
     mean = np.asarray(nib.load(derivative_path(root, stat="meanr", **ents)).dataobj)

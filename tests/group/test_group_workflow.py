@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from group_synthetic import LABELS, TASK
 
-from bids_taskenc.group import compute_group, read_group_inputs, resolve_reference, write_group_results
+from bids_taskenc.group import Reference, compute_group, read_group_inputs, resolve_reference, write_group_results
 from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.workflow.group import GroupSettings
 
@@ -19,16 +19,14 @@ def test_compute_writes_nothing_and_write_writes_it(outputs, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="bids_taskenc")
     before = sorted(p for p in outputs.rglob("*"))
     inputs = read_group_inputs(outputs)
-    result = compute_group(
-        inputs, reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"), n_bootstrap=10, n_permutations=9
-    )
+    result = compute_group(inputs, reference=resolve_reference(), n_bootstrap=10, n_permutations=9)
     assert sorted(p for p in outputs.rglob("*")) == before
     assert result.participants == ["CSI1", "CSI2", "CSI3"] and result.labels == LABELS
     assert result.mean_similarity.shape == (len(LABELS), len(LABELS))
     np.testing.assert_allclose(result.mean_similarity, np.mean(list(result.similarity.values()), axis=0))
-    assert result.tree is not None and result.tree.support is not None and result.comparison is None
-    skipped = [r.getMessage() for r in caplog.records if "Taskonomy comparison skipped" in r.getMessage()]
-    assert skipped == [m for m in result.messages if "Taskonomy comparison skipped" in m] and len(skipped) == 1
+    assert result.tree is not None and result.tree.support is not None
+    assert result.comparison is not None and result.comparison.shared == LABELS  # the bundled Taskonomy table
+    assert not [r for r in caplog.records if "Taskonomy comparison skipped" in r.getMessage()]
     files = write_group_results(result, outputs, command_line="notebook")
     mean = derivative_path(outputs, task=TASK, desc="similarity", suffix="matrix", extension=".tsv")
     assert mean in files and mean.exists() and all(Path(f).exists() for f in files)
@@ -41,7 +39,7 @@ def test_roi_vectors_must_cover_the_brain_mask(outputs, tmp_path):
     ok = {m.participant: np.arange(m.n_voxels) < 20 for m in inputs.maps}
     result = compute_group(
         inputs,
-        reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
+        reference=Reference(skip="not compared"),
         roi_masks={"my roi": ok},
         n_bootstrap=0,
         n_permutations=0,
@@ -50,7 +48,7 @@ def test_roi_vectors_must_cover_the_brain_mask(outputs, tmp_path):
     with pytest.raises(ValueError, match="brain-mask"):
         compute_group(
             inputs,
-            reference=resolve_reference(offline=True, cache_dir=tmp_path / "c"),
+            reference=Reference(skip="not compared"),
             roi_masks={"x": {"CSI1": np.ones(n + 1, bool)}},
             n_bootstrap=0,
             n_permutations=0,
@@ -114,7 +112,6 @@ def test_command_line_builds_every_group_setting(tmp_path, monkeypatch):
         "roi_dir": tmp_path,
         "reference_affinities": tmp_path / "a.pkl",
         "offline": True,
-        "reference_cache_dir": None,
         "n_bootstrap": 7,
         "n_permutations": 8,
         "tree_bootstrap": "participant",

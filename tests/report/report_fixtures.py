@@ -11,20 +11,10 @@ import numpy as np
 from bids_taskenc.outputs.atomic import write_json
 from bids_taskenc.outputs.derivatives import write_mask, write_statmap
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
+from bids_taskenc.testing.demo import TASKONOMY_STAND_INS
 
-REFERENCE = (Path(__file__).parents[2] / ".." / "shared" / "reference" / "taskonomy" / "all_affinities.pkl").resolve()
-
-#: Synthetic space -> Taskonomy label of the same group (2D, 3D, semantic).
-TASKONOMY_LABELS = {
-    "edge2da": "edgetexture",
-    "edge2db": "keypoints2d",
-    "edge2dc": "autoencoding",
-    "scene3da": "keypoints3d",
-    "scene3db": "edgeocclusion",
-    "scene3dc": "normal",
-    "objecta": "classobject",
-    "objectb": "classscene",
-}
+#: Synthetic space -> Taskonomy label of the same group (2D, 3D, semantic): the demo's stand-ins.
+TASKONOMY_LABELS = TASKONOMY_STAND_INS
 
 
 def taskonomy_named_features(features: Path, target: Path) -> Path:

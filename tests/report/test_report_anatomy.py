@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from report_fixtures import fake_fmriprep, fake_outputs
 
-from bids_taskenc.report import brain, write_participant_report
-from bids_taskenc.report.brain import MapSpec, SliceCanvas, _edges, evenly_spaced, slice_background
+from bids_taskenc.report import brain, rows, write_participant_report
+from bids_taskenc.report.brain import MapSpec, SliceCanvas, edges, evenly_spaced, slice_background
 from bids_taskenc.report.inputs import find_anatomy, find_roi_masks_of, load_participant
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -99,10 +99,10 @@ def test_roi_outlines_come_from_the_recorded_roi_directory(tmp_path):
 def test_voxel_edges_outline_a_region():
     one = np.zeros((3, 3), bool)
     one[1, 1] = True
-    assert len(_edges(one)) == 4
+    assert len(edges(one)) == 4
     block = np.zeros((5, 5), bool)
     block[1:3, 1:4] = True  # 2 x 3 pixels: perimeter 10
-    segs = _edges(block)
+    segs = edges(block)
     assert len(segs) == 10 and segs.min() == 1 and segs[:, :, 0].max() == 3 and segs[:, :, 1].max() == 4
 
 
@@ -140,15 +140,15 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
     """Failed before: both on one viridis 0-1 bar, negative split-half r drawn as 0."""
     out = fake_outputs(tmp_path / "out", noise=True, **T1W)
     drawn = {}
-    real_draw = brain._draw_rows
+    real_draw = brain.draw_rows
 
     def capture(tiles, specs, canvas, path, *, title):
         drawn[path.name] = list(specs)
         return real_draw(tiles, specs, canvas, path, title=title)
 
-    monkeypatch.setattr(brain, "_draw_rows", capture)
+    monkeypatch.setattr(brain, "draw_rows", capture)
     bars = {}
-    real_save = brain.save
+    real_save = rows.save
 
     def count(fig, path, **kw):
         bars[Path(path).name] = [a.get_ylabel() for a in fig.axes[1:] if a.get_ylabel()]
@@ -156,7 +156,7 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
 
     from pathlib import Path
 
-    monkeypatch.setattr(brain, "save", count)
+    monkeypatch.setattr(rows, "save", count)
     write_participant_report(out, "01")
     nc, half = drawn["sub-01_task-x_desc-reliabilitymaps_figure.png"]
     data = load_participant(out, "01")
@@ -168,7 +168,8 @@ def test_noise_ceiling_and_split_half_have_their_own_scales(tmp_path, monkeypatc
         "noise ceiling (fraction of variance)",
         "split-half r",
     ]
-    assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"]  # one shared bar for the r maps
+    # a bar beside every row (failed before: one bar at the top for all the rows), the scale shared
+    assert bars["sub-01_task-x_desc-rmaps_figure.png"] == ["r (test set)"] * 2
 
 
 def test_template_space_pages_also_draw_the_volume_over_the_template(tmp_path):

@@ -31,7 +31,7 @@ def _run(out, **settings):
 
 
 def test_default_support_at_three_participants_is_called_calibrated(three, tmp_path):
-    html, md = _run(three, reference_cache_dir=tmp_path / "c")
+    html, md = _run(three)
     assert "<strong>participant t</strong>" in html and "t with 2 degrees of freedom" in html
     assert 'id="support-calibrated"' in html and 'id="support-descriptive"' not in html
     assert "bootstrap support (descriptive)" not in html
@@ -41,7 +41,7 @@ def test_default_support_at_three_participants_is_called_calibrated(three, tmp_p
 
 
 def test_block_support_from_too_few_boxes_is_called_descriptive(three, tmp_path):
-    html, md = _run(three, tree_bootstrap="block", bootstrap_block_mm=200.0, reference_cache_dir=tmp_path / "c")
+    html, md = _run(three, tree_bootstrap="block", bootstrap_block_mm=200.0)
     assert 'id="support-descriptive"' in html and "bootstrap support (descriptive)" in html
     assert "only 1 boxes of 25x25x25 voxels (fewer than 30)" in html.split('id="support-descriptive"')[1]
     assert "This support is descriptive only" in md and "[@eklund2016cluster]" in md

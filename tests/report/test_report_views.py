@@ -87,10 +87,12 @@ def test_flat_canvas_colours_exactly_the_shown_vertices():
     grey, _ = canvas.tile(none, cmap, norm)
     full, _ = canvas.tile(every, cmap, norm)
     colour = np.asarray(cmap(0.5)[:3])
-    assert not np.any(np.all(np.isclose(grey, colour, atol=1e-6), axis=-1))
+    # values are interpolated inside faces: 0.5 may come out a rounding below, one step of the colour table lower
+    step = np.abs(np.asarray(cmap(0.5 - 1e-9)[:3]) - colour).max() + 1e-6
+    assert not np.any(np.all(np.isclose(grey, colour, atol=step), axis=-1))
     inside = ~np.all(np.isclose(grey, 1.0), axis=-1)  # not white: on the mesh
     assert inside.mean() > 0.3
-    assert np.all(np.isclose(full[inside], colour, atol=1e-6))
+    assert np.all(np.isclose(full[inside], colour, atol=step))
 
 
 @pytest.fixture
@@ -199,9 +201,7 @@ def _group_of_fakes(tmp_path, space: str):
     out = tmp_path / "out"
     for i, participant in enumerate(("01", "02", "03", "04", "05")):
         fake_outputs(out, space=space, seed=i, participant=participant, hot_seed=7)
-    run_group(
-        out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True, reference_cache_dir=tmp_path / "c")
-    )
+    run_group(out, out, GroupSettings(n_bootstrap=0, n_permutations=0, offline=True))
     return out
 
 
