@@ -19,7 +19,7 @@ device         device, precision modes and memory budget
 options        the choices and default alpha grid (no torch: the command line's help reads them)
 """
 
-import importlib
+from ..core.lazy import lazy_exports
 
 # A function named like its module: imported now, or the first ``import .noise_ceiling`` anywhere would make
 # ``bids_taskenc.encoding.noise_ceiling`` the module (numpy only: no torch, no scipy at import).
@@ -48,12 +48,4 @@ _PUBLIC = {
 }
 __all__ = sorted([*_PUBLIC, "noise_ceiling"])
 
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

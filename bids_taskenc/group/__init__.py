@@ -7,7 +7,7 @@ Reads participant outputs only (never refits), in three steps that a notebook ca
 :func:`bids_taskenc.workflow.group.run_group` runs all three from typed settings.
 """
 
-import importlib
+from bids_taskenc.core.lazy import lazy_exports
 
 #: Public name -> the module that defines it, imported on first use: the command line reads the light
 #: :mod:`.options` for its help, and ``bids_taskenc --help`` must not wait for nibabel, pandas and scipy.
@@ -23,12 +23,4 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

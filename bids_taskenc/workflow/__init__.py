@@ -12,7 +12,7 @@ From Python (docs/examples/fit_one_participant.py)::
     outcome = run_participant(bids_dir, output_dir, "CSI1", settings)
 """
 
-import importlib
+from ..core.lazy import lazy_exports
 
 #: Public name -> the module that defines it (imported on first use, so ``cli`` importing one step of the workflow
 #: does not load them all).
@@ -37,12 +37,4 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
