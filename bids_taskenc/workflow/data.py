@@ -15,7 +15,7 @@ from ..errors import InputDataError
 from ..features.pipeline import featurize
 from ..responses.betas import beta_responses
 from ..responses.lsa import lsa_responses
-from ..responses.repeats import select_showings
+from ..responses.repeats import chosen_trials, select_showings
 from ..responses.travg import tr_average_responses
 from .cache import WorkCache, response_key
 from .dataset import Dataset
@@ -155,20 +155,65 @@ def image_groups(responses, unit: str) -> np.ndarray:
     return np.asarray(responses.image_sessions, dtype=object).astype(str)
 
 
+def response_groups(responses, unit: str, repeats: str) -> list[frozenset[str]]:
+    r"""The ``unit``\s (runs or sessions) whose trials make each image's response, one set per image.
+
+    Under ``--repeats average`` every showing counts, so a repeated image can draw on several runs or
+    sessions; under ``first`` or ``drop-repeats`` only the kept showing does.
+    """
+    trials = responses.trials
+    column = "run_key" if unit == "run" else "session"
+    keys = trials[column].to_numpy().astype(str)
+    index = np.asarray(responses.trial_image_index)
+    if repeats != "average":
+        rows = chosen_trials(responses, repeats)
+        return [frozenset([keys[r]]) for r in rows]
+    groups: list[set[str]] = [set() for _ in range(len(responses.image_ids))]
+    for i, key in zip(index, keys):
+        groups[i].add(key)
+    return [frozenset(g) for g in groups]
+
+
+def without_straddlers(train, test, held_out: set[str], responses, unit: str, repeats: str):
+    """``train`` and ``test`` less the images whose response draws on trials of both sides of a grouped split.
+
+    An image averaged over showings in a held-out run and in a training run would carry the held-out run's
+    noise into training (and back), which a split by run or session is there to prevent. Returns the two
+    index arrays and the number of images left out; ``held_out`` holds the held-out runs or sessions.
+    """
+    members = response_groups(responses, unit, repeats)
+    keep_train = np.array([not (members[i] & held_out) for i in train], dtype=bool)
+    keep_test = np.array([members[i] <= held_out for i in test], dtype=bool)
+    dropped = int((~keep_train).sum() + (~keep_test).sum())
+    return np.asarray(train)[keep_train], np.asarray(test)[keep_test], dropped
+
+
 def held_out_split(inputs: TaskInputs, responses, settings: ParticipantSettings):
-    """Train and test rows by ``--test-split``, and the test rows' groups (None for a split by image)."""
+    """Train and test rows by ``--test-split``, and the test rows' groups (None for a split by image).
+
+    With whole runs or sessions held out, images whose response draws on trials of both sides (a repeated
+    image shown in a held-out and in a training run, under ``--repeats average``) are left out of both.
+    """
     fit = settings.fit
     n = len(responses.image_ids)
     if fit.test_split == "image":
         train, test = train_test_split_indices(n, fit.test_fraction, fit.seed)
         return train, test, None
     groups = image_groups(responses, fit.test_split)
+    if settings.responses.repeats != "average":  # the group of the showing that makes the response
+        groups = np.array(
+            [next(iter(g)) for g in response_groups(responses, fit.test_split, settings.responses.repeats)]
+        )
     if len(set(groups)) < 2:
         raise InputDataError(
             f"sub-{inputs.subject} task-{inputs.task}: --test-split {fit.test_split} needs images from at least "
             f"2 {fit.test_split}s (found {sorted(set(groups))})"
         )
     train, test = grouped_train_test_split_indices(groups, fit.test_fraction, fit.seed)
+    held_out = {str(g) for g in groups[test]}
+    train, test, dropped = without_straddlers(
+        train, test, held_out, responses, fit.test_split, settings.responses.repeats
+    )
     log.info(
         "sub-%s task-%s: test set = %d whole %s(s) of %d (%d of %d images; images in the %s of their first showing)",
         inputs.subject,
@@ -180,8 +225,18 @@ def held_out_split(inputs: TaskInputs, responses, settings: ParticipantSettings)
         n,
         fit.test_split,
     )
+    if dropped:
+        log.warning(
+            "sub-%s task-%s: %d repeated image(s) left out of training and test: their showings fall in both a "
+            "held-out and a training %s, so their averaged response would carry held-out noise into training "
+            "(--repeats first keeps them, one showing each)",
+            inputs.subject,
+            inputs.task,
+            dropped,
+            fit.test_split,
+        )
     if not fit.n_permutations:
-        log.info(
+        log.warning(
             "sub-%s task-%s: the analytic p assumes independent test images; with a blocked or temporally "
             "structured design use --n-permutations (circular shifts within each held-out %s; docs/statistics.md)",
             inputs.subject,

@@ -79,7 +79,8 @@ def _reference(ds: Dataset, inputs: TaskInputs) -> str | None:
 
 
 def split_table(responses, split: Split) -> pd.DataFrame:
-    labels = np.full(len(responses.image_ids), "train", dtype=object)
+    labels = np.full(len(responses.image_ids), "excluded", dtype=object)  # straddling a grouped split
+    labels[split.train] = "train"
     labels[split.test] = "test"
     return pd.DataFrame(
         {

@@ -187,7 +187,7 @@ def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
         n_sessions=2,
         runs_per_session=4,
         trials_per_run=15,
-        n_repeated=3,
+        n_repeated=10,
         shape=(10, 10, 8),
         seed=3,
     )
@@ -211,6 +211,17 @@ def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
     )
     test_runs = set(split.loc[split["split"] == "test", "run"])
     assert test_runs and test_runs.isdisjoint(split.loc[split["split"] == "train", "run"])
+    # no image's response mixes held-out and training runs: a repeated image shown in both is left out
+    shown_in: dict[str, set[str]] = {}
+    for events in sorted(ds.bids_dir.rglob("*_task-5000scenes_*_events.tsv")):
+        run_key = events.name.removesuffix("_events.tsv")
+        for stim in pd.read_csv(events, sep="\t")["stim_file"]:
+            shown_in.setdefault(str(stim).split("/")[-1], set()).add(run_key)
+    sides = {row.stimulus: row.split for row in split.itertuples()}
+    assert all(shown_in[s] <= test_runs for s, side in sides.items() if side == "test")
+    assert all(shown_in[s].isdisjoint(test_runs) for s, side in sides.items() if side == "train")
+    assert any(len(runs & test_runs) and len(runs - test_runs) for runs in shown_in.values()), "a straddler exists"
+    assert (split["split"] == "excluded").sum() >= 1
     ents = dict(sub="CSI1", task="5000scenes", space="T1w", desc="scene3da")
     meta = json.loads(
         sidecar_path(derivative_path(out, **ents, stat="r", suffix="statmap", extension=".nii.gz")).read_text()
