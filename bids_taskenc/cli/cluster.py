@@ -35,13 +35,24 @@ def show_progress(args: argparse.Namespace, stream=None) -> bool:
     return bool(isatty and isatty())
 
 
+#: What a work folder of this app holds at its top level (the feature rows and the result cache); hidden
+#: ``.bids_taskenc-*`` probes may be there too. ``--clean-workdir`` empties nothing else.
+WORK_ENTRIES = frozenset({"cache", "features"})
+
+
 def clean_work_dir(work_dir: Path, bids_dir: Path, output_dir: Path) -> int:
     """Remove everything inside ``work_dir`` (``--clean-workdir``); returns the number of entries removed.
+
+    Only a folder that looks like this app's work folder is emptied: its entries are ``cache/`` and
+    ``features/`` (and hidden ``.bids_taskenc-*`` probes). It runs before the dataset is opened, so this rule,
+    not the later folder checks, is what keeps an input folder given by mistake (``-w derivatives/fmriprep``,
+    ``-w ~``) from being emptied.
 
     Raises
     ------
     UsageError
-        ``work_dir`` is the file system root, the home folder, or is (or contains) the input or output folder.
+        ``work_dir`` is the file system root, the home folder, is (or contains) the input or output folder, or
+        holds anything but a work folder's entries.
     """
     work = Path(work_dir).resolve()
     if not work.exists():
@@ -55,6 +66,15 @@ def clean_work_dir(work_dir: Path, bids_dir: Path, output_dir: Path) -> int:
         or any(p == work or work in p.parents for p in protected)
     ):
         raise UsageError(f"{work}: --clean-workdir refuses to empty this folder (it is or holds the input or output)")
+    foreign = sorted(
+        e.name for e in work.iterdir() if e.name not in WORK_ENTRIES and not e.name.startswith(".bids_taskenc-")
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{work}: --clean-workdir empties only a bids_taskenc work folder (cache/, features/), and this one "
+            f"also holds {shown}; choose the work folder of an earlier run, or remove it yourself"
+        )
     removed = 0
     for entry in work.iterdir():
         if entry.is_dir() and not entry.is_symlink():
@@ -158,9 +178,11 @@ class ResourceMonitor:
 
 
 @contextmanager
-def monitored(args: argparse.Namespace, started: datetime):
+def monitored(args: argparse.Namespace, started: datetime, run_log_path=lambda: None):
     """Run the body under a :class:`ResourceMonitor` when ``--resource-monitor`` is given; write its TSV into the
-    output folder's ``logs/`` if that folder exists by then (named by :func:`~..outputs.logs.resource_monitor_path`)."""
+    output folder's ``logs/`` (named by :func:`~..outputs.logs.resource_monitor_path`) if the run opened its run
+    log there, i.e. the output folder passed the checks: a refused folder (an input) gets nothing.
+    ``run_log_path()`` returns that log's path, or None."""
     if not getattr(args, "resource_monitor", False):
         yield None
         return
@@ -171,8 +193,9 @@ def monitored(args: argparse.Namespace, started: datetime):
         with monitor:
             yield monitor
     finally:
-        out = Path(args.output_dir).resolve()
-        if out.is_dir():
+        opened = run_log_path()
+        out = Path(opened).parent.parent if opened is not None else None
+        if out is not None and out.is_dir():
             try:
                 monitor.write(resource_monitor_path(out, started))
             except OSError as exc:

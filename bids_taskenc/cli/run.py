@@ -460,7 +460,7 @@ def _main(args, argv: list[str], t0: float) -> int:
         _log_run_header(argv, args, resources)
         if args.clean_workdir:
             clean_work_dir(args.work_dir, args.bids_dir, args.output_dir)
-        with monitored(args, _run_log.started):
+        with monitored(args, _run_log.started, lambda: _run_log.path):
             if args.reports_only or args.boilerplate_only:
                 code = run_reports_only(args)
             elif args.analysis_level == "participant":

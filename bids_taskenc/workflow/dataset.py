@@ -207,6 +207,25 @@ def _provenance(settings: ParticipantSettings, device: str, command_line: str | 
     }
 
 
+def _check_database_dir(bids_dir: Path, settings: ParticipantSettings) -> None:
+    """``--bids-database-dir`` is written when the dataset is indexed, before the other inputs are known: it is
+    checked against the folders the settings name (and the default fMRIPrep folder), as the work folder is."""
+    inputs = settings.inputs
+    if inputs.bids_database_dir is None:
+        return
+    given = read_folders(
+        bids_dir,
+        derivatives=list(inputs.derivatives) or [bids_dir / "derivatives" / "fmriprep"],
+        derivatives_given=bool(inputs.derivatives),
+        roi_dir=inputs.roi_dir,
+        features_dir=settings.features.features_dir,
+        stimuli_dirs=inputs.stimuli_dirs,
+        betas_dir=settings.responses.betas_dir,
+        mask=settings.responses.mask,
+    )
+    check_write_folder("--bids-database-dir", inputs.bids_database_dir, bids_dir, given)
+
+
 def open_dataset(
     bids_dir: str | Path,
     output_dir: str | Path,
@@ -228,6 +247,7 @@ def open_dataset(
 
     inputs = settings.inputs
     bids_dir = Path(bids_dir).resolve()
+    _check_database_dir(bids_dir, settings)
     layout = open_layout(bids_dir, validate=not inputs.skip_bids_validation, database_dir=inputs.bids_database_dir)
     output_dir = check_output_dir(bids_dir, Path(output_dir))
     selection = Selection(
@@ -256,7 +276,11 @@ def open_dataset(
         mask=settings.responses.mask,
     )
     output_dir = check_output_dir(bids_dir, output_dir, reads)
-    work_dir = check_write_folder("--work-dir", settings.outputs.work_dir, bids_dir, reads)
+    # the work folder must not share the published output either (its cache would land in the derivatives,
+    # or inside a participant folder that is swapped whole)
+    work_dir = check_write_folder(
+        "--work-dir", settings.outputs.work_dir, bids_dir, [*reads, ("output folder", output_dir)]
+    )
     _check_earlier_outputs(output_dir, settings, runs, space, spaces)
     _make_folders(work_dir, output_dir)
     betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []

@@ -101,7 +101,7 @@ def test_clean_workdir_empties_the_work_dir_but_never_the_input_or_output(tmp_pa
     work, bids, out = tmp_path / "work", tmp_path / "bids", tmp_path / "out"
     (work / "features").mkdir(parents=True)
     (work / "features" / "a.npy").write_text("x")
-    (work / "note").write_text("x")
+    (work / "cache").mkdir()
     assert clean_work_dir(work, bids, out) == 2
     assert work.is_dir() and not list(work.iterdir())
     with pytest.raises(UsageError, match="refuses"):
@@ -109,6 +109,24 @@ def test_clean_workdir_empties_the_work_dir_but_never_the_input_or_output(tmp_pa
     bids.mkdir()
     with pytest.raises(UsageError, match="refuses"):
         clean_work_dir(bids, bids, out)
+
+
+def test_clean_workdir_never_empties_a_folder_that_is_not_a_work_folder(tmp_path):
+    """It runs before the dataset's folder checks: an input folder given as -w by mistake (fMRIPrep's, a
+    participant's, the user features) was emptied before the run failed (found in review)."""
+    bids, out = tmp_path / "bids", tmp_path / "out"
+    fmriprep = bids / "derivatives" / "fmriprep"
+    (fmriprep / "sub-CSI1" / "func").mkdir(parents=True)
+    (fmriprep / "sub-CSI1" / "func" / "bold.nii.gz").write_text("x")
+    (fmriprep / "dataset_description.json").write_text("{}")
+    features = bids / "derivatives" / "features" / "edge2da"
+    features.mkdir(parents=True)
+    (features / "features.npy").write_text("x")
+    for folder in (fmriprep, fmriprep / "sub-CSI1", features.parent):
+        before = sorted(p.relative_to(tmp_path) for p in folder.rglob("*"))
+        with pytest.raises(UsageError, match="empties only a bids_taskenc work folder"):
+            clean_work_dir(folder, bids, out)
+        assert sorted(p.relative_to(tmp_path) for p in folder.rglob("*")) == before
 
 
 class _Tty(io.StringIO):

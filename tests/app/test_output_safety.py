@@ -133,6 +133,29 @@ def test_a_work_folder_inside_an_input_is_refused(root, capfd, where):
     assert not (root / "out").exists()
 
 
+@pytest.mark.parametrize("where", ["out", "out/sub-CSI1"])
+def test_a_work_folder_that_is_or_lies_inside_the_output_is_refused(root, capfd, where):
+    """The cache would land in the published derivatives, or in a participant folder swapped whole (review)."""
+    code = _participant(root, *TWO, work=root / where)
+    assert code == EXIT_USAGE
+    assert "the output folder" in _error(capfd)
+
+
+def test_a_refused_output_folder_gets_no_resource_monitor_file(root, capfd):
+    """--resource-monitor wrote logs/resources-*.tsv into fMRIPrep's folder after refusing it (review); the
+    input tree's digest around the run (in ``_participant``) catches any write."""
+    code = _participant(root, *TWO, "--resource-monitor", out=root / "bids" / "derivatives" / "fmriprep")
+    assert code == EXIT_USAGE
+
+
+@pytest.mark.parametrize("where", ["bids/derivatives/fmriprep/db", "bids/sub-CSI1/db"])
+def test_a_database_folder_inside_an_input_is_refused_before_indexing(root, capfd, where):
+    """The pybids index was written into fMRIPrep's folder before the output check refused the run (review)."""
+    code = _participant(root, *TWO, "--bids-database-dir", root / where)
+    assert code == EXIT_USAGE
+    assert f"--bids-database-dir {root / where}" in _error(capfd)
+
+
 def test_outputs_and_work_inside_the_dataset_s_own_derivatives_folder_are_fine(root):
     out = root / "bids" / "derivatives" / "bids_taskenc"
     work = root / "bids/derivatives/work"
