@@ -31,7 +31,8 @@ CV_SCORE_EFFECTS = {
     "squared error does) shrinks the predictions of voxels that nothing predicts towards the training mean, so "
     "their test R-squared stays near 0",
     "negmse": "The negative mean squared error (the criterion of Wang et al. 2019's code) orders the alphas of each "
-    "fold as the R-squared criterion does (the folds are weighted by their size instead of their variance), so the "
+    "fold as the R-squared criterion does (each fold's mean squared error counts equally, instead of each fold's "
+    "R-squared), so the "
     "test R-squared of voxels that nothing predicts stays near 0",
 }
 

@@ -91,11 +91,13 @@ class EncodingResult:
 
     @property
     def significant(self) -> np.ndarray:
-        """Boolean mask of voxels with ``q < fdr_alpha`` (shape (n_voxels,)).
+        """Boolean mask of voxels with ``q < fdr_alpha`` and ``r > 0`` (shape (n_voxels,)).
 
-        Strict, like every count, table and thresholded map the app writes.
+        Strict, like every count, table and thresholded map the app writes. With one-sided p-values a q below
+        the level implies r > 0; with ``p_sides='two-sided'`` a voxel the model anti-predicts (r < 0) can reach
+        it too, and such a voxel is not predicted: it stays in the p and q maps but is not counted here.
         """
-        return below_fdr_level(self.q, self.fdr_alpha)
+        return below_fdr_level(self.q, self.fdr_alpha) & (np.nan_to_num(self.r) > 0)
 
     def predict(self, X) -> np.ndarray:
         """Predict responses for new stimuli from the stored weights.

@@ -96,7 +96,7 @@ class ParticipantMaps:
             raise GroupInputError(f"sub-{self.participant}: q maps were not read; cannot threshold")
         if not np.all(np.isfinite(self.fdr_level)):
             raise GroupInputError(f"sub-{self.participant}: no FDR level set (see resolve_fdr_level)")
-        keep = below_fdr_level(self.q, self.fdr_level[:, None])
+        keep = below_fdr_level(self.q, self.fdr_level[:, None]) & (np.nan_to_num(self.r) > 0)  # predicted voxels
         return np.where(keep, self.r, 0.0)
 
     def mask_image(self) -> nib.Nifti1Image:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.fdr import below_fdr_level
+from ..encoding.alphas import alpha_grid
 from ..encoding.banded import variance_partitioning
 from ..errors import UsageError
 from ..outputs.atomic import write_json, write_tsv
@@ -136,7 +137,7 @@ def _fit_plan(run: TaskRun, plan: Partitioning):
         run.Y[test],
         set_names=[s.label for s in plan.sets],
         fdr_alpha=fit.fdr_alpha,
-        alphas=np.asarray(fit.alphas),
+        alphas=alpha_grid(fit.alpha_grid, sum(x.shape[1] for x in xs), fit.alphas),
         n_folds=fit.cv_folds,
         groups=run.split.cv_groups,
         cv_score=PARTITIONING_CV_SCORE,

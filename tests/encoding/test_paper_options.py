@@ -139,3 +139,21 @@ def test_permutation_p_two_sided_is_seeded_and_calibrated_on_null_data():
     r_neg = (yz[:, :1] * neg).sum(0)
     assert int(permutation_counts_torch(yz[:, :1], neg, r_neg, perms, 10**6, sides="two-sided")[0]) == 0
     assert int(permutation_counts_torch(yz[:, :1], neg, r_neg, perms, 10**6)[0]) == n_perm
+
+
+def test_two_sided_p_does_not_count_anti_predicted_voxels_as_predicted():
+    """With --p-sides two-sided a voxel the model anti-predicts (test r strongly negative) reaches q below the
+    level; it stays in the p and q maps but is not a predicted voxel (review: it entered the counts, the
+    thresholded maps and the group similarity as a negative value)."""
+    from bids_taskenc.encoding import fit_encoding_model
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    w = rng.standard_normal(5)
+    signal = X @ w
+    Y = np.stack([signal, signal, rng.standard_normal(300)], axis=1) + 0.3 * rng.standard_normal((300, 3))
+    Y[240:, 1] = -signal[240:] + 0.3 * rng.standard_normal(60)  # voxel 1: flipped on the test images
+    res = fit_encoding_model(X[:240], Y[:240], X[240:], Y[240:], n_folds=3, p_sides="two-sided", seed=0)
+    assert res.r[0] > 0.5 and res.r[1] < -0.5
+    assert res.q[1] < 0.05, "two-sided: the anti-predicted voxel is significant in the q map"
+    assert res.significant.tolist() == [True, False, False]
