@@ -280,7 +280,8 @@ def _encoding_options(p: argparse.ArgumentParser) -> None:
         choices=["exact", "fast"],
         default="exact",
         help="fast = TF32 matrix products on CUDA, float32 eigendecompositions in banded ridge, and the Taskonomy "
-        "encoders in bf16 on a CPU with native bf16 (AVX512-BF16, AMX)",
+        "encoders in bf16 on a CPU with native bf16 (AVX512-BF16, AMX); on CUDA the encoders run in bf16 in both "
+        "modes (the sidecars record the precision used)",
     )
     enc.add_argument(
         "--n-permutations", type=int, default=0, help="permutation p-values with N permutations (0: analytic t-test p)"
