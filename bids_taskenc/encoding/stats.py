@@ -250,6 +250,24 @@ def r2_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, torch.ones_like(ss_tot)), torch.zeros_like(ss_tot))
 
 
+def permutation_p_floor(n_permutations: int, groups=None) -> float:
+    """The smallest permutation p-value reachable: ``1/(N+1)`` for free shuffles; with circular shifts within
+    ``groups`` there are only ``prod(group sizes)`` distinct permutations, so about one over that when it is
+    smaller (one held-out run of 50 images: 1/50, whatever ``N``).
+
+    >>> permutation_p_floor(999)
+    0.001
+    >>> permutation_p_floor(999, ["a"] * 50)
+    0.02
+    """
+    floor = 1.0 / (n_permutations + 1)
+    if groups is None:
+        return floor
+    _, sizes = np.unique(np.asarray(groups), return_counts=True)
+    log_distinct = float(np.log(sizes).sum())
+    return max(floor, float(np.exp(-log_distinct)))
+
+
 def make_permutations(n_samples: int, n_permutations: int, seed: int, groups=None) -> np.ndarray:
     """``n_permutations`` seeded permutations of ``range(n_samples)``, shape (n_permutations, n_samples).
 

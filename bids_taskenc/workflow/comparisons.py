@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from ..encoding.contrasts import NEAR_COLLINEAR_R, P_METHODS, ContrastAccumulator, default_contrasts
-from ..encoding.stats import fdr_tests_needed_at_floor, make_permutations
+from ..encoding.stats import fdr_tests_needed_at_floor, make_permutations, permutation_p_floor
 from .task import TaskRun
 
 log = logging.getLogger(__name__)
@@ -63,20 +63,25 @@ def plan_permutations(run: TaskRun) -> np.ndarray | None:
     fit = run.settings.fit
     n_voxels = run.responses.n_voxels
     if fit.n_permutations:
-        needed = fdr_tests_needed_at_floor(1.0 / (fit.n_permutations + 1), n_voxels, fit.fdr_alpha)
+        floor = permutation_p_floor(fit.n_permutations, run.split.test_groups)
+        needed = fdr_tests_needed_at_floor(floor, n_voxels, fit.fdr_alpha)
         if needed > 1:
             log.warning(
-                "sub-%s task-%s: with %d permutations the smallest p is 1/%d, so FDR at %.3g over %d voxels "
-                "declares voxels only when at least %d of them reach it; use at least %d permutations for "
-                "single-voxel resolution, or analytic p (--n-permutations 0)",
+                "sub-%s task-%s: with %d permutations%s the smallest p is about 1/%d, so FDR at %.3g over %d "
+                "voxels declares voxels only when at least %d of them reach it; %s",
                 run.subject,
                 run.task,
                 fit.n_permutations,
-                fit.n_permutations + 1,
+                "" if run.split.test_groups is None else " (circular shifts within the held-out groups)",
+                round(1 / floor),
                 fit.fdr_alpha,
                 n_voxels,
                 int(np.ceil(needed)),
-                int(np.ceil(n_voxels / fit.fdr_alpha)),
+                f"use at least {int(np.ceil(n_voxels / fit.fdr_alpha))} permutations for single-voxel resolution, "
+                "or analytic p (--n-permutations 0)"
+                if floor <= 1.0 / (fit.n_permutations + 1)
+                else "more permutations cannot help: hold out more runs or sessions (only so many distinct "
+                "shifts exist), or use analytic p",
             )
     if run.rois and fit.n_permutations:
         return make_permutations(len(run.split.test), fit.n_permutations, fit.seed, run.split.test_groups)

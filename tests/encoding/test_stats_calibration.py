@@ -116,3 +116,22 @@ def test_grouped_permutations_are_circular_shifts_within_groups():
             members = np.flatnonzero(groups == g)
             shift = (np.flatnonzero(members == perm[members[0]])[0]) % members.size
             assert np.array_equal(perm[members], np.roll(members, -shift))
+
+
+def test_the_circular_shift_p_floor_counts_the_distinct_shifts():
+    """With one held-out group of 50 images there are 50 distinct circular shifts, so the smallest permutation p
+    is about 1/50 whatever the number of permutations; the resolution warning assumed 1/(N+1) (review)."""
+    import numpy as np
+    import pytest
+
+    from bids_taskenc.encoding.stats import make_permutations, permutation_p_floor
+
+    groups = np.repeat(["run-1"], 50)
+    perms = make_permutations(50, 5000, seed=0, groups=groups)
+    assert len({tuple(p) for p in perms}) == 50
+    approx = pytest.approx
+    assert permutation_p_floor(5000, groups) == approx(1 / 50)
+    assert permutation_p_floor(5000) == approx(1 / 5001)
+    two = np.repeat(["a", "b"], [40, 30])  # 1,200 distinct shifts: below 5,001
+    assert permutation_p_floor(5000, two) == approx(1 / 1200)
+    assert permutation_p_floor(999, two) == approx(1 / 1000)
