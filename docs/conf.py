@@ -34,7 +34,6 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 exclude_patterns = ["_build", "examples/*", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 html_theme = "furo"
 html_title = f"bids_taskenc {release}"
-html_static_path = ["_static"]
 suppress_warnings = ["myst.header"]
 nitpicky = False
 autodoc_typehints = "description"
