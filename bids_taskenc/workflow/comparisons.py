@@ -112,6 +112,15 @@ def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumula
                 ),
                 "NBootstrap": res.n_bootstrap,
                 **({"CILevel": res.ci_level} if res.n_bootstrap else {}),
+                **(
+                    {
+                        "IndependenceAssumption": "the p-value and the bootstrap treat the test images as "
+                        "independent, although whole runs or sessions were held out (--test-split); with "
+                        "temporally structured noise they can be anti-conservative"
+                    }
+                    if run.split.test_groups is not None
+                    else {}
+                ),
                 "Seed": fit.seed,
             },
             "FDRLevel": alpha,

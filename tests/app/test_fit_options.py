@@ -192,7 +192,15 @@ def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
         seed=3,
     )
     out = tmp_path / "out"
-    args = ["--features-dir", ds.features_dir, "--work-dir", tmp_path / "work", "--feature-spaces", "scene3da"]
+    args = [
+        "--features-dir",
+        ds.features_dir,
+        "--work-dir",
+        tmp_path / "work",
+        "--feature-spaces",
+        "scene3da",
+        "edge2da",
+    ]
     code = run_app(
         ds.bids_dir,
         out,
@@ -203,7 +211,7 @@ def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
         "--n-permutations",
         "99",
         "--contrast-bootstrap",
-        "0",
+        "20",
     )
     assert code == 0
     split = pd.read_csv(
@@ -230,3 +238,13 @@ def test_test_split_by_run_holds_out_whole_runs_and_records_it(tmp_path):
     assert meta["PermutationScheme"] == "circular shifts within test groups"
     methods = (out / "logs" / "CITATION.md").read_text()
     assert "whole run(s)" in methods and "circular shifts of the test predictions" in methods
+    # the contrasts still treat the test images as independent: said in their sidecar and the methods text
+    contrast = json.loads(
+        sidecar_path(
+            derivative_path(
+                out, **{**ents, "desc": "group3DVSgroup2D"}, stat="p", suffix="statmap", extension=".nii.gz"
+            )
+        ).read_text()
+    )["Contrast"]
+    assert "independent" in contrast["IndependenceAssumption"]
+    assert "These contrast tests treat the test images as independent" in methods
