@@ -478,7 +478,7 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
             random_seed=seed,
         )
 
-    def encoder(self, device: str = "cpu", channels_last: bool | None = None):
+    def encoder(self, device: str = "cpu", channels_last: bool = False):
         """The loaded encoder on ``device`` (loaded once, then moved as needed); channels-last on CUDA,
         and on the CPU when ``channels_last`` (the bf16 path)."""
         import torch
@@ -491,7 +491,7 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
                 enc = load_encoder(self.weights_path, trusted=self.weights_trusted)
             self._encoder = enc
         cuda = device.startswith("cuda")
-        layout = bool(cuda if channels_last is None else channels_last or cuda)
+        layout = cuda or bool(channels_last)
         if self._encoder_device != (device, layout):
             enc = getattr(self._encoder, "_orig_mod", self._encoder)  # unwrap torch.compile
             enc = enc.to(device, memory_format=torch.channels_last if layout else torch.contiguous_format)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
+from .cpu import encoder_precision
 
 MAX_DIM = 8192
 TORCHVISION_SPACE_VERSION = "1"
@@ -69,7 +70,7 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
 
     def precision(self, device: str = "cpu", mode: str = "exact") -> str:
         """bf16 autocast on CUDA; exact fp32 on the CPU (the faster CPU path is the Taskonomy encoders' only)."""
-        return "bf16-autocast" if device.startswith("cuda") else "fp32"
+        return encoder_precision(device)  # the rule of exact mode: no CPU bf16 path here
 
     def _build(self, device: str):
         import torch

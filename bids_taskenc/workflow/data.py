@@ -174,14 +174,14 @@ def response_groups(responses, unit: str, repeats: str) -> list[frozenset[str]]:
     return [frozenset(g) for g in groups]
 
 
-def without_straddlers(train, test, held_out: set[str], responses, unit: str, repeats: str):
+def without_straddlers(train, test, held_out: set[str], members: list[frozenset[str]]):
     """``train`` and ``test`` less the images whose response draws on trials of both sides of a grouped split.
 
     An image averaged over showings in a held-out run and in a training run would carry the held-out run's
-    noise into training (and back), which a split by run or session is there to prevent. Returns the two
-    index arrays and the number of images left out; ``held_out`` holds the held-out runs or sessions.
+    noise into training (and back), which a split by run or session is there to prevent. ``held_out`` holds
+    the held-out runs or sessions, ``members`` each image's (:func:`response_groups`). Returns the two index
+    arrays and the number of images left out.
     """
-    members = response_groups(responses, unit, repeats)
     keep_train = np.array([not (members[i] & held_out) for i in train], dtype=bool)
     keep_test = np.array([members[i] <= held_out for i in test], dtype=bool)
     dropped = int((~keep_train).sum() + (~keep_test).sum())
@@ -199,11 +199,10 @@ def held_out_split(inputs: TaskInputs, responses, settings: ParticipantSettings)
     if fit.test_split == "image":
         train, test = train_test_split_indices(n, fit.test_fraction, fit.seed)
         return train, test, None
+    members = response_groups(responses, fit.test_split, settings.responses.repeats)
     groups = image_groups(responses, fit.test_split)
     if settings.responses.repeats != "average":  # the group of the showing that makes the response
-        groups = np.array(
-            [next(iter(g)) for g in response_groups(responses, fit.test_split, settings.responses.repeats)]
-        )
+        groups = np.array([next(iter(g)) for g in members])
     if len(set(groups)) < 2:
         raise InputDataError(
             f"sub-{inputs.subject} task-{inputs.task}: --test-split {fit.test_split} needs images from at least "
@@ -211,9 +210,7 @@ def held_out_split(inputs: TaskInputs, responses, settings: ParticipantSettings)
         )
     train, test = grouped_train_test_split_indices(groups, fit.test_fraction, fit.seed)
     held_out = {str(g) for g in groups[test]}
-    train, test, dropped = without_straddlers(
-        train, test, held_out, responses, fit.test_split, settings.responses.repeats
-    )
+    train, test, dropped = without_straddlers(train, test, held_out, members)
     log.info(
         "sub-%s task-%s: test set = %d whole %s(s) of %d (%d of %d images; images in the %s of their first showing)",
         inputs.subject,
