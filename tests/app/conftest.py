@@ -62,6 +62,29 @@ def small_copy(small_dataset, tmp_path):
     return root
 
 
+@pytest.fixture(scope="session")
+def pair_dataset(tmp_path_factory):
+    """Two small participants (the second must go on when the first breaks; reruns and the group level)."""
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("pair"),
+        n_participants=2,
+        n_sessions=1,
+        runs_per_session=2,
+        trials_per_run=16,
+        n_repeated=2,
+        shape=(10, 10, 8),
+        seed=4,
+    )
+
+
+@pytest.fixture
+def pair(pair_dataset, tmp_path):
+    """A private copy of the two-participant dataset's folder tree (BIDS dir at ``copy/bids``)."""
+    root = tmp_path / "copy"
+    shutil.copytree(pair_dataset.bids_dir.parent, root, symlinks=True)
+    return root
+
+
 def files_under(folder: Path) -> list[Path]:
     return [p for p in Path(folder).rglob("*") if p.is_file()] if Path(folder).exists() else []
 

@@ -23,34 +23,11 @@ import pytest
 
 from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE, EXIT_VALIDATION
 from bids_taskenc.outputs.logs import crash_files, run_logs
-from bids_taskenc.testing import make_synthetic_dataset
 from bids_taskenc.workflow.cache import WorkCache
 
 from .conftest import derivatives_under, files_under, run_app, tree_digest
 
 FAST = ("--feature-spaces", "user:scene3da", "--contrast-bootstrap", "0", "--no-reports", "--cv-folds", "3")
-
-
-@pytest.fixture(scope="session")
-def pair_dataset(tmp_path_factory):
-    """Two small participants (the second must go on when the first breaks)."""
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("pair"),
-        n_participants=2,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=4,
-    )
-
-
-@pytest.fixture
-def pair(pair_dataset, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(pair_dataset.bids_dir.parent, root, symlinks=True)
-    return root
 
 
 def _run(root, *extra, out=None):

@@ -23,7 +23,6 @@ import pytest
 
 import bids_taskenc
 from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE
-from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import files_under, run_app, tree_digest
 
@@ -33,25 +32,10 @@ FAST = ("--contrast-bootstrap", "0", "--no-reports", "--cv-folds", "3")
 TWO = ("--feature-spaces", "user:scene3da", "user:edge2da")
 
 
-@pytest.fixture(scope="session")
-def safety_dataset(tmp_path_factory):
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("safety"),
-        n_participants=2,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=5,
-    )
-
-
 @pytest.fixture
-def root(safety_dataset, tmp_path):
-    copy = tmp_path / "copy"
-    shutil.copytree(safety_dataset.bids_dir.parent, copy, symlinks=True)
-    return copy
+def root(pair):
+    """A private copy of the shared two-participant dataset (``conftest.pair``)."""
+    return pair
 
 
 def _participant(root, *extra, out=None, work=None, own_folders_in_dataset=False):
