@@ -27,10 +27,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..core.images import load_volume
 from ..errors import InputDataError, InputMissingError
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
         if not tsv.is_file():
             raise InputMissingError(f"{path}: no TSV naming the stimulus of each volume; expected {tsv}")
         table = read_beta_table(tsv, path)
-        shape = nib.load(path).shape
+        shape = load_volume(path).shape
         n_vols = shape[3] if len(shape) == 4 else (1 if len(shape) == 3 else None)
         if n_vols is None:
             raise InputDataError(f"{path}: expected a 4-D NIfTI of betas (x, y, z, trial), got shape {shape}")

@@ -18,6 +18,7 @@ import os
 import zlib
 from pathlib import Path
 
+from ..core.images import load_volume
 from ..errors import InputDataError, InputMissingError
 
 _ANNEX_MARK = "annex/objects/"
@@ -88,7 +89,7 @@ def check_nifti(path: str | Path, what: str) -> Path:
 
     path = check_present(path, what)
     try:
-        img = nib.load(path)
+        img = load_volume(path)
         header = img.header
         # the array proxy's offset: a loaded header reports get_data_offset() == 0, not vox_offset
         expected = int(img.dataobj.offset) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
@@ -113,9 +114,8 @@ def header_repetition_time(path: str | Path) -> tuple[float | None, str]:
     ``(None, why)`` where the header records none: not 4-D, a time step of 0, or time units that are not
     seconds, milliseconds or microseconds (``unknown``: many tools leave them unset, and the value means nothing).
     """
-    import nibabel as nib
 
-    header = nib.load(path).header
+    header = load_volume(path).header
     if len(header.get_data_shape()) < 4:
         return None, "not a 4-D image"
     step = float(header.get_zooms()[3])

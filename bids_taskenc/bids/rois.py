@@ -16,6 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..core.images import load_volume
 from ..core.masks import mask_array
 from ..errors import InputDataError, InputMissingError
 
@@ -83,7 +84,7 @@ def load_roi_vectors(masks: dict[tuple[str, str], Path], target_mask: nib.Nifti1
     analysis = mask_array(target_mask)
     out: dict[str, np.ndarray] = {}
     for (hemi, roi), path in sorted(masks.items()):
-        img = nib.load(path)
+        img = load_volume(path)
         if img.ndim > 3 and img.shape[3] != 1:
             raise InputDataError(f"{path}: an ROI mask must be 3-D, got shape {img.shape}")
         if img.shape[:3] != analysis.shape or not np.allclose(img.affine, target_mask.affine, atol=1e-3):

@@ -22,6 +22,8 @@ import pandas as pd
 from bids_taskenc.core.masks import mask_array
 from bids_taskenc.outputs.naming import derivative_path, parse_derivative_name, strip_prefix
 
+from ..core.images import load_volume
+
 
 class DerivativeReadError(ValueError):
     """A derivative file that must be read is missing or unreadable (the message names it)."""
@@ -115,7 +117,7 @@ def read_image(path: str | Path, shape=None, affine=None) -> tuple[nib.Nifti1Ima
     if not path.exists():
         raise DerivativeReadError(f"file {path} is missing")
     try:
-        img = nib.load(str(path))
+        img = load_volume(str(path))
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # nibabel raises several types for broken files
         raise DerivativeReadError(f"cannot read {path}: {exc}") from exc

@@ -47,7 +47,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 
@@ -57,6 +56,8 @@ from bids_taskenc.report.inputs import FLAT_SPACE, ParticipantOutputs, find_anat
 from bids_taskenc.report.rows import draw_rows  # noqa: E402
 from bids_taskenc.report.slices import SliceCanvas, evenly_spaced  # noqa: E402
 from bids_taskenc.report.tiles import MASK_GREY, OUTLINE_COLOURS, MapSpec, edges, shared_vmax  # noqa: E402
+
+from ..core.images import load_volume
 
 __all__ = [
     "MASK_GREY",
@@ -313,7 +314,7 @@ def slice_background(data: ParticipantOutputs) -> tuple[np.ndarray | None, str]:
     from nilearn.image import resample_to_img
 
     if path is not None:
-        source, text = nib.load(path), where
+        source, text = load_volume(path), where
     else:
         from nilearn.datasets import load_mni152_template
 

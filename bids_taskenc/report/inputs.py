@@ -30,6 +30,8 @@ from bids_taskenc.outputs.naming import (
 )
 from bids_taskenc.outputs.reading import list_participants, read_json, read_table  # noqa: F401 (the pages use them)
 
+from ..core.images import load_surface
+
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
 
@@ -200,7 +202,7 @@ class ParticipantOutputs(_OnMask):
             )
             if not path.exists():
                 return None
-            out[hemi] = np.asarray(nib.load(path).darrays[0].data, dtype=np.float64)
+            out[hemi] = np.asarray(load_surface(path).darrays[0].data, dtype=np.float64)
         return out
 
     def sessions(self) -> list[str]:

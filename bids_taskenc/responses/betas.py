@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.betas import BetaFile
+from ..core.images import load_volume
 from ..errors import InputDataError
 from .base import Responses, zscore_columns
 from .images import average_repeats
@@ -63,11 +64,11 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
     """
     if not beta_files:
         raise InputDataError("no beta file given")
-    first = nib.load(beta_files[0].path)
+    first = load_volume(beta_files[0].path)
     shape, affine = first.shape[:3], first.affine
     candidate = np.ones(shape, bool)
     if user_mask is not None:
-        umask = user_mask if isinstance(user_mask, nib.Nifti1Image) else nib.load(user_mask)
+        umask = user_mask if isinstance(user_mask, nib.Nifti1Image) else load_volume(user_mask)
         if umask.shape[:3] != shape:
             raise InputDataError(
                 f"{user_mask}: --mask shape {umask.shape[:3]} does not match the betas "
@@ -86,7 +87,7 @@ def beta_responses(beta_files: Sequence[BetaFile], *, user_mask=None) -> Respons
     valid_all = np.ones(cand_idx.size, bool)
     valid_any = np.zeros(cand_idx.size, bool)
     for bf in beta_files:
-        img = nib.load(bf.path)
+        img = load_volume(bf.path)
         if img.shape[:3] != shape or not np.allclose(img.affine, affine, atol=1e-3):
             raise InputDataError(
                 f"{bf.path}: grid {img.shape[:3]} differs from {beta_files[0].path} {shape}; "

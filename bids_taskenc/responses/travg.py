@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..bids.preprocessed import PreprocessedRun
+from ..core.images import load_volume
 from ..core.masks import mask_array
 from ..errors import InputDataError, UsageError
 from .base import ZSCORE_BLOCK_BYTES, Responses, column_block, zscore_block
@@ -61,7 +62,7 @@ def same_grid(img, shape, affine) -> bool:
 
 
 def _load_mask(path, shape: tuple[int, ...], bold_path, affine=None) -> np.ndarray:
-    img = nib.load(path)
+    img = load_volume(path)
     if img.shape[:3] != shape:
         raise InputDataError(f"{path}: mask shape {img.shape[:3]} does not match BOLD {bold_path} shape {shape}")
     if affine is not None and not same_grid(img, shape, affine):
@@ -77,13 +78,13 @@ def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1
 
     Shapes and affines are checked against each run's BOLD.
     """
-    first = nib.load(runs[0].bold)
+    first = load_volume(runs[0].bold)
     if first.ndim != 4:
         raise InputDataError(f"{runs[0].bold}: expected a 4-D BOLD series, got shape {first.shape}")
     shape, affine = first.shape[:3], first.affine
     mask = np.ones(shape, bool)
     for prun in runs:
-        hdr = nib.load(prun.bold)
+        hdr = load_volume(prun.bold)
         if hdr.shape[:3] != shape or not np.allclose(hdr.affine, affine, atol=1e-3):
             raise InputDataError(
                 f"{prun.bold}: grid {hdr.shape[:3]} differs from {runs[0].bold} {shape}; all runs must be in one space"
@@ -91,7 +92,7 @@ def combined_mask(runs: Sequence[PreprocessedRun], user_mask=None) -> nib.Nifti1
         if prun.mask is not None:
             mask &= _load_mask(prun.mask, shape, prun.bold, affine)
     if user_mask is not None:
-        umask = nib.load(user_mask) if not isinstance(user_mask, nib.Nifti1Image) else user_mask
+        umask = load_volume(user_mask) if not isinstance(user_mask, nib.Nifti1Image) else user_mask
         if umask.shape[:3] != shape:
             raise InputDataError(f"{user_mask}: --mask shape {umask.shape[:3]} does not match the BOLD grid {shape}")
         if not same_grid(umask, shape, affine):
@@ -190,7 +191,7 @@ def read_masked(path, mask: np.ndarray, flat_index: np.ndarray | None = None) ->
     given to skip computing it per run.
     """
     path = Path(path)
-    img = nib.load(path)
+    img = load_volume(path)
     proxy = img.dataobj
     shape = tuple(int(n) for n in img.shape)
     if len(shape) != 4:
@@ -279,7 +280,7 @@ def run_read_bytes(prun: PreprocessedRun, n_voxels: int) -> int:
     float32, and :func:`clean_and_zscore`'s float32 volumes written out (at most
     the series again) and its cache-sized float64 blocks (two).
     """
-    img = nib.load(prun.bold)
+    img = load_volume(prun.bold)
     n_vols = int(img.shape[3]) if len(img.shape) == 4 else 1
     itemsize = np.dtype(img.get_data_dtype()).itemsize
     stored = int(np.prod(img.shape)) * itemsize
@@ -414,7 +415,7 @@ def plan_run_reads(runs: Sequence[PreprocessedRun], trials: pd.DataFrame, select
         run_trials = trials[trials["run_key"] == prun.raw.label]
         if run_trials.empty:
             continue
-        shape = nib.load(prun.bold).shape
+        shape = load_volume(prun.bold).shape
         if len(shape) != 4:
             raise InputDataError(f"{prun.bold}: expected a 4-D BOLD series, got shape {shape}")
         chosen = select(prun, run_trials, int(shape[3]))

@@ -20,6 +20,7 @@ from ..bids.preprocessed import find_preprocessed
 from ..bids.rois import find_roi_masks
 from ..bids.surfaces import find_surfaces
 from ..bids.trials import attach_stimulus_paths, build_trials
+from ..core.images import load_volume
 from ..core.masks import mask_array
 from ..errors import InputDataError
 from ..features.base import FeatureError
@@ -85,7 +86,7 @@ def user_mask(responses: ResponseSettings, target):
     import nibabel as nib
     from nilearn.image import resample_img
 
-    mask, ref = nib.load(responses.mask), nib.load(target)
+    mask, ref = load_volume(responses.mask), load_volume(target)
     if mask.shape[:3] == ref.shape[:3] and np.allclose(mask.affine, ref.affine, atol=1e-3):
         return responses.mask
     log.info("%s: --mask resampled (nearest neighbour) onto the grid of %s", responses.mask, target)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.images import load_volume
 from ..errors import UsageError
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.naming import PARTITIONING_ROI_DESC, parse_derivative_name, sidecar_path
@@ -127,7 +128,6 @@ def check_rerun(folder: Path, subject: str, tasks: list[str], new: dict, labels:
 
 def check_same_data(old: Path, staged: Path, computed: dict[str, set[str]]) -> None:
     """Refuse to keep earlier maps whose split table or brain mask differs from this run's (the inputs changed)."""
-    import nibabel as nib
     import numpy as np
 
     for task, labels in computed.items():
@@ -139,7 +139,7 @@ def check_same_data(old: Path, staged: Path, computed: dict[str, set[str]]) -> N
             if name.endswith("_desc-split_stimuli.tsv") and now.exists():
                 same = before.read_bytes() == now.read_bytes()
             elif name.endswith("_desc-brain_mask.nii.gz") and now.exists():
-                same = np.array_equal(np.asarray(nib.load(before).dataobj), np.asarray(nib.load(now).dataobj))
+                same = np.array_equal(np.asarray(load_volume(before).dataobj), np.asarray(load_volume(now).dataobj))
             else:
                 continue
             if not same:
@@ -208,14 +208,13 @@ def _merge_partition_table(old_table: Path, staged_table: Path) -> None:
 def _same_maps(old: Path, staged: Path, task: str, label: str) -> bool:
     """True when every earlier volumetric map of ``label`` has an equal map (values, NaNs alike) in ``staged``:
     the space was recomputed to the same numbers, so outputs combining it with others are still right."""
-    import nibabel as nib
     import numpy as np
 
     for path in sorted(Path(old).glob(f"func/*_task-{task}_*_desc-{label}_*.nii.gz")):
         new = Path(staged) / path.relative_to(old)
         if not new.exists():
             return False
-        a, b = np.asarray(nib.load(path).dataobj), np.asarray(nib.load(new).dataobj)
+        a, b = np.asarray(load_volume(path).dataobj), np.asarray(load_volume(new).dataobj)
         if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
             return False
     return True
