@@ -248,14 +248,13 @@ def child(ns) -> dict:
     import participant as bench  # benchmarks/participant.py
 
     from bids_taskenc.encoding import contrasts
-    from bids_taskenc.responses import travg
-    from bids_taskenc.workflow import data as part
+    from bids_taskenc.responses import bold, runs, travg
 
     lock = threading.Lock()
     extra = {"read_thread_seconds": 0.0, "read_calls": 0, "contrasts_seconds": 0.0}
     track_step_peaks(extra)
 
-    original_read = travg.read_masked
+    original_read = bold.read_masked
 
     def read_masked(*args, **kwargs):
         t0 = time.perf_counter()
@@ -266,7 +265,7 @@ def child(ns) -> dict:
                 extra["read_thread_seconds"] += time.perf_counter() - t0
                 extra["read_calls"] += 1
 
-    travg.read_masked = read_masked
+    bold.read_masked = read_masked  # what load_run calls
     for name in ("add", "result"):
         method = getattr(contrasts.ContrastAccumulator, name)
 
@@ -278,7 +277,7 @@ def child(ns) -> dict:
                 extra["contrasts_seconds"] += time.perf_counter() - t0
 
         setattr(contrasts.ContrastAccumulator, name, timed)
-    original_responses = part.tr_average_responses
+    original_responses = travg.tr_average_responses
 
     def responses(*args, **kwargs):
         if ns.read_threads:
@@ -288,8 +287,8 @@ def child(ns) -> dict:
         extra["hwm_after_responses_bytes"] = _hwm_bytes()
         return out
 
-    part.tr_average_responses = responses
-    extra["read_threads"] = ns.read_threads or travg.default_read_threads()
+    travg.tr_average_responses = responses  # what the registry's travg_model calls
+    extra["read_threads"] = ns.read_threads or runs.default_read_threads()
     rns = argparse.Namespace(
         bids=ns.bids,
         work=ns.work,

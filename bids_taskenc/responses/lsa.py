@@ -25,7 +25,7 @@ volume's time are left out, with one warning per run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,21 +34,14 @@ from ..bids.preprocessed import PreprocessedRun
 from ..core.masks import mask_array
 from ..errors import InputDataError
 from .base import Responses, varying_columns, zscore_columns, zscore_within_groups
+from .bold import fortran_index, load_run, no_signal_error
 from .images import average_repeats
-from .travg import (
-    combined_mask,
-    fortran_index,
-    load_run,
-    no_signal_error,
-    read_trial_responses,
-    start_times,
-    warn_left_out,
-)
+from .masking import UserMask, combined_mask
+from .options import DEFAULT_HRF_MODEL, DEFAULT_LSA_ZSCORE, HRF_MODELS, LSA_ZSCORE_UNITS
+from .registry import ResponseJob
+from .runs import PlannedRun, read_trial_responses, start_times, warn_left_out
 
 log = logging.getLogger(__name__)
-
-HRF_MODELS = ("glover", "spm")
-from .options import LSA_ZSCORE_UNITS as LSA_ZSCORE_UNITS  # noqa: E402  (its home is .options)
 
 
 def lsa_design(
@@ -57,7 +50,7 @@ def lsa_design(
     n_vols: int,
     tr: float,
     *,
-    hrf_model: str = "glover",
+    hrf_model: str = DEFAULT_HRF_MODEL,
     high_pass: float = 1 / 128,
     confounds: np.ndarray | None = None,
     start_time: float = 0.0,
@@ -122,19 +115,87 @@ def solve_ols(design: np.ndarray, series: np.ndarray, *, device: str = "cpu", ba
     return out
 
 
+def _select_onsets(prun: PreprocessedRun, run_trials: pd.DataFrame, n_vols: int) -> tuple[pd.DataFrame, None]:
+    """lsa's ``select`` (:func:`~bids_taskenc.responses.runs.plan_run_reads`): a run's trials with an onset at or
+    after 0 and before its last volume's time."""
+    onsets = run_trials["onset"].to_numpy(float)
+    negative = ~(onsets >= 0)
+    late = ~negative & ~(onsets < prun.volume_times(n_vols)[-1])
+    warn_left_out(prun, n_vols, negative, late, "onsets")
+    return run_trials[~negative & ~late], None
+
+
+def _trial_betas(
+    mask: np.ndarray, confounds: Sequence[str] | None, zscore: str, *, hrf_model: str, high_pass: float, device: str
+) -> Callable[[PlannedRun], np.ndarray]:
+    """lsa's ``compute``: one planned run's single-trial betas ``(n_kept, n_voxels)`` float32 (z-scored per run
+    when ``zscore == "run"``; NaN for voxels not finite or constant in the run), from the design of
+    :func:`lsa_design` (``hrf_model``, ``high_pass``) solved by :func:`solve_ols` on ``device``."""
+    flat_index = fortran_index(mask)
+
+    def compute(item: PlannedRun) -> np.ndarray:
+        prun, run_trials, n_vols, _ = item
+        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
+        if series.shape[0] != n_vols:
+            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
+        X, n_trials = lsa_design(
+            run_trials["onset"].to_numpy(float),
+            run_trials["duration"].to_numpy(float),
+            n_vols,
+            prun.raw.repetition_time,
+            hrf_model=hrf_model,
+            high_pass=high_pass,
+            confounds=conf,
+            start_time=prun.start_time,
+        )
+        if X.shape[1] > n_vols:
+            raise InputDataError(f"{prun.bold}: LSA design has {X.shape[1]} columns for {n_vols} volumes")
+        # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats); in place, as the series
+        # is this run's own array (read_masked's), not a second (n_vols, n_voxels) copy
+        bad = ~np.isfinite(series).all(0)
+        if bad.any():
+            series[:, bad] = 0.0
+        bad |= ~varying_columns(series)  # constant voxels
+        if bad.size and bad.all():
+            raise no_signal_error(prun, n_vols, bad.size)
+        betas = solve_ols(X, series, device=device)[:n_trials]
+        z = zscore_columns(betas, dtype=np.float32) if zscore == "run" else betas.astype(np.float32)
+        z[:, bad] = np.nan
+        return z
+
+    return compute
+
+
+def _provenance(runs: Sequence[PreprocessedRun], hrf_model: str, high_pass: float, confounds, zscore: str) -> dict:
+    """What the sidecars' ``Responses`` record of an lsa run."""
+    return {
+        "ResponseModel": "lsa",
+        "HRF": hrf_model,
+        "HighPass": float(high_pass),
+        "DriftModel": "cosine",
+        "Confounds": list(confounds or []),
+        "Solver": "OLS (float64 normal equations, Cholesky)",
+        "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
+        "StartTime": start_times(runs),
+        "NRuns": len(runs),
+        "Units": f"z-scored single-trial GLM betas (per {zscore}, per voxel)",
+        "ZScore": zscore,
+    }
+
+
 def lsa_responses(
     runs: Sequence[PreprocessedRun],
     trials: pd.DataFrame,
     *,
-    hrf_model: str = "glover",
+    hrf_model: str = DEFAULT_HRF_MODEL,
     high_pass: float = 1 / 128,
     confounds: Sequence[str] | None = None,
-    user_mask=None,
+    user_mask: UserMask | None = None,
     device: str = "cpu",
     n_threads: int | None = None,
     mem_gb: float | None = None,
     progress: bool = False,
-    zscore: str = "session",
+    zscore: str = DEFAULT_LSA_ZSCORE,
 ) -> Responses:
     """Build :class:`Responses` from single-trial LSA betas.
 
@@ -168,67 +229,29 @@ def lsa_responses(
         raise ValueError("high_pass must be a positive frequency in Hz")
     mask_img = combined_mask(runs, user_mask)
     mask = mask_array(mask_img)
-    flat_index = fortran_index(mask)
-
-    def select(prun, run_trials, n_vols):
-        onsets = run_trials["onset"].to_numpy(float)
-        negative = ~(onsets >= 0)
-        late = ~negative & ~(onsets < prun.volume_times(n_vols)[-1])
-        warn_left_out(prun, n_vols, negative, late, "onsets")
-        return run_trials[~negative & ~late], None
-
-    def compute(item):
-        prun, run_trials, n_vols, _ = item
-        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
-        if series.shape[0] != n_vols:
-            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
-        design, n_trials = lsa_design(
-            run_trials["onset"].to_numpy(float),
-            run_trials["duration"].to_numpy(float),
-            n_vols,
-            prun.raw.repetition_time,
-            hrf_model=hrf_model,
-            high_pass=high_pass,
-            confounds=conf,
-            start_time=prun.start_time,
-        )
-        if design.shape[1] > n_vols:
-            raise InputDataError(f"{prun.bold}: LSA design has {design.shape[1]} columns for {n_vols} volumes")
-        # non-finite voxels: fit zeros, mark NaN afterwards (dropped by average_repeats); in place, as the series
-        # is this run's own array (read_masked's), not a second (n_vols, n_voxels) copy
-        bad = ~np.isfinite(series).all(0)
-        if bad.any():
-            series[:, bad] = 0.0
-        bad |= ~varying_columns(series)  # constant voxels
-        if bad.size and bad.all():
-            raise no_signal_error(prun, n_vols, bad.size)
-        betas = solve_ols(design, series, device=device)[:n_trials]
-        z = zscore_columns(betas, dtype=np.float32) if zscore == "run" else betas.astype(np.float32)
-        z[:, bad] = np.nan
-        return z
-
+    compute = _trial_betas(mask, confounds, zscore, hrf_model=hrf_model, high_pass=high_pass, device=device)
     trial_data, used = read_trial_responses(
-        runs, trials, select, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress
+        runs, trials, _select_onsets, compute, int(mask.sum()), n_threads=n_threads, mem_gb=mem_gb, progress=progress
     )
     if zscore == "session":
         zscore_within_groups(trial_data, used["session"].to_numpy())
-    return average_repeats(
-        trial_data,
-        used,
-        mask_img,
-        {
-            "ResponseModel": "lsa",
-            "HRF": hrf_model,
-            "HighPass": float(high_pass),
-            "DriftModel": "cosine",
-            "Confounds": list(confounds or []),
-            "Solver": "OLS (float64 normal equations, Cholesky)",
-            "FrameTimes": "k*TR + StartTime (the preprocessed BOLD's slice-timing reference, 0 when absent)",
-            "StartTime": start_times(runs),
-            "NRuns": len(runs),
-            "Units": f"z-scored single-trial GLM betas (per {zscore}, per voxel)",
-            "ZScore": zscore,
-        },
-        where=runs[0].bold,
-        overwrite=True,
+    provenance = _provenance(runs, hrf_model, high_pass, confounds, zscore)
+    return average_repeats(trial_data, used, mask_img, provenance, where=runs[0].bold, overwrite=True)
+
+
+def lsa_model(job: ResponseJob) -> Responses:
+    """The ``lsa`` entry of :data:`~bids_taskenc.responses.registry.REGISTRY`: :func:`lsa_responses` of a job
+    (``--hrf-model``, ``--high-pass``, ``--lsa-zscore``; the solve on the job's device)."""
+    return lsa_responses(
+        job.runs,
+        job.trials,
+        hrf_model=job.options.hrf_model,
+        zscore=job.options.lsa_zscore,
+        high_pass=job.options.high_pass,
+        confounds=job.confounds,
+        user_mask=job.user_mask,
+        device=job.device,
+        n_threads=job.n_threads,
+        mem_gb=job.mem_gb,
+        progress=job.progress,
     )

@@ -20,3 +20,10 @@ ZSCORING = {
 
 #: Over which trials a voxel's single-trial betas are z-scored (:func:`.lsa.lsa_responses`'s ``zscore``).
 LSA_ZSCORE_UNITS = ("session", "run")
+#: ``--lsa-zscore``'s default: per session, as GLMsingle's and NSD's betas are.
+DEFAULT_LSA_ZSCORE = "session"
+
+#: nilearn's HRF models the lsa design may convolve the trials with (``--hrf-model``).
+HRF_MODELS = ("glover", "spm")
+#: ``--hrf-model``'s default.
+DEFAULT_HRF_MODEL = "glover"

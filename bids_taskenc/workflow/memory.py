@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from ..core.resources import room_bytes
 from ..errors import UsageError
 from ..responses.images import response_bytes
-from ..responses.travg import combined_mask, run_read_bytes
+from ..responses.masking import combined_mask
+from ..responses.runs import run_read_bytes
 from . import resources
 from .inputs import TaskInputs, user_mask
 from .settings import ParticipantSettings
@@ -60,6 +62,7 @@ def check_memory(inputs: TaskInputs, settings: ParticipantSettings, spaces: list
     ceiling, held = res.mem_mb * 1e6, resources.rss_bytes()
     room_fit = need["fit"] + (resources.FIT_MARGIN * ceiling if need["fit"] else 0)
     peak = held + max(need["responses"], room_fit)
+    room = room_bytes(ceiling, held)
     log.debug(
         "sub-%s task-%s memory: %.2f GB held, responses %.2f GB, fit %.2f GB, ceiling %.2f GB",
         inputs.subject,
@@ -69,7 +72,7 @@ def check_memory(inputs: TaskInputs, settings: ParticipantSettings, spaces: list
         room_fit / 1e9,
         ceiling / 1e9,
     )
-    if peak > ceiling:
+    if max(need["responses"], room_fit) > room:
         raise UsageError(
             f"{res.mem_label}: sub-{inputs.subject} task-{inputs.task} needs about {peak / 1e9:.3f} GB, more than "
             f"the {ceiling / 1e9:.3f} GB ceiling: the process holds {held / 1e9:.3f} GB, the responses need "

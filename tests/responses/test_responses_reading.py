@@ -15,8 +15,10 @@ from bids_taskenc.bids.dataset import RunFiles
 from bids_taskenc.bids.preprocessed import PreprocessedRun
 from bids_taskenc.errors import InputDataError, UsageError
 from bids_taskenc.responses import images
+from bids_taskenc.responses.bold import load_run, read_masked
 from bids_taskenc.responses.lsa import lsa_responses
-from bids_taskenc.responses.travg import load_run, read_masked, reader_threads, tr_average_responses
+from bids_taskenc.responses.runs import reader_threads
+from bids_taskenc.responses.travg import tr_average_responses
 
 TR = 2.0
 SHAPE = (12, 10, 8)
