@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import torch
 
+from ..core.resources import memory_budget
 from .options import PRECISIONS
 
 #: Fraction of the free memory a run uses when ``mem_gb`` is not given.
@@ -125,16 +126,12 @@ def memory_budget_bytes(device: torch.device, mem_gb: float | None) -> int:
 
     ``mem_gb`` (GB = 1e9 bytes) wins when given; else a fraction of the memory
     that is free now: :data:`CUDA_MEMORY_FRACTION` of the GPU's free memory, or
-    :data:`CPU_MEMORY_FRACTION` of the host's available RAM.
+    :data:`CPU_MEMORY_FRACTION` of the host's available RAM (the rule:
+    :func:`bids_taskenc.core.resources.memory_budget`).
     """
-    if mem_gb is not None:
-        if not mem_gb > 0:
-            raise ValueError(f"mem_gb must be positive, got {mem_gb!r}")
-        return int(mem_gb * 1e9)
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(CUDA_MEMORY_FRACTION * free)
-    return int(CPU_MEMORY_FRACTION * _cpu_available_bytes())
+        return memory_budget(mem_gb, lambda: torch.cuda.mem_get_info(device)[0], CUDA_MEMORY_FRACTION)
+    return memory_budget(mem_gb, _cpu_available_bytes, CPU_MEMORY_FRACTION)
 
 
 def _set_tf32(enabled: bool):

@@ -1,22 +1,22 @@
-"""Resources of a run (threads, workers, memory, device), and the software versions its outputs record."""
+"""Resources of a run (threads, workers, memory, device), and the software versions its outputs record.
+
+The CPU count, the resident memory and the ceiling's arithmetic live in :mod:`bids_taskenc.core.resources` (one home
+for the responses' readers, the engine's batches and the checks here); :func:`available_cpus` and :func:`rss_bytes`
+are re-exported, as the command line and tests use them from here.
+"""
 
 from __future__ import annotations
 
 import os
 
+from ..core.resources import BYTES_PER_GB, room_bytes
+from ..core.resources import available_cpus as available_cpus
+from ..core.resources import rss_bytes as rss_bytes
 from ..errors import UsageError
 from .settings import ResourceSettings
 
 #: threadpoolctl's limiter; kept so the BLAS limits stay for the whole process.
 _blas_limits = None
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. a SLURM allocation), else the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def apply_resources(resources: ResourceSettings) -> dict:
@@ -62,18 +62,6 @@ def container_info() -> dict | None:
     return {"Type": kind, "Tag": os.environ.get("BIDS_TASKENC_IMAGE", "")} if kind else None
 
 
-def rss_bytes() -> int:
-    """Resident memory of this process (0 where /proc is not there)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def fit_mem_gb(
     mem_gb: float | None, device: str, inputs: int, outputs: int, *, given_as: str | None = None
 ) -> float | None:
@@ -89,14 +77,15 @@ def fit_mem_gb(
     """
     if mem_gb is None or str(device).startswith("cuda"):
         return mem_gb
-    left = mem_gb * 1e9 - rss_bytes() - inputs - outputs
-    if left < FIT_MARGIN * mem_gb * 1e9:
+    ceiling = mem_gb * BYTES_PER_GB
+    left = room_bytes(ceiling, rss_bytes(), inputs, outputs)
+    if left < FIT_MARGIN * ceiling:
         raise UsageError(
             f"{given_as or f'--mem {mem_gb * 1000:g}'}: the process already holds {rss_bytes() / 1e9:.2f} GB and "
             f"the fit's inputs and outputs need {(inputs + outputs) / 1e9:.2f} GB, leaving no room under the "
             f"{mem_gb:g} GB ceiling for its voxel batches; raise it"
         )
-    return left / 1e9
+    return left / BYTES_PER_GB
 
 
 #: The share of the ceiling a fit needs left for its voxel batches (at least).
