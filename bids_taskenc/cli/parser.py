@@ -20,7 +20,9 @@ from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES
 from ..encoding.options import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
 from ..group.options import TREE_BOOTSTRAPS
-from ..responses.options import REPEATS, ZSCORING
+from ..responses.options import DEFAULT_HRF_MODEL, DEFAULT_LSA_ZSCORE, HRF_MODELS, LSA_ZSCORE_UNITS, REPEATS, ZSCORING
+from ..responses.registry import DEFAULT_RESPONSE_MODEL
+from ..responses.registry import REGISTRY as RESPONSE_MODELS
 from ..workflow.presets import PRESETS
 from ..workflow.settings import CV_SCHEMES
 
@@ -150,16 +152,15 @@ def _response_options(p: argparse.ArgumentParser) -> None:
     resp = p.add_argument_group("responses")
     resp.add_argument(
         "--responses",
-        choices=["travg", "lsa", "betas"],
-        default="travg",
-        help="travg = mean of chosen TRs after onset (the paper); lsa = single-trial GLM; "
-        "betas = precomputed single-trial betas from --betas-dir (see docs/responses.md)",
+        choices=RESPONSE_MODELS.names(),
+        default=DEFAULT_RESPONSE_MODEL,
+        help=_choices_help({m.name: m.description for m in RESPONSE_MODELS}) + " (see docs/responses.md)",
     )
-    resp.add_argument("--hrf-model", choices=["glover", "spm"], default="glover", help="HRF of --responses lsa")
+    resp.add_argument("--hrf-model", choices=list(HRF_MODELS), default=DEFAULT_HRF_MODEL, help="HRF of --responses lsa")
     resp.add_argument(
         "--lsa-zscore",
-        choices=["session", "run"],
-        default="session",
+        choices=list(LSA_ZSCORE_UNITS),
+        default=DEFAULT_LSA_ZSCORE,
         help="--responses lsa: z-score each voxel's single-trial betas over the trials of their session (default, "
         "as GLMsingle and NSD) or of their run (about 37 trials in BOLD5000)",
     )

@@ -27,6 +27,7 @@ from bids_taskenc.report.inputs import (
 )
 from bids_taskenc.report.methods import MethodsHTML, methods_html
 from bids_taskenc.report.render import boilerplate_dir, environment
+from bids_taskenc.report.response_methods import response_methods
 
 _ENTRY_RE = re.compile(r"@(\w+)\{([^,]+),(.*?)\n\}", re.S)
 _FIELD_RE = re.compile(r"(\w+)\s*=\s*\{(.*?)\},?\s*$", re.M)
@@ -231,7 +232,7 @@ def _participant_facts(data) -> dict:
 def _response_facts(loaded: list) -> dict:
     """How the responses were estimated (from the first participant) and whether a noise ceiling was computed."""
     resp = loaded[0].first_sidecar.get("Responses", {})
-    return {
+    facts = {
         "response_model": resp.get("ResponseModel", "n/a"),
         "repeats": resp.get("Repeats", "average"),
         "response_zscore": resp.get("ZScoring", "run"),
@@ -242,6 +243,7 @@ def _response_facts(loaded: list) -> dict:
         "noise_ceiling": any(d.noise_ceiling is not None for d in loaded),
         "noise_sidecar": next((d.noise_sidecar for d in loaded if d.noise_sidecar), {}),
     }
+    return {**facts, "response_methods": response_methods(facts)}  # the model's paragraph (its registry entry)
 
 
 def _feature_facts(loaded: list) -> dict:

@@ -13,10 +13,10 @@ import pandas as pd
 from ..encoding import grouped_train_test_split_indices, train_test_split_indices
 from ..errors import InputDataError
 from ..features.pipeline import featurize
-from ..responses.betas import beta_responses
-from ..responses.lsa import lsa_responses
+from ..responses.base import Responses
+from ..responses.registry import REGISTRY as RESPONSE_MODELS
+from ..responses.registry import ResponseJob, ResponseModel
 from ..responses.repeats import chosen_trials, select_showings
-from ..responses.travg import tr_average_responses
 from .cache import WorkCache, response_key
 from .dataset import Dataset
 from .inputs import TaskInputs, user_mask
@@ -25,59 +25,50 @@ from .settings import ParticipantSettings
 log = logging.getLogger(__name__)
 
 
-def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSettings, cache: WorkCache):
-    """The task's :class:`~bids_taskenc.responses.base.Responses` (from the work cache when unchanged) and the
-    cache key they were stored under, which every fit's key contains."""
+def response_job(ds: Dataset, inputs: TaskInputs, settings: ParticipantSettings, model: ResponseModel) -> ResponseJob:
+    """What ``model`` is given for this task: its inputs (the BOLD runs or the betas it reads), the response
+    settings, ``--mask`` on the grid it reads, and the run's device, reader threads and memory ceiling."""
     rs, res = settings.responses, settings.resources
-    key = response_key(settings, inputs.preprocessed, inputs.beta_files)
-    confounds = list(rs.confounds) or None
-    progress = settings.outputs.progress
-    if rs.model == "betas":
-        beta_files = inputs.beta_files
-        responses = cache.get_or_compute(
-            "responses",
-            key,
-            lambda: beta_responses(beta_files, user_mask=user_mask(rs, beta_files[0].path if beta_files else None)),
-        )
-        missing = sorted(set(responses.image_ids) - set(inputs.trials["image_id"]))
-        if missing:
-            raise InputDataError(
-                f"{rs.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
-                f"of sub-{inputs.subject} ({len(missing)} such)"
-            )
-    elif rs.model == "lsa":
-        responses = cache.get_or_compute(
-            "responses",
-            key,
-            lambda: lsa_responses(
-                inputs.preprocessed,
-                inputs.trials,
-                hrf_model=rs.hrf_model,
-                zscore=rs.lsa_zscore,
-                high_pass=rs.high_pass,
-                confounds=confounds,
-                user_mask=user_mask(rs, inputs.preprocessed[0].bold),
-                device=ds.device,
-                n_threads=res.nprocs,
-                mem_gb=res.mem_gb,
-                progress=progress,
-            ),
-        )
+    if model.reads == "betas":
+        reference = inputs.beta_files[0].path if inputs.beta_files else None
     else:
-        responses = cache.get_or_compute(
-            "responses",
-            key,
-            lambda: tr_average_responses(
-                inputs.preprocessed,
-                inputs.trials,
-                response_trs=list(rs.response_trs),
-                confounds=confounds,
-                user_mask=user_mask(rs, inputs.preprocessed[0].bold),
-                n_threads=res.nprocs,
-                mem_gb=res.mem_gb,
-                progress=progress,
-                zscore=rs.response_zscore,
-            ),
+        reference = inputs.preprocessed[0].bold
+    return ResponseJob(
+        runs=inputs.preprocessed,
+        trials=inputs.trials,
+        beta_files=inputs.beta_files,
+        options=rs,
+        user_mask=user_mask(rs, reference),
+        device=ds.device,
+        n_threads=res.nprocs,
+        mem_gb=res.mem_gb,
+        progress=settings.outputs.progress,
+    )
+
+
+def compute_responses(ds: Dataset, inputs: TaskInputs, settings: ParticipantSettings, cache: WorkCache):
+    """The task's :class:`~bids_taskenc.responses.base.Responses` by the response model of the settings (from the
+    work cache when unchanged) and the cache key they were stored under, which every fit's key contains.
+
+    The model is looked up in :data:`~bids_taskenc.responses.registry.REGISTRY`; its name is what the sidecars
+    record as ``ResponseModel``.
+    """
+    rs = settings.responses
+    model = RESPONSE_MODELS[rs.model]
+    key = response_key(settings, inputs.preprocessed, inputs.beta_files)
+
+    def compute() -> Responses:
+        responses = model.function()(response_job(ds, inputs, settings, model))
+        responses.provenance["ResponseModel"] = model.name
+        return responses
+
+    responses = cache.get_or_compute("responses", key, compute)
+    # precomputed betas name their stimuli themselves (the BOLD models take theirs from the events)
+    missing = sorted(set(responses.image_ids) - set(inputs.trials["image_id"])) if model.reads == "betas" else []
+    if missing:
+        raise InputDataError(
+            f"{rs.betas_dir}: stimulus {missing[0]!r} of the betas is in no events file "
+            f"of sub-{inputs.subject} ({len(missing)} such)"
         )
     # one showing per image, when asked for, from the single trials (the cached responses hold them all)
     return select_showings(responses, rs.repeats), key

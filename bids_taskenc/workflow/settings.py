@@ -43,10 +43,10 @@ from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES, PRECISIONS
 from ..encoding.options import DEFAULT_ALPHAS as _ENCODING_ALPHAS
 from ..errors import InvalidSettingError
-from ..responses.options import LSA_ZSCORE_UNITS, REPEATS, ZSCORING
+from ..responses.options import DEFAULT_HRF_MODEL, DEFAULT_LSA_ZSCORE, HRF_MODELS, LSA_ZSCORE_UNITS, REPEATS, ZSCORING
+from ..responses.registry import DEFAULT_RESPONSE_MODEL
+from ..responses.registry import REGISTRY as RESPONSE_MODEL_REGISTRY
 
-#: ``ResponseSettings.model``'s choices (docs/responses.md).
-RESPONSE_MODELS = ("travg", "lsa", "betas")
 #: ``FitSettings.cv_scheme``'s choices: shuffled k-fold, leave-one-session-out, or one random validation split of
 #: ``test_fraction`` of the training images (Wang et al. 2019's scheme).
 CV_SCHEMES = ("kfold", "session", "split")
@@ -192,11 +192,11 @@ class InputSettings(_Settings):
 class ResponseSettings(_Settings):
     """BOLD -> one response per image (docs/responses.md)."""
 
-    model: str = "travg"  #: travg (the paper), lsa (single-trial GLM) or betas (precomputed)
+    model: str = DEFAULT_RESPONSE_MODEL  #: a name of responses/registry.py: travg (the paper), lsa, betas
     response_trs: tuple[int, ...] = (3, 4)  #: travg: lags L averaged, the volumes nearest onset + L*TR
     confounds: tuple[str, ...] = ()  #: fMRIPrep confound columns regressed out
-    hrf_model: str = "glover"  #: lsa
-    lsa_zscore: str = "session"  #: lsa: z-score each voxel's betas per session (GLMsingle, NSD) or per run
+    hrf_model: str = DEFAULT_HRF_MODEL  #: lsa: nilearn's HRF (responses/options.py)
+    lsa_zscore: str = DEFAULT_LSA_ZSCORE  #: lsa: z-score each voxel's betas per session (GLMsingle, NSD) or per run
     high_pass: float = 1 / 128  #: lsa: cosine drift cutoff, Hz
     betas_dir: Path | None = None  #: betas: the single-trial betas
     mask: Path | None = None  #: restrict the analysis to this mask
@@ -205,7 +205,9 @@ class ResponseSettings(_Settings):
     response_zscore: str = "run"  #: travg: z-score over the run's volumes, or over its trials (responses/zscoring.py)
 
     def check(self) -> None:
-        require(self, "model", is_choice(self.model, RESPONSE_MODELS), one_of(RESPONSE_MODELS))
+        models = RESPONSE_MODEL_REGISTRY.names()  # read now: a model registered later counts
+        require(self, "model", is_choice(self.model, models), one_of(models))
+        require(self, "hrf_model", is_choice(self.hrf_model, HRF_MODELS), one_of(HRF_MODELS))
         require(self, "lsa_zscore", is_choice(self.lsa_zscore, LSA_ZSCORE_UNITS), one_of(LSA_ZSCORE_UNITS))
         require(self, "repeats", is_choice(self.repeats, REPEATS), one_of(REPEATS))
         require(self, "response_zscore", is_choice(self.response_zscore, ZSCORING), one_of(ZSCORING))
