@@ -719,16 +719,16 @@ def test_an_all_zero_run_is_named_itself(small_copy, capsys):
 
 
 def _responses_spy(monkeypatch):
-    from bids_taskenc.workflow import data
+    from bids_taskenc.responses import travg  # what the registry's travg entry calls
 
     calls = []
-    real = data.tr_average_responses
+    real = travg.tr_average_responses
 
     def spy(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data, "tr_average_responses", spy)
+    monkeypatch.setattr(travg, "tr_average_responses", spy)
     return calls
 
 
