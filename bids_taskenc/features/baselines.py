@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
+from .families import FamilySpaces
 
 BASELINE_VERSION = "1"
 BASELINES = ("gabor", "pixels", "color")
@@ -173,3 +174,17 @@ def make_baseline(kind: str) -> BaselineFeatureSpace:
         },
         kind=kind,
     )
+
+
+class BaselineSpaces(FamilySpaces):
+    """The ``baseline`` family: ``baseline:gabor``, ``baseline:pixels``, ``baseline:color`` (bare names too)."""
+
+    def names(self) -> list[str]:
+        return [f"baseline:{kind}" for kind in BASELINES]
+
+    def bare(self, name: str) -> str | None:
+        return f"baseline:{name}" if name in BASELINES else None
+
+    def space(self, name: str) -> BaselineFeatureSpace | None:
+        kind = name.partition(":")[2]
+        return make_baseline(kind) if kind in BASELINES else None

@@ -22,6 +22,7 @@ import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
 from .cpu import encoder_precision
+from .families import FamilySpaces
 
 MAX_DIM = 8192
 TORCHVISION_SPACE_VERSION = "1"
@@ -180,3 +181,15 @@ def make_torchvision_space(model_name: str, layer: str, *, offline: bool = False
         std=tuple(getattr(tf, "std", (0.229, 0.224, 0.225))),
         _weights=weights,
     )
+
+
+class TorchvisionSpaces(FamilySpaces):
+    """The ``torchvision`` family: ``torchvision:<model>:<layer>``, any model torchvision lists (not enumerated)."""
+
+    def space(self, name: str) -> TorchvisionFeatureSpace:
+        model, _, layer = name.partition(":")[2].partition(":")
+        if not model or not layer:
+            raise FeatureError(
+                f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
+            )
+        return make_torchvision_space(model, layer, offline=self.context.offline)

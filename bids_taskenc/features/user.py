@@ -26,6 +26,7 @@ from ..core.atomic import atomic_path
 from ..core.stimuli import stimulus_key
 from ..core.textfiles import UnreadableFileError, json_type, read_json_object
 from .base import GROUPS, FeatureError, LookupFeatureSpace
+from .families import FamilyContext, FamilySpaces, FeatureFamily
 
 
 def _tail_matches(row_key: str, name: str) -> bool:
@@ -176,3 +177,35 @@ def save_feature_space(
         with atomic_path(folder / "space.json", suffix=".part") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))
     return folder
+
+
+class UserSpaces(FamilySpaces):
+    """The ``user`` family: ``user:<folder>`` for each feature-space folder of ``--features-dir``.
+
+    The folder is read when this is made (every resolution of names with a ``--features-dir``, whatever spaces
+    are asked for: a broken folder is an error before anything runs); its spaces are the default when given.
+    """
+
+    def __init__(self, family: FeatureFamily, context: FamilyContext) -> None:
+        super().__init__(family, context)
+        features_dir = context.features_dir
+        found = discover_user_feature_spaces(features_dir) if features_dir is not None else []
+        self.found: dict[str, UserFeatureSpace] = {space.name: space for space in found}
+
+    def names(self) -> list[str]:
+        return list(self.found)
+
+    def defaults(self) -> list[str]:
+        return self.names()
+
+    def bare(self, name: str) -> str | None:
+        return f"user:{name}" if f"user:{name}" in self.found else None
+
+    def space(self, name: str) -> UserFeatureSpace:
+        if self.context.features_dir is None:
+            raise FeatureError(f"{name!r}: user feature spaces need --features-dir")
+        if name not in self.found:
+            raise FeatureError(
+                f"{name!r}: no such folder in {self.context.features_dir} (has: {', '.join(self.found) or 'none'})"
+            )
+        return self.found[name]
