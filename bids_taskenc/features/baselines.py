@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
+from .cpu import EXACT
 from .families import FamilySpaces
+
+if TYPE_CHECKING:
+    import torch
 
 BASELINE_VERSION = "1"
 BASELINES = ("gabor", "pixels", "color")
@@ -95,7 +100,7 @@ class BaselineFeatureSpace(ImageFeatureSpace):
     """One weight-free baseline; ``extract``: ``(N, 3, 256, 256)`` [0, 1] -> ``(N, dim)`` float32."""
 
     kind: str = "gabor"
-    _bank: object = field(default=None, repr=False)
+    _bank: torch.Tensor | None = field(default=None, repr=False)
 
     GABOR_SIZE = 128
     GABOR_SCALES = 4
@@ -103,7 +108,7 @@ class BaselineFeatureSpace(ImageFeatureSpace):
     GRID = 4
     PIXELS_SIZE = 32
 
-    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = EXACT):
         import torch
         import torch.nn.functional as F
 
@@ -121,11 +126,11 @@ class BaselineFeatureSpace(ImageFeatureSpace):
                 std, mean = torch.std_mean(cells, dim=-1, correction=0)
                 out = torch.cat([mean.flatten(1), std.flatten(1)], dim=1)
             elif self.kind == "gabor":
-                g = F.adaptive_avg_pool2d(_luma(x), self.GABOR_SIZE)[:, 0]
-                g = g - g.mean(dim=(-2, -1), keepdim=True)
-                if self._bank is None or self._bank.device != g.device:
-                    self._bank = gabor_bank(self.GABOR_SIZE, self.GABOR_SCALES, self.GABOR_ORIENTATIONS).to(g.device)
-                spec = torch.fft.fft2(g).unsqueeze(1)  # (N, 1, S, S)
+                lum = F.adaptive_avg_pool2d(_luma(x), self.GABOR_SIZE)[:, 0]
+                lum = lum - lum.mean(dim=(-2, -1), keepdim=True)
+                if self._bank is None or self._bank.device != lum.device:
+                    self._bank = gabor_bank(self.GABOR_SIZE, self.GABOR_SCALES, self.GABOR_ORIENTATIONS).to(lum.device)
+                spec = torch.fft.fft2(lum).unsqueeze(1)  # (N, 1, S, S)
                 energy = torch.fft.ifft2(spec * self._bank).abs()  # (N, scales*orients, S, S)
                 out = _grid_pool(energy, self.GRID)
             else:

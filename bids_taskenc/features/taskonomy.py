@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
-from .cpu import FP32, encoder_precision
+from .cpu import EXACT, FP32, encoder_precision
 from .families import FamilySpaces
 from .taskonomy_net import (
     build_encoder,
@@ -160,8 +160,10 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
             if self.random_seed is not None:
                 enc = build_encoder()
                 enc.load_state_dict(random_state_dict(self.random_seed), strict=True)
-            else:
+            elif self.weights_path is not None:
                 enc = load_encoder(self.weights_path, trusted=self.weights_trusted)
+            else:
+                raise FeatureError(f"{self.name}: neither a weights file nor a random seed to build the encoder from")
             self._encoder = enc
         cuda = device.startswith("cuda")
         layout = cuda or bool(channels_last)
@@ -177,10 +179,10 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
         """Drop the loaded encoder (frees its memory)."""
         self._encoder, self._encoder_device = None, None
 
-    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+    def precision(self, device: str = "cpu", mode: str = EXACT) -> str:
         return encoder_precision(device, mode)
 
-    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = EXACT):
         """``(N, 3, 256, 256)`` [0, 1] tensor on ``device`` -> ``(N, 2048)`` float32 tensor on ``device``.
 
         In :meth:`precision`'s bf16 modes (CUDA; the CPU under ``mode='fast'`` where it has native
@@ -202,7 +204,7 @@ class TaskonomyFeatureSpace(ImageFeatureSpace):
                     out = enc(x)
         return out.float().reshape(out.shape[0], -1)
 
-    def extract(self, images, device: str = "cpu", mode: str = "exact") -> np.ndarray:
+    def extract(self, images, device: str = "cpu", mode: str = EXACT) -> np.ndarray:
         return self.extract_tensor(images, device, mode).cpu().numpy()
 
 

@@ -44,6 +44,11 @@ class UserFeatureSpace(LookupFeatureSpace):
     _matrix: np.ndarray | None = field(default=None, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
+    @property
+    def stimuli_table(self) -> str:
+        """The ``stimuli.tsv`` its rows come from (for messages)."""
+        return str(self.folder / "stimuli.tsv") if self.folder is not None else f"{self.name}'s stimuli.tsv"
+
     def _row(self, key: str, by_name: dict[str, list[str]], asked_by_name: dict[str, list[str]]) -> int:
         """The row of stimulus ``key``: the row written as the events write it, else the one row that names it
         with more or fewer folders, provided no other stimulus asked for could be meant by that row."""
@@ -53,14 +58,13 @@ class UserFeatureSpace(LookupFeatureSpace):
         rows = [k for k in by_name.get(name, []) if _tail_matches(k, key)]
         if not rows:
             raise FeatureError(
-                f"{self.folder / 'stimuli.tsv'}: no row for stimulus {key!r} that the events name "
-                f"(feature space {self.name})"
+                f"{self.stimuli_table}: no row for stimulus {key!r} that the events name (feature space {self.name})"
             )
         rivals = [a for a in asked_by_name.get(name, []) if a != key and _tail_matches(rows[0], a)]
         if len(rows) > 1 or rivals:
             other = f"row {rows[1]!r}" if len(rows) > 1 else f"the stimulus {rivals[0]!r} the events also name"
             raise FeatureError(
-                f"{self.folder / 'stimuli.tsv'}: stimulus {key!r} that the events name is ambiguous: row "
+                f"{self.stimuli_table}: stimulus {key!r} that the events name is ambiguous: row "
                 f"{rows[0]!r} could be it, or {other} (feature space {self.name}); write the stimuli as the "
                 "events do"
             )
@@ -75,6 +79,8 @@ class UserFeatureSpace(LookupFeatureSpace):
         for k in dict.fromkeys(keys):
             asked_by_name.setdefault(PurePosixPath(k).name, []).append(k)
         rows = [self._row(k, by_name, asked_by_name) for k in keys]
+        if self._matrix is None:
+            raise FeatureError(f"{self.name}: no feature matrix loaded (make it with load_user_feature_space)")
         return np.ascontiguousarray(self._matrix[rows], dtype=np.float32)
 
 

@@ -249,7 +249,7 @@ def _response_facts(loaded: list) -> dict:
 
 def _feature_facts(loaded: list) -> dict:
     """The feature spaces fitted (any participant), in the page's group order, and their families' sentences."""
-    features = {}
+    features: dict[str, dict] = {}
     for data in loaded:
         for f in data.features:
             features.setdefault(
@@ -320,7 +320,7 @@ def _roi_facts(loaded: list) -> dict:
 
 
 def _contrast_facts(loaded: list) -> list[dict]:
-    contrasts = {}
+    contrasts: dict[str, dict] = {}
     for data in loaded:
         for c in data.contrasts:
             contrasts.setdefault(
@@ -340,7 +340,7 @@ def _contrast_facts(loaded: list) -> list[dict]:
 
 
 def _partitioning_facts(loaded: list) -> list[dict]:
-    partitionings = {}
+    partitionings: dict[str, dict] = {}
     for data in loaded:
         for info in (vp.info for vp in data.partitionings):
             partitionings.setdefault(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bids_taskenc.features import registry, taskonomy
-from bids_taskenc.features.baselines import make_baseline
 from bids_taskenc.features.base import FeatureError
+from bids_taskenc.features.baselines import make_baseline
 from bids_taskenc.features.taskonomy import PAPER_TASKS
 from bids_taskenc.features.user import save_feature_space
 
