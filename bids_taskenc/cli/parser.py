@@ -19,6 +19,7 @@ from ..encoding.alphas import ALPHA_GRIDS
 from ..encoding.options import CV_SCORES, DEFAULT_CV_SCORE, P_VALUE_SIDES
 from ..encoding.options import DEFAULT_ALPHAS as ENCODING_ALPHAS
 from ..errors import InputMissingError, UsageError
+from ..features.families import spaces_help
 from ..group.options import TREE_BOOTSTRAPS
 from ..responses.options import DEFAULT_HRF_MODEL, DEFAULT_LSA_ZSCORE, HRF_MODELS, LSA_ZSCORE_UNITS, REPEATS, ZSCORING
 from ..responses.registry import DEFAULT_RESPONSE_MODEL
@@ -206,8 +207,7 @@ def _feature_options(p: argparse.ArgumentParser) -> None:
         "--feature-spaces",
         nargs="+",
         metavar="NAME",
-        help="e.g. taskonomy:keypoints3d baseline:gabor user:myspace; default: the "
-        "--features-dir spaces if given, else the paper's 21 Taskonomy encoders",
+        help=spaces_help(),
     )
     feat.add_argument(
         "--features-dir",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.labels import bids_label
+from .cpu import EXACT, FP32
 
 #: Groups a feature space may declare (Wang et al. 2019 group Taskonomy tasks so).
 GROUPS = ("2D", "3D", "semantic", "other")
@@ -106,7 +107,7 @@ class ImageFeatureSpace(FeatureSpace):
     def extract(self, images, device: str = "cpu") -> np.ndarray:
         """``(n, 3, H, W)`` float tensor in [0, 1] -> ``(n, dim)`` float32 array."""
 
-    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = EXACT):
         """Like :meth:`extract` but returns a float32 torch tensor, on ``device``
         where the space computes there (spares the pipeline a host sync per space).
         ``mode`` is the run's ``--precision`` (``exact`` or ``fast``); a space that has
@@ -115,10 +116,10 @@ class ImageFeatureSpace(FeatureSpace):
 
         return torch.from_numpy(np.ascontiguousarray(self.extract(images, device), dtype=np.float32))
 
-    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+    def precision(self, device: str = "cpu", mode: str = EXACT) -> str:
         """Numeric precision ``extract_tensor`` uses on ``device`` under ``mode`` (part of the cache
         key and provenance)."""
-        return "fp32"
+        return FP32
 
     def cache_key(self) -> str:
         """Identifies model + weights + preprocessing for the feature cache."""

@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
+from .cpu import EXACT
+from .families import FamilySpaces
+
+if TYPE_CHECKING:
+    import torch
 
 BASELINE_VERSION = "1"
 BASELINES = ("gabor", "pixels", "color")
@@ -94,7 +100,7 @@ class BaselineFeatureSpace(ImageFeatureSpace):
     """One weight-free baseline; ``extract``: ``(N, 3, 256, 256)`` [0, 1] -> ``(N, dim)`` float32."""
 
     kind: str = "gabor"
-    _bank: object = field(default=None, repr=False)
+    _bank: torch.Tensor | None = field(default=None, repr=False)
 
     GABOR_SIZE = 128
     GABOR_SCALES = 4
@@ -102,7 +108,7 @@ class BaselineFeatureSpace(ImageFeatureSpace):
     GRID = 4
     PIXELS_SIZE = 32
 
-    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = EXACT):
         import torch
         import torch.nn.functional as F
 
@@ -120,11 +126,11 @@ class BaselineFeatureSpace(ImageFeatureSpace):
                 std, mean = torch.std_mean(cells, dim=-1, correction=0)
                 out = torch.cat([mean.flatten(1), std.flatten(1)], dim=1)
             elif self.kind == "gabor":
-                g = F.adaptive_avg_pool2d(_luma(x), self.GABOR_SIZE)[:, 0]
-                g = g - g.mean(dim=(-2, -1), keepdim=True)
-                if self._bank is None or self._bank.device != g.device:
-                    self._bank = gabor_bank(self.GABOR_SIZE, self.GABOR_SCALES, self.GABOR_ORIENTATIONS).to(g.device)
-                spec = torch.fft.fft2(g).unsqueeze(1)  # (N, 1, S, S)
+                lum = F.adaptive_avg_pool2d(_luma(x), self.GABOR_SIZE)[:, 0]
+                lum = lum - lum.mean(dim=(-2, -1), keepdim=True)
+                if self._bank is None or self._bank.device != lum.device:
+                    self._bank = gabor_bank(self.GABOR_SIZE, self.GABOR_SCALES, self.GABOR_ORIENTATIONS).to(lum.device)
+                spec = torch.fft.fft2(lum).unsqueeze(1)  # (N, 1, S, S)
                 energy = torch.fft.ifft2(spec * self._bank).abs()  # (N, scales*orients, S, S)
                 out = _grid_pool(energy, self.GRID)
             else:
@@ -173,3 +179,17 @@ def make_baseline(kind: str) -> BaselineFeatureSpace:
         },
         kind=kind,
     )
+
+
+class BaselineSpaces(FamilySpaces):
+    """The ``baseline`` family: ``baseline:gabor``, ``baseline:pixels``, ``baseline:color`` (bare names too)."""
+
+    def names(self) -> list[str]:
+        return [f"baseline:{kind}" for kind in BASELINES]
+
+    def bare(self, name: str) -> str | None:
+        return f"baseline:{name}" if name in BASELINES else None
+
+    def space(self, name: str) -> BaselineFeatureSpace | None:
+        kind = name.partition(":")[2]
+        return make_baseline(kind) if kind in BASELINES else None

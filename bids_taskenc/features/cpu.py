@@ -25,6 +25,12 @@ BF16_CPU = "bf16-autocast-cpu"
 #: /proc/cpuinfo flags that mean native bf16 arithmetic (x86 'flags', Arm 'Features').
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
+#: The run's ``--precision`` as the feature layer reads it: ``exact`` keeps encoders in fp32 on the CPU,
+#: ``fast`` lets the Taskonomy encoders run in bf16 where the CPU has native bf16; any other mode (the
+#: encoding layer's ``double``) is exact here. The default of every ``mode`` argument in ``features/``.
+EXACT = "exact"
+FAST = "fast"
+
 #: Environment variable that overrides the detection: "1" forces bf16 on the CPU, "0" forbids it.
 OVERRIDE_ENV = "BIDS_TASKENC_CPU_BF16"
 
@@ -56,7 +62,7 @@ def native_bf16() -> bool:
     return _detected_native_bf16()
 
 
-def encoder_precision(device: str, mode: str = "exact") -> str:
+def encoder_precision(device: str, mode: str = EXACT) -> str:
     """The precision an encoder runs in: bf16 autocast on CUDA (always, as before), on the CPU only
     with ``mode='fast'`` on a CPU with native bf16, else fp32.
 
@@ -67,6 +73,6 @@ def encoder_precision(device: str, mode: str = "exact") -> str:
     """
     if str(device).startswith("cuda"):
         return BF16_CUDA
-    if mode == "fast" and str(device) == "cpu" and native_bf16():
+    if mode == FAST and str(device) == "cpu" and native_bf16():
         return BF16_CPU
     return FP32

@@ -48,17 +48,17 @@ def decode(path: str | Path, sizes: tuple[int, ...]) -> dict[int, np.ndarray]:
         with Image.open(path) as img:
             if img.format == "JPEG":
                 img.draft("RGB", (biggest, biggest))
-            img = img.convert("RGB")
-            w, h = img.size
+            rgb = img.convert("RGB")
+            w, h = rgb.size
             side = min(w, h)
             left, top = (w - side) // 2, (h - side) // 2
             box = (left, top, left + side, top + side)
             out = {}
             for s in sizes:
                 if side == s:
-                    sq = img.crop(box)
+                    sq = rgb.crop(box)
                 else:
-                    sq = img.resize((s, s), Image.Resampling.BILINEAR, box=box)
+                    sq = rgb.resize((s, s), Image.Resampling.BILINEAR, box=box)
                 out[s] = np.ascontiguousarray(np.asarray(sq, dtype=np.uint8).transpose(2, 0, 1))
             return out
     except FileNotFoundError as exc:

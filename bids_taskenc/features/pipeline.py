@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import FeatureError, FeatureSpace, ImageFeatureSpace
+from .base import FeatureError, FeatureSpace, ImageFeatureSpace, LookupFeatureSpace
 from .cache import FeatureCache
+from .cpu import EXACT
 from .images import content_hash, decode
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,19 @@ def _check_device(device: str) -> str:
     return device
 
 
+def _by_kind(spaces: Sequence[FeatureSpace]) -> tuple[list[LookupFeatureSpace], list[ImageFeatureSpace]]:
+    """The spaces that look rows up by stimulus name, and those computed from the decoded images."""
+    lookup, image = [], []
+    for space in spaces:
+        if isinstance(space, LookupFeatureSpace):
+            lookup.append(space)
+        elif isinstance(space, ImageFeatureSpace):
+            image.append(space)
+        else:
+            raise FeatureError(f"{space.name}: a feature space is a LookupFeatureSpace or an ImageFeatureSpace")
+    return lookup, image
+
+
 def featurize(
     spaces: Sequence[FeatureSpace],
     stimulus_names: list[str],
@@ -48,7 +62,7 @@ def featurize(
     batch_size: int = 32,
     num_workers: int = 2,
     progress: bool = True,
-    precision: str = "exact",
+    precision: str = EXACT,
 ) -> dict[str, np.ndarray]:
     """Feature matrices for ``stimulus_names``, one per space.
 
@@ -80,8 +94,8 @@ def featurize(
     n = len(stimulus_names)
     if len(stimulus_paths) != n:
         raise ValueError(f"{n} stimulus names but {len(stimulus_paths)} paths")
-    out = {s.name: s.lookup(stimulus_names) for s in spaces if not s.needs_images}
-    image_spaces: list[ImageFeatureSpace] = [s for s in spaces if s.needs_images]
+    lookup_spaces, image_spaces = _by_kind(spaces)
+    out = {s.name: s.lookup(stimulus_names) for s in lookup_spaces}
     if not image_spaces:
         return out
     device = _check_device(device)

@@ -1,16 +1,12 @@
-"""Feature spaces by name.
+"""Feature spaces by name, through the feature families of :mod:`.families`.
 
-Names:
+A name is ``<family>:<rest>`` (``taskonomy:keypoints3d``, ``baseline:gabor``, ``torchvision:resnet50:layer3``,
+``user:<folder>``), or a bare name (``keypoints3d``, ``gabor``, ``<folder>``) when exactly one family has it.
+Which families exist, how each names, lists and makes its spaces, and which are the default is each family's
+entry and implementation: nothing here names a family.
 
-* ``taskonomy:<task>`` - one of the 21 single-image Taskonomy encoders
-  (task-bank aliases such as ``rgb2depth`` work too);
-* ``baseline:gabor``, ``baseline:pixels``, ``baseline:color`` - weight-free controls;
-* ``torchvision:<model>:<layer>`` - needs torchvision;
-* ``user:<folder>`` - a subfolder of ``features_dir``;
-* a bare name (``keypoints3d``, ``gabor``, ``<folder>``) when exactly one family has it.
-
-Default (``names=None``): every user space in ``features_dir`` when given, else
-the paper's 21 Taskonomy encoders.
+Default (``names=None``): every family's defaults, in registry order (every user space of ``features_dir``
+when given, else the paper's 21 Taskonomy encoders).
 """
 
 from __future__ import annotations
@@ -18,90 +14,76 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FeatureError, FeatureSpace
-from .baselines import BASELINES, make_baseline
-from .taskonomy import ALL_TASKS, MULTI_VIEW_TASKS, PAPER_TASKS, TASKBANK_ALIASES, TaskonomyFeatureSpace, canonical_task
-from .user import discover_user_feature_spaces
-
-FAMILIES = ("taskonomy", "baseline", "torchvision", "user")
+from .families import REGISTRY, FamilyContext, FamilySpaces
 
 
-def _user_names(features_dir) -> list[str]:
-    if features_dir is None:
-        return []
-    return [s.name for s in discover_user_feature_spaces(features_dir)]
+class FeatureLabelConflict(FeatureError):
+    """Two chosen feature spaces share a BIDS-safe label."""
 
 
-def available_feature_spaces(features_dir: str | Path | None = None) -> list[str]:
-    """Concrete names :func:`resolve_feature_spaces` accepts (torchvision spaces,
-    ``torchvision:<model>:<layer>``, are a pattern and not listed)."""
-    names = [f"taskonomy:{t}" for t in PAPER_TASKS]
-    names += [f"baseline:{b}" for b in BASELINES]
-    names += _user_names(features_dir)
-    return names
+def _families(context: FamilyContext) -> dict[str, FamilySpaces]:
+    """Each registered family's implementation for ``context``, by family name, in registry order."""
+    return {family.name: family.spaces(context) for family in REGISTRY}
 
 
-def _taskonomy(task: str, weights_dir, offline: bool) -> TaskonomyFeatureSpace:
-    from . import store
-
-    task = canonical_task(task)
-    if task in MULTI_VIEW_TASKS:
-        raise FeatureError(
-            f"taskonomy:{task}: this encoder's input is two or three views of one scene (camera pose / "
-            f"egomotion / point matching), not a single stimulus image, so it is not a feature space here; "
-            f"single-image tasks: {', '.join(PAPER_TASKS)}"
-        )
-    found = store.ensure_weights(task, weights_dir, offline=offline)
-    return TaskonomyFeatureSpace.from_weights(task, found.path, found.sha256, published=found.published, url=found.url)
-
-
-def _unknown(name: str, features_dir) -> FeatureError:
-    avail = available_feature_spaces(features_dir) if features_dir is not None else available_feature_spaces()
-    return FeatureError(
-        f"unknown feature space {name!r}; available: {', '.join(avail)}, "
-        f"or torchvision:<model>:<layer> (needs torchvision)"
+def _context(features_dir: str | Path | None, weights_dir: str | Path | None, offline: bool) -> FamilyContext:
+    return FamilyContext(
+        features_dir=None if features_dir is None else Path(features_dir),
+        weights_dir=None if weights_dir is None else Path(weights_dir),
+        offline=bool(offline),
     )
 
 
-def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -> FeatureSpace:
-    family, _, rest = name.partition(":")
-    if not rest:  # bare name
-        hits = []
-        bare = TASKBANK_ALIASES.get(name, name)
-        if bare in ALL_TASKS:
-            hits.append(f"taskonomy:{bare}")
-        if name in BASELINES:
-            hits.append(f"baseline:{name}")
-        if f"user:{name}" in user:
-            hits.append(f"user:{name}")
-        if not hits:
-            raise _unknown(name, features_dir)
-        if len(hits) > 1:
-            raise FeatureError(f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name")
-        return _resolve_one(hits[0], user=user, features_dir=features_dir, weights_dir=weights_dir, offline=offline)
-    if family == "taskonomy":
-        if TASKBANK_ALIASES.get(rest, rest) not in ALL_TASKS:
-            raise _unknown(name, features_dir)
-        return _taskonomy(rest, weights_dir, offline)
-    if family == "baseline":
-        if rest not in BASELINES:
-            raise _unknown(name, features_dir)
-        return make_baseline(rest)
-    if family == "torchvision":
-        model, _, layer = rest.partition(":")
-        if not model or not layer:
-            raise FeatureError(
-                f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
-            )
-        from .torchvision_spaces import make_torchvision_space
+def _available(families: dict[str, FamilySpaces]) -> list[str]:
+    return [name for spaces in families.values() for name in spaces.names()]
 
-        return make_torchvision_space(model, layer, offline=offline)
-    if family == "user":
-        if features_dir is None:
-            raise FeatureError(f"{name!r}: user feature spaces need --features-dir")
-        if name not in user:
-            raise FeatureError(f"{name!r}: no such folder in {features_dir} (has: {', '.join(user) or 'none'})")
-        return user[name]
-    raise _unknown(name, features_dir)
+
+def available_feature_spaces(features_dir: str | Path | None = None) -> list[str]:
+    """Concrete names :func:`resolve_feature_spaces` accepts, family by family (a family whose names are a
+    pattern, such as ``torchvision:<model>:<layer>``, lists none)."""
+    return _available(_families(_context(features_dir, None, False)))
+
+
+def _unknown(name: str, families: dict[str, FamilySpaces]) -> FeatureError:
+    """The error for a name no family has: what is available, and the families that list no names."""
+    patterns = [spaces.family.hint() for spaces in families.values() if not spaces.names()]
+    listed = ", ".join(_available(families))
+    more = f", or {', '.join(patterns)}" if patterns else ""
+    return FeatureError(f"unknown feature space {name!r}; available: {listed}{more}")
+
+
+def _full_name(name: str, families: dict[str, FamilySpaces]) -> str:
+    """``name`` itself when it names its family, else the one family's name for the bare ``name``."""
+    if ":" in name:
+        return name
+    hits = [full for spaces in families.values() if (full := spaces.bare(name)) is not None]
+    if not hits:
+        raise _unknown(name, families)
+    if len(hits) > 1:
+        raise FeatureError(f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name")
+    return hits[0]
+
+
+def _resolve_one(name: str, families: dict[str, FamilySpaces]) -> FeatureSpace:
+    full = _full_name(name, families)
+    spaces = families.get(full.partition(":")[0])
+    space = spaces.space(full) if spaces is not None else None
+    if space is None:
+        raise _unknown(full if ":" in name else name, families)
+    return space
+
+
+def _check_labels(spaces: list[FeatureSpace]) -> None:
+    """Maps are named by label: two spaces of one label would overwrite each other."""
+    by_label: dict[str, FeatureSpace] = {}
+    for space in spaces:
+        other = by_label.setdefault(space.label.lower(), space)
+        if other is not space:
+            raise FeatureLabelConflict(
+                f"feature spaces {other.name!r} and {space.name!r} both get the BIDS label {space.label!r} "
+                f"(desc-{space.label}), so their maps would overwrite each other; rename one (a folder of "
+                "--features-dir) or choose one of them"
+            )
 
 
 def resolve_feature_spaces(
@@ -122,29 +104,15 @@ def resolve_feature_spaces(
         Unknown or ambiguous name (the message lists what is available), missing
         weights when offline, corrupt weights, unreadable user features.
     """
-    user = {s.name: s for s in discover_user_feature_spaces(features_dir)} if features_dir is not None else {}
+    families = _families(_context(features_dir, weights_dir, offline))
     if names is None:
-        names = list(user) if features_dir is not None else [f"taskonomy:{t}" for t in PAPER_TASKS]
+        names = [name for spaces in families.values() for name in spaces.defaults()]
     spaces: list[FeatureSpace] = []
     seen: set[str] = set()
     for name in names:
-        space = _resolve_one(
-            str(name).strip(), user=user, features_dir=features_dir, weights_dir=weights_dir, offline=offline
-        )
+        space = _resolve_one(str(name).strip(), families)
         if space.name not in seen:
             seen.add(space.name)
             spaces.append(space)
-    by_label: dict[str, FeatureSpace] = {}
-    for space in spaces:  # maps are named by label: two spaces of one label would overwrite each other
-        other = by_label.setdefault(space.label.lower(), space)
-        if other is not space:
-            raise FeatureLabelConflict(
-                f"feature spaces {other.name!r} and {space.name!r} both get the BIDS label {space.label!r} "
-                f"(desc-{space.label}), so their maps would overwrite each other; rename one (a folder of "
-                "--features-dir) or choose one of them"
-            )
+    _check_labels(spaces)
     return spaces
-
-
-class FeatureLabelConflict(FeatureError):
-    """Two chosen feature spaces share a BIDS-safe label."""

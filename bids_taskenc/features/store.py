@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..core.atomic import atomic_path
 from .base import FeatureError
-from .taskonomy import ENCODER_SHA256, canonical_task
+from .taskonomy_tasks import ENCODER_SHA256, canonical_task
 
 DEFAULT_BASE_URL = "https://github.com/alexsax/visual-prior/raw/networks/assets/pytorch/"
 ENV_DIR = "BIDS_TASKENC_MODELS"

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .base import FeatureError, ImageFeatureSpace
-from .cpu import encoder_precision
+from .cpu import EXACT, encoder_precision
+from .families import FamilySpaces
 
 MAX_DIM = 8192
 TORCHVISION_SPACE_VERSION = "1"
@@ -64,11 +66,11 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
     crop_size: int = 224
     mean: tuple = (0.485, 0.456, 0.406)
     std: tuple = (0.229, 0.224, 0.225)
-    _weights: object = field(default=None, repr=False)
-    _extractor: object = field(default=None, repr=False)
+    _weights: Any = field(default=None, repr=False)  # a torchvision WeightsEnum member (torchvision is optional)
+    _extractor: Any = field(default=None, repr=False)  # a torchvision feature-extractor GraphModule
     _device: str | None = field(default=None, repr=False)
 
-    def precision(self, device: str = "cpu", mode: str = "exact") -> str:
+    def precision(self, device: str = "cpu", mode: str = EXACT) -> str:
         """bf16 autocast on CUDA; exact fp32 on the CPU (the faster CPU path is the Taskonomy encoders' only)."""
         return encoder_precision(device)  # the rule of exact mode: no CPU bf16 path here
 
@@ -94,7 +96,7 @@ class TorchvisionFeatureSpace(ImageFeatureSpace):
             self._device = device
         return self._extractor
 
-    def extract_tensor(self, images, device: str = "cpu", mode: str = "exact"):
+    def extract_tensor(self, images, device: str = "cpu", mode: str = EXACT):
         import torch
         import torch.nn.functional as F
 
@@ -180,3 +182,15 @@ def make_torchvision_space(model_name: str, layer: str, *, offline: bool = False
         std=tuple(getattr(tf, "std", (0.229, 0.224, 0.225))),
         _weights=weights,
     )
+
+
+class TorchvisionSpaces(FamilySpaces):
+    """The ``torchvision`` family: ``torchvision:<model>:<layer>``, any model torchvision lists (not enumerated)."""
+
+    def space(self, name: str) -> TorchvisionFeatureSpace:
+        model, _, layer = name.partition(":")[2].partition(":")
+        if not model or not layer:
+            raise FeatureError(
+                f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
+            )
+        return make_torchvision_space(model, layer, offline=self.context.offline)

@@ -26,6 +26,7 @@ from ..core.atomic import atomic_path
 from ..core.stimuli import stimulus_key
 from ..core.textfiles import UnreadableFileError, json_type, read_json_object
 from .base import GROUPS, FeatureError, LookupFeatureSpace
+from .families import FamilyContext, FamilySpaces, FeatureFamily
 
 
 def _tail_matches(row_key: str, name: str) -> bool:
@@ -43,6 +44,11 @@ class UserFeatureSpace(LookupFeatureSpace):
     _matrix: np.ndarray | None = field(default=None, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
+    @property
+    def stimuli_table(self) -> str:
+        """The ``stimuli.tsv`` its rows come from (for messages)."""
+        return str(self.folder / "stimuli.tsv") if self.folder is not None else f"{self.name}'s stimuli.tsv"
+
     def _row(self, key: str, by_name: dict[str, list[str]], asked_by_name: dict[str, list[str]]) -> int:
         """The row of stimulus ``key``: the row written as the events write it, else the one row that names it
         with more or fewer folders, provided no other stimulus asked for could be meant by that row."""
@@ -52,14 +58,13 @@ class UserFeatureSpace(LookupFeatureSpace):
         rows = [k for k in by_name.get(name, []) if _tail_matches(k, key)]
         if not rows:
             raise FeatureError(
-                f"{self.folder / 'stimuli.tsv'}: no row for stimulus {key!r} that the events name "
-                f"(feature space {self.name})"
+                f"{self.stimuli_table}: no row for stimulus {key!r} that the events name (feature space {self.name})"
             )
         rivals = [a for a in asked_by_name.get(name, []) if a != key and _tail_matches(rows[0], a)]
         if len(rows) > 1 or rivals:
             other = f"row {rows[1]!r}" if len(rows) > 1 else f"the stimulus {rivals[0]!r} the events also name"
             raise FeatureError(
-                f"{self.folder / 'stimuli.tsv'}: stimulus {key!r} that the events name is ambiguous: row "
+                f"{self.stimuli_table}: stimulus {key!r} that the events name is ambiguous: row "
                 f"{rows[0]!r} could be it, or {other} (feature space {self.name}); write the stimuli as the "
                 "events do"
             )
@@ -74,6 +79,8 @@ class UserFeatureSpace(LookupFeatureSpace):
         for k in dict.fromkeys(keys):
             asked_by_name.setdefault(PurePosixPath(k).name, []).append(k)
         rows = [self._row(k, by_name, asked_by_name) for k in keys]
+        if self._matrix is None:
+            raise FeatureError(f"{self.name}: no feature matrix loaded (make it with load_user_feature_space)")
         return np.ascontiguousarray(self._matrix[rows], dtype=np.float32)
 
 
@@ -176,3 +183,35 @@ def save_feature_space(
         with atomic_path(folder / "space.json", suffix=".part") as tmp:
             tmp.write_text(json.dumps(meta, indent=2))
     return folder
+
+
+class UserSpaces(FamilySpaces):
+    """The ``user`` family: ``user:<folder>`` for each feature-space folder of ``--features-dir``.
+
+    The folder is read when this is made (every resolution of names with a ``--features-dir``, whatever spaces
+    are asked for: a broken folder is an error before anything runs); its spaces are the default when given.
+    """
+
+    def __init__(self, family: FeatureFamily, context: FamilyContext) -> None:
+        super().__init__(family, context)
+        features_dir = context.features_dir
+        found = discover_user_feature_spaces(features_dir) if features_dir is not None else []
+        self.found: dict[str, UserFeatureSpace] = {space.name: space for space in found}
+
+    def names(self) -> list[str]:
+        return list(self.found)
+
+    def defaults(self) -> list[str]:
+        return self.names()
+
+    def bare(self, name: str) -> str | None:
+        return f"user:{name}" if f"user:{name}" in self.found else None
+
+    def space(self, name: str) -> UserFeatureSpace:
+        if self.context.features_dir is None:
+            raise FeatureError(f"{name!r}: user feature spaces need --features-dir")
+        if name not in self.found:
+            raise FeatureError(
+                f"{name!r}: no such folder in {self.context.features_dir} (has: {', '.join(self.found) or 'none'})"
+            )
+        return self.found[name]

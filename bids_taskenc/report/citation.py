@@ -11,10 +11,13 @@ Only the references the text cites go into ``CITATION.bib`` and its reference li
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.core.versions import distribution_versions
+from bids_taskenc.features.families import REGISTRY as FEATURE_FAMILIES
+from bids_taskenc.features.families import family_of
 from bids_taskenc.outputs.atomic import write_text
 from bids_taskenc.report.inputs import (
     ParticipantOutputs,
@@ -247,8 +250,8 @@ def _response_facts(loaded: list) -> dict:
 
 
 def _feature_facts(loaded: list) -> dict:
-    """The feature spaces fitted (any participant), in the page's group order, and their families."""
-    features = {}
+    """The feature spaces fitted (any participant), in the page's group order, and their families' sentences."""
+    features: dict[str, dict] = {}
     for data in loaded:
         for f in data.features:
             features.setdefault(
@@ -260,13 +263,18 @@ def _feature_facts(loaded: list) -> dict:
                     "dimension": f.sidecar.get("FeatureDimension", f.sidecar.get("NFeatures", "n/a")),
                 },
             )
-    names = [f["name"] for f in features.values()]
     return {
         "features": sorted(features.values(), key=lambda f: (group_rank(f["group"]), f["label"])),
-        "taskonomy": any(n.startswith("taskonomy:") for n in names),
-        "torchvision": any(n.startswith("torchvision:") for n in names),
-        "user_features": any(n.startswith("user:") for n in names),
+        "feature_methods": family_sentences(str(f["name"]) for f in features.values()),
     }
+
+
+def family_sentences(space_names: Iterable[str]) -> list[str]:
+    """The methods sentences (with their ``[@key]`` citations) of the feature families these spaces belong to,
+    in the families' registry order; a family without a sentence adds none, and a space of no registered
+    family (outputs of a plug-in not loaded now) is only listed."""
+    used = {family.name for family in map(family_of, space_names) if family is not None}
+    return [family.methods_text() for family in FEATURE_FAMILIES if family.name in used and family.methods]
 
 
 def _fit_facts(first: dict) -> dict:
@@ -314,7 +322,7 @@ def _roi_facts(loaded: list) -> dict:
 
 
 def _contrast_facts(loaded: list) -> list[dict]:
-    contrasts = {}
+    contrasts: dict[str, dict] = {}
     for data in loaded:
         for c in data.contrasts:
             contrasts.setdefault(
@@ -334,7 +342,7 @@ def _contrast_facts(loaded: list) -> list[dict]:
 
 
 def _partitioning_facts(loaded: list) -> list[dict]:
-    partitionings = {}
+    partitionings: dict[str, dict] = {}
     for data in loaded:
         for info in (vp.info for vp in data.partitionings):
             partitionings.setdefault(

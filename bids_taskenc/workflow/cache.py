@@ -267,11 +267,11 @@ class _Decoder:
             cols = {}
             for c in t["columns"]:
                 spec = t["data"][c]
-                values = self.value(spec["values"])
-                if isinstance(values, np.ndarray):
-                    cols[c] = pd.Series(values, dtype=np.dtype(spec["dtype"]))
+                column = self.value(spec["values"])
+                if isinstance(column, np.ndarray):
+                    cols[c] = pd.Series(column, dtype=np.dtype(spec["dtype"]))
                 else:
-                    cols[c] = pd.Series(values, dtype=object if spec["dtype"] == "object" else spec["dtype"])
+                    cols[c] = pd.Series(column, dtype=object if spec["dtype"] == "object" else spec["dtype"])
             table = pd.DataFrame(cols, columns=t["columns"])
             if len(table) != t["n_rows"]:
                 raise CacheEntryError("table length differs from the recorded one")
@@ -287,10 +287,10 @@ class _Decoder:
             fields = v["fields"]
             if set(fields) - names:
                 raise CacheEntryError(f"{cls.__name__}: unknown fields {sorted(set(fields) - names)}")
-            values = {k: self.value(x) for k, x in fields.items()}
+            kwargs = {k: self.value(x) for k, x in fields.items()}
             if cls is Responses:
-                values["data"] = _image_means(values)
-            return cls(**values)
+                kwargs["data"] = _image_means(kwargs)
+            return cls(**kwargs)
         raise CacheEntryError(f"unexpected value {sorted(v)}")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bids_taskenc.features import registry
+from bids_taskenc.features import registry, taskonomy
 from bids_taskenc.features.base import FeatureError
+from bids_taskenc.features.baselines import make_baseline
 from bids_taskenc.features.taskonomy import PAPER_TASKS
 from bids_taskenc.features.user import save_feature_space
 
@@ -22,10 +23,10 @@ def test_available_lists_paper_tasks_baselines_and_user(tmp_path):
 def test_default_is_the_paper_21(monkeypatch):
     asked = []
     monkeypatch.setattr(
-        registry,
-        "_taskonomy",
+        taskonomy,
+        "taskonomy_space",
         lambda task, wd, off: (
-            asked.append(task) or registry.make_baseline("pixels").__class__(name=f"taskonomy:{task}", kind="pixels")
+            asked.append(task) or make_baseline("pixels").__class__(name=f"taskonomy:{task}", kind="pixels")
         ),
     )
     spaces = registry.resolve_feature_spaces(None)
