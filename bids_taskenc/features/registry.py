@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import FeatureError, FeatureSpace
+from .base import FeatureChoiceError, FeatureError, FeatureInputMissing, FeatureSpace
 from .baselines import BASELINES, make_baseline
 from .taskonomy import ALL_TASKS, MULTI_VIEW_TASKS, PAPER_TASKS, TASKBANK_ALIASES, TaskonomyFeatureSpace, canonical_task
 from .user import discover_user_feature_spaces
@@ -45,7 +45,7 @@ def _taskonomy(task: str, weights_dir, offline: bool) -> TaskonomyFeatureSpace:
 
     task = canonical_task(task)
     if task in MULTI_VIEW_TASKS:
-        raise FeatureError(
+        raise FeatureChoiceError(
             f"taskonomy:{task}: this encoder's input is two or three views of one scene (camera pose / "
             f"egomotion / point matching), not a single stimulus image, so it is not a feature space here; "
             f"single-image tasks: {', '.join(PAPER_TASKS)}"
@@ -54,9 +54,9 @@ def _taskonomy(task: str, weights_dir, offline: bool) -> TaskonomyFeatureSpace:
     return TaskonomyFeatureSpace.from_weights(task, found.path, found.sha256, published=found.published, url=found.url)
 
 
-def _unknown(name: str, features_dir) -> FeatureError:
+def _unknown(name: str, features_dir) -> FeatureChoiceError:
     avail = available_feature_spaces(features_dir) if features_dir is not None else available_feature_spaces()
-    return FeatureError(
+    return FeatureChoiceError(
         f"unknown feature space {name!r}; available: {', '.join(avail)}, "
         f"or torchvision:<model>:<layer> (needs torchvision)"
     )
@@ -76,7 +76,9 @@ def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -
         if not hits:
             raise _unknown(name, features_dir)
         if len(hits) > 1:
-            raise FeatureError(f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name")
+            raise FeatureChoiceError(
+                f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name"
+            )
         return _resolve_one(hits[0], user=user, features_dir=features_dir, weights_dir=weights_dir, offline=offline)
     if family == "taskonomy":
         if TASKBANK_ALIASES.get(rest, rest) not in ALL_TASKS:
@@ -89,7 +91,7 @@ def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -
     if family == "torchvision":
         model, _, layer = rest.partition(":")
         if not model or not layer:
-            raise FeatureError(
+            raise FeatureChoiceError(
                 f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
             )
         from .torchvision_spaces import make_torchvision_space
@@ -97,9 +99,9 @@ def _resolve_one(name: str, *, user: dict, features_dir, weights_dir, offline) -
         return make_torchvision_space(model, layer, offline=offline)
     if family == "user":
         if features_dir is None:
-            raise FeatureError(f"{name!r}: user feature spaces need --features-dir")
+            raise FeatureChoiceError(f"{name!r}: user feature spaces need --features-dir")
         if name not in user:
-            raise FeatureError(f"{name!r}: no such folder in {features_dir} (has: {', '.join(user) or 'none'})")
+            raise FeatureInputMissing(f"{name!r}: no such folder in {features_dir} (has: {', '.join(user) or 'none'})")
         return user[name]
     raise _unknown(name, features_dir)
 
