@@ -4,8 +4,10 @@ command line (keys are the long option names with ``_`` or ``-``: ``cv_folds = 5
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from ..core.textfiles import UnreadableFileError, read_toml
 from ..errors import InputMissingError, UsageError
@@ -29,7 +31,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
     return out
 
 
-def _config_value(path: Path, key: str, action: argparse.Action, value):
+def _config_value(path: Path, key: str, action: argparse.Action | SimpleNamespace, value: Any) -> Any:
     """A TOML value checked and converted as argparse would the same option on the command line."""
 
     def bad(expected: str) -> UsageError:
@@ -60,11 +62,11 @@ def _config_value(path: Path, key: str, action: argparse.Action, value):
         if isinstance(value, (list, dict)):
             raise bad("a single value")
         items = [value]
-    conv = action.type or str
+    conv: Callable[[Any], Any] = action.type if callable(action.type) else str
     converted = []
     for item in items:
         if isinstance(item, (list, dict, bool)) and conv is not str:
-            raise bad(f"{'a list of ' if many else ''}{conv.__name__} value{'s' if many else ''}")
+            raise bad(f"{'a list of ' if many else ''}{getattr(conv, '__name__', 'text')} value{'s' if many else ''}")
         if conv is int and not isinstance(item, int):
             raise bad("whole numbers" if many else "a whole number")
         if conv is float and not isinstance(item, (int, float)):

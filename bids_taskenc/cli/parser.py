@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     presetting = preset is not None and args.analysis_level == "participant"
     if presetting or config:
         # the preset's values are defaults below the config file's, which are below the command line's
-        parser.set_defaults(**{**(preset_defaults(preset) if presetting else {}), **config})
+        parser.set_defaults(**{**(preset_defaults(preset) if preset is not None and presetting else {}), **config})
         args = parser.parse_args(argv)
     if config:
         # argparse appends a repeatable option's uses to its default: the command line must replace them

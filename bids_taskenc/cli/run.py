@@ -351,13 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bids_taskenc: error: {exc}", file=sys.stderr)
         return exit_code(exc)
     setup_logging(args.verbose - args.quiet)
-    _run_log = RunLog()
+    _run_log = run_log = RunLog()
     t0 = time.perf_counter()
     with terminating_like_interrupt():
-        return _main(args, argv, t0)
+        return _main(args, argv, t0, run_log)
 
 
-def _main(args, argv: list[str], t0: float) -> int:
+def _main(args, argv: list[str], t0: float, run_log: RunLog) -> int:
     """The run after its options are parsed; SIGTERM/SIGHUP arrive here as :class:`Terminated` (see
     :mod:`bids_taskenc.cli.signals`) and leave as Ctrl-C does: temporary files removed, one line, its code."""
     global _run_log
@@ -366,7 +366,7 @@ def _main(args, argv: list[str], t0: float) -> int:
         _log_run_header(argv, args, resources)
         if args.clean_workdir:
             clean_work_dir(args.work_dir, args.bids_dir, args.output_dir)
-        with monitored(args, _run_log.started, lambda: _run_log.path):
+        with monitored(args, run_log.started, lambda: run_log.path):
             if args.reports_only or args.boilerplate_only:
                 code = run_reports_only(args)
             elif args.analysis_level == "participant":
@@ -388,7 +388,7 @@ def _main(args, argv: list[str], t0: float) -> int:
             log.debug("timing: %s", line)
         timing.reset()
         log.info("done in %.1f s", time.perf_counter() - t0)
-        _run_log.close()
+        run_log.close()
         _run_log = None
     return code
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Dataset:
         return [r for r in self.runs if r.subject == participant]
 
 
-def check_output_dir(bids_dir: Path, output_dir: Path, reads: list[tuple[str, Path]] = ()) -> Path:
+def check_output_dir(bids_dir: Path, output_dir: Path, reads: Sequence[tuple[str, Path]] = ()) -> Path:
     """The output folder, resolved: not a file, and not overlapping the input (:mod:`.folders`).
 
     Inside ``bids_dir`` outputs go under ``bids_dir/derivatives``; ``reads`` are the other folders the run reads
@@ -279,7 +280,8 @@ def open_dataset(
     )
     _check_earlier_outputs(output_dir, settings, runs, space, spaces)
     _make_folders(work_dir, output_dir)
-    betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []
+    betas_dir = settings.responses.betas_dir
+    betas = [betas_dir] if settings.responses.model == "betas" and betas_dir is not None else []
     links = dataset_links(
         bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas, existing=read_dataset_links(output_dir)
     )

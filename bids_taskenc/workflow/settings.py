@@ -67,6 +67,9 @@ DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in _ENCODING_ALPHAS)
 class _Settings:
     """Coercion (list -> tuple, str -> Path) and the checks of :meth:`check` on construction; the JSON round trip."""
 
+    if typing.TYPE_CHECKING:  # every subclass is a dataclass
+        __dataclass_fields__: typing.ClassVar[dict[str, dataclasses.Field[typing.Any]]]
+
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
@@ -156,7 +159,7 @@ def require(owner, name: str, ok: bool, rule: str) -> None:
 
 def is_whole(value, minimum: int) -> bool:
     """A whole number (not a bool) of at least ``minimum``."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= minimum
 
 
 def is_number(value) -> bool:
