@@ -68,3 +68,20 @@ def test_a_value_outside_the_choices_is_one_clear_error(dest):
     assert message.startswith(f"{cls.__name__}.{name} must be one of ") and "(got 'bogus')" in message, message
     assert all(c in message for c in choices), message
     assert info.value.exit_code == EXIT_USAGE
+
+
+def test_the_docs_name_only_choices_the_parser_offers():
+    """``--option a|b`` in the docs' prose: every value is one of the option's choices (docs that drift are caught)."""
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    actions = {opt: a for a in build_parser()._actions for opt in a.option_strings}
+    seen = 0
+    for page in sorted(docs.glob("*.md")):
+        for option, values in re.findall(r"`(--[a-z-]+) ([a-z0-9-]+(?:\|[a-z0-9-]+)+)", page.read_text()):
+            if option not in actions:
+                continue  # another program's option (the benchmarks' --job)
+            assert set(values.split("|")) <= set(actions[option].choices), f"{page.name}: {option} {values}"
+            seen += 1
+    assert seen >= 4, seen
