@@ -229,6 +229,28 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         The filters leave no run.
     """
     root = Path(layout.root)
+    subjects = _selected_subjects(layout, selection, root)
+    tasks = _selected_tasks(layout, selection, root)
+    query = dict(selection.filters.get("bold", {}))
+    query.update(subject=subjects, task=tasks, suffix="bold", extension=[".nii", ".nii.gz"])
+    if selection.sessions:
+        query["session"] = [strip_entity(s, "ses") for s in selection.sessions]
+    try:
+        bold_files = layout.get(**query)
+    except Exception as exc:
+        raise UsageError(f"{selection.filter_file}: --bids-filter-file: pybids rejects the filter ({exc})") from exc
+    if not bold_files and selection.filters.get("bold"):
+        sessions = f", sessions {query['session']}" if selection.sessions else ""
+        raise nothing_selected(selection.filter_file, "bold", f"participants {subjects}, tasks {tasks}{sessions}")
+    runs = [_run_files(layout, bf, selection, root) for bf in bold_files]
+    if not runs:
+        raise NoFilesError(f"{root}: the filters selected no BOLD runs (participants {subjects}, tasks {tasks})")
+    runs.sort(key=lambda r: (r.subject, r.task, r.session or "", r.run or 0))
+    return runs
+
+
+def _selected_subjects(layout, selection: Selection, root: Path) -> list[str]:
+    """The participants asked for (each must exist), else every one; a dataset without any is exit 18."""
     subjects = layout.get_subjects()
     if selection.participants:
         wanted = [strip_entity(p, "sub") for p in selection.participants]
@@ -241,62 +263,51 @@ def select_runs(layout, selection: Selection) -> list[RunFiles]:
         subjects = wanted
     if not subjects:
         raise NoFilesError(f"{root}: no participants (sub-* folders) found")
+    return subjects
 
+
+def _selected_tasks(layout, selection: Selection, root: Path) -> list[str]:
+    """The tasks asked for (each must exist), else every task whose events name stimuli (none: exit 18)."""
     all_tasks = layout.get_tasks()
     if selection.tasks:
         tasks = [strip_entity(t, "task") for t in selection.tasks]
         unknown = [t for t in tasks if t not in all_tasks]
         if unknown:
             raise UsageError(f"{root}: task(s) {', '.join(unknown)} not found (the dataset has {', '.join(all_tasks)})")
-    else:
-        tasks = stimulus_tasks(layout)
-        if not tasks:
-            raise NoFilesError(f"{root}: no task has events naming stimuli (a 'stim_file' or 'ImgName' column)")
+        return tasks
+    tasks = stimulus_tasks(layout)
+    if not tasks:
+        raise NoFilesError(f"{root}: no task has events naming stimuli (a 'stim_file' or 'ImgName' column)")
+    return tasks
 
-    query = dict(selection.filters.get("bold", {}))
-    query.update(subject=subjects, task=tasks, suffix="bold", extension=[".nii", ".nii.gz"])
-    if selection.sessions:
-        query["session"] = [strip_entity(s, "ses") for s in selection.sessions]
-    try:
-        bold_files = layout.get(**query)
-    except Exception as exc:
-        raise UsageError(f"{selection.filter_file}: --bids-filter-file: pybids rejects the filter ({exc})") from exc
-    if not bold_files and selection.filters.get("bold"):
-        sessions = f", sessions {query['session']}" if selection.sessions else ""
-        raise nothing_selected(selection.filter_file, "bold", f"participants {subjects}, tasks {tasks}{sessions}")
-    runs = []
-    for bf in bold_files:
-        ents = bf.get_entities()
-        own = {k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")}
-        events = layout.get(**{**own, **selection.filters.get("events", {}), "suffix": "events", "extension": ".tsv"})
-        if not events and selection.filters.get("events"):
-            raise nothing_selected(selection.filter_file, "events", f"{bf.path}")
-        if not events:
-            raise InputMissingError(f"{bf.path}: no events.tsv for this run")
-        meta = layout.get_metadata(bf.path)
-        tr_file = sidecar_defining(bf.path, root, "RepetitionTime")
-        if "RepetitionTime" not in meta and tr_file is None:
-            raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
-        tr = positive_seconds(meta.get("RepetitionTime"))
-        if tr is None:
-            raise ValidationError(
-                f"{tr_file or bf.path}: RepetitionTime {meta.get('RepetitionTime')!r} is not a positive number of "
-                f"seconds (the TR of {bf.path})"
-            )
-        run = ents.get("run")
-        runs.append(
-            RunFiles(
-                subject=ents["subject"],
-                session=ents.get("session"),
-                task=ents["task"],
-                run=int(run) if run is not None else None,
-                bold=Path(bf.path),
-                events=Path(events[0].path),
-                repetition_time=tr,
-                repetition_time_source=tr_file,
-            )
+
+def _run_files(layout, bf, selection: Selection, root: Path) -> RunFiles:
+    """One BOLD run's files: its events (the ``events`` filter applied) and its TR, checked."""
+    ents = bf.get_entities()
+    own = {k: v for k, v in ents.items() if k in ("subject", "session", "task", "run", "acquisition")}
+    events = layout.get(**{**own, **selection.filters.get("events", {}), "suffix": "events", "extension": ".tsv"})
+    if not events and selection.filters.get("events"):
+        raise nothing_selected(selection.filter_file, "events", f"{bf.path}")
+    if not events:
+        raise InputMissingError(f"{bf.path}: no events.tsv for this run")
+    meta = layout.get_metadata(bf.path)
+    tr_file = sidecar_defining(bf.path, root, "RepetitionTime")
+    if "RepetitionTime" not in meta and tr_file is None:
+        raise ValidationError(f"{bf.path}: RepetitionTime missing from its JSON sidecar")
+    tr = positive_seconds(meta.get("RepetitionTime"))
+    if tr is None:
+        raise ValidationError(
+            f"{tr_file or bf.path}: RepetitionTime {meta.get('RepetitionTime')!r} is not a positive number of "
+            f"seconds (the TR of {bf.path})"
         )
-    if not runs:
-        raise NoFilesError(f"{root}: the filters selected no BOLD runs (participants {subjects}, tasks {tasks})")
-    runs.sort(key=lambda r: (r.subject, r.task, r.session or "", r.run or 0))
-    return runs
+    run = ents.get("run")
+    return RunFiles(
+        subject=ents["subject"],
+        session=ents.get("session"),
+        task=ents["task"],
+        run=int(run) if run is not None else None,
+        bold=Path(bf.path),
+        events=Path(events[0].path),
+        repetition_time=tr,
+        repetition_time_source=tr_file,
+    )

@@ -80,14 +80,15 @@ def descriptor(parser: argparse.ArgumentParser | None = None) -> dict:
     actions = [a for a in parser._actions if not isinstance(a, _SKIPPED)]
     ids = _input_ids(actions)
     inputs = [_input(a, ids[a]) for a in actions]
-    groups = []
+    groups: list[dict[str, object]] = []
     for group in parser._action_groups:
         members = [ids[a] for a in group._group_actions if not isinstance(a, _SKIPPED) and a.option_strings]
+        title = group.title or ""
         if members:
             groups.append(
                 {
-                    "id": "group_" + group.title.replace(" ", "_").replace("-", "_"),
-                    "name": group.title,
+                    "id": "group_" + title.replace(" ", "_").replace("-", "_"),
+                    "name": title,
                     "members": members,
                 }
             )
@@ -99,7 +100,7 @@ def descriptor(parser: argparse.ArgumentParser | None = None) -> dict:
     return {
         "name": "bids_taskenc",
         "tool-version": __version__,
-        "description": " ".join(parser.description.split()),
+        "description": " ".join((parser.description or "").split()),
         "schema-version": "0.5",
         "command-line": " ".join(["bids_taskenc", *(i["value-key"] for i in inputs)]),
         "inputs": inputs,

@@ -18,6 +18,8 @@ import logging
 import sys
 from contextlib import contextmanager
 
+from ..errors import EXIT_FAILURE as EXIT_FAIL
+from ..errors import EXIT_OK, EXIT_USAGE
 from ..features import store
 from ..features.base import FeatureError
 from ..features.taskonomy import (
@@ -29,8 +31,6 @@ from ..features.taskonomy import (
     TASK_INPUT,
     canonical_task,
 )
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 64
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,7 +1,7 @@
 """Entry point of ``bids_taskenc`` and ``python -m bids_taskenc``.
 
-Turns every :class:`~bids_taskenc.errors.TaskencError` into one line on
-stderr and its BIDS-Apps exit code; runs participants one after another and
+Turns every exception of ours into one line on stderr and its BIDS-Apps exit
+code (the one table: :data:`bids_taskenc.errors.EXIT_CODES`); runs participants one after another and
 reports, at exit, which succeeded and which failed.
 
 After each participant its HTML report (``sub-X.html``) and the citation
@@ -28,89 +28,21 @@ import platform
 import shlex
 import sys
 import time
-import traceback
-from datetime import datetime
 from pathlib import Path
 
 from ..__about__ import __version__
 from ..core.versions import software_versions
-from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError
+from ..errors import EXIT_FAILURE, EXIT_OK, TaskencError, exit_code, listed_exit_code
 from ..workflow.dataset import check_output_dir, command_line
 from ..workflow.faults import describe_error
 from ..workflow.resources import apply_resources as _apply_resources
 from ..workflow.resources import available_cpus
 from ..workflow.timing import Laps
 from .cluster import clean_work_dir, monitored
+from .runlog import RunLog, setup_logging, write_crash_file
 from .signals import Terminated, signal_name, terminating_like_interrupt
 
 log = logging.getLogger("bids_taskenc")
-
-
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class _Buffer(logging.Handler):
-    """Keeps records until the run log file can be opened (the output folder may not exist yet)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-class RunLog:
-    """The run's log file ``logs/bids_taskenc-<time>.log``: every record, DEBUG included.
-
-    Records are buffered from the start of the run; :meth:`open` (called once the
-    output folder exists) writes them and every later one to the file. A run
-    that fails before it has an output folder leaves no log file (its one error
-    line on stderr says why).
-    """
-
-    def __init__(self):
-        self.started = datetime.now()
-        self.path: Path | None = None
-        self._buffer = _Buffer()
-        self._file: logging.Handler | None = None
-        logging.getLogger().addHandler(self._buffer)
-
-    def open(self, output_dir: Path) -> Path | None:
-        from ..outputs.logs import run_log_path
-
-        if self._file is not None:
-            return self.path
-        try:
-            path = run_log_path(output_dir, self.started)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(path, encoding="utf-8")
-        except OSError as exc:
-            log.warning("%s: cannot write the run log (%s)", output_dir, _describe(exc))
-            return None
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-        for record in self._buffer.records:
-            handler.handle(record)
-        root = logging.getLogger()
-        root.removeHandler(self._buffer)
-        root.addHandler(handler)
-        self._buffer.records.clear()
-        self._file, self.path = handler, path
-        return path
-
-    def note(self, message: str, level: int = logging.INFO) -> None:
-        """A line printed on stderr, recorded in the log file only."""
-        record = logging.LogRecord("bids_taskenc", level, __file__, 0, message, None, None)
-        (self._file or self._buffer).handle(record)
-
-    def close(self) -> None:
-        root = logging.getLogger()
-        root.removeHandler(self._buffer)
-        if self._file is not None:
-            root.removeHandler(self._file)
-            self._file.close()
-            self._file = None
 
 
 #: The current run's log (set by :func:`main`).
@@ -131,47 +63,9 @@ def _open_run_log(output_dir: Path) -> None:
             log.debug("run log: %s", path)
 
 
-def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
-    # our own progress lines at INFO on stderr even without -v (-q: warnings, -qq: errors only); everything of
-    # ours reaches the run log
-    shown = min(level, logging.INFO) if verbosity >= 0 else logging.WARNING if verbosity == -1 else logging.ERROR
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(shown)
-    logging.getLogger("bids_taskenc").setLevel(logging.DEBUG)
-    for noisy in ("bids", "nibabel", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
 def _describe(exc: BaseException) -> str:
     """One line for an exception: the file and what is wrong where known, else its type and message."""
     return describe_error(exc)
-
-
-def write_crash_file(output_dir: Path, who: str, exc: BaseException, argv: list[str]) -> Path | None:
-    """``logs/crash-<time>-<who>-<uuid>.txt`` with the traceback of ``exc``; None if it cannot be written."""
-    from ..outputs.atomic import write_text
-    from ..outputs.logs import crash_file_path
-
-    path = crash_file_path(output_dir, who)
-    text = "\n".join(
-        [
-            f"bids_taskenc {__version__} crash report",
-            f"when: {datetime.now().isoformat(timespec='seconds')}",
-            f"who: {who}",
-            f"command: {shlex.join(['bids_taskenc', *argv])}",
-            f"python: {platform.python_version()} on {platform.platform()}",
-            f"error: {_describe(exc)}",
-            "",
-            "".join(traceback.format_exception(exc)),
-        ]
-    )
-    try:
-        return write_text(path, text)
-    except OSError as err:
-        log.warning("%s: cannot write the crash file (%s)", path, _describe(err))
-        return None
 
 
 def apply_resources(args) -> dict:
@@ -350,8 +244,8 @@ def _run_each(args, argv: list[str], settings, dataset, laps):
             failures[subject] = exc
             crashes[subject] = write_crash_file(output_dir, subject, exc, argv)
             log.debug("sub-%s failed", subject, exc_info=exc)
-            if len(subjects) == 1 and isinstance(exc, TaskencError):
-                raise
+            if len(subjects) == 1 and listed_exit_code(exc) is not None:
+                raise  # the only participant's own error: the run keeps its exit code
             log.error(
                 "sub-%s failed: %s%s",
                 subject,
@@ -408,7 +302,6 @@ def _output_dir_of_outputs(args, bids_dir: Path) -> Path:
 
 def run_group_level(args, argv: list[str]) -> int:
     from ..errors import InputMissingError
-    from ..group import GroupInputError
     from ..workflow.group import run_group
     from ..workflow.timing import Laps
     from .settings import group_settings
@@ -419,10 +312,7 @@ def run_group_level(args, argv: list[str]) -> int:
     if not output_dir.is_dir():
         raise InputMissingError(f"{output_dir}: no participant outputs (run the participant level first)")
     _open_run_log(output_dir)
-    try:
-        outcome = run_group(bids_dir, output_dir, group_settings(args, argv))
-    except GroupInputError as exc:
-        raise InputMissingError(str(exc)) from exc
+    outcome = run_group(bids_dir, output_dir, group_settings(args, argv))  # a GroupInputError: exit 66
     laps.lap("group analysis")
     _say(f"bids_taskenc group: wrote {len(outcome.files)} files to {output_dir / 'group'}")
     if args.no_reports:
@@ -431,6 +321,22 @@ def run_group_level(args, argv: list[str]) -> int:
     laps.lap("group report")
     _print_report_outcome(reports)
     return EXIT_FAILURE if reports.failures else EXIT_OK
+
+
+def _ended_by(exc: Exception, args, argv: list[str]) -> int:
+    """One line for the exception that ended the run, and its exit code (:data:`~bids_taskenc.errors.EXIT_CODES`);
+    an exception of no listed class (a bug, an unforeseen input) also leaves a crash file with its traceback."""
+    if listed_exit_code(exc) is not None:
+        log.debug("error", exc_info=exc)
+        _say(f"bids_taskenc: error: {_describe(exc)}", logging.ERROR)
+        return exit_code(exc)
+    out = args.output_dir.resolve()
+    who = args.analysis_level if args.analysis_level == "group" else "run"
+    crash = write_crash_file(out, who, exc, argv) if out.is_dir() else None
+    log.debug("unexpected error", exc_info=exc)
+    where = f"traceback in {crash}" if crash else "rerun with -vv for the traceback"
+    _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)
+    return EXIT_FAILURE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,15 +349,15 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except TaskencError as exc:
         print(f"bids_taskenc: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    _setup_logging(args.verbose - args.quiet)
-    _run_log = RunLog()
+        return exit_code(exc)
+    setup_logging(args.verbose - args.quiet)
+    _run_log = run_log = RunLog()
     t0 = time.perf_counter()
     with terminating_like_interrupt():
-        return _main(args, argv, t0)
+        return _main(args, argv, t0, run_log)
 
 
-def _main(args, argv: list[str], t0: float) -> int:
+def _main(args, argv: list[str], t0: float, run_log: RunLog) -> int:
     """The run after its options are parsed; SIGTERM/SIGHUP arrive here as :class:`Terminated` (see
     :mod:`bids_taskenc.cli.signals`) and leave as Ctrl-C does: temporary files removed, one line, its code."""
     global _run_log
@@ -460,34 +366,21 @@ def _main(args, argv: list[str], t0: float) -> int:
         _log_run_header(argv, args, resources)
         if args.clean_workdir:
             clean_work_dir(args.work_dir, args.bids_dir, args.output_dir)
-        with monitored(args, _run_log.started, lambda: _run_log.path):
+        with monitored(args, run_log.started, lambda: run_log.path):
             if args.reports_only or args.boilerplate_only:
                 code = run_reports_only(args)
             elif args.analysis_level == "participant":
                 code = run_participant_level(args, argv)
             else:
                 code = run_group_level(args, argv)
-    except TaskencError as exc:
-        log.debug("error", exc_info=exc)
-        _say(f"bids_taskenc: error: {exc}", logging.ERROR)
-        return exc.exit_code
     except Terminated as exc:
         _say(f"bids_taskenc: terminated by {signal_name(exc.signum)}; temporary files removed", logging.ERROR)
-        return exc.exit_code
-    except KeyboardInterrupt:
+        return exit_code(exc)
+    except KeyboardInterrupt as exc:
         _say("bids_taskenc: interrupted", logging.ERROR)
-        return 130
-    except Exception as exc:  # a bug or an unforeseen input: one line, the traceback kept
-        out = args.output_dir.resolve()
-        crash = (
-            write_crash_file(out, args.analysis_level if args.analysis_level == "group" else "run", exc, argv)
-            if out.is_dir()
-            else None
-        )
-        log.debug("unexpected error", exc_info=exc)
-        where = f"traceback in {crash}" if crash else "rerun with -vv for the traceback"
-        _say(f"bids_taskenc: error: {_describe(exc)} ({where})", logging.ERROR)
-        return EXIT_FAILURE
+        return exit_code(exc)
+    except Exception as exc:
+        return _ended_by(exc, args, argv)
     finally:
         from ..workflow import timing
 
@@ -495,7 +388,7 @@ def _main(args, argv: list[str], t0: float) -> int:
             log.debug("timing: %s", line)
         timing.reset()
         log.info("done in %.1f s", time.perf_counter() - t0)
-        _run_log.close()
+        run_log.close()
         _run_log = None
     return code
 

@@ -109,7 +109,7 @@ def resource_settings(args: argparse.Namespace) -> ResourceSettings:
 
 def group_settings(args: argparse.Namespace, argv: list[str]) -> GroupSettings:
     """The group run's settings from the parsed options; ``argv`` is recorded as the command line."""
-    participants = [p[4:] if p.startswith("sub-") else p for p in args.participant_label or []] or None
+    participants = tuple(p[4:] if p.startswith("sub-") else p for p in args.participant_label or []) or None
     return GroupSettings(
         task=args.task_label[0] if args.task_label else None,
         participants=participants,

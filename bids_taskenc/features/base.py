@@ -28,7 +28,17 @@ GROUPS = ("2D", "3D", "semantic", "other")
 
 
 class FeatureError(ValueError):
-    """A feature space cannot give what was asked (missing stimulus, bad file, ...)."""
+    """A feature space cannot give what was asked: a file whose content is wrong, features that fail to compute
+    (exit 1; the table of exit codes is ``bids_taskenc.errors.EXIT_CODES``)."""
+
+
+class FeatureInputMissing(FeatureError):
+    """A file or folder a feature space needs is not there: weights (offline, or the download failed), a user
+    space's folder or files, a stimulus image (exit 66)."""
+
+
+class FeatureChoiceError(FeatureError):
+    """A feature space name that names no feature space, or names several (exit 64)."""
 
 
 @dataclass

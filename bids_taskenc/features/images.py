@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import FeatureError
+from .base import FeatureError, FeatureInputMissing
 
 #: Bump when decoding/cropping/resizing changes (feature cache keys include it).
 IMAGE_PREPROCESSING_VERSION = "pil-centercrop-bilinear-aa-draft-1"
@@ -62,6 +62,6 @@ def decode(path: str | Path, sizes: tuple[int, ...]) -> dict[int, np.ndarray]:
                 out[s] = np.ascontiguousarray(np.asarray(sq, dtype=np.uint8).transpose(2, 0, 1))
             return out
     except FileNotFoundError as exc:
-        raise FeatureError(f"{path}: stimulus image not found") from exc
+        raise FeatureInputMissing(f"{path}: stimulus image not found") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise FeatureError(f"{path}: stimulus image cannot be decoded ({exc})") from exc

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import FeatureError, FeatureSpace
+from .base import FeatureChoiceError, FeatureError, FeatureSpace
 from .families import REGISTRY, FamilyContext, FamilySpaces
 
 
@@ -44,12 +44,12 @@ def available_feature_spaces(features_dir: str | Path | None = None) -> list[str
     return _available(_families(_context(features_dir, None, False)))
 
 
-def _unknown(name: str, families: dict[str, FamilySpaces]) -> FeatureError:
+def _unknown(name: str, families: dict[str, FamilySpaces]) -> FeatureChoiceError:
     """The error for a name no family has: what is available, and the families that list no names."""
     patterns = [spaces.family.hint() for spaces in families.values() if not spaces.names()]
     listed = ", ".join(_available(families))
     more = f", or {', '.join(patterns)}" if patterns else ""
-    return FeatureError(f"unknown feature space {name!r}; available: {listed}{more}")
+    return FeatureChoiceError(f"unknown feature space {name!r}; available: {listed}{more}")
 
 
 def _full_name(name: str, families: dict[str, FamilySpaces]) -> str:
@@ -60,7 +60,7 @@ def _full_name(name: str, families: dict[str, FamilySpaces]) -> str:
     if not hits:
         raise _unknown(name, families)
     if len(hits) > 1:
-        raise FeatureError(f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name")
+        raise FeatureChoiceError(f"feature space name {name!r} is ambiguous ({', '.join(hits)}); give the full name")
     return hits[0]
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.atomic import atomic_path
-from .base import FeatureError
+from .base import FeatureError, FeatureInputMissing
 from .taskonomy_tasks import ENCODER_SHA256, canonical_task
 
 DEFAULT_BASE_URL = "https://github.com/alexsax/visual-prior/raw/networks/assets/pytorch/"
@@ -200,7 +200,9 @@ def download(task: str, store: str | Path | None = None, *, progress: bool = Tru
                 f"{url}: downloaded file's sha256 is not the expected {ENCODER_SHA256[task]}; "
                 "not installed (truncated download or wrong server)"
             ) from exc
-        raise FeatureError(f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}") from exc
+        raise FeatureInputMissing(
+            f"{final.name}: download from {url} failed ({exc}); {how_to_get(task, store)}"
+        ) from exc
     st = final.stat()
     _write_stamp(final, f"{st.st_size} {st.st_mtime_ns} {ENCODER_SHA256[task]}")
     return final
@@ -216,7 +218,7 @@ def ensure_weights(
     if found is not None:
         return found
     if offline:
-        raise FeatureError(
+        raise FeatureInputMissing(
             f"{store / published_filename(task)}: Taskonomy weights missing and --offline is set; "
             f"{how_to_get(task, store)}"
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import FeatureError, ImageFeatureSpace
+from .base import FeatureChoiceError, FeatureError, ImageFeatureSpace
 from .cpu import EXACT, FP32, encoder_precision
 from .families import FamilySpaces
 from .taskonomy_net import (
@@ -245,7 +245,7 @@ def taskonomy_space(task: str, weights_dir: Path | None, offline: bool) -> Tasko
 
     task = canonical_task(task)
     if task in MULTI_VIEW_TASKS:
-        raise FeatureError(
+        raise FeatureChoiceError(
             f"taskonomy:{task}: this encoder's input is two or three views of one scene (camera pose / "
             f"egomotion / point matching), not a single stimulus image, so it is not a feature space here; "
             f"single-image tasks: {', '.join(PAPER_TASKS)}"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import FeatureError, ImageFeatureSpace
+from .base import FeatureChoiceError, FeatureError, ImageFeatureSpace
 from .cpu import EXACT, encoder_precision
 from .families import FamilySpaces
 
@@ -190,7 +190,7 @@ class TorchvisionSpaces(FamilySpaces):
     def space(self, name: str) -> TorchvisionFeatureSpace:
         model, _, layer = name.partition(":")[2].partition(":")
         if not model or not layer:
-            raise FeatureError(
+            raise FeatureChoiceError(
                 f"{name!r}: torchvision spaces are named torchvision:<model>:<layer>, e.g. torchvision:resnet50:layer3"
             )
         return make_torchvision_space(model, layer, offline=self.context.offline)

@@ -25,7 +25,7 @@ import pandas as pd
 from ..core.atomic import atomic_path
 from ..core.stimuli import stimulus_key
 from ..core.textfiles import UnreadableFileError, json_type, read_json_object
-from .base import GROUPS, FeatureError, LookupFeatureSpace
+from .base import GROUPS, FeatureChoiceError, FeatureError, FeatureInputMissing, LookupFeatureSpace
 from .families import FamilyContext, FamilySpaces, FeatureFamily
 
 
@@ -97,7 +97,7 @@ def load_user_feature_space(folder: str | Path) -> UserFeatureSpace:
     npy, tsv, meta_file = folder / "features.npy", folder / "stimuli.tsv", folder / "space.json"
     for f in (npy, tsv):
         if not f.is_file():
-            raise FeatureError(f"{f}: missing (a feature space folder needs features.npy and stimuli.tsv)")
+            raise FeatureInputMissing(f"{f}: missing (a feature space folder needs features.npy and stimuli.tsv)")
     try:
         matrix = np.load(npy, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for bad files
@@ -162,10 +162,12 @@ def discover_user_feature_spaces(features_dir: str | Path) -> list[UserFeatureSp
     """All feature-space subfolders of ``features_dir``, sorted by name."""
     features_dir = Path(features_dir)
     if not features_dir.is_dir():
-        raise FeatureError(f"{features_dir}: --features-dir is not a folder")
+        raise FeatureInputMissing(f"{features_dir}: --features-dir is not a folder")
     folders = sorted(p for p in features_dir.iterdir() if p.is_dir() and (p / "features.npy").exists())
     if not folders:
-        raise FeatureError(f"{features_dir}: no feature space subfolders (each needs features.npy and stimuli.tsv)")
+        raise FeatureInputMissing(
+            f"{features_dir}: no feature space subfolders (each needs features.npy and stimuli.tsv)"
+        )
     return [load_user_feature_space(p) for p in folders]
 
 
@@ -209,9 +211,9 @@ class UserSpaces(FamilySpaces):
 
     def space(self, name: str) -> UserFeatureSpace:
         if self.context.features_dir is None:
-            raise FeatureError(f"{name!r}: user feature spaces need --features-dir")
+            raise FeatureChoiceError(f"{name!r}: user feature spaces need --features-dir")
         if name not in self.found:
-            raise FeatureError(
+            raise FeatureInputMissing(
                 f"{name!r}: no such folder in {self.context.features_dir} (has: {', '.join(self.found) or 'none'})"
             )
         return self.found[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Dataset:
         return [r for r in self.runs if r.subject == participant]
 
 
-def check_output_dir(bids_dir: Path, output_dir: Path, reads: list[tuple[str, Path]] = ()) -> Path:
+def check_output_dir(bids_dir: Path, output_dir: Path, reads: Sequence[tuple[str, Path]] = ()) -> Path:
     """The output folder, resolved: not a file, and not overlapping the input (:mod:`.folders`).
 
     Inside ``bids_dir`` outputs go under ``bids_dir/derivatives``; ``reads`` are the other folders the run reads
@@ -134,8 +135,7 @@ def _derivatives(bids_dir: Path, settings: ParticipantSettings, runs: list) -> t
 def _feature_spaces(bids_dir: Path, settings: ParticipantSettings) -> tuple[list, list[Path]]:
     """The feature spaces (every one found and loadable) and the stimulus folders their images come from."""
     from ..bids.files import check_present
-    from ..features.base import FeatureError
-    from ..features.registry import FeatureLabelConflict, resolve_feature_spaces
+    from ..features.registry import resolve_feature_spaces
     from .partitioning import resolve_partitionings
 
     fs = settings.features
@@ -143,14 +143,11 @@ def _feature_spaces(bids_dir: Path, settings: ParticipantSettings) -> tuple[list
         for path in sorted(fs.features_dir.glob("*/*")):
             if path.is_symlink() or path.is_file():
                 check_present(path, "user feature file")
-    try:
-        spaces = resolve_feature_spaces(
-            list(fs.spaces) or None, features_dir=fs.features_dir, weights_dir=fs.taskonomy_weights, offline=fs.offline
-        )
-    except FeatureLabelConflict as exc:
-        raise UsageError(str(exc)) from exc
-    except FeatureError as exc:
-        raise InputMissingError(str(exc)) from exc
+    # a FeatureError keeps its own exit code (bids_taskenc.errors.EXIT_CODES): 66 for a missing file, 64 for an
+    # unknown name or two spaces of one label, 1 for a file whose content is wrong
+    spaces = resolve_feature_spaces(
+        list(fs.spaces) or None, features_dir=fs.features_dir, weights_dir=fs.taskonomy_weights, offline=fs.offline
+    )
     resolve_partitionings(settings.comparisons.partitionings, spaces)  # bad sets: exit 64 before any work
     stimuli_dirs = list(settings.inputs.stimuli_dirs) or [bids_dir / "stimuli"]
     if any(s.needs_images for s in spaces):
@@ -283,7 +280,8 @@ def open_dataset(
     )
     _check_earlier_outputs(output_dir, settings, runs, space, spaces)
     _make_folders(work_dir, output_dir)
-    betas = [settings.responses.betas_dir] if settings.responses.model == "betas" else []
+    betas_dir = settings.responses.betas_dir
+    betas = [betas_dir] if settings.responses.model == "betas" and betas_dir is not None else []
     links = dataset_links(
         bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas, existing=read_dataset_links(output_dir)
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import TaskencError
+from ..errors import listed_exit_code
 
 
 def describe_error(exc: BaseException) -> str:
-    """The file and what is wrong where known, else the exception's type and the first line of its message."""
-    from ..features.base import FeatureError
-
-    if isinstance(exc, (TaskencError, FeatureError)):
+    """The file and what is wrong where known (an exception of ours: :data:`~bids_taskenc.errors.EXIT_CODES` lists
+    it), else the exception's type and the first line of its message."""
+    if isinstance(exc, Exception) and listed_exit_code(exc) is not None and str(exc).strip():
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"

@@ -20,6 +20,12 @@ import numpy as np
 
 from bids_taskenc.bids.rois import find_roi_masks, load_roi_vectors
 from bids_taskenc.group.inputs import GroupInputError, GroupInputs, read_group_inputs
+from bids_taskenc.group.options import (
+    DEFAULT_GROUP_PERMUTATIONS,
+    DEFAULT_N_BOOTSTRAP,
+    DEFAULT_TOP_K,
+    DEFAULT_TREE_BOOTSTRAP,
+)
 from bids_taskenc.group.result import GroupResult
 from bids_taskenc.group.run import TREE_BOOTSTRAPS, compute_group, resolve_reference
 from bids_taskenc.group.staging import remove_stale
@@ -76,11 +82,11 @@ class GroupSettings(_Settings):
     roi_dir: Path | None = None
     reference_affinities: Path | None = None
     offline: bool = False
-    n_bootstrap: int = 1000
-    n_permutations: int = 10000
-    tree_bootstrap: str = "auto"
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP
+    n_permutations: int = DEFAULT_GROUP_PERMUTATIONS
+    tree_bootstrap: str = DEFAULT_TREE_BOOTSTRAP
     bootstrap_block_mm: float | None = None
-    top_k: int = 3
+    top_k: int = DEFAULT_TOP_K
     seed: int = 0
     command_line: str | None = None
     progress: bool = False

@@ -176,10 +176,7 @@ def _beta_files(subject: str, runs: list, settings: ParticipantSettings) -> list
 def gather_inputs(ds: Dataset, subject: str, task: str, runs: list, settings: ParticipantSettings) -> TaskInputs:
     """Trials, feature rows, preprocessed runs or betas, ROI masks and meshes of one task: found and checked."""
     trials = _trials(ds, runs)
-    try:
-        check_feature_spaces(ds.spaces, list(dict.fromkeys(trials["image_id"])))
-    except FeatureError as exc:
-        raise InputDataError(str(exc)) from exc
+    check_feature_spaces(ds.spaces, list(dict.fromkeys(trials["image_id"])))  # a FeatureError: exit 1
     partitionings = resolve_partitionings(settings.comparisons.partitionings, ds.spaces)
     preprocessed = (
         []

@@ -54,6 +54,11 @@ CV_SCHEMES = ("kfold", "session", "split")
 TEST_SPLITS = ("image", "run", "session")
 #: ``ComparisonSettings.contrast_p``'s choices.
 CONTRAST_P_METHODS = ("analytic", "bootstrap")
+#: ``FitSettings.precision``'s choices on the command line: the engines' modes but ``double`` (float64 throughout,
+#: the reference of the benchmarks and tests, not a user's choice).
+COMMAND_LINE_PRECISIONS = tuple(p for p in PRECISIONS if p != "double")
+#: ``ResourceSettings.device``'s choices on the command line (the settings also take ``cuda:N``).
+DEVICES = ("auto", "cpu", "cuda")
 
 #: The ridge penalty grid of the command line (``--alphas``), as Python floats.
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in _ENCODING_ALPHAS)
@@ -61,6 +66,9 @@ DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in _ENCODING_ALPHAS)
 
 class _Settings:
     """Coercion (list -> tuple, str -> Path) and the checks of :meth:`check` on construction; the JSON round trip."""
+
+    if typing.TYPE_CHECKING:  # every subclass is a dataclass
+        __dataclass_fields__: typing.ClassVar[dict[str, dataclasses.Field[typing.Any]]]
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -151,7 +159,7 @@ def require(owner, name: str, ok: bool, rule: str) -> None:
 
 def is_whole(value, minimum: int) -> bool:
     """A whole number (not a bool) of at least ``minimum``."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= minimum
 
 
 def is_number(value) -> bool:
@@ -332,8 +340,8 @@ class ResourceSettings(_Settings):
         require(
             self,
             "device",
-            isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device) is not None,
-            "must be auto, cpu, cuda or cuda:N",
+            isinstance(device, str) and (device in DEVICES or re.fullmatch(r"cuda:\d+", device) is not None),
+            one_of((*DEVICES, "cuda:N")),
         )
         for name in ("nprocs", "omp_nthreads"):
             value = getattr(self, name)

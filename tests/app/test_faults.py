@@ -672,7 +672,7 @@ def test_feature_matrices_that_are_not_real_features_are_refused(small_copy, cap
     bad = {"complex": feats + 1j * feats, "no-columns": feats[:, :0], "no-rows": feats[:0]}[kind]
     np.save(npy, bad)
     code, out = _run(small_copy)
-    assert code == EXIT_INPUT_MISSING
+    assert code == EXIT_FAILURE  # there, but not features: 1 (bids_taskenc.errors.EXIT_CODES; 66 is a missing file)
     line = _error_line(capsys.readouterr().err)
     assert str(npy) in line and ("complex" in line if kind == "complex" else "has shape" in line), line
     assert not out.exists()
@@ -683,7 +683,7 @@ def test_a_space_json_that_is_no_description_object_names_the_file(small_copy, c
     meta = small_copy / "bids" / "derivatives" / "features" / "scene3da" / "space.json"
     meta.write_bytes(text.encode("latin-1"))
     code, out = _run(small_copy)
-    assert code == EXIT_INPUT_MISSING
+    assert code == EXIT_FAILURE  # there, but not a description: 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(meta) in _error_line(err)
     assert not out.exists()
