@@ -19,15 +19,13 @@ from ..encoding.roi import roi_permutation_p, roi_summary
 from ..features.user import save_feature_space
 from ..outputs.atomic import atomic_path, write_json
 from ..outputs.naming import sidecar_path
+from ..outputs.statistics import per_space_statistics
 from .cache import fit_key
 from .noise import NORMALIZED_RULE, Ceiling
 from .resources import fit_mem_gb
 from .task import TaskRun
 
 log = logging.getLogger(__name__)
-
-#: Statistics written for every feature space (stat entity -> EncodingResult attribute).
-STAT_MAPS = {"r": "r", "rsquared": "r2", "p": "p", "q": "q", "alpha": "alpha", "cvscore": "cv_score"}
 
 #: The weights file's arrays (its sidecar).
 WEIGHT_ARRAYS = {
@@ -96,8 +94,8 @@ def space_metadata(run: TaskRun, space, X: np.ndarray, result) -> dict:
 def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling | None) -> None:
     """The statistic maps of a space, and its noise-normalised score where there is a ceiling."""
     emit = run.writer.emit
-    for stat, attr in STAT_MAPS.items():
-        emit(getattr(result, attr), meta, fill=1.0 if stat in ("p", "q") else 0.0, desc=space.label, stat=stat)
+    for statistic in per_space_statistics():  # the registry of outputs/statistics.py
+        emit(statistic.values(result), meta, fill=statistic.fill, desc=space.label, stat=statistic.name)
     if ceiling is None:
         return
     norm = noise_normalized_score(result.r, ceiling.nc, ceiling.reliable)
