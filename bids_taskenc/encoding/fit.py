@@ -8,7 +8,7 @@ The work is done by :mod:`~bids_taskenc.encoding.ridge` (solver),
 voxel batches sized to a memory budget. Responses travel to the device once,
 one batch at a time; nothing returns to the host inside a batch.
 
-The steps, in order: check the inputs (:func:`_check_inputs`), standardise the
+The steps, in order: check the inputs (:mod:`~.fit_checks`), standardise the
 features and diagonalise every fold's and the full training set's problem
 (:func:`_decompose`), size the voxel batches (:func:`_batch_size`), fit and
 score each batch (:func:`_fit_batch`, into :class:`_HostMaps`), then p and q
