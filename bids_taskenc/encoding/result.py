@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,8 +11,56 @@ from ..core.fdr import below_fdr_level
 from .ridge import CV_SCORE_EFFECTS
 
 
-@dataclass
-class EncodingResult:
+@dataclass(kw_only=True)
+class VoxelwiseFit(abc.ABC):
+    """What every voxelwise fit returns (ridge, :class:`EncodingResult`; banded ridge,
+    :class:`~bids_taskenc.encoding.banded.result.BandedRidgeResult`): held-out scores and how they were fit.
+
+    Per-voxel arrays have shape ``(n_voxels,)`` and dtype float32; fields are keyword-only.
+
+    Attributes
+    ----------
+    r : test-set Pearson correlation of predictions and responses; 0 where either is constant.
+    r2 : test-set 1 - SS_res/SS_tot (SS_tot around the test-set mean), a fraction, may be negative.
+    p : the p-value of ``r`` (see the subclass for its method).
+    alpha : chosen (overall) ridge penalty per voxel.
+    cv_score : mean cross-validation score at the chosen penalty (kind ``cv_score_kind``).
+    alphas : the alpha grid (ascending), float64.
+    n_train, n_test, n_folds : training and test samples, CV folds.
+    cv_score_kind, cv_scheme : the CV score (``'r2'``, ``'r'``, ``'negmse'``) and scheme.
+    standardize, gram, precision, device, seed : how the fit ran.
+    intercept : (n_voxels,) training mean of each voxel.
+    predictions : optional, (n_test, n_voxels) test-set predictions in the units of the responses.
+    timings : seconds spent per stage.
+    """
+
+    r: np.ndarray
+    r2: np.ndarray
+    p: np.ndarray
+    alpha: np.ndarray
+    cv_score: np.ndarray
+    alphas: np.ndarray
+    n_train: int
+    n_test: int
+    n_folds: int
+    cv_score_kind: str
+    cv_scheme: str
+    standardize: bool
+    gram: str
+    precision: str
+    device: str
+    seed: int
+    intercept: np.ndarray
+    predictions: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @abc.abstractmethod
+    def metadata(self) -> dict:
+        """JSON-able settings of the fit, for BIDS sidecars (CamelCase keys)."""
+
+
+@dataclass(kw_only=True)
+class EncodingResult(VoxelwiseFit):
     """Held-out scores of a voxelwise ridge encoding model, and how it was fit.
 
     Per-voxel arrays have shape ``(n_voxels,)`` and dtype float32. All test
@@ -54,37 +103,18 @@ class EncodingResult:
     timings : seconds spent per stage.
     """
 
-    r: np.ndarray
-    r2: np.ndarray
-    p: np.ndarray
     q: np.ndarray
-    alpha: np.ndarray
-    cv_score: np.ndarray
     p_analytic: np.ndarray
     p_permutation: np.ndarray | None
     p_method: str
-    alphas: np.ndarray
     cv_scores_per_alpha: np.ndarray
-    n_train: int
-    n_test: int
-    n_folds: int
     n_features: int
     n_voxels: int
-    cv_score_kind: str
-    cv_scheme: str
-    standardize: bool
-    gram: str
-    precision: str
-    device: str
-    seed: int
     n_permutations: int
     fdr_alpha: float
     feature_mean: np.ndarray
     feature_scale: np.ndarray
-    intercept: np.ndarray
     weights: np.ndarray | None = None
-    predictions: np.ndarray | None = None
-    timings: dict[str, float] = field(default_factory=dict)
     permutation_scheme: str = "free"  #: or "circular shifts within test groups" (runs or sessions held out)
     p_sides: str = "one-sided"
     validation_fraction: float | None = None

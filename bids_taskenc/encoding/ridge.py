@@ -240,16 +240,16 @@ def decompose_full(
         )
     if kind == "samples":
         lam, q = _eigh(xs @ xs.T, eigh_dtype)
-        basis = None
+        weight_basis: torch.Tensor | None = None
         if want_weights:
-            basis = xs.T @ q if col_weight is None else (xs.T @ q) * col_weight.unsqueeze(1)
+            weight_basis = xs.T @ q if col_weight is None else (xs.T @ q) * col_weight.unsqueeze(1)
         return EigenBasis(
             kind=kind,
             eigvals=lam,
             u=((xs_test @ xs.T) @ q).to(dtype),
             n_train=n,
             q=q.to(dtype),
-            weight_basis=basis.to(dtype) if want_weights else None,
+            weight_basis=weight_basis.to(dtype) if weight_basis is not None else None,
         )
     raise ValueError(f"kind must be 'features' or 'samples', got {kind!r}")
 
@@ -287,10 +287,11 @@ def fold_projection(
     a = basis.u.T @ yv
     if basis.kind == "features":
         # Z + A = Vᵀ D⁻¹ [B + (n μ - Σys) mᵀ-terms]; see the module docstring
-        z = torch.addmm(torch.outer(basis.offset, n * mu - y_sum), basis.proj, b)
+        offset, proj = _given(basis.offset, "offset"), _given(basis.proj, "proj")
+        z = torch.addmm(torch.outer(offset, n * mu - y_sum), proj, _given(b, "b"))
         z -= a
     else:
-        z = basis.q.T @ (ys[basis.train_idx] - mu)
+        z = _given(basis.q, "q").T @ (ys[basis.train_idx] - mu)
     return z, a, yv
 
 
@@ -374,8 +375,8 @@ def select_alphas(mean_scores: torch.Tensor) -> torch.Tensor:
 def refit_projection(basis: EigenBasis, ys: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     """``Z`` [r, v] of the full training set (targets ``ys`` centred on it)."""
     if basis.kind == "features":
-        return basis.proj @ b
-    return basis.q.T @ ys
+        return _given(basis.proj, "proj") @ _given(b, "b")
+    return _given(basis.q, "q").T @ ys
 
 
 def refit_predict(
@@ -400,5 +401,12 @@ def refit_predict(
     scale = (1.0 / (basis.eigvals.unsqueeze(1) + alpha_per_target.unsqueeze(0))).to(z.dtype)
     zs = z * scale
     pred = basis.u @ zs
-    weights = basis.weight_basis @ zs if want_weights else None
+    weights = _given(basis.weight_basis, "weight_basis") @ zs if want_weights else None
     return pred, weights
+
+
+def _given(tensor: torch.Tensor | None, name: str) -> torch.Tensor:
+    """``tensor``; a ValueError when it is None (a basis of the other kind, or one built without weights)."""
+    if tensor is None:
+        raise ValueError(f"the eigenbasis has no {name} (built for the other Gram kind, or without weights)")
+    return tensor

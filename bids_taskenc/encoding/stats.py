@@ -342,3 +342,47 @@ def permutation_counts_torch(
         null = (pz[idx] * yz.unsqueeze(0)).sum(1)
         counts += ((null.abs() if two_sided else null) >= threshold).sum(0)
     return counts
+
+
+def dependent_r_contrast_t(r_y, r_pp, weights, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """t of ``Σ_j w_j r_j = 0`` for correlations ``r_j = r(y, P_j)`` sharing ``y``.
+
+    ``t = Σ w_j r_j / sqrt(Σ_jk w_j w_k ψ_jk / n)`` with the Pearson–Filon
+    covariance ``ψ_jk = r_jk (1 − ρ_j² − ρ_k²) − ρ_j ρ_k (1 − ρ_j² − ρ_k² −
+    r_jk²) / 2`` (``ψ_jj = (1 − ρ_j²)²``), where ``ρ = r − w (w·r) / (w·w)`` are
+    the correlations pooled under the null (Steiger's r̄ for a pair), on
+    ``n − 3`` degrees of freedom (as Williams' t).
+
+    Parameters
+    ----------
+    r_y : array, shape (k, n_voxels)
+        Correlations of the responses with each of the k predictions.
+    r_pp : array, shape (k, k, n_voxels)
+        Correlations between the predictions (the diagonal is ignored: 1).
+    weights : array, shape (k,)
+        Contrast weights (+1/|A|, −1/|B|).
+    n : int
+        Samples (>= 4).
+
+    Returns
+    -------
+    t, p : ndarrays of float64, shape (n_voxels,)
+        p two-sided; t = 0, p = 1 where the variance vanishes.
+    """
+    if int(n) != n or n < 4:
+        raise ValueError(f"the contrast t needs n >= 4 samples, got {n!r}")
+    r_y = np.clip(np.asarray(r_y, dtype=np.float64), -1.0, 1.0)
+    w = np.asarray(weights, dtype=np.float64)
+    k = len(w)
+    diff = np.tensordot(w, r_y, axes=1)
+    rho = r_y - np.outer(w, diff) / (w @ w)
+    var = np.zeros_like(diff)
+    for j in range(k):
+        for m in range(k):
+            r_jm = 1.0 if j == m else np.clip(np.asarray(r_pp[j][m], dtype=np.float64), -1.0, 1.0)
+            a, b = rho[j] ** 2, rho[m] ** 2
+            var += w[j] * w[m] * (r_jm * (1.0 - a - b) - 0.5 * rho[j] * rho[m] * (1.0 - a - b - r_jm**2))
+    var /= n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(var > 0, diff / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+    return t, 2.0 * _sps.t.sf(np.abs(t), n - 3)

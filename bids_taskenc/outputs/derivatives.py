@@ -14,24 +14,7 @@ from ..__about__ import __version__
 from .atomic import write_image, write_json, write_text
 from .intents import set_nifti_intent, sidecar_intent
 from .naming import derivative_path, sidecar_path
-
-#: One line per statistic, for sidecars ("Description") and reports.
-STAT_DESCRIPTIONS = {
-    "r": "Pearson correlation between predicted and measured responses on the held-out test images",
-    "rsquared": "Coefficient of determination (1 - SS_res/SS_tot) on the held-out test images; can be negative",
-    "p": "One-sided p-value of r > 0",
-    "q": "Benjamini-Hochberg FDR q-value of p, over the voxels of the mask",
-    "alpha": "Ridge regularisation chosen for the voxel by cross-validation on the training images",
-    "cvscore": "Mean cross-validation score of the chosen alpha on the training images",
-    "noiseceiling": "Noise ceiling (fraction of variance explainable given the repeats; NSD formula)",
-    "ncsnr": "Noise-ceiling signal-to-noise ratio",
-    "rsquarednorm": "Squared test correlation (r clipped at 0) divided by the noise ceiling; NaN where the "
-    "ceiling is not reliably above 0",
-    "splithalf": "Split-half reliability: correlation across repeated images of two half-averages of their responses",
-    "rdiff": "Mean test-set Pearson r of the contrast's A spaces minus that of its B spaces",
-    "rdifflow": "Lower end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
-    "rdiffhigh": "Upper end of the percentile bootstrap interval of rdiff (level: Contrast.CILevel)",
-}
+from .statistics import description
 
 #: stat entity -> suffix folder names etc. are all built by :func:`derivative_path`.
 BIDSIGNORE = [
@@ -60,7 +43,7 @@ def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -
     """Write one ``..._stat-<stat>_statmap.nii.gz`` (its header's intent says what it holds) and its JSON sidecar."""
     path = derivative_path(root, suffix="statmap", extension=".nii.gz", **entities)
     stat = entities.get("stat")
-    meta = {"Statistic": stat, "Description": STAT_DESCRIPTIONS.get(stat, ""), **sidecar}
+    meta = {"Statistic": stat, "Description": description(stat), **sidecar}
     set_nifti_intent(img, sidecar_intent(str(stat), meta))
     write_image(path, img)
     write_json(sidecar_path(path), meta)
@@ -170,10 +153,11 @@ def write_dataset_description(
     ``DatasetLinks``: participants run as separate jobs all record theirs.
     """
     path = Path(root) / "dataset_description.json"
-    generated = {"Name": "bids_taskenc", "Version": __version__}
+    generated: dict[str, object] = {"Name": "bids_taskenc", "Version": __version__}
     if container:
         generated["Container"] = container
-    desc = {
+    links = links or {}
+    desc: dict[str, object] = {
         "Name": "bids_taskenc: voxelwise encoding models of vision-task representations",
         "BIDSVersion": "1.8.0",
         "DatasetType": "derivative",
@@ -181,13 +165,13 @@ def write_dataset_description(
         "SourceDatasets": [
             {
                 "URL": "bids:raw:"
-                if (links or {}).get("raw") is not None and Path(links["raw"]).resolve() == Path(source_dir).resolve()
+                if links.get("raw") is not None and Path(links["raw"]).resolve() == Path(source_dir).resolve()
                 else Path(source_dir).resolve().as_uri()
             }
         ],
         "HowToAcknowledge": "Cite Wang, Tarr & Wehbe (2019) Neural Taskonomy; see logs/CITATION.md",
     }
-    new_links = {name: link_uri(root, folder, source_dir) for name, folder in (links or {}).items()}
+    new_links = {name: link_uri(root, folder, source_dir) for name, folder in links.items()}
     if new_links:
         desc["DatasetLinks"] = new_links
     if path.exists():

@@ -28,7 +28,7 @@ class Intent:
     @property
     def nifti_string(self) -> str:
         """``'NIFTI_INTENT_CORREL'``: the GIFTI ``Intent`` attribute."""
-        return intent_codes.niistring[self.code]
+        return str(intent_codes.niistring[self.code])
 
 
 def _is_p(stat: str) -> bool:

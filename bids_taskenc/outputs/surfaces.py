@@ -16,15 +16,12 @@ import numpy as np
 
 from ..bids.surfaces import HEMIS, SurfaceSet
 from .atomic import write_image, write_json
-from .derivatives import STAT_DESCRIPTIONS
 from .intents import gifti_intent_meta, sidecar_intent
 from .naming import derivative_path, sidecar_path
+from .statistics import description, is_discrete
 
 #: GIFTI AnatomicalStructurePrimary per hemisphere.
 STRUCTURES = {"L": "CortexLeft", "R": "CortexRight"}
-
-#: Statistics on a discrete grid: take the most frequent sample, not an average.
-DISCRETE_STATS = {"alpha"}
 
 
 def _mesh(mesh):
@@ -112,7 +109,7 @@ def write_surface_statmap(root, values: np.ndarray, hemi: str, sidecar: dict, **
     meta = {
         "AnatomicalStructurePrimary": STRUCTURES[hemi],
         "Statistic": str(stat),
-        "Description": STAT_DESCRIPTIONS.get(stat, ""),
+        "Description": description(stat),
     }
     intent = sidecar_intent(str(stat), sidecar)
     array = nib.gifti.GiftiDataArray(
@@ -164,17 +161,17 @@ def project_statmaps(
     The written GIFTI paths. Continuous maps are sampled ``chunk`` at a time,
     grid-valued ones (alpha) by nearest voxel.
     """
-    discrete = [m for m in maps if m[3].get("stat") in DISCRETE_STATS]
-    continuous = [m for m in maps if m[3].get("stat") not in DISCRETE_STATS]
+    discrete = [m for m in maps if is_discrete(m[3].get("stat"))]
+    continuous = [m for m in maps if not is_discrete(m[3].get("stat"))]
     batches = [continuous[i : i + chunk] for i in range(0, len(continuous), chunk)] + [[m] for m in discrete]
     paths = []
     for batch in batches:
         images = [unmask(values, fill) for values, fill, _, _ in batch]
-        is_discrete = batch[0][3].get("stat") in DISCRETE_STATS
-        if not is_discrete:
+        on_grid = is_discrete(batch[0][3].get("stat"))
+        if not on_grid:
             stack = nib.Nifti1Image(np.stack([np.asarray(i.dataobj, np.float32) for i in images], -1), images[0].affine)
         for hemi in HEMIS:
-            if is_discrete:
+            if on_grid:
                 sampled = sample_to_surface(images[0], surfaces, hemi, mask_img=mask_img, discrete=True)[:, None]
             else:
                 sampled = sample_to_surface(stack, surfaces, hemi, mask_img=mask_img).reshape(-1, len(batch))
@@ -185,7 +182,7 @@ def project_statmaps(
                     "SurfaceSource": surfaces.source,
                     "SurfaceSampling": {
                         "Method": "nilearn.surface.vol_to_surf, line from white to pial",
-                        "Interpolation": ("nearest voxel at mid-thickness" if is_discrete else "linear"),
+                        "Interpolation": ("nearest voxel at mid-thickness" if on_grid else "linear"),
                         "OutsideMask": "NaN",
                     },
                 }

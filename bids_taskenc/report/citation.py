@@ -19,6 +19,8 @@ from bids_taskenc.core.versions import distribution_versions
 from bids_taskenc.features.families import REGISTRY as FEATURE_FAMILIES
 from bids_taskenc.features.families import family_of
 from bids_taskenc.outputs.atomic import write_text
+from bids_taskenc.outputs.naming import parse_derivative_name
+from bids_taskenc.outputs.statistics import methods_sentences
 from bids_taskenc.report.inputs import (
     ParticipantOutputs,
     find_tasks,
@@ -197,6 +199,7 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         **_response_facts(loaded),
         **_feature_facts(loaded),
         **_fit_facts(first),
+        "statistic_sentences": _statistic_sentences(out, loaded),
         **_roi_facts(loaded),
         "contrasts": _contrast_facts(loaded),
         "partitionings": _partitioning_facts(loaded),
@@ -213,6 +216,18 @@ def methods_context(output_dir: str | Path, *, task: str | None = None) -> dict:
         "views": sorted(views),
         "versions": _versions_used(first, sim_meta, views),
     }
+
+
+def _statistic_sentences(out: Path, loaded: list) -> list[str]:
+    """The methods sentences of the registered map statistics these participants' maps include."""
+    written = set()
+    for d in loaded:
+        for path in Path(out, f"sub-{d.participant}", "func").glob("*_statmap.nii.gz"):
+            try:
+                written.add(parse_derivative_name(path.name).get("stat", ""))
+            except ValueError:  # not a name of ours
+                continue
+    return methods_sentences(written)
 
 
 def _participant_facts(data) -> dict:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from bids_taskenc.__about__ import __version__
-from bids_taskenc.core.fdr import below_fdr_level
 from bids_taskenc.outputs.naming import strip_prefix
 from bids_taskenc.report import figures
 from bids_taskenc.report.brain import (
@@ -25,6 +24,7 @@ from bids_taskenc.report.inputs import ParticipantOutputs, find_roi_masks_of, lo
 from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.quality import findings, repeats_per_image, split_half_reliability
 from bids_taskenc.report.render import Figures, prune_figures, render_page
+from bids_taskenc.report.statmaps import all_finite, statistic_figures, surface_below
 
 #: Voxels listed per feature space in the table of top voxels.
 TOP_VOXELS = 5
@@ -121,15 +121,6 @@ def _grid_text(grid) -> str | None:
     return f"{len(grid)} values, {min(grid):g} to {max(grid):g}"
 
 
-def _surface_shown(data: ParticipantOutputs, desc: str, level: float) -> dict | None:
-    return _surface_below(data, desc, "q", level)
-
-
-def _surface_below(data: ParticipantOutputs, desc: str, stat: str, level: float) -> dict | None:
-    q = data.surface_map(desc, stat)
-    return None if q is None else {h: below_fdr_level(q[h], level) for h in q}
-
-
 def write_participant_report(
     output_dir: str | Path,
     participant: str,
@@ -164,7 +155,7 @@ def write_participant_report(
     reliability, reliability_note = split_half_reliability(data)
     brain, cut, notes = _brain_renderer(data, view)
     _quality_figures(data, figs, brain, reliability)
-    slices_view, coverage = _accuracy_figures(data, figs, brain, rows, cut)
+    slices_view, coverage, stat_figures = _accuracy_figures(data, figs, brain, rows, cut)
     contrasts = _contrast_figures(data, figs, brain)
     partitionings = _partitioning_figures(data, figs, brain)
     prune_figures(out, f"sub-{participant}_task-{data.task}_", figs.written)
@@ -186,6 +177,7 @@ def write_participant_report(
         partitionings=partitionings,
         view=view,
         slices_view=slices_view,
+        stat_figures=stat_figures,
         coverage=coverage,
         group_link=(out / "group.html").exists(),
         nc_stats=_stats(data.noise_ceiling),
@@ -261,7 +253,7 @@ def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
                 top,
                 "noise ceiling (fraction of variance)",
                 surface=surf,
-                surface_shown=_all_finite(surf),
+                surface_shown=all_finite(surf),
             )
         )
     if reliability is not None:
@@ -283,7 +275,7 @@ def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
                 top,
                 "split-half r",
                 surface=surf,
-                surface_shown=_all_finite(surf),
+                surface_shown=all_finite(surf),
             )
         )
     return specs
@@ -291,10 +283,12 @@ def _reliability_specs(data: ParticipantOutputs, reliability) -> list[MapSpec]:
 
 def _accuracy_figures(
     data: ParticipantOutputs, figs: Figures, brain: BrainRenderer, rows: list[dict], cut: int | None
-) -> tuple[BrainView | None, float | None]:
-    """Results: mean r per ROI (or whole brain), the r maps, and in a template space the volume beside the flat maps.
+) -> tuple[BrainView | None, float | None, list[dict]]:
+    """Results: mean r per ROI (or whole brain), the maps of every shown statistic, and in a template space the
+    r maps in the volume beside the flat maps.
 
-    Returns the volume view (or None) and the fraction of flat-map vertices with a value (or None).
+    Returns the volume view (or None), the fraction of flat-map vertices with a value (or None) and the page's
+    entries of the statistic figures (``figure``, ``alt``, ``caption``).
     """
     labels = [r["label"] for r in rows]
     if data.roi_table is not None and len(data.roi_table):
@@ -307,30 +301,11 @@ def _accuracy_figures(
             [r["mean_r_sig"] for r in rows],
             figs("meanr"),
         )
-    vmax_r = shared_vmax([f.r for f in data.features], [f.significant for f in data.features], 0.1)
-    specs = []
-    for f, row in zip(data.features, rows):
-        note = f"{row['n_sig']} voxels q < {f.fdr_level:g}" if row["n_sig"] else f"no voxel q < {f.fdr_level:g}"
-        specs.append(
-            MapSpec(
-                f"{f.label} ({f.group}; {note})",
-                f.r,
-                f.significant,
-                "inferno",
-                0.0,
-                vmax_r,
-                "r (test set)",
-                group=f.group,
-                surface=data.surface_map(f.label, "r"),
-                surface_shown=_surface_shown(data, f.label, f.fdr_level),
-            )
-        )
+    stat_figures, specs = statistic_figures(data, figs, brain, rows)
     coverage = None
-    if specs:
-        brain.figure(specs, figs("rmaps"), title="prediction accuracy r where q is below the FDR level")
-        if brain.view.kind == "flat" and specs[0].surface is not None:
-            finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
-            coverage = float(np.mean(np.concatenate(finite)))
+    if specs and brain.view.kind == "flat" and specs[0].surface is not None:
+        finite = [np.isfinite(np.asarray(v, dtype=float)) for v in specs[0].surface.values()]
+        coverage = float(np.mean(np.concatenate(finite)))
     slices_view: BrainView | None = None
     if specs and brain.view.kind == "flat" and is_template_space(data.space):
         # the flat maps lose what is off the cortical ribbon: the volume too, over the template's anatomy
@@ -340,7 +315,7 @@ def _accuracy_figures(
         BrainRenderer(data, slices_view, cut_index=cut, underlay=volume, rois=rois).figure(
             specs, figs("rslices"), title="prediction accuracy r in the volume, where q is below the FDR level"
         )
-    return slices_view, coverage
+    return slices_view, coverage, stat_figures
 
 
 def _contrast_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRenderer) -> list[dict]:
@@ -375,7 +350,7 @@ def _contrast_figures(data: ParticipantOutputs, figs: Figures, brain: BrainRende
                 vmax_c,
                 "r(A) - r(B)",
                 surface=data.surface_map(c.label, "rdiff"),
-                surface_shown=_surface_shown(data, c.label, c.fdr_level),
+                surface_shown=surface_below(data, c.label, "q", c.fdr_level),
             )
         )
     if specs:
@@ -396,7 +371,8 @@ def _partitioning_figures(data: ParticipantOutputs, figs: Figures, brain: BrainR
         0.02,
     )
     vmax_u = min(1.0, vmax_u)  # an R² difference can pass 1 only where the reduced model's R² is below 0
-    partitionings, specs = [], []
+    partitionings: list[dict] = []
+    specs: list[MapSpec] = []
     for vp in vps:
         sets = [_partition_set(data, vp, st, vmax_u, specs) for st in vp.info.get("Sets", [])]
         partitionings.append(
@@ -436,7 +412,7 @@ def _partition_set(data: ParticipantOutputs, vp, st: dict, vmax_u: float, specs:
                 "unique R² (test set)",
                 group=lab if lab in figures.GROUP_COLORS else None,
                 surface=data.surface_map(vp.label, f"uniquersquared{lab}"),
-                surface_shown=_surface_below(data, vp.label, f"uniqueq{lab}", vp.fdr_level),
+                surface_shown=surface_below(data, vp.label, f"uniqueq{lab}", vp.fdr_level),
             )
         )
     return {
@@ -445,10 +421,6 @@ def _partition_set(data: ParticipantOutputs, vp, st: dict, vmax_u: float, specs:
         "n_sig": n_sig,
         "mean_unique": float(np.nanmean(values)) if values is not None else float("nan"),
     }
-
-
-def _all_finite(surface: dict | None) -> dict | None:
-    return None if surface is None else {h: np.isfinite(v) for h, v in surface.items()}
 
 
 def _stats(values) -> dict | None:

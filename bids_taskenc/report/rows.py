@@ -59,7 +59,7 @@ def draw_rows(tiles, specs: list[MapSpec], canvas, path: Path, *, title: str) ->
     fig_w = inches_w + 1.5 + (1.1 if stacked.outlines else 0.0)
     fig_h = inches_h + 0.45
     fig = plt.figure(figsize=(fig_w, fig_h))
-    _draw_canvas(fig.add_axes([0.0, 0.0, inches_w / fig_w, inches_h / fig_h]), stacked)
+    _draw_canvas(fig.add_axes((0.0, 0.0, inches_w / fig_w, inches_h / fig_h)), stacked)
     _colour_bars(fig, stacked, specs, (inches_w, inches_h))
     if stacked.outlines:
         handles = [Line2D([], [], color=colour, linewidth=2) for _, colour, _ in stacked.outlines]
@@ -87,7 +87,7 @@ def _stack_rows(tiles, specs: list[MapSpec], canvas) -> _Rows:
     heights = [t[0].shape[1] + label_h for t in tiles]
     height = sum(heights) + header_h
     image = np.ones((width, height, 3))
-    texts = []
+    texts: list[tuple] = []
     top = height
     spans = tiles[0][1]
     inside_letters = hasattr(canvas, "vletters")  # slices: all four letters inside the first row's panels
@@ -139,7 +139,7 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_axis_off()
-    outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
+    stroke = [patheffects.withStroke(linewidth=1.5, foreground="black")]
     for x, y, text, ha, size, colour, weight, *va in stacked.texts:
         if text:
             ax.text(
@@ -151,7 +151,7 @@ def _draw_canvas(ax, stacked: _Rows) -> None:
                 fontsize=size,
                 color=colour,
                 weight=weight,
-                path_effects=outline if colour == "white" else None,
+                path_effects=stroke if colour == "white" else None,
             )
 
 

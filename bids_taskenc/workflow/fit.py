@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,15 +20,16 @@ from ..encoding.roi import roi_permutation_p, roi_summary
 from ..features.user import save_feature_space
 from ..outputs.atomic import atomic_path, write_json
 from ..outputs.naming import sidecar_path
+from ..outputs.statistics import per_space_statistics
 from .cache import fit_key
 from .noise import NORMALIZED_RULE, Ceiling
 from .resources import fit_mem_gb
 from .task import TaskRun
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ..encoding.result import EncodingResult, VoxelwiseFit
 
-#: Statistics written for every feature space (stat entity -> EncodingResult attribute).
-STAT_MAPS = {"r": "r", "rsquared": "r2", "p": "p", "q": "q", "alpha": "alpha", "cvscore": "cv_score"}
+log = logging.getLogger(__name__)
 
 #: The weights file's arrays (its sidecar).
 WEIGHT_ARRAYS = {
@@ -39,7 +41,7 @@ WEIGHT_ARRAYS = {
 }
 
 
-def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
+def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool) -> EncodingResult:
     """One space's :class:`~bids_taskenc.encoding.result.EncodingResult`, from the work cache when fitted before."""
     fit, save_weights = run.settings.fit, run.settings.outputs.save_weights
     Y, train, test, device = run.Y, run.split.train, run.split.test, run.ds.device
@@ -78,7 +80,8 @@ def fit_space(run: TaskRun, X: np.ndarray, keep_predictions: bool):
     )
 
 
-def space_metadata(run: TaskRun, space, X: np.ndarray, result) -> dict:
+def space_metadata(run: TaskRun, space, X: np.ndarray, result: VoxelwiseFit) -> dict:
+    """The sidecar of a space's maps: the task's common keys, the feature space, the fit's settings."""
     return {
         **run.writer.common,
         "FeatureSpace": space.name,
@@ -93,11 +96,11 @@ def space_metadata(run: TaskRun, space, X: np.ndarray, result) -> dict:
     }
 
 
-def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling | None) -> None:
+def write_space_maps(run: TaskRun, space, result: EncodingResult, meta: dict, ceiling: Ceiling | None) -> None:
     """The statistic maps of a space, and its noise-normalised score where there is a ceiling."""
     emit = run.writer.emit
-    for stat, attr in STAT_MAPS.items():
-        emit(getattr(result, attr), meta, fill=1.0 if stat in ("p", "q") else 0.0, desc=space.label, stat=stat)
+    for statistic in per_space_statistics():  # the registry of outputs/statistics.py
+        emit(statistic.values(result), meta, fill=statistic.fill, desc=space.label, stat=statistic.name)
     if ceiling is None:
         return
     norm = noise_normalized_score(result.r, ceiling.nc, ceiling.reliable)
@@ -126,26 +129,26 @@ def write_space_maps(run: TaskRun, space, result, meta: dict, ceiling: Ceiling |
     )
 
 
-def add_roi_rows(run: TaskRun, space, result) -> None:
+def add_roi_rows(run: TaskRun, space, result: EncodingResult) -> None:
     """The space's rows of the ROI table (with the permutation p of each ROI's mean r when asked for)."""
-    roi_p = (
-        {}
-        if run.roi_permutations is None
-        else roi_permutation_p(run.y_test, result.predictions, run.rois, run.roi_permutations)
-    )
+    roi_p = {}
+    if run.roi_permutations is not None:
+        roi_p = roi_permutation_p(
+            run.y_test, _kept(result.predictions, "test predictions"), run.rois, run.roi_permutations
+        )
     for row in roi_summary(result.r, result.r2, result.q, run.rois, run.settings.fit.fdr_alpha):
         if run.roi_permutations is not None:
             row["p_mean_r"] = roi_p[row["roi"]]
         run.roi_rows.append({"feature_space": space.label, "feature_group": space.group, **row})
 
 
-def write_weights(run: TaskRun, space, result, meta: dict) -> None:
+def write_weights(run: TaskRun, space, result: EncodingResult, meta: dict) -> None:
     """``..._desc-<label>_weights.npz`` and its sidecar: what predicts a new image's responses."""
     weights_path = run.writer.path(desc=space.label, suffix="weights", extension=".npz")
     with atomic_path(weights_path) as tmp:
         np.savez(
             tmp,
-            weights=result.weights,
+            weights=_kept(result.weights, "weights"),
             feature_mean=result.feature_mean,
             feature_scale=result.feature_scale,
             intercept=result.intercept,
@@ -160,6 +163,13 @@ def write_weights(run: TaskRun, space, result, meta: dict) -> None:
             "Prediction": "y = ((x - feature_mean) / feature_scale) @ weights + intercept",
         },
     )
+
+
+def _kept(array: np.ndarray | None, what: str) -> np.ndarray:
+    """An array the fit was asked to keep (an error, not a file of None, if it did not)."""
+    if array is None:
+        raise RuntimeError(f"the encoding fit kept no {what} although they were asked for")
+    return array
 
 
 def save_features(run: TaskRun, space, X: np.ndarray) -> None:

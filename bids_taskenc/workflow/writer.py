@@ -11,10 +11,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from ..bids.surfaces import SurfaceSet
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.derivatives import bids_uri, write_mask, write_statmap
 from ..outputs.naming import derivative_path, sidecar_path
@@ -24,6 +26,9 @@ from .dataset import Dataset
 from .inputs import TaskInputs
 from .rerun import SHARED_KEY, shared_settings
 from .settings import ParticipantSettings
+
+if TYPE_CHECKING:
+    from ..responses.base import Responses
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +105,8 @@ class TaskWriter:
     staging: Path
     ents: dict  # sub, task, space
     common: dict  # metadata every sidecar starts with
-    responses: object  # Responses: its mask puts a voxel vector back into a volume
-    surfaces: object = None
+    responses: Responses  # its mask puts a voxel vector back into a volume
+    surfaces: SurfaceSet | None = None
     surface_queue: list = field(default_factory=list)
 
     @classmethod
@@ -128,7 +133,10 @@ class TaskWriter:
         write_mask(staging, responses.mask_img, mask_meta, **ents)
         log.info("sub-%s task-%s: %s", subject, task, inputs.surface_note)
         common["Surfaces"] = inputs.surface_note
-        writer = cls(staging=staging, ents=ents, common=common, responses=responses, surfaces=inputs.surfaces)
+        surfaces = inputs.surfaces
+        if surfaces is not None and not isinstance(surfaces, SurfaceSet):
+            raise TypeError(f"inputs.surfaces must be a SurfaceSet or None, got {type(surfaces).__name__}")
+        writer = cls(staging=staging, ents=ents, common=common, responses=responses, surfaces=surfaces)
         write_tsv(
             derivative_path(staging, sub=subject, task=task, desc="split", suffix="stimuli", extension=".tsv"),
             split_table(responses, split),

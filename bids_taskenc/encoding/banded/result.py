@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import ridge as _ridge
+from ..result import VoxelwiseFit
 
 
-@dataclass
-class BandedRidgeResult:
+@dataclass(kw_only=True)
+class BandedRidgeResult(VoxelwiseFit):
     """Held-out scores of a banded ridge model, and how it was fit.
 
-    Per-voxel arrays are float32 of shape ``(n_voxels,)`` unless said.
+    Per-voxel arrays are float32 of shape ``(n_voxels,)`` unless said. The fields every fit has (``r``, ``r2``,
+    ``p``, ``alpha``, ``cv_score``, ``alphas``, ``intercept``, ``predictions``, the settings) are
+    :class:`~bids_taskenc.encoding.result.VoxelwiseFit`'s; fields are keyword-only.
 
     Attributes
     ----------
@@ -34,31 +37,12 @@ class BandedRidgeResult:
     predictions : optional (n_test, n_voxels) test predictions in response units.
     """
 
-    r: np.ndarray
-    r2: np.ndarray
-    p: np.ndarray
-    alpha: np.ndarray
     band_weights: np.ndarray
     grid_index: np.ndarray
-    cv_score: np.ndarray
     cv_scores_per_weight: np.ndarray
     split_r2: np.ndarray
     grid: np.ndarray
-    alphas: np.ndarray
     set_sizes: tuple[int, ...]
-    n_train: int
-    n_test: int
-    n_folds: int
-    cv_score_kind: str
-    cv_scheme: str
-    standardize: bool
-    gram: str
-    precision: str
-    device: str
-    seed: int
-    intercept: np.ndarray
-    predictions: np.ndarray | None = None
-    timings: dict = field(default_factory=dict)
     cv_solver: str = "per-fold"
 
     @property
@@ -73,6 +57,7 @@ class BandedRidgeResult:
             return np.log(self.band_weights.T.astype(np.float64) / self.alpha.astype(np.float64))
 
     def metadata(self) -> dict:
+        """JSON-able settings of the fit, for BIDS sidecars (CamelCase keys)."""
         return {
             "Model": "banded ridge (one penalty per set, alpha / gamma_set)",
             "SetSizes": list(self.set_sizes),
