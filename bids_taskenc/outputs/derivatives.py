@@ -43,7 +43,7 @@ def write_statmap(root: Path, img: nib.Nifti1Image, sidecar: dict, **entities) -
     """Write one ``..._stat-<stat>_statmap.nii.gz`` (its header's intent says what it holds) and its JSON sidecar."""
     path = derivative_path(root, suffix="statmap", extension=".nii.gz", **entities)
     stat = entities.get("stat")
-    meta = {"Statistic": stat, "Description": description(stat), **sidecar}
+    meta = {"Statistic": stat, "Description": description(stat, sidecar), **sidecar}
     set_nifti_intent(img, sidecar_intent(str(stat), meta))
     write_image(path, img)
     write_json(sidecar_path(path), meta)

@@ -16,7 +16,7 @@ This module imports nothing heavy: the command line and the docs may read it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,8 @@ class MapStatistic:
     is the docs' only. ``discrete``: values on a grid (sampled onto surfaces as the most frequent value, not an
     average). ``methods``: a sentence of the methods text for a run that wrote the maps, followed by its
     ``citations`` (the built-in maps are described by the methods template itself and have none).
+    ``two_sided_description``: the Description instead when the map's sidecar says its p-values are two-sided
+    (``PValueSides``, ``--p-sides two-sided``).
     """
 
     name: str
@@ -75,6 +77,7 @@ class MapStatistic:
     own_description: bool = False
     discrete: bool = False
     methods: str = ""
+    two_sided_description: str = ""
 
     @property
     def written_name(self) -> str:
@@ -116,7 +119,14 @@ for _entry in (
         "fraction of variance (at most 1)",
         source="r2",
     ),
-    MapStatistic("p", "One-sided p-value of r > 0", "probability", source="p", fill=1.0),
+    MapStatistic(
+        "p",
+        "One-sided p-value of r > 0",
+        "probability",
+        source="p",
+        fill=1.0,
+        two_sided_description="Two-sided p-value of r != 0",
+    ),
     MapStatistic(
         "q",
         "Benjamini-Hochberg FDR q-value of p, over the voxels of the mask",
@@ -240,11 +250,17 @@ for _entry in (
     STATISTICS.register(_entry)
 
 
-def description(stat: str | None) -> str:
-    """The sidecar ``Description`` of a ``stat-`` value (``""`` for one not registered under that exact name)."""
+def description(stat: str | None, sidecar: Mapping[str, Any] | None = None) -> str:
+    """The sidecar ``Description`` of a ``stat-`` value (``""`` for one not registered under that exact name).
+
+    ``sidecar``: the map's other keys; a map of two-sided p-values (``PValueSides`` two-sided) is described as such.
+    """
     if stat is None or stat not in STATISTICS or STATISTICS[stat].own_description:
         return ""
-    return STATISTICS[stat].description
+    entry = STATISTICS[stat]
+    if entry.two_sided_description and str((sidecar or {}).get("PValueSides", "")).startswith("two-sided"):
+        return entry.two_sided_description
+    return entry.description
 
 
 def is_discrete(stat: str | None) -> bool:

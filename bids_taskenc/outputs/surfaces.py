@@ -109,7 +109,7 @@ def write_surface_statmap(root, values: np.ndarray, hemi: str, sidecar: dict, **
     meta = {
         "AnatomicalStructurePrimary": STRUCTURES[hemi],
         "Statistic": str(stat),
-        "Description": description(stat),
+        "Description": description(stat, sidecar),
     }
     intent = sidecar_intent(str(stat), sidecar)
     array = nib.gifti.GiftiDataArray(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -93,3 +95,22 @@ def test_methods_sentences_only_for_written_statistics_with_a_sentence():
     with STATISTICS.temporarily(toy):
         assert methods_sentences(["r", "q", "toy"]) == ["A toy was mapped. [@allen2022nsd]"]
         assert methods_sentences(["r", "q"]) == []
+
+
+@pytest.mark.parametrize("sides", ["one-sided", "two-sided"])
+def test_the_p_maps_description_says_which_sides_were_tested(tmp_path, sides):
+    """A --p-sides two-sided run's p maps were described as "One-sided p-value of r > 0" (found in review): the
+    Description follows the result's PValueSides, in the NIfTI sidecar and the GIFTI array's metadata."""
+    from bids_taskenc.encoding.stats import analytic_p
+    from bids_taskenc.outputs.derivatives import write_statmap
+    from bids_taskenc.outputs.surfaces import write_surface_statmap
+
+    side = "one-sided (r > 0)" if sides == "one-sided" else "two-sided (r != 0)"
+    p = analytic_p(np.array([0.3, -0.3]), 50, sides).astype(np.float32)
+    img = nib.Nifti1Image(p.reshape(2, 1, 1), np.eye(4))
+    volume = write_statmap(tmp_path, img, {"PValueSides": side}, sub="01", task="x", desc="a", stat="p")
+    surface = write_surface_statmap(tmp_path, p, "L", {"PValueSides": side}, sub="01", task="x", desc="a", stat="p")
+    expected = "One-sided p-value of r > 0" if sides == "one-sided" else "Two-sided p-value of r != 0"
+    assert json.loads(volume.with_name(volume.name.replace(".nii.gz", ".json")).read_text())["Description"] == expected
+    gifti = nib.load(surface)
+    assert gifti.darrays[0].meta["Description"] == expected
