@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, overload
 
 from ..errors import InputDataError, InputMissingError, UsageError
 from .dataset import RunFiles, first_unreadable_json, positive_seconds, sidecar_defining
@@ -130,6 +131,10 @@ def choose_space(layouts, runs: list[RunFiles], requested: str | None) -> str:
     return spaces[0]
 
 
+@overload
+def _one(files, what: str, run: RunFiles, required: Literal[True]) -> Path: ...
+@overload
+def _one(files, what: str, run: RunFiles, required: Literal[False]) -> Path | None: ...
 def _one(files, what: str, run: RunFiles, required: bool) -> Path | None:
     files = sorted({Path(f.path) for f in files})
     if not files:
@@ -195,7 +200,7 @@ def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | No
     A sidecar ``RepetitionTime`` that differs from the raw BOLD's is an error:
     one of the two timings would be wrong for every trial.
     """
-    meta = {}
+    meta: dict[str, Any] = {}
     for layout in layouts:
         try:
             if layout.get_file(str(bold)) is not None:

@@ -7,6 +7,7 @@ A voxel is significant when its q is *below* the level (``q < level``; NaN q nev
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 import numpy as np
 
@@ -67,6 +68,10 @@ def below_fdr_level(q, level) -> np.ndarray:
     return np.less(np.asarray(q), level)
 
 
+@overload
+def recorded_fdr_level(sidecar: Mapping, default: float) -> float: ...
+@overload
+def recorded_fdr_level(sidecar: Mapping, default: None = None) -> float | None: ...
 def recorded_fdr_level(sidecar: Mapping, default: float | None = None) -> float | None:
     """The FDR level a sidecar records (its numeric ``FDRLevel``); ``default`` when it records none.
 

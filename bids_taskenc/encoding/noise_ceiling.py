@@ -255,7 +255,7 @@ def split_half_reliability(responses, image_ids, *, seed: int = 0) -> tuple[np.n
     if y.ndim != 2 or ids.shape != (y.shape[0],):
         raise ValueError(f"responses {y.shape} and image_ids {ids.shape} do not match")
     rng = np.random.default_rng(seed)
-    halves = ([], [])
+    halves: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     for image in np.unique(ids):
         rows = rng.permutation(np.flatnonzero(ids == image))
         if len(rows) < 2:

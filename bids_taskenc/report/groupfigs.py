@@ -153,7 +153,7 @@ def _label_offsets(ax, pos: dict, labels, radius_pt: float) -> dict[str, tuple[f
             anchor = xy[lab] + np.array(d) * dist
             centre = anchor + np.array([np.sign(d[0]) * 3.0 * len(lab), np.sign(d[1]) * 5.0]) * pt
             others = [xy[o] for o in labels if o != lab] + placed
-            score = min((np.linalg.norm(centre - o) for o in others), default=np.inf)
+            score = float(min((np.linalg.norm(centre - o) for o in others), default=np.inf))
             if score > best_score + 1e-9:
                 best, best_score = d, score
         out[lab] = (best[0] * (radius_pt + 4), best[1] * (radius_pt + 4))

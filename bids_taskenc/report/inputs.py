@@ -47,6 +47,9 @@ def group_rank(group: str | None) -> int:
 class _FDRThresholded:
     """Maps read with their sidecar: the FDR level it records and the voxels below it."""
 
+    sidecar: dict
+    q: np.ndarray | None
+
     def _values(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -155,7 +158,7 @@ class ParticipantOutputs(_OnMask):
     output_dir: Path
     participant: str
     task: str
-    space: str
+    space: str | None
     mask_img: nib.Nifti1Image
     mask: np.ndarray
     features: list[FeatureMaps] = field(default_factory=list)

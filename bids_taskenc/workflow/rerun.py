@@ -262,10 +262,10 @@ def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> li
     for path in sorted(p for p in old.rglob("*") if p.is_file()):  # other tasks and files of no task: kept
         target = staged / path.relative_to(old)
         try:
-            task = parse_derivative_name(path.name).get("task")
+            file_task = parse_derivative_name(path.name).get("task")
         except ValueError:
-            task = None
-        if task not in computed and not target.exists():
+            file_task = None
+        if file_task not in computed and not target.exists():
             _link_or_copy(path, target)
     return dropped
 
