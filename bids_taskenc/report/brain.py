@@ -49,10 +49,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
+from matplotlib.colors import Colormap, Normalize  # noqa: E402
 
 from bids_taskenc.core.masks import to_volume  # noqa: E402
 from bids_taskenc.report.flat import FlatCanvas, FlatRegions, sample_to_fsaverage5  # noqa: E402
-from bids_taskenc.report.inputs import FLAT_SPACE, GroupMaps, ParticipantOutputs, find_anatomy  # noqa: E402
+from bids_taskenc.report.groupinputs import GroupMaps  # noqa: E402
+from bids_taskenc.report.inputs import FLAT_SPACE, ParticipantOutputs, find_anatomy  # noqa: E402
 from bids_taskenc.report.rows import draw_rows  # noqa: E402
 from bids_taskenc.report.slices import SliceCanvas, evenly_spaced  # noqa: E402
 from bids_taskenc.report.tiles import MASK_GREY, OUTLINE_COLOURS, MapSpec, edges, shared_vmax  # noqa: E402
@@ -273,7 +275,7 @@ class PycortexCanvas:
         self.header = [f"pycortex flatmap of {view.pycortex_subject} ({view.pycortex_xfm})"]
         self.letters = [("", "")]
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The quickflat figure of one map (voxels not shown are NaN, so the curvature shows), as RGB."""
         import cortex
 

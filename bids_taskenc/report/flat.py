@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+from matplotlib.colors import Colormap, Normalize
 
 from bids_taskenc.report.inputs import FLAT_SPACE
 from bids_taskenc.report.tiles import OUTLINE_COLOURS, MapSpec, edges, hstack
@@ -48,7 +49,7 @@ class FlatCanvas:
             + ("dorsal is up" if all(dorsal_up) else "dorsal is not up in every hemisphere")
         )
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Both hemispheres of ``spec.surface`` (coloured where ``spec.surface_shown``)."""
         if spec.surface is None or spec.surface_shown is None:
             raise ValueError(f"{spec.title}: no surface values to draw (sample the volume onto the surface first)")
@@ -87,7 +88,7 @@ class FlatRegions:
         self.header, self.letters, self.n_vertices = canvas.header, canvas.letters, canvas.n_vertices
         self.orientation = canvas.orientation
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         return self.canvas.tile(spec, cmap, norm)
 
     def outlines(self, spans: list[tuple[int, int]]) -> list[tuple[str, str, np.ndarray]]:
