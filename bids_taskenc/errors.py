@@ -89,7 +89,7 @@ class InvalidSettingError(UsageError, ValueError):
     says what it accepts, ``value`` is what it got. A :class:`ValueError` for Python callers; the command line
     names its option instead (:mod:`bids_taskenc.cli.settings`)."""
 
-    def __init__(self, setting: str, rule: str, value):
+    def __init__(self, setting: str, rule: str, value: object):
         self.setting, self.rule, self.value = setting, rule, value
         super().__init__(f"{setting} {rule} (got {value!r})")
 

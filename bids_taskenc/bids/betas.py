@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.images import load_volume
-from ..errors import InputDataError, InputMissingError
+from ..errors import InputDataError, InputMissingError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,9 @@ def read_beta_table(tsv: Path, nifti: Path) -> pd.DataFrame:
     return out
 
 
-def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
+def find_beta_files(
+    betas_dir: str | Path | None, subject: str, sessions: Iterable[str] | None = None
+) -> list[BetaFile]:
     """One participant's beta files, one per session, sorted by session.
 
     Parameters
@@ -123,12 +126,16 @@ def find_beta_files(betas_dir, subject: str, sessions=None) -> list[BetaFile]:
 
     Raises
     ------
+    UsageError
+        No folder given.
     InputMissingError
         The folder, any beta file of the participant, or a beta file's TSV is missing.
     InputDataError
         A TSV lacks a stimulus column, its row count differs from the volumes
         of its NIfTI, or a session has several beta files that cannot be told apart.
     """
+    if betas_dir is None:  # the settings refuse this first; a Python caller may not have them
+        raise UsageError("--betas-dir must be given when the responses are betas (layout: docs/responses.md)")
     betas_dir = Path(betas_dir)
     if not betas_dir.is_dir():
         raise InputMissingError(f"{betas_dir}: --betas-dir folder does not exist")

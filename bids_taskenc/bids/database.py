@@ -17,8 +17,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from bids import BIDSLayout
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +33,13 @@ def _has_index(folder: Path) -> bool:
     return ConnectionManager.exists(str(folder))
 
 
-def _layout(bids_dir: Path, database_dir: Path):
+def _layout(bids_dir: Path, database_dir: Path) -> BIDSLayout:
     import bids
 
     return bids.BIDSLayout(str(bids_dir), validate=False, derivatives=False, database_path=str(database_dir))
 
 
-def layout_from_database(bids_dir: Path, database_dir: Path):
+def layout_from_database(bids_dir: Path, database_dir: Path) -> BIDSLayout:
     """The raw dataset's ``BIDSLayout`` read from (or first written to) ``database_dir``.
 
     Raises

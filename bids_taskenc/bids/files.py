@@ -86,13 +86,17 @@ def check_nifti(path: str | Path, what: str) -> Path:
     """``path`` is present, its NIfTI header reads, and a ``.nii.gz`` is not cut short."""
     import nibabel as nib
     import numpy as np
+    from nibabel.arrayproxy import ArrayProxy
 
     path = check_present(path, what)
     try:
         img = load_volume(path)
         header = img.header
+        proxy = img.dataobj
+        if not isinstance(proxy, ArrayProxy):  # load_volume maps the file without reading it: always a proxy
+            raise ValueError(f"its data were read as {type(proxy).__name__}, not mapped from the file")
         # the array proxy's offset: a loaded header reports get_data_offset() == 0, not vox_offset
-        expected = int(img.dataobj.offset) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
+        expected = int(proxy.offset) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
     except (nib.filebasedimages.ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
         raise InputDataError(f"{path}: {what} is not a readable NIfTI image ({type(exc).__name__}: {exc})") from exc
     if path.name.endswith(".gz"):

@@ -27,10 +27,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..errors import InputDataError, InputMissingError, UsageError
 from .dataset import RunFiles, first_unreadable_json, positive_seconds, sidecar_defining
 from .filters import nothing_selected
+
+if TYPE_CHECKING:
+    import numpy as np
+    from bids import BIDSLayout
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +57,14 @@ class PreprocessedRun:
     #: the sidecar's ``SliceTimingCorrected`` (None when it does not say)
     slice_timing_corrected: bool | None = None
 
-    def volume_times(self, n_vols: int):
+    def volume_times(self, n_vols: int) -> np.ndarray:
         """Acquisition time (s from the run's start) each of ``n_vols`` volumes stands for."""
         import numpy as np
 
         return np.arange(n_vols) * self.raw.repetition_time + self.start_time
 
 
-def open_derivatives(derivative_dirs: list[Path]):
+def open_derivatives(derivative_dirs: list[Path]) -> list[BIDSLayout]:
     """pybids layouts of the derivative folders (fMRIPrep)."""
     import bids
 
@@ -104,7 +109,7 @@ def _query(layouts, run: RunFiles, **filters):
     return out
 
 
-def available_spaces(layouts, runs: list[RunFiles]) -> list[str]:
+def available_spaces(layouts: list[BIDSLayout], runs: list[RunFiles]) -> list[str]:
     """Spaces that have a preprocessed BOLD for the first run (sorted, ``T1w`` first)."""
     spaces = set()
     for f in _query(layouts, runs[0], suffix=["bold", "preproc"], extension=_NIFTI):
@@ -114,7 +119,7 @@ def available_spaces(layouts, runs: list[RunFiles]) -> list[str]:
     return sorted(spaces, key=lambda s: (s != "T1w", s))
 
 
-def choose_space(layouts, runs: list[RunFiles], requested: str | None) -> str:
+def choose_space(layouts: list[BIDSLayout], runs: list[RunFiles], requested: str | None) -> str:
     """The ``--space`` to use: the requested one, else ``T1w`` when present, else the first found."""
     spaces = available_spaces(layouts, runs)
     if requested:
@@ -130,6 +135,10 @@ def choose_space(layouts, runs: list[RunFiles], requested: str | None) -> str:
     return spaces[0]
 
 
+@overload
+def _one(files, what: str, run: RunFiles, required: Literal[True]) -> Path: ...
+@overload
+def _one(files, what: str, run: RunFiles, required: Literal[False]) -> Path | None: ...
 def _one(files, what: str, run: RunFiles, required: bool) -> Path | None:
     files = sorted({Path(f.path) for f in files})
     if not files:
@@ -141,7 +150,7 @@ def _one(files, what: str, run: RunFiles, required: bool) -> Path | None:
     return files[0]
 
 
-def find_preprocessed(layouts, run: RunFiles, space: str, selection=None) -> PreprocessedRun:
+def find_preprocessed(layouts: list[BIDSLayout], run: RunFiles, space: str, selection=None) -> PreprocessedRun:
     """Locate the preprocessed BOLD, mask and confounds of ``run`` in ``space``.
 
     ``selection`` (a :class:`~.dataset.Selection`): its ``--bids-filter-file`` query ``preproc`` narrows the
@@ -195,7 +204,7 @@ def _volume_timing(layouts, bold: Path, run: RunFiles) -> tuple[float, bool | No
     A sidecar ``RepetitionTime`` that differs from the raw BOLD's is an error:
     one of the two timings would be wrong for every trial.
     """
-    meta = {}
+    meta: dict[str, Any] = {}
     for layout in layouts:
         try:
             if layout.get_file(str(bold)) is not None:

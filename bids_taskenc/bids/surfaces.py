@@ -110,8 +110,8 @@ def find_surfaces(space: str, derivative_roots: list[Path], subject: str) -> tup
         Participant label without ``sub-``.
     """
     if space.startswith(TEMPLATE_PREFIXES):
-        surfaces = fsaverage5_surfaces()
-        return surfaces, f"space {space} is a template: projected onto fsaverage5 ({surfaces.source})"
+        template = fsaverage5_surfaces()
+        return template, f"space {space} is a template: projected onto fsaverage5 ({template.source})"
     if space == "T1w":
         surfaces = native_surfaces(derivative_roots, subject)
         if surfaces is None:

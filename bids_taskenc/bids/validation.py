@@ -27,6 +27,10 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pathspec
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ def schema_version() -> str:
     return f"{schema.schema_version} (BIDS {schema.bids_version})"
 
 
-def ignore_spec(bids_dir: str | Path):
+def ignore_spec(bids_dir: str | Path) -> pathspec.GitIgnoreSpec:
     """The validator's default ignores plus the dataset's ``.bidsignore`` as a ``pathspec`` matcher."""
     import pathspec
 

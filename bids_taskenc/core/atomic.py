@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _named(exc: OSError, path: Path) -> OSError:
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, suffix: str | None = None):
+def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
 
     The temporary name ends in ``suffix``; by default in the target's extensions

@@ -7,14 +7,16 @@ A voxel is significant when its q is *below* the level (``q < level``; NaN q nev
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: FDR level when none is given (``--fdr-alpha``'s default at the participant level).
 DEFAULT_FDR_LEVEL = 0.05
 
 
-def fdr_bh(p, alpha: float = DEFAULT_FDR_LEVEL) -> np.ndarray:
+def fdr_bh(p: ArrayLike, alpha: float = DEFAULT_FDR_LEVEL) -> np.ndarray:
     """Benjamini–Hochberg FDR q-values (adjusted p-values), NaN-safe.
 
     Thin wrapper of :func:`statsmodels.stats.multitest.multipletests` with
@@ -56,7 +58,7 @@ def fdr_bh(p, alpha: float = DEFAULT_FDR_LEVEL) -> np.ndarray:
     return q
 
 
-def below_fdr_level(q, level) -> np.ndarray:
+def below_fdr_level(q: ArrayLike, level: ArrayLike) -> np.ndarray:
     """Boolean array: where ``q`` is below the FDR ``level`` (NaN q: False).
 
     ``level`` may be an array that broadcasts against ``q`` (one level per map).
@@ -67,6 +69,10 @@ def below_fdr_level(q, level) -> np.ndarray:
     return np.less(np.asarray(q), level)
 
 
+@overload
+def recorded_fdr_level(sidecar: Mapping, default: float) -> float: ...
+@overload
+def recorded_fdr_level(sidecar: Mapping, default: None = None) -> float | None: ...
 def recorded_fdr_level(sidecar: Mapping, default: float | None = None) -> float | None:
     """The FDR level a sidecar records (its numeric ``FDRLevel``); ``default`` when it records none.
 

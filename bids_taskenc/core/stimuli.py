@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 
-def stimulus_key(value) -> str:
+def stimulus_key(value: object) -> str:
     """The stimulus as written (events' ``stim_file``/``ImgName``, a ``stimuli.tsv`` row), normalised: ``/``
     separators, no leading ``./``, no surrounding blanks. The folders are kept: ``other/forest23.jpg`` and
     ``forest23.jpg`` are two stimuli.

@@ -48,7 +48,7 @@ def read_json(path: str | Path, what: str) -> Any:
     return _parse(json.loads, Path(path), what, "JSON")
 
 
-def json_type(value) -> str:
+def json_type(value: object) -> str:
     """The JSON name of a parsed value's type, for messages: ``'an array'``, ``'a string'``."""
     if isinstance(value, bool):
         return "a boolean"

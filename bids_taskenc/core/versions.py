@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import platform
+from collections.abc import Iterable
 
 from ..__about__ import __version__
 
@@ -11,9 +12,9 @@ from ..__about__ import __version__
 ANALYSIS_DISTRIBUTIONS = ("numpy", "scipy", "pandas", "torch", "nibabel", "nilearn", "pybids", "statsmodels", "pillow")
 
 
-def distribution_versions(distributions) -> dict[str, str]:
+def distribution_versions(distributions: Iterable[str]) -> dict[str, str]:
     """``{name: version}`` of the installed distributions among ``distributions`` (absent ones left out)."""
-    out = {}
+    out: dict[str, str] = {}
     for dist in distributions:
         try:
             out[dist] = md.version(dist)
@@ -22,6 +23,6 @@ def distribution_versions(distributions) -> dict[str, str]:
     return out
 
 
-def software_versions(distributions=ANALYSIS_DISTRIBUTIONS) -> dict[str, str]:
+def software_versions(distributions: Iterable[str] = ANALYSIS_DISTRIBUTIONS) -> dict[str, str]:
     """Python's, bids_taskenc's and the installed ``distributions``' versions."""
     return {"python": platform.python_version(), "bids_taskenc": __version__, **distribution_versions(distributions)}

@@ -24,6 +24,7 @@ signal variance > 0), NaN elsewhere.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def _standardized(y: np.ndarray, sessions, zscore: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +88,12 @@ def _checked(responses, image_ids) -> tuple[np.ndarray, np.ndarray]:
 
 
 def noise_ceiling(
-    responses, image_ids, n_average=1, *, sessions=None, zscore: bool = True
+    responses: ArrayLike,
+    image_ids: ArrayLike,
+    n_average: ArrayLike = 1,
+    *,
+    sessions: ArrayLike | None = None,
+    zscore: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Noise-ceiling SNR and noise ceiling per voxel.
 
@@ -150,7 +156,9 @@ def _mean_inverse_count(n_average) -> float:
     return float(np.mean(1.0 / n))
 
 
-def ceiling_pvalue(responses, image_ids, *, sessions=None, zscore: bool = True) -> np.ndarray:
+def ceiling_pvalue(
+    responses: ArrayLike, image_ids: ArrayLike, *, sessions: ArrayLike | None = None, zscore: bool = True
+) -> np.ndarray:
     """One-sided p that a voxel's noise ceiling is above 0, per voxel.
 
     One-way ANOVA over the images shown at least twice (after the same
@@ -185,7 +193,7 @@ def ceiling_pvalue(responses, image_ids, *, sessions=None, zscore: bool = True) 
     return np.where(constant, np.nan, p)
 
 
-def noise_normalized_score(r, nc, reliable) -> np.ndarray:
+def noise_normalized_score(r: ArrayLike, nc: ArrayLike, reliable: ArrayLike) -> np.ndarray:
     """Squared test correlation as a fraction of the noise ceiling: ``max(r, 0)² / NC``.
 
     Algonauts 2023's noise-normalised encoding accuracy (there in percent;
@@ -220,7 +228,7 @@ def noise_normalized_score(r, nc, reliable) -> np.ndarray:
         return np.where(ok, np.maximum(r, 0.0) ** 2 / np.where(ok, nc, 1.0), np.nan)
 
 
-def split_half_reliability(responses, image_ids, *, seed: int = 0) -> tuple[np.ndarray, int]:
+def split_half_reliability(responses: ArrayLike, image_ids: ArrayLike, *, seed: int = 0) -> tuple[np.ndarray, int]:
     """Split-half reliability of the responses to repeated images, per voxel.
 
     The presentations of every image shown at least twice are split at random
@@ -255,7 +263,7 @@ def split_half_reliability(responses, image_ids, *, seed: int = 0) -> tuple[np.n
     if y.ndim != 2 or ids.shape != (y.shape[0],):
         raise ValueError(f"responses {y.shape} and image_ids {ids.shape} do not match")
     rng = np.random.default_rng(seed)
-    halves = ([], [])
+    halves: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     for image in np.unique(ids):
         rows = rng.permutation(np.flatnonzero(ids == image))
         if len(rows) < 2:

@@ -53,8 +53,8 @@ def pair_table(
     b_rank, r_rank = rankdata(-b), rankdata(-r)
     table = pd.DataFrame(
         {
-            "task_a": [labels[i] for i in iu],
-            "task_b": [labels[j] for j in ju],
+            "task_a": [labels[i] for i in iu.tolist()],
+            "task_b": [labels[j] for j in ju.tolist()],
             "brain_similarity": b,
             "reference_similarity": r,
             "brain_rank": b_rank,
@@ -97,6 +97,8 @@ def compare_structures(
     if len(labels) < MIN_SHARED_TASKS:
         raise ValueError(f"need at least {MIN_SHARED_TASKS} shared tasks, got {len(labels)}")
     rho, p = mantel(brain, reference, n_permutations, rng)
+    r_adj: float | None
+    p_adj: float | None
     if chance is not None and len(labels) >= MIN_TASKS_ADJUSTED:
         r_adj, p_adj = partial_mantel(brain, reference, chance, n_permutations, rng)
     else:

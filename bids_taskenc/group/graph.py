@@ -18,8 +18,8 @@ def edge_table(similarity: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     iu, ju = np.triu_indices(len(labels), k=1)
     table = pd.DataFrame(
         {
-            "source": [labels[i] for i in iu],
-            "target": [labels[j] for j in ju],
+            "source": [labels[i] for i in iu.tolist()],
+            "target": [labels[j] for j in ju.tolist()],
             "weight": np.asarray(similarity, dtype=float)[iu, ju],
         }
     )

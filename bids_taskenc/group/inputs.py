@@ -282,7 +282,7 @@ def load_participant(
             sidecars[label] = reading.read_sidecar(sidecar_path(r_path))
         files += [r_path, sidecar_path(r_path)]
         levels[i] = float(fdr_alpha) if fdr_alpha is not None else recorded_fdr_level(sidecars[label], np.nan)
-        if read_q:
+        if q is not None:
             q_path = reading.statmap_path(root, participant, task, space, label, "q")
             with _as_group_error():
                 q[i] = np.nan_to_num(reading.read_masked(q_path, mask, affine), nan=1.0)

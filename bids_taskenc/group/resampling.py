@@ -59,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bids_taskenc.group.options import TREE_BOOTSTRAPS as TREE_BOOTSTRAPS  # resamplings; ``auto`` picks one
 from bids_taskenc.group.similarity import cosine_from_gram
@@ -202,8 +203,15 @@ def estimate_fwhm(volumes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return fwhm_from_autocorrelation(lag1_autocorrelation(volumes, mask))
 
 
+def _three_edges(edges: list[int]) -> tuple[int, int, int]:
+    """Box edges of a 3-D grid, one per axis."""
+    if len(edges) != 3:
+        raise ValueError(f"a box has 3 edges (one per axis of the volume), got {len(edges)}: {edges}")
+    return edges[0], edges[1], edges[2]
+
+
 def block_edges(
-    decay_voxels: Sequence[float] | None = None,
+    decay_voxels: ArrayLike | None = None,
     *,
     voxel_sizes: Sequence[float] | None = None,
     block_mm: float | None = None,
@@ -218,15 +226,17 @@ def block_edges(
     if block_mm is not None:
         if voxel_sizes is None:
             raise ValueError("block_mm needs voxel_sizes")
-        return tuple(max(1, math.floor(float(block_mm) / float(v) + 0.5)) for v in voxel_sizes)  # type: ignore[return-value]
+        return _three_edges([max(1, math.floor(float(block_mm) / float(v) + 0.5)) for v in voxel_sizes])
+    if decay_voxels is None:
+        raise ValueError("block_edges needs decay_voxels, or block_mm and voxel_sizes")
     decay = np.asarray(decay_voxels, dtype=float)
     known = decay[~np.isnan(decay)]
     decay = np.where(np.isnan(decay), float(known.max()) if known.size else 1.0, decay)
     edges = np.ceil(np.minimum(decay, MAX_EDGE) - 1e-9)
-    return tuple(int(e) for e in np.clip(edges, 1, MAX_EDGE))  # type: ignore[return-value]
+    return _three_edges([int(e) for e in np.clip(edges, 1, MAX_EDGE)])
 
 
-def pooled_decay(decay_voxels: Sequence[float], voxel_sizes: Sequence[float]) -> np.ndarray:
+def pooled_decay(decay_voxels: ArrayLike, voxel_sizes: Sequence[float]) -> np.ndarray:
     """``(3,)`` voxels: the longest decay of the axes (in mm) on every axis, as the autocorrelation of noise is.
 
     Each axis's estimate is noisy and, on a small grid, short (demeaning takes the longest

@@ -39,8 +39,8 @@ def tree_bootstrap(
     method: str,
     n_bootstrap: int,
     block_mm: float | None,
-    boot_seeds: Sequence,
-    participant_seed,
+    boot_seeds: Sequence[np.random.SeedSequence],
+    participant_seed: np.random.SeedSequence,
     *,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict]:

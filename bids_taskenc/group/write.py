@@ -17,7 +17,7 @@ import pandas as pd
 from bids_taskenc.group import graph as graph_mod
 from bids_taskenc.group import similarity as sim_mod
 from bids_taskenc.group import tree as tree_mod
-from bids_taskenc.group.result import GroupResult
+from bids_taskenc.group.result import GroupResult, TreeResult
 from bids_taskenc.group.staging import GroupStage
 from bids_taskenc.outputs.atomic import write_image, write_json, write_text, write_tsv
 from bids_taskenc.outputs.intents import set_nifti_intent, statistic_intent
@@ -181,13 +181,7 @@ def _write_tree(out: _Writer, result: GroupResult) -> None:
                 for mask, t in zip(tree_mod.clade_masks(tree.linkage), tree.tied)
                 if t
             ],
-            "BootstrapSupport": (
-                f"fraction of {tree.n_bootstrap} trees of {tree.method} resamples containing the clade; "
-                f"null for tied clades; {tree.bootstrap['SupportInterpretation']} "
-                "(Bootstrap.SupportInterpretationReason)"
-                if support is not None
-                else None
-            ),
+            "BootstrapSupport": _support_description(tree),
             "Bootstrap": tree.bootstrap,
         },
     )
@@ -199,6 +193,19 @@ def _write_tree(out: _Writer, result: GroupResult) -> None:
         "Clades (internal nodes) of the task tree with bootstrap support",
         ExcludedFeatureSpaces=result.excluded_doc,
         Bootstrap=tree.bootstrap,
+    )
+
+
+def _support_description(tree: TreeResult) -> str | None:
+    """What the dendrogram's support values are (None without a bootstrap)."""
+    if tree.support is None:
+        return None
+    if tree.bootstrap is None:
+        raise ValueError("the task tree has bootstrap support but no record of its bootstrap")
+    return (
+        f"fraction of {tree.n_bootstrap} trees of {tree.method} resamples containing the clade; "
+        f"null for tied clades; {tree.bootstrap['SupportInterpretation']} "
+        "(Bootstrap.SupportInterpretationReason)"
     )
 
 
@@ -220,10 +227,11 @@ def _write_rois(out: _Writer, result: GroupResult) -> None:
                 ROI=roi.label,
                 NVoxels=roi.n_voxels[participant],
             )
-        if roi.matrices:
+        mean = roi.mean  # None without participants
+        if mean is not None:
             out.table(
                 out.path("matrix", ".tsv", roi=roi.label, desc="similarity"),
-                matrix_table(roi.mean, result.labels),
+                matrix_table(mean, result.labels),
                 f"Task x task cosine similarity within ROI {roi.label}, averaged over participants",
                 ROI=roi.label,
                 NParticipants=len(roi.matrices),

@@ -49,9 +49,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
+from matplotlib.colors import Colormap, Normalize  # noqa: E402
 
 from bids_taskenc.core.masks import to_volume  # noqa: E402
-from bids_taskenc.report.flat import FlatCanvas, sample_to_fsaverage5  # noqa: E402
+from bids_taskenc.report.flat import FlatCanvas, FlatRegions, sample_to_fsaverage5  # noqa: E402
+from bids_taskenc.report.groupinputs import GroupMaps  # noqa: E402
 from bids_taskenc.report.inputs import FLAT_SPACE, ParticipantOutputs, find_anatomy  # noqa: E402
 from bids_taskenc.report.rows import draw_rows  # noqa: E402
 from bids_taskenc.report.slices import SliceCanvas, evenly_spaced  # noqa: E402
@@ -103,7 +105,7 @@ class BrainView:
 
 def is_template_space(space: str | None) -> bool:
     """True for volumetric MNI template spaces (``MNI152NLin2009cAsym`` ...)."""
-    return bool(space) and space.startswith(TEMPLATE_PREFIXES)
+    return space is not None and space.startswith(TEMPLATE_PREFIXES)
 
 
 # --------------------------------------------------------------------------- choosing
@@ -273,7 +275,7 @@ class PycortexCanvas:
         self.header = [f"pycortex flatmap of {view.pycortex_subject} ({view.pycortex_xfm})"]
         self.letters = [("", "")]
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The quickflat figure of one map (voxels not shown are NaN, so the curvature shows), as RGB."""
         import cortex
 
@@ -355,7 +357,7 @@ class BrainRenderer:
 
     def __init__(
         self,
-        data: ParticipantOutputs,
+        data: ParticipantOutputs | GroupMaps,
         view: BrainView,
         cut_index: int | None = None,
         *,
@@ -364,27 +366,33 @@ class BrainRenderer:
     ):
         self.data, self.view, self.cut_index = data, view, cut_index
         self.underlay, self.rois = underlay, rois
-        self._canvas = None
+        self._canvas: Canvas | None = None
 
     @property
-    def canvas(self):
+    def canvas(self) -> Canvas:
         if self._canvas is None:
             if self.view.kind == "slices":
                 self._canvas = SliceCanvas(self.data.mask_img, self.cut_index, underlay=self.underlay, rois=self.rois)
             elif self.view.kind == "flat":
                 flat = _flat_canvas()
-                self._canvas = flat.regions(self._roi_surfaces()) if self.rois else flat
+                self._canvas = flat.regions(self._roi_surfaces(self.rois)) if self.rois else flat
                 if flat.orientation not in self.view.description:
                     self.view.description += f"; {flat.orientation}"
             else:
-                self._canvas = PycortexCanvas(self.data, self.view)
+                self._canvas = PycortexCanvas(self._participant(), self.view)
         return self._canvas
 
-    def _roi_surfaces(self) -> dict[str, dict[str, np.ndarray]]:
+    def _participant(self) -> ParticipantOutputs:
+        """The participant whose own cortex pycortex draws (the group maps have none)."""
+        if not isinstance(self.data, ParticipantOutputs):
+            raise TypeError(f"pycortex draws a participant's maps, not {type(self.data).__name__}")
+        return self.data
+
+    def _roi_surfaces(self, rois: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         """The ROI masks sampled onto fsaverage5 as the maps are (vol_to_surf): a vertex is in where >= half is."""
-        names = sorted(self.rois)
+        names = sorted(rois)
         sampled = sample_to_fsaverage5(
-            [self.data.volume(np.asarray(self.rois[n], dtype=np.float32)) for n in names], self.data.mask_img
+            [self.data.volume(np.asarray(rois[n], dtype=np.float32)) for n in names], self.data.mask_img
         )
         return {n: {h: np.nan_to_num(s[h]) >= 0.5 for h in ("L", "R")} for n, s in zip(names, sampled)}
 
@@ -401,7 +409,7 @@ class BrainRenderer:
             spec.surface = sampled[i]
             spec.surface_shown = {h: sampled[len(todo) + i][h] > 0.5 for h in ("L", "R")}
 
-    def _tiles(self, specs: list[MapSpec]):
+    def _tiles(self, specs: list[MapSpec]) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
         if self.view.kind == "flat":
             self._sample(specs)
         return [
@@ -416,7 +424,7 @@ class BrainRenderer:
                 tiles = self._tiles(specs)
             except Exception as exc:  # pycortex raises many types (shape mismatch, missing files, ...)
                 old = self.view
-                self.view, self._canvas = fallback_view(self.data, old, exc), None
+                self.view, self._canvas = fallback_view(self._participant(), old, exc), None
                 log.warning(
                     "sub-%s: pycortex flatmap failed for subject %s, transform %s (%s: %s); drawing %s instead",
                     getattr(self.data, "participant", "?"),
@@ -430,6 +438,10 @@ class BrainRenderer:
         else:
             tiles = self._tiles(specs)
         return draw_rows(tiles, specs, self.canvas, path, title=title)
+
+
+#: What a view draws tiles with.
+Canvas = SliceCanvas | FlatCanvas | FlatRegions | PycortexCanvas
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,9 @@ Brain pictures are in :mod:`bids_taskenc.report.brain`, group figures in
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,6 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from bids_taskenc.outputs.atomic import atomic_path  # noqa: E402
 
@@ -34,7 +39,7 @@ def group_color(group: str | None) -> str:
     return GROUP_COLORS.get(group or "other", GROUP_COLORS["other"])
 
 
-def save(fig, path: str | Path, *, tight: bool = True) -> Path:
+def save(fig: Figure, path: str | Path, *, tight: bool = True) -> Path:
     """Save a matplotlib figure as PNG atomically and close it.
 
     ``tight`` crops to the drawn content (costs a second draw); figures laid
@@ -48,7 +53,7 @@ def save(fig, path: str | Path, *, tight: bool = True) -> Path:
 
 
 def margins(
-    fig,
+    fig: Figure,
     *,
     left: float = 1.3,
     right: float = 0.2,
@@ -64,7 +69,7 @@ def margins(
     )
 
 
-def group_legend(ax, groups, **kwargs) -> None:
+def group_legend(ax: Axes, groups: Iterable[str | None], **kwargs: Any) -> None:
     """Legend with one patch per feature-space group present in ``groups``."""
     from matplotlib.patches import Patch
 
@@ -72,7 +77,13 @@ def group_legend(ax, groups, **kwargs) -> None:
     ax.legend(handles=[Patch(color=group_color(g), label=g) for g in seen], fontsize=8, **({"loc": "best"} | kwargs))
 
 
-def mean_r_bars(labels, groups, mean_all, mean_sig, path) -> Path:
+def mean_r_bars(
+    labels: Sequence[str],
+    groups: Sequence[str | None],
+    mean_all: ArrayLike,
+    mean_sig: ArrayLike,
+    path: str | Path,
+) -> Path:
     """Mean r per feature space over all analysed voxels and over the significant ones.
 
     ``labels``, ``groups``: one per feature space; ``mean_all``/``mean_sig``:
@@ -110,7 +121,7 @@ def _pooled_rois(table: pd.DataFrame) -> list[str]:
     return known + sorted(r for r in pooled if r not in known)
 
 
-def roi_bars(table: pd.DataFrame, labels: list[str], path, *, alpha: float = 0.05) -> Path:
+def roi_bars(table: pd.DataFrame, labels: list[str], path: str | Path, *, alpha: float = 0.05) -> Path:
     """Mean r in each ROI, one bar per feature space coloured by group (the paper's Fig. 1).
 
     Parameters
@@ -177,7 +188,7 @@ def _count_label(value: float, _pos=None) -> str:
     return f"{value:.0f}"
 
 
-def histograms(panels, path) -> Path:
+def histograms(panels: Sequence[tuple[ArrayLike, str, str]], path: str | Path) -> Path:
     """Side-by-side histograms of finite values: ``panels`` is a list of ``(values, xlabel, title)``."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 2.9), squeeze=False)
     for ax, (values, xlabel, title) in zip(axes[0], panels):
@@ -197,7 +208,13 @@ def histograms(panels, path) -> Path:
     return save(fig, path, tight=False)
 
 
-def alpha_distribution(labels, groups, alphas, alpha_grid, path) -> Path:
+def alpha_distribution(
+    labels: Sequence[str],
+    groups: Sequence[str | None],
+    alphas: Sequence[ArrayLike],
+    alpha_grid: Sequence[float] | None,
+    path: str | Path,
+) -> Path:
     """Share of voxels choosing each alpha of the grid, one row per feature space.
 
     ``alphas``: one ``(n_voxels,)`` array per feature space (empty when absent).
@@ -231,7 +248,7 @@ def alpha_distribution(labels, groups, alphas, alpha_grid, path) -> Path:
 SHARED_COLOR = "#9467bd"
 
 
-def partition_bars(table: pd.DataFrame, path) -> Path:
+def partition_bars(table: pd.DataFrame, path: str | Path) -> Path:
     """Per ROI, the joint R² of each variance partitioning stacked as unique-A / shared / unique-B (/ unique-C).
 
     ``table`` is the ``desc-partitioningroi`` table (``partitioning, roi, component,

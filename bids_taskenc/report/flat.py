@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+from matplotlib.colors import Colormap, Normalize
 
 from bids_taskenc.report.inputs import FLAT_SPACE
 from bids_taskenc.report.tiles import OUTLINE_COLOURS, MapSpec, edges, hstack
@@ -48,8 +49,10 @@ class FlatCanvas:
             + ("dorsal is up" if all(dorsal_up) else "dorsal is not up in every hemisphere")
         )
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Both hemispheres of ``spec.surface`` (coloured where ``spec.surface_shown``)."""
+        if spec.surface is None or spec.surface_shown is None:
+            raise ValueError(f"{spec.title}: no surface values to draw (sample the volume onto the surface first)")
         images = []
         for hemi in ("L", "R"):
             raster = self.hemis[hemi]
@@ -85,10 +88,10 @@ class FlatRegions:
         self.header, self.letters, self.n_vertices = canvas.header, canvas.letters, canvas.n_vertices
         self.orientation = canvas.orientation
 
-    def tile(self, spec: MapSpec, cmap, norm):
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         return self.canvas.tile(spec, cmap, norm)
 
-    def outlines(self, spans: list[tuple[float, float]]) -> list[tuple[str, str, np.ndarray]]:
+    def outlines(self, spans: list[tuple[int, int]]) -> list[tuple[str, str, np.ndarray]]:
         """Pixel-edge outlines of every region in one tile's pixel coordinates: ``(name, colour, (n, 2, 2))``."""
         out = []
         for i, (name, per_hemi) in enumerate(sorted(self.surfaces.items())):
@@ -185,7 +188,7 @@ def sample_to_fsaverage5(volumes: list[nib.Nifti1Image], mask_img: nib.Nifti1Ima
     stack = nib.Nifti1Image(
         np.stack([np.asarray(v.dataobj, dtype=np.float32) for v in volumes], axis=-1), volumes[0].affine
     )
-    out = [dict() for _ in volumes]
+    out: list[dict[str, np.ndarray]] = [{} for _ in volumes]
     for hemi, part in (("L", "left"), ("R", "right")):
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")

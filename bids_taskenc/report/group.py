@@ -13,7 +13,8 @@ from bids_taskenc.outputs.naming import derivative_path
 from bids_taskenc.report import groupfigs
 from bids_taskenc.report.brain import BrainRenderer, MapSpec, choose_group_view, shared_vmax
 from bids_taskenc.report.citation import page_methods
-from bids_taskenc.report.inputs import find_tasks, group_file, load_group_maps, matrix_from_table, read_json, read_table
+from bids_taskenc.report.groupinputs import group_file, load_group_maps, matrix_from_table
+from bids_taskenc.report.inputs import find_tasks, read_json, read_table
 from bids_taskenc.report.logs import log_links, run_log_warnings
 from bids_taskenc.report.render import Figures, prune_figures, render_page
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
 
 from bids_taskenc.report.figures import group_color, group_legend, plt, save
 
@@ -15,7 +18,14 @@ def _color_ticks(ticklabels, group_of: dict) -> None:
 
 
 def similarity_heatmap(
-    matrix, labels, group_of: dict, path, *, title: str, vmin: float = 0.0, cbar_label: str = "cosine similarity"
+    matrix: ArrayLike,
+    labels: Sequence[str],
+    group_of: dict,
+    path: str | Path,
+    *,
+    title: str,
+    vmin: float = 0.0,
+    cbar_label: str = "cosine similarity",
 ) -> Path:
     """One ``(F, F)`` similarity matrix as a heat map, rows/columns in the given order (Fig. 5)."""
     matrix = np.asarray(matrix, dtype=float)
@@ -39,7 +49,14 @@ GRID_LABEL_PT = 8
 PAGE_WIDTH_IN = 11.0
 
 
-def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Path:
+def matrix_grid(
+    panels: Sequence[tuple[str, np.ndarray]],
+    labels: Sequence[str],
+    group_of: dict,
+    path: str | Path,
+    *,
+    per_row: int = 4,
+) -> Path:
     """Small multiples of similarity matrices in one order: ``panels`` = ``[(title, (F, F) array), ...]``.
 
     Each panel is tall enough for ``F`` labels of :data:`GRID_LABEL_PT` points, and
@@ -72,7 +89,7 @@ def matrix_grid(panels, labels, group_of: dict, path, *, per_row: int = 4) -> Pa
     return save(fig, path)
 
 
-def dendrograms(trees, path) -> Path:
+def dendrograms(trees: Sequence[tuple[str, np.ndarray, list[str], dict[str, str]]], path: str | Path) -> Path:
     """Scipy dendrograms side by side (brain tree, Taskonomy tree; Fig. 6).
 
     ``trees`` is a list of ``(title, linkage, leaf_labels, group_of_label)``;
@@ -104,7 +121,7 @@ def dendrograms(trees, path) -> Path:
 MIN_EDGE = 1e-3
 
 
-def knn_edges(matrix, k: int) -> list[tuple[int, int, float]]:
+def knn_edges(matrix: ArrayLike, k: int) -> list[tuple[int, int, float]]:
     """Undirected edges joining each task to its ``k`` most similar others, ``(i, j, similarity)``, i < j.
 
     Pairs with similarity below :data:`MIN_EDGE` are left out.
@@ -120,7 +137,7 @@ def knn_edges(matrix, k: int) -> list[tuple[int, int, float]]:
     return [(a, b, w) for (a, b), w in sorted(edges.items())]
 
 
-def neighbour_counts(matrix, labels, k: int) -> dict[str, int]:
+def neighbour_counts(matrix: ArrayLike, labels: Sequence[str], k: int) -> dict[str, int]:
     """How many neighbours each task gets in :func:`knn_edges` (``k``, or fewer when fewer others reach
     :data:`MIN_EDGE`; 0 for a task that shares nothing with any other)."""
     s = np.asarray(matrix, dtype=float)
@@ -153,7 +170,7 @@ def _label_offsets(ax, pos: dict, labels, radius_pt: float) -> dict[str, tuple[f
             anchor = xy[lab] + np.array(d) * dist
             centre = anchor + np.array([np.sign(d[0]) * 3.0 * len(lab), np.sign(d[1]) * 5.0]) * pt
             others = [xy[o] for o in labels if o != lab] + placed
-            score = min((np.linalg.norm(centre - o) for o in others), default=np.inf)
+            score = float(min((np.linalg.norm(centre - o) for o in others), default=np.inf))
             if score > best_score + 1e-9:
                 best, best_score = d, score
         out[lab] = (best[0] * (radius_pt + 4), best[1] * (radius_pt + 4))
@@ -163,7 +180,9 @@ def _label_offsets(ax, pos: dict, labels, radius_pt: float) -> dict[str, tuple[f
     return out
 
 
-def task_graphs(panels, group_of: dict, k: int, path) -> Path:
+def task_graphs(
+    panels: Sequence[tuple[str, Sequence[str], np.ndarray]], group_of: dict, k: int, path: str | Path
+) -> Path:
     """Task graphs side by side (Fig. 7), nodes at the same places in every panel.
 
     ``panels`` is a list of ``(title, labels, (F, F) similarity)``; each task is
@@ -239,7 +258,7 @@ def task_graphs(panels, group_of: dict, k: int, path) -> Path:
     return save(fig, path)
 
 
-def comparison_scatter(pairs, path, *, spearman: float | None = None) -> Path:
+def comparison_scatter(pairs: pd.DataFrame, path: str | Path, *, spearman: float | None = None) -> Path:
     """Brain vs Taskonomy similarity of every task pair (``pairs``: the comparison TSV)."""
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     b = pairs["brain_similarity"].to_numpy(dtype=float)

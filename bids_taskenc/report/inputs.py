@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from bids_taskenc.core.fdr import DEFAULT_FDR_LEVEL, below_fdr_level, recorded_fdr_level
-from bids_taskenc.core.masks import mask_array, to_volume
 from bids_taskenc.outputs import reading
 from bids_taskenc.outputs.derivatives import read_dataset_links
 from bids_taskenc.outputs.naming import (
@@ -31,6 +30,9 @@ from bids_taskenc.outputs.naming import (
 from bids_taskenc.outputs.reading import list_participants, read_json, read_table  # noqa: F401 (the pages use them)
 
 from ..core.images import load_surface
+
+# the group level's readers, for the callers that import them from here
+from .groupinputs import GroupMaps, MaskedMaps, group_file, load_group_maps, matrix_from_table  # noqa: F401
 
 #: Display order of the feature-space groups (the paper's Fig. 1).
 GROUP_ORDER = ("2D", "3D", "semantic", "other")
@@ -46,6 +48,9 @@ def group_rank(group: str | None) -> int:
 
 class _FDRThresholded:
     """Maps read with their sidecar: the FDR level it records and the voxels below it."""
+
+    sidecar: dict
+    q: np.ndarray | None
 
     def _values(self) -> np.ndarray:
         raise NotImplementedError
@@ -137,25 +142,14 @@ class PartitionMaps:
         return np.zeros(self.joint.shape, bool) if q is None else below_fdr_level(q, self.fdr_level)
 
 
-class _OnMask:
-    """Maps held as vectors over the voxels of a 3-D ``mask`` (image ``mask_img``), C order."""
-
-    mask_img: nib.Nifti1Image
-    mask: np.ndarray
-
-    def volume(self, values: np.ndarray) -> nib.Nifti1Image:
-        """Put a vector over the mask's voxels back into a 3-D image."""
-        return nib.Nifti1Image(to_volume(values, self.mask), self.mask_img.affine)
-
-
 @dataclass
-class ParticipantOutputs(_OnMask):
+class ParticipantOutputs(MaskedMaps):
     """Everything the participant report needs, read from the derivatives."""
 
     output_dir: Path
     participant: str
     task: str
-    space: str
+    space: str | None
     mask_img: nib.Nifti1Image
     mask: np.ndarray
     features: list[FeatureMaps] = field(default_factory=list)
@@ -450,51 +444,3 @@ def _read_tables(out: ParticipantOutputs) -> None:
     out.roi_table = table("roi", "scores")
     out.partition_table = table(PARTITIONING_ROI_DESC, "scores")
     out.split = table("split", "stimuli")
-
-
-def group_file(output_dir: str | Path, task: str, desc: str, suffix: str, extension: str, **entities) -> Path:
-    """Path of one group-level derivative."""
-    return derivative_path(output_dir, task=task, desc=desc, suffix=suffix, extension=extension, **entities)
-
-
-def matrix_from_table(table: pd.DataFrame | None) -> tuple[list[str], np.ndarray] | None:
-    """A ``task`` + one-column-per-task TSV as (labels, ``(F, F)`` array), or None."""
-    if table is None:
-        return None
-    labels = [str(t) for t in table["task"]]
-    return labels, table.set_index("task").loc[labels, labels].to_numpy(dtype=float)
-
-
-@dataclass
-class GroupMaps(_OnMask):
-    """The group level's voxelwise maps in one shared template space.
-
-    ``meanr[label]`` and ``q[label]`` are vectors of shape ``(n_voxels,)``
-    over the group mask (voxels analysed in every participant), C order.
-    """
-
-    space: str
-    mask_img: nib.Nifti1Image
-    mask: np.ndarray
-    meanr: dict[str, np.ndarray] = field(default_factory=dict)
-    q: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def load_group_maps(output_dir: str | Path, task: str, labels: list[str]) -> GroupMaps | None:
-    """The group mean-r and q maps of ``labels`` (in that order), or None when none were written."""
-    out = Path(output_dir)
-    masks = sorted((out / "group").glob(f"task-{task}_space-*_desc-brain_mask.nii.gz"))
-    if not masks:
-        return None
-    space = parse_derivative_name(masks[0].name)["space"]
-    mask_img, _ = reading.read_image(masks[0])
-    mask = mask_array(mask_img)
-    maps = GroupMaps(space, mask_img, mask)
-    for label in labels:
-        paths = {
-            stat: group_file(out, task, label, "statmap", ".nii.gz", space=space, stat=stat) for stat in ("meanr", "q")
-        }
-        if all(p.exists() for p in paths.values()):
-            maps.meanr[label] = reading.read_masked(paths["meanr"], mask)
-            maps.q[label] = reading.read_masked(paths["q"], mask)
-    return maps if maps.meanr else None

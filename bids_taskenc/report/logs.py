@@ -78,11 +78,14 @@ def log_links(output_dir: str | Path, level: str, participant: str | None = None
     """Links for a page of ``level`` (``participant`` or ``group``) in ``output_dir``."""
     out = Path(output_dir)
     links = LogLinks()
-    matching = [
-        p for p in reversed(run_logs(out)) if (words := _command(p)) is not None and _matches(words, level, participant)
+    commands = [
+        (p, words)
+        for p in reversed(run_logs(out))
+        if (words := _command(p)) is not None and _matches(words, level, participant)
     ]
     # the run that computed the outputs, rather than a later --reports-only rebuild
-    computing = [p for p in matching if not {"--reports-only", "--boilerplate-only"} & set(_command(p))]
+    computing = [p for p, words in commands if not {"--reports-only", "--boilerplate-only"} & set(words)]
+    matching = [p for p, _ in commands]
     if computing or matching:
         links.run_log = (computing or matching)[0].relative_to(out).as_posix()
     who = participant if level == "participant" else "group"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -69,13 +70,13 @@ def environment(folder: Path = TEMPLATES, *, autoescape: bool = True) -> jinja2.
     return env
 
 
-def render_page(template: str, path: Path, **context) -> Path:
+def render_page(template: str, path: Path, **context: Any) -> Path:
     """Render an HTML template to ``path`` (atomically)."""
     html = environment().get_template(template).render(**context)
     return write_text(path, html)
 
 
-def figure_path(output_dir: Path, **entities) -> tuple[Path, str]:
+def figure_path(output_dir: Path, **entities: str | int | None) -> tuple[Path, str]:
     """Absolute path of a report figure under ``<out>/figures/`` and its relative ``src``.
 
     The file name is built by :func:`bids_taskenc.outputs.naming.derivative_name`
@@ -91,7 +92,7 @@ class Figures:
     ``names`` maps each ``desc`` to its ``src`` for the page; ``written`` lists the paths, for :func:`prune_figures`.
     """
 
-    def __init__(self, output_dir: Path, **entities):
+    def __init__(self, output_dir: Path, **entities: str | int | None):
         self.output_dir, self.entities = Path(output_dir), entities
         self.names: dict[str, str] = {}
         self.written: list[Path] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+from matplotlib.colors import Colormap, Normalize
 
 from bids_taskenc.core.masks import mask_array
 from bids_taskenc.report.tiles import MASK_GREY, OUTLINE_COLOURS, MapSpec, edges, hstack
@@ -103,7 +104,7 @@ class SliceCanvas:
             img = np.repeat(img, self.factors[axis], axis=dim) if self.factors[axis] > 1 else img
         return img
 
-    def tile(self, spec: MapSpec, cmap, norm) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    def tile(self, spec: MapSpec, cmap: Colormap, norm: Normalize) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """One map as a row of panels: RGB ``(width, height, 3)`` and each panel's (left, width) in pixels."""
         vals = self.volume(spec.values)
         shown = self.volume(spec.shown.astype(float)) > 0.5
@@ -115,10 +116,10 @@ class SliceCanvas:
         return hstack(images, gap=self.gap(images))
 
     @staticmethod
-    def gap(images) -> int:
+    def gap(images: list[np.ndarray]) -> int:
         return max(2, images[0].shape[0] // 12)
 
-    def outlines(self, spans: list[tuple[float, float]]) -> list[tuple[str, str, np.ndarray]]:
+    def outlines(self, spans: list[tuple[int, int]]) -> list[tuple[str, str, np.ndarray]]:
         """Voxel-edge outlines of every ROI in one tile's pixel coordinates: ``(name, colour, (n, 2, 2) segments)``."""
         out = []
         for i, (name, roi) in enumerate(sorted(self.rois.items())):

@@ -70,12 +70,13 @@ def edges(region: np.ndarray) -> np.ndarray:
     return np.concatenate([vertical, horizontal]).astype(float)
 
 
-def hstack(images: list[np.ndarray], gap: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+def hstack(images: list[np.ndarray], gap: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """``(w_i, h_i, 3)`` images side by side, bottom-aligned, white gaps; returns the row and the spans."""
     height = max(img.shape[1] for img in images)
     width = sum(img.shape[0] for img in images) + gap * (len(images) - 1)
     row = np.ones((width, height, 3))
-    spans, left = [], 0
+    spans: list[tuple[int, int]] = []
+    left = 0
     for img in images:
         row[left : left + img.shape[0], : img.shape[1]] = img
         spans.append((left, img.shape[0]))

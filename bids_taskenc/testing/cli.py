@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .synthetic import (
     BOLD5000_COUNTS,
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     counts = {k: getattr(args, k) for k in _COUNT_DEFAULTS}
+    sizes: dict[str, Any]  # make_synthetic_dataset's count keywords (ints, runs_per_session also a sequence)
     if args.bold5000_counts:
         given = [f"--{k.replace('_', '-')}" for k, v in counts.items() if v is not None]
         if given:

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from bids_taskenc.features import store
@@ -40,7 +41,9 @@ TASKONOMY_STAND_INS = {
 }
 
 
-def taskonomy_stand_ins(features_dir: str | Path, target: str | Path | None = None, taken=()) -> dict[str, str]:
+def taskonomy_stand_ins(
+    features_dir: str | Path, target: str | Path | None = None, taken: Collection[str] = ()
+) -> dict[str, str]:
     """Copy the synthetic user spaces of ``features_dir`` under their Taskonomy stand-in names (into ``target``,
     default ``features_dir``) and return ``{synthetic name: stand-in name}``.
 

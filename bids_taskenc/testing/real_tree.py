@@ -77,13 +77,13 @@ class RealTree:
     annexed_checked: int = 0
 
 
-def _safe_members(tar: tarfile.TarFile, sessions: set[str] | None) -> list[tarfile.TarInfo]:
+def _safe_members(tar: tarfile.TarFile, archive: Path, sessions: set[str] | None) -> list[tarfile.TarInfo]:
     """Regular files and folders of the archive, of the asked-for sessions (all when None)."""
     keep = []
     for member in tar.getmembers():
         path = PurePosixPath(member.name)
         if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
-            raise ValueError(f"{tar.name}: unsafe member {member.name!r}")
+            raise ValueError(f"{archive}: unsafe member {member.name!r}")
         ses = next((p[4:] for p in path.parts if p.startswith("ses-")), None)
         if sessions is None or ses is None or ses in sessions:
             keep.append(member)
@@ -94,10 +94,13 @@ def unpack_text_tree(archive: Path, bids_dir: Path, sessions: Sequence[str] | No
     """Unpack the text files of the archive (only ``sessions`` when given, e.g. ``['03', '04']``) into ``bids_dir``."""
     bids_dir.mkdir(parents=True, exist_ok=True)
     wanted = None if sessions is None else {str(s) for s in sessions}
-    # the members are checked by _safe_members; the "data" filter (Python >= 3.11.4) checks again
-    options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(archive) as tar:
-        tar.extractall(bids_dir, members=_safe_members(tar, wanted), **options)
+        members = _safe_members(tar, archive, wanted)
+        # the members are checked by _safe_members; the "data" filter (Python >= 3.11.4) checks again
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(bids_dir, members=members, filter="data")
+        else:
+            tar.extractall(bids_dir, members=members)
 
 
 def real_events_files(bids_dir: Path, participant: str = PARTICIPANT, task: str = TASK) -> list[Path]:
@@ -335,7 +338,7 @@ def build_real_tree(
     latent = rng.standard_normal((len(names), latent_dim))
     features_dir = bids_dir / "derivatives" / "features"
     _write_feature_spaces(features_dir, latent, names, n_features, rng)
-    grid = _grid(tuple(int(a) for a in shape))
+    grid = _grid((int(shape[0]), int(shape[1]), int(shape[2])))
     roi_dir = bids_dir / "derivatives" / "spm"
     tree = RealTree(
         bids_dir=bids_dir,

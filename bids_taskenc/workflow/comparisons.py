@@ -90,6 +90,10 @@ def plan_permutations(run: TaskRun) -> np.ndarray | None:
 
 def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumulator | None) -> None:
     """Each contrast's difference map, its p and q (and bootstrap CI bounds)."""
+    if not contrasts:
+        return
+    if accumulator is None:
+        raise ValueError(f"{len(contrasts)} contrasts to write but no accumulator of their test predictions")
     fit = run.settings.fit
     alpha, emit = fit.fdr_alpha, run.writer.emit
     for contrast in contrasts:
@@ -133,7 +137,7 @@ def write_contrasts(run: TaskRun, contrasts: list, accumulator: ContrastAccumula
             desc=contrast.name,
             stat="p",
         )
-        if res.ci_low is not None:
+        if res.ci_low is not None and res.ci_high is not None:  # both or neither: a bootstrap interval
             for stat, values in (("rdifflow", res.ci_low), ("rdiffhigh", res.ci_high)):
                 emit(values, meta, desc=contrast.name, stat=stat)
         emit(

@@ -9,6 +9,7 @@ lies inside any folder the run reads; the BIDS dataset itself may hold the outpu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UsageError
@@ -17,12 +18,12 @@ from ..errors import UsageError
 def read_folders(
     bids_dir: Path,
     *,
-    derivatives=(),
+    derivatives: Iterable[Path] = (),
     derivatives_given: bool = True,
     roi_dir: Path | None = None,
     roi_dir_given: bool = True,
     features_dir: Path | None = None,
-    stimuli_dirs=(),
+    stimuli_dirs: Iterable[Path] = (),
     betas_dir: Path | None = None,
     mask: Path | None = None,
 ) -> list[tuple[str, Path]]:

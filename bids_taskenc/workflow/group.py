@@ -153,7 +153,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
     output_dir = check_no_overlap("output_dir", output_dir, reads)
     check_output_owner(output_dir, [])
     if not output_dir.is_dir():
-        return _run_group(bids_dir, output_dir, roi_dir, settings)  # names the missing folder
+        return _run_group(output_dir, roi_dir, settings)  # names the missing folder
     busy = busy_participants(output_dir)
     if busy:
         raise OutputBusyError(
@@ -161,10 +161,10 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, settings: GroupSetti
             "when it has finished, or its result would mix that participant's old and new outputs"
         )
     with output_lock(output_dir, exclusive=True, who="the group level"):
-        return _run_group(bids_dir, output_dir, roi_dir, settings)
+        return _run_group(output_dir, roi_dir, settings)
 
 
-def _run_group(bids_dir: Path, output_dir: Path, roi_dir: Path | None, settings: GroupSettings) -> GroupOutcome:
+def _run_group(output_dir: Path, roi_dir: Path | None, settings: GroupSettings) -> GroupOutcome:
     if output_dir.is_dir():
         remove_stale(output_dir)  # first of all, finish the commit of a group run that was killed while swapping
     inputs = read_group_inputs(

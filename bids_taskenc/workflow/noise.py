@@ -8,13 +8,16 @@ defined (:data:`NORMALIZED_RULE`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..core.fdr import below_fdr_level
 from ..encoding import ceiling_pvalue, fdr_bh, noise_ceiling
 from ..encoding.noise_ceiling import split_half_reliability
+from ..responses.base import Responses
 from .data import Split
 from .writer import TaskWriter
 
@@ -45,7 +48,7 @@ SPLIT_HALF_METHOD = (
 )
 
 
-def in_voxel_blocks(fn, trial_data: np.ndarray, *args, **kwargs):
+def in_voxel_blocks(fn: Callable[..., Any], trial_data: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     """``fn(trial_data, ...)`` a block of voxel columns at a time, the per-voxel outputs joined.
 
     The noise-ceiling functions make float64 copies of their input (a z-scored
@@ -72,7 +75,9 @@ class Ceiling:
     reliable: np.ndarray
 
 
-def noise_ceiling_maps(writer: TaskWriter, responses, split: Split, *, fdr_alpha: float, seed: int) -> Ceiling | None:
+def noise_ceiling_maps(
+    writer: TaskWriter, responses: Responses, split: Split, *, fdr_alpha: float, seed: int
+) -> Ceiling | None:
     """Write the noise-ceiling and split-half maps the repeats allow; the ceiling (None without one)."""
     subject, task = writer.ents["sub"], writer.ents["task"]
     n_repeated = int((responses.n_presentations > 1).sum())

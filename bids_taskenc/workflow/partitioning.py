@@ -33,6 +33,9 @@ from ..outputs.naming import bids_label, derivative_path, sidecar_path
 from .resources import fit_mem_gb
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ..features.base import FeatureSpace
     from .task import TaskRun
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ class Partitioning:
     sets: tuple[FeatureSet, ...]
 
 
-def _resolve_set(token: str, spaces) -> FeatureSet:
+def _resolve_set(token: str, spaces: Sequence[FeatureSpace]) -> FeatureSet:
     by_name = {s.name: s for s in spaces}
     by_label = {s.label: s for s in spaces}
     groups = {s.group.lower(): s.group for s in spaces}
@@ -92,7 +95,9 @@ def _resolve_set(token: str, spaces) -> FeatureSet:
     return FeatureSet(token, "PLUS".join(labels), tuple(sorted(chosen, key=order.index)))
 
 
-def resolve_partitionings(specs, spaces) -> list[Partitioning]:
+def resolve_partitionings(
+    specs: Iterable[str | Sequence[str]] | None, spaces: Sequence[FeatureSpace]
+) -> list[Partitioning]:
     """Turn the ``--variance-partitioning`` values (lists of 2–3 SET tokens) into :class:`Partitioning`.
 
     Raises

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +34,7 @@ from ..errors import UsageError
 from ..outputs.atomic import write_json, write_tsv
 from ..outputs.naming import PARTITIONING_ROI_DESC, parse_derivative_name, sidecar_path
 from ..outputs.shared import SHARED_KEY, differing, recorded_shared_settings
+from .settings import ParticipantSettings
 
 __all__ = ["SHARED_KEY", "check_rerun", "check_same_data", "merge_previous", "recorded_shared_settings"]
 
@@ -48,13 +50,13 @@ def _file_sha256(path) -> str | None:
         return f"unreadable {path}"
 
 
-def shared_settings(settings, space: str) -> dict:
+def shared_settings(settings: ParticipantSettings, space: str) -> dict:
     """What every feature space of one participant's task shares, by option: the record kept in every sidecar.
 
     Files enter by content (the mask's and the filter file's sha256), so a moved dataset compares equal.
     """
     inputs, responses, fit = settings.inputs, settings.responses, settings.fit
-    shared = {
+    shared: dict[str, Any] = {
         "--space": space,
         "--session-label": sorted(inputs.sessions),
         "--bids-filter-file": _file_sha256(inputs.bids_filter_file),
@@ -82,6 +84,8 @@ def shared_settings(settings, space: str) -> dict:
             }
         )
     if responses.model == "betas":
+        if responses.betas_dir is None:  # ResponseSettings refuses this
+            raise UsageError("--betas-dir must be given when the responses are betas")
         shared["--betas-dir"] = str(Path(responses.betas_dir).resolve())
     return shared
 
@@ -262,10 +266,10 @@ def merge_previous(old: Path, staged: Path, computed: dict[str, set[str]]) -> li
     for path in sorted(p for p in old.rglob("*") if p.is_file()):  # other tasks and files of no task: kept
         target = staged / path.relative_to(old)
         try:
-            task = parse_derivative_name(path.name).get("task")
+            file_task = parse_derivative_name(path.name).get("task")
         except ValueError:
-            task = None
-        if task not in computed and not target.exists():
+            file_task = None
+        if file_task not in computed and not target.exists():
             _link_or_copy(path, target)
     return dropped
 

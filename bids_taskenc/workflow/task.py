@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..responses.base import Responses
 from .cache import WorkCache
 from .data import Split
 from .dataset import Dataset
@@ -23,7 +24,7 @@ class TaskRun:
     ds: Dataset
     settings: ParticipantSettings
     inputs: TaskInputs
-    responses: object  # Responses; its trial data are released before the fits
+    responses: Responses  # its trial data are released before the fits
     features: dict  # space name -> (n_images, n_features) float32
     split: Split
     writer: TaskWriter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("bids_taskenc.timing")
 
@@ -18,7 +19,7 @@ def reset() -> None:
 class Laps:
     """A stopwatch over consecutive steps: ``lap("responses")`` times everything since the previous lap."""
 
-    def __init__(self, what: str, clock=time.perf_counter):
+    def __init__(self, what: str, clock: Callable[[], float] = time.perf_counter):
         self.what = what
         self._clock = clock
         self._last = clock()
