@@ -171,42 +171,11 @@ TIMED = [
 ]
 
 
-def cmd_run(ns) -> dict:
-    import torch
-
-    from bids_taskenc.cli import run as app
-    from bids_taskenc.features.taskonomy import PAPER_TASKS
-
-    tasks = [] if ns.feature_spaces else list(ns.tasks or PAPER_TASKS)
-    names = list(ns.feature_spaces or []) + [f"taskonomy:{t}" for t in tasks]
-    work = Path(ns.work)
-    if work.exists():
-        shutil.rmtree(work)
-    store = ns.models or Path(ns.bids).parent / "models"
-    t0 = time.perf_counter()
-    make_weights(tasks, store)  # normally made by ``generate`` already
-    t_weights = time.perf_counter() - t0
-
-    cuda = ns.device.startswith("cuda")
-    timer = StepTimer(torch.cuda.synchronize if cuda else (lambda: None))
-    summaries = []
-    for module, name, step in TIMED:
-        timer.wrap(module, name, step)
-    # keep what run_participant returns (images, voxels, per-space fit seconds)
-    part = importlib.import_module("bids_taskenc.workflow.participant")
-    inner = part.run_participant
-
-    def keep(*args, **kwargs):
-        summary = inner(*args, **kwargs)
-        summaries.append(summary)
-        return summary
-
-    part.run_participant = keep
-    bids = Path(ns.bids)
-    out = work / "derivatives"
-    argv = [
-        str(bids),
-        str(out),
+def app_argv(ns, names: list[str], store: Path, work: Path) -> list[str]:
+    """The app's command line: participant CSI1, these spaces, the weights store offline, seed 0."""
+    return [
+        str(Path(ns.bids)),
+        str(work / "derivatives"),
         "participant",
         "--participant-label",
         "CSI1",
@@ -225,9 +194,26 @@ def cmd_run(ns) -> dict:
         "0",
         *ns.app_args,
     ]
+
+
+def timed_app(argv: list[str], timer: StepTimer) -> tuple[int, float, list]:
+    """Run the app with every ``TIMED`` function wrapped; its exit code, wall time and participant summaries."""
+    from bids_taskenc.cli import run as app
+
+    summaries: list = []
+    for module, name, step in TIMED:
+        timer.wrap(module, name, step)
+    # keep what run_participant returns (images, voxels, per-space fit seconds)
+    part = importlib.import_module("bids_taskenc.workflow.participant")
+    inner = part.run_participant
+
+    def keep(*args, **kwargs):
+        summary = inner(*args, **kwargs)
+        summaries.append(summary)
+        return summary
+
+    part.run_participant = keep
     print("app: bids_taskenc", " ".join(argv[:3]), "...", flush=True)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one CustomWeightsWarning per random checkpoint
@@ -237,13 +223,42 @@ def cmd_run(ns) -> dict:
     finally:
         part.run_participant = inner
         timer.restore()
+    return code, t_app, summaries
+
+
+def step_seconds(timer: StepTimer) -> dict[str, float]:
+    """Each step's seconds, and ``rest_of_participant`` (contrasts, ROI tables, sidecars, the split file,
+    the staging rename): the participant's time outside its timed steps."""
     steps = {k: round(v, 3) for k, v in timer.seconds.items()}
     inside = sum(v for k, v in timer.seconds.items() if k not in ("index", "weights", "report", "participant"))
     if "participant" in timer.seconds:
-        # contrasts, ROI tables, sidecars, the split file, the staging rename
         steps["rest_of_participant"] = round(timer.seconds["participant"] - inside, 3)
-    summary = summaries[0] if summaries else {}
-    task_summary = next(iter(summary.tasks.values()), {}) if summaries else {}
+    return steps
+
+
+def cmd_run(ns) -> dict:
+    import torch
+
+    from bids_taskenc.features.taskonomy import PAPER_TASKS
+
+    tasks = [] if ns.feature_spaces else list(ns.tasks or PAPER_TASKS)
+    names = list(ns.feature_spaces or []) + [f"taskonomy:{t}" for t in tasks]
+    work = Path(ns.work)
+    if work.exists():
+        shutil.rmtree(work)
+    store = ns.models or Path(ns.bids).parent / "models"
+    t0 = time.perf_counter()
+    make_weights(tasks, store)  # normally made by ``generate`` already
+    t_weights = time.perf_counter() - t0
+    cuda = ns.device.startswith("cuda")
+    timer = StepTimer(torch.cuda.synchronize if cuda else (lambda: None))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    code, t_app, summaries = timed_app(app_argv(ns, names, store, work), timer)
+    steps = step_seconds(timer)
+    summary = summaries[0] if summaries else None
+    task_summary = next(iter(summary.tasks.values()), {}) if summary is not None else {}
+    out = work / "derivatives"
     res = {
         "exit_code": code,
         "app_seconds": round(t_app, 2),
