@@ -121,6 +121,16 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def torch_sync(device: str) -> bool:
+    """Wait for the device's queued work (CUDA); True when there was a device to wait for."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        return True
+    return False
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -151,11 +161,11 @@ def time_precision(args, spaces, by_task, single, names, paths, bs, mode, got) -
     res: dict = {"precision": spaces[0].precision(args.device, mode), "single": {}}
     print(f"precision {mode}: {res['precision']}")
     for task in single:
-        t = timed(lambda task=task: (run([by_task[task]]), sync(args.device)))
+        t = timed(lambda task=task: (run([by_task[task]]), torch_sync(args.device)))
         res["single"][task] = round(n / t, 2)
         print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
     feats: dict = {}
-    t_all = timed(lambda: (feats.update(run(spaces)), sync(args.device)))
+    t_all = timed(lambda: (feats.update(run(spaces)), torch_sync(args.device)))
     got[mode] = feats
     res["all_seconds"] = round(t_all, 3)
     res["all_img_per_s"] = round(n / t_all, 2)

@@ -115,7 +115,9 @@ def parse_junit(path: Path) -> dict:
     """Counts and per-test outcomes of a pytest ``--junitxml`` file."""
     root = ET.parse(path).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
-    res = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    if suite is None:
+        raise ET.ParseError(f"{path}: no <testsuite>")
+    res: dict = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
     res["passed"] = res["tests"] - res["failures"] - res["errors"] - res["skipped"]
     cases = {}
     for case in suite.iter("testcase"):

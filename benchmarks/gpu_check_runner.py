@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gpu_check_env import read_result
 from gpu_check_goals import evaluate_goals
@@ -55,7 +56,7 @@ class Runner:
         self.json_path = out / "gpu_check.json"
         self.outcomes: dict[str, Outcome] = {}
         self.min_step_s = MIN_STEP_S
-        self.background: dict[str, tuple[subprocess.Popen, Step, float, object]] = {}
+        self.background: dict[str, tuple[subprocess.Popen, Step, float, Any, dict]] = {}
 
     # -- output
     def say(self, msg: str) -> None:
@@ -65,7 +66,7 @@ class Runner:
             fh.write(line + "\n")
 
     def write_json(self, final: bool = False) -> dict:
-        doc = {
+        doc: dict[str, Any] = {
             "schema": SCHEMA,
             "mode": self.mode,
             "started_utc": self.started_utc,

@@ -66,7 +66,7 @@ def _synthetic_cmd() -> list[str]:
 def generator_options(help_text: str, small: bool) -> tuple[list[str], dict]:
     """The generator's arguments for this run, and a record of which wished-for options it has."""
     args = ["--participants", "1", "--seed", "0"]
-    record = {"size": "small" if small else "bold5000"}
+    record: dict = {"size": "small" if small else "bold5000"}
     if small:
         return args + SMALL, record
     has = {opt: re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", help_text) is not None for opt in BOLD5000_OPTIONS}
@@ -204,7 +204,8 @@ def timed_app(argv: list[str], timer: StepTimer) -> tuple[int, float, list]:
     for module, name, step in TIMED:
         timer.wrap(module, name, step)
     # keep what run_participant returns (images, voxels, per-space fit seconds)
-    part = importlib.import_module("bids_taskenc.workflow.participant")
+    from bids_taskenc.workflow import participant as part
+
     inner = part.run_participant
 
     def keep(*args, **kwargs):
@@ -257,7 +258,7 @@ def cmd_run(ns) -> dict:
     code, t_app, summaries = timed_app(app_argv(ns, names, store, work), timer)
     steps = step_seconds(timer)
     summary = summaries[0] if summaries else None
-    task_summary = next(iter(summary.tasks.values()), {}) if summary is not None else {}
+    task_summary: dict = next(iter(summary.tasks.values()), {}) if summary is not None else {}
     out = work / "derivatives"
     res = {
         "exit_code": code,

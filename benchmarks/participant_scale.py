@@ -153,7 +153,7 @@ def run_targets(ns, n_features: int, counts: dict) -> tuple[list[dict], list[dic
         work = ns.scratch / f"run-{label}"
         if work.exists():
             shutil.rmtree(work)
-        rec = {"grid": label}
+        rec: dict = {"grid": label}
         if ns.bids:
             bids = ns.bids
         else:

@@ -77,6 +77,7 @@ def time_himalaya(Xtr, Ytr, alphas, folds, device, repeats):
         model = RidgeCV(alphas=alphas, fit_intercept=True, cv=cv, solver_params=params).fit(X, Y)
         _sync(device)
         best = min(best, time.perf_counter() - t0)
+    assert model is not None  # repeats >= 1
     return best, backend.to_numpy(model.best_alphas_)
 
 
@@ -117,7 +118,8 @@ def compare_with_double(args, data, alphas, shape, device, results: dict, out: d
     """Each mode's alphas and r against the float64 fit (timed here unless ``double`` was a mode)."""
     ref = results.get("double")
     if ref is None:
-        t_ref, ref = time_ours(*data, alphas, shape["folds"], device, "double", 1)
+        Xtr, Ytr, Xte, Yte = data
+        t_ref, ref = time_ours(Xtr, Ytr, Xte, Yte, alphas, shape["folds"], device, "double", 1)
         print(f"ours (double, reference):  {t_ref:8.3f} s")
         out["reference_double_seconds"] = round(t_ref, 4)
     for precision, res in results.items():
@@ -192,7 +194,9 @@ def main(argv=None) -> dict:
     }
     results = {}
     for precision in dict.fromkeys(args.precision):
-        t_ours, res = time_ours(*data, alphas, shape["folds"], device, precision, args.repeats)
+        t_ours, res = time_ours(
+            data[0], data[1], data[2], data[3], alphas, shape["folds"], device, precision, args.repeats
+        )
         results[precision] = res
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
         print(f"ours ({precision}):{'':{max(1, 14 - len(precision))}}{t_ours:8.3f} s   [{stages}]")

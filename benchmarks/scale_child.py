@@ -73,7 +73,7 @@ def track_step_peaks(extra: dict) -> None:
         _reset_hwm()
         return original(self, step, *args, **kwargs)
 
-    timing.Laps.lap = lap
+    timing.Laps.lap = lap  # type: ignore[method-assign]
 
 
 def child(ns) -> dict:

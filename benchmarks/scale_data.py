@@ -14,6 +14,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 #: Fallback counts when the generator has no --bold5000-counts.
 FALLBACK = {"n_sessions": 15, "runs_per_session": 10, "trials_per_run": 37, "n_repeated": 113}
@@ -35,6 +36,7 @@ def generate(root: Path, grid, n_features: int, seed: int, counts: dict) -> dict
         shutil.rmtree(root)
     help_text = _synthetic_help()
     t0 = time.perf_counter()
+    how: dict
     if _has(help_text, "--grid") and _has(help_text, "--bold5000-counts") and counts is FALLBACK:
         cmd = [
             sys.executable,
@@ -97,7 +99,7 @@ def to_int16(files: list[Path], threads: int = 2) -> float:
     import numpy as np
 
     def one(path: Path) -> None:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         if img.get_data_dtype() == np.int16:
             return
         out = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine, img.header)

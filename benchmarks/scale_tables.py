@@ -155,7 +155,7 @@ def memory_model(rows: list[dict], voxels: int = 200_000) -> dict | None:
     import numpy as np
 
     v = np.array([p[0] for p in pts], float)
-    out = {"voxels": voxels, "from_voxels": [int(x) for x in v]}
+    out: dict = {"voxels": voxels, "from_voxels": [int(x) for x in v]}
     for i, name in ((1, "other_peak_gb"), (2, "resident_at_fits_gb"), (3, "fit_working_gb")):
         y = np.array([p[i] for p in pts])
         slope, icpt = np.polyfit(v, y, 1)
