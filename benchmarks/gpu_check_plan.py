@@ -61,7 +61,7 @@ def _setup_steps(py: list[str], work: Path, gen: list[str]) -> list[Step]:
             "Python, torch, CUDA, GPU and package versions",
             py + [str(BENCH / "gpu_check.py"), "--env-json", str(work / "env.json")],
             max_s=30,
-            reserve_s=15,
+            reserve_s=30,  # importing torch, nilearn and pybids took over 15 s on a loaded 2-core machine
             result_file=work / "env.json",
         ),
         Step(

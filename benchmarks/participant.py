@@ -117,10 +117,12 @@ def make_weights(tasks: list[str] | None, store: Path) -> list[str]:
 
 
 class StepTimer:
-    """Wraps module functions so each call adds its wall time to a named step."""
+    """Wraps module functions so each call adds its wall time (and this process's CPU time, all
+    threads: on a shared machine their ratio is the share of the CPUs the step got) to a named step."""
 
     def __init__(self, sync):
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self._sync = sync
         self._undo = []
@@ -131,12 +133,13 @@ class StepTimer:
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 self._sync()
                 self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
+                self.cpu_seconds[step] = self.cpu_seconds.get(step, 0.0) + time.process_time() - c0
                 self.calls[step] = self.calls.get(step, 0) + 1
 
         setattr(mod, name, timed)
@@ -270,6 +273,7 @@ def cmd_run(ns) -> dict:
         "n_spaces": len(names),
         "steps_seconds": steps,
         "step_calls": timer.calls,
+        "steps_cpu_seconds": {k: round(v, 3) for k, v in timer.cpu_seconds.items()},
         "n_images": task_summary.get("n_images"),
         "n_voxels": task_summary.get("n_voxels"),
         "fit_seconds_per_space": {k: v.get("seconds") for k, v in task_summary.get("feature_spaces", {}).items()},

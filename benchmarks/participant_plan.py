@@ -294,6 +294,12 @@ def print_measured(records: list[dict]) -> None:
             f"measured, grid {r['grid']}: {run['n_voxels']:,} voxels, {run['n_images']:,} images, exit "
             f"{run['exit_code']}, app {run['app_seconds']:.0f} s; steps (s): {steps}; fits (s): {fits}"
         )
+        cpu = run.get("steps_cpu_seconds", {}).get("participant")
+        if cpu:  # the share of the CPUs the participant got: on a busy machine the wall times are that much longer
+            wall = run["steps_seconds"]["participant"]
+            print(
+                f"  participant step: {wall:.0f} s wall, {cpu:.0f} s of this process's CPU time ({cpu / wall:.2f} CPUs)"
+            )
         for mode, m in (r.get("features") or {}).get("modes", {}).items():
             print(
                 f"  features {mode} ({', '.join(m['precision_used'])}): {r['features']['n_sample']} images in "
