@@ -231,7 +231,8 @@ def plan(records: list[dict], target: float, n_spaces: int = 21) -> dict:
     ]
     fixed = [(s, big["steps_seconds"].get(s, 0.0), "largest grid, not scaled") for s in FIXED_STEPS]
     timed = sum(v for key, v in big["steps_seconds"].items() if key != "participant")
-    fixed.append(("app overhead (outside the timed steps)", big["app_seconds"] - timed, "largest grid, not scaled"))
+    overhead = big["app_seconds"] - timed  # below 0 where a timed function ran inside another (counted twice)
+    fixed.append(("app overhead (outside the timed steps)", max(0.0, overhead), "largest grid, not scaled"))
     fits = fit_rows(voxels, runs, target, n_spaces)
     feat = records[0]["features"]
     out = {
