@@ -121,6 +121,16 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def torch_sync(device: str) -> bool:
+    """Wait for the device's queued work (CUDA); True when there was a device to wait for."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        return True
+    return False
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -151,11 +161,11 @@ def time_precision(args, spaces, by_task, single, names, paths, bs, mode, got) -
     res: dict = {"precision": spaces[0].precision(args.device, mode), "single": {}}
     print(f"precision {mode}: {res['precision']}")
     for task in single:
-        t = timed(lambda task=task: (run([by_task[task]]), sync(args.device)))
+        t = timed(lambda task=task: (run([by_task[task]]), torch_sync(args.device)))
         res["single"][task] = round(n / t, 2)
         print(f"  {task:18s} alone:      {n / t:8.2f} img/s  ({t:.2f} s)")
     feats: dict = {}
-    t_all = timed(lambda: (feats.update(run(spaces)), sync(args.device)))
+    t_all = timed(lambda: (feats.update(run(spaces)), torch_sync(args.device)))
     got[mode] = feats
     res["all_seconds"] = round(t_all, 3)
     res["all_img_per_s"] = round(n / t_all, 2)
@@ -185,7 +195,7 @@ def compare_precisions(exact: dict, fast: dict, got: dict) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def parse(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="few images, 2 encoders alone (CPU smoke run)")
@@ -217,104 +227,112 @@ def main(argv=None) -> int:
         type=Path,
         help="compare them with a --sample-out file of another run (e.g. --compile against plain)",
     )
-    args = ap.parse_args(argv)
+    return ap, ap.parse_args(argv)
 
+
+def warm_up(args, spaces, names, paths, bs: int) -> float:
+    """Untimed in the results: weights to the device, cuDNN autotuning, torch.compile.
+
+    Its images give one full batch and one of the timed run's last, shorter size, so neither a
+    recompilation nor a new autotuning lands in the timed passes. Returns its seconds.
+    """
+    from bids_taskenc.features.pipeline import featurize
+
+    n = len(names)
+    n_warm = min(n, bs + (n % bs if n > bs else 0))
+    print(f"warm-up on {n_warm} images{' (torch.compile of each encoder)' if args.compile else ''} ...", flush=True)
+
+    def run():
+        kw = dict(device=args.device, batch_size=bs, num_workers=args.workers, progress=False)
+        featurize(spaces, names[:n_warm], paths[:n_warm], **kw)
+        sync(args.device)
+
+    return timed(run)
+
+
+def finish(args, res: dict, modes: list[str], got: dict, compile_info) -> None:
+    """The precision comparison, dynamo's counters, and the feature sample saved or compared."""
+    res.update(res[modes[-1]])  # the top-level names earlier runs wrote, from the last mode timed
+    if len(modes) == 2:
+        res["precision_comparison"] = compare_precisions(res["exact"], res["fast"], got)
+        c = res["precision_comparison"]
+        print(
+            f"fast ({c['fast_precision']}) / exact (fp32): {c['speedup_all']}x for all together, "
+            f"{c['speedup_single_median']}x median alone; features min per-image correlation {c['min_corr']}"
+        )
+    if compile_info is not None:  # after every pass: a compilation in a timed pass shows here
+        res["compile_info"] = {**compile_info, **compile_counters()}
+    sample = {name: feats[:SAMPLE_ROWS] for name, feats in got[modes[-1]].items()}
+    if args.sample_out:
+        args.sample_out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.sample_out, **sample)
+    if args.sample_ref:
+        res["sample_vs_ref"] = compare_sample(sample, args.sample_ref)
+        print(
+            f"features of the first {SAMPLE_ROWS} images vs {args.sample_ref.name}: "
+            f"min correlation {res['sample_vs_ref']['min_corr']} over {len(sample)} encoders"
+        )
+
+
+def measure(ap, args, paths: list[Path]) -> dict:
+    """Warm-up, decode alone, then each precision's timed passes over ``paths``; the results."""
     import torch
 
     from bids_taskenc.features.images import decode
-    from bids_taskenc.features.pipeline import featurize
     from bids_taskenc.features.taskonomy import PAPER_TASKS, TaskonomyFeatureSpace
 
-    cuda = args.device.startswith("cuda")
-    n = args.n_images or (4 if args.quick else 4916)
-    bs = args.batch_size or (256 if cuda else 4)
-    single = (
-        args.single if args.single is not None else (["normal", "class_object"] if args.quick else list(PAPER_TASKS))
+    n, names = len(paths), [p.name for p in paths]
+    bs = args.batch_size or (256 if args.device.startswith("cuda") else 4)
+    single = args.single if args.single is not None else (["normal", "class_object"] if args.quick else PAPER_TASKS)
+    tasks = list(args.tasks) if args.tasks else list(PAPER_TASKS)
+    unknown = sorted(set(tasks) - set(PAPER_TASKS))
+    if unknown:
+        ap.error(f"not among the paper's tasks: {', '.join(unknown)}")
+    spaces = [TaskonomyFeatureSpace.random(t, seed=PAPER_TASKS.index(t)) for t in tasks]
+    for s in spaces:
+        s.compile = args.compile
+    compile_info = raise_recompile_limit(4 * len(spaces)) if args.compile else None
+    by_task = {s.task: s for s in spaces}
+    t_warm = warm_up(args, spaces, names, paths, bs)
+    with ThreadPoolExecutor(args.workers) as pool:
+        t_dec = timed(lambda: list(pool.map(lambda p: decode(p, (256,)), paths)))
+    res = {
+        "device": args.device,
+        "torch": torch.__version__,
+        "n_images": n,
+        "batch_size": bs,
+        "workers": args.workers,
+        "compile": args.compile,
+        "warmup_s": round(t_warm, 2),
+        "decode_only_img_per_s": round(n / t_dec, 1),
+    }
+    if args.device.startswith("cuda"):
+        res["gpu"] = torch.cuda.get_device_name()
+    print(
+        f"device {args.device}  torch {torch.__version__}  images {n}  batch {bs}  workers {args.workers}"
+        f"  threads {torch.get_num_threads()}"
     )
+    print(f"decode only (PIL, {args.workers} threads): {n / t_dec:8.1f} img/s")
+    unknown = sorted(set(single) - set(by_task))
+    if unknown:
+        ap.error(f"--single {', '.join(unknown)}: not among --tasks")
+    modes = ["exact", "fast"] if args.precision == "both" else [args.precision]
+    got: dict = {}
+    for mode in modes:
+        res[mode] = time_precision(args, spaces, by_task, list(single), names, paths, bs, mode, got)
+    finish(args, res, modes, got, compile_info)
+    return res
 
+
+def main(argv=None) -> int:
+    ap, args = parse(argv)
+    n = args.n_images or (4 if args.quick else 4916)
     with tempfile.TemporaryDirectory() as tmp:
         if args.image_dir:
             paths = sorted(p for p in args.image_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
         else:
             paths = make_jpegs(Path(tmp) / "img", n)
-        names = [p.name for p in paths]
-        tasks = list(args.tasks) if args.tasks else list(PAPER_TASKS)
-        unknown = sorted(set(tasks) - set(PAPER_TASKS))
-        if unknown:
-            ap.error(f"not among the paper's tasks: {', '.join(unknown)}")
-        spaces = [TaskonomyFeatureSpace.random(t, seed=PAPER_TASKS.index(t)) for t in tasks]
-        for s in spaces:
-            s.compile = args.compile
-        compile_info = raise_recompile_limit(4 * len(spaces)) if args.compile else None
-        by_task = {s.task: s for s in spaces}
-
-        # warm-up (not timed): weights to the device, cuDNN autotuning, torch.compile. Its
-        # images give one full batch and one of the timed run's last, shorter size, so
-        # neither a recompilation nor a new autotuning lands in the timed passes.
-        n_warm = min(n, bs + (n % bs if n > bs else 0))
-        print(f"warm-up on {n_warm} images{' (torch.compile of each encoder)' if args.compile else ''} ...", flush=True)
-        t_warm = timed(
-            lambda: (
-                featurize(
-                    spaces,
-                    names[:n_warm],
-                    paths[:n_warm],
-                    device=args.device,
-                    batch_size=bs,
-                    num_workers=args.workers,
-                    progress=False,
-                ),
-                sync(args.device),
-            )
-        )
-
-        with ThreadPoolExecutor(args.workers) as pool:
-            t_dec = timed(lambda: list(pool.map(lambda p: decode(p, (256,)), paths)))
-
-        res = {
-            "device": args.device,
-            "torch": torch.__version__,
-            "n_images": n,
-            "batch_size": bs,
-            "workers": args.workers,
-            "compile": args.compile,
-            "warmup_s": round(t_warm, 2),
-            "decode_only_img_per_s": round(n / t_dec, 1),
-        }
-        if cuda:
-            res["gpu"] = torch.cuda.get_device_name()
-        print(
-            f"device {args.device}  torch {torch.__version__}  images {n}  batch {bs}  workers {args.workers}"
-            f"  threads {torch.get_num_threads()}"
-        )
-        print(f"decode only (PIL, {args.workers} threads): {n / t_dec:8.1f} img/s")
-        unknown = sorted(set(single) - set(by_task))
-        if unknown:
-            ap.error(f"--single {', '.join(unknown)}: not among --tasks")
-        modes = ["exact", "fast"] if args.precision == "both" else [args.precision]
-        got: dict = {}
-        for mode in modes:
-            res[mode] = time_precision(args, spaces, by_task, single, names, paths, bs, mode, got)
-        res.update(res[modes[-1]])  # the top-level names earlier runs wrote, from the last mode timed
-        if len(modes) == 2:
-            res["precision_comparison"] = compare_precisions(res["exact"], res["fast"], got)
-            c = res["precision_comparison"]
-            print(
-                f"fast ({c['fast_precision']}) / exact (fp32): {c['speedup_all']}x for all together, "
-                f"{c['speedup_single_median']}x median alone; features min per-image correlation {c['min_corr']}"
-            )
-        if compile_info is not None:  # after every pass: a compilation in a timed pass shows here
-            res["compile_info"] = {**compile_info, **compile_counters()}
-        sample = {name: feats[:SAMPLE_ROWS] for name, feats in got[modes[-1]].items()}
-        if args.sample_out:
-            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(args.sample_out, **sample)
-        if args.sample_ref:
-            res["sample_vs_ref"] = compare_sample(sample, args.sample_ref)
-            print(
-                f"features of the first {SAMPLE_ROWS} images vs {args.sample_ref.name}: "
-                f"min correlation {res['sample_vs_ref']['min_corr']} over {len(sample)} encoders"
-            )
+        res = measure(ap, args, paths)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))

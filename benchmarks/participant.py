@@ -66,7 +66,7 @@ def _synthetic_cmd() -> list[str]:
 def generator_options(help_text: str, small: bool) -> tuple[list[str], dict]:
     """The generator's arguments for this run, and a record of which wished-for options it has."""
     args = ["--participants", "1", "--seed", "0"]
-    record = {"size": "small" if small else "bold5000"}
+    record: dict = {"size": "small" if small else "bold5000"}
     if small:
         return args + SMALL, record
     has = {opt: re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", help_text) is not None for opt in BOLD5000_OPTIONS}
@@ -117,10 +117,12 @@ def make_weights(tasks: list[str] | None, store: Path) -> list[str]:
 
 
 class StepTimer:
-    """Wraps module functions so each call adds its wall time to a named step."""
+    """Wraps module functions so each call adds its wall time (and this process's CPU time, all
+    threads: on a shared machine their ratio is the share of the CPUs the step got) to a named step."""
 
     def __init__(self, sync):
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self._sync = sync
         self._undo = []
@@ -131,12 +133,13 @@ class StepTimer:
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 self._sync()
                 self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
+                self.cpu_seconds[step] = self.cpu_seconds.get(step, 0.0) + time.process_time() - c0
                 self.calls[step] = self.calls.get(step, 0) + 1
 
         setattr(mod, name, timed)
@@ -157,8 +160,10 @@ TIMED = [
     ("bids_taskenc.workflow.inputs", "build_trials", "trials"),
     ("bids_taskenc.workflow.inputs", "attach_stimulus_paths", "trials"),
     ("bids_taskenc.workflow.inputs", "find_preprocessed", "trials"),
-    ("bids_taskenc.workflow.data", "tr_average_responses", "responses"),
-    ("bids_taskenc.workflow.data", "lsa_responses", "responses"),
+    # the response models, as the registry (responses/registry.py) resolves them at each call
+    ("bids_taskenc.responses.travg", "travg_model", "responses"),
+    ("bids_taskenc.responses.lsa", "lsa_model", "responses"),
+    ("bids_taskenc.responses.betas", "betas_model", "responses"),
     ("bids_taskenc.workflow.data", "featurize", "features"),
     ("bids_taskenc.workflow.fit", "fit_encoding_model", "fit"),
     ("bids_taskenc.workflow.noise", "noise_ceiling", "noise_ceiling"),
@@ -171,42 +176,11 @@ TIMED = [
 ]
 
 
-def cmd_run(ns) -> dict:
-    import torch
-
-    from bids_taskenc.cli import run as app
-    from bids_taskenc.features.taskonomy import PAPER_TASKS
-
-    tasks = [] if ns.feature_spaces else list(ns.tasks or PAPER_TASKS)
-    names = list(ns.feature_spaces or []) + [f"taskonomy:{t}" for t in tasks]
-    work = Path(ns.work)
-    if work.exists():
-        shutil.rmtree(work)
-    store = ns.models or Path(ns.bids).parent / "models"
-    t0 = time.perf_counter()
-    make_weights(tasks, store)  # normally made by ``generate`` already
-    t_weights = time.perf_counter() - t0
-
-    cuda = ns.device.startswith("cuda")
-    timer = StepTimer(torch.cuda.synchronize if cuda else (lambda: None))
-    summaries = []
-    for module, name, step in TIMED:
-        timer.wrap(module, name, step)
-    # keep what run_participant returns (images, voxels, per-space fit seconds)
-    part = importlib.import_module("bids_taskenc.workflow.participant")
-    inner = part.run_participant
-
-    def keep(*args, **kwargs):
-        summary = inner(*args, **kwargs)
-        summaries.append(summary)
-        return summary
-
-    part.run_participant = keep
-    bids = Path(ns.bids)
-    out = work / "derivatives"
-    argv = [
-        str(bids),
-        str(out),
+def app_argv(ns, names: list[str], store: Path, work: Path) -> list[str]:
+    """The app's command line: participant CSI1, these spaces, the weights store offline, seed 0."""
+    return [
+        str(Path(ns.bids)),
+        str(work / "derivatives"),
         "participant",
         "--participant-label",
         "CSI1",
@@ -225,9 +199,27 @@ def cmd_run(ns) -> dict:
         "0",
         *ns.app_args,
     ]
+
+
+def timed_app(argv: list[str], timer: StepTimer) -> tuple[int, float, list]:
+    """Run the app with every ``TIMED`` function wrapped; its exit code, wall time and participant summaries."""
+    from bids_taskenc.cli import run as app
+
+    summaries: list = []
+    for module, name, step in TIMED:
+        timer.wrap(module, name, step)
+    # keep what run_participant returns (images, voxels, per-space fit seconds)
+    from bids_taskenc.workflow import participant as part
+
+    inner = part.run_participant
+
+    def keep(*args, **kwargs):
+        summary = inner(*args, **kwargs)
+        summaries.append(summary)
+        return summary
+
+    part.run_participant = keep
     print("app: bids_taskenc", " ".join(argv[:3]), "...", flush=True)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one CustomWeightsWarning per random checkpoint
@@ -237,13 +229,42 @@ def cmd_run(ns) -> dict:
     finally:
         part.run_participant = inner
         timer.restore()
+    return code, t_app, summaries
+
+
+def step_seconds(timer: StepTimer) -> dict[str, float]:
+    """Each step's seconds, and ``rest_of_participant`` (contrasts, ROI tables, sidecars, the split file,
+    the staging rename): the participant's time outside its timed steps."""
     steps = {k: round(v, 3) for k, v in timer.seconds.items()}
     inside = sum(v for k, v in timer.seconds.items() if k not in ("index", "weights", "report", "participant"))
     if "participant" in timer.seconds:
-        # contrasts, ROI tables, sidecars, the split file, the staging rename
         steps["rest_of_participant"] = round(timer.seconds["participant"] - inside, 3)
-    summary = summaries[0] if summaries else {}
-    task_summary = next(iter(summary.tasks.values()), {}) if summaries else {}
+    return steps
+
+
+def cmd_run(ns) -> dict:
+    import torch
+
+    from bids_taskenc.features.taskonomy import PAPER_TASKS
+
+    tasks = [] if ns.feature_spaces else list(ns.tasks or PAPER_TASKS)
+    names = list(ns.feature_spaces or []) + [f"taskonomy:{t}" for t in tasks]
+    work = Path(ns.work)
+    if work.exists():
+        shutil.rmtree(work)
+    store = ns.models or Path(ns.bids).parent / "models"
+    t0 = time.perf_counter()
+    make_weights(tasks, store)  # normally made by ``generate`` already
+    t_weights = time.perf_counter() - t0
+    cuda = ns.device.startswith("cuda")
+    timer = StepTimer(torch.cuda.synchronize if cuda else (lambda: None))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    code, t_app, summaries = timed_app(app_argv(ns, names, store, work), timer)
+    steps = step_seconds(timer)
+    summary = summaries[0] if summaries else None
+    task_summary: dict = next(iter(summary.tasks.values()), {}) if summary is not None else {}
+    out = work / "derivatives"
     res = {
         "exit_code": code,
         "app_seconds": round(t_app, 2),
@@ -254,6 +275,7 @@ def cmd_run(ns) -> dict:
         "n_spaces": len(names),
         "steps_seconds": steps,
         "step_calls": timer.calls,
+        "steps_cpu_seconds": {k: round(v, 3) for k, v in timer.cpu_seconds.items()},
         "n_images": task_summary.get("n_images"),
         "n_voxels": task_summary.get("n_voxels"),
         "fit_seconds_per_space": {k: v.get("seconds") for k, v in task_summary.get("feature_spaces", {}).items()},
