@@ -242,11 +242,29 @@ def test_citation_holds_what_actually_ran(report_run):
 
 
 def test_reports_are_rewritten_in_place(report_run):
+    """Writing the reports again replaces each page and each of its figures under the same names, leaving no
+    temporary file. Pages and figures are first overwritten with stale content, so a writer that skipped a file
+    (or wrote it elsewhere) leaves the stale bytes behind; the rewrite reproduces the pages exactly."""
     out = report_run
-    before = sorted(p.name for p in (out / "figures").iterdir())
+    # the participant level wrote sub-CSI1.html before the group level ran; its methods text and links now also
+    # describe the group outputs, so the reference is the page as written on the outputs as they are now
+    write_participant_report(out, "CSI1")
+    pages = {name: (out / name).read_text() for name in ("group.html", "sub-CSI1.html")}
+    figures = sorted((out / "figures").iterdir())
+    # only the figures of the two pages rewritten here (CSI2's stay as the other tests expect them)
+    ours = [p for p in figures if p.name.startswith(("task-5000scenes_", "sub-CSI1_"))]
+    assert len(ours) > 5, [p.name for p in figures]
+    for name in pages:
+        (out / name).write_text("stale page")
+    for path in ours:
+        path.write_bytes(b"stale figure")
     assert write_group_report(out, task="5000scenes") == out / "group.html"
     assert write_participant_report(out, "CSI1") == out / "sub-CSI1.html"
-    assert sorted(p.name for p in (out / "figures").iterdir()) == before
+    for name, text in pages.items():
+        assert (out / name).read_text() == text, f"{name} was not rewritten as before"
+    stale = [p.name for p in ours if p.read_bytes() == b"stale figure"]
+    assert not stale, f"figures not rewritten: {stale}"
+    assert sorted((out / "figures").iterdir()) == figures
     assert not [p for p in out.rglob(".*") if p.is_file() and p.name != ".bidsignore"], "temporary files left"
 
 
