@@ -13,7 +13,6 @@ from bids_taskenc.cli.parser import parse_args
 from bids_taskenc.cli.run import main, pycortex_subjects
 from bids_taskenc.errors import UsageError
 from bids_taskenc.outputs.logs import run_logs
-from bids_taskenc.testing import make_synthetic_dataset
 
 PAGES = ("sub-CSI1.html", "sub-CSI2.html", "group.html")
 
@@ -93,23 +92,8 @@ def test_a_failing_report_is_loud_and_exits_1(report_run, tmp_path, monkeypatch,
     assert (out / "logs" / "CITATION.md").exists(), "the other report files are still written"
 
 
-@pytest.fixture(scope="module")
-def small_bids(tmp_path_factory):
-    ds = make_synthetic_dataset(
-        tmp_path_factory.mktemp("small_report"),
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
-    return ds
-
-
-def test_participant_level_writes_its_report_unless_told_not_to(small_bids, tmp_path, monkeypatch, capsys):
-    ds = small_bids
+def test_participant_level_writes_its_report_unless_told_not_to(small_dataset, tmp_path, monkeypatch, capsys):
+    ds = small_dataset
     out, work = tmp_path / "out", tmp_path / "work"
     args = [str(ds.bids_dir), str(out), "participant", "--features-dir", str(ds.features_dir), "-w", str(work)]
     assert main(args + ["--no-reports"]) == 0
