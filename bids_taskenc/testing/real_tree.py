@@ -32,6 +32,7 @@ two). Their ROI masks take the release's inconsistent names of CSI2 (``LHLO``, `
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tarfile
 from collections.abc import Sequence
@@ -41,7 +42,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .synthetic import _ellipsoid, _roi_masks, _save_nifti, _write_feature_space
+from .design import _ellipsoid, _roi_masks
+from .files import _save_nifti, _write_feature_space
 
 PARTICIPANT = "CSI1"
 TASK = "5000scenes"
@@ -83,7 +85,7 @@ def _safe_members(tar: tarfile.TarFile, sessions: set[str] | None) -> list[tarfi
     for member in tar.getmembers():
         path = PurePosixPath(member.name)
         if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
-            raise ValueError(f"{tar.name}: unsafe member {member.name!r}")
+            raise ValueError(f"{os.fsdecode(tar.name or 'archive')}: unsafe member {member.name!r}")
         ses = next((p[4:] for p in path.parts if p.startswith("ses-")), None)
         if sessions is None or ses is None or ses in sessions:
             keep.append(member)
@@ -95,9 +97,12 @@ def unpack_text_tree(archive: Path, bids_dir: Path, sessions: Sequence[str] | No
     bids_dir.mkdir(parents=True, exist_ok=True)
     wanted = None if sessions is None else {str(s) for s in sessions}
     # the members are checked by _safe_members; the "data" filter (Python >= 3.11.4) checks again
-    options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(archive) as tar:
-        tar.extractall(bids_dir, members=_safe_members(tar, wanted), **options)
+        members = _safe_members(tar, wanted)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(bids_dir, members=members, filter="data")
+        else:
+            tar.extractall(bids_dir, members=members)
 
 
 def real_events_files(bids_dir: Path, participant: str = PARTICIPANT, task: str = TASK) -> list[Path]:
@@ -335,7 +340,7 @@ def build_real_tree(
     latent = rng.standard_normal((len(names), latent_dim))
     features_dir = bids_dir / "derivatives" / "features"
     _write_feature_spaces(features_dir, latent, names, n_features, rng)
-    grid = _grid(tuple(int(a) for a in shape))
+    grid = _grid((int(shape[0]), int(shape[1]), int(shape[2])))
     roi_dir = bids_dir / "derivatives" / "spm"
     tree = RealTree(
         bids_dir=bids_dir,
