@@ -6,8 +6,9 @@ each other: ``tests/encoding/test_banded.py`` took 18 s with one thread and seve
 under load. The limits are defaults: ``OMP_NUM_THREADS=2 pytest ...`` still runs multi-threaded. The thread-pool
 paths of the engines are exercised on purpose by ``tests/encoding/test_thread_pools.py``.
 
-Markers. Every test that runs the whole app on a synthetic dataset is marked ``slow`` (CONTRIBUTING):
-``pytest -m "not slow"`` is the quick loop, ``make test`` runs everything.
+Markers. Every test that runs the app end to end (its command line, ``run_participant``, or a fixture that
+does) is marked ``slow`` in its file (CONTRIBUTING): ``pytest -m "not slow"`` is the quick loop, ``make test``
+runs everything.
 """
 
 from __future__ import annotations

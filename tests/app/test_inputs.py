@@ -17,6 +17,8 @@ from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import derivatives_under, files_under, run_app
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 
 def _error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()

@@ -52,6 +52,7 @@ def _r_sidecar(out: Path, sub: str) -> dict:
     raise AssertionError("no r sidecar")
 
 
+@pytest.mark.slow
 def test_the_cli_wrote_every_page(report_run):
     out = report_run
     for name in (
@@ -66,6 +67,7 @@ def test_the_cli_wrote_every_page(report_run):
     assert not list(out.rglob(".*.png")) and not list(out.rglob(".*.html")), "temporary files left behind"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["sub-CSI1.html", "sub-CSI2.html", "group.html", "logs/CITATION.html"])
 def test_images_resolve_and_nothing_remote_is_loaded(report_run, page):
     out = report_run
@@ -92,6 +94,7 @@ def test_images_resolve_and_nothing_remote_is_loaded(report_run, page):
             assert (path.parent / href).exists(), href
 
 
+@pytest.mark.slow
 def test_participant_report_shows_the_numbers_of_the_sidecars(report_run):
     out = report_run
     side = _r_sidecar(out, "CSI1")
@@ -107,6 +110,7 @@ def test_participant_report_shows_the_numbers_of_the_sidecars(report_run):
         assert f'class="g-{group}"' in html
 
 
+@pytest.mark.slow
 def test_participant_report_sections(report_run):
     out = report_run
     html = (out / "sub-CSI1.html").read_text()
@@ -143,6 +147,7 @@ def test_participant_report_sections(report_run):
     assert re.search(r">keypoints3d</td>.*?(PPA|RSC|OPA) 0\.\d\d", top, re.S)
 
 
+@pytest.mark.slow
 def test_roi_chart_follows_the_planted_truth(report_run):
     """The 3D spaces predict the scene ROIs best, the 2D spaces EarlyVis (what Fig. 1 should show)."""
     import pandas as pd
@@ -156,6 +161,7 @@ def test_roi_chart_follows_the_planted_truth(report_run):
     assert best["PPA"] == "3D" and best["EarlyVis"] == "2D" and best["LOC"] == "semantic"
 
 
+@pytest.mark.slow
 def test_group_report_has_the_paper_figures(report_run):
     out = report_run
     html = (out / "group.html").read_text()
@@ -185,6 +191,7 @@ def test_group_report_has_the_paper_figures(report_run):
         assert md.index("partial Mantel test") < md.index("The plain Mantel test")
 
 
+@pytest.mark.slow
 def test_citation_holds_what_actually_ran(report_run):
     out = report_run
     side = _r_sidecar(out, "CSI2")
@@ -241,6 +248,7 @@ def test_citation_holds_what_actually_ran(report_run):
     assert set(cited) <= set(reference_list()) == set(bib_entries())
 
 
+@pytest.mark.slow
 def test_reports_are_rewritten_in_place(report_run):
     """Writing the reports again replaces each page and each of its figures under the same names, leaving no
     temporary file. Pages and figures are first overwritten with stale content, so a writer that skipped a file
@@ -275,6 +283,7 @@ def test_missing_outputs_raise(tmp_path):
         write_group_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_pages_link_their_run_log_with_command_settings_versions_and_timings(report_run):
     """The group page pointed to a 'group-level log' that was never written; now both pages link the real one."""
     import re

@@ -17,6 +17,8 @@ from bids_taskenc.workflow import (
     run_participant,
 )
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 
 @pytest.fixture(scope="module")
 def small(small_dataset):
