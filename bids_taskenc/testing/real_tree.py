@@ -41,7 +41,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .synthetic import _ellipsoid, _roi_masks, _save_nifti, _write_feature_space
+from .design import _ellipsoid, _roi_masks
+from .files import _save_nifti, _write_feature_space
 
 PARTICIPANT = "CSI1"
 TASK = "5000scenes"

@@ -40,29 +40,6 @@ def modern_run(modern_dataset, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory):
-    """One small participant, for error cases (copied before being broken)."""
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("small"),
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
-
-
-@pytest.fixture
-def small_copy(small_dataset, tmp_path):
-    """A private copy of the small dataset's folder tree (BIDS dir at ``copy/bids``)."""
-    root = tmp_path / "copy"
-    shutil.copytree(small_dataset.bids_dir.parent, root)
-    return root
-
-
-@pytest.fixture(scope="session")
 def pair_dataset(tmp_path_factory):
     """Two small participants (the second must go on when the first breaks; reruns and the group level)."""
     return make_synthetic_dataset(

@@ -35,12 +35,14 @@ def validate(folder: Path) -> list[dict]:
     return json.loads(proc.stdout)["issues"]["issues"]
 
 
+@pytest.mark.slow
 def test_output_has_no_validator_errors(modern_run):
     _, out = modern_run
     errors = [i for i in validate(out) if i["severity"] == "error"]
     assert not errors, json.dumps(errors[:5], indent=1)
 
 
+@pytest.mark.slow
 def test_without_bidsignore_only_the_not_yet_bids_files_are_flagged(modern_run, tmp_path):
     _, out = modern_run
     copy = tmp_path / "out"

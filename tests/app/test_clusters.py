@@ -60,6 +60,7 @@ def test_preproc_filter_narrows_the_derivatives(small_dataset, tmp_path):
         find_preprocessed(layouts, run, "T1w", sel)
 
 
+@pytest.mark.slow
 def test_a_preproc_filter_selecting_nothing_exits_18_and_writes_nothing(small_copy, tmp_path, capsys):
     bids = small_copy / "bids"
     out = bids / "derivatives" / "bids_taskenc"
@@ -162,6 +163,7 @@ def test_resource_monitor_rows(tmp_path, monkeypatch):
     assert monitor.peak_rss_mb == 850.5
 
 
+@pytest.mark.slow
 def test_resource_monitor_file_after_a_run(small_copy, tmp_path):
     bids = small_copy / "bids"
     out = tmp_path / "out"

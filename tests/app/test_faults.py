@@ -113,6 +113,7 @@ def _case(root, kind):
     raise ValueError(kind)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind", ["truncated-gz", "corrupt-nifti", "bad-onset", "annexed-bold", "annexed-mask", "annexed-events"]
 )
@@ -134,6 +135,7 @@ def test_a_broken_input_fails_its_participant_only_naming_the_file(pair, kind, c
     assert "sub-CSI1: FAILED" in text and " DEBUG " in text  # the whole log, DEBUG included
 
 
+@pytest.mark.slow
 def test_an_unexpected_exception_is_one_line_and_a_crash_file(pair, capfd, monkeypatch):
     from bids_taskenc.workflow import fit as participant
 
@@ -154,6 +156,7 @@ def test_an_unexpected_exception_is_one_line_and_a_crash_file(pair, capfd, monke
     assert "buggy" in crash_files(out)[0].read_text()  # the traceback reaches the failing frame
 
 
+@pytest.mark.slow
 def test_stop_on_first_crash_leaves_the_rest_unprocessed(pair, capfd):
     _truncate(_bold(pair))
     code, out = _run(pair, "--stop-on-first-crash")
@@ -163,6 +166,7 @@ def test_stop_on_first_crash_leaves_the_rest_unprocessed(pair, capfd):
     assert not (out / "sub-CSI2").exists()
 
 
+@pytest.mark.slow
 def test_single_participant_input_error_keeps_its_exit_code_and_one_line(small_copy, capsys):
     _annex(_bold(small_copy))
     code, out = _run(small_copy)
@@ -172,6 +176,7 @@ def test_single_participant_input_error_keeps_its_exit_code_and_one_line(small_c
     assert derivatives_under(out) == []
 
 
+@pytest.mark.slow
 def test_annexed_stimulus_and_mask_are_named_before_any_work(small_copy, capsys):
     stim = sorted((small_copy / "bids" / "stimuli").iterdir())[0]
     _annex(stim)
@@ -186,6 +191,7 @@ def test_annexed_stimulus_and_mask_are_named_before_any_work(small_copy, capsys)
     assert "--mask" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_file(small_copy, capfd, monkeypatch):
     import nibabel
 
@@ -203,6 +209,7 @@ def test_a_full_disk_names_the_file(small_copy, capfd, monkeypatch):
 # --- option values -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "toml,word",
     [
@@ -222,6 +229,7 @@ def test_config_values_of_the_wrong_type_are_usage_errors(small_copy, tmp_path, 
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [("--mem-gb", "-1"), ("--mem-gb", "0"), ("--seed", "-3"), ("--high-pass", "0")])
 def test_out_of_range_numbers_are_usage_errors(small_copy, capsys, option):
     code, out = _run(small_copy, *option)
@@ -230,6 +238,7 @@ def test_out_of_range_numbers_are_usage_errors(small_copy, capsys, option):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_missing_mask_file_is_66_naming_the_flag(small_copy, capsys):
     code, out = _run(small_copy, "--mask", small_copy / "nope.nii.gz")
     assert code == EXIT_INPUT_MISSING
@@ -238,6 +247,7 @@ def test_missing_mask_file_is_66_naming_the_flag(small_copy, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["output", "work"])
 def test_an_output_path_that_is_a_file(small_copy, capsys, which):
     target = small_copy / ("out" if which == "output" else "work")
@@ -258,6 +268,7 @@ def _shifted(img, shift_mm=0.0, zoom=1.0):
     return nib.Nifti1Image(np.asarray(img.dataobj), affine)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [{"shift_mm": 30.0}, {"zoom": 2.0}])
 def test_a_mask_on_another_grid_is_an_error_naming_both_grids(small_copy, tmp_path, capsys, change):
     bold = _bold(small_copy)
@@ -271,6 +282,7 @@ def test_a_mask_on_another_grid_is_an_error_naming_both_grids(small_copy, tmp_pa
     assert derivatives_under(out) == []
 
 
+@pytest.mark.slow
 def test_resample_mask_takes_a_mask_of_another_grid(small_copy, tmp_path, capsys):
     mask_path = sorted(_fmriprep_func(small_copy).glob("*_desc-brain_mask.nii.gz"))[0]
     brain = nib.load(mask_path)
@@ -289,6 +301,7 @@ def test_resample_mask_takes_a_mask_of_another_grid(small_copy, tmp_path, capsys
     assert np.allclose(written.affine, brain.affine) and 0 < np.asarray(written.dataobj).sum() <= (data > 0).sum()
 
 
+@pytest.mark.slow
 def test_a_brain_mask_on_another_grid_is_an_error(small_copy, capsys):
     mask = sorted(_fmriprep_func(small_copy).glob("*_desc-brain_mask.nii.gz"))[0]
     nib.save(_shifted(nib.load(mask), shift_mm=30.0), mask)
@@ -298,6 +311,7 @@ def test_a_brain_mask_on_another_grid_is_an_error(small_copy, capsys):
     assert str(mask) in line and "brain mask grid" in line and "origin" in line
 
 
+@pytest.mark.slow
 def test_feature_spaces_with_one_bids_label_are_refused_before_anything(small_copy, capsys):
     features = small_copy / "bids" / "derivatives" / "features"
     shutil.copytree(features / "edge2da", features / "edge-2da")
@@ -308,6 +322,7 @@ def test_feature_spaces_with_one_bids_label_are_refused_before_anything(small_co
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_overflowing_features_name_the_space(small_copy, capsys):
     folder = small_copy / "bids" / "derivatives" / "features" / "scene3da"
@@ -321,6 +336,7 @@ def test_overflowing_features_name_the_space(small_copy, capsys):
     assert derivatives_under(out) == []
 
 
+@pytest.mark.slow
 def test_constant_features_are_warned_about(small_copy, capfd):
     folder = small_copy / "bids" / "derivatives" / "features" / "scene3da"
     feats = np.load(folder / "features.npy")
@@ -344,6 +360,7 @@ class _Planted:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow
 def test_work_cache_entries_are_data_and_planted_pickles_never_run(small_copy, tmp_path, capfd):
     code, out = _run(small_copy)
     assert code == 0
@@ -391,6 +408,7 @@ def test_work_cache_entry_with_another_key_is_recomputed(tmp_path, caplog):
 # --- outputs readable by the group ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_outputs_and_cache_entries_get_the_umask_mode(small_copy):
     old = os.umask(0o022)
     try:
@@ -437,6 +455,7 @@ def _group_files(out):
     }
 
 
+@pytest.mark.slow
 def test_group_rerun_over_fewer_participants_leaves_no_older_file(pair):
     code, out = _run(pair, "--feature-spaces", "user:scene3da", "user:edge2da", "user:random")
     assert code == 0
@@ -452,6 +471,7 @@ def test_group_rerun_over_fewer_participants_leaves_no_older_file(pair):
     assert not list(out.glob(".group.*"))
 
 
+@pytest.mark.slow
 def test_group_killed_midway_leaves_the_previous_outputs(pair, monkeypatch):
     from bids_taskenc.group import graph
 
@@ -575,6 +595,7 @@ def test_user_features_key_stimuli_by_their_path(tmp_path):
         space.lookup(["forest23.jpg", "other/forest23.jpg"])  # one row cannot be both images
 
 
+@pytest.mark.slow
 def test_a_duplicated_events_row_is_refused_naming_its_lines(small_copy, capsys):
     events = _events(small_copy)
     lines = events.read_text().splitlines(keepends=True)
@@ -596,6 +617,7 @@ def _set_tr(path, seconds, unit="sec"):
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine, header), path)
 
 
+@pytest.mark.slow
 def test_sidecar_tr_that_disagrees_with_the_header_is_refused_naming_both(small_copy, capsys):
     sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
     sidecar.write_text(json.dumps({"TaskName": "5000scenes", "RepetitionTime": 1.0}))
@@ -607,6 +629,7 @@ def test_sidecar_tr_that_disagrees_with_the_header_is_refused_naming_both(small_
     assert derivatives_under(out) == []
 
 
+@pytest.mark.slow
 def test_preprocessed_header_tr_is_compared_in_its_own_units(small_copy, capsys):
     bold = _bold(small_copy)
     _set_tr(bold, 2000.0, "msec")  # the same 2 s: accepted
@@ -633,6 +656,7 @@ def test_header_tr_reads_units_and_ignores_unknown_ones(tmp_path):
     assert header_repetition_time(path) == (None, "pixdim[4] = 2 unknown")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ['"abc"', "0", "-2", "true", "null"])
 def test_a_repetition_time_that_is_no_positive_number_names_its_sidecar(small_copy, capsys, value):
     sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
@@ -644,6 +668,7 @@ def test_a_repetition_time_that_is_no_positive_number_names_its_sidecar(small_co
     assert "not a positive number of seconds" in line and not out.exists()
 
 
+@pytest.mark.slow
 def test_an_events_file_edited_keeping_size_and_time_is_not_served_stale(small_copy):
     code, _ = _run(small_copy)
     assert code == 0
@@ -665,6 +690,7 @@ def test_an_events_file_edited_keeping_size_and_time_is_not_served_stale(small_c
     assert len(list(entries.iterdir())) == 2, "the edited events were served from the work cache"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["complex", "no-columns", "no-rows"])
 def test_feature_matrices_that_are_not_real_features_are_refused(small_copy, capsys, kind):
     npy = small_copy / "bids" / "derivatives" / "features" / "scene3da" / "features.npy"
@@ -678,6 +704,7 @@ def test_feature_matrices_that_are_not_real_features_are_refused(small_copy, cap
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["[1, 2]", '"3D"', '{"group": 3}', '{"description": ["x"]}', "\xff\xfe{", "[" * 5000])
 def test_a_space_json_that_is_no_description_object_names_the_file(small_copy, capsys, text):
     meta = small_copy / "bids" / "derivatives" / "features" / "scene3da" / "space.json"
@@ -689,6 +716,7 @@ def test_a_space_json_that_is_no_description_object_names_the_file(small_copy, c
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "content,words",
     [(b"seed = 1\n# caf\xe9\n", "not UTF-8 text (byte 0xe9"), (b"alphas = " + b"[" * 3000 + b"]" * 3000, "nests")],
@@ -708,6 +736,7 @@ def test_config_and_filter_files_that_cannot_be_read_are_usage_errors(small_copy
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_an_all_zero_run_is_named_itself(small_copy, capsys):
     bolds = sorted(_fmriprep_func(small_copy).glob("*_desc-preproc_bold.nii.gz"))
     img = nib.load(bolds[1])
@@ -732,6 +761,7 @@ def _responses_spy(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_a_read_only_work_folder_is_refused_before_any_work(small_copy, capsys, monkeypatch):
     work = small_copy / "work"
     work.mkdir()
@@ -754,6 +784,7 @@ def test_a_read_only_work_folder_is_refused_before_any_work(small_copy, capsys, 
     assert f"{work}: --work-dir is not writable (Read-only file system)" in line, line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [("--mem", "1050M"), ("--mem-gb", "1.05"), ("--mem=1050",)])
 def test_a_memory_ceiling_too_small_is_refused_before_any_work_naming_the_flag_typed(
     small_copy, capsys, monkeypatch, option
@@ -783,6 +814,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_sigterm_cleans_up_like_ctrl_c(small_copy):
     import subprocess
     import sys
@@ -838,6 +870,7 @@ def test_negative_durations_and_infinite_onsets_name_their_line(tmp_path, row, w
     assert str(events) in str(err.value)
 
 
+@pytest.mark.slow
 def test_an_undecodable_sidecar_is_named_not_just_the_dataset(small_copy, capsys):
     sidecar = small_copy / "bids" / "task-5000scenes_bold.json"
     sidecar.write_bytes(b'{"TaskName": "5000scenes", "RepetitionTime": 2, "Note": "caf\xe9"}')

@@ -7,11 +7,14 @@ import json
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import run_app
+
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
 
 
 def test_session_cv_raw_features_and_weights_reproduce_the_maps(tmp_path):

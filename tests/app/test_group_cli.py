@@ -6,10 +6,13 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 
 from bids_taskenc.outputs.naming import derivative_path
 
 from .conftest import run_app
+
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
 
 TASK = "5000scenes"
 

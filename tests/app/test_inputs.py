@@ -17,6 +17,8 @@ from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import derivatives_under, files_under, run_app
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 
 def _error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
@@ -198,28 +200,19 @@ def test_group_without_participant_outputs(small_copy, capsys):
     _error_line(capsys)
 
 
-def test_second_participant_failing_leaves_the_first_intact(tmp_path, capsys):
-    ds = make_synthetic_dataset(
-        tmp_path,
-        n_participants=2,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=4,
-    )
-    events = sorted((ds.bids_dir / "sub-CSI2").rglob("*task-5000scenes*_events.tsv"))[0]
+def test_second_participant_failing_leaves_the_first_intact(pair, tmp_path, capsys):
+    bids = pair / "bids"  # a private copy of the session's two-participant dataset
+    events = sorted((bids / "sub-CSI2").rglob("*task-5000scenes*_events.tsv"))[0]
     table = pd.read_csv(events, sep="\t")
     table["ImgName"] = table["stim_file"] = "not_in_the_features.jpg"
     table.to_csv(events, sep="\t", index=False)
-    out = ds.bids_dir / "derivatives" / "bids_taskenc"
+    out = bids / "derivatives" / "bids_taskenc"
     code = run_app(
-        ds.bids_dir,
+        bids,
         out,
         "participant",
         "--features-dir",
-        ds.features_dir,
+        bids / "derivatives" / "features",
         "--feature-spaces",
         "user:random",
         "--work-dir",

@@ -14,6 +14,8 @@ from bids_taskenc.testing import make_synthetic_dataset
 
 from .conftest import run_app
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 ENTS = dict(sub="CSI1", task="5000scenes", space="T1w")
 
 

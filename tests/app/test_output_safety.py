@@ -26,6 +26,8 @@ from bids_taskenc.errors import EXIT_FAILURE, EXIT_INPUT_MISSING, EXIT_USAGE
 
 from .conftest import files_under, run_app, tree_digest
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 #: The checkout under test, for the child processes that are killed.
 _SOURCE = str(Path(bids_taskenc.__file__).resolve().parents[1])
 FAST = ("--contrast-bootstrap", "0", "--no-reports", "--cv-folds", "3")

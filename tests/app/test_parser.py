@@ -91,7 +91,9 @@ def test_omp_nthreads_sets_torch_and_blas_threads(monkeypatch):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(var, "9")  # monkeypatch restores them
     before = torch.get_num_threads()
-    with threadpool_limits(limits=None):  # restores the BLAS pools afterwards
+    # the suite runs with one thread per library (tests/conftest.py): start from two, or the checks could not fail
+    with threadpool_limits(limits=2):  # restores the BLAS pools afterwards
+        torch.set_num_threads(2)
         try:
             args = parse_args(["bids", "out", "participant", "--omp-nthreads", "1", "--nprocs", "3", "--mem", "2G"])
             resources = run.apply_resources(args)

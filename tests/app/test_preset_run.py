@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 from .conftest import run_app
+
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
 
 
 def test_paper_preset_run_records_every_choice_and_the_override(small_dataset, tmp_path):

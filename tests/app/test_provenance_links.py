@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bids_taskenc.outputs.derivatives import bids_uri, dataset_links, read_dataset_links
 from bids_taskenc.outputs.naming import sidecar_path
 from bids_taskenc.outputs.reading import read_sidecar, statmap_path
@@ -14,6 +16,7 @@ def _resolve(uri: str, links: dict):
     return links[name] / rel
 
 
+@pytest.mark.slow
 def test_sources_and_spatial_reference_resolve_through_dataset_links(modern_run):
     ds, out = modern_run
     links = read_dataset_links(out)
@@ -52,6 +55,7 @@ def test_dataset_description_accumulates_links(tmp_path):
     assert read_dataset_links(out)["a"] == (tmp_path / "a").resolve()
 
 
+@pytest.mark.slow
 def test_betas_run_names_its_betas_as_sources(small_copy):
     """--responses betas end to end: betas written from the events, Sources and SpatialReference point at them."""
     import nibabel as nib

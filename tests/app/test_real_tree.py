@@ -145,6 +145,7 @@ def _run_log(out: Path) -> str:
     return "\n".join(p.read_text() for p in run_logs(out))
 
 
+@pytest.mark.slow
 def test_participant_and_group_levels_on_the_real_tree(real_tree, tmp_path):
     tree = real_tree
     out = tmp_path / "out"

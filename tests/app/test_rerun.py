@@ -8,10 +8,13 @@ import shutil
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from bids_taskenc.workflow import fit as participant
 
 from .conftest import derivatives_under, run_app
+
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
 
 
 def _snapshot(out):

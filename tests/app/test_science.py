@@ -14,6 +14,8 @@ from scipy.spatial.distance import squareform
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import CLUSTERS, NULL_SPACE
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 FDR = 0.05
 
 

@@ -51,6 +51,7 @@ def _gifti(out, hemi, space, desc, stat):
     )
 
 
+@pytest.mark.slow
 def test_template_space_maps_go_to_fsaverage5(tmp_path):
     ds, out = _run(tmp_path, space="MNI152NLin2009cAsym")
     fs = datasets.load_fsaverage("fsaverage5")
@@ -84,6 +85,7 @@ def test_template_space_maps_go_to_fsaverage5(tmp_path):
     assert "not recomputed" in meta["SurfaceNote"] and meta["SurfaceSampling"]["Interpolation"] == "linear"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("naming", ["modern", "legacy"])
 def test_t1w_maps_go_to_the_participants_own_surfaces(tmp_path, naming):
     ds, out = _run(tmp_path, fmriprep_naming=naming, surfaces=True)
@@ -99,6 +101,7 @@ def test_t1w_maps_go_to_the_participants_own_surfaces(tmp_path, naming):
     assert "fMRIPrep surfaces" in meta["SurfaceSource"]
 
 
+@pytest.mark.slow
 def test_t1w_without_surfaces_writes_no_gifti_and_says_why(tmp_path, capfd):
     _, out = _run(tmp_path)
     assert not list(out.rglob("*.gii"))

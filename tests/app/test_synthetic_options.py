@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bids_taskenc.testing.cli import main as synthetic_main
+from bids_taskenc.testing.design import _ellipsoid, _roi_masks
 from bids_taskenc.testing.synthetic import (
     BOLD5000_COUNTS,
     BOLD5000_GRID,
@@ -18,8 +19,6 @@ from bids_taskenc.testing.synthetic import (
     TAIL_S,
     TR,
     TRIAL_SPACING_S,
-    _ellipsoid,
-    _roi_masks,
 )
 
 

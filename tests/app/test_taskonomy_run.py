@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from bids_taskenc.errors import EXIT_INPUT_MISSING
 from bids_taskenc.features import pipeline
 from bids_taskenc.features.taskonomy import make_random_checkpoint
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 
 from .conftest import files_under, run_app
+
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
 
 
 def test_taskonomy_encoder_run_then_cached_rerun(small_copy, tmp_path, monkeypatch, capsys):

@@ -108,6 +108,7 @@ def test_bidsignore_patterns_are_honoured(with_extras):
     ]
 
 
+@pytest.mark.slow
 def test_dataset_with_an_ignored_file_under_sub_is_accepted(small_copy):
     """Failed before (exit 16): bids_validator 1.x's patterns know no .bidsignore."""
     bids = small_copy / "bids"
@@ -116,6 +117,7 @@ def test_dataset_with_an_ignored_file_under_sub_is_accepted(small_copy):
     assert _run(small_copy) == 0
 
 
+@pytest.mark.slow
 def test_a_forbidden_name_still_exits_16_naming_the_file(small_copy, capsys):
     bids = small_copy / "bids"
     (bids / ".bidsignore").write_text("scan_notes.txt\n")
@@ -137,6 +139,7 @@ def test_the_official_validator_rejects_exactly_the_same_files(with_extras):
     assert _deno_not_included(bids) == invalid_file_names(bids) == []
 
 
+@pytest.mark.slow
 def test_template_space_mask_names_its_spatial_reference(tmp_path):
     """Failed before: only T1w runs wrote SpatialReference; a template-space mask sidecar had none.
 

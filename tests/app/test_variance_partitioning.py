@@ -7,6 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from bids_taskenc.outputs.naming import derivative_path, sidecar_path
 from bids_taskenc.testing import make_synthetic_dataset
@@ -15,6 +16,7 @@ from bids_taskenc.workflow.partitioning import ROI_TABLE_DESC
 from .conftest import run_app
 
 
+@pytest.mark.slow
 def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     ds = make_synthetic_dataset(
         tmp_path,
@@ -104,6 +106,7 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     assert not derivative_path(out, **ents, desc="vp3DVS2D", stat="r", suffix="statmap", extension=".nii.gz").exists()
 
 
+@pytest.mark.slow
 def test_bad_sets_are_usage_errors(small_copy, capfd):
     bids = small_copy / "bids"
     common = [

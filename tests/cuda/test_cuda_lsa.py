@@ -39,23 +39,13 @@ def test_solve_ols_gpu_matches_cpu(rank_deficient):
         np.testing.assert_allclose(gpu[:k], ref[:k], rtol=0, atol=1e-8 * scale)
 
 
-def test_lsa_responses_gpu_matches_cpu(tmp_path):
+def test_lsa_responses_gpu_matches_cpu(small_dataset):
     from bids_taskenc.bids.dataset import Selection, open_layout, select_runs
     from bids_taskenc.bids.preprocessed import find_preprocessed, open_derivatives
     from bids_taskenc.bids.trials import build_trials
     from bids_taskenc.responses.lsa import lsa_responses
-    from bids_taskenc.testing import make_synthetic_dataset
 
-    ds = make_synthetic_dataset(
-        tmp_path,
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
+    ds = small_dataset
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])
     pre = [find_preprocessed(layouts, r, "T1w") for r in runs]

@@ -89,6 +89,7 @@ def image_check(page: Path, work: Path, figures: Path) -> tuple[dict, list[str]]
     return json.loads(match.group(1)), console_lines(proc.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["sub-CSI1.html", "group.html"])
 def test_reports_render_in_chromium(report_run, tmp_path, page):
     out = report_run
@@ -111,6 +112,7 @@ def test_reports_render_in_chromium(report_run, tmp_path, page):
         shutil.copy(png, Path(keep) / png.name)
 
 
+@pytest.mark.slow
 def test_the_image_check_catches_a_missing_figure(report_run, tmp_path):
     """The check is not vacuous: with one figure gone it names that figure and logs a console error."""
     out = report_run

@@ -13,7 +13,6 @@ from bids_taskenc.cli.parser import parse_args
 from bids_taskenc.cli.run import main, pycortex_subjects
 from bids_taskenc.errors import UsageError
 from bids_taskenc.outputs.logs import run_logs
-from bids_taskenc.testing import make_synthetic_dataset
 
 PAGES = ("sub-CSI1.html", "sub-CSI2.html", "group.html")
 
@@ -38,6 +37,7 @@ def _snapshot(out: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_reports_only_rebuilds_from_the_outputs_without_fitting(report_run, tmp_path, capsys):
     bids, out = _copy(report_run, tmp_path)
     before = _snapshot(out)
@@ -53,6 +53,7 @@ def test_reports_only_rebuilds_from_the_outputs_without_fitting(report_run, tmp_
     assert "files written, 0 failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_reports_only_for_one_participant(report_run, tmp_path):
     bids, out = _copy(report_run, tmp_path)
     assert main([str(bids), str(out), "participant", "--reports-only", "--participant-label", "sub-CSI2"]) == 0
@@ -60,6 +61,7 @@ def test_reports_only_for_one_participant(report_run, tmp_path):
     assert main([str(bids), str(out), "participant", "--reports-only", "--participant-label", "CSI7"]) == 66
 
 
+@pytest.mark.slow
 def test_boilerplate_only_writes_just_the_citation_files(report_run, tmp_path):
     bids, out = _copy(report_run, tmp_path)
     assert main([str(bids), str(out), "group", "--boilerplate-only"]) == 0
@@ -72,12 +74,14 @@ def test_boilerplate_only_writes_just_the_citation_files(report_run, tmp_path):
     assert "Task structure" in (out / "logs" / "CITATION.md").read_text()
 
 
+@pytest.mark.slow
 def test_reports_only_without_outputs_is_a_missing_input(report_run, tmp_path):
     bids = report_run.parents[1]
     assert main([str(bids), str(tmp_path / "empty"), "participant", "--reports-only"]) == 66
     assert main([str(bids), str(tmp_path / "empty"), "group", "--boilerplate-only"]) == 66
 
 
+@pytest.mark.slow
 def test_a_failing_report_is_loud_and_exits_1(report_run, tmp_path, monkeypatch, capsys):
     bids, out = _copy(report_run, tmp_path)
 
@@ -93,23 +97,9 @@ def test_a_failing_report_is_loud_and_exits_1(report_run, tmp_path, monkeypatch,
     assert (out / "logs" / "CITATION.md").exists(), "the other report files are still written"
 
 
-@pytest.fixture(scope="module")
-def small_bids(tmp_path_factory):
-    ds = make_synthetic_dataset(
-        tmp_path_factory.mktemp("small_report"),
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
-    return ds
-
-
-def test_participant_level_writes_its_report_unless_told_not_to(small_bids, tmp_path, monkeypatch, capsys):
-    ds = small_bids
+@pytest.mark.slow
+def test_participant_level_writes_its_report_unless_told_not_to(small_dataset, tmp_path, monkeypatch, capsys):
+    ds = small_dataset
     out, work = tmp_path / "out", tmp_path / "work"
     args = [str(ds.bids_dir), str(out), "participant", "--features-dir", str(ds.features_dir), "-w", str(work)]
     assert main(args + ["--no-reports"]) == 0

@@ -11,21 +11,11 @@ from bids_taskenc.bids.dataset import Selection, open_layout, select_runs
 from bids_taskenc.bids.preprocessed import find_preprocessed, open_derivatives
 from bids_taskenc.bids.trials import build_trials
 from bids_taskenc.responses.lsa import lsa_responses
-from bids_taskenc.testing import make_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    ds = make_synthetic_dataset(
-        tmp_path_factory.mktemp("lsa"),
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
+def small(small_dataset):
+    ds = small_dataset
     runs = select_runs(open_layout(ds.bids_dir), Selection(tasks=["5000scenes"]))
     layouts = open_derivatives([ds.fmriprep_dir])
     preprocessed = [find_preprocessed(layouts, r, "T1w") for r in runs]
@@ -135,22 +125,31 @@ def test_lsa_drops_constant_voxels(small, tmp_path):
     assert not np.asarray(r.mask_img.dataobj)[i, j, k]
 
 
-def test_average_repeats_reproduces_travg(small):
-    """travg's own image averaging and the shared one agree (so travg can switch to it)."""
-    from bids_taskenc.responses.images import average_repeats
+def test_travg_image_responses_are_the_means_of_their_trials(small):
+    """Each image's TR-average response is the plain mean of its trials, here computed with pandas (independently of
+    ``average_repeats``/``image_means``, which travg, lsa and betas share); images in the order of their first
+    showing, with that showing's session. (This test used to compare ``average_repeats`` with itself.)"""
     from bids_taskenc.responses.travg import tr_average_responses
 
     _, preprocessed, trials = small
     t = tr_average_responses(preprocessed, trials)
-    s = average_repeats(t.trial_data, t.trials, t.mask_img, {})
-    assert s.image_ids == t.image_ids
-    np.testing.assert_array_equal(s.data, t.data)
-    np.testing.assert_array_equal(s.n_presentations, t.n_presentations)
-    np.testing.assert_array_equal(s.trial_image_index, t.trial_image_index)
-    np.testing.assert_array_equal(s.image_sessions, t.image_sessions)
-    assert {k: s.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")} == {
-        k: t.provenance[k] for k in ("NVoxels", "NTrials", "NImages", "NRepeatedImages")
-    }
+    ids = t.trials["image_id"].astype(str).to_numpy()
+    first_shown = list(dict.fromkeys(ids))
+    assert t.image_ids == first_shown
+    counts = pd.Series(ids).value_counts().loc[first_shown].to_numpy()
+    assert (counts > 1).sum() == 2, "the dataset repeats two images: the means are checked on real repeats"
+    np.testing.assert_array_equal(t.n_presentations, counts)
+    np.testing.assert_array_equal(np.asarray(t.image_ids)[t.trial_image_index], ids)
+    by_image = pd.DataFrame(t.trial_data.astype(np.float64)).groupby(ids, sort=False)
+    # float32 responses of about unit size, means in float64 rounded to float32: equal to float32 rounding
+    np.testing.assert_allclose(t.data, by_image.mean().loc[first_shown].to_numpy(), rtol=0, atol=1e-6)
+    sessions = t.trials.groupby(ids, sort=False)["session"].first().loc[first_shown].to_numpy()
+    np.testing.assert_array_equal(t.image_sessions, sessions)
+    assert (t.provenance["NTrials"], t.provenance["NImages"], t.provenance["NRepeatedImages"]) == (
+        len(ids),
+        len(first_shown),
+        2,
+    )
 
 
 def test_betas_are_z_scored_per_session_by_default_per_run_on_request(small, glover):

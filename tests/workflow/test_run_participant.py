@@ -8,7 +8,6 @@ import pytest
 
 from bids_taskenc.cli.run import main
 from bids_taskenc.errors import UsageError
-from bids_taskenc.testing import make_synthetic_dataset
 from bids_taskenc.workflow import (
     ComparisonSettings,
     FeatureSettings,
@@ -18,19 +17,13 @@ from bids_taskenc.workflow import (
     run_participant,
 )
 
+pytestmark = pytest.mark.slow  # every test here runs the app end to end
+
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("wf"),
-        n_participants=1,
-        n_sessions=1,
-        runs_per_session=2,
-        trials_per_run=16,
-        n_repeated=2,
-        shape=(10, 10, 8),
-        seed=3,
-    )
+def small(small_dataset):
+    """The session's small dataset (tests/conftest.py); the runs write only under tmp_path."""
+    return small_dataset
 
 
 def test_python_run_equals_the_command_line_run(small, tmp_path):
