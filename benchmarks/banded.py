@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from bids_taskenc.encoding import band_weight_grid, fit_banded_ridge, kfold_indices, train_test_split_indices
+from bids_taskenc.encoding.banded import REGISTRY as CV_SOLVERS
 
 W1 = dict(n=4916, p=2048, v=5_000, n_alphas=17, folds=7)
 QUICK = dict(n=1500, p=512, v=2_000, n_alphas=17, folds=7)
@@ -218,7 +219,7 @@ def main(argv=None) -> None:
         "--cv-solver",
         nargs="+",
         default=["per-fold"],
-        choices=["per-fold", "hold-out", "cholesky"],
+        choices=CV_SOLVERS.names(),
         help="our CV solver(s), timed one after the other; the ratio is against the fastest",
     )
     parser.add_argument(
