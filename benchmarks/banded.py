@@ -33,17 +33,17 @@ himalaya's). ``--threads N`` sets torch's thread count for both engines (one
 process, so both run with the same threads); the load average is printed
 before and after, as the machine may be shared.
 
-Before the ratio, two *floors* on this machine and shape are printed
-(:func:`exact_search_floor`, float32, timed here): the validation predictions
-of every (ratio, alpha, fold), one (n_val × n_t) @ (n_t × v) product each,
-which every engine that scores the whole grid exactly on every fold forms (a
-prediction is a sum over the fold's n_t training samples; the hold-out solver
-sums over all training samples, more); and that plus one eigendecomposition
-of the fold's n_t × n_t kernel per (ratio, fold), which engines that
-diagonalise each fold (ours per-fold, himalaya) do besides. ``himalaya /
-floor`` bounds the speed-up over himalaya of an exact grid search on this
-device. The last line is the speed ratio against our faster solver,
-``ratio himalaya/ours (per-fold): 3.2x``.
+After our solvers, a *floor* for each exact strategy, timed on this machine and shape
+(:func:`strategy_floors`, best of a few): per-fold, every fold's validation predictions of every (ratio, alpha),
+one (n_val × n_t) @ (n_t × v) product each (every engine that scores the whole grid exactly on every fold forms
+them: a prediction is a sum over the fold's n_t training samples), plus one eigendecomposition of the fold's
+n_t × n_t kernel per (ratio, fold), in float32 and in float64; hold-out, per (ratio, alpha, fold) one
+(n_val × n) @ (n × v) product over all n training rows in float64 (in float32 it does not keep the exact
+choices), the n_val × n_val systems, and one float64 eigendecomposition of the n × n kernel per ratio.
+``--reference`` also runs the exact search (per-fold, double) and prints, for each solver timed, the share of
+voxels whose (ratio, alpha) is the exact search's. With himalaya timed (or ``--himalaya-seconds``), the line
+``4x himalaya ... needs <= ...`` sets both against a quarter of himalaya's time. The last line is the speed
+ratio against our faster solver, ``ratio himalaya/ours (per-fold): 3.2x``.
 
 Run: ``python benchmarks/banded.py --quick``.
 """
@@ -51,6 +51,7 @@ Run: ``python benchmarks/banded.py --quick``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
@@ -61,6 +62,7 @@ import numpy as np
 import torch
 
 from bids_taskenc.encoding import band_weight_grid, fit_banded_ridge, kfold_indices, train_test_split_indices
+from bids_taskenc.encoding.banded import REGISTRY as CV_SOLVERS
 
 W1 = dict(n=4916, p=2048, v=5_000, n_alphas=17, folds=7)
 QUICK = dict(n=1500, p=512, v=2_000, n_alphas=17, folds=7)
@@ -92,50 +94,74 @@ def simulate(n: int, p: int, v: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     return xa, xb, y.astype(np.float32)
 
 
-def exact_search_floor(n_train, folds, v, n_grid, n_alphas, device="cpu", seed=0) -> dict:
-    """Seconds an exact grid search needs at least, from one timed product and one timed eigh (float32).
+def strategy_floors(n_train, folds, v, n_grid, n_alphas, device="cpu", seed=0) -> dict:
+    """Seconds each exact CV strategy needs at least on this machine, from timed pieces (best of a few).
 
-    Parameters
-    ----------
-    n_train : training samples; folds : CV folds (n_val = n_train // folds, n_t = n_train - n_val)
-    v : voxels; n_grid : band-weight rows; n_alphas : alphas
-    device : where to time
+    * per-fold (float32, ``fast``): every fold's validation predictions of every (ratio, alpha), one
+      (n_val × n_t) @ (n_t × v) float32 product each, and one float32 eigh of the fold's n_t × n_t kernel per
+      (ratio, fold); ``per_fold_double_s`` the same in float64 (``exact``/``double``).
+    * hold-out: per (ratio, alpha, fold) the right-hand sides, one (n_val × n) @ (n × v) product over all n
+      training rows, in float64 (its float32 products move the choices, see ``--reference``); the n_val × n_val
+      systems (their matrix, one (n_val × n) @ (n × n_val) product, a Cholesky and a solve with v right-hand
+      sides, float64); and one float64 eigh of the whole n × n kernel per ratio. ``holdout_f32_s`` is the same
+      with float32 products (the ``fast`` path, which does not keep the choices).
 
-    Returns
-    -------
-    dict with ``product_s`` (one (n_val × n_t) @ (n_t × v) product), ``eigh_s``
-    (one eigendecomposition of an n_t × n_t kernel), ``predictions_s``
-    (``n_grid · folds · n_alphas · product_s``: every fold's validation predictions
-    of every grid point), ``per_fold_s`` (that plus ``n_grid · folds · eigh_s``),
-    ``n_t`` and ``n_val``.
+    Returns a dict of the piece timings (``*_one_s``) and the floors (``*_s``).
     """
     n_val = n_train // folds
     n_t = n_train - n_val
     gen = torch.Generator().manual_seed(seed)
-    # full rank with no repeated eigenvalues (as two sets of more columns than samples): nothing for eigh to deflate
-    x = torch.randn(n_t, n_t + n_t // 8, generator=gen).to(device)
-    kernel = x @ x.T
-    left = torch.randn(n_val, n_t, generator=gen).to(device)
-    right = torch.randn(n_t, v, generator=gen).to(device)
+    t = {}
+    for dtype, tag in ((torch.float32, "32"), (torch.float64, "64")):
+        # full rank with no repeated eigenvalues (as two sets of more columns than samples): nothing to deflate
+        x = torch.randn(n_train, n_train + n_train // 8, generator=gen, dtype=torch.float64).to(device, dtype)
+        kernel_full = x @ x.T
+        kernel = kernel_full[:n_t, :n_t].contiguous()
+        left = torch.randn(n_val, n_train, generator=gen, dtype=torch.float64).to(device, dtype)
+        right = torch.randn(n_train, v, generator=gen, dtype=torch.float64).to(device, dtype)
+        left_t, right_t = left[:, :n_t].contiguous(), right[:n_t]
+        torch.linalg.eigh(kernel[:64, :64])  # warm-up
+        repeats = 1 if tag == "64" else 2
+        t[f"eigh_fold{tag}_one_s"] = _best_of(functools.partial(torch.linalg.eigh, kernel), repeats, device)
+        t[f"product_fold{tag}_one_s"] = _best_of(functools.partial(torch.matmul, left_t, right_t), 3, device)
+        t[f"product_all{tag}_one_s"] = _best_of(functools.partial(torch.matmul, left, right), 3, device)
+        del x, left_t
+    k64 = kernel_full  # float64, from the last pass
+    t["eigh_full64_one_s"] = _best_of(lambda: torch.linalg.eigh(k64), 1, device)
+    ev = left  # float64
+    rhs = right[:n_val].contiguous()
 
-    def best_of(fn, repeats):
-        times = []
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-        return min(times)
+    def system():
+        m = ev @ ev.T  # the system's matrix is one such product
+        m.diagonal().add_(float(n_train))  # positive definite, as μ N_vv is
+        return torch.cholesky_solve(rhs, torch.linalg.cholesky(m))
 
-    torch.linalg.eigh(kernel[:64, :64])  # warm-up
-    eigh_s = best_of(lambda: torch.linalg.eigh(kernel), 2)
-    product_s = best_of(lambda: left @ right, 3)
-    predictions_s = n_grid * folds * n_alphas * product_s
-    per_fold_s = predictions_s + n_grid * folds * eigh_s
+    t["system64_one_s"] = _best_of(system, 3, device)
+    n_pred = n_grid * folds * n_alphas
+    per_fold_s = n_pred * t["product_fold32_one_s"] + n_grid * folds * t["eigh_fold32_one_s"]
+    per_fold_double_s = n_pred * t["product_fold64_one_s"] + n_grid * folds * t["eigh_fold64_one_s"]
+    hold_fixed = n_pred * t["system64_one_s"] + n_grid * t["eigh_full64_one_s"]
     return dict(
-        product_s=product_s, eigh_s=eigh_s, predictions_s=predictions_s, per_fold_s=per_fold_s, n_t=n_t, n_val=n_val
+        t,
+        n_t=n_t,
+        n_val=n_val,
+        predictions_s=n_pred * t["product_fold32_one_s"],
+        per_fold_s=per_fold_s,
+        per_fold_double_s=per_fold_double_s,
+        holdout_s=n_pred * t["product_all64_one_s"] + hold_fixed,
+        holdout_f32_s=n_pred * t["product_all32_one_s"] + hold_fixed,
     )
+
+
+def _best_of(fn, repeats: int, device: str) -> float:
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def _sync(device: str) -> None:
@@ -218,13 +244,27 @@ def main(argv=None) -> None:
         "--cv-solver",
         nargs="+",
         default=["per-fold"],
-        choices=["per-fold", "hold-out", "cholesky"],
+        choices=CV_SOLVERS.names(),
         help="our CV solver(s), timed one after the other; the ratio is against the fastest",
     )
     parser.add_argument(
         "--standardize",
         action="store_true",
         help="also time ours with per-fold standardisation (the app's default; not himalaya's model)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the exact search (per-fold, double) and print the share of voxels where each solver "
+        "chooses the same (ratio, alpha)",
+    )
+    parser.add_argument(
+        "--himalaya-seconds",
+        type=float,
+        help="with --no-himalaya: himalaya's time measured before (e.g. 913 at W1, 2 threads), for the 4x line",
+    )
+    parser.add_argument(
+        "--floors-only", action="store_true", help="print the floors of the exact strategies only (no fits)"
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads for both engines (default: torch's)")
     parser.add_argument("--json", type=Path, help="also write the numbers here (seconds, floors, ratio)")
@@ -270,12 +310,22 @@ def main(argv=None) -> None:
         flush=True,
     )
 
+    if args.floors_only:
+        fl = strategy_floors(len(train_idx), shape["folds"], shape["v"], grid.shape[0], shape["n_alphas"], device)
+        _print_floors(fl, grid.shape[0], shape)
+        if args.himalaya_seconds:
+            goal = args.himalaya_seconds / 4
+            print(f"4x himalaya ({args.himalaya_seconds:.1f} s, given) needs <= {goal:.1f} s", flush=True)
+        _print_load()
+        _write_json(args.json, {**out, "floor": fl})
+        return
     if args.standardize:  # the app's default model: per-fold standardisation, one decomposition per fold and ratio
         t_std, res_std = time_ours(train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision, True)
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res_std.timings.items() if k != "total")
         print(f"ours ({args.precision}, standardize=True, per-fold): {t_std:8.2f} s   [{stages}]", flush=True)
         out["ours"]["per-fold-standardized"] = dict(seconds=t_std, stages=res_std.timings)
     t_ours, res, fastest = float("inf"), None, ""
+    results = {}
     for solver in args.cv_solver:
         t_solver, res_solver = time_ours(
             train, ytr, test, yte, grid, alphas, shape["folds"], device, args.precision, solver=solver
@@ -283,13 +333,25 @@ def main(argv=None) -> None:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in res_solver.timings.items() if k != "total")
         print(f"ours ({args.precision}, cv_solver={solver}): {t_solver:8.2f} s   [{stages}]", flush=True)
         out["ours"][solver] = dict(seconds=t_solver, stages=res_solver.timings)
+        results[solver] = res_solver
         if not fastest or t_solver < t_ours:
             t_ours, res, fastest = t_solver, res_solver, solver
     out.update(ours_seconds=t_ours, ours_fastest_solver=fastest)
+    if args.reference:
+        out["same_choice_as_exact"] = _compare_with_exact(
+            train, ytr, test, yte, grid, alphas, shape["folds"], device, results
+        )
+    fl = strategy_floors(len(train_idx), shape["folds"], shape["v"], grid.shape[0], shape["n_alphas"], device)
+    _print_floors(fl, grid.shape[0], shape)
+    out["floor"] = fl
     if args.no_himalaya:
+        if args.himalaya_seconds:
+            _print_four_times(args.himalaya_seconds, fl, t_ours, fastest, "given")
+        _print_load()
         _write_json(args.json, out)
         return
     t_him, deltas, pred = time_himalaya(train, ytr, test, grid, alphas, shape["folds"], device, args.himalaya_solver)
+    assert res is not None  # at least one solver was timed
     same = np.isclose(np.exp(deltas), np.exp(res.deltas), rtol=1e-3).all(0)
     r_him = np.array([np.corrcoef(pred[:, j], yte[:, j])[0, 1] for j in range(yte.shape[1])])
     print(
@@ -298,16 +360,8 @@ def main(argv=None) -> None:
         f"(same ratio and alpha as ours on {100 * same.mean():.1f}% of voxels; "
         f"median |r diff| {np.nanmedian(np.abs(r_him - res.r)):.1e})"
     )
-    fl = exact_search_floor(len(train_idx), shape["folds"], shape["v"], grid.shape[0], shape["n_alphas"], device)
-    print(
-        f"floor, every fold's predictions ({grid.shape[0]} ratios x {shape['folds']} folds x {shape['n_alphas']} "
-        f"alphas x {fl['product_s']:.3g} s, {fl['n_val']}x{fl['n_t']} @ {fl['n_t']}x{shape['v']}): "
-        f"{fl['predictions_s']:.2f} s, himalaya/floor {t_him / fl['predictions_s']:.1f}x; with an eigh per "
-        f"ratio and fold ({fl['eigh_s']:.3g} s each): {fl['per_fold_s']:.2f} s, "
-        f"himalaya/floor {t_him / fl['per_fold_s']:.1f}x"
-    )
-    if not device.startswith("cuda") and hasattr(os, "getloadavg"):
-        print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    _print_four_times(t_him, fl, t_ours, fastest, "timed")
+    _print_load()
     out.update(
         himalaya=dict(
             solver=args.himalaya_solver,
@@ -315,11 +369,57 @@ def main(argv=None) -> None:
             same_choice_fraction=float(same.mean()),
             median_abs_r_diff=float(np.nanmedian(np.abs(r_him - res.r))),
         ),
-        floor=fl,
         ratio_himalaya_over_ours=t_him / t_ours,
     )
     _write_json(args.json, out)
     print(f"ratio himalaya/ours ({fastest}): {t_him / t_ours:.1f}x")
+
+
+def _compare_with_exact(train, ytr, test, yte, grid, alphas, folds, device, results) -> dict:
+    """Share of voxels where each solver's (ratio, alpha) is the exact search's (per-fold, float64)."""
+    t_ref, ref = time_ours(train, ytr, test, yte, grid, alphas, folds, device, "double", solver="per-fold")
+    print(f"exact search (double, cv_solver=per-fold): {t_ref:8.2f} s", flush=True)
+    same = {}
+    for solver, res in results.items():
+        hit = (res.grid_index == ref.grid_index) & (res.alpha == ref.alpha)
+        same[solver] = float(hit.mean())
+        print(f"  same (ratio, alpha) as the exact search, {solver}: {100 * hit.mean():.2f}% of voxels", flush=True)
+    return same
+
+
+def _print_floors(fl: dict, n_grid: int, shape: dict) -> None:
+    n_pred = n_grid * shape["folds"] * shape["n_alphas"]
+    n_val, n_t, v = fl["n_val"], fl["n_t"], shape["v"]
+    print(
+        f"floor per-fold, float32 ({n_pred} products {n_val}x{n_t} @ {n_t}x{v} of "
+        f"{fl['product_fold32_one_s']:.3g} s = {fl['predictions_s']:.1f} s, and {n_grid * shape['folds']} eighs "
+        f"{n_t}x{n_t} of {fl['eigh_fold32_one_s']:.3g} s): {fl['per_fold_s']:.1f} s; in float64 "
+        f"({fl['product_fold64_one_s']:.3g} s, {fl['eigh_fold64_one_s']:.3g} s): {fl['per_fold_double_s']:.1f} s",
+        flush=True,
+    )
+    n = n_t + n_val
+    print(
+        f"floor hold-out, float64 ({n_pred} products {n_val}x{n} @ {n}x{v} of {fl['product_all64_one_s']:.3g} s, "
+        f"{n_pred} {n_val}x{n_val} systems of {fl['system64_one_s']:.3g} s, {n_grid} eighs {n}x{n} of "
+        f"{fl['eigh_full64_one_s']:.3g} s): {fl['holdout_s']:.1f} s; with float32 products "
+        f"({fl['product_all32_one_s']:.3g} s; not the exact choices): {fl['holdout_f32_s']:.1f} s",
+        flush=True,
+    )
+
+
+def _print_four_times(t_him: float, fl: dict, t_ours: float, fastest: str, how: str) -> None:
+    goal = t_him / 4
+    print(
+        f"4x himalaya ({how}: {t_him:.1f} s) needs <= {goal:.1f} s: ours ({fastest}) {t_ours:.1f} s; "
+        f"floors per-fold {fl['per_fold_s']:.1f} s (float32), hold-out {fl['holdout_s']:.1f} s (float64): "
+        f"himalaya/floor {t_him / fl['per_fold_s']:.2f}x and {t_him / fl['holdout_s']:.2f}x",
+        flush=True,
+    )
+
+
+def _print_load() -> None:
+    if hasattr(os, "getloadavg"):
+        print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()), flush=True)
 
 
 def _write_json(path: Path | None, out: dict) -> None:

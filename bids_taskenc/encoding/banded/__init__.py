@@ -30,7 +30,7 @@ part, himalaya's model) a fold's model is the whole training set's with the
 fold's rows held out, its centring an unpenalised intercept, so the whole
 training set's decomposition of ``K_γ`` gives every fold's validation
 predictions through one (n_val × n_val) Cholesky per fold and alpha
-(:func:`~.solvers._holdout_fold_scores`) and, for the voxels that choose this ``γ``, the
+(:mod:`~.holdout`) and, for the voxels that choose this ``γ``, the
 test predictions: ``n_grid`` eigendecompositions in all instead of
 ``n_grid × (n_folds + 1)``. That decomposition, and those small systems, are
 float64 in every precision (the systems' smallest eigenvalues are about
@@ -46,9 +46,13 @@ at W1's 4,179 (``benchmarks/banded.py``; docs/benchmarks.md).
 
 No decomposition at all (``cv_solver='cholesky'``, also ``standardize=False``):
 the same hold-out identities from one Cholesky factor of ``K_γ + αI`` per
-``(γ, α)`` (:func:`~.solvers._cholesky_cv_refit`), float64 throughout; its cost is
+``(γ, α)`` (:mod:`~.cholesky`), float64 throughout; its cost is
 ``n_grid × n_alphas`` factorisations and ``n × n × v`` products, which a GPU
 does faster than the eigendecompositions.
+
+The CV solvers are plug-ins: :data:`~.registry.REGISTRY` names each one's module
+(``solve(problem: BandedProblem) -> BandedSolution``, :mod:`~.problem`), and
+every list of the choices reads it.
 
 The default grid (:func:`band_weight_grid`) spaces the penalty ratios
 ``λ_a/λ_b`` evenly in log10 from 1/100 to 100: half a decade apart for two sets
@@ -69,30 +73,27 @@ grid, band-ratio steps). On the test images:
 
 from __future__ import annotations
 
-from .fit_banded import fit_banded_ridge
-from .grid import (
-    CV_SOLVERS,
-    DEFAULT_RATIO_SPAN,
-    HOLD_OUT_SOLVERS,
-    band_weight_grid,
-    check_band_weights,
-    default_ratio_step,
-)
-from .partition import PartitionResult, variance_partitioning
-from .result import BandedRidgeResult
-from .split import r2_split, unique_variance_test
+from ...core.lazy import lazy_exports
 
-__all__ = [
-    "CV_SOLVERS",
-    "HOLD_OUT_SOLVERS",
-    "DEFAULT_RATIO_SPAN",
-    "default_ratio_step",
-    "band_weight_grid",
-    "check_band_weights",
-    "BandedRidgeResult",
-    "fit_banded_ridge",
-    "r2_split",
-    "unique_variance_test",
-    "PartitionResult",
-    "variance_partitioning",
-]
+# Public name -> the module that defines it, imported on first use: the registry of CV solvers and the grid are
+# torch-free, so that listing the choices does not wait for torch.
+_PUBLIC = {
+    "REGISTRY": "registry",
+    "CVSolver": "registry",
+    "DEFAULT_CV_SOLVER": "registry",
+    "DEFAULT_RATIO_SPAN": "grid",
+    "default_ratio_step": "grid",
+    "band_weight_grid": "grid",
+    "check_band_weights": "grid",
+    "BandedRidgeResult": "result",
+    "fit_banded_ridge": "fit_banded",
+    "BandedProblem": "problem",
+    "BandedSolution": "problem",
+    "r2_split": "split",
+    "unique_variance_test": "split",
+    "PartitionResult": "partition",
+    "variance_partitioning": "partition",
+}
+__all__ = sorted(_PUBLIC)
+
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

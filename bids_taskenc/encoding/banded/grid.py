@@ -6,11 +6,6 @@ import itertools
 
 import numpy as np
 
-#: How the CV folds are solved (see :func:`fit_banded_ridge`).
-CV_SOLVERS = ("per-fold", "hold-out", "cholesky")
-#: The solvers that score every fold from the whole training set's model (features only centred).
-HOLD_OUT_SOLVERS = ("hold-out", "cholesky")
-
 #: Span of the band-penalty ratios in decades each side of 1 (ratios 1/100 … 100).
 DEFAULT_RATIO_SPAN = 2.0
 
@@ -69,6 +64,3 @@ def check_band_weights(band_weights, n_sets: int) -> np.ndarray:
     if not np.isfinite(g).all() or (g < 0).any() or (g.sum(1) <= 0).any():
         raise ValueError("band weights must be finite, non-negative, and not all 0 in a row")
     return g / g.sum(1, keepdims=True)
-
-
-# --------------------------------------------------------------------------- results

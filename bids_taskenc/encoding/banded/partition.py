@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ class PartitionResult:
         """(n_sets, n_voxels) bool: unique contribution with q < ``fdr_alpha``."""
         return below_fdr_level(self.unique_q, self.fdr_alpha)
 
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
         return {
             "SetLabels": list(self.set_names),
             "UniqueTest": (
@@ -70,15 +71,15 @@ class PartitionResult:
 
 def variance_partitioning(
     X_train: Sequence,
-    Y_train,
+    Y_train: Any,
     X_test: Sequence,
-    Y_test,
+    Y_test: Any,
     *,
     set_names: Sequence[str] | None = None,
     ratio_step: float | None = None,
     ratio_span: float = DEFAULT_RATIO_SPAN,
     fdr_alpha: float = DEFAULT_FDR_LEVEL,
-    **fit_kw,
+    **fit_kw: Any,
 ) -> PartitionResult:
     """Unique and shared test-set R² of two or more feature sets, per voxel.
 
@@ -104,45 +105,22 @@ def variance_partitioning(
     -------
     PartitionResult
     """
-    X_train = list(X_train)
-    X_test = list(X_test)
-    n_sets = len(X_train)
-    if n_sets < 2 or len(X_test) != n_sets:
-        raise ValueError("variance partitioning needs at least two feature sets, the same in train and test")
-    if not 0.0 < fdr_alpha < 1.0:
-        raise ValueError(f"fdr_alpha must be in (0, 1), got {fdr_alpha!r}")
-    for key in ("band_weights", "return_predictions"):
-        if key in fit_kw:
-            raise ValueError(f"{key} is set by variance_partitioning")
-    names = tuple(set_names) if set_names is not None else tuple(f"set{i + 1}" for i in range(n_sets))
-    if len(names) != n_sets or len(set(names)) != n_sets:
-        raise ValueError(f"set_names must be {n_sets} distinct names, got {names!r}")
-    step = default_ratio_step(n_sets) if ratio_step is None else ratio_step
+    X_train, X_test = list(X_train), list(X_test)
+    names, step = _check_partitioning(X_train, X_test, set_names, ratio_step, fdr_alpha, fit_kw)
     fit_kw.setdefault("cv_score", "r2")
     y_test = np.asarray(Y_test.detach().cpu() if isinstance(Y_test, torch.Tensor) else Y_test)
     if y_test.ndim == 1:
         y_test = y_test[:, None]
-
-    joint = fit_banded_ridge(
-        X_train, Y_train, X_test, Y_test, ratio_step=step, ratio_span=ratio_span, return_predictions=True, **fit_kw
-    )
-    n_voxels = joint.r.size
+    fit_kw.update(ratio_step=step, ratio_span=ratio_span, return_predictions=True)
+    joint = fit_banded_ridge(X_train, Y_train, X_test, Y_test, **fit_kw)
+    n_sets, n_voxels = len(X_train), joint.r.size
     reduced_r2 = np.empty((n_sets, n_voxels), np.float32)
     unique_t = np.empty((n_sets, n_voxels))
     unique_p = np.empty((n_sets, n_voxels))
     reduced = []
     for b in range(n_sets):
         keep = [i for i in range(n_sets) if i != b]
-        red = fit_banded_ridge(
-            [X_train[i] for i in keep],
-            Y_train,
-            [X_test[i] for i in keep],
-            Y_test,
-            ratio_step=step,
-            ratio_span=ratio_span,
-            return_predictions=True,
-            **fit_kw,
-        )
+        red = fit_banded_ridge([X_train[i] for i in keep], Y_train, [X_test[i] for i in keep], Y_test, **fit_kw)
         reduced_r2[b] = red.r2
         unique_t[b], unique_p[b] = unique_variance_test(y_test, joint.predictions, red.predictions)
         red.predictions = None
@@ -162,3 +140,26 @@ def variance_partitioning(
         reduced=reduced,
         fdr_alpha=float(fdr_alpha),
     )
+
+
+def _check_partitioning(
+    X_train: list,
+    X_test: list,
+    set_names: Sequence[str] | None,
+    ratio_step: float | None,
+    fdr_alpha: float,
+    fit_kw: dict[str, Any],
+) -> tuple[tuple[str, ...], float]:
+    """The sets' names and the ratio step of every model of a partitioning, after checking the arguments."""
+    n_sets = len(X_train)
+    if n_sets < 2 or len(X_test) != n_sets:
+        raise ValueError("variance partitioning needs at least two feature sets, the same in train and test")
+    if not 0.0 < fdr_alpha < 1.0:
+        raise ValueError(f"fdr_alpha must be in (0, 1), got {fdr_alpha!r}")
+    for key in ("band_weights", "return_predictions"):
+        if key in fit_kw:
+            raise ValueError(f"{key} is set by variance_partitioning")
+    names = tuple(set_names) if set_names is not None else tuple(f"set{i + 1}" for i in range(n_sets))
+    if len(names) != n_sets or len(set(names)) != n_sets:
+        raise ValueError(f"set_names must be {n_sets} distinct names, got {names!r}")
+    return names, default_ratio_step(n_sets) if ratio_step is None else ratio_step
