@@ -23,6 +23,7 @@ test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy bids_taskenc
 	$(PY) -m pytest -q --doctest-modules tests bids_taskenc
 
 # The docs site: warnings are errors (-W), the example gallery is executed, the options page is

@@ -1,4 +1,4 @@
-"""The orchestration layers stay readable: no function in cli/, workflow/, group/ or report/ over 80 lines."""
+"""The package stays readable: no function in bids_taskenc/ over 80 lines, no module over 500 lines (issue 26)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 import bids_taskenc
 
 MAX_LINES = 80
-LAYERS = ("cli", "workflow", "group", "report")
+MAX_MODULE_LINES = 500
+#: Every subpackage and the top-level modules (``.``): the rule covers the whole package.
+LAYERS = (".",)
 
 
 def _long_functions(folder: Path) -> list[str]:
@@ -22,10 +24,24 @@ def _long_functions(folder: Path) -> list[str]:
     return found
 
 
-def test_no_long_functions_in_the_orchestration_layers():
+def _long_modules(folder: Path) -> list[str]:
+    return [
+        f"{path.relative_to(folder.parent)} ({n} lines)"
+        for path in sorted(folder.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+
+
+def test_no_long_functions_in_the_package():
     package = Path(bids_taskenc.__file__).parent
-    too_long = [line for layer in LAYERS for line in _long_functions(package / layer)]
+    too_long = [line for layer in LAYERS for line in _long_functions((package / layer).resolve())]
     assert not too_long, "split these into steps of their own:\n" + "\n".join(too_long)
+
+
+def test_no_long_modules_in_the_package():
+    package = Path(bids_taskenc.__file__).parent
+    too_long = [line for layer in LAYERS for line in _long_modules((package / layer).resolve())]
+    assert not too_long, "split these into modules with one job each:\n" + "\n".join(too_long)
 
 
 def test_the_scan_sees_a_long_function(tmp_path):
@@ -33,3 +49,10 @@ def test_the_scan_sees_a_long_function(tmp_path):
     (tmp_path / "layer").mkdir()
     (tmp_path / "layer" / "mod.py").write_text(f"def long():\n{body}\n")
     assert _long_functions(tmp_path / "layer") == ["layer/mod.py:1 long (81 lines)"]
+
+
+def test_the_scan_sees_a_long_module(tmp_path):
+    (tmp_path / "layer").mkdir()
+    (tmp_path / "layer" / "ok.py").write_text("x = 1\n" * MAX_MODULE_LINES)
+    (tmp_path / "layer" / "big.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert _long_modules(tmp_path / "layer") == ["layer/big.py (501 lines)"]
