@@ -7,6 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 DEMO_DIR ?= demo
+# pytest-xdist workers for `make test` (tests/conftest.py gives each one thread per math library, so two
+# workers use a 2-core machine's cores; `make test TEST_WORKERS=0` runs in one process)
+TEST_WORKERS ?= 2
 
 .PHONY: venv test docs format demo bench clean
 
@@ -24,7 +27,7 @@ test: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy bids_taskenc
-	$(PY) -m pytest -q --doctest-modules tests bids_taskenc
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --doctest-modules tests bids_taskenc
 
 # The docs site: warnings are errors (-W), the example gallery is executed, the options page is
 # generated from the parser. Output: docs/_build/html/index.html.

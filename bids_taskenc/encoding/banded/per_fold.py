@@ -19,20 +19,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import ridge as _ridge
-from .. import stats as _stats
 from .kernels import (
     _chunks,
     _column_weights,
-    _columns_any,
     _features_full_basis,
     _fold_kernels,
     _full_kernels,
     _kernel_basis,
-    _sum,
 )
 from .problem import BandedProblem, BandedSolution, TestScores
-from .solvers import _decompose_all
-from .split import _r2_split_torch
+from .solvers import _decompose_all, record_test_scores
 
 #: Per set, a training kernel and an evaluation kernel (:func:`~.kernels._fold_kernels`).
 _Kernels = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -150,20 +146,7 @@ def _refit_voxels(
     scale = (1.0 / (full.eigvals.unsqueeze(1) + problem.alphas[a_best[idx_t]].unsqueeze(0))).to(dtype)
     zs = z * scale
     del z, scale
-    parts = [u @ zs for u in band_u]
-    pred = _sum(parts)
-    yt = _columns_any(problem.y_test, idx, dev, dtype)
-    if not bool(torch.isfinite(yt).all()):
-        raise ValueError("Y_test contains NaN or inf")
-    yt = yt - y_mean
-    rb, okb, _, _ = _stats.pearson_torch(yt, pred)
-    out.r[idx] = rb.cpu().numpy()
-    out.r2[idx] = _stats.r2_torch(yt, pred).cpu().numpy()
-    out.ok[idx] = okb.cpu().numpy()
-    out.split[:, idx] = _r2_split_torch(yt, parts).cpu().numpy()
-    out.intercept[idx] = y_mean.cpu().numpy()
-    if out.predictions is not None:
-        out.predictions[:, idx] = (pred + y_mean).cpu().numpy()
+    record_test_scores(out, problem, idx, y_mean, [u @ zs for u in band_u])
 
 
 def refit(problem: BandedProblem, alpha_index: torch.Tensor, grid_index: torch.Tensor) -> TestScores:

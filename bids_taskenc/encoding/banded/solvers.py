@@ -86,20 +86,31 @@ def _scores_from_parts(problem: BandedProblem, parts_host: np.ndarray) -> TestSc
     for cols in problem.batches:
         y_mean = problem.targets(cols).y_mean
         parts = [torch.from_numpy(parts_host[b][:, cols]).to(device=dev, dtype=dtype) for b in range(n_sets)]
-        pred = _sum(parts)
-        yt = _columns_any(problem.y_test, cols, dev, dtype)
-        if not bool(torch.isfinite(yt).all()):
-            raise ValueError("Y_test contains NaN or inf")
-        yt = yt - y_mean
-        rb, okb, _, _ = _stats.pearson_torch(yt, pred)
-        out.r[cols] = rb.cpu().numpy()
-        out.r2[cols] = _stats.r2_torch(yt, pred).cpu().numpy()
-        out.ok[cols] = okb.cpu().numpy()
-        out.split[:, cols] = _r2_split_torch(yt, parts).cpu().numpy()
-        out.intercept[cols] = y_mean.cpu().numpy()
-        if out.predictions is not None:
-            out.predictions[:, cols] = (pred + y_mean).cpu().numpy()
+        record_test_scores(out, problem, cols, y_mean, parts)
     return out
+
+
+def record_test_scores(
+    out: TestScores, problem: BandedProblem, cols, y_mean: torch.Tensor, parts: list[torch.Tensor]
+) -> None:
+    """Score one batch of voxels ``cols`` on the test set into ``out``: r, R², the per-set R² split, the intercept.
+
+    ``parts``: each feature set's ``(n_test, len(cols))`` centred test predictions; ``y_mean``: ``(len(cols),)``
+    training means (the intercept), subtracted from the test targets before scoring.
+    """
+    pred = _sum(parts)
+    yt = _columns_any(problem.y_test, cols, pred.device, pred.dtype)
+    if not bool(torch.isfinite(yt).all()):
+        raise ValueError("Y_test contains NaN or inf")
+    yt = yt - y_mean
+    rb, okb, _, _ = _stats.pearson_torch(yt, pred)
+    out.r[cols] = rb.cpu().numpy()
+    out.r2[cols] = _stats.r2_torch(yt, pred).cpu().numpy()
+    out.ok[cols] = okb.cpu().numpy()
+    out.split[:, cols] = _r2_split_torch(yt, parts).cpu().numpy()
+    out.intercept[cols] = y_mean.cpu().numpy()
+    if out.predictions is not None:
+        out.predictions[:, cols] = (pred + y_mean).cpu().numpy()
 
 
 @dataclass
