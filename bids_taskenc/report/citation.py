@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bids_taskenc.__about__ import __version__
 from bids_taskenc.core.versions import distribution_versions
+from bids_taskenc.encoding.banded.registry import REGISTRY as CV_SOLVERS
 from bids_taskenc.features.families import REGISTRY as FEATURE_FAMILIES
 from bids_taskenc.features.families import family_of
 from bids_taskenc.outputs.atomic import write_text
@@ -368,9 +369,20 @@ def _partitioning_facts(loaded: list) -> list[dict]:
                         {"label": s.get("Label"), "spaces": s.get("FeatureSpaces", [])} for s in info.get("Sets", [])
                     ],
                     "n_ratios": len(info.get("JointModel", {}).get("BandWeightGrid", [])),
+                    "cv_solver_methods": cv_solver_sentence(info.get("JointModel", {}).get("CVSolver")),
                 },
             )
     return list(partitionings.values())
+
+
+def cv_solver_sentence(name: object) -> str:
+    """The methods sentence (with its ``[@key]`` citations) of the banded CV solver a partitioning's sidecar names
+    (``JointModel.CVSolver``); ``""`` for none recorded or a solver not registered now (a plug-in not loaded)."""
+    if not isinstance(name, str) or name not in CV_SOLVERS:
+        return ""
+    entry = CV_SOLVERS[name]
+    cites = f" [{'; '.join('@' + key for key in entry.citations)}]" if entry.citations else ""
+    return f"{entry.methods.rstrip('.')}{cites}." if cites else entry.methods
 
 
 def _versions_used(first: dict, sim_meta: dict, views: set[str]) -> dict:

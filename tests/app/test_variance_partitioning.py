@@ -97,6 +97,9 @@ def test_group_sets_give_unique_maps_where_each_group_drives(tmp_path):
     text, cited = render_methods(out)
     assert "**Variance partitioning.**" in text and "3D (user:scene3da, user:scene3db) vs 2D (user:edge2da)" in text
     assert {"lescroart2019voxelwise", "steiger1980tests", "dupre2022himalaya"} <= set(cited)
+    from bids_taskenc.encoding.banded.registry import REGISTRY as CV_SOLVERS
+
+    assert CV_SOLVERS["per-fold"].methods in text  # how the folds were solved, from the solver's registry entry
     # the participant report draws the stacked bars and the unique maps
     from bids_taskenc.report.participant import write_participant_report
 

@@ -19,6 +19,7 @@ from bids_taskenc.encoding.banded import (
     per_fold,
     variance_partitioning,
 )
+from bids_taskenc.report.citation import cv_solver_sentence
 
 TOY_METHODS = "Only the equal band weights were searched (a toy solver of the test suite)."
 
@@ -94,6 +95,10 @@ def test_toy_solver_reaches_the_partitioning_sidecar_and_its_methods_sentence():
         solver = vp.metadata()["JointModel"]["CVSolver"]
         assert solver == "equal-weights" and all(r.cv_solver == solver for r in vp.reduced)
         assert REGISTRY[solver].methods == TOY_METHODS and REGISTRY[solver].citations == ("dupre2022himalaya",)
+        sentence = cv_solver_sentence(solver)  # what the methods text says of the partitioning's folds
+    assert sentence == TOY_METHODS.rstrip(".") + " [@dupre2022himalaya]."
+    assert cv_solver_sentence(solver) == ""  # not registered any more: nothing claimed
+    assert cv_solver_sentence("per-fold") == REGISTRY["per-fold"].methods
     assert (vp.joint.grid_index == 0).all()
 
 
