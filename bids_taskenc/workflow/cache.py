@@ -130,7 +130,7 @@ def response_key(settings: ParticipantSettings, preprocessed: list, beta_files: 
         ],
         "volume_choice": VOLUME_CHOICE,
     }
-    if settings.responses.model == "betas":
+    if settings.responses.reads_betas:
         key["betas"] = [[file_identity(b.path), file_content(b.tsv)] for b in beta_files]
     return key
 

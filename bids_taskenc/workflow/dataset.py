@@ -122,7 +122,7 @@ def _derivatives(bids_dir: Path, settings: ParticipantSettings, runs: list) -> t
     from ..bids.preprocessed import choose_space, open_derivatives
 
     inputs = settings.inputs
-    if settings.responses.model == "betas":
+    if settings.responses.reads_betas:
         # precomputed betas carry their own grid; BOLD5000's are in T1w space
         return [], inputs.space or "T1w"
     deriv_dirs = list(inputs.derivatives) or [bids_dir / "derivatives" / "fmriprep"]
@@ -269,7 +269,7 @@ def open_dataset(
         roi_dir_given=inputs.roi_dir is not None,
         features_dir=settings.features.features_dir,
         stimuli_dirs=stimuli_dirs,
-        betas_dir=settings.responses.betas_dir if settings.responses.model == "betas" else None,
+        betas_dir=settings.responses.betas_dir if settings.responses.reads_betas else None,
         mask=settings.responses.mask,
     )
     output_dir = check_output_dir(bids_dir, output_dir, reads)
@@ -281,7 +281,7 @@ def open_dataset(
     _check_earlier_outputs(output_dir, settings, runs, space, spaces)
     _make_folders(work_dir, output_dir)
     betas_dir = settings.responses.betas_dir
-    betas = [betas_dir] if settings.responses.model == "betas" and betas_dir is not None else []
+    betas = [betas_dir] if settings.responses.reads_betas and betas_dir is not None else []
     links = dataset_links(
         bids_dir, [Path(lay.root) for lay in deriv_layouts] + betas, existing=read_dataset_links(output_dir)
     )

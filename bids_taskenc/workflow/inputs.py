@@ -163,7 +163,7 @@ def _check_header_tr(prun) -> None:
 
 
 def _beta_files(subject: str, runs: list, settings: ParticipantSettings) -> list:
-    if settings.responses.model != "betas":
+    if not settings.responses.reads_betas:
         return []
     sessions = sorted({r.session for r in runs if r.session}) or None
     beta_files = find_beta_files(settings.responses.betas_dir, subject, sessions)
@@ -180,7 +180,7 @@ def gather_inputs(ds: Dataset, subject: str, task: str, runs: list, settings: Pa
     partitionings = resolve_partitionings(settings.comparisons.partitionings, ds.spaces)
     preprocessed = (
         []
-        if settings.responses.model == "betas"
+        if settings.responses.reads_betas
         else [find_preprocessed(ds.derivative_layouts, r, ds.space, ds.selection) for r in runs]
     )
     surfaces, surface_note = find_surfaces(ds.space, [Path(lay.root) for lay in ds.derivative_layouts], subject)

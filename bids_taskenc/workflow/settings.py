@@ -212,6 +212,11 @@ class ResponseSettings(_Settings):
     repeats: str = "average"  #: an image's response: average, first or drop-repeats (responses/repeats.py)
     response_zscore: str = "run"  #: travg: z-score over the run's volumes, or over its trials (responses/zscoring.py)
 
+    @property
+    def reads_betas(self) -> bool:
+        """Whether the model reads precomputed betas (``--betas-dir``) instead of BOLD: its registry entry says."""
+        return self.model in RESPONSE_MODEL_REGISTRY and RESPONSE_MODEL_REGISTRY[self.model].reads == "betas"
+
     def check(self) -> None:
         models = RESPONSE_MODEL_REGISTRY.names()  # read now: a model registered later counts
         require(self, "model", is_choice(self.model, models), one_of(models))
@@ -238,7 +243,7 @@ class ResponseSettings(_Settings):
         require(
             self,
             "betas_dir",
-            self.model != "betas" or self.betas_dir is not None,
+            not self.reads_betas or self.betas_dir is not None,
             "must be given when the responses are betas (layout: docs/responses.md)",
         )
 

@@ -78,6 +78,25 @@ def test_settings_refuse_an_hrf_model_lsa_cannot_use():
     assert ResponseSettings(hrf_model="spm").hrf_model == "spm"
 
 
+def test_a_model_that_reads_betas_is_treated_as_betas_by_its_entry(tmp_path):
+    """What a run reads (--betas-dir or BOLD) follows the entry's ``reads``, not the name ``betas``: a plug-in that
+    reads betas needs --betas-dir, skips the preprocessed BOLD, and its beta files key the work cache."""
+    toy_betas = ResponseModel(
+        name="toybetas",
+        description="betas read by another name (a test's toy)",
+        methods="Betas.",
+        citations=(),
+        implementation="bids_taskenc.responses.betas:betas_model",
+        reads="betas",
+    )
+    with REGISTRY.temporarily(toy_betas):
+        with pytest.raises(InvalidSettingError, match="betas_dir must be given"):
+            ResponseSettings(model="toybetas")
+        assert ResponseSettings(model="toybetas", betas_dir=tmp_path).reads_betas
+    assert ResponseSettings(model="betas", betas_dir=tmp_path).reads_betas
+    assert not ResponseSettings(model="travg").reads_betas and not ResponseSettings(model="lsa").reads_betas
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """One small participant fitted through the Python API with the toy response model, its report and citation."""
