@@ -143,12 +143,14 @@ def load_run(
     confounds: Sequence[str] | None = None,
     *,
     flat_index: np.ndarray | None = None,
+    n_volumes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One run's BOLD inside ``mask`` and its chosen confounds.
 
     Returns ``series`` (n_vols, n_voxels) float32 (read by :func:`read_masked`:
     no 4-D float copy) and the confound matrix (n_vols, n_confounds), or None
-    when no confounds are asked for.
+    when no confounds are asked for. ``n_volumes``: the count the run's header gave when the run was planned;
+    a file that reads to another count is an :class:`InputDataError` naming it.
     """
     series = read_masked(prun.bold, mask, flat_index)
     conf = None
@@ -156,6 +158,8 @@ def load_run(
         if prun.confounds is None:
             raise InputDataError(f"{prun.bold}: --confounds given but no confounds file for {prun.raw.label}")
         conf = _confound_matrix(prun, prun.confounds, confounds, series.shape[0])
+    if n_volumes is not None and series.shape[0] != n_volumes:
+        raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_volumes}")
     return series, conf
 
 

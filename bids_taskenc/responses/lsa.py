@@ -135,9 +135,7 @@ def _trial_betas(
 
     def compute(item: PlannedRun) -> np.ndarray:
         prun, run_trials, n_vols, _ = item
-        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
-        if series.shape[0] != n_vols:
-            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
+        series, conf = load_run(prun, mask, confounds, flat_index=flat_index, n_volumes=n_vols)
         X, n_trials = lsa_design(
             run_trials["onset"].to_numpy(float),
             run_trials["duration"].to_numpy(float),

@@ -28,7 +28,6 @@ import pandas as pd
 
 from ..bids.preprocessed import PreprocessedRun
 from ..core.masks import mask_array
-from ..errors import InputDataError
 from .base import Responses, column_block, zscore_block
 from .bold import fortran_index, load_run, no_signal_error
 from .images import average_repeats
@@ -156,9 +155,7 @@ def _average_volumes(mask: np.ndarray, confounds: Sequence[str] | None, zscore: 
 
     def compute(item: PlannedRun) -> np.ndarray:
         prun, _rows, n_vols, vols = item
-        series, conf = load_run(prun, mask, confounds, flat_index=flat_index)
-        if series.shape[0] != n_vols:
-            raise InputDataError(f"{prun.bold}: {series.shape[0]} volumes read, the header says {n_vols}")
+        series, conf = load_run(prun, mask, confounds, flat_index=flat_index, n_volumes=n_vols)
         z = clean_and_zscore(series, conf, rows=vols)  # (n_trials_run, n_lags, n_vox), only the volumes used
         del series
         if zscore == "trials":

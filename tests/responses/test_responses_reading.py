@@ -75,6 +75,14 @@ def test_scaled_int16_read_in_float32_matches_nibabel_get_fdata(tmp_path):
     np.testing.assert_allclose(series, expected, rtol=2e-7, atol=abs(slope) * 1e-3)
 
 
+def test_a_run_that_reads_to_another_volume_count_than_planned_is_named(tmp_path):
+    """The header's count, taken when the runs were planned, is checked where the run is read (travg and lsa)."""
+    pruns, _, brain = _runs(tmp_path, n_runs=1)
+    assert load_run(pruns[0], brain, n_volumes=N_VOLS)[0].shape[0] == N_VOLS
+    with pytest.raises(InputDataError, match=rf"{N_VOLS} volumes read, the header says {N_VOLS + 1}"):
+        load_run(pruns[0], brain, n_volumes=N_VOLS + 1)
+
+
 def test_uncompressed_and_multi_member_gzip_read_like_nibabel(tmp_path):
     rng = np.random.default_rng(1)
     brain = _brain()
