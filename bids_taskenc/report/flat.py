@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.colors import Colormap, Normalize
 
 from bids_taskenc.report.inputs import FLAT_SPACE
-from bids_taskenc.report.tiles import OUTLINE_COLOURS, MapSpec, edges, hstack
+from bids_taskenc.report.tiles import MapSpec, hstack, panel_outlines
 
 
 class FlatCanvas:
@@ -93,19 +93,17 @@ class FlatRegions:
 
     def outlines(self, spans: list[tuple[int, int]]) -> list[tuple[str, str, np.ndarray]]:
         """Pixel-edge outlines of every region in one tile's pixel coordinates: ``(name, colour, (n, 2, 2))``."""
-        out = []
-        for i, (name, per_hemi) in enumerate(sorted(self.surfaces.items())):
-            segments = []
-            for hemi, (left, _) in zip(("L", "R"), spans):
-                raster = self.canvas.hemis[hemi]
-                inside = (raster.interpolate(np.asarray(per_hemi[hemi], dtype=float)) >= 0.5) & (raster.face >= 0)
-                segs = edges(inside)
-                if segs.size:
-                    segs[:, :, 0] += left
-                    segments.append(segs)
-            if segments:
-                out.append((name, OUTLINE_COLOURS[i % len(OUTLINE_COLOURS)], np.concatenate(segments)))
-        return out
+
+        def inside(hemi: str, values) -> np.ndarray:
+            raster = self.canvas.hemis[hemi]
+            return (raster.interpolate(np.asarray(values, dtype=float)) >= 0.5) & (raster.face >= 0)
+
+        return panel_outlines(
+            [
+                (name, [(inside(hemi, per_hemi[hemi]), left) for hemi, (left, _) in zip(("L", "R"), spans)])
+                for name, per_hemi in sorted(self.surfaces.items())
+            ]
+        )
 
 
 class _FlatRaster:

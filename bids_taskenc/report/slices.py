@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.colors import Colormap, Normalize
 
 from bids_taskenc.core.masks import mask_array
-from bids_taskenc.report.tiles import MASK_GREY, OUTLINE_COLOURS, MapSpec, edges, hstack
+from bids_taskenc.report.tiles import MASK_GREY, MapSpec, hstack, panel_outlines
 
 _OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
 
@@ -121,17 +121,15 @@ class SliceCanvas:
 
     def outlines(self, spans: list[tuple[int, int]]) -> list[tuple[str, str, np.ndarray]]:
         """Voxel-edge outlines of every ROI in one tile's pixel coordinates: ``(name, colour, (n, 2, 2) segments)``."""
-        out = []
-        for i, (name, roi) in enumerate(sorted(self.rois.items())):
-            segments = []
-            for (index, axes), (left, _) in zip(self._panels(), spans):
-                segs = edges(self._scaled(roi[index], axes))
-                if segs.size:
-                    segs[:, :, 0] += left
-                    segments.append(segs)
-            if segments:
-                out.append((name, OUTLINE_COLOURS[i % len(OUTLINE_COLOURS)], np.concatenate(segments)))
-        return out
+        return panel_outlines(
+            [
+                (
+                    name,
+                    [(self._scaled(roi[index], axes), left) for (index, axes), (left, _) in zip(self._panels(), spans)],
+                )
+                for name, roi in sorted(self.rois.items())
+            ]
+        )
 
 
 def evenly_spaced(lo: int, hi: int, n: int) -> list[int]:

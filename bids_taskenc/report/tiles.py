@@ -70,6 +70,27 @@ def edges(region: np.ndarray) -> np.ndarray:
     return np.concatenate([vertical, horizontal]).astype(float)
 
 
+def panel_outlines(
+    regions: list[tuple[str, list[tuple[np.ndarray, int]]]],
+) -> list[tuple[str, str, np.ndarray]]:
+    """``(name, colour, (n, 2, 2) segments)`` of every region with an edge in a row of panels.
+
+    ``regions``: in display order, each region's name and, per panel, its 2-D boolean region and the panel's left
+    pixel in the row; a region's colour is its place in ``regions`` (kept for regions with no edge shown).
+    """
+    out = []
+    for i, (name, panels) in enumerate(regions):
+        segments = []
+        for region, left in panels:
+            segs = edges(region)
+            if segs.size:
+                segs[:, :, 0] += left
+                segments.append(segs)
+        if segments:
+            out.append((name, OUTLINE_COLOURS[i % len(OUTLINE_COLOURS)], np.concatenate(segments)))
+    return out
+
+
 def hstack(images: list[np.ndarray], gap: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """``(w_i, h_i, 3)`` images side by side, bottom-aligned, white gaps; returns the row and the spans."""
     height = max(img.shape[1] for img in images)
